@@ -1,0 +1,43 @@
+export type Row = Record<string, unknown>;
+
+/** Something SQL can be sent to: the database, one held connection, or a transaction. */
+export interface Queryable {
+  /** One statement with `$1`-style parameters; returns its rows. */
+  query<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** A script of several statements, no parameters (migrations, restores). */
+  exec(sql: string): Promise<void>;
+}
+
+/**
+ * The Tenant Plane's database: a PostgreSQL server through a pool, or the embedded PostgreSQL
+ * (PGlite) in the data directory. Both speak the same SQL and run the same migrations.
+ */
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'embedded';
+  /** Where the data lives, safe to log (no password). */
+  readonly location: string;
+  /** Runs `fn` in a transaction on one connection; commits, or rolls back on a throw. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs `fn` on one connection held throughout (session-level advisory locks). */
+  session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseConfig {
+  /** postgresql://user:password@host:port/db; when absent, the embedded database is used. */
+  url?: string | undefined;
+  /** Directory of the embedded database. */
+  embeddedDir: string;
+  /** Connections in the pool (PostgreSQL only). */
+  poolSize?: number;
+}
+
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  if (config.url) {
+    const { openPostgres } = await import('./postgres.js');
+    return openPostgres(config.url, config.poolSize ?? 10);
+  }
+  const { openEmbedded } = await import('./embedded.js');
+  return openEmbedded(config.embeddedDir);
+}
+

@@ -1,0 +1,62 @@
+import type { Queryable } from './database.js';
+import { hashPassword, passwordProblem } from '../shared/password.js';
+
+export const ROLES = ['admin', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  disabled: boolean;
+  createdAt: Date;
+}
+
+/** The columns toUser reads, optionally qualified by a table alias. */
+export function userColumns(alias?: string): string {
+  const prefix = alias ? `${alias}.` : '';
+  return ['id', 'email', 'name', 'role', 'disabled', 'created_at'].map((c) => prefix + c).join(', ');
+}
+
+export function toUser(row: Record<string, unknown>): User {
+  return {
+    id: row.id as string,
+    email: row.email as string,
+    name: row.name as string,
+    role: row.role as Role,
+    disabled: row.disabled as boolean,
+    createdAt: row.created_at as Date,
+  };
+}
+
+export class UserInputError extends Error {}
+
+const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$/;
+
+export function normalizeEmail(email: string): string {
+  const normalized = email.trim().toLowerCase();
+  if (!EMAIL_RE.test(normalized)) throw new UserInputError(`"${email.slice(0, 80)}" is not an email address`);
+  return normalized;
+}
+
+export interface NewUser {
+  email: string;
+  password: string;
+  role: Role;
+  name?: string | undefined;
+}
+
+/** Creates a user; returns undefined when the email is already taken. */
+export async function createUser(db: Queryable, input: NewUser): Promise<User | undefined> {
+  const email = normalizeEmail(input.email);
+  const problem = passwordProblem(input.password);
+  if (problem) throw new UserInputError(problem);
+  if (!ROLES.includes(input.role)) throw new UserInputError(`role must be one of ${ROLES.join(', ')}`);
+  const [row] = await db.query(
+    `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (email) DO NOTHING RETURNING ${userColumns()}`,
+    [email, input.name ?? '', input.role, await hashPassword(input.password)],
+  );
+  return row ? toUser(row) : undefined;
+}

@@ -1,0 +1,70 @@
+import type { KeyObject } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Database } from '../db/database.js';
+import type { MigrationFile } from '../db/migrations.js';
+import { registerAccessControl } from './auth/access.js';
+import type { LoginThrottle } from './config.js';
+import { handleError, handleNotFound } from './errors.js';
+import { ATLAS_LICENSE_PUBLIC_KEY } from './license.js';
+import { apiTokenRoutes } from './routes/api-tokens.js';
+import { healthRoutes } from './routes/health.js';
+import { licenseRoutes } from './routes/license.js';
+import { sessionRoutes } from './routes/session.js';
+import { settingRoutes } from './routes/settings.js';
+import { userRoutes } from './routes/users.js';
+
+export interface AppOptions {
+  db: Database;
+  version: string;
+  migrations: readonly MigrationFile[];
+  logger: FastifyBaseLogger;
+  sessionTtlSeconds: number;
+  login: LoginThrottle;
+  trustProxy: boolean;
+  /** Tests sign their own licenses; the product verifies against AtlasAI's key. */
+  licensePublicKey?: KeyObject;
+}
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+};
+
+/** Assembles the Tenant Plane's HTTP app over an open, migrated database. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { db, version } = options;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // One line per request, written by the onResponse hook below (health probes at debug).
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: options.trustProxy,
+    bodyLimit: 256 * 1024,
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+  await app.register(cookie);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+  app.addHook('onSend', async (_request, reply) => {
+    void reply.headers(SECURITY_HEADERS);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const level = request.url === '/api/health' && reply.statusCode === 200 ? 'debug' : 'info';
+    request.log[level](
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+  registerAccessControl(app, db);
+
+  healthRoutes(app, db, version, options.migrations);
+  sessionRoutes(app, db, options.login, options.sessionTtlSeconds);
+  apiTokenRoutes(app, db);
+  userRoutes(app, db);
+  settingRoutes(app, db);
+  licenseRoutes(app, db, version, options.licensePublicKey ?? ATLAS_LICENSE_PUBLIC_KEY);
+  return app;
+}

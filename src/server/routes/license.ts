@@ -1,0 +1,38 @@
+import type { KeyObject } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Database } from '../../db/database.js';
+import { caller } from '../auth/access.js';
+import { badRequest } from '../errors.js';
+import { checkLicense } from '../license.js';
+
+/** The running version and the license; the version is shown whatever state the license is in. */
+export function licenseRoutes(app: FastifyInstance, db: Database, version: string, publicKey: KeyObject): void {
+  app.get('/api/admin/license', async () => {
+    const [row] = await db.query<{ document: string }>('SELECT document FROM license');
+    return { version, license: checkLicense(row?.document, publicKey) };
+  });
+
+  app.put<{ Body: { document: string } }>(
+    '/api/admin/license',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['document'],
+          additionalProperties: false,
+          properties: { document: { type: 'string', minLength: 1, maxLength: 8192 } },
+        },
+      },
+    },
+    async (request) => {
+      const report = checkLicense(request.body.document, publicKey);
+      if (report.status === 'invalid') throw badRequest(`license refused: ${report.message}`);
+      await db.query(
+        `INSERT INTO license (document, installed_by) VALUES ($1, $2)
+         ON CONFLICT (singleton) DO UPDATE SET document = excluded.document, installed_by = excluded.installed_by, installed_at = now()`,
+        [request.body.document.trim(), caller(request).id],
+      );
+      return { version, license: report };
+    },
+  );
+}

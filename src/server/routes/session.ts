@@ -1,0 +1,74 @@
+import type { FastifyInstance } from 'fastify';
+import type { Database } from '../../db/database.js';
+import { normalizeEmail, toUser, userColumns, UserInputError } from '../../db/users.js';
+import { UNKNOWN_USER_HASH, verifyPassword } from '../../shared/password.js';
+import { caller } from '../auth/access.js';
+import { LoginThrottler } from '../auth/login-throttle.js';
+import { endSession, startSession } from '../auth/sessions.js';
+import type { LoginThrottle } from '../config.js';
+import { badRequest, HttpError } from '../errors.js';
+import { publicUser } from './users.js';
+
+interface LoginBody {
+  email: string;
+  password: string;
+}
+
+export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginThrottle, sessionTtlSeconds: number): void {
+  const throttle = new LoginThrottler(db, limits);
+
+  app.post<{ Body: LoginBody }>(
+    '/api/login',
+    {
+      config: { access: 'public' },
+      schema: {
+        body: {
+          type: 'object',
+          required: ['email', 'password'],
+          additionalProperties: false,
+          properties: { email: { type: 'string', maxLength: 320 }, password: { type: 'string', maxLength: 1024 } },
+        },
+      },
+    },
+    async (request, reply) => {
+      let email: string;
+      try {
+        email = normalizeEmail(request.body.email);
+      } catch (err) {
+        if (err instanceof UserInputError) throw badRequest(err.message);
+        throw err;
+      }
+      const wait = await throttle.retryAfter(email, request.ip);
+      if (wait > 0) {
+        throw new HttpError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`, {
+          'retry-after': String(wait),
+        });
+      }
+      const [row] = await db.query(`SELECT ${userColumns()}, password_hash FROM users WHERE email = $1`, [email]);
+      const passwordOk = await verifyPassword(request.body.password, (row?.password_hash as string) ?? UNKNOWN_USER_HASH);
+      if (!row || !passwordOk) {
+        await throttle.recordFailure(email, request.ip);
+        throw new HttpError(401, 'invalid_credentials', 'the email or the password is wrong');
+      }
+      const user = toUser(row);
+      if (user.disabled) throw new HttpError(403, 'account_disabled', 'this account is disabled; ask an admin to enable it');
+      await throttle.recordSuccess(email);
+      await startSession(db, request, reply, user.id, sessionTtlSeconds);
+      return { user: publicUser(user) };
+    },
+  );
+
+  app.post('/api/logout', async (request, reply) => {
+    const user = caller(request);
+    if (user.via.kind === 'token') {
+      throw badRequest('an API token is not a session: revoke it with DELETE /api/tokens/<id> instead');
+    }
+    await endSession(db, reply, user.via.credential);
+    void reply.code(204);
+  });
+
+  app.get('/api/me', async (request) => {
+    const user = caller(request);
+    return { user: publicUser(user), via: user.via.kind };
+  });
+}

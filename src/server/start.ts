@@ -1,0 +1,97 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { openDatabase, type Database } from '../db/database.js';
+import { loadMigrations, migrate } from '../db/migrations.js';
+import { createUser } from '../db/users.js';
+import { urlSecrets } from '../shared/redact.js';
+import { readAppVersion } from '../shared/version.js';
+import { buildApp } from './app.js';
+import type { ServerConfig } from './config.js';
+import { createLogger } from './logger.js';
+
+/** After SIGTERM, in-flight requests get this long before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** A PostgreSQL server that is still starting (as in `docker compose up`) is waited for, within limits. */
+async function connect(config: ServerConfig, log: Logger): Promise<Database> {
+  const deadline = Date.now() + config.dbWaitSeconds * 1000;
+  for (let attempt = 1; ; attempt++) {
+    const db = await openDatabase({ url: config.dbUrl, embeddedDir: config.dataDir });
+    try {
+      await db.query('SELECT 1');
+      log.info({ database: db.location, kind: db.kind }, 'database connected');
+      return db;
+    } catch (err) {
+      await db.close().catch(() => {});
+      if (Date.now() >= deadline) throw err;
+      log.warn({ database: db.location, attempt, err: (err as Error).message }, 'database not reachable yet; retrying');
+      await sleep(Math.min(250 * 2 ** attempt, 5_000));
+    }
+  }
+}
+
+async function createFirstAdmin(db: Database, admin: { email: string; password: string }, log: Logger): Promise<void> {
+  const [existing] = await db.query(`SELECT 1 FROM users WHERE role = 'admin' LIMIT 1`);
+  if (existing) return;
+  const user = await createUser(db, { email: admin.email, password: admin.password, role: 'admin', name: 'Administrator' });
+  if (user) log.info({ email: user.email }, 'first admin created from ATLAS_ADMIN_EMAIL');
+}
+
+/** Starts the Tenant Plane: database, migrations, first admin, HTTP; stops cleanly on SIGTERM. */
+export async function runServer(config: ServerConfig): Promise<void> {
+  const version = readAppVersion();
+  const log = createLogger(config.logLevel, [...urlSecrets(config.dbUrl), config.admin?.password ?? '']);
+  log.info({ version, pid: process.pid }, 'Tenant Plane starting');
+
+  let db: Database;
+  const migrations = loadMigrations();
+  try {
+    db = await connect(config, log);
+    const result = await migrate(db, migrations, version, () =>
+      log.info('another process is applying migrations; waiting for it'),
+    );
+    log.info({ applied: result.applied, ahead: result.state.ahead, total: result.state.applied.length }, 'schema ready');
+    if (result.state.ahead.length > 0) {
+      log.warn({ ahead: result.state.ahead }, 'the schema is ahead of this version (as after a rollback); serving on it');
+    }
+    if (config.admin) await createFirstAdmin(db, config.admin, log);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'Tenant Plane could not start');
+    process.exitCode = 1;
+    return;
+  }
+
+  const app = await buildApp({
+    db,
+    version,
+    migrations,
+    logger: log,
+    sessionTtlSeconds: config.sessionTtlSeconds,
+    login: config.login,
+    trustProxy: config.trustProxy,
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing requests in flight');
+    setTimeout(() => {
+      log.error('shutdown grace expired; exiting with requests still open');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    void app
+      .close()
+      .then(() => db.close())
+      .then(() => log.info('stopped'))
+      .catch((err: unknown) => {
+        log.error({ err }, 'error while shutting down');
+        process.exitCode = 1;
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await app.listen({ host: config.host, port: config.port });
+  log.info({ version, address: `${config.host}:${config.port}` }, 'Tenant Plane ready');
+}
