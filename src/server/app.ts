@@ -3,7 +3,7 @@ import cookie from '@fastify/cookie';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Database } from '../db/database.js';
 import type { MigrationFile } from '../db/migrations.js';
-import { registerAccessControl } from './auth/access.js';
+import { accessFor, registerAccessControl } from './auth/access.js';
 import type { LoginThrottle } from './config.js';
 import { handleError, handleNotFound } from './errors.js';
 import { ATLAS_LICENSE_PUBLIC_KEY } from './license.js';
@@ -44,6 +44,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: 256 * 1024,
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // Errors the router raises before any route (bad URL encoding, overlong parameters).
+    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
   });
   await app.register(cookie);
   app.setErrorHandler(handleError);
@@ -59,6 +61,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     );
   });
   registerAccessControl(app, db);
+
+  // The API's own index (GET /api): every route with the access it requires.
+  const index: { method: string; url: string; access: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') index.push({ method, url: route.url, access: accessFor(route.url, route.config?.access) });
+    }
+  });
+  app.get('/api', async () => ({ version, routes: index }));
 
   healthRoutes(app, db, version, options.migrations);
   sessionRoutes(app, db, options.login, options.sessionTtlSeconds);

@@ -92,6 +92,6 @@ export async function runServer(config: ServerConfig): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  await app.listen({ host: config.host, port: config.port });
-  log.info({ version, address: `${config.host}:${config.port}` }, 'Tenant Plane ready');
+  const address = await app.listen({ host: config.host, port: config.port });
+  log.info({ version, address }, 'Tenant Plane ready');
 }

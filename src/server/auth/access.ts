@@ -28,12 +28,10 @@ const TOKEN_RE = /^Bearer (atp_[A-Za-z0-9_-]{43})$/;
 const TOKEN_TOUCH_SECONDS = 60;
 
 /** Every /api route needs a login unless it says `access: 'public'`; /api/admin/* always needs an admin. */
-function requiredAccess(request: FastifyRequest): Access {
-  const url = request.url;
+export function accessFor(url: string, declared: Access | undefined): Access {
   if (url.startsWith('/api/admin/') || url === '/api/admin') return 'admin';
-  const declared = request.routeOptions.config.access;
   if (declared) return declared;
-  return url.startsWith('/api/') ? 'viewer' : 'public';
+  return url === '/api' || url.startsWith('/api/') ? 'viewer' : 'public';
 }
 
 async function authenticate(db: Database, request: FastifyRequest): Promise<AuthUser | undefined> {
@@ -70,7 +68,10 @@ async function authenticate(db: Database, request: FastifyRequest): Promise<Auth
 export function registerAccessControl(app: FastifyInstance, db: Database): void {
   app.decorateRequest('user', undefined);
   app.addHook('onRequest', async (request) => {
-    const required = requiredAccess(request);
+    // Decide on the matched route's pattern, not the raw URL: `/api/%61dmin/x` or a query string
+    // must not change which rule applies.
+    const pattern = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+    const required = accessFor(pattern, request.routeOptions.config.access);
     if (required === 'public') return;
     const user = await authenticate(db, request);
     if (!user) {

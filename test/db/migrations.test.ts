@@ -1,0 +1,121 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { loadMigrations, migrate, MigrationError, readSchemaState } from '../../src/db/migrations.js';
+import { backends, sharedPostgres, tempDir } from '../support/backends.js';
+
+function migrationsDir(files: Record<string, string>): string {
+  const dir = tempDir('atlas-migrations-');
+  for (const [name, sql] of Object.entries(files)) writeFileSync(path.join(dir, name), sql);
+  return dir;
+}
+
+const FIRST = { '0001_widgets.sql': 'CREATE TABLE widgets (id int PRIMARY KEY, name text);' };
+const SECOND = { ...FIRST, '0002_widget_colour.sql': 'ALTER TABLE widgets ADD COLUMN colour text;' };
+
+async function tables(db: Database): Promise<string[]> {
+  const rows = await db.query<{ t: string }>(
+    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+  );
+  return rows.map((r) => r.t);
+}
+
+describe('loadMigrations', () => {
+  it('reads NNNN_name.sql files in order with their checksums', () => {
+    const files = loadMigrations(migrationsDir({ '0002_b.sql': 'SELECT 2;', '0001_a.sql': 'SELECT 1;', 'README.md': 'x' }));
+    expect(files.map((f) => f.name)).toEqual(['0001_a.sql', '0002_b.sql']);
+    expect(files[0]?.checksum).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a misnamed migration file instead of skipping it', () => {
+    expect(() => loadMigrations(migrationsDir({ '0001_a.sql': 'SELECT 1;', 'add-users.sql': 'SELECT 2;' }))).toThrow(
+      /rename: add-users\.sql/,
+    );
+  });
+
+  it("ships this project's own migrations under valid names", () => {
+    expect(loadMigrations().length).toBeGreaterThan(0);
+  });
+});
+
+describe.each(backends)('migrate on $name', (backend) => {
+  let db: Database;
+  afterEach(async () => db?.close());
+
+  it('applies pending migrations once, recording name, checksum and app version', async () => {
+    db = await backend.open();
+    const first = await migrate(db, loadMigrations(migrationsDir(SECOND)), '1.3.0');
+    expect(first.applied).toEqual(['0001_widgets.sql', '0002_widget_colour.sql']);
+    const again = await migrate(db, loadMigrations(migrationsDir(SECOND)), '1.3.0');
+    expect(again.applied).toEqual([]);
+    expect(again.state.canRun).toBe(true);
+    const [row] = await db.query('SELECT app_version, checksum FROM schema_migrations WHERE name = $1', ['0002_widget_colour.sql']);
+    expect(row).toMatchObject({ app_version: '1.3.0', checksum: loadMigrations(migrationsDir(SECOND))[1]?.checksum });
+  });
+
+  it('refuses an applied migration whose file changed, before applying anything', async () => {
+    db = await backend.open();
+    await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.2.2');
+    const edited = migrationsDir({ ...SECOND, '0001_widgets.sql': 'CREATE TABLE widgets (id bigint PRIMARY KEY);' });
+    await expect(migrate(db, loadMigrations(edited), '1.3.0')).rejects.toThrow(
+      /applied migration 0001_widgets\.sql changed since they were applied/,
+    );
+    const state = await readSchemaState(db, loadMigrations(edited));
+    expect(state.pending).toEqual(['0002_widget_colour.sql']);
+    expect(state.changed.map((c) => c.name)).toEqual(['0001_widgets.sql']);
+    expect(state.canRun).toBe(false);
+  });
+
+  it('rolls back a migration that fails half-way and records nothing for it', async () => {
+    db = await backend.open();
+    const broken = migrationsDir({
+      ...FIRST,
+      '0002_half.sql': 'CREATE TABLE gadgets (id int);\nINSERT INTO no_such_table VALUES (1);',
+    });
+    await expect(migrate(db, loadMigrations(broken), '1.3.0')).rejects.toThrow(
+      /migration 0002_half\.sql failed and was rolled back: .*no_such_table/,
+    );
+    expect(await tables(db)).toEqual(['schema_migrations', 'widgets']);
+    const state = await readSchemaState(db, loadMigrations(broken));
+    expect(state.pending).toEqual(['0002_half.sql']);
+  });
+
+  it('accepts a schema ahead of the code (after a rollback) and reports it', async () => {
+    db = await backend.open();
+    await migrate(db, loadMigrations(migrationsDir(SECOND)), '1.3.0');
+    const older = await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.2.2');
+    expect(older.applied).toEqual([]);
+    expect(older.state.ahead).toEqual(['0002_widget_colour.sql']);
+    expect(older.state.canRun).toBe(true);
+  });
+});
+
+describe('migrate with several processes at once (PostgreSQL)', () => {
+  it('three pools migrating one empty database together apply each migration exactly once', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const dbs = await Promise.all([1, 2, 3].map(() => openDatabase({ url, embeddedDir: '' })));
+    const slow = migrationsDir({ ...SECOND, '0003_slow.sql': 'SELECT pg_sleep(0.3); CREATE TABLE slow (id int);' });
+    try {
+      const results = await Promise.all(dbs.map((db) => migrate(db, loadMigrations(slow), '1.3.0')));
+      const appliedBy = results.map((r) => r.applied.length).sort();
+      expect(appliedBy).toEqual([0, 0, 3]);
+      const rows = await dbs[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+      expect(rows[0]?.n).toBe(3);
+    } finally {
+      await Promise.all(dbs.map((db) => db.close()));
+    }
+  });
+
+  it('refuses a changed migration with MigrationError, a clear type for the caller', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const db = await openDatabase({ url, embeddedDir: '' });
+    try {
+      await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.2.2');
+      const edited = migrationsDir({ '0001_widgets.sql': 'CREATE TABLE widgets (id int);' });
+      await expect(migrate(db, loadMigrations(edited), '1.3.0')).rejects.toBeInstanceOf(MigrationError);
+    } finally {
+      await db.close();
+    }
+  });
+});

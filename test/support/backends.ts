@@ -1,0 +1,27 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { inject } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { PostgresServer } from './postgres-server.js';
+
+/** The PostgreSQL server shared by this test run. */
+export function sharedPostgres(): PostgresServer {
+  return PostgresServer.shared(inject('pgPort'));
+}
+
+export function tempDir(prefix = 'atlas-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface Backend {
+  name: 'postgres' | 'embedded';
+  /** A new, empty database of this kind. */
+  open(): Promise<Database>;
+}
+
+/** The same tests run on both: a real PostgreSQL server and the embedded PGlite. */
+export const backends: Backend[] = [
+  { name: 'postgres', open: async () => openDatabase({ url: await sharedPostgres().createDatabase(), embeddedDir: '' }) },
+  { name: 'embedded', open: () => openDatabase({ embeddedDir: tempDir() }) },
+];

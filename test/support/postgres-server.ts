@@ -1,0 +1,135 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+/**
+ * A real PostgreSQL server for tests, from Debian's binaries (/usr/lib/postgresql/<major>/bin),
+ * in a temporary directory, on 127.0.0.1. As root it runs as the `postgres` user.
+ */
+export const PG_USER = 'atlasusr';
+/** Distinctive, so that tests can search logs and process lists for it. */
+export const PG_PASSWORD = 'pw-Zq8x-secret';
+
+function binDir(): string {
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root) ? readdirSync(root).filter((d) => existsSync(path.join(root, d, 'bin', 'postgres'))) : [];
+  const newest = majors.sort((a, b) => Number(b) - Number(a))[0];
+  if (!newest) throw new Error('no PostgreSQL server under /usr/lib/postgresql: apt-get install -y postgresql (see .ci/run)');
+  return path.join(root, newest, 'bin');
+}
+
+function owner(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const out = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  return { uid: Number(out.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class PostgresServer {
+  private process: ChildProcess | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly bin: string,
+    private readonly user: { uid: number; gid: number } | undefined,
+  ) {}
+
+  /** The server the whole run shares (started by global-setup), to make databases on. */
+  static shared(port: number): PostgresServer {
+    return new PostgresServer('', port, '', undefined);
+  }
+
+  static async start(): Promise<PostgresServer> {
+    const bin = binDir();
+    const user = owner();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-pg-'));
+    chmodSync(dir, 0o700);
+    writeFileSync(path.join(dir, 'pwfile'), PG_PASSWORD);
+    if (user) {
+      chownSync(dir, user.uid, user.gid);
+      chownSync(path.join(dir, 'pwfile'), user.uid, user.gid);
+    }
+    const init = spawnSync(
+      path.join(bin, 'initdb'),
+      ['-D', path.join(dir, 'data'), '-U', PG_USER, '--pwfile', path.join(dir, 'pwfile'), '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--no-sync'],
+      { encoding: 'utf8', ...user },
+    );
+    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+    const server = new PostgresServer(dir, await freePort(), bin, user);
+    await server.resume();
+    return server;
+  }
+
+  /** Starts (again) the server on the same directory and port. */
+  async resume(): Promise<void> {
+    const args = ['-D', path.join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
+    const child = spawn(path.join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    this.process = child;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
+      try {
+        const client = new pg.Client({ connectionString: this.url('postgres') });
+        await client.connect();
+        await client.end();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  url(database: string): string {
+    return `postgresql://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  /** A new, empty database; returns its URL. */
+  async createDatabase(prefix = 'test'): Promise<string> {
+    const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+    await this.sql(`CREATE DATABASE ${name}`);
+    return this.url(name);
+  }
+
+  async sql(statement: string, database = 'postgres'): Promise<pg.QueryResult> {
+    const client = new pg.Client({ connectionString: this.url(database) });
+    await client.connect();
+    try {
+      return await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Stops the server at once (fast shutdown: open connections are cut). */
+  async halt(): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    await exited;
+  }
+
+  async destroy(): Promise<void> {
+    await this.halt();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
