@@ -50,8 +50,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(cookie);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
+  // Once closing, each response also closes its keep-alive connection, so that a request still
+  // in flight at SIGTERM does not leave an idle connection holding the process open.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (_request, reply) => {
     void reply.headers(SECURITY_HEADERS);
+    if (closing) void reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     const level = request.url === '/api/health' && reply.statusCode === 200 ? 'debug' : 'info';

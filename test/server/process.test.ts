@@ -1,0 +1,193 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMigrations } from '../../src/db/migrations.js';
+import { sharedPostgres, tempDir } from '../support/backends.js';
+import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
+import { makeRelease } from '../support/release.js';
+import { spawnServer, startServer, type ServerProcess } from '../support/server-process.js';
+
+const ADMIN = { ATLAS_ADMIN_EMAIL: 'admin@example.com', ATLAS_ADMIN_PASSWORD: 'admin-password-0451' };
+const running: ServerProcess[] = [];
+
+async function start(env: Record<string, string>, releaseDir?: string) {
+  const server = await startServer(env, releaseDir);
+  running.push(server);
+  return server;
+}
+
+async function health(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}/api/health`);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 20): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+afterAll(async () => {
+  for (const server of running) server.child.kill('SIGKILL');
+  // Every process run here was given the database and admin passwords: none may have logged them.
+  for (const server of running) {
+    expect(server.output()).not.toContain(PG_PASSWORD);
+    expect(server.output()).not.toContain(ADMIN.ATLAS_ADMIN_PASSWORD);
+  }
+});
+
+describe('health follows the database', () => {
+  let db: PostgresServer;
+  beforeAll(async () => {
+    db = await PostgresServer.start();
+  });
+  afterAll(async () => db.destroy());
+
+  it('turns 503 when PostgreSQL goes away and back to ok when it returns', async () => {
+    const url = await db.createDatabase();
+    const server = await start({ DB_URL: url });
+    expect(await health(server.url)).toMatchObject({
+      status: 200,
+      body: { status: 'ok', version: '1.3.0', checks: { database: { status: 'ok' }, schema: { status: 'ok' } } },
+    });
+    await db.halt();
+    const down = await health(server.url);
+    expect(down).toMatchObject({ status: 503, body: { status: 'error', version: '1.3.0', checks: { database: { status: 'error' } } } });
+    await db.resume();
+    const back = await until('health ok again', async () => {
+      const h = await health(server.url);
+      return h.status === 200 ? h : undefined;
+    });
+    expect(back.body.status).toBe('ok');
+    expect(server.child.exitCode).toBeNull();
+  });
+});
+
+describe('start-up', () => {
+  it('three processes started at once on an empty database migrate it exactly once', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const servers = await Promise.all([1, 2, 3].map(() => start({ DB_URL: url, ...ADMIN })));
+    const applied = servers.map((s) => (s.logs.find((l) => l.msg === 'schema ready')?.applied as string[]).length);
+    const shipped = loadMigrations().length;
+    expect(applied.sort()).toEqual([0, 0, shipped]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const rows = await client.query<{ name: string; n: number }>('SELECT name, count(*)::int AS n FROM schema_migrations GROUP BY name');
+    const admins = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`);
+    await client.end();
+    expect(rows.rows).toHaveLength(shipped);
+    expect(rows.rows.every((r) => r.n === 1)).toBe(true);
+    expect(admins.rows[0]?.n).toBe(1);
+    for (const s of servers) expect((await health(s.url)).status).toBe(200);
+  });
+
+  it('serves on a schema ahead of it (as after a rollback) and reports it in health', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const newer = makeRelease({ version: '1.4.0', migrations: { '0900_user_nickname.sql': 'ALTER TABLE users ADD COLUMN nickname text;' } });
+    const upgraded = await start({ DB_URL: url }, newer);
+    expect((await health(upgraded.url)).body.version).toBe('1.4.0');
+    upgraded.child.kill('SIGTERM');
+    await upgraded.exited;
+
+    const current = await start({ DB_URL: url, ...ADMIN });
+    const h = await health(current.url);
+    expect(h).toMatchObject({ status: 200, body: { status: 'ok', version: '1.3.0', checks: { schema: { status: 'ok', ahead: ['0900_user_nickname.sql'] } } } });
+    expect(current.logs.some((l) => l.level === 40 && /schema is ahead/.test(String(l.msg)))).toBe(true);
+    const login = await fetch(`${current.url}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: ADMIN.ATLAS_ADMIN_EMAIL, password: ADMIN.ATLAS_ADMIN_PASSWORD }),
+    });
+    expect(login.status).toBe(200);
+  });
+
+  it('refuses to start when an applied migration was edited, saying which and what to do', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const first = await start({ DB_URL: url });
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const [original] = loadMigrations();
+    const edited = makeRelease({ version: '1.3.1', migrations: { [original!.name]: `${original!.sql}\nCREATE TABLE sneaky (id int);\n` } });
+    const server = spawnServer({ DB_URL: url }, edited);
+    running.push(server);
+    expect(await server.exited).toBe(1);
+    expect(server.output()).toContain(`applied migration ${original!.name} changed since they were applied`);
+    expect(server.output()).toContain('put the change in a new migration');
+  });
+
+  it('refuses a second process on the same embedded database instead of corrupting it', async () => {
+    const dataDir = tempDir();
+    const first = await start({ ATLAS_DATA_DIR: dataDir });
+    expect((await health(first.url)).body).toMatchObject({ status: 'ok', checks: { database: { kind: 'embedded' } } });
+    const second = spawnServer({ ATLAS_DATA_DIR: dataDir });
+    running.push(second);
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toMatch(/embedded database in .* is in use by .*pid \d+/);
+    expect((await health(first.url)).status).toBe(200);
+  });
+
+  it('refuses bad configuration with exit code 2 and a clear message', async () => {
+    for (const [env, message] of [
+      [{ ATLAS_PORT: 'http' }, 'ATLAS_PORT=http is not valid: expected a whole number from 0 to 65535'],
+      [{ DB_URL: 'mysql://x@y/z' }, 'DB_URL must be a postgresql:// URL'],
+      [{ ATLAS_ADMIN_EMAIL: 'a@b.cd' }, 'set both ATLAS_ADMIN_EMAIL and ATLAS_ADMIN_PASSWORD'],
+      [{ ATLAS_ADMIN_EMAIL: 'a@b.cd', ATLAS_ADMIN_PASSWORD: 'short' }, 'ATLAS_ADMIN_PASSWORD: the password must be at least 12 characters long'],
+    ] as const) {
+      const server = spawnServer({ ...env });
+      expect(await server.exited).toBe(2);
+      expect(server.output()).toContain(message);
+    }
+  });
+});
+
+describe('shutdown', () => {
+  it('on SIGTERM stops taking requests, completes the one in flight, and exits promptly', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const server = await start({ DB_URL: url, ...ADMIN });
+    const login = await fetch(`${server.url}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: ADMIN.ATLAS_ADMIN_EMAIL, password: ADMIN.ATLAS_ADMIN_PASSWORD }),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+
+    // Hold the setting's row lock so that a write to it is provably in flight when the signal arrives.
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    await blocker.query(`INSERT INTO settings (key, value) VALUES ('site.name', '"before"')`);
+    await blocker.query('BEGIN');
+    await blocker.query(`SELECT 1 FROM settings WHERE key = 'site.name' FOR UPDATE`);
+    const inFlight = fetch(`${server.url}/api/admin/settings/site.name`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ value: 'written during shutdown' }),
+    });
+    await until('the write to wait on the lock', async () => {
+      // Asked outside the blocker's transaction, which would see one frozen snapshot of the statistics.
+      const r = await sharedPostgres().sql(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM settings%FOR UPDATE%'`);
+      return r.rowCount ? true : undefined;
+    });
+
+    server.child.kill('SIGTERM');
+    await until('the server to stop listening', async () => {
+      try {
+        await fetch(`${server.url}/api/health`);
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+    expect(server.child.exitCode).toBeNull(); // still finishing the write
+
+    await blocker.query('COMMIT');
+    await blocker.end();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { setting: { value: string } }).setting.value).toBe('written during shutdown');
+    expect(await server.exited).toBe(0);
+    expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down: finishing requests in flight', 'stopped']));
+  });
+});
