@@ -1,0 +1,73 @@
+import { loadMigrations, migrate, MigrationError, readSchemaState, type SchemaState } from '../../db/migrations.js';
+import { readAppVersion } from '../../shared/version.js';
+import { CliError, EXIT, parseFlags, type Command } from '../command.js';
+import { openCliDatabase } from '../database.js';
+
+function describeState(state: SchemaState): string {
+  const lines = [
+    `applied: ${state.applied.length}${state.applied.length ? ` (last: ${state.applied.at(-1)?.name}, by ${state.applied.at(-1)?.appVersion})` : ''}`,
+    `pending: ${state.pending.length ? state.pending.join(', ') : 'none'}`,
+    `ahead:   ${state.ahead.length ? `${state.ahead.join(', ')} (applied by a newer version; this version ignores them)` : 'none'}`,
+  ];
+  if (state.changed.length) lines.push(`changed: ${state.changed.map((c) => c.name).join(', ')} (edited after being applied)`);
+  lines.push(
+    state.canRun
+      ? 'this version can run on this schema'
+      : state.changed.length
+        ? 'this version cannot run on this schema: an applied migration was edited'
+        : 'this version cannot run on this schema yet: apply the pending migrations with `tpctl migrate up` (the server also does at start)',
+  );
+  return lines.join('\n');
+}
+
+export const migrateStatus: Command = {
+  name: 'migrate status',
+  summary: 'applied, pending and unknown (ahead) migrations, and whether this version can run',
+  help: `Usage: tpctl migrate status [--json]
+
+Compares the database (DB_URL, or the embedded database in ATLAS_DATA_DIR) with the
+migrations this version ships, and says whether this version can run on that schema.
+"ahead" migrations were applied by a newer version (as after a rollback): accepted.
+
+Exit code: 0 when this version can run on the schema, 1 when it cannot.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { json: { type: 'boolean' } });
+    const db = await openCliDatabase(io);
+    try {
+      const state = await readSchemaState(db, loadMigrations());
+      io.out(values.json ? JSON.stringify({ version: readAppVersion(), database: db.location, ...state }, null, 2) : `database: ${db.location}\n${describeState(state)}`);
+      return state.canRun ? EXIT.ok : EXIT.failed;
+    } finally {
+      await db.close();
+    }
+  },
+};
+
+export const migrateUp: Command = {
+  name: 'migrate up',
+  summary: 'apply pending migrations (the server also does this at start)',
+  help: `Usage: tpctl migrate up [--json]
+
+Applies the migrations this version ships that the database (DB_URL, or the embedded
+database in ATLAS_DATA_DIR) does not have yet, in order, each in its own transaction,
+under the same advisory lock the servers take. Refuses, changing nothing, when an
+applied migration was edited since.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { json: { type: 'boolean' } });
+    const db = await openCliDatabase(io);
+    try {
+      const result = await migrate(db, loadMigrations(), readAppVersion(), () => io.err('waiting for another process that is migrating…'));
+      io.out(
+        values.json
+          ? JSON.stringify({ appliedNow: result.applied, ...result.state }, null, 2)
+          : `${result.applied.length ? `applied: ${result.applied.join(', ')}` : 'nothing to apply'}\n${describeState(result.state)}`,
+      );
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof MigrationError) throw new CliError(err.message, EXIT.failed);
+      throw err;
+    } finally {
+      await db.close();
+    }
+  },
+};
