@@ -6,7 +6,7 @@ import { tpctl } from '../support/tpctl.js';
 
 describe('tpctl migrate and user, on PostgreSQL and embedded', () => {
   it.each(['postgres', 'embedded'] as const)('%s: status says pending, up applies, status says it can run', async (kind) => {
-    const env = kind === 'postgres' ? { DB_URL: await sharedPostgres().createDatabase() } : { ATLAS_DATA_DIR: tempDir() };
+    const env: Record<string, string> = kind === 'postgres' ? { DB_URL: await sharedPostgres().createDatabase() } : { ATLAS_DATA_DIR: tempDir() };
     const before = await tpctl(['migrate', 'status'], env);
     expect(before.code).toBe(1);
     expect(before.stdout).toContain(`pending: ${loadMigrations().map((m) => m.name).join(', ')}`);
