@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { CliError, EXIT, type Command, type Io } from './command.js';
-import { migrateStatus, migrateUp } from './commands/migrate.js';
+import { migrateLint, migrateStatus, migrateUp } from './commands/migrate.js';
 import { userCreate } from './commands/user.js';
 
-const COMMANDS: Command[] = [migrateStatus, migrateUp, userCreate];
+const COMMANDS: Command[] = [migrateLint, migrateStatus, migrateUp, userCreate];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -84,6 +84,49 @@ export function describeChanged(changed: SchemaState['changed']): string {
   );
 }
 
+/** A migration whose first line is `-- atlas:no-transaction` (for CREATE INDEX CONCURRENTLY) runs statement by statement. */
+export const NO_TRANSACTION_RE = /^--[ \t]*atlas:no-transaction[ \t]*(\r?\n|$)/;
+
+async function record(conn: Queryable, file: MigrationFile, appVersion: string, started: number): Promise<void> {
+  await conn.query('INSERT INTO schema_migrations (name, checksum, app_version, duration_ms) VALUES ($1, $2, $3, $4)', [
+    file.name,
+    file.checksum,
+    appVersion,
+    Math.round(performance.now() - started),
+  ]);
+}
+
+async function applyInTransaction(conn: Queryable, file: MigrationFile, appVersion: string): Promise<void> {
+  const started = performance.now();
+  await conn.exec('BEGIN');
+  try {
+    await conn.exec(file.sql);
+    await record(conn, file, appVersion, started);
+    await conn.exec('COMMIT');
+  } catch (err) {
+    await conn.exec('ROLLBACK').catch(() => {});
+    throw new MigrationError(`migration ${file.name} failed and was rolled back: ${(err as Error).message}`);
+  }
+}
+
+async function applyStatementByStatement(conn: Queryable, file: MigrationFile, appVersion: string): Promise<void> {
+  const started = performance.now();
+  // The parser is only needed here, so the server loads it only for such migrations.
+  const { splitMigration } = await import('./lint/source.js');
+  const statements = await splitMigration(file.sql);
+  for (const [i, statement] of statements.entries()) {
+    try {
+      await conn.exec(statement);
+    } catch (err) {
+      throw new MigrationError(
+        `migration ${file.name} (no transaction) failed at statement ${i + 1} of ${statements.length}: ${(err as Error).message}; ` +
+          'the statements before it stay applied and the migration runs again from the start next time, so it must be idempotent (IF NOT EXISTS)',
+      );
+    }
+  }
+  await record(conn, file, appVersion, started);
+}
+
 export interface MigrateResult {
   applied: string[];
   state: SchemaState;
@@ -117,19 +160,7 @@ export async function migrate(
       if (before.changed.length > 0) throw new MigrationError(describeChanged(before.changed));
       const applied: string[] = [];
       for (const file of files.filter((f) => before.pending.includes(f.name))) {
-        const started = performance.now();
-        await conn.exec('BEGIN');
-        try {
-          await conn.exec(file.sql);
-          await conn.query(
-            'INSERT INTO schema_migrations (name, checksum, app_version, duration_ms) VALUES ($1, $2, $3, $4)',
-            [file.name, file.checksum, appVersion, Math.round(performance.now() - started)],
-          );
-          await conn.exec('COMMIT');
-        } catch (err) {
-          await conn.exec('ROLLBACK').catch(() => {});
-          throw new MigrationError(`migration ${file.name} failed and was rolled back: ${(err as Error).message}`);
-        }
+        await (NO_TRANSACTION_RE.test(file.sql) ? applyStatementByStatement : applyInTransaction)(conn, file, appVersion);
         applied.push(file.name);
       }
       return { applied, state: await readSchemaState(conn, files) };

@@ -81,6 +81,32 @@ describe.each(backends)('migrate on $name', (backend) => {
     expect(state.pending).toEqual(['0002_half.sql']);
   });
 
+  it('applies a `-- atlas:no-transaction` migration statement by statement (CREATE INDEX CONCURRENTLY)', async () => {
+    db = await backend.open();
+    const concurrent = migrationsDir({
+      ...FIRST,
+      '0002_index.sql': '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_id_name_idx ON widgets (id, name);\n',
+    });
+    const result = await migrate(db, loadMigrations(concurrent), '1.3.0');
+    expect(result.applied).toEqual(['0001_widgets.sql', '0002_index.sql']);
+    const indexes = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE tablename = 'widgets' ORDER BY 1`);
+    expect(indexes.map((i) => i.indexname)).toEqual(['widgets_id_name_idx', 'widgets_name_idx', 'widgets_pkey']);
+  });
+
+  it('stops a no-transaction migration at the failing statement, records nothing, and runs it again next time', async () => {
+    db = await backend.open();
+    const broken = {
+      ...FIRST,
+      '0002_index.sql': '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS bad_idx ON widgets (no_such_column);\n',
+    };
+    await expect(migrate(db, loadMigrations(migrationsDir(broken)), '1.3.0')).rejects.toThrow(
+      /0002_index\.sql \(no transaction\) failed at statement 2 of 2: .*no_such_column.*must be idempotent/,
+    );
+    expect((await readSchemaState(db, loadMigrations(migrationsDir(broken)))).pending).toEqual(['0002_index.sql']);
+    const fixed = { ...broken, '0002_index.sql': broken['0002_index.sql'].replace('no_such_column', 'id') };
+    expect((await migrate(db, loadMigrations(migrationsDir(fixed)), '1.3.0')).applied).toEqual(['0002_index.sql']);
+  });
+
   it('accepts a schema ahead of the code (after a rollback) and reports it', async () => {
     db = await backend.open();
     await migrate(db, loadMigrations(migrationsDir(SECOND)), '1.3.0');

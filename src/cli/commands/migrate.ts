@@ -1,4 +1,6 @@
-import { loadMigrations, migrate, MigrationError, readSchemaState, type SchemaState } from '../../db/migrations.js';
+import { existsSync } from 'node:fs';
+import { countBySeverity, formatReport, lintMigrations } from '../../db/lint/lint.js';
+import { loadMigrations, migrate, MIGRATIONS_DIR, MigrationError, readSchemaState, type SchemaState } from '../../db/migrations.js';
 import { readAppVersion } from '../../shared/version.js';
 import { CliError, EXIT, parseFlags, type Command } from '../command.js';
 import { openCliDatabase } from '../database.js';
@@ -69,5 +71,36 @@ applied migration was edited since.`,
     } finally {
       await db.close();
     }
+  },
+};
+
+export const migrateLint: Command = {
+  name: 'migrate lint',
+  summary: 'check that migrations are purely additive (the previous version keeps working)',
+  help: `Usage: tpctl migrate lint [FILE|DIR ...] [--json]
+
+Checks migrations with the real PostgreSQL parser for changes that would break the
+previous version after a rollback: drops, renames, type changes, new NOT NULL or
+constraints on existing tables, table rewrites, blocking index builds, and more.
+With no argument, lints the migrations this version ships (${MIGRATIONS_DIR}).
+
+Each finding gives file:line:column, the rule id, what breaks, and the safe
+expand/contract alternative. "review" findings and notes (backfills) do not fail.
+
+Waive a finding with a comment on its statement, giving the reason:
+  -- atlas:allow drop-column the column was never released
+A migration that must run outside a transaction (CREATE INDEX CONCURRENTLY) starts with
+  -- atlas:no-transaction
+
+Exit code: 0 clean, 1 violations, 2 a file does not parse (or bad input).`,
+  async run(args, io) {
+    const { values, positionals } = parseFlags(args, { json: { type: 'boolean' } }, Infinity);
+    const paths = positionals.length ? positionals : [MIGRATIONS_DIR];
+    for (const p of paths) if (!existsSync(p)) throw new CliError(`no such file or directory: ${p}`);
+    const report = await lintMigrations(paths);
+    const counts = countBySeverity(report);
+    io.out(values.json ? JSON.stringify({ ...counts, ...report }, null, 2) : formatReport(report));
+    if (report.parseErrors.length) return EXIT.refused;
+    return counts.violations ? EXIT.failed : EXIT.ok;
   },
 };
