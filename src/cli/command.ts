@@ -24,8 +24,8 @@ export class CliError extends Error {
 }
 
 export interface Io {
-  out(text: string): void;
-  err(text: string): void;
+  out: (text: string) => void;
+  err: (text: string) => void;
   env: Record<string, string | undefined>;
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
   /** Whether standard error is a terminal (progress is drawn only there). */

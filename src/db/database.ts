@@ -30,12 +30,14 @@ export interface DatabaseConfig {
   embeddedDir: string;
   /** Connections in the pool (PostgreSQL only). */
   poolSize?: number;
+  /** How the connections name themselves in pg_stat_activity: the server's are how a restore knows it still runs. */
+  applicationName?: 'atlas-tenant-plane' | 'tpctl';
 }
 
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   if (config.url) {
     const { openPostgres } = await import('./postgres.js');
-    return openPostgres(config.url, config.poolSize ?? 10);
+    return openPostgres(config.url, config.poolSize ?? 10, config.applicationName ?? 'atlas-tenant-plane');
   }
   const { openEmbedded } = await import('./embedded.js');
   return openEmbedded(config.embeddedDir);

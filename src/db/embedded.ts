@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Database, Queryable, Row } from './database.js';
@@ -16,11 +16,24 @@ function queryable(target: PGlite | Transaction): Queryable {
   };
 }
 
+/** Where the embedded database of a data directory lives. */
+export function embeddedDataDir(dir: string): string {
+  return path.resolve(dir, 'pglite');
+}
+
 /** The embedded PostgreSQL (PGlite), kept in `<dir>/pglite`. One process at a time may open it. */
-export async function openEmbedded(dir: string): Promise<Database> {
-  const dataDir = path.resolve(dir, 'pglite');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+export async function openEmbedded(dir: string): Promise<Database & { pglite: PGlite }> {
+  const dataDir = embeddedDataDir(dir);
   const lock = lockEmbedded(dataDir);
+  const interrupted = existsSync(dataDir) ? [] : readdirSync(path.dirname(dataDir)).filter((n) => n.startsWith('pglite.pre-restore-'));
+  if (interrupted.length) {
+    lock.release();
+    throw new EmbeddedInUseError(
+      `the embedded database ${dataDir} is missing and an interrupted restore left ${interrupted.join(', ')} beside it: ` +
+        'run `tpctl restore --undo` to put it back, or run the restore again',
+    );
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   let db: PGlite;
   try {
     db = await PGlite.create(dataDir);
@@ -32,6 +45,7 @@ export async function openEmbedded(dir: string): Promise<Database> {
   return {
     kind: 'embedded',
     location: dataDir,
+    pglite: db,
     ...self,
     transaction: (fn) => db.transaction((tx) => fn(queryable(tx))),
     // PGlite is a single connection: every caller already shares one session.
@@ -49,7 +63,7 @@ export async function openEmbedded(dir: string): Promise<Database> {
 export class EmbeddedInUseError extends Error {}
 
 /** Two processes writing one PGlite directory would corrupt it: the second is refused. */
-function lockEmbedded(dataDir: string) {
+export function lockEmbedded(dataDir: string) {
   try {
     return acquireFileLock(`${dataDir}.lock`, `${path.basename(process.argv[1] ?? 'node')} ${process.argv.slice(2).join(' ')}`.trim());
   } catch (err) {

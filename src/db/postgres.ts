@@ -14,13 +14,13 @@ function queryable(client: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
-export function openPostgres(url: string, poolSize: number): Database {
+export function openPostgres(url: string, poolSize: number, applicationName: string): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    application_name: 'atlas-tenant-plane',
+    application_name: applicationName,
   });
   // A server restart breaks idle connections; the pool drops them and the next query reconnects.
   pool.on('error', () => {});

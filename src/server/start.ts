@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from '../db/database.js';
@@ -54,6 +55,11 @@ export async function runServer(config: ServerConfig): Promise<void> {
     if (result.state.ahead.length > 0) {
       log.warn({ ahead: result.state.ahead }, 'the schema is ahead of this version (as after a rollback); serving on it');
     }
+    await db.query(
+      `INSERT INTO tenant_plane_instance (version, host) VALUES ($1, $2)
+       ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, host = excluded.host, started_at = now()`,
+      [version, hostname()],
+    );
     if (config.admin) await createFirstAdmin(db, config.admin, log);
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'Tenant Plane could not start');

@@ -47,6 +47,7 @@ export class PostgresServer {
     readonly port: number,
     private readonly bin: string,
     private readonly user: { uid: number; gid: number } | undefined,
+    private readonly durable = false,
   ) {}
 
   /** The server the whole run shares (started by global-setup), to make databases on. */
@@ -54,7 +55,11 @@ export class PostgresServer {
     return new PostgresServer('', port, '', undefined);
   }
 
-  static async start(): Promise<PostgresServer> {
+  /**
+   * `durable`: PostgreSQL's own defaults (fsync and all), for benchmarks; otherwise durability
+   * is traded for speed, as tests do not survive a power cut anyway.
+   */
+  static async start(options: { durable?: boolean } = {}): Promise<PostgresServer> {
     const bin = binDir();
     const user = owner();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-pg-'));
@@ -70,15 +75,15 @@ export class PostgresServer {
       { encoding: 'utf8', ...user },
     );
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-    const server = new PostgresServer(dir, await freePort(), bin, user);
+    const server = new PostgresServer(dir, await freePort(), bin, user, options.durable ?? false);
     await server.resume();
     return server;
   }
 
   /** Starts (again) the server on the same directory and port. */
   async resume(): Promise<void> {
-    const args = ['-D', path.join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
+    const fast = this.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+    const args = ['-D', path.join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1', ...fast, '-c', 'max_connections=200'];
     const child = spawn(path.join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -1,0 +1,76 @@
+/**
+ * Backup and restore of a ~500 MB Tenant Plane database (incidents, timelines, runbook
+ * executions), against the naive pipelines they replace, measured alternately in one run on a
+ * PostgreSQL server with its default (durable) settings:
+ *
+ *   backup   tpctl backup create        vs  pg_dump DB_URL | gzip -6 > FILE     target ≤ 0.6
+ *   size     its file                   vs  gzip -6's file                      target ≤ 1.1
+ *   restore  tpctl restore FILE         vs  zcat FILE | psql DB_URL             target ≤ 0.8
+ *
+ *   npm run bench:backup          (BENCH_SCALE=500 ≈ 500 MB of tables; BENCH_ROUNDS=3)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openDatabase } from '../src/db/database.js';
+import { connection } from '../src/ops/backup/pg-tools.js';
+import { PostgresServer } from '../test/support/postgres-server.js';
+import { fillSampleData } from '../test/support/sample-data.js';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const root = path.resolve(import.meta.dirname, '..');
+const tpctl = path.join(root, 'dist', 'cli', 'tpctl.js');
+
+/** Times a command from a clean start: what earlier runs left in the page cache is flushed first. */
+function timed(run: () => void): number {
+  execFileSync('sync');
+  const start = performance.now();
+  run();
+  return (performance.now() - start) / 1000;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+const pg = await PostgresServer.start({ durable: true });
+const logDir = mkdtempSync(path.join(os.tmpdir(), 'atlas-bench-backups-'));
+try {
+  const url = await pg.createDatabase('bench');
+  const env = { ...process.env, DB_URL: url, ATLAS_LOG_DIR: logDir, ATLAS_BACKUP_KEEP: '100' };
+  execFileSync(process.execPath, [tpctl, 'migrate', 'up'], { env, stdio: 'ignore' });
+  process.stdout.write(`filling the database (scale ${SCALE})… `);
+  const db = await openDatabase({ url, embeddedDir: '' });
+  await fillSampleData(db, SCALE).finally(() => db.close());
+  const size = (await pg.sql(`SELECT pg_database_size(current_database()) AS b`, url.split('/').pop())).rows[0] as { b: string };
+  console.log(`${(Number(size.b) / 1e6).toFixed(0)} MB`);
+
+  const c = connection(url);
+  const shellEnv = { ...process.env, ...c.env };
+  const naiveFile = path.join(logDir, 'naive.sql.gz');
+  const backup = { ours: [] as number[], naive: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    backup.naive.push(timed(() => execFileSync('sh', ['-c', `pg_dump '${c.url}' | gzip -6 > '${naiveFile}'`], { env: shellEnv })));
+    backup.ours.push(timed(() => execFileSync(process.execPath, [tpctl, 'backup', 'create'], { env, stdio: 'ignore' })));
+  }
+  const ours = readdirSync(logDir).filter((n) => /^db-backup-.*\.sql\.gz$/.test(n)).sort().at(-1)!;
+  const ourFile = path.join(logDir, ours);
+  const sizes = { ours: statSync(ourFile).size, naive: statSync(naiveFile).size };
+
+  const restore = { ours: [] as number[], naive: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    restore.naive.push(timed(() => execFileSync('sh', ['-c', `zcat '${ourFile}' | psql -q '${c.url}' > /dev/null 2>&1`], { env: shellEnv })));
+    restore.ours.push(timed(() => execFileSync(process.execPath, [tpctl, 'restore', ourFile], { env, stdio: ['ignore', 'ignore', 'inherit'] })));
+  }
+
+  const line = (name: string, a: number, b: number, target: string, unit = 's') =>
+    console.log(`${name.padEnd(9)} ${a.toFixed(2).padStart(8)} ${unit}  ${b.toFixed(2).padStart(8)} ${unit}   ratio ${(a / b).toFixed(2)}  (target ${target})`);
+  console.log(`\nmedians of ${ROUNDS}, alternated; PostgreSQL ${pg.port} with default settings\n`);
+  console.log('          tpctl        baseline');
+  line('backup', median(backup.ours), median(backup.naive), '≤ 0.60: pg_dump | gzip -6');
+  line('size', sizes.ours / 1e6, sizes.naive / 1e6, '≤ 1.10: gzip -6', 'MB');
+  line('restore', median(restore.ours), median(restore.naive), '≤ 0.80: zcat | psql');
+  console.log(`\nall rounds: backup ${backup.ours.map((t) => t.toFixed(2)).join(' ')} vs ${backup.naive.map((t) => t.toFixed(2)).join(' ')}; restore ${restore.ours.map((t) => t.toFixed(2)).join(' ')} vs ${restore.naive.map((t) => t.toFixed(2)).join(' ')}`);
+} finally {
+  await pg.destroy();
+  rmSync(logDir, { recursive: true, force: true });
+}

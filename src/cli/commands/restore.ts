@@ -1,0 +1,56 @@
+import { LoadError } from '../../ops/backup/load.js';
+import { RestoreRefused, restoreBackup, undoRestore } from '../../ops/backup/restore.js';
+import { Executor } from '../../ops/exec.js';
+import { CliError, EXIT, parseFlags, type Command } from '../command.js';
+import { databaseTarget, secretsOf } from '../database.js';
+import { progressLine } from '../progress.js';
+import { asCliErrors } from './backup.js';
+
+export const restore: Command = {
+  name: 'restore',
+  summary: 'restore a backup into the database, all or nothing (--undo puts the data back)',
+  help: `Usage: tpctl restore FILE [--json]
+       tpctl restore --undo
+
+Restores a backup into the database (DB_URL, or the embedded database in ATLAS_DATA_DIR).
+Stop the Tenant Plane first: the restore refuses while it is still connected.
+
+  1. verifies the backup against its manifest, and refuses one that fails;
+  2. sets the current data aside (PostgreSQL: renames schema public to
+     atlas_pre_restore_<time>; embedded: keeps the directory beside it), which is what
+     --undo puts back;
+  3. loads the backup in ONE transaction that checks every table's row count against the
+     manifest before it commits: a failure anywhere leaves the database as it was.
+
+After it, rows written after the backup are gone and the applied migrations are those of
+the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).
+Needs psql for PostgreSQL. Exit code: 0 restored, 1 failed (nothing changed), 2 refused.`,
+  async run(args, io) {
+    const { values, positionals } = parseFlags(args, { undo: { type: 'boolean' }, json: { type: 'boolean' } }, 1);
+    const target = databaseTarget(io);
+    try {
+      if (values.undo) {
+        if (positionals.length) throw new CliError('--undo takes no file: it puts back what the last restore set aside');
+        const message = await undoRestore(target);
+        io.out(values.json ? JSON.stringify({ undone: message }) : message);
+        return EXIT.ok;
+      }
+      const file = positionals[0];
+      if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
+      const progress = progressLine(io.isTTY && !values.json, io.err);
+      const result = await asCliErrors(() => restoreBackup({ ...target, file, onProgress: progress.update }, new Executor(undefined, secretsOf(io)))).finally(progress.done);
+      const rows = Object.values(result.tables).reduce((a, b) => a + b, 0);
+      io.out(
+        values.json
+          ? JSON.stringify(result, null, 2)
+          : `restored ${file}: ${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s\n` +
+              `the data from before the restore is kept as ${result.safetyCopy}`,
+      );
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof RestoreRefused) throw new CliError(err.message, EXIT.refused);
+      if (err instanceof LoadError) throw new CliError(`${err.message}\nnothing was changed: the database is as it was before the restore`, EXIT.failed);
+      throw err;
+    }
+  },
+};

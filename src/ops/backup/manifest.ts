@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../files.js';
+
+/**
+ * The manifest written beside every backup (`<backup>.manifest.json`): what it holds and how to
+ * check it. This module is its only writer and reader.
+ */
+export interface BackupManifest {
+  format: 'atlas-backup-1';
+  file: string;
+  appVersion: string;
+  /** The newest applied migration in the backup (the schema it restores). */
+  lastMigration: string | null;
+  source: 'postgres' | 'embedded';
+  postgres: { server: string; client: string };
+  /** Why it was taken: by hand, before an upgrade, or before a restore (the undo of that restore). */
+  reason: 'manual' | 'pre-upgrade' | 'pre-restore';
+  createdAt: string;
+  durationMs: number;
+  sizeBytes: number;
+  uncompressedBytes: number;
+  sha256: string;
+  /** Rows per table (`schema.table`) at the moment of the dump. */
+  tables: Record<string, number>;
+  /** When the file was last checked against this manifest (checksum and gzip stream). */
+  verifiedAt: string | null;
+}
+
+export class ManifestError extends Error {}
+
+export function manifestPath(backupFile: string): string {
+  return `${backupFile}.manifest.json`;
+}
+
+export function writeManifest(backupFile: string, manifest: BackupManifest): void {
+  writeFileAtomic(manifestPath(backupFile), `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+}
+
+const STRING_FIELDS = ['file', 'appVersion', 'source', 'reason', 'createdAt', 'sha256'] as const;
+const NUMBER_FIELDS = ['durationMs', 'sizeBytes', 'uncompressedBytes'] as const;
+
+export function readManifest(backupFile: string): BackupManifest {
+  const file = manifestPath(backupFile);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ManifestError(code === 'ENOENT' ? `no manifest beside ${path.basename(backupFile)} (expected ${file})` : `the manifest ${file} is not valid JSON`);
+  }
+  const m = parsed as Record<string, unknown>;
+  const bad =
+    m.format !== 'atlas-backup-1' ||
+    STRING_FIELDS.some((k) => typeof m[k] !== 'string') ||
+    NUMBER_FIELDS.some((k) => typeof m[k] !== 'number') ||
+    typeof m.tables !== 'object' ||
+    m.tables === null ||
+    Object.values(m.tables).some((n) => typeof n !== 'number');
+  if (bad) throw new ManifestError(`the manifest ${file} is not an atlas-backup-1 manifest (fields missing or of the wrong type)`);
+  return m as unknown as BackupManifest;
+}

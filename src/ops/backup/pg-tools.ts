@@ -1,0 +1,85 @@
+import pg from 'pg';
+import { redactUrl } from '../../shared/redact.js';
+import { CommandError, type Command, type Executor } from '../exec.js';
+
+/**
+ * The PostgreSQL client tools (pg_dump, psql) as commands. The password never goes on the
+ * command line, where any user could read it in the process list: it travels as PGPASSWORD.
+ */
+export interface Connection {
+  /** The URL without its password: safe for argv and logs. */
+  url: string;
+  env: Record<string, string>;
+}
+
+export function connection(url: string): Connection {
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = '';
+  return { url: parsed.toString(), env: password ? { PGPASSWORD: password } : {} };
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+/** The schemas in which a restore keeps the data it replaced (a pg_dump / LIKE pattern). */
+export const SET_ASIDE_SCHEMAS = 'atlas_*_restore_*';
+
+export function pgDumpCommand(url: string): Command {
+  const c = connection(url);
+  // --no-owner/--no-privileges: the backup restores under whichever user runs the restore.
+  // The copies a restore set aside are not part of the data.
+  return {
+    argv: ['pg_dump', '--format=plain', '--no-owner', '--no-privileges', `--exclude-schema=${SET_ASIDE_SCHEMAS}`, '--dbname', c.url],
+    env: c.env,
+  };
+}
+
+export function psqlRestoreCommand(url: string, maintenanceWorkMem: string): Command {
+  const c = connection(url);
+  return {
+    argv: ['psql', '--no-psqlrc', '--quiet', '--single-transaction', '--set', 'ON_ERROR_STOP=1', '--dbname', c.url],
+    // Bigger sort memory makes the index builds at the end of a restore much faster.
+    env: { ...c.env, PGOPTIONS: `-c maintenance_work_mem=${maintenanceWorkMem} -c client_min_messages=warning` },
+  };
+}
+
+export class ToolError extends Error {}
+
+const INSTALL = 'install the PostgreSQL client tools of the same major version as the server (Debian/Ubuntu: apt-get install postgresql-client-<major>)';
+
+/** The client tool's major version; refuses a missing tool, or one older than the server. */
+export async function checkClientTool(exec: Executor, tool: 'pg_dump' | 'psql', serverMajor: number): Promise<string> {
+  let out: string;
+  try {
+    out = (await exec.check({ argv: [tool, '--version'] })).stdout.trim();
+  } catch (err) {
+    if (err instanceof CommandError && !err.result) throw new ToolError(`${tool} is not installed: ${INSTALL}`);
+    throw err;
+  }
+  const major = Number(/\(PostgreSQL\) (\d+)/.exec(out)?.[1]);
+  if (!major) throw new ToolError(`cannot tell the version of ${tool} from "${out}"`);
+  if (tool === 'pg_dump' && major < serverMajor) {
+    throw new ToolError(`${out} is older than the PostgreSQL ${serverMajor} server and cannot dump it: ${INSTALL.replace('<major>', String(serverMajor))}`);
+  }
+  return out;
+}
+
+export async function serverVersion(url: string): Promise<{ text: string; major: number }> {
+  const client = new pg.Client({ connectionString: url, application_name: 'tpctl' });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ v: string; n: string }>('SELECT current_setting($1) AS v, current_setting($2) AS n', [
+      'server_version',
+      'server_version_num',
+    ]);
+    return { text: rows[0]?.v ?? '', major: Math.floor(Number(rows[0]?.n) / 10_000) };
+  } catch (err) {
+    throw new ToolError(`cannot reach the database at ${redactUrl(url)}: ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

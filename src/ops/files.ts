@@ -1,0 +1,38 @@
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+/** fsync of a directory, so that a rename in it survives a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes a file so that it is either the old content or the new, never half: a temporary file
+ * in the same directory, fsync, rename over the target, fsync of the directory.
+ */
+export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    const fd = openSync(temp, 'w', mode);
+    try {
+      writeSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (err) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      /* never created, or already renamed */
+    }
+    throw err;
+  }
+  fsyncDir(path.dirname(file));
+}

@@ -1,0 +1,338 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { openEmbedded } from '../../src/db/embedded.js';
+import { readManifest, writeManifest, type BackupManifest } from '../../src/ops/backup/manifest.js';
+import { applyRetention } from '../../src/ops/backup/retention.js';
+import { sharedPostgres, tempDir } from '../support/backends.js';
+import { fingerprint } from '../support/fingerprint.js';
+import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
+import { fillSampleData } from '../support/sample-data.js';
+import { startServer } from '../support/server-process.js';
+import { tpctl } from '../support/tpctl.js';
+
+type Kind = 'postgres' | 'embedded';
+
+interface Setup {
+  env: Record<string, string>;
+  logDir: string;
+  open(): Promise<Database>;
+}
+
+/** A migrated Tenant Plane database with working data in it, of either kind. */
+async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Promise<Setup> {
+  const logDir = tempDir('atlas-backups-');
+  const env: Record<string, string> =
+    kind === 'postgres' ? { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup') } : { ATLAS_DATA_DIR: tempDir() };
+  Object.assign(env, { ATLAS_LOG_DIR: logDir });
+  const open = () => (kind === 'postgres' ? openDatabase({ url: env.DB_URL, embeddedDir: '' }) : openEmbedded(env.ATLAS_DATA_DIR!));
+  expect((await tpctl(['migrate', 'up'], env)).code).toBe(0);
+  const db = await open();
+  await fillSampleData(db, scale).finally(() => db.close());
+  return { env, logDir, open };
+}
+
+async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await setup.open();
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function createBackup(setup: Setup): Promise<string> {
+  const res = await tpctl(['backup', 'create', '--json'], setup.env);
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+  return (JSON.parse(res.stdout) as { file: string }).file;
+}
+
+describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind) => {
+  let setup: Setup;
+  beforeAll(async () => {
+    setup = await setUp(kind);
+  });
+
+  it('create writes a 0600 .sql.gz with a manifest that describes it', async () => {
+    const file = await createBackup(setup);
+    expect(path.basename(file)).toMatch(/^db-backup-1\.3\.0-\d{8}T\d{6}\.sql\.gz$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const manifest = readManifest(file);
+    const counts = await withDb(setup, async (db) => db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.incidents'));
+    expect(manifest).toMatchObject({
+      format: 'atlas-backup-1',
+      appVersion: '1.3.0',
+      source: kind,
+      reason: 'manual',
+      sizeBytes: statSync(file).size,
+      lastMigration: '0002_agents_incidents_runbooks.sql',
+      tables: expect.objectContaining({ 'public.incidents': counts[0]?.n }) as unknown,
+    });
+    expect(manifest.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(manifest.verifiedAt).not.toBeNull();
+    expect(manifest.postgres.server).toMatch(/^\d+\.\d+/);
+    expect(readdirSync(setup.logDir).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('create → verify → restore: the backed-up data comes back, rows written after it are gone', async () => {
+    const before = await withDb(setup, fingerprint);
+    const file = await createBackup(setup);
+    const verify = await tpctl(['backup', 'verify', file], setup.env);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(/verified\n {2}ok {3}manifest.*\n {2}ok {3}size.*\n {2}ok {3}sha256.*\n {2}ok {3}gzip: inflates to \d+ bytes/);
+
+    await withDb(setup, async (db) => {
+      await db.exec(`INSERT INTO incidents (title, severity) VALUES ('written after the backup', 'low');
+                     DELETE FROM incident_events WHERE id % 2 = 0;
+                     INSERT INTO schema_migrations (name, checksum, app_version, duration_ms) VALUES ('0900_future.sql', 'x', '1.4.0', 1);`);
+    });
+    expect(await withDb(setup, fingerprint)).not.toEqual(before);
+
+    const res = await tpctl(['restore', file], setup.env);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout.trimEnd()).toMatch(/^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\nthe data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/);
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+    const after = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));
+    expect(after.map((r) => r.name)).toEqual(['0001_users_sessions_settings.sql', '0002_agents_incidents_runbooks.sql']);
+  });
+
+  it('restore --undo puts back the data the restore replaced', async () => {
+    const file = await createBackup(setup);
+    await withDb(setup, (db) => db.exec(`INSERT INTO incidents (title, severity) VALUES ('keep me', 'high')`));
+    const changed = await withDb(setup, fingerprint);
+    expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stderr: '' });
+    expect(await withDb(setup, fingerprint)).not.toEqual(changed);
+    const undo = await tpctl(['restore', '--undo'], setup.env);
+    expect(undo.code).toBe(0);
+    expect(undo.stdout).toMatch(/^put back /);
+    expect(await withDb(setup, fingerprint)).toEqual(changed);
+  });
+
+  it.each([
+    ['truncated', (f: string) => truncateSync(f, Math.floor(statSync(f).size / 2)), /FAIL size.*\n.*FAIL sha256.*\n.*FAIL gzip: the gzip stream is damaged: unexpected end of file/],
+    ['one byte flipped', (f: string) => flipByte(f), /FAIL sha256: [0-9a-f]{64} differs from the manifest's/],
+    ['without its manifest', (f: string) => unlinkSync(`${f}.manifest.json`), /FAIL manifest: no manifest beside/],
+    ['with extra bytes appended', (f: string) => appendFileSync(f, 'garbage'), /FAIL size.*\n.*FAIL sha256/],
+  ])('a backup %s fails verify and makes restore refuse, changing nothing', async (_name, damage, message) => {
+    const file = await createBackup(setup);
+    damage(file);
+    const verify = await tpctl(['backup', 'verify', file], setup.env);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(message);
+    const before = await withDb(setup, fingerprint);
+    const res = await tpctl(['restore', file], setup.env);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^tpctl restore: the backup failed verification, nothing was changed: /);
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+  });
+});
+
+function flipByte(file: string): void {
+  const data = readFileSync(file);
+  const at = Math.floor(data.length / 2);
+  data[at] = (data[at] ?? 0) ^ 0xff;
+  writeFileSync(file, data);
+}
+
+describe('restoring PostgreSQL', () => {
+  it('refuses while the Tenant Plane is connected, saying how to stop it, and restores once it is stopped', async () => {
+    const setup = await setUp('postgres');
+    const file = await createBackup(setup);
+    const server = await startServer({ DB_URL: setup.env.DB_URL! });
+    const refused = await tpctl(['restore', file], setup.env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('the Tenant Plane is still connected to this database');
+    expect(refused.stderr).toContain('docker compose stop tenant-plane');
+    server.child.kill('SIGTERM');
+    await server.exited;
+    expect((await tpctl(['restore', file], setup.env)).code).toBe(0);
+  });
+
+  it('zcat FILE | psql DB_URL over a database upgraded since restores the backed-up state, and the upgrade then works again', async () => {
+    const setup = await setUp('postgres');
+    const before = await withDb(setup, fingerprint);
+    const file = await createBackup(setup);
+    const upgrade = `CREATE TABLE incident_tags (incident_id bigint REFERENCES incidents (id), tag text);
+      ALTER TABLE incidents ADD COLUMN priority int;
+      CREATE TYPE urgency AS ENUM ('low', 'high');
+      CREATE FUNCTION incident_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM incidents';
+      CREATE VIEW open_incidents AS SELECT * FROM incidents WHERE status = 'open';`;
+    await withDb(setup, (db) =>
+      db.exec(`${upgrade} INSERT INTO schema_migrations (name, checksum, app_version, duration_ms) VALUES ('0900_tags.sql', 'x', '1.4.0', 1);`),
+    );
+
+    const url = new URL(setup.env.DB_URL!);
+    const env = { ...process.env, PGPASSWORD: decodeURIComponent(url.password) };
+    url.password = '';
+    execFileSync('sh', ['-c', `zcat '${file}' | psql -q '${url.toString()}'`], { env, stdio: 'pipe' });
+
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+    const leftovers = await withDb(setup, (db) =>
+      db.query(`SELECT 1 FROM pg_class WHERE relname IN ('incident_tags', 'open_incidents')
+                UNION ALL SELECT 1 FROM pg_type WHERE typname = 'urgency'
+                UNION ALL SELECT 1 FROM pg_proc WHERE proname = 'incident_count'
+                UNION ALL SELECT 1 FROM information_schema.columns WHERE table_name = 'incidents' AND column_name = 'priority'`),
+    );
+    expect(leftovers).toEqual([]);
+    // The next upgrade applies the same migration again, cleanly.
+    await withDb(setup, (db) => db.exec(upgrade));
+  });
+
+  it('a restore that fails half-way (the server stops) leaves the previous data exactly as it was', async () => {
+    const server = await PostgresServer.start();
+    try {
+      const setup = await setUp('postgres', 25, server);
+      const file = await createBackup(setup);
+      await withDb(setup, (db) => db.exec(`UPDATE incidents SET title = 'changed after the backup' WHERE id % 3 = 0`));
+      const before = await withDb(setup, fingerprint);
+
+      const restore = tpctl(['restore', file], setup.env);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const copying = await server.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'psql' AND query LIKE 'COPY %'`).catch(() => undefined);
+        if (copying?.rowCount) break;
+        if (Date.now() > deadline) throw new Error('the restore never started loading');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await server.halt();
+      const res = await restore;
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('nothing was changed: the database is as it was before the restore');
+      await server.resume();
+      expect(await withDb(setup, fingerprint)).toEqual(before);
+      const schemas = await withDb(setup, (db) => db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_pre_restore_%'`));
+      expect(schemas).toEqual([]);
+    } finally {
+      await server.destroy();
+    }
+  });
+
+  it('backup verify --restore-test restores into a scratch database, compares row counts, and drops it', async () => {
+    const setup = await setUp('postgres');
+    const file = await createBackup(setup);
+    const res = await tpctl(['backup', 'verify', file, '--restore-test'], setup.env);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/ok {3}restore test: restored into scratch database (atlas_restore_test_\w+) on the same server: \d+ tables, row counts match; dropped it/);
+    const scratch = /scratch database (\w+)/.exec(res.stdout)?.[1];
+    expect((await sharedPostgres().sql(`SELECT 1 FROM pg_database WHERE datname = '${scratch}'`)).rowCount).toBe(0);
+  });
+});
+
+describe('what backups never show', () => {
+  it('the password in DB_URL is in no process argument, output or error', async () => {
+    const setup = await setUp('postgres', 25);
+    const child = spawn(process.execPath, [path.resolve('dist/cli/tpctl.js'), 'backup', 'create'], { env: { PATH: process.env.PATH ?? '', ...setup.env } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise((r) => child.once('exit', r));
+    let sawPgDump = false;
+    let processes = '';
+    while (child.exitCode === null) {
+      const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      processes += ps;
+      if (/pg_dump --format=plain/.test(ps)) sawPgDump = true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await exited;
+    expect(child.exitCode).toBe(0);
+    expect(sawPgDump).toBe(true);
+    expect(processes).toMatch(/pg_dump --format=plain --no-owner --no-privileges --exclude-schema=atlas_\*_restore_\* --dbname postgresql:\/\/atlasusr@127\.0\.0\.1/);
+    expect(processes).not.toContain(PG_PASSWORD);
+    expect(output).not.toContain(PG_PASSWORD);
+
+    const failed = await tpctl(['backup', 'create'], { ...setup.env, DB_URL: setup.env.DB_URL!.replace(/:(\d+)\//, ':1/') });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('cannot read the database at postgresql://atlasusr:***@127.0.0.1:1/');
+    expect(failed.stderr + failed.stdout).not.toContain(PG_PASSWORD);
+  });
+
+  it('says what to install when pg_dump is missing', async () => {
+    const setup = await setUp('postgres');
+    const res = await tpctl(['backup', 'create'], { ...setup.env, PATH: '/nonexistent' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('pg_dump is not installed: install the PostgreSQL client tools');
+    expect(readdirSync(setup.logDir)).toEqual([]);
+  });
+});
+
+describe('backup files', () => {
+  it('a disk that fills up during the backup leaves no file under the final name, and a clear error', async () => {
+    const setup = await setUp('postgres', 0);
+    // Rows that compress poorly, so that the dump outgrows the small disk half-way.
+    await withDb(setup, (db) =>
+      db.exec(`INSERT INTO settings (key, value) SELECT 'noise.' || g, to_jsonb((SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 64) s)) FROM generate_series(1, 400) g`),
+    );
+    const small = tempDir('atlas-small-disk-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
+    try {
+      const res = await tpctl(['backup', 'create'], { ...setup.env, ATLAS_LOG_DIR: small });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(`the disk holding ${small} filled up during the backup; nothing was kept`);
+      expect(readdirSync(small)).toEqual([]);
+    } finally {
+      execFileSync('umount', [small]);
+    }
+  });
+
+  it('an ATLAS_LOG_DIR that cannot be written is a clear error', async () => {
+    const setup = await setUp('postgres');
+    const file = path.join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    const res = await tpctl(['backup', 'create'], { ...setup.env, ATLAS_LOG_DIR: path.join(file, 'backups') });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/the backup directory .* cannot be used .*: create it writable \(mkdir -p .*\), or set ATLAS_LOG_DIR/);
+  });
+
+  it('retention keeps ATLAS_BACKUP_KEEP backups once a new one is verified, and lists them newest first', async () => {
+    const setup = await setUp('postgres');
+    const [first, second] = [await createBackup(setup), await createBackup(setup)];
+    const res = await tpctl(['backup', 'create'], { ...setup.env, ATLAS_BACKUP_KEEP: '2' });
+    expect(res.code).toBe(0);
+    const newest = /^backup: (.*)$/m.exec(res.stdout)?.[1] ?? '';
+    expect(res.stdout).toContain(`removed (ATLAS_BACKUP_KEEP=2): ${first}`);
+    expect(existsSync(first)).toBe(false);
+    expect(existsSync(`${first}.manifest.json`)).toBe(false);
+
+    const list = await tpctl(['backup', 'list'], setup.env);
+    expect(list.stdout.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/^VERSION +TAKEN \(UTC\) +SIZE +REASON +VERIFIED +FILE$/) as string,
+      expect.stringMatching(new RegExp(`^1\\.3\\.0 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +[\\d.]+ MB +manual +yes .* ${path.basename(newest)}$`)) as string,
+      expect.stringMatching(new RegExp(`^1\\.3\\.0 .* manual +yes .* ${path.basename(second)}$`)) as string,
+    ]);
+    expect((await tpctl(['backup', 'create'], { ...setup.env, ATLAS_BACKUP_KEEP: 'all' })).stderr).toContain('ATLAS_BACKUP_KEEP=all is not valid');
+  });
+
+  it('retention never removes the newest verified backup, even past the count', () => {
+    const dir = tempDir('atlas-retention-');
+    const names = ['20260101T000000', '20260102T000000', '20260103T000000', '20260104T000000'].map((t) => path.join(dir, `db-backup-1.2.2-${t}.sql.gz`));
+    for (const file of names) writeFileSync(file, 'x');
+    // Only the second oldest was ever verified; the two newest have no manifest (interrupted runs).
+    writeManifest(names[0]!, { ...sampleManifest, verifiedAt: null });
+    writeManifest(names[1]!, { ...sampleManifest, verifiedAt: '2026-01-02T00:00:05.000Z' });
+    const removed = applyRetention(dir, 1);
+    expect(removed).toEqual([names[2], names[0]]);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.sql.gz')).sort()).toEqual([path.basename(names[1]!), path.basename(names[3]!)]);
+  });
+});
+
+const sampleManifest: BackupManifest = {
+  format: 'atlas-backup-1',
+  file: 'x.sql.gz',
+  appVersion: '1.2.2',
+  lastMigration: null,
+  source: 'postgres',
+  postgres: { server: '15', client: '15' },
+  reason: 'manual',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  durationMs: 1,
+  sizeBytes: 1,
+  uncompressedBytes: 1,
+  sha256: 'x',
+  tables: {},
+  verifiedAt: null,
+};
