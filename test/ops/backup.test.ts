@@ -336,3 +336,38 @@ const sampleManifest: BackupManifest = {
   tables: {},
   verifiedAt: null,
 };
+
+describe('progress and tool checks', () => {
+  it('shows progress (bytes, rate, time left) on a terminal, and nothing when not on one', async () => {
+    const setup = await setUp('postgres', 10);
+    const env = { ...process.env, ...setup.env };
+    // `script` gives tpctl a real pseudo-terminal.
+    const onTerminal = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} backup create`, '/dev/null'], { env, encoding: 'utf8' });
+    expect(onTerminal).toMatch(/dumping: [\d.]+ MB of ~\d+ MB, [\d.]+ MB\/s(, about \d+ s left)?/);
+    const piped = await tpctl(['backup', 'create'], setup.env);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).not.toMatch(/MB\/s/);
+  });
+
+  it('refuses a pg_dump older than the server, saying what to install', async () => {
+    const setup = await setUp('postgres');
+    const bin = tempDir('atlas-old-pg-dump-');
+    writeFileSync(path.join(bin, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.11"\n', { mode: 0o755 });
+    const res = await tpctl(['backup', 'create'], { ...setup.env, PATH: `${bin}:${process.env.PATH ?? ''}` });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/pg_dump \(PostgreSQL\) 14\.11 is older than the PostgreSQL 15 server and cannot dump it: install the PostgreSQL client tools of the same major version as the server \(Debian\/Ubuntu: apt-get install postgresql-client-15\)/);
+  });
+
+  it('refuses to back up the embedded database while the Tenant Plane holds it', async () => {
+    const setup = await setUp('embedded');
+    const server = await startServer({ ATLAS_DATA_DIR: setup.env.ATLAS_DATA_DIR! });
+    try {
+      const res = await tpctl(['backup', 'create'], setup.env);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/the embedded database in .* is in use by .*pid \d+/);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+});

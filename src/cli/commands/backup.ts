@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { EmbeddedInUseError } from '../../db/embedded.js';
 import { BackupError, createBackup, mb } from '../../ops/backup/create.js';
 import { ManifestError } from '../../ops/backup/manifest.js';
 import { ToolError } from '../../ops/backup/pg-tools.js';
@@ -27,6 +28,7 @@ export async function asCliErrors<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (err) {
     if (err instanceof BackupError || err instanceof ToolError || err instanceof ManifestError) throw new CliError(err.message, EXIT.failed);
+    if (err instanceof EmbeddedInUseError) throw new CliError(err.message, EXIT.refused);
     throw err;
   }
 }
