@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { CliError, EXIT, type Command, type Io } from './command.js';
 import { backupCreate, backupList, backupVerify } from './commands/backup.js';
+import { historyCommand, rollbackCommand, statusCommand, upgradeCommand } from './commands/lifecycle.js';
 import { migrateLint, migrateStatus, migrateUp } from './commands/migrate.js';
 import { restore } from './commands/restore.js';
 import { userCreate } from './commands/user.js';
 
-const COMMANDS: Command[] = [backupCreate, backupList, backupVerify, restore, migrateLint, migrateStatus, migrateUp, userCreate];
+const COMMANDS: Command[] = [upgradeCommand, rollbackCommand, statusCommand, historyCommand, backupCreate, backupList, backupVerify, restore, migrateLint, migrateStatus, migrateUp, userCreate];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Rolls the Tenant Plane of the deployment in the current directory back to the previous
+# version (./data/.atlas-previous-version), or to ATLAS_VERSION. See the operator guide.
+#
+#   bash scripts/rollback-tp.sh
+#   ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh
+#   RESTORE_DB=1 DB_BACKUP_FILE=/var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz \
+#     DB_URL=postgresql://atlasusr:password@localhost:5432/atlas bash scripts/rollback-tp.sh
+#
+# Settings as for upgrade-tp.sh. All the work is done by tpctl: `tpctl rollback --help`.
+set -euo pipefail
+tpctl="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
+[ -f "$tpctl" ] || { echo "rollback-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
+args=(rollback)
+[ -n "${ATLAS_VERSION:-}" ] && args+=(--to "$ATLAS_VERSION")
+case "${RESTORE_DB:-}" in
+  "" | 0) ;;
+  1)
+    if [ -z "${DB_BACKUP_FILE:-}" ] || [ -z "${DB_URL:-}" ]; then
+      echo "rollback-tp.sh: RESTORE_DB=1 needs DB_BACKUP_FILE (the backup to restore) and DB_URL (the database)" >&2
+      exit 2
+    fi
+    args+=(--restore "$DB_BACKUP_FILE")
+    ;;
+  *) echo "rollback-tp.sh: RESTORE_DB must be 1 or unset" >&2; exit 2 ;;
+esac
+exec node "$tpctl" "${args[@]}"

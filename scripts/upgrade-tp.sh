@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Upgrades the Tenant Plane of the deployment in the current directory (where docker-compose.yml
+# and ./data live): backup, switch, health gate, automatic rollback. See the operator guide.
+#
+#   ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh
+#
+# Settings (environment, with defaults): ATLAS_LOG_DIR=/var/log/atlas ATLAS_DATA_DIR=./data
+# COMPOSE_FILE=./docker-compose.yml HEALTH_URL=http://localhost:3000/api/health HEALTH_TIMEOUT=60
+# DB_URL (for the pre-upgrade backup) SKIP_BACKUP=1 (upgrade without one). All the work, and
+# the check of ATLAS_VERSION, is done by tpctl: `tpctl upgrade --help`.
+set -euo pipefail
+tpctl="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
+[ -f "$tpctl" ] || { echo "upgrade-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
+if [ -z "${ATLAS_VERSION:-}" ]; then
+  echo "upgrade-tp.sh: set ATLAS_VERSION to the version to upgrade to, e.g. ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh" >&2
+  exit 2
+fi
+args=(upgrade --to "$ATLAS_VERSION")
+case "${SKIP_BACKUP:-}" in
+  "" | 0) ;;
+  1) args+=(--no-backup) ;;
+  *) echo "upgrade-tp.sh: SKIP_BACKUP must be 1 or unset" >&2; exit 2 ;;
+esac
+exec node "$tpctl" "${args[@]}"

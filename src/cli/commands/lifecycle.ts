@@ -1,0 +1,225 @@
+import { mkdirSync } from 'node:fs';
+import { Executor } from '../../ops/exec.js';
+import { probeHealth, judge } from '../../ops/health.js';
+import { formatHistoryLine, readHistory, utcStamp } from '../../ops/history.js';
+import { readJournal } from '../../ops/journal.js';
+import { OperationLocked, OperationRefused, stateFiles, type OpsSettings } from '../../ops/operation.js';
+import { readPreviousVersion } from '../../ops/previous-version.js';
+import { rollback } from '../../ops/rollback.js';
+import { readRunRecord } from '../../ops/run-record.js';
+import { RunLogFile } from '../../ops/run-log.js';
+import { ComposeRuntime } from '../../ops/runtimes/compose.js';
+import { RuntimeRefusal, type Runtime } from '../../ops/runtimes/runtime.js';
+import { upgrade, type OperationResult } from '../../ops/upgrade.js';
+import { parseVersion, printable, VersionError } from '../../shared/version.js';
+import { CliError, EXIT, parseFlags, type Command, type Io } from '../command.js';
+import { databaseTarget, secretsOf } from '../database.js';
+import { backupKeep, logDirOf } from './backup.js';
+
+const MOVING_TAGS = new Set(['latest', 'stable', 'edge', 'main', 'master', 'nightly', 'dev', 'current', 'beta', 'lts']);
+
+/** A version to move to, checked before anything else happens: no shell, path or moving tag passes. */
+export function targetVersion(text: string, variable: string): string {
+  if (MOVING_TAGS.has(text.toLowerCase())) {
+    throw new CliError(
+      `"${text}" is a moving tag: it names different images over time, so an upgrade to it could not be checked, recorded or rolled back to; name the exact version, e.g. ${variable}=1.3.0`,
+    );
+  }
+  try {
+    return parseVersion(text).text;
+  } catch (err) {
+    if (err instanceof VersionError) throw new CliError(`${variable}: ${err.message}`);
+    throw err;
+  }
+}
+
+function seconds(io: Io, name: string, fallback: number): number {
+  const raw = io.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new CliError(`${name}=${printable(raw, 20)} is not valid: expected seconds, from 1 to 3600`);
+  return n;
+}
+
+/** The settings of every lifecycle command, from the environment the scripts document. */
+export function opsSettings(io: Io): OpsSettings {
+  const dataDir = io.env.ATLAS_DATA_DIR || './data';
+  mkdirSync(dataDir, { recursive: true });
+  const healthUrl = io.env.HEALTH_URL || 'http://localhost:3000/api/health';
+  if (!/^https?:\/\//.test(healthUrl)) throw new CliError('HEALTH_URL must be an http:// or https:// URL');
+  return {
+    dataDir,
+    logDir: logDirOf(io),
+    healthUrl,
+    healthTimeoutMs: seconds(io, 'HEALTH_TIMEOUT', 60) * 1000,
+    database: io.env.DB_URL ? databaseTarget(io) : undefined,
+    backupKeep: backupKeep(io),
+  };
+}
+
+async function runtimeFor(io: Io, exec: Executor): Promise<Runtime> {
+  return ComposeRuntime.create(exec, {
+    file: io.env.COMPOSE_FILE || './docker-compose.yml',
+    service: io.env.ATLAS_SERVICE || 'tenant-plane',
+    image: io.env.ATLAS_IMAGE || 'atlasai/tenant-plane',
+  });
+}
+
+/** Runs an upgrade or rollback with its run log, and maps the outcome to the documented exit codes. */
+async function runOperation(
+  io: Io,
+  op: 'upgrade' | 'rollback',
+  json: boolean,
+  action: (settings: OpsSettings, runtime: Runtime, log: RunLogFile, exec: Executor) => Promise<OperationResult>,
+): Promise<number> {
+  const settings = opsSettings(io);
+  const log = RunLogFile.forRun(settings.logDir, op, utcStamp(new Date()), secretsOf(io), json ? undefined : (line) => io.err(line));
+  const exec = new Executor(log, secretsOf(io));
+  try {
+    const runtime = await runtimeFor(io, exec);
+    const result = await action(settings, runtime, log, exec);
+    io.out(json ? JSON.stringify({ exitCode: result.exitCode, message: result.message, record: result.record ?? null }, null, 2) : result.message);
+    return result.exitCode;
+  } catch (err) {
+    if (err instanceof OperationLocked) throw new CliError(err.message, EXIT.locked);
+    if (err instanceof OperationRefused || err instanceof RuntimeRefusal) {
+      log.write(`refused: ${err.message}`);
+      throw new CliError(`${err.message}\nnothing was changed`, EXIT.refused);
+    }
+    throw err;
+  }
+}
+
+export const upgradeCommand: Command = {
+  name: 'upgrade',
+  summary: 'upgrade to a version: backup, switch, health gate, automatic rollback',
+  help: `Usage: tpctl upgrade --to VERSION [--no-backup] [--json]
+
+Upgrades the Tenant Plane of the deployment in the current directory (COMPOSE_FILE,
+default ./docker-compose.yml, service tenant-plane, image atlasai/tenant-plane):
+
+  lock → preflight (current version, image present or pulled) → pre-upgrade backup
+  (db-backup-<current>-<time>.sql.gz in ATLAS_LOG_DIR; needs DB_URL) → ./data/.atlas-previous-version
+  → image tag set in docker-compose.yml (or .env) → docker compose up -d tenant-plane
+  → wait until HEALTH_URL answers "ok" for VERSION (HEALTH_TIMEOUT s; at once if it crashes)
+  → /app/.atlas-version checked → ./data/.atlas-upgrade-history → unlock
+
+Any failure after the switch puts the previous version back, waits for it to be healthy, and
+records both lines. Every command is in ATLAS_LOG_DIR/upgrade-<time>.log.
+
+Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 2 refused
+(bad version, missing image, bad Compose file), 3 failed and needs a human, 4 locked.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { to: { type: 'string' }, 'no-backup': { type: 'boolean' }, json: { type: 'boolean' } });
+    if (!values.to) throw new CliError('name the version: tpctl upgrade --to 1.3.0');
+    const to = targetVersion(values.to, '--to');
+    return runOperation(io, 'upgrade', Boolean(values.json), (settings, runtime, log, exec) =>
+      upgrade({ to, backup: !values['no-backup'] }, settings, runtime, log, exec),
+    );
+  },
+};
+
+export const rollbackCommand: Command = {
+  name: 'rollback',
+  summary: 'roll back to the previous version (or --to VERSION), optionally restoring a backup',
+  help: `Usage: tpctl rollback [--to VERSION] [--restore BACKUP_FILE] [--json]
+
+Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
+(or, without it, the one the history's last upgrade came from); checks the image is here (or
+pulls it); restarts; waits until HEALTH_URL answers "ok" for it; records a ROLLBACK line.
+The database schema is not reversed: migrations are additive and the previous version runs on it.
+
+With --restore, the Tenant Plane is stopped and the backup restored (all or nothing; see
+tpctl restore --help) before the switch. Needs DB_URL.
+
+Exit code: 0 rolled back, 1 failed (the version before was put back), 2 refused, 3 needs a
+human, 4 locked.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { to: { type: 'string' }, restore: { type: 'string' }, json: { type: 'boolean' } });
+    const to = values.to === undefined ? undefined : targetVersion(values.to, '--to');
+    return runOperation(io, 'rollback', Boolean(values.json), (settings, runtime, log, exec) =>
+      rollback({ to, restore: values.restore }, settings, runtime, log, exec),
+    );
+  },
+};
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'what runs, whether it is healthy, and any operation under way or interrupted',
+  help: `Usage: tpctl status [--json]
+
+Shows the configured version, what the health endpoint says, the recorded previous version,
+the last history lines, and any upgrade or rollback under way or interrupted (a killed run:
+\`tpctl rollback\` or \`tpctl upgrade\` recognises it and leads back to a healthy version).
+
+Exit code: 0 healthy and nothing interrupted, 1 otherwise.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { json: { type: 'boolean' } });
+    const settings = opsSettings(io);
+    const files = stateFiles(settings.dataDir);
+    const exec = new Executor(undefined, secretsOf(io));
+    const runtime = await runtimeFor(io, exec).catch((err: Error) => err);
+    const configured = runtime instanceof Error ? undefined : await runtime.configuredVersion().catch(() => undefined);
+    const health = await probeHealth(settings.healthUrl);
+    const problem = configured ? judge(health, configured) : health.error;
+    const journal = readJournal(files.journal);
+    let journalAlive = false;
+    if (journal) {
+      try {
+        process.kill(journal.pid, 0);
+        journalAlive = true;
+      } catch {
+        journalAlive = false;
+      }
+    }
+    const history = readHistory(files.history).slice(-5);
+    const status = {
+      runtime: runtime instanceof Error ? { error: runtime.message } : runtime.describe(),
+      configuredVersion: configured ?? null,
+      healthy: !problem,
+      health: problem ?? 'ok',
+      previousVersion: readPreviousVersion(files.previous) ?? null,
+      operation: journal ? { ...journal, state: journalAlive ? 'under way' : 'interrupted' } : null,
+      history,
+    };
+    if (values.json) {
+      io.out(JSON.stringify(status, null, 2));
+    } else {
+      const lines = [
+        `runtime:    ${typeof status.runtime === 'string' ? status.runtime : status.runtime.error}`,
+        `configured: ${configured ?? 'unknown'}`,
+        `health:     ${problem ? `NOT healthy: ${problem}` : `ok (${settings.healthUrl})`}`,
+        `previous:   ${status.previousVersion ?? 'none recorded'}`,
+      ];
+      if (journal) {
+        lines.push(
+          journalAlive
+            ? `operation:  ${journal.op} ${journal.from} -> ${journal.to} under way (pid ${journal.pid}), at step ${journal.step}`
+            : `operation:  INTERRUPTED ${journal.op} ${journal.from} -> ${journal.to} at step ${journal.step} (pid ${journal.pid} is gone); run \`tpctl rollback\` to lead back to ${journal.op === 'upgrade' ? journal.from : journal.to}`,
+        );
+      }
+      lines.push('history:', ...(history.length ? history.map((h) => `  ${formatHistoryLine(h)}`) : ['  (none)']));
+      io.out(lines.join('\n'));
+    }
+    return !problem && !(journal && !journalAlive) ? EXIT.ok : EXIT.failed;
+  },
+};
+
+export const historyCommand: Command = {
+  name: 'history',
+  summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)',
+  help: `Usage: tpctl history [--json]
+
+Prints ./data/.atlas-upgrade-history. With --json, each record also carries what its run
+log's record holds: the steps with their durations, the backup, the health evidence.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { json: { type: 'boolean' } });
+    const entries = readHistory(stateFiles(io.env.ATLAS_DATA_DIR || './data').history);
+    if (values.json) {
+      io.out(JSON.stringify(entries.map((e) => ({ ...e, run: readRunRecord(e.log) ?? null })), null, 2));
+    } else {
+      io.out(entries.length ? entries.map(formatHistoryLine).join('\n') : 'no upgrades or rollbacks recorded');
+    }
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,74 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Runtime, RuntimeState } from './runtimes/runtime.js';
+
+/** The last answer of the health endpoint, kept as evidence for the run log and history. */
+export interface HealthEvidence {
+  at: string;
+  status: number | undefined;
+  body: string | undefined;
+  error: string | undefined;
+}
+
+export interface HealthWait {
+  healthy: boolean;
+  /** Why it is not healthy: the last answer, or the crash. */
+  reason: string;
+  evidence: HealthEvidence | undefined;
+  state: RuntimeState | undefined;
+  elapsedMs: number;
+}
+
+export async function probeHealth(url: string): Promise<HealthEvidence> {
+  const at = new Date().toISOString();
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000), headers: { accept: 'application/json' } });
+    return { at, status: res.status, body: (await res.text()).slice(0, 2_000), error: undefined };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    return { at, status: undefined, body: undefined, error: cause ?? (err as Error).message };
+  }
+}
+
+/** Healthy means `"status":"ok"` from the version asked for: an old container still answering does not count. */
+export function judge(evidence: HealthEvidence, version: string): string | undefined {
+  if (evidence.error) return `no answer from the health endpoint (${evidence.error})`;
+  let body: { status?: string; version?: string };
+  try {
+    body = JSON.parse(evidence.body ?? '') as typeof body;
+  } catch {
+    return `HTTP ${evidence.status} with a body that is not JSON`;
+  }
+  if (body.version !== version) return `it answers for version ${body.version ?? '?'}, not ${version} (HTTP ${evidence.status}, status ${body.status ?? '?'})`;
+  if (evidence.status !== 200 || body.status !== 'ok') return `HTTP ${evidence.status}, status ${body.status ?? '?'}: ${evidence.body ?? ''}`;
+  return undefined;
+}
+
+/**
+ * Polls the health endpoint until the given version answers healthy, the runtime shows the
+ * Tenant Plane has crashed (then at once: no use sitting out the timeout), or time runs out.
+ */
+export async function waitHealthy(options: {
+  url: string;
+  version: string;
+  timeoutMs: number;
+  runtime: Runtime;
+  intervalMs?: number;
+}): Promise<HealthWait> {
+  const started = performance.now();
+  let evidence: HealthEvidence | undefined;
+  let state: RuntimeState | undefined;
+  let reason = 'no answer yet';
+  for (;;) {
+    evidence = await probeHealth(options.url);
+    const problem = judge(evidence, options.version);
+    const elapsedMs = Math.round(performance.now() - started);
+    if (!problem) return { healthy: true, reason: 'healthy', evidence, state, elapsedMs };
+    reason = problem;
+    state = await options.runtime.state().catch(() => state);
+    if (state?.crashed) return { healthy: false, reason: `the Tenant Plane crashed: ${state.detail}; last health check: ${problem}`, evidence, state, elapsedMs };
+    if (elapsedMs >= options.timeoutMs) {
+      return { healthy: false, reason: `not healthy after ${Math.round(options.timeoutMs / 1000)} s: ${reason}`, evidence, state, elapsedMs };
+    }
+    await sleep(options.intervalMs ?? 250);
+  }
+}

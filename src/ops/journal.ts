@@ -1,0 +1,44 @@
+import { readFileSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
+import { writeFileAtomic } from './files.js';
+
+/**
+ * `./data/.atlas-operation.json`: the step an upgrade or rollback has reached, rewritten
+ * atomically before each step and removed at the end. A run killed at any step leaves it
+ * behind, so the next run knows what was under way and can lead back to a known version.
+ */
+export type Step = 'preflight' | 'backup' | 'restore' | 'switch' | 'wait-healthy' | 'verify' | 'roll-back' | 'record';
+
+export interface Journal {
+  op: 'upgrade' | 'rollback';
+  from: string;
+  to: string;
+  step: Step;
+  startedAt: string;
+  log: string;
+  pid: number;
+  host: string;
+  backup?: string | undefined;
+}
+
+export function writeJournal(file: string, journal: Omit<Journal, 'pid' | 'host'>): Journal {
+  const full = { ...journal, pid: process.pid, host: os.hostname() };
+  writeFileAtomic(file, `${JSON.stringify(full, null, 2)}\n`);
+  return full;
+}
+
+export function readJournal(file: string): Journal | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Journal;
+  } catch {
+    return undefined;
+  }
+}
+
+export function clearJournal(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}

@@ -1,0 +1,175 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseVersion } from '../../shared/version.js';
+import type { Command, Executor } from '../exec.js';
+import { writeFileAtomic } from '../files.js';
+import { ComposeFileError, findServiceImage, setComposeTag, setEnvVar, type ServiceImage } from './compose-file.js';
+import { RuntimeRefusal, type Runtime, type RuntimeState } from './runtime.js';
+
+/** `docker compose` (v2) where present, else Debian's `docker-compose` (v1). */
+export type ComposeCli = ['docker', 'compose'] | ['docker-compose'];
+
+/** The commands of the Compose driver, as data: what they are is tested without Docker. */
+export class ComposeCommands {
+  constructor(
+    readonly cli: ComposeCli,
+    readonly file: string,
+    readonly service: string,
+  ) {}
+
+  private compose(...args: string[]): Command {
+    return { argv: [...this.cli, '-f', this.file, ...args], cwd: path.dirname(this.file) };
+  }
+
+  validate = () => this.compose('config', '--quiet');
+  /** Recreates only the Tenant Plane (--no-deps: the database is left alone). */
+  up = () => this.compose('up', '-d', '--no-deps', this.service);
+  stop = () => this.compose('stop', this.service);
+  start = () => this.compose('up', '-d', '--no-deps', this.service);
+  containerIds = () => this.compose('ps', '-q', this.service);
+  exec = (...command: string[]) => this.compose('exec', '-T', this.service, ...command);
+  logs = (lines: number) => this.compose('logs', '--no-color', '--tail', String(lines), this.service);
+
+  static inspectState = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{.RestartCount}} {{json .State}}', container] });
+  static imagePresent = (image: string): Command => ({ argv: ['docker', 'image', 'inspect', '--format', '{{.Id}}', image] });
+  static pull = (image: string): Command => ({ argv: ['docker', 'pull', image], timeoutMs: 300_000 });
+  static imageTags = (repository: string): Command => ({ argv: ['docker', 'images', repository, '--format', '{{.Tag}}'] });
+}
+
+/** Reads `docker inspect --format '{{.RestartCount}} {{json .State}}'`. */
+export function parseContainerState(output: string): RuntimeState {
+  const space = output.indexOf(' ');
+  const restarts = Number(output.slice(0, space));
+  const s = JSON.parse(output.slice(space + 1)) as { Status?: string; Running?: boolean; Restarting?: boolean; ExitCode?: number; Error?: string };
+  // A crash-looping container is sometimes caught between two restarts, running: a new
+  // container that has restarted at all has crashed.
+  const crashed = Boolean(s.Restarting) || s.Status === 'exited' || s.Status === 'dead' || restarts > 0;
+  return {
+    running: Boolean(s.Running) && !s.Restarting,
+    crashed,
+    exitCode: crashed ? s.ExitCode : undefined,
+    detail: `${s.Status ?? 'unknown'}${crashed ? ` (exit ${s.ExitCode ?? '?'}, ${restarts} restart${restarts === 1 ? '' : 's'})` : ''}${s.Error ? `: ${s.Error}` : ''}`,
+  };
+}
+
+export async function detectComposeCli(exec: Executor): Promise<ComposeCli> {
+  const v2 = await exec.run({ argv: ['docker', 'compose', 'version'] }).catch(() => undefined);
+  if (v2?.code === 0) return ['docker', 'compose'];
+  const v1 = await exec.run({ argv: ['docker-compose', 'version'] }).catch(() => undefined);
+  if (v1?.code === 0) return ['docker-compose'];
+  throw new RuntimeRefusal('neither `docker compose` nor `docker-compose` works here: install Docker Compose');
+}
+
+export interface ComposeOptions {
+  file: string;
+  service: string;
+  /** The image repository expected in the Compose file (`atlasai/tenant-plane`). */
+  image: string;
+}
+
+export class ComposeRuntime implements Runtime {
+  readonly name = 'compose';
+  private constructor(
+    private readonly exec: Executor,
+    private readonly commands: ComposeCommands,
+    private readonly options: ComposeOptions,
+  ) {}
+
+  static async create(exec: Executor, options: ComposeOptions): Promise<ComposeRuntime> {
+    const file = path.resolve(options.file);
+    if (!existsSync(file)) throw new RuntimeRefusal(`no Compose file at ${file}: run from the deployment directory, or set COMPOSE_FILE`);
+    return new ComposeRuntime(exec, new ComposeCommands(await detectComposeCli(exec), file, options.service), { ...options, file });
+  }
+
+  describe(): string {
+    return `${this.commands.file} service ${this.options.service}`;
+  }
+
+  private get envFile(): string {
+    return path.join(path.dirname(this.commands.file), '.env');
+  }
+
+  private image(): ServiceImage {
+    const env = existsSync(this.envFile) ? readFileSync(this.envFile, 'utf8') : undefined;
+    try {
+      const image = findServiceImage(readFileSync(this.commands.file, 'utf8'), this.options.service, env);
+      if (image.repository !== this.options.image) {
+        throw new ComposeFileError(`service ${this.options.service} runs image ${image.repository}, not ${this.options.image} (set ATLAS_IMAGE if that is intended)`);
+      }
+      return image;
+    } catch (err) {
+      if (err instanceof ComposeFileError) throw new RuntimeRefusal(`${this.commands.file}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  async check(): Promise<void> {
+    this.image();
+    const result = await this.exec.run(this.commands.validate());
+    if (result.code !== 0) throw new RuntimeRefusal(`${this.commands.file} is not a valid Compose file: ${this.exec.failure(this.commands.validate(), result).message}`);
+  }
+
+  async configuredVersion(): Promise<string> {
+    const { tag } = this.image();
+    try {
+      return parseVersion(tag).text;
+    } catch {
+      throw new RuntimeRefusal(`service ${this.options.service} runs tag "${tag}", not a release version; set it to the version that runs (e.g. 1.2.2) before upgrading`);
+    }
+  }
+
+  async ensureAvailable(version: string): Promise<void> {
+    const image = `${this.options.image}:${version}`;
+    if ((await this.exec.run(ComposeCommands.imagePresent(image))).code === 0) return;
+    const pulled = await this.exec.run(ComposeCommands.pull(image));
+    if (pulled.code !== 0) {
+      throw new RuntimeRefusal(`the image ${image} is not on this host and cannot be pulled (${pulled.stderr.trim().split('\n').at(-1) ?? ''}); load or build it first (docker load, or ATLAS_VERSION=${version} bash scripts/build-image.sh)`);
+    }
+  }
+
+  async availableVersions(): Promise<string[]> {
+    const out = await this.exec.check(ComposeCommands.imageTags(this.options.image));
+    return out.stdout.split('\n').map((t) => t.trim()).filter((t) => {
+      try {
+        return Boolean(parseVersion(t));
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  async switchTo(version: string): Promise<void> {
+    const image = this.image();
+    if (image.source.kind === 'env-file') {
+      const env = readFileSync(this.envFile, 'utf8');
+      writeFileAtomic(this.envFile, setEnvVar(env, image.source.variable, version));
+    } else {
+      writeFileAtomic(this.commands.file, setComposeTag(readFileSync(this.commands.file, 'utf8'), image, version));
+    }
+    await this.exec.check(this.commands.up());
+  }
+
+  async state(): Promise<RuntimeState> {
+    const ids = (await this.exec.check(this.commands.containerIds())).stdout.trim().split('\n').filter(Boolean);
+    if (!ids.length) return { running: false, crashed: true, exitCode: undefined, detail: 'no container' };
+    return parseContainerState((await this.exec.check(ComposeCommands.inspectState(ids[0]!))).stdout);
+  }
+
+  async runningVersion(): Promise<string | undefined> {
+    const result = await this.exec.run(this.commands.exec('cat', '/app/.atlas-version'));
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  }
+
+  async logsTail(lines: number): Promise<string> {
+    const result = await this.exec.run(this.commands.logs(lines));
+    return (result.stdout || result.stderr).trimEnd();
+  }
+
+  async stop(): Promise<void> {
+    await this.exec.check(this.commands.stop());
+  }
+
+  async start(): Promise<void> {
+    await this.exec.check(this.commands.start());
+  }
+}

@@ -1,0 +1,40 @@
+/** What an upgrade needs to know of the thing running the Tenant Plane, to fail fast. */
+export interface RuntimeState {
+  /** The process or container is up (it may not be healthy yet). */
+  running: boolean;
+  /** It has exited or is being restarted after a crash: waiting for health is pointless. */
+  crashed: boolean;
+  exitCode: number | undefined;
+  /** What the runtime says, for the run log: `restarting (exit 1)`, `running`. */
+  detail: string;
+}
+
+/**
+ * One platform the Tenant Plane runs on (Docker Compose, a local process). Drivers build their
+ * commands as data and run them through the one Executor; the actions (upgrade, rollback) use
+ * only this interface.
+ */
+export interface Runtime {
+  readonly name: string;
+  /** Where, for messages: `docker-compose.yml service tenant-plane`. */
+  describe(): string;
+  /** Checks the set-up can be worked on at all (files parse, tools present). Throws RuntimeRefusal. */
+  check(): Promise<void>;
+  /** The version it is configured to run. */
+  configuredVersion(): Promise<string>;
+  /** Makes the version available (image present or pulled, release unpacked); throws RuntimeRefusal when it cannot. */
+  ensureAvailable(version: string): Promise<void>;
+  /** Versions available without a download (for finding a rollback target). */
+  availableVersions(): Promise<string[]>;
+  /** Configures the version and (re)starts the Tenant Plane on it. */
+  switchTo(version: string): Promise<void>;
+  state(): Promise<RuntimeState>;
+  /** The version file inside what runs (`cat /app/.atlas-version`). */
+  runningVersion(): Promise<string | undefined>;
+  logsTail(lines: number): Promise<string>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** The runtime cannot be worked on as asked; nothing was changed. */
+export class RuntimeRefusal extends Error {}
