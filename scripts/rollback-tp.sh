@@ -9,7 +9,7 @@
 #
 # Settings as for upgrade-tp.sh. All the work is done by tpctl: `tpctl rollback --help`.
 set -euo pipefail
-tpctl="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
+tpctl="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
 [ -f "$tpctl" ] || { echo "rollback-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
 args=(rollback)
 [ -n "${ATLAS_VERSION:-}" ] && args+=(--to "$ATLAS_VERSION")

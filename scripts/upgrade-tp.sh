@@ -9,7 +9,7 @@
 # DB_URL (for the pre-upgrade backup) SKIP_BACKUP=1 (upgrade without one). All the work, and
 # the check of ATLAS_VERSION, is done by tpctl: `tpctl upgrade --help`.
 set -euo pipefail
-tpctl="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
+tpctl="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
 [ -f "$tpctl" ] || { echo "upgrade-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
 if [ -z "${ATLAS_VERSION:-}" ]; then
   echo "upgrade-tp.sh: set ATLAS_VERSION to the version to upgrade to, e.g. ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh" >&2

@@ -1,0 +1,157 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { appRoot } from '../../src/shared/app-root.js';
+import { tempDir } from './backends.js';
+import { freePort } from './postgres-server.js';
+import type { RunResult } from './tpctl.js';
+
+/** A real Docker Engine is required: .ci/run installs and starts it. */
+export function requireDocker(): void {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('no Docker Engine answers: start dockerd (.ci/run does: dockerd --storage-driver=vfs --bridge=none --iptables=false --ip-masq=false)');
+  }
+}
+
+const IMAGE = 'atlasai/tenant-plane';
+
+/**
+ * Builds a fixture version on top of an image built by scripts/build-image.sh: another version
+ * file (by default the tag; a different one makes a mislabelled build), extra migrations.
+ */
+export function buildVariant(base: string, tag: string, migrations: Record<string, string>, versionFile = tag): void {
+  const dir = tempDir('atlas-variant-');
+  mkdirSync(path.join(dir, 'migrations'));
+  writeFileSync(path.join(dir, '.atlas-version'), `${versionFile}\n`);
+  for (const [name, sql] of Object.entries(migrations)) writeFileSync(path.join(dir, 'migrations', name), sql);
+  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY .atlas-version /app/.atlas-version\nCOPY migrations/ /app/migrations/\n`);
+  execFileSync('docker', ['build', '-q', '-t', `${IMAGE}:${tag}`, dir], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
+}
+
+export interface DeploymentOptions {
+  version: string;
+  dbUrl: string;
+  admin: { email: string; password: string };
+}
+
+/**
+ * A deployment directory as an operator has one: docker-compose.yml (the repository's, with the
+ * Tenant Plane on host networking, its port and database for this test), ./data, and scripts/.
+ */
+export class Deployment {
+  readonly dir = tempDir('atlasdeploy-');
+  readonly logDir = path.join(this.dir, 'logs');
+  port = 0;
+
+  constructor(readonly options: DeploymentOptions) {}
+
+  get composeFile(): string {
+    return path.join(this.dir, 'docker-compose.yml');
+  }
+
+  get healthUrl(): string {
+    return `http://127.0.0.1:${this.port}/api/health`;
+  }
+
+  /** The environment the scripts run with: the guide's variables, pointed at this deployment. */
+  get env(): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      ATLAS_LOG_DIR: this.logDir,
+      HEALTH_URL: this.healthUrl,
+      HEALTH_TIMEOUT: '20',
+      DB_URL: this.options.dbUrl,
+    };
+  }
+
+  async create(): Promise<void> {
+    this.port = await freePort();
+    const doc = parseDocument(readFileSync(path.join(appRoot, 'docker-compose.yml'), 'utf8'));
+    doc.deleteIn(['services', 'postgres']);
+    doc.deleteIn(['services', 'tenant-plane', 'depends_on']);
+    doc.deleteIn(['services', 'tenant-plane', 'ports']);
+    doc.setIn(['services', 'tenant-plane', 'image'], `${IMAGE}:${this.options.version}`);
+    doc.setIn(['services', 'tenant-plane', 'network_mode'], 'host');
+    doc.setIn(['services', 'tenant-plane', 'environment'], {
+      DB_URL: this.options.dbUrl,
+      ATLAS_PORT: String(this.port),
+      ATLAS_HOST: '127.0.0.1',
+      ATLAS_ADMIN_EMAIL: this.options.admin.email,
+      ATLAS_ADMIN_PASSWORD: this.options.admin.password,
+    });
+    writeFileSync(this.composeFile, doc.toString());
+    mkdirSync(path.join(this.dir, 'data'));
+    symlinkSync(path.join(appRoot, 'scripts'), path.join(this.dir, 'scripts'));
+    this.compose('up', '-d');
+    await this.waitHealthy(this.options.version);
+  }
+
+  compose(...args: string[]): string {
+    return execFileSync('docker-compose', ['-f', this.composeFile, ...args], { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Runs a script of the guide from the deployment directory: `bash scripts/<name>`. */
+  script(name: string, env: Record<string, string> = {}): Promise<RunResult> {
+    return this.run('bash', [`scripts/${name}`], env);
+  }
+
+  tpctl(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+    return this.run(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), ...args], env);
+  }
+
+  private run(file: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(file, args, { cwd: this.dir, env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  async health(): Promise<{ status: number; version?: string; body: string } | undefined> {
+    try {
+      const res = await fetch(this.healthUrl, { signal: AbortSignal.timeout(2000) });
+      const body = await res.text();
+      return { status: res.status, version: (JSON.parse(body) as { version?: string }).version, body };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async waitHealthy(version: string, seconds = 60): Promise<void> {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+      const h = await this.health();
+      if (h?.status === 200 && h.version === version) return;
+      if (Date.now() > deadline) throw new Error(`${version} not healthy at ${this.healthUrl}: ${h?.body ?? 'no answer'}\n${this.compose('logs', '--tail', '30')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** The guide's check: `docker compose exec tenant-plane cat /app/.atlas-version` (v1 here). */
+  versionFile(): string {
+    return this.compose('exec', '-T', 'tenant-plane', 'cat', '/app/.atlas-version').trim();
+  }
+
+  read(relative: string): string {
+    try {
+      return readFileSync(path.join(this.dir, relative), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  down(): void {
+    try {
+      this.compose('down', '--timeout', '2');
+    } catch {
+      /* already gone */
+    }
+  }
+}
