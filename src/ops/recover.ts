@@ -29,8 +29,9 @@ export async function recoverInterrupted(settings: OpsSettings, runtime: Runtime
   const target = journal.op === 'upgrade' ? journal.from : journal.to;
   const configured = await runtime.configuredVersion();
   const run = new Run('rollback', configured, target, settings, runtime, log, exec);
+  // Also when the configuration never changed: the killed run may have left it stopped.
   await run.switchAndConfirm(target, 'roll-back');
-  run.history({ kind: 'rollback', from: configured, to: target, outcome: 'SUCCESS' });
+  if (configured !== target) run.history({ kind: 'rollback', from: configured, to: target, outcome: 'SUCCESS' });
   clearJournal(files.journal);
   return `recovered the interrupted ${journal.op} ${journal.from} -> ${journal.to}: ${target} runs and is healthy`;
 }

@@ -36,7 +36,11 @@ export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtim
   const lock = takeLock(settings.dataDir, `tpctl rollback${plan.to ? ` --to ${plan.to}` : ''}`, log);
   try {
     const recovered = await recoverInterrupted(settings, runtime, log, exec);
-    if (recovered) log.write(recovered);
+    if (recovered) {
+      log.write(recovered);
+      // Leading an interrupted run back to a known version is what a rollback without a target asks.
+      if (!plan.to && !plan.restore) return { record: undefined, exitCode: 0, message: recovered };
+    }
 
     let from: string;
     let to: string;

@@ -33,14 +33,25 @@ function readHolder(file: string): LockHolder | undefined {
   }
 }
 
-function isAlive(holder: LockHolder): boolean {
-  if (holder.host !== os.hostname()) return true; // cannot tell: assume it lives
+/** Whether a process of this host lives. A zombie (killed, not yet reaped) does not. */
+export function processAlive(pid: number): boolean {
   try {
-    process.kill(holder.pid, 0);
-    return true;
+    process.kill(pid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+function isAlive(holder: LockHolder): boolean {
+  if (holder.host !== os.hostname()) return true; // cannot tell: assume it lives
+  return processAlive(holder.pid);
 }
 
 function tryCreate(file: string, holder: LockHolder): boolean {

@@ -108,3 +108,156 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(record[0]?.run.failure.reason).toMatch(/^the Tenant Plane crashed/);
   });
 });
+
+describe('Option 2: manual rollback', () => {
+  it('bash scripts/rollback-tp.sh finds the previous version; ATLAS_VERSION=1.2.2 names it', async () => {
+    const d = await deployment();
+    expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+
+    const auto = await d.script('rollback-tp.sh');
+    expect(auto.stdout).toMatch(/^rolled back 1\.3\.0 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy/);
+    expect(auto.code).toBe(0);
+    expect(auto.stderr).toContain('rollback 1.3.0 -> 1.2.2 (target from data/.atlas-previous-version)');
+    expect(d.versionFile()).toBe('1.2.2');
+    expect(d.read('docker-compose.yml')).toContain('image: atlasai/tenant-plane:1.2.2');
+    await d.waitHealthy('1.2.2', 5);
+
+    expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+    const named = await d.script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2' });
+    expect(named.code).toBe(0);
+    expect(d.versionFile()).toBe('1.2.2');
+    expect(historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''))).toEqual([
+      '1.2.2 -> 1.3.0 SUCCESS',
+      'ROLLBACK 1.3.0 -> 1.2.2',
+      '1.2.2 -> 1.3.0 SUCCESS',
+      'ROLLBACK 1.3.0 -> 1.2.2',
+    ]);
+    expect(historyLines(d)[3]).toMatch(new RegExp(LOG('rollback')));
+  });
+
+  it('without .atlas-previous-version, the history tells the target', async () => {
+    const d = await deployment();
+    expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1' })).code).toBe(0);
+    execFileSync('rm', [path.join(d.dir, 'data', '.atlas-previous-version')]);
+    const res = await d.script('rollback-tp.sh');
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/target from .*\.atlas-upgrade-history \(the upgrade to 1\.3\.0\)/);
+    expect(d.versionFile()).toBe('1.2.2');
+  });
+});
+
+describe('Restoring from a database backup', () => {
+  it('RESTORE_DB=1 DB_BACKUP_FILE=… DB_URL=… bash scripts/rollback-tp.sh: rows after the backup are gone, rows before are there', async () => {
+    const d = await deployment();
+    await query(d, `INSERT INTO incidents (title, severity) VALUES ('before the upgrade', 'high')`);
+    expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+    await query(d, `INSERT INTO incidents (title, severity, priority) VALUES ('after the upgrade', 'low', 1)`);
+    const backup = readdirSync(d.logDir).find((n) => n.startsWith('db-backup-1.2.2-') && n.endsWith('.sql.gz'))!;
+
+    const res = await d.script('rollback-tp.sh', { RESTORE_DB: '1', DB_BACKUP_FILE: path.join(d.logDir, backup), DB_URL: d.options.dbUrl });
+    expect(res.stdout).toMatch(/^rolled back 1\.3\.0 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy, on the database restored from /);
+    expect(res.code).toBe(0);
+    const titles = await query<{ title: string }>(d, 'SELECT title FROM incidents ORDER BY id');
+    expect(titles.map((t) => t.title)).toEqual(['before the upgrade']);
+    const migrations = await query<{ name: string }>(d, 'SELECT name FROM schema_migrations ORDER BY name');
+    expect(migrations.map((m) => m.name)).not.toContain('0900_incident_priority.sql');
+    expect(historyLines(d).at(-1)).toMatch(new RegExp(`ROLLBACK 1\\.3\\.0 -> 1\\.2\\.2 restored:\\S+${backup.replace(/\./g, '\\.')} ${LOG('rollback')}$`));
+    await d.waitHealthy('1.2.2', 5);
+    const login = await fetch(`http://127.0.0.1:${d.port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
+    expect(login.status).toBe(200);
+  });
+});
+
+describe('Refused before anything changes (exit 2)', () => {
+  it('a missing image that cannot be pulled, a malformed compose file, an invalid or hostile ATLAS_VERSION', async () => {
+    const d = await deployment();
+    const compose = d.read('docker-compose.yml');
+    const untouched = () => {
+      expect(d.read('docker-compose.yml')).toBe(compose);
+      expect(d.read('data/.atlas-upgrade-history')).toBe('');
+      expect(d.read('data/.atlas-previous-version')).toBe('');
+    };
+
+    const missing = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '9.9.9' });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/the image atlasai\/tenant-plane:9\.9\.9 is not on this host and cannot be pulled .*\nnothing was changed/);
+    untouched();
+
+    for (const [version, message] of [
+      ['latest', /"latest" is a moving tag/],
+      ['1.3.0; touch /tmp/atlas-pwned', /is not a release version/],
+      ['$(touch /tmp/atlas-pwned)', /is not a release version/],
+      ['../../etc/passwd', /is not a release version/],
+      ['1.3.0\nROLLBACK', /is not a release version/],
+      ['', /set ATLAS_VERSION to the version to upgrade to/],
+    ] as const) {
+      const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: version });
+      expect({ version, code: res.code }).toEqual({ version, code: 2 });
+      expect(res.stderr).toMatch(message);
+      untouched();
+    }
+    const rollbackHostile = await d.script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2 && reboot' });
+    expect(rollbackHostile.code).toBe(2);
+    expect(existsSync('/tmp/atlas-pwned')).toBe(false);
+
+    writeFileSync(d.composeFile, `${compose}\n  broken: [unclosed\n`);
+    const malformed = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/docker-compose\.yml: the Compose file is not valid YAML \(line \d+, column \d+\)/);
+    expect(d.read('data/.atlas-upgrade-history')).toBe('');
+    writeFileSync(d.composeFile, compose);
+    untouched();
+  });
+});
+
+describe('Locks and crashes', () => {
+  const journalStep = (d: Deployment) => {
+    try {
+      return (JSON.parse(d.read('data/.atlas-operation.json')) as { step: string }).step;
+    } catch {
+      return undefined;
+    }
+  };
+
+  it('a second upgrade while one runs exits 4 and says who holds the lock since when', async () => {
+    const d = await deployment();
+    const first = d.tpctl(['upgrade', '--to', '1.3.0']);
+    while (!journalStep(d)) await new Promise((r) => setTimeout(r, 20));
+    const second = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    expect(second.code).toBe(4);
+    expect(second.stderr).toMatch(/another operation is under way: "tpctl upgrade --to 1\.3\.0" \(pid \d+ on \S+\) has held the lock since \d{4}-\d\d-\d\dT/);
+    expect((await first).code).toBe(0);
+    expect(historyLines(d)).toHaveLength(1);
+  });
+
+  it.each(['backup', 'switch', 'wait-healthy', 'verify'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
+    const d = await deployment();
+    const child = execFileSync('sh', ['-c', `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`], { encoding: 'utf8' }).trim();
+    const deadline = Date.now() + 60_000;
+    while (journalStep(d) !== step) {
+      if (Date.now() > deadline) throw new Error(`the upgrade never reached step ${step}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    process.kill(Number(child), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+
+    const status = await d.tpctl(['status']);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(new RegExp(`INTERRUPTED upgrade 1\\.2\\.2 -> 1\\.3\\.0 at step ${step} \\(pid ${child} is gone\\); run \`tpctl rollback\``));
+
+    const recover = await d.script('rollback-tp.sh');
+    expect(recover.stdout).toMatch(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs and is healthy/);
+    expect(recover.code).toBe(0);
+    expect(recover.stderr).toMatch(/took over the lock of "tpctl upgrade --to 1\.3\.0"/);
+    await d.waitHealthy('1.2.2', 5);
+    expect(d.versionFile()).toBe('1.2.2');
+    // A ROLLBACK line follows when the killed run had already switched the configuration: surely
+    // after the switch step, perhaps during it, never before.
+    const lines = historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
+    const rolledBack = ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'];
+    const expected = { backup: [rolledBack.slice(0, 1)], switch: [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack], verify: [rolledBack] }[step];
+    expect(expected).toContainEqual(lines);
+    expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
+    expect((await d.tpctl(['status'])).code).toBe(0);
+  });
+});

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Executor } from '../../ops/exec.js';
 import { probeHealth, judge } from '../../ops/health.js';
 import { formatHistoryLine, readHistory, utcStamp } from '../../ops/history.js';
@@ -11,6 +12,7 @@ import { RunLogFile } from '../../ops/run-log.js';
 import { ComposeRuntime } from '../../ops/runtimes/compose.js';
 import { RuntimeRefusal, type Runtime } from '../../ops/runtimes/runtime.js';
 import { upgrade, type OperationResult } from '../../ops/upgrade.js';
+import { processAlive } from '../../shared/file-lock.js';
 import { parseVersion, printable, VersionError } from '../../shared/version.js';
 import { CliError, EXIT, parseFlags, type Command, type Io } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
@@ -163,15 +165,7 @@ Exit code: 0 healthy and nothing interrupted, 1 otherwise.`,
     const health = await probeHealth(settings.healthUrl);
     const problem = configured ? judge(health, configured) : health.error;
     const journal = readJournal(files.journal);
-    let journalAlive = false;
-    if (journal) {
-      try {
-        process.kill(journal.pid, 0);
-        journalAlive = true;
-      } catch {
-        journalAlive = false;
-      }
-    }
+    const journalAlive = journal ? journal.host !== hostname() || processAlive(journal.pid) : false;
     const history = readHistory(files.history).slice(-5);
     const status = {
       runtime: runtime instanceof Error ? { error: runtime.message } : runtime.describe(),
