@@ -57,17 +57,15 @@ export async function waitHealthy(options: {
   const started = performance.now();
   let evidence: HealthEvidence | undefined;
   let state: RuntimeState | undefined;
-  let reason = 'no answer yet';
   for (;;) {
     evidence = await probeHealth(options.url);
     const problem = judge(evidence, options.version);
     const elapsedMs = Math.round(performance.now() - started);
     if (!problem) return { healthy: true, reason: 'healthy', evidence, state, elapsedMs };
-    reason = problem;
     state = await options.runtime.state().catch(() => state);
     if (state?.crashed) return { healthy: false, reason: `the Tenant Plane crashed: ${state.detail}; last health check: ${problem}`, evidence, state, elapsedMs };
     if (elapsedMs >= options.timeoutMs) {
-      return { healthy: false, reason: `not healthy after ${Math.round(options.timeoutMs / 1000)} s: ${reason}`, evidence, state, elapsedMs };
+      return { healthy: false, reason: `not healthy after ${Math.round(options.timeoutMs / 1000)} s: ${problem}`, evidence, state, elapsedMs };
     }
     await sleep(options.intervalMs ?? 250);
   }
