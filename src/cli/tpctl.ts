@@ -2,11 +2,12 @@
 import { CliError, EXIT, type Command, type Io } from './command.js';
 import { backupCreate, backupList, backupVerify } from './commands/backup.js';
 import { historyCommand, rollbackCommand, statusCommand, upgradeCommand } from './commands/lifecycle.js';
+import { localRun, localStart, localStop, releaseAdd } from './commands/local.js';
 import { migrateLint, migrateStatus, migrateUp } from './commands/migrate.js';
 import { restore } from './commands/restore.js';
 import { userCreate } from './commands/user.js';
 
-const COMMANDS: Command[] = [upgradeCommand, rollbackCommand, statusCommand, historyCommand, backupCreate, backupList, backupVerify, restore, migrateLint, migrateStatus, migrateUp, userCreate];
+const COMMANDS: Command[] = [upgradeCommand, rollbackCommand, statusCommand, historyCommand, releaseAdd, localStart, localStop, localRun, backupCreate, backupList, backupVerify, restore, migrateLint, migrateStatus, migrateUp, userCreate];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

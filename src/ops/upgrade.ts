@@ -53,6 +53,11 @@ export async function upgrade(plan: UpgradePlan, settings: OpsSettings, runtime:
     try {
       if (plan.backup && settings.database) {
         const database = settings.database;
+        if (!database.dbUrl) {
+          // The embedded database is one process's at a time: the Tenant Plane stops for the backup.
+          log.write('the embedded database is backed up with the Tenant Plane stopped');
+          await runtime.stop();
+        }
         const backup = await run.step(
           'backup',
           `back up the database before anything changes`,
@@ -64,6 +69,7 @@ export async function upgrade(plan: UpgradePlan, settings: OpsSettings, runtime:
         log.write('== backup: skipped as asked (no pre-upgrade backup)');
       }
     } catch (err) {
+      if (!settings.database?.dbUrl) await runtime.start().catch(() => {});
       run.history({ kind: 'upgrade', from, to: plan.to, outcome: 'FAILED' });
       const record = run.finish('failed', err as StepFailed);
       return { record, exitCode: 1, message: `upgrade to ${plan.to} stopped before any change: ${(err as Error).message}; ${from} still runs. Log: ${log.file}` };

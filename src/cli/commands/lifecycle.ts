@@ -10,6 +10,7 @@ import { rollback } from '../../ops/rollback.js';
 import { readRunRecord } from '../../ops/run-record.js';
 import { RunLogFile } from '../../ops/run-log.js';
 import { ComposeRuntime } from '../../ops/runtimes/compose.js';
+import { LocalRuntime } from '../../ops/runtimes/local.js';
 import { RuntimeRefusal, type Runtime } from '../../ops/runtimes/runtime.js';
 import { upgrade, type OperationResult } from '../../ops/upgrade.js';
 import { processAlive } from '../../shared/file-lock.js';
@@ -43,6 +44,14 @@ function seconds(io: Io, name: string, fallback: number): number {
   return n;
 }
 
+type RuntimeKind = 'compose' | 'local';
+
+function runtimeKind(io: Io): RuntimeKind {
+  const kind = io.env.ATLAS_RUNTIME || 'compose';
+  if (kind !== 'compose' && kind !== 'local') throw new CliError(`ATLAS_RUNTIME=${printable(kind, 20)} is not valid: compose (default) or local`);
+  return kind;
+}
+
 /** The settings of every lifecycle command, from the environment the scripts document. */
 export function opsSettings(io: Io): OpsSettings {
   const dataDir = io.env.ATLAS_DATA_DIR || './data';
@@ -54,12 +63,14 @@ export function opsSettings(io: Io): OpsSettings {
     logDir: logDirOf(io),
     healthUrl,
     healthTimeoutMs: seconds(io, 'HEALTH_TIMEOUT', 60) * 1000,
-    database: io.env.DB_URL ? databaseTarget(io) : undefined,
+    // Compose runs PostgreSQL, reached through DB_URL; the local runtime may use the embedded database.
+    database: io.env.DB_URL || runtimeKind(io) === 'local' ? databaseTarget(io) : undefined,
     backupKeep: backupKeep(io),
   };
 }
 
 async function runtimeFor(io: Io, exec: Executor): Promise<Runtime> {
+  if (runtimeKind(io) === 'local') return new LocalRuntime(io.env.ATLAS_DATA_DIR || './data');
   return ComposeRuntime.create(exec, {
     file: io.env.COMPOSE_FILE || './docker-compose.yml',
     service: io.env.ATLAS_SERVICE || 'tenant-plane',

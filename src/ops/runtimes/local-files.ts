@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseVersion } from '../../shared/version.js';
+import { writeFileAtomic } from '../files.js';
+
+/**
+ * The local runtime's files in the data directory: releases side by side
+ * (`releases/<version>/`), the version to run (`releases/current`), and the supervisor's status
+ * (`local-runtime.json`) and log (`local-runtime.log`). This module writes and reads them.
+ */
+export const localFiles = (dataDir: string) => ({
+  releases: path.join(dataDir, 'releases'),
+  release: (version: string) => path.join(dataDir, 'releases', version),
+  current: path.join(dataDir, 'releases', 'current'),
+  status: path.join(dataDir, 'local-runtime.json'),
+  log: path.join(dataDir, 'local-runtime.log'),
+});
+
+export interface SupervisorStatus {
+  supervisorPid: number;
+  childPid: number | undefined;
+  version: string;
+  state: 'starting' | 'running' | 'crashed' | 'stopped';
+  exitCode: number | undefined;
+  restarts: number;
+  since: string;
+}
+
+export function readCurrent(dataDir: string): string | undefined {
+  try {
+    return parseVersion(readFileSync(localFiles(dataDir).current, 'utf8').trim()).text;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeCurrent(dataDir: string, version: string): void {
+  writeFileAtomic(localFiles(dataDir).current, `${parseVersion(version).text}\n`);
+}
+
+export function readStatus(dataDir: string): SupervisorStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(localFiles(dataDir).status, 'utf8')) as SupervisorStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeStatus(dataDir: string, status: SupervisorStatus): void {
+  writeFileAtomic(localFiles(dataDir).status, `${JSON.stringify(status)}\n`);
+}

@@ -1,0 +1,115 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../../shared/file-lock.js';
+import { parseVersion } from '../../shared/version.js';
+import { localFiles, readCurrent, readStatus, writeCurrent, type SupervisorStatus } from './local-files.js';
+import { RuntimeRefusal, type Runtime, type RuntimeState } from './runtime.js';
+
+/**
+ * The Tenant Plane as a local process, for a machine without a container engine: releases
+ * unpacked side by side under `<data>/releases/<version>/`, one kept running by the supervisor
+ * (`tpctl local start`). Switching writes `releases/current` and signals the supervisor.
+ */
+export class LocalRuntime implements Runtime {
+  readonly name = 'local';
+  constructor(private readonly dataDir: string) {}
+
+  private get files() {
+    return localFiles(this.dataDir);
+  }
+
+  describe(): string {
+    return `local process (${this.files.releases})`;
+  }
+
+  private supervisor(): SupervisorStatus {
+    const status = readStatus(this.dataDir);
+    if (!status || !processAlive(status.supervisorPid)) {
+      throw new RuntimeRefusal(`the local runtime is not running (no live supervisor in ${this.files.status}): start it with tpctl local start`);
+    }
+    return status;
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    process.kill(this.supervisor().supervisorPid, signal);
+  }
+
+  /** Waits until the supervisor's status satisfies `done` (it acts on signals asynchronously). */
+  private async until(what: string, done: (s: SupervisorStatus) => boolean): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!done(this.supervisor())) {
+      if (Date.now() > deadline) throw new Error(`the local supervisor did not ${what} within 30 s`);
+      await sleep(50);
+    }
+  }
+
+  async check(): Promise<void> {
+    this.supervisor();
+  }
+
+  async configuredVersion(): Promise<string> {
+    const current = readCurrent(this.dataDir);
+    if (!current) throw new RuntimeRefusal(`no release is current (${this.files.current}): tpctl local start --version <version>`);
+    return current;
+  }
+
+  async ensureAvailable(version: string): Promise<void> {
+    const file = `${this.files.release(version)}/.atlas-version`;
+    if (!existsSync(file) || readFileSync(file, 'utf8').trim() !== version) {
+      throw new RuntimeRefusal(`release ${version} is not in ${this.files.releases}: add it first (tpctl release add <release dir or .tar.gz>)`);
+    }
+  }
+
+  async availableVersions(): Promise<string[]> {
+    if (!existsSync(this.files.releases)) return [];
+    return readdirSync(this.files.releases).filter((name) => {
+      try {
+        return parseVersion(name).text === name;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  async switchTo(version: string): Promise<void> {
+    const before = this.supervisor().since;
+    writeCurrent(this.dataDir, version);
+    this.signal('SIGHUP');
+    await this.until(`start ${version}`, (s) => s.version === version && s.since !== before && s.state !== 'stopped');
+  }
+
+  async state(): Promise<RuntimeState> {
+    const s = this.supervisor();
+    const crashed = s.state === 'crashed' || s.restarts > 0;
+    return {
+      running: s.state === 'running' || s.state === 'starting',
+      crashed,
+      exitCode: crashed ? s.exitCode : undefined,
+      detail: `${s.state} ${s.version}${crashed ? ` (exit ${s.exitCode ?? '?'}, ${s.restarts} restart${s.restarts === 1 ? '' : 's'})` : ''}`,
+    };
+  }
+
+  async runningVersion(): Promise<string | undefined> {
+    const s = this.supervisor();
+    if (!s.childPid || !processAlive(s.childPid)) return undefined;
+    return readFileSync(`${this.files.release(s.version)}/.atlas-version`, 'utf8').trim();
+  }
+
+  async logsTail(lines: number): Promise<string> {
+    try {
+      return readFileSync(this.files.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.signal('SIGUSR1');
+    await this.until('stop the Tenant Plane', (s) => s.state === 'stopped');
+  }
+
+  async start(): Promise<void> {
+    this.signal('SIGUSR2');
+    await this.until('start the Tenant Plane', (s) => s.state !== 'stopped');
+  }
+}
