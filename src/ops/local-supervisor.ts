@@ -62,8 +62,11 @@ export async function supervise(dataDir: string): Promise<void> {
     clearTimeout(timer);
   };
 
+  // Signals are handled one at a time, in order.
   let queue = Promise.resolve();
-  const serially = (work: () => Promise<void>) => (queue = queue.then(work, work));
+  const serially = (work: () => Promise<void>): void => {
+    queue = queue.then(work, work);
+  };
 
   process.on('SIGHUP', () =>
     serially(async () => {
