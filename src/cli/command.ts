@@ -33,8 +33,6 @@ export interface Io {
 }
 
 export interface Command {
-  name: string;
-  summary: string;
   /** Full help: usage, what it does, options, examples. */
   help: string;
   run(args: string[], io: Io): Promise<number>;

@@ -1,13 +1,31 @@
 #!/usr/bin/env node
 import { CliError, EXIT, type Command, type Io } from './command.js';
-import { backupCreate, backupList, backupVerify } from './commands/backup.js';
-import { historyCommand, rollbackCommand, statusCommand, upgradeCommand } from './commands/lifecycle.js';
-import { localRun, localStart, localStop, releaseAdd } from './commands/local.js';
-import { migrateLint, migrateStatus, migrateUp } from './commands/migrate.js';
-import { restore } from './commands/restore.js';
-import { userCreate } from './commands/user.js';
 
-const COMMANDS: Command[] = [upgradeCommand, rollbackCommand, statusCommand, historyCommand, releaseAdd, localStart, localStop, localRun, backupCreate, backupList, backupVerify, restore, migrateLint, migrateStatus, migrateUp, userCreate];
+interface Entry {
+  name: string;
+  summary: string;
+  /** Loaded on use: a rollback at 2 a.m. does not wait for the backup code to load. */
+  load: () => Promise<Command>;
+}
+
+const COMMANDS: Entry[] = [
+  { name: 'upgrade', summary: 'upgrade to a version: backup, switch, health gate, automatic rollback', load: async () => (await import('./commands/lifecycle.js')).upgradeCommand },
+  { name: 'rollback', summary: 'roll back to the previous version (or --to VERSION), optionally restoring a backup', load: async () => (await import('./commands/lifecycle.js')).rollbackCommand },
+  { name: 'status', summary: 'what runs, whether it is healthy, and any operation under way or interrupted', load: async () => (await import('./commands/lifecycle.js')).statusCommand },
+  { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/lifecycle.js')).historyCommand },
+  { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/local.js')).releaseAdd },
+  { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy', load: async () => (await import('./commands/local.js')).localStart },
+  { name: 'local stop', summary: 'stop the local runtime', load: async () => (await import('./commands/local.js')).localStop },
+  { name: 'local run', summary: 'run the local runtime supervisor in the foreground (for systemd and the like)', load: async () => (await import('./commands/local.js')).localRun },
+  { name: 'backup create', summary: 'take a verified database backup (db-backup-<version>-<time>.sql.gz)', load: async () => (await import('./commands/backup.js')).backupCreate },
+  { name: 'backup list', summary: 'the backups in ATLAS_LOG_DIR, newest first', load: async () => (await import('./commands/backup.js')).backupList },
+  { name: 'backup verify', summary: 'check a backup against its manifest (and with --restore-test, by restoring it)', load: async () => (await import('./commands/backup.js')).backupVerify },
+  { name: 'restore', summary: 'restore a backup into the database, all or nothing (--undo puts the data back)', load: async () => (await import('./commands/restore.js')).restore },
+  { name: 'migrate lint', summary: 'check that migrations are purely additive (the previous version keeps working)', load: async () => (await import('./commands/migrate.js')).migrateLint },
+  { name: 'migrate status', summary: 'applied, pending and unknown (ahead) migrations, and whether this version can run', load: async () => (await import('./commands/migrate.js')).migrateStatus },
+  { name: 'migrate up', summary: 'apply pending migrations (the server also does this at start)', load: async () => (await import('./commands/migrate.js')).migrateUp },
+  { name: 'user create', summary: 'create a user (e.g. the first admin) directly in the database', load: async () => (await import('./commands/user.js')).userCreate },
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -25,11 +43,11 @@ Exit codes: 0 done, 1 failed (nothing changed, or rolled back), 2 bad input or r
 }
 
 /** Finds the command named by the leading words of argv (`migrate status` before `migrate`). */
-function resolve(argv: string[]): { command: Command; args: string[] } | undefined {
+function resolve(argv: string[]): { entry: Entry; args: string[] } | undefined {
   for (let words = 2; words >= 1; words--) {
     const name = argv.slice(0, words).join(' ');
-    const command = COMMANDS.find((c) => c.name === name);
-    if (command) return { command, args: argv.slice(words) };
+    const entry = COMMANDS.find((c) => c.name === name);
+    if (entry) return { entry, args: argv.slice(words) };
   }
   return undefined;
 }
@@ -44,15 +62,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.err(`tpctl: unknown command "${argv.slice(0, 2).join(' ')}"; see tpctl --help`);
     return EXIT.refused;
   }
+  const command = await found.entry.load();
   if (found.args.includes('--help') || found.args.includes('-h')) {
-    io.out(found.command.help);
+    io.out(command.help);
     return EXIT.ok;
   }
   try {
-    return await found.command.run(found.args, io);
+    return await command.run(found.args, io);
   } catch (err) {
     if (!(err instanceof CliError)) throw err;
-    io.err(`tpctl ${found.command.name}: ${err.message}`);
+    io.err(`tpctl ${found.entry.name}: ${err.message}`);
     return err.exitCode;
   }
 }

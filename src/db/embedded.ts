@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { Database, Queryable, Row } from './database.js';
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
 
@@ -36,6 +36,8 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   let db: PGlite;
   try {
+    // Loaded on use: tpctl commands that never open the embedded database do not pay for it.
+    const { PGlite } = await import('@electric-sql/pglite');
     db = await PGlite.create(dataDir);
   } catch (err) {
     lock.release();

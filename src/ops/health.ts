@@ -67,6 +67,6 @@ export async function waitHealthy(options: {
     if (elapsedMs >= options.timeoutMs) {
       return { healthy: false, reason: `not healthy after ${Math.round(options.timeoutMs / 1000)} s: ${problem}`, evidence, state, elapsedMs };
     }
-    await sleep(options.intervalMs ?? 250);
+    await sleep(options.intervalMs ?? 100);
   }
 }

@@ -107,6 +107,8 @@ export class Run {
   /** Switches the runtime to a version and waits until that version is healthy and runs. */
   async switchAndConfirm(version: string, step: Step = 'switch'): Promise<void> {
     await this.step(step, `configure ${this.runtime.describe()} for ${version} and restart it`, () => this.runtime.switchTo(version));
+    // The version file is read while the health endpoint is polled; read again if it disagrees.
+    const early = this.runtime.runningVersion().catch(() => undefined);
     await this.step(
       'wait-healthy',
       `wait until ${this.settings.healthUrl} answers "ok" for ${version} (up to ${Math.round(this.settings.healthTimeoutMs / 1000)} s)`,
@@ -123,7 +125,7 @@ export class Run {
       (wait) => `healthy after ${wait.elapsedMs} ms: ${wait.evidence?.body ?? ''}`,
     );
     await this.step('verify', `check the version file inside the running Tenant Plane`, async () => {
-      const running = await this.runtime.runningVersion();
+      const running = (await early) === version ? version : await this.runtime.runningVersion();
       if (running !== version) throw new StepFailed('verify', `the running Tenant Plane's /app/.atlas-version says ${running ?? 'nothing'}, not ${version}`);
       return running;
     }, (v) => `/app/.atlas-version is ${v}`);

@@ -45,7 +45,9 @@ export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtim
     let from: string;
     let to: string;
     try {
-      await runtime.check();
+      // The emergency path: the file is parsed and its image checked, but Compose's own full
+      // validation (a Python start-up, ~0.3 s with v1) is left to `up`, which reports the same errors.
+      await runtime.check(false);
       from = await runtime.configuredVersion();
       const detected = plan.to ? { version: plan.to, source: 'ATLAS_VERSION' } : detectRollbackTarget(settings.dataDir, from);
       if (!detected) {

@@ -33,7 +33,7 @@ export async function upgrade(plan: UpgradePlan, settings: OpsSettings, runtime:
 
     let from: string;
     try {
-      await runtime.check();
+      await runtime.check(true);
       from = await runtime.configuredVersion();
       if (from === plan.to) return { record: undefined, exitCode: 0, message: `already configured for ${plan.to}: nothing to do` };
       await runtime.ensureAvailable(plan.to);

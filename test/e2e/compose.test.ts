@@ -230,7 +230,9 @@ describe('Locks and crashes', () => {
     expect(historyLines(d)).toHaveLength(1);
   });
 
-  it.each(['backup', 'switch', 'wait-healthy', 'verify'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
+  // Every step that lasts long enough to be killed in (verify reads a version file that was
+  // fetched during wait-healthy: it takes no time of its own).
+  it.each(['backup', 'switch', 'wait-healthy'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
     const d = await deployment();
     const child = execFileSync('sh', ['-c', `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`], { encoding: 'utf8' }).trim();
     const deadline = Date.now() + 60_000;
@@ -255,7 +257,7 @@ describe('Locks and crashes', () => {
     // after the switch step, perhaps during it, never before.
     const lines = historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
     const rolledBack = ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'];
-    const expected = { backup: [rolledBack.slice(0, 1)], switch: [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack], verify: [rolledBack] }[step];
+    const expected = { backup: [rolledBack.slice(0, 1)], switch: [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack] }[step];
     expect(expected).toContainEqual(lines);
     expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
     expect((await d.tpctl(['status'])).code).toBe(0);

@@ -36,8 +36,6 @@ export async function asCliErrors<T>(work: () => Promise<T>): Promise<T> {
 const rows = (tables: Record<string, number>) => Object.values(tables).reduce((a, b) => a + b, 0);
 
 export const backupCreate: Command = {
-  name: 'backup create',
-  summary: 'take a verified database backup (db-backup-<version>-<time>.sql.gz)',
   help: `Usage: tpctl backup create [--json]
 
 Dumps the database (DB_URL, or the embedded database in ATLAS_DATA_DIR; the embedded one
@@ -76,8 +74,6 @@ newest verified backup is never removed. Needs pg_dump no older than the server.
 };
 
 export const backupList: Command = {
-  name: 'backup list',
-  summary: 'the backups in ATLAS_LOG_DIR, newest first',
   help: `Usage: tpctl backup list [--json]
 
 Lists db-backup-*.sql.gz in ATLAS_LOG_DIR (default /var/log/atlas), newest first: version,
@@ -106,8 +102,6 @@ time (UTC), size, why it was taken, and when it was last verified.`,
 };
 
 export const backupVerify: Command = {
-  name: 'backup verify',
-  summary: 'check a backup against its manifest (and with --restore-test, by restoring it)',
   help: `Usage: tpctl backup verify FILE [--restore-test] [--json]
 
 Checks the backup against its manifest: present, same size, same SHA-256, and a gzip

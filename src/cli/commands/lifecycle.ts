@@ -104,8 +104,6 @@ async function runOperation(
 }
 
 export const upgradeCommand: Command = {
-  name: 'upgrade',
-  summary: 'upgrade to a version: backup, switch, health gate, automatic rollback',
   help: `Usage: tpctl upgrade --to VERSION [--no-backup] [--json]
 
 Upgrades the Tenant Plane of the deployment in the current directory (COMPOSE_FILE,
@@ -133,8 +131,6 @@ Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 
 };
 
 export const rollbackCommand: Command = {
-  name: 'rollback',
-  summary: 'roll back to the previous version (or --to VERSION), optionally restoring a backup',
   help: `Usage: tpctl rollback [--to VERSION] [--restore BACKUP_FILE] [--json]
 
 Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
@@ -157,8 +153,6 @@ human, 4 locked.`,
 };
 
 export const statusCommand: Command = {
-  name: 'status',
-  summary: 'what runs, whether it is healthy, and any operation under way or interrupted',
   help: `Usage: tpctl status [--json]
 
 Shows the configured version, what the health endpoint says, the recorded previous version,
@@ -211,8 +205,6 @@ Exit code: 0 healthy and nothing interrupted, 1 otherwise.`,
 };
 
 export const historyCommand: Command = {
-  name: 'history',
-  summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)',
   help: `Usage: tpctl history [--json]
 
 Prints ./data/.atlas-upgrade-history. With --json, each record also carries what its run

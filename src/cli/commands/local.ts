@@ -20,8 +20,6 @@ function liveSupervisor(dataDir: string) {
 }
 
 export const releaseAdd: Command = {
-  name: 'release add',
-  summary: 'add a release (directory or .tar.gz) to the local runtime',
   help: `Usage: tpctl release add RELEASE_DIR_OR_TAR_GZ
 
 Copies a staged release (scripts/build-release.sh makes one: ATLAS_VERSION=1.3.0 bash
@@ -58,8 +56,6 @@ version is the release's own .atlas-version.`,
 };
 
 export const localRun: Command = {
-  name: 'local run',
-  summary: 'run the local runtime supervisor in the foreground (for systemd and the like)',
   help: `Usage: tpctl local run
 
 Keeps the current release (ATLAS_DATA_DIR/releases/current) of the Tenant Plane running,
@@ -76,8 +72,6 @@ is passed on to the Tenant Plane.`,
 };
 
 export const localStart: Command = {
-  name: 'local start',
-  summary: 'start the local runtime in the background and wait until it is healthy',
   help: `Usage: tpctl local start [--version VERSION]
 
 Starts the supervisor (tpctl local run) in the background, on the current release or on
@@ -108,8 +102,6 @@ VERSION (which becomes current), and waits until HEALTH_URL answers "ok" for it.
 };
 
 export const localStop: Command = {
-  name: 'local stop',
-  summary: 'stop the local runtime',
   help: `Usage: tpctl local stop
 
 Stops the Tenant Plane and its supervisor (SIGTERM; the server finishes requests in flight).`,

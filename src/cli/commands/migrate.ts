@@ -23,8 +23,6 @@ function describeState(state: SchemaState): string {
 }
 
 export const migrateStatus: Command = {
-  name: 'migrate status',
-  summary: 'applied, pending and unknown (ahead) migrations, and whether this version can run',
   help: `Usage: tpctl migrate status [--json]
 
 Compares the database (DB_URL, or the embedded database in ATLAS_DATA_DIR) with the
@@ -46,8 +44,6 @@ Exit code: 0 when this version can run on the schema, 1 when it cannot.`,
 };
 
 export const migrateUp: Command = {
-  name: 'migrate up',
-  summary: 'apply pending migrations (the server also does this at start)',
   help: `Usage: tpctl migrate up [--json]
 
 Applies the migrations this version ships that the database (DB_URL, or the embedded
@@ -75,8 +71,6 @@ applied migration was edited since.`,
 };
 
 export const migrateLint: Command = {
-  name: 'migrate lint',
-  summary: 'check that migrations are purely additive (the previous version keeps working)',
   help: `Usage: tpctl migrate lint [FILE|DIR ...] [--json]
 
 Checks migrations with the real PostgreSQL parser for changes that would break the

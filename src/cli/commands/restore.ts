@@ -7,8 +7,6 @@ import { progressLine } from '../progress.js';
 import { asCliErrors } from './backup.js';
 
 export const restore: Command = {
-  name: 'restore',
-  summary: 'restore a backup into the database, all or nothing (--undo puts the data back)',
   help: `Usage: tpctl restore FILE [--json]
        tpctl restore --undo
 

@@ -3,8 +3,6 @@ import { CliError, EXIT, parseFlags, readStdin, type Command } from '../command.
 import { openCliDatabase } from '../database.js';
 
 export const userCreate: Command = {
-  name: 'user create',
-  summary: 'create a user (e.g. the first admin) directly in the database',
   help: `Usage: tpctl user create --email EMAIL [--role admin|operator|viewer] [--name NAME] [--password-stdin] [--json]
 
 Creates a user in the database (DB_URL, or the embedded database in ATLAS_DATA_DIR).

@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pgDump } from '@electric-sql/pglite-tools/pg_dump';
 import { openDatabase, type Database } from '../../db/database.js';
 import { openEmbedded } from '../../db/embedded.js';
 import { redactUrl } from '../../shared/redact.js';
@@ -113,6 +112,7 @@ async function dumpPostgres(url: string, exec: Executor, sink: Sink): Promise<Om
 /** The embedded database, dumped by PGlite's own pg_dump (the process holds its lock meanwhile). */
 async function dumpEmbedded(db: Database & { pglite: import('@electric-sql/pglite').PGlite }, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
   const tables = await countRows(db, await userTables(db));
+  const { pgDump } = await import('@electric-sql/pglite-tools/pg_dump');
   const file = await pgDump({ pg: db.pglite, args: ['--no-owner', '--no-privileges'] });
   for await (const chunk of file.stream()) await sink(Buffer.from(chunk as Uint8Array));
   return { clientVersion: 'pg_dump (PGlite) 18', source: 'embedded', tables };

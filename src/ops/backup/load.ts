@@ -3,7 +3,6 @@ import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { PGlite } from '@electric-sql/pglite';
 import type { Executor } from '../exec.js';
 import { psqlRestoreCommand } from './pg-tools.js';
 
@@ -51,6 +50,7 @@ export async function loadIntoEmbedded(dataDir: string, file: string, onBytes?: 
     for await (const chunk of source) chunks.push(chunk);
   });
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const { PGlite } = await import('@electric-sql/pglite');
   const pg = await PGlite.create(dataDir);
   try {
     await pg.exec(Buffer.concat(chunks).toString('utf8'));

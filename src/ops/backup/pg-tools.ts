@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { redactUrl } from '../../shared/redact.js';
 import { CommandError, type Command, type Executor } from '../exec.js';
 
@@ -69,6 +68,7 @@ export async function checkClientTool(exec: Executor, tool: 'pg_dump' | 'psql', 
 }
 
 export async function serverVersion(url: string): Promise<{ text: string; major: number }> {
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url, application_name: 'tpctl' });
   try {
     await client.connect();

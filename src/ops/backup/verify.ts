@@ -3,7 +3,6 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
-import pg from 'pg';
 import { openDatabase } from '../../db/database.js';
 import { openEmbedded } from '../../db/embedded.js';
 import type { Executor } from '../exec.js';
@@ -56,6 +55,7 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
     }
   }
   const scratch = `atlas_restore_test_${Date.now().toString(36)}`;
+  const { default: pg } = await import('pg');
   const admin = new pg.Client({ connectionString: target.dbUrl, application_name: 'tpctl' });
   await admin.connect();
   try {

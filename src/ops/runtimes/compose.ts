@@ -120,8 +120,9 @@ export class ComposeRuntime implements Runtime {
     }
   }
 
-  async check(): Promise<void> {
+  async check(thorough: boolean): Promise<void> {
     this.image();
+    if (!thorough) return;
     const result = await this.exec.run(this.commands.validate());
     if (result.code !== 0) throw new RuntimeRefusal(`${this.commands.file} is not a valid Compose file: ${this.exec.failure(this.commands.validate(), result).message}`);
   }

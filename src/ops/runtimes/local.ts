@@ -43,7 +43,7 @@ export class LocalRuntime implements Runtime {
     }
   }
 
-  async check(): Promise<void> {
+  async check(_thorough: boolean): Promise<void> {
     this.supervisor();
   }
 

@@ -18,8 +18,11 @@ export interface Runtime {
   readonly name: string;
   /** Where, for messages: `docker-compose.yml service tenant-plane`. */
   describe(): string;
-  /** Checks the set-up can be worked on at all (files parse, tools present). Throws RuntimeRefusal. */
-  check(): Promise<void>;
+  /**
+   * Checks the set-up can be worked on (files parse, tools present); `thorough` also has the
+   * platform validate its whole configuration (slower). Throws RuntimeRefusal.
+   */
+  check(thorough: boolean): Promise<void>;
   /** The version it is configured to run. */
   configuredVersion(): Promise<string>;
   /** Makes the version available (image present or pulled, release unpacked); throws RuntimeRefusal when it cannot. */

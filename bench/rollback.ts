@@ -1,0 +1,70 @@
+/**
+ * A rollback on Docker Compose from start to healthy, against what it replaces: editing the
+ * tag, `docker compose up -d` and a curl loop until the old version answers. Alternated, 5
+ * rounds each. Then the time from a crashing new version's start to the old version being
+ * healthy again, from the run's own record.
+ *
+ *   npm run bench:rollback        (needs a Docker Engine; builds the images it uses)
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RunRecord } from '../src/ops/run-record.js';
+import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
+import { PostgresServer } from '../test/support/postgres-server.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const root = path.resolve(import.meta.dirname, '..');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+requireDocker();
+process.stdout.write('building images… ');
+execFileSync('bash', [path.join(root, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
+buildVariant('1.2.2', '1.3.0', { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' });
+buildVariant('1.2.2', '1.3.2', { '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
+console.log('done');
+
+const pg = await PostgresServer.start();
+const d = new Deployment({ version: '1.3.0', dbUrl: await pg.createDatabase('bench'), admin: { email: 'a@example.com', password: 'bench-password-1' } });
+try {
+  await d.create();
+  const setTag = (version: string) =>
+    writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${version}`));
+  const backTo130 = async () => {
+    setTag('1.3.0');
+    d.compose('up', '-d', '--no-deps', 'tenant-plane');
+    await d.waitHealthy('1.3.0');
+  };
+
+  const ours: number[] = [];
+  const raw: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    let start = performance.now();
+    const res = await d.tpctl(['rollback', '--to', '1.2.2']);
+    if (res.code !== 0) throw new Error(`tpctl rollback failed: ${res.stdout}${res.stderr}`);
+    ours.push(performance.now() - start);
+    await backTo130();
+
+    start = performance.now();
+    setTag('1.2.2');
+    d.compose('up', '-d', '--no-deps', 'tenant-plane');
+    await d.waitHealthy('1.2.2');
+    raw.push(performance.now() - start);
+    await backTo130();
+  }
+
+  const crash = await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup']);
+  const record = (JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { run: RunRecord | null }[]).reverse().find((e) => e.run?.to === '1.3.2')?.run;
+  if (crash.code !== 1 || !record) throw new Error(`the crash run did not roll back: ${crash.stdout}`);
+  const fromCrashStart = record.steps.slice(record.steps.findIndex((s) => s.step === 'switch')).reduce((sum, s) => sum + s.durationMs, 0);
+
+  console.log(`\nrollback on Docker Compose (host networking), start to healthy, medians of ${ROUNDS}, alternated\n`);
+  console.log(`tpctl rollback --to 1.2.2                         ${(median(ours) / 1000).toFixed(2)} s`);
+  console.log(`edit tag + docker-compose up -d + curl loop       ${(median(raw) / 1000).toFixed(2)} s`);
+  console.log(`ratio                                             ${(median(ours) / median(raw)).toFixed(2)}   (target ≤ 1.25)`);
+  console.log(`\ncrashing 1.3.2 started → 1.2.2 healthy again       ${(fromCrashStart / 1000).toFixed(2)} s   (switch, fail-fast wait, roll-back, wait, verify; HEALTH_TIMEOUT was ${d.env.HEALTH_TIMEOUT} s)`);
+  console.log(`\nall rounds: tpctl ${ours.map((t) => (t / 1000).toFixed(2)).join(' ')}; raw ${raw.map((t) => (t / 1000).toFixed(2)).join(' ')}`);
+} finally {
+  d.down();
+  await pg.destroy();
+}
