@@ -10,8 +10,9 @@ import { CliError, EXIT, parseFlags, type Command, type Io } from '../command.js
 import { databaseTarget, secretsOf } from '../database.js';
 import { progressLine } from '../progress.js';
 
+/** ATLAS_LOG_DIR as an absolute path: it is written into history lines and manifests that outlive the shell. */
 export function logDirOf(io: Io): string {
-  return io.env.ATLAS_LOG_DIR || '/var/log/atlas';
+  return path.resolve(io.env.ATLAS_LOG_DIR || '/var/log/atlas');
 }
 
 export function backupKeep(io: Io): number {
