@@ -7,12 +7,17 @@ import { accessFor, registerAccessControl } from './auth/access.js';
 import type { LoginThrottle } from './config.js';
 import { handleError, handleNotFound } from './errors.js';
 import { ATLAS_LICENSE_PUBLIC_KEY } from './license.js';
+import { agentRoutes } from './routes/agents.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
+import { executionRoutes } from './routes/executions.js';
+import { incidentRoutes } from './routes/incidents.js';
 import { healthRoutes } from './routes/health.js';
 import { licenseRoutes } from './routes/license.js';
 import { sessionRoutes } from './routes/session.js';
 import { settingRoutes } from './routes/settings.js';
 import { userRoutes } from './routes/users.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { startWebhookDispatcher, type WebhookSettings } from './webhooks.js';
 
 export interface AppOptions {
   db: Database;
@@ -22,6 +27,7 @@ export interface AppOptions {
   sessionTtlSeconds: number;
   login: LoginThrottle;
   trustProxy: boolean;
+  webhooks: WebhookSettings;
   /** Tests sign their own licenses; the product verifies against AtlasAI's key. */
   licensePublicKey?: KeyObject;
 }
@@ -51,10 +57,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
   // Once closing, each response also closes its keep-alive connection, so that a request still
-  // in flight at SIGTERM does not leave an idle connection holding the process open.
+  // in flight at SIGTERM does not leave an idle connection holding the process open; agents'
+  // long polls are answered at once.
   let closing = false;
+  const shutdown = new AbortController();
   app.addHook('preClose', async () => {
     closing = true;
+    shutdown.abort();
   });
   app.addHook('onSend', async (_request, reply) => {
     void reply.headers(SECURITY_HEADERS);
@@ -84,5 +93,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   userRoutes(app, db);
   settingRoutes(app, db);
   licenseRoutes(app, db, version, options.licensePublicKey ?? ATLAS_LICENSE_PUBLIC_KEY);
+  agentRoutes(app, db);
+  executionRoutes(app, db, shutdown.signal);
+  incidentRoutes(app, db);
+  webhookRoutes(app, db, options.webhooks);
+
+  let dispatcher: { stop: () => Promise<void> } | undefined;
+  app.addHook('onReady', async () => {
+    dispatcher = startWebhookDispatcher(db, options.webhooks, app.log);
+  });
+  app.addHook('onClose', async () => dispatcher?.stop());
   return app;
 }

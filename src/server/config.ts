@@ -1,4 +1,5 @@
 import { passwordProblem } from '../shared/password.js';
+import type { WebhookSettings } from './webhooks.js';
 
 export interface ServerConfig {
   host: string;
@@ -14,6 +15,7 @@ export interface ServerConfig {
   /** Behind a reverse proxy: trust X-Forwarded-For / -Proto (client address, HTTPS cookies). */
   trustProxy: boolean;
   logLevel: string;
+  webhooks: WebhookSettings;
 }
 
 export interface LoginThrottle {
@@ -65,5 +67,10 @@ export function configFromEnv(env: Env = process.env): ServerConfig {
     },
     trustProxy: env.ATLAS_TRUST_PROXY === '1' || env.ATLAS_TRUST_PROXY === 'true',
     logLevel: env.ATLAS_LOG_LEVEL || 'info',
+    webhooks: {
+      pollMs: integer(env, 'ATLAS_WEBHOOK_POLL_MS', 1000, 10, 60_000),
+      maxAttempts: integer(env, 'ATLAS_WEBHOOK_MAX_ATTEMPTS', 6, 1, 50),
+      backoffMs: integer(env, 'ATLAS_WEBHOOK_BACKOFF_MS', 10_000, 1, 3_600_000),
+    },
   };
 }

@@ -75,6 +75,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     sessionTtlSeconds: config.sessionTtlSeconds,
     login: config.login,
     trustProxy: config.trustProxy,
+    webhooks: config.webhooks,
   });
 
   let stopping = false;

@@ -151,9 +151,16 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       const index = await app.inject({ url: '/api', headers: { cookie: viewer } });
       const routes = json(index).routes as { method: string; url: string; access: string }[];
       expect(routes.length).toBeGreaterThanOrEqual(17);
+      // Enrollment is authenticated by the one-time token in its body.
       expect(routes.filter((r) => r.access === 'public').map((r) => `${r.method} ${r.url}`).sort()).toEqual([
         'GET /api/health',
+        'POST /api/agents/enroll',
         'POST /api/login',
+      ]);
+      expect(routes.filter((r) => r.access === 'agent').map((r) => r.url)).toEqual([
+        '/api/agent/checkin',
+        '/api/agent/executions/claim',
+        '/api/agent/executions/:id/result',
       ]);
       for (const route of routes.filter((r) => r.access !== 'public')) {
         const url = route.url.replace(':id', '00000000-0000-4000-8000-000000000000').replace(':key', 'some.key');

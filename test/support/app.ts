@@ -32,6 +32,7 @@ export async function startTestApp(
     sessionTtlSeconds: 3600,
     login: { windowSeconds: 900, maxPerAccount: 5, maxPerAddress: 50, ...options.login },
     trustProxy: options.trustProxy ?? false,
+    webhooks: { pollMs: 200, maxAttempts: 3, backoffMs: 100 },
     licensePublicKey: licenseKeys.publicKey,
   });
   await app.ready();

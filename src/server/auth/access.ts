@@ -5,8 +5,13 @@ import { HttpError } from '../errors.js';
 import { hashSecret } from './secrets.js';
 import { SESSION_COOKIE } from './sessions.js';
 
-/** Who may call a route: anyone, or a logged-in user with at least this role. */
-export type Access = 'public' | Role;
+/** Who may call a route: anyone, an enrolled edge agent, or a logged-in user with at least this role. */
+export type Access = 'public' | 'agent' | Role;
+
+export interface AuthAgent {
+  id: string;
+  name: string;
+}
 
 export interface AuthUser extends User {
   /** How the caller proved who they are; `credential` is the session or token hash. */
@@ -19,6 +24,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     user: AuthUser | undefined;
+    agent: AuthAgent | undefined;
   }
 }
 
@@ -27,9 +33,17 @@ const TOKEN_RE = /^Bearer (atp_[A-Za-z0-9_-]{43})$/;
 /** last_used_at is written at most this often per token, so reads stay reads. */
 const TOKEN_TOUCH_SECONDS = 60;
 
-/** Every /api route needs a login unless it says `access: 'public'`; /api/admin/* always needs an admin. */
+const AGENT_TOKEN_RE = /^Bearer (aga_[A-Za-z0-9_-]{43})$/;
+/** An agent's last-seen time moves with any request of its, written at most this often. */
+const AGENT_TOUCH_SECONDS = 5;
+
+/**
+ * Every /api route needs a login unless it says `access: 'public'`; /api/admin/* always needs an
+ * admin; /api/agent/* always needs an agent credential (and no user can call it).
+ */
 export function accessFor(url: string, declared: Access | undefined): Access {
   if (url.startsWith('/api/admin/') || url === '/api/admin') return 'admin';
+  if (url.startsWith('/api/agent/')) return 'agent';
   if (declared) return declared;
   return url === '/api' || url.startsWith('/api/') ? 'viewer' : 'public';
 }
@@ -65,14 +79,31 @@ async function authenticate(db: Database, request: FastifyRequest): Promise<Auth
   return row ? { ...toUser(row), via: { kind: 'session', credential: hash } } : undefined;
 }
 
+async function authenticateAgent(db: Database, request: FastifyRequest): Promise<AuthAgent> {
+  const secret = AGENT_TOKEN_RE.exec(request.headers.authorization ?? '')?.[1];
+  if (!secret) throw new HttpError(401, 'unauthorized', 'agent routes need "Authorization: Bearer aga_…" with the credential the agent received at enrollment');
+  const [agent] = await db.query<{ id: string; name: string }>(
+    `UPDATE agents SET last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < now() - $2 * interval '1 second' THEN now() ELSE last_seen_at END
+      WHERE credential_hash = $1 AND revoked_at IS NULL RETURNING id, name`,
+    [hashSecret(secret), AGENT_TOUCH_SECONDS],
+  );
+  if (!agent) throw new HttpError(401, 'unauthorized', 'this agent credential is not valid (revoked, or never issued): enroll the agent again');
+  return agent;
+}
+
 export function registerAccessControl(app: FastifyInstance, db: Database): void {
   app.decorateRequest('user', undefined);
+  app.decorateRequest('agent', undefined);
   app.addHook('onRequest', async (request) => {
     // Decide on the matched route's pattern, not the raw URL: `/api/%61dmin/x` or a query string
     // must not change which rule applies.
     const pattern = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
     const required = accessFor(pattern, request.routeOptions.config.access);
     if (required === 'public') return;
+    if (required === 'agent') {
+      request.agent = await authenticateAgent(db, request);
+      return;
+    }
     const user = await authenticate(db, request);
     if (!user) {
       throw new HttpError(
@@ -86,6 +117,12 @@ export function registerAccessControl(app: FastifyInstance, db: Database): void 
     }
     request.user = user;
   });
+}
+
+/** The agent calling an /api/agent/* route (the access hook has already checked). */
+export function callingAgent(request: FastifyRequest): AuthAgent {
+  if (!request.agent) throw new HttpError(401, 'unauthorized', 'agent credential required');
+  return request.agent;
 }
 
 /** The caller of a route that required a login (the access hook has already checked). */

@@ -1,0 +1,203 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import type { Database, Queryable } from '../../db/database.js';
+import { caller, callingAgent } from '../auth/access.js';
+import { badRequest, notFound } from '../errors.js';
+import { recordIncidentEvent } from '../incident-events.js';
+import { idParams, type IdParams } from './schemas.js';
+
+/** Output kept per execution; the agent bounds what it sends, the server bounds what it keeps. */
+export const OUTPUT_LIMIT = 64 * 1024;
+const FINAL = ['succeeded', 'failed', 'timed_out', 'refused'] as const;
+type Final = (typeof FINAL)[number];
+
+const COLUMNS = 'id, runbook, agent_id, incident_id, status, exit_code, output, output_truncated, error, created_at, started_at, finished_at';
+
+export function toExecution(row: Record<string, unknown>) {
+  return {
+    id: row.id,
+    runbook: row.runbook,
+    agentId: row.agent_id,
+    incidentId: row.incident_id === null ? null : Number(row.incident_id),
+    status: row.status,
+    exitCode: row.exit_code,
+    output: row.output,
+    outputTruncated: row.output_truncated,
+    error: row.error,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export const runbookName = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' } as const;
+export const executionTarget = {
+  runbook: runbookName,
+  agentId: { type: 'string', format: 'uuid' },
+  label: { type: 'string', minLength: 1, maxLength: 64 },
+} as const;
+
+export interface ExecutionTarget {
+  runbook: string;
+  agentId?: string;
+  label?: string;
+}
+
+/**
+ * Queues a runbook on one agent, or on every live agent with a label (one execution each).
+ * The agent decides whether it runs it: only runbooks in its own configuration run.
+ */
+export async function queueExecutions(
+  tx: Queryable,
+  target: ExecutionTarget,
+  requestedBy: { id: string; email: string },
+  incidentId: number | null,
+): Promise<Record<string, unknown>[]> {
+  if (Boolean(target.agentId) === Boolean(target.label)) throw badRequest('name either agentId (one agent) or label (every agent with that label)');
+  const agents = await tx.query<{ id: string }>(
+    'SELECT id FROM agents WHERE revoked_at IS NULL AND (id = $1 OR $2 = ANY(labels))',
+    [target.agentId ?? null, target.label ?? null],
+  );
+  if (!agents.length) throw notFound(target.agentId ? `no enrolled agent ${target.agentId}` : `no enrolled agent has the label "${target.label}"`);
+  const rows = await tx.query(
+    `INSERT INTO runbook_executions (runbook, agent_id, incident_id, requested_by)
+     SELECT $1, unnest($2::uuid[]), $3, $4 RETURNING ${COLUMNS}`,
+    [target.runbook, agents.map((a) => a.id), incidentId, requestedBy.id],
+  );
+  if (incidentId !== null) {
+    for (const row of rows) {
+      await recordIncidentEvent(tx, incidentId, requestedBy.email, 'execution_started', { executionId: row.id, runbook: row.runbook, agentId: row.agent_id });
+    }
+  }
+  return rows;
+}
+
+interface ResultBody {
+  status: Final;
+  exitCode?: number | null;
+  output?: string;
+  outputTruncated?: boolean;
+  error?: string;
+}
+
+/** Runbook executions: queued by operators, claimed and reported by agents. */
+export function executionRoutes(app: FastifyInstance, db: Database, shutdown: AbortSignal): void {
+  app.post<{ Body: ExecutionTarget }>(
+    '/api/executions',
+    {
+      config: { access: 'operator' },
+      schema: { body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget } },
+    },
+    async (request, reply) => {
+      const rows = await db.transaction((tx) => queueExecutions(tx, request.body, caller(request), null));
+      void reply.code(201);
+      return { executions: rows.map(toExecution) };
+    },
+  );
+
+  app.get<{ Querystring: { agentId?: string; incidentId?: number; status?: string; limit: number } }>(
+    '/api/executions',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            agentId: { type: 'string', format: 'uuid' },
+            incidentId: { type: 'integer', minimum: 1 },
+            status: { type: 'string', enum: ['queued', 'running', ...FINAL] },
+            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const rows = await db.query(
+        `SELECT ${COLUMNS} FROM runbook_executions
+          WHERE ($1::uuid IS NULL OR agent_id = $1) AND ($2::bigint IS NULL OR incident_id = $2) AND ($3::text IS NULL OR status = $3)
+          ORDER BY created_at DESC LIMIT $4`,
+        [q.agentId ?? null, q.incidentId ?? null, q.status ?? null, q.limit],
+      );
+      return { executions: rows.map(toExecution) };
+    },
+  );
+
+  app.get<{ Params: IdParams }>('/api/executions/:id', { schema: { params: idParams } }, async (request) => {
+    const [row] = await db.query(`SELECT ${COLUMNS} FROM runbook_executions WHERE id = $1`, [request.params.id]);
+    if (!row) throw notFound(`no execution ${request.params.id}`);
+    return { execution: toExecution(row) };
+  });
+
+  app.post<{ Body: { waitSeconds: number } }>(
+    '/api/agent/executions/claim',
+    { schema: { body: { type: 'object', additionalProperties: false, properties: { waitSeconds: { type: 'integer', minimum: 0, maximum: 25, default: 0 } } } } },
+    async (request, reply) => {
+      const agent = callingAgent(request);
+      const deadline = Date.now() + request.body.waitSeconds * 1000;
+      for (;;) {
+        // SKIP LOCKED: replicas polling at once never hand one execution to two claimants.
+        const [row] = await db.query(
+          `UPDATE runbook_executions SET status = 'running', started_at = now()
+            WHERE id = (SELECT id FROM runbook_executions WHERE agent_id = $1 AND status = 'queued'
+                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING id, runbook`,
+          [agent.id],
+        );
+        if (row) return { execution: { id: row.id, runbook: row.runbook } };
+        if (Date.now() >= deadline || shutdown.aborted) break;
+        await sleep(250, undefined, { signal: shutdown }).catch(() => {});
+      }
+      void reply.code(204);
+      return undefined;
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: ResultBody }>(
+    '/api/agent/executions/:id/result',
+    {
+      schema: {
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['status'],
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: [...FINAL] },
+            exitCode: { type: ['integer', 'null'], minimum: -255, maximum: 255 },
+            output: { type: 'string', maxLength: 4 * OUTPUT_LIMIT },
+            outputTruncated: { type: 'boolean' },
+            error: { type: 'string', maxLength: 2000 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const agent = callingAgent(request);
+      const body = request.body;
+      const output = body.output ?? '';
+      const finished = await db.transaction(async (tx) => {
+        const [row] = await tx.query(
+          `UPDATE runbook_executions SET status = $3, exit_code = $4, output = $5, output_truncated = $6, error = $7, finished_at = now()
+            WHERE id = $1 AND agent_id = $2 AND status = 'running' RETURNING ${COLUMNS}`,
+          [request.params.id, agent.id, body.status, body.exitCode ?? null, output.slice(0, OUTPUT_LIMIT), Boolean(body.outputTruncated) || output.length > OUTPUT_LIMIT, body.error ?? null],
+        );
+        if (row?.incident_id !== null && row?.incident_id !== undefined) {
+          await recordIncidentEvent(tx, row.incident_id as string, agent.name, 'execution_finished', {
+            executionId: row.id,
+            runbook: row.runbook,
+            status: row.status,
+            exitCode: row.exit_code,
+          });
+        }
+        return row;
+      });
+      if (finished) return { acknowledged: true, execution: toExecution(finished) };
+      // A result sent again (the first acknowledgement was lost) is acknowledged, not applied twice.
+      const [existing] = await db.query<{ status: string }>('SELECT status FROM runbook_executions WHERE id = $1 AND agent_id = $2', [request.params.id, agent.id]);
+      if (!existing) throw notFound(`this agent has no execution ${request.params.id}`);
+      if (existing.status === 'queued') throw badRequest(`execution ${request.params.id} was never claimed by this agent`);
+      return { acknowledged: true, duplicate: true };
+    },
+  );
+}
