@@ -1,6 +1,6 @@
 import { readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../shared/files.js';
 
 /**
  * `./data/.atlas-operation.json`: the step an upgrade or rollback has reached, rewritten

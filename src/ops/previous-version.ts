@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseVersion } from '../shared/version.js';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../shared/files.js';
 
 /** `./data/.atlas-previous-version`: the version an upgrade left, as one line (`1.2.2`). */
 export function writePreviousVersion(file: string, version: string): void {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../shared/files.js';
 import type { HealthEvidence } from './health.js';
 
 /**

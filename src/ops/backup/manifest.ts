@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../../shared/files.js';
 
 /**
  * The manifest written beside every backup (`<backup>.manifest.json`): what it holds and how to

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { fsyncDir } from '../files.js';
+import { fsyncDir } from '../../shared/files.js';
 import { sha256File } from './integrity.js';
 
 const gzip = promisify(zlib.gzip);

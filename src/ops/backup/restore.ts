@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { openDatabase, type Queryable } from '../../db/database.js';
 import { EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
-import { fsyncDir } from '../files.js';
+import { fsyncDir } from '../../shared/files.js';
 import type { Executor } from '../exec.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';

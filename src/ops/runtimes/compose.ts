@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseVersion } from '../../shared/version.js';
 import type { Command, Executor } from '../exec.js';
-import { writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../../shared/files.js';
 import { ComposeFileError, findServiceImage, setComposeTag, setEnvVar, type ServiceImage } from './compose-file.js';
 import { RuntimeRefusal, type Runtime, type RuntimeState } from './runtime.js';
 

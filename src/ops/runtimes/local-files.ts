@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseVersion } from '../../shared/version.js';
-import { writeFileAtomic } from '../files.js';
+import { writeFileAtomic } from '../../shared/files.js';
 
 /**
  * The local runtime's files in the data directory: releases side by side
