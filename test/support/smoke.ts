@@ -36,6 +36,12 @@ export async function smokeCheck(base: string, admin: Admin, expectVersion: stri
 
   const write = await call(base, `/api/admin/settings/smoke.${stamp}`, { method: 'PUT', cookie, body: JSON.stringify({ value: { by: expectVersion } }) });
   expect(write.status).toBe(200);
+  if (routes.includes('POST /api/incidents')) {
+    const created = await call(base, '/api/incidents', { method: 'POST', cookie, body: JSON.stringify({ title: `smoke ${stamp}`, severity: 'low' }) });
+    expect(created.status).toBe(201);
+    const listed = await call(base, '/api/incidents?q=smoke', { cookie });
+    expect(listed.status).toBe(200);
+  }
   const read = await call(base, '/api/settings', { cookie });
   expect(read.status).toBe(200);
   const settingKeys = ((read.body?.settings ?? []) as { key: string }[]).map((s) => s.key);
