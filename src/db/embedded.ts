@@ -24,6 +24,7 @@ export function embeddedDataDir(dir: string): string {
 /** The embedded PostgreSQL (PGlite), kept in `<dir>/pglite`. One process at a time may open it. */
 export async function openEmbedded(dir: string): Promise<Database & { pglite: PGlite }> {
   const dataDir = embeddedDataDir(dir);
+  mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
   const lock = lockEmbedded(dataDir);
   const interrupted = existsSync(dataDir) ? [] : readdirSync(path.dirname(dataDir)).filter((n) => n.startsWith('pglite.pre-restore-'));
   if (interrupted.length) {

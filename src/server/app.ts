@@ -12,6 +12,7 @@ import { apiTokenRoutes } from './routes/api-tokens.js';
 import { executionRoutes } from './routes/executions.js';
 import { incidentRoutes } from './routes/incidents.js';
 import { healthRoutes } from './routes/health.js';
+import { registerPages } from './pages/index.js';
 import { licenseRoutes } from './routes/license.js';
 import { sessionRoutes } from './routes/session.js';
 import { settingRoutes } from './routes/settings.js';
@@ -28,6 +29,8 @@ export interface AppOptions {
   login: LoginThrottle;
   trustProxy: boolean;
   webhooks: WebhookSettings;
+  /** An agent counts as online while it has reported within this many seconds. */
+  agentOnlineSeconds: number;
   /** Tests sign their own licenses; the product verifies against AtlasAI's key. */
   licensePublicKey?: KeyObject;
 }
@@ -78,9 +81,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   registerAccessControl(app, db);
 
-  // The API's own index (GET /api): every route with the access it requires.
+  // The API's own index (GET /api): every API route with the access it requires.
   const index: { method: string; url: string; access: string }[] = [];
   app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api')) return;
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') index.push({ method, url: route.url, access: accessFor(route.url, route.config?.access) });
     }
@@ -93,10 +97,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   userRoutes(app, db);
   settingRoutes(app, db);
   licenseRoutes(app, db, version, options.licensePublicKey ?? ATLAS_LICENSE_PUBLIC_KEY);
-  agentRoutes(app, db);
+  agentRoutes(app, db, options.agentOnlineSeconds);
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
   webhookRoutes(app, db, options.webhooks);
+  await registerPages(app);
 
   let dispatcher: { stop: () => Promise<void> } | undefined;
   app.addHook('onReady', async () => {

@@ -16,6 +16,7 @@ export interface ServerConfig {
   trustProxy: boolean;
   logLevel: string;
   webhooks: WebhookSettings;
+  agentOnlineSeconds: number;
 }
 
 export interface LoginThrottle {
@@ -67,6 +68,7 @@ export function configFromEnv(env: Env = process.env): ServerConfig {
     },
     trustProxy: env.ATLAS_TRUST_PROXY === '1' || env.ATLAS_TRUST_PROXY === 'true',
     logLevel: env.ATLAS_LOG_LEVEL || 'info',
+    agentOnlineSeconds: integer(env, 'ATLAS_AGENT_ONLINE_SECONDS', 45, 1, 86_400),
     webhooks: {
       pollMs: integer(env, 'ATLAS_WEBHOOK_POLL_MS', 1000, 10, 60_000),
       maxAttempts: integer(env, 'ATLAS_WEBHOOK_MAX_ATTEMPTS', 6, 1, 50),

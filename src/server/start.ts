@@ -76,6 +76,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     login: config.login,
     trustProxy: config.trustProxy,
     webhooks: config.webhooks,
+    agentOnlineSeconds: config.agentOnlineSeconds,
   });
 
   let stopping = false;

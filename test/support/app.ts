@@ -33,6 +33,7 @@ export async function startTestApp(
     login: { windowSeconds: 900, maxPerAccount: 5, maxPerAddress: 50, ...options.login },
     trustProxy: options.trustProxy ?? false,
     webhooks: { pollMs: 200, maxAttempts: 3, backoffMs: 100 },
+    agentOnlineSeconds: 45,
     licensePublicKey: licenseKeys.publicKey,
   });
   await app.ready();

@@ -5,9 +5,6 @@ import { hashSecret, newSecret } from '../auth/secrets.js';
 import { HttpError, notFound } from '../errors.js';
 import { idParams, type IdParams } from './schemas.js';
 
-/** An agent is shown online while it has reported within this many of its check-in intervals. */
-export const ONLINE_WITHIN_SECONDS = 45;
-
 const runbookList = {
   type: 'array',
   maxItems: 200,
@@ -41,11 +38,11 @@ function toAgent(row: Record<string, unknown>) {
   };
 }
 
-const AGENT_SELECT = `SELECT id, name, labels, version, hostname, runbooks, enrolled_at, last_seen_at, revoked_at,
-  (revoked_at IS NULL AND last_seen_at > now() - interval '${ONLINE_WITHIN_SECONDS} seconds') AS online FROM agents`;
-
 /** Enrollment (one-time tokens made by admins), the agents' own routes, and the agents list. */
-export function agentRoutes(app: FastifyInstance, db: Database): void {
+export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: number): void {
+  const AGENT_SELECT = `SELECT id, name, labels, version, hostname, runbooks, enrolled_at, last_seen_at, revoked_at,
+    (revoked_at IS NULL AND last_seen_at > now() - ${Number(onlineSeconds)} * interval '1 second') AS online FROM agents`;
+
   app.post<{ Body: { name: string; labels?: string[]; ttlSeconds?: number } }>(
     '/api/admin/enrollment-tokens',
     {
@@ -137,7 +134,7 @@ export function agentRoutes(app: FastifyInstance, db: Database): void {
     { schema: { querystring: { type: 'object', additionalProperties: false, properties: { label: labels.items } } } },
     async (request) => {
       const rows = await db.query(`${AGENT_SELECT} WHERE ($1::text IS NULL OR $1 = ANY(labels)) ORDER BY name, id`, [request.query.label ?? null]);
-      return { agents: rows.map(toAgent), onlineWithinSeconds: ONLINE_WITHIN_SECONDS };
+      return { agents: rows.map(toAgent), onlineWithinSeconds: onlineSeconds };
     },
   );
 

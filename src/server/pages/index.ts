@@ -1,0 +1,15 @@
+import formbody from '@fastify/formbody';
+import type { FastifyInstance } from 'fastify';
+import { APP_CSS } from './assets.js';
+import { incidentPages } from './incidents.js';
+import { sessionPages } from './session.js';
+import { settingsPages } from './settings.js';
+
+/** The web pages: server-rendered HTML over the API, no build step, readable without JavaScript. */
+export async function registerPages(app: FastifyInstance): Promise<void> {
+  await app.register(formbody);
+  app.get('/assets/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(APP_CSS));
+  sessionPages(app);
+  incidentPages(app);
+  settingsPages(app);
+}

@@ -1,0 +1,69 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SESSION_COOKIE } from '../auth/sessions.js';
+import { html, type Html } from './html.js';
+import { layout, type Viewer } from './layout.js';
+
+/**
+ * The pages are thin views over the API: each reads and acts through the same routes (with the
+ * same session, the same checks, the same errors), in process.
+ */
+export async function api<T = Record<string, unknown>>(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
+  url: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await app.inject({
+    method,
+    url,
+    headers: { cookie: request.headers.cookie ?? '', 'x-forwarded-proto': request.protocol, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    payload: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.statusCode, body: (res.body ? res.json() : undefined) as T };
+}
+
+/** A form's anti-forgery token: derived from the session secret, which another site cannot read. */
+export function csrfFor(session: string): string {
+  return createHmac('sha256', session).update('atlas-csrf').digest('hex');
+}
+
+export function sendPage(reply: FastifyReply, page: Html, status = 200): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
+}
+
+/** The signed-in viewer, or a redirect to the login page (which returns to this page). */
+export async function requireViewer(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
+  const session = request.cookies[SESSION_COOKIE];
+  const me = session ? await api<{ user: { email: string; role: Viewer['role'] } }>(app, request, 'GET', '/api/me') : undefined;
+  if (!session || me?.status !== 200) {
+    void reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
+    return undefined;
+  }
+  return { email: me.body.user.email, role: me.body.user.role, csrf: csrfFor(session) };
+}
+
+/** Refuses a form post that does not carry the viewer's anti-forgery token. */
+export function checkCsrf(viewer: Viewer, form: Record<string, string> | undefined): boolean {
+  const given = Buffer.from(form?.csrf ?? '');
+  const expected = Buffer.from(viewer.csrf);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export function forbiddenForm(reply: FastifyReply, viewer: Viewer): FastifyReply {
+  return sendPage(reply, layout('Refused', viewer, html`<p class="alert" role="alert">This form was not sent from this site (missing or wrong anti-forgery token). Go back, reload the page and try again.</p>`), 403);
+}
+
+/** A safe place to return to after login: a path on this site only. */
+export function localPath(next: unknown): string {
+  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/incidents';
+}
+
+/** The message of an API error, for a page. */
+export function errorText(body: unknown): string {
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : 'the request failed';
+}
+
+export type Form = Record<string, string>;
