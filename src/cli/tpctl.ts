@@ -12,6 +12,7 @@ const COMMANDS: Entry[] = [
   { name: 'upgrade', summary: 'upgrade to a version: backup, switch, health gate, automatic rollback', load: async () => (await import('./commands/lifecycle.js')).upgradeCommand },
   { name: 'rollback', summary: 'roll back to the previous version (or --to VERSION), optionally restoring a backup', load: async () => (await import('./commands/lifecycle.js')).rollbackCommand },
   { name: 'status', summary: 'what runs, whether it is healthy, and any operation under way or interrupted', load: async () => (await import('./commands/lifecycle.js')).statusCommand },
+  { name: 'verify', summary: 'the recovery checklist: health, version, a login, the agents back', load: async () => (await import('./commands/verify.js')).verifyCommand },
   { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/lifecycle.js')).historyCommand },
   { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/local.js')).releaseAdd },
   { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy', load: async () => (await import('./commands/local.js')).localStart },

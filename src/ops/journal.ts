@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../shared/files.js';
  * atomically before each step and removed at the end. A run killed at any step leaves it
  * behind, so the next run knows what was under way and can lead back to a known version.
  */
-export type Step = 'preflight' | 'backup' | 'restore' | 'switch' | 'wait-healthy' | 'verify' | 'roll-back' | 'record';
+export type Step = 'preflight' | 'backup' | 'restore' | 'switch' | 'wait-healthy' | 'verify' | 'checklist' | 'roll-back';
 
 export interface Journal {
   op: 'upgrade' | 'rollback';

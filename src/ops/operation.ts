@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { LockHeldError, acquireFileLock, type FileLock } from '../shared/file-lock.js';
 import type { DatabaseTarget } from './backup/create.js';
+import { onlineAgents, runChecklist, type AgentBaseline, type VerifyAuth } from './checklist.js';
 import type { Executor } from './exec.js';
 import { waitHealthy, type HealthEvidence } from './health.js';
 import { appendHistory, utcStamp, type HistoryEntry } from './history.js';
@@ -18,6 +19,8 @@ export interface OpsSettings {
   /** The database, for backups and restores; undefined when tpctl cannot reach it. */
   database: DatabaseTarget | undefined;
   backupKeep: number;
+  /** The recovery checklist after each switch; undefined when no verification identity is set. */
+  verify: { auth: VerifyAuth; agentsWithinMs: number } | undefined;
 }
 
 export const stateFiles = (dataDir: string) => ({
@@ -71,6 +74,7 @@ export class Run {
   backup: string | null = null;
   restored: string | null = null;
   health: HealthEvidence | null = null;
+  agentBaseline: AgentBaseline | undefined;
 
   constructor(
     readonly op: 'upgrade' | 'rollback',
@@ -129,6 +133,27 @@ export class Run {
       if (running !== version) throw new StepFailed('verify', `the running Tenant Plane's /app/.atlas-version says ${running ?? 'nothing'}, not ${version}`);
       return running;
     }, (v) => `/app/.atlas-version is ${v}`);
+    const verify = this.settings.verify;
+    if (!verify) {
+      this.log.write('== checklist: login, license version and agents not checked: set ATLAS_VERIFY_TOKEN (or ATLAS_VERIFY_EMAIL / ATLAS_VERIFY_PASSWORD) to check them');
+      return;
+    }
+    // On the way back to the known version, a failing checklist is reported, not acted on:
+    // there is nowhere safer to go.
+    const decisive = step !== 'roll-back';
+    await this.step('checklist', 'the recovery checklist: health, version in /api/admin/license, a login, the agents back', async () => {
+      const result = await runChecklist({ healthUrl: this.settings.healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline: this.agentBaseline });
+      for (const c of result.checks) this.log.write(`   ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
+      if (!result.ok && decisive) throw new StepFailed('checklist', result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`).join('; '));
+      return result;
+    }, (r) => (r.ok ? `${r.checks.length} checks passed` : 'checks failed (see above); kept going back to the known version'));
+  }
+
+  /** Notes which agents are online now, so that the checklist after the switch can wait for them. */
+  async takeAgentBaseline(): Promise<void> {
+    if (!this.settings.verify) return;
+    this.agentBaseline = await onlineAgents(this.settings.healthUrl, this.settings.verify.auth);
+    if (this.agentBaseline) this.log.write(`agents online before the switch: ${Object.values(this.agentBaseline.agents).join(', ') || 'none'}`);
   }
 
   history(entry: Omit<HistoryEntry, 'log' | 'at'>): void {

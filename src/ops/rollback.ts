@@ -73,6 +73,7 @@ export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtim
 
     const run = new Run('rollback', from, to, settings, runtime, log, exec);
     await run.step('preflight', `${to} is available; ${from} runs now`, async () => 'ok');
+    await run.takeAgentBaseline();
     if (plan.restore && settings.database) {
       const database = settings.database;
       const file = plan.restore;

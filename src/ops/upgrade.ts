@@ -75,6 +75,7 @@ export async function upgrade(plan: UpgradePlan, settings: OpsSettings, runtime:
       return { record, exitCode: 1, message: `upgrade to ${plan.to} stopped before any change: ${(err as Error).message}; ${from} still runs. Log: ${log.file}` };
     }
     writePreviousVersion(run.files.previous, from);
+    await run.takeAgentBaseline();
 
     try {
       await run.switchAndConfirm(plan.to);

@@ -64,6 +64,7 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(log).toMatch(/== backup: back up the database/);
     expect(log).toMatch(/\$ docker-compose -f \S+ up -d --no-deps tenant-plane\n.*→ ok in \d+ ms/);
     expect(log).toMatch(/wait-healthy ok in \d+ ms/);
+    expect(log).toMatch(/PASS login: POST \/api\/login as admin@example\.com \(admin\) gave a session\n.*PASS version: GET \/api\/admin\/license shows version 1\.3\.0/);
     expect(log).not.toContain(PG_PASSWORD);
     const backups = readdirSync(d.logDir).filter((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n));
     expect(backups).toHaveLength(1);
@@ -75,9 +76,18 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(columns).toHaveLength(1);
 
     const history = JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { outcome: string; run: { steps: { step: string; durationMs: number }[]; backup: string; health: { body: string } } }[];
-    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'backup', 'switch', 'wait-healthy', 'verify']);
+    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist']);
     expect(history[0]?.run.backup).toContain('db-backup-1.2.2-');
     expect(history[0]?.run.health.body).toContain('"version":"1.3.0"');
+  });
+
+  it('an upgrade whose login check fails rolls back to 1.2.2', async () => {
+    const d = await deployment();
+    const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_VERIFY_PASSWORD: 'not-the-password-1' });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at checklist: login: POST \/api\/login as admin@example\.com: HTTP 401: the email or the password is wrong.*Rolled back: 1\.2\.2 runs and is healthy/);
+    expect(d.versionFile()).toBe('1.2.2');
+    expect(historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''))).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
   });
 
   it('an upgrade to a version that never answers healthy as itself rolls back to 1.2.2 after HEALTH_TIMEOUT', async () => {

@@ -64,6 +64,9 @@ export class Deployment {
       HEALTH_URL: this.healthUrl,
       HEALTH_TIMEOUT: '20',
       DB_URL: this.options.dbUrl,
+      ATLAS_VERIFY_EMAIL: this.options.admin.email,
+      ATLAS_VERIFY_PASSWORD: this.options.admin.password,
+      ATLAS_VERIFY_AGENTS_WITHIN: '5',
     };
   }
 

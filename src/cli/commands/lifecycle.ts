@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { VerifyAuth } from '../../ops/checklist.js';
 import { Executor } from '../../ops/exec.js';
 import { probeHealth, judge } from '../../ops/health.js';
 import { formatHistoryLine, readHistory, utcStamp } from '../../ops/history.js';
@@ -36,7 +37,7 @@ export function targetVersion(text: string, variable: string): string {
   }
 }
 
-function seconds(io: Io, name: string, fallback: number): number {
+export function seconds(io: Io, name: string, fallback: number): number {
   const raw = io.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
@@ -52,12 +53,26 @@ function runtimeKind(io: Io): RuntimeKind {
   return kind;
 }
 
+export function healthUrlOf(io: Io): string {
+  const healthUrl = io.env.HEALTH_URL || 'http://localhost:3000/api/health';
+  if (!/^https?:\/\/[^\s]+$/.test(healthUrl)) throw new CliError('HEALTH_URL must be an http:// or https:// URL');
+  return healthUrl;
+}
+
+/** The verification identity, from the environment only: never a password on the command line. */
+export function verifyAuth(io: Io): VerifyAuth | undefined {
+  if (io.env.ATLAS_VERIFY_TOKEN) return { token: io.env.ATLAS_VERIFY_TOKEN };
+  if (io.env.ATLAS_VERIFY_EMAIL && io.env.ATLAS_VERIFY_PASSWORD) return { email: io.env.ATLAS_VERIFY_EMAIL, password: io.env.ATLAS_VERIFY_PASSWORD };
+  if (io.env.ATLAS_VERIFY_EMAIL) throw new CliError('ATLAS_VERIFY_EMAIL is set without ATLAS_VERIFY_PASSWORD');
+  return undefined;
+}
+
 /** The settings of every lifecycle command, from the environment the scripts document. */
 export function opsSettings(io: Io): OpsSettings {
   const dataDir = io.env.ATLAS_DATA_DIR || './data';
   mkdirSync(dataDir, { recursive: true });
-  const healthUrl = io.env.HEALTH_URL || 'http://localhost:3000/api/health';
-  if (!/^https?:\/\//.test(healthUrl)) throw new CliError('HEALTH_URL must be an http:// or https:// URL');
+  const healthUrl = healthUrlOf(io);
+  const auth = verifyAuth(io);
   return {
     dataDir,
     logDir: logDirOf(io),
@@ -66,6 +81,7 @@ export function opsSettings(io: Io): OpsSettings {
     // Compose runs PostgreSQL, reached through DB_URL; the local runtime may use the embedded database.
     database: io.env.DB_URL || runtimeKind(io) === 'local' ? databaseTarget(io) : undefined,
     backupKeep: backupKeep(io),
+    verify: auth ? { auth, agentsWithinMs: seconds(io, 'ATLAS_VERIFY_AGENTS_WITHIN', 60) * 1000 } : undefined,
   };
 }
 

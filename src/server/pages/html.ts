@@ -8,8 +8,14 @@ export class Html {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
+/** A value as text: strings and numbers as they are, anything else as JSON. */
+export function text(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+}
+
 export function escape(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+  return text(value).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
 function render(value: unknown): string {

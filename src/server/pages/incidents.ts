@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ago, html } from './html.js';
+import { ago, html, text } from './html.js';
 import { layout } from './layout.js';
 import { api, checkCsrf, errorText, forbiddenForm, requireViewer, sendPage, type Form } from './support.js';
 
@@ -106,7 +106,7 @@ ${request.query.error ? html`<p class="alert" role="alert">${request.query.error
 ${incident.description ? html`<pre>${incident.description}</pre>` : ''}
 ${canAct ? html`<p>${incident.status === 'open' ? action('acknowledge', 'Acknowledge') : ''} ${action('resolve', 'Resolve')}</p>` : ''}
 <h2>Timeline</h2>
-<ol>${timeline.map((e) => html`<li>${ago(e.at)}: <strong>${e.kind.replace('_', ' ')}</strong> by ${e.actor}${e.detail.runbook ? html` (runbook ${String(e.detail.runbook)}${e.detail.status ? html`: ${String(e.detail.status)}` : ''})` : ''}${e.detail.note ? html`: ${String(e.detail.note)}` : ''}</li>`)}</ol>
+<ol>${timeline.map((e) => html`<li>${ago(e.at)}: <strong>${e.kind.replace('_', ' ')}</strong> by ${e.actor}${e.detail.runbook ? html` (runbook ${text(e.detail.runbook)}${e.detail.status ? html`: ${text(e.detail.status)}` : ''})` : ''}${e.detail.note ? html`: ${text(e.detail.note)}` : ''}</li>`)}</ol>
 <h2>Runbook executions</h2>
 ${executions.length
   ? html`<table><thead><tr><th scope="col">Runbook</th><th scope="col">Agent</th><th scope="col">Status</th><th scope="col">Exit code</th><th scope="col">Output</th></tr></thead><tbody>

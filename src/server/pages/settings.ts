@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ago, html } from './html.js';
+import { ago, html, text } from './html.js';
 import { layout } from './layout.js';
 import { api, checkCsrf, errorText, forbiddenForm, requireViewer, sendPage, type Form } from './support.js';
 
@@ -39,8 +39,8 @@ export function settingsPages(app: FastifyInstance): void {
 <h2>License</h2>
 ${l
   ? html`<dl>
-  <dt>Status</dt><dd id="license-status">${String(l.status)}${l.valid ? '' : html` <span class="offline">(${String(l.message)})</span>`}</dd>
-  ${l.licensee ? html`<dt>Licensee</dt><dd>${String(l.licensee)}</dd><dt>Tenant</dt><dd>${String(l.tenant)}</dd><dt>Seats</dt><dd>${String(l.seats)}</dd><dt>Expires</dt><dd>${String(l.expiresAt)}</dd>` : ''}
+  <dt>Status</dt><dd id="license-status">${text(l.status)}${l.valid ? '' : html` <span class="offline">(${text(l.message)})</span>`}</dd>
+  ${l.licensee ? html`<dt>Licensee</dt><dd>${text(l.licensee)}</dd><dt>Tenant</dt><dd>${text(l.tenant)}</dd><dt>Seats</dt><dd>${text(l.seats)}</dd><dt>Expires</dt><dd>${text(l.expiresAt)}</dd>` : ''}
 </dl>`
   : html`<p>The license is shown to admins.</p>`}
 <p><a href="/settings/agents">Edge Agents</a>${viewer.role === 'admin' ? html` · <a href="/settings/integrations">Integrations</a> · <a href="/settings/users">Users</a>` : ''}</p>`;
