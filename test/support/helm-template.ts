@@ -18,6 +18,13 @@ function lookup(path: string, ctx: TemplateContext): unknown {
   return value;
 }
 
+/** What a template prints for a value: scalars only (Helm would need toYaml for the rest: outside the subset). */
+function print(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new Error('template: printing a map or list needs toYaml, outside the subset');
+}
+
 const empty = (v: unknown) => v === undefined || v === null || v === '' || v === false || (Array.isArray(v) && v.length === 0);
 
 function evaluate(pipeline: string, ctx: TemplateContext): unknown {
@@ -25,7 +32,7 @@ function evaluate(pipeline: string, ctx: TemplateContext): unknown {
   let value = lookup(first ?? '', ctx);
   for (const call of rest) {
     const [fn, ...args] = call.split(/\s+/);
-    if (fn === 'quote' && args.length === 0) value = JSON.stringify(value === undefined ? '' : String(value));
+    if (fn === 'quote' && args.length === 0) value = JSON.stringify(print(value));
     else if (fn === 'default' && args.length === 1) value = empty(value) ? lookup(args[0]!, ctx) : value;
     else throw new Error(`template: unsupported function "${call}"`);
   }
@@ -52,7 +59,7 @@ export function renderTemplate(text: string, ctx: TemplateContext): string {
       /* a comment */
     } else if (on()) {
       const value = evaluate(action, ctx);
-      out += value === undefined || value === null ? '' : String(value);
+      out += print(value);
     }
     trimNext = Boolean(m[3]);
     last = (m.index ?? 0) + m[0].length;
