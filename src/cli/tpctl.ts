@@ -14,6 +14,7 @@ const COMMANDS: Entry[] = [
   { name: 'status', summary: 'what runs, whether it is healthy, and any operation under way or interrupted', load: async () => (await import('./commands/lifecycle.js')).statusCommand },
   { name: 'verify', summary: 'the recovery checklist: health, version, a login, the agents back', load: async () => (await import('./commands/verify.js')).verifyCommand },
   { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/lifecycle.js')).historyCommand },
+  { name: 'revisions', summary: 'the revisions Kubernetes or Helm keeps, with the version each runs', load: async () => (await import('./commands/lifecycle.js')).revisionsCommand },
   { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/local.js')).releaseAdd },
   { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy', load: async () => (await import('./commands/local.js')).localStart },
   { name: 'local stop', summary: 'stop the local runtime', load: async () => (await import('./commands/local.js')).localStop },

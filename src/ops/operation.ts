@@ -109,8 +109,9 @@ export class Run {
   }
 
   /** Switches the runtime to a version and waits until that version is healthy and runs. */
-  async switchAndConfirm(version: string, step: Step = 'switch'): Promise<void> {
-    await this.step(step, `configure ${this.runtime.describe()} for ${version} and restart it`, () => this.runtime.switchTo(version));
+  async switchAndConfirm(version: string, step: Step = 'switch', revision?: number): Promise<void> {
+    const what = `configure ${this.runtime.describe()} for ${version}${revision ? ` (revision ${revision})` : ''} and restart it`;
+    await this.step(step, what, () => this.runtime.switchTo(version, revision));
     // The version file is read while the health endpoint is polled; read again if it disagrees.
     const early = this.runtime.runningVersion().catch(() => undefined);
     await this.step(

@@ -12,6 +12,8 @@ import type { OperationResult } from './upgrade.js';
 export interface RollbackPlan {
   /** The version to go back to; default: .atlas-previous-version, else the history. */
   to: string | undefined;
+  /** Kubernetes and Helm: the revision to go back to (its version is the target). */
+  revision?: number;
   /** A backup to restore first, with the Tenant Plane stopped (RESTORE_DB=1). */
   restore: string | undefined;
 }
@@ -27,13 +29,18 @@ export function detectRollbackTarget(dataDir: string, current: string): { versio
   return upgraded ? { version: upgraded.from, source: `${files.history} (the upgrade to ${current})` } : undefined;
 }
 
+async function revisionTarget(runtime: Runtime, revision: number): Promise<{ version: string; source: string }> {
+  if (!runtime.versionAtRevision) throw new RuntimeRefusal(`${runtime.describe()} has no numbered revisions: name the version with --to`);
+  return { version: await runtime.versionAtRevision(revision), source: `revision ${revision}` };
+}
+
 /**
  * lock → recover a killed run → target (named, recorded, or from the history) → available →
  * (restore the database with the Tenant Plane stopped) → switch → wait healthy → verify →
  * history. If the target does not become healthy, the version that ran before is put back.
  */
 export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtime: Runtime, log: RunLogFile, exec: Executor): Promise<OperationResult> {
-  const lock = takeLock(settings.dataDir, `tpctl rollback${plan.to ? ` --to ${plan.to}` : ''}`, log);
+  const lock = takeLock(settings.dataDir, `tpctl rollback${plan.to ? ` --to ${plan.to}` : ''}${plan.revision ? ` --to-revision ${plan.revision}` : ''}`, log);
   try {
     const recovered = await recoverInterrupted(settings, runtime, log, exec);
     if (recovered) {
@@ -49,7 +56,7 @@ export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtim
       // validation (a Python start-up, ~0.3 s with v1) is left to `up`, which reports the same errors.
       await runtime.check(false);
       from = await runtime.configuredVersion();
-      const detected = plan.to ? { version: plan.to, source: 'ATLAS_VERSION' } : detectRollbackTarget(settings.dataDir, from);
+      const detected = plan.revision !== undefined ? await revisionTarget(runtime, plan.revision) : plan.to ? { version: plan.to, source: 'ATLAS_VERSION' } : detectRollbackTarget(settings.dataDir, from);
       if (!detected) {
         const available = await runtime.availableVersions().catch(() => []);
         throw new RuntimeRefusal(
@@ -59,7 +66,7 @@ export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtim
       }
       to = detected.version;
       log.write(`rollback ${from} -> ${to} (target from ${detected.source}) on ${runtime.describe()}`);
-      if (to === from && !plan.restore) return { record: undefined, exitCode: 0, message: `already configured for ${to}: nothing to roll back` };
+      if (to === from && !plan.restore && plan.revision === undefined) return { record: undefined, exitCode: 0, message: `already configured for ${to}: nothing to roll back` };
       await runtime.ensureAvailable(to);
       if (plan.restore) {
         if (!settings.database) throw new RuntimeRefusal('restoring needs the database: set DB_URL');
@@ -93,7 +100,7 @@ export async function rollback(plan: RollbackPlan, settings: OpsSettings, runtim
     }
 
     try {
-      await run.switchAndConfirm(to);
+      await run.switchAndConfirm(to, 'switch', plan.revision);
     } catch (err) {
       const failure = err as StepFailed;
       run.history({ kind: 'rollback', from, to, outcome: 'FAILED', restored: run.restored ?? undefined });

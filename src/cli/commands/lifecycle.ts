@@ -10,14 +10,13 @@ import { readPreviousVersion } from '../../ops/previous-version.js';
 import { rollback } from '../../ops/rollback.js';
 import { readRunRecord } from '../../ops/run-record.js';
 import { RunLogFile } from '../../ops/run-log.js';
-import { ComposeRuntime } from '../../ops/runtimes/compose.js';
-import { LocalRuntime } from '../../ops/runtimes/local.js';
 import { RuntimeRefusal, type Runtime } from '../../ops/runtimes/runtime.js';
 import { upgrade, type OperationResult } from '../../ops/upgrade.js';
 import { processAlive } from '../../shared/file-lock.js';
 import { parseVersion, printable, VersionError } from '../../shared/version.js';
 import { CliError, EXIT, parseFlags, type Command, type Io } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
+import { RUNTIME_HELP, runtimeFor, runtimeKind, type RuntimeKind } from '../runtimes.js';
 import { backupKeep, logDirOf } from './backup.js';
 
 const MOVING_TAGS = new Set(['latest', 'stable', 'edge', 'main', 'master', 'nightly', 'dev', 'current', 'beta', 'lts']);
@@ -45,14 +44,6 @@ export function seconds(io: Io, name: string, fallback: number): number {
   return n;
 }
 
-type RuntimeKind = 'compose' | 'local';
-
-function runtimeKind(io: Io): RuntimeKind {
-  const kind = io.env.ATLAS_RUNTIME || 'compose';
-  if (kind !== 'compose' && kind !== 'local') throw new CliError(`ATLAS_RUNTIME=${printable(kind, 20)} is not valid: compose (default) or local`);
-  return kind;
-}
-
 export function healthUrlOf(io: Io): string {
   const healthUrl = io.env.HEALTH_URL || 'http://localhost:3000/api/health';
   if (!/^https?:\/\/[^\s]+$/.test(healthUrl)) throw new CliError('HEALTH_URL must be an http:// or https:// URL');
@@ -68,7 +59,7 @@ export function verifyAuth(io: Io): VerifyAuth | undefined {
 }
 
 /** The settings of every lifecycle command, from the environment the scripts document. */
-export function opsSettings(io: Io): OpsSettings {
+export function opsSettings(io: Io, kind: RuntimeKind = runtimeKind(io)): OpsSettings {
   const dataDir = io.env.ATLAS_DATA_DIR || './data';
   mkdirSync(dataDir, { recursive: true });
   const healthUrl = healthUrlOf(io);
@@ -78,36 +69,30 @@ export function opsSettings(io: Io): OpsSettings {
     logDir: logDirOf(io),
     healthUrl,
     healthTimeoutMs: seconds(io, 'HEALTH_TIMEOUT', 60) * 1000,
-    // Compose runs PostgreSQL, reached through DB_URL; the local runtime may use the embedded database.
-    database: io.env.DB_URL || runtimeKind(io) === 'local' ? databaseTarget(io) : undefined,
+    // Compose and clusters run PostgreSQL, reached through DB_URL; the local runtime may use the embedded database.
+    database: io.env.DB_URL || kind === 'local' ? databaseTarget(io) : undefined,
     backupKeep: backupKeep(io),
     verify: auth ? { auth, agentsWithinMs: seconds(io, 'ATLAS_VERIFY_AGENTS_WITHIN', 60) * 1000 } : undefined,
   };
 }
 
-async function runtimeFor(io: Io, exec: Executor): Promise<Runtime> {
-  if (runtimeKind(io) === 'local') return new LocalRuntime(io.env.ATLAS_DATA_DIR || './data');
-  return ComposeRuntime.create(exec, {
-    file: io.env.COMPOSE_FILE || './docker-compose.yml',
-    service: io.env.ATLAS_SERVICE || 'tenant-plane',
-    image: io.env.ATLAS_IMAGE || 'atlasai/tenant-plane',
-  });
-}
+const rolloutTimeoutMs = (io: Io) => seconds(io, 'ROLLOUT_TIMEOUT', 300) * 1000;
 
 /** Runs an upgrade or rollback with its run log, and maps the outcome to the documented exit codes. */
 async function runOperation(
   io: Io,
   op: 'upgrade' | 'rollback',
-  json: boolean,
+  flags: { json?: boolean; runtime?: string },
   action: (settings: OpsSettings, runtime: Runtime, log: RunLogFile, exec: Executor) => Promise<OperationResult>,
 ): Promise<number> {
-  const settings = opsSettings(io);
-  const log = RunLogFile.forRun(settings.logDir, op, utcStamp(new Date()), secretsOf(io), json ? undefined : (line) => io.err(line));
+  const kind = runtimeKind(io, flags.runtime);
+  const settings = opsSettings(io, kind);
+  const log = RunLogFile.forRun(settings.logDir, op, utcStamp(new Date()), secretsOf(io), flags.json ? undefined : (line) => io.err(line));
   const exec = new Executor(log, secretsOf(io));
   try {
-    const runtime = await runtimeFor(io, exec);
+    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io));
     const result = await action(settings, runtime, log, exec);
-    io.out(json ? JSON.stringify({ exitCode: result.exitCode, message: result.message, record: result.record ?? null }, null, 2) : result.message);
+    io.out(flags.json ? JSON.stringify({ exitCode: result.exitCode, message: result.message, record: result.record ?? null }, null, 2) : result.message);
     return result.exitCode;
   } catch (err) {
     if (err instanceof OperationLocked) throw new CliError(err.message, EXIT.locked);
@@ -120,56 +105,76 @@ async function runOperation(
 }
 
 export const upgradeCommand: Command = {
-  help: `Usage: tpctl upgrade --to VERSION [--no-backup] [--json]
+  help: `Usage: tpctl upgrade --to VERSION [--runtime KIND] [--no-backup] [--json]
 
-Upgrades the Tenant Plane of the deployment in the current directory (COMPOSE_FILE,
-default ./docker-compose.yml, service tenant-plane, image atlasai/tenant-plane):
+Upgrades the Tenant Plane (on Docker Compose: the deployment in the current directory):
 
   lock → preflight (current version, image present or pulled) → pre-upgrade backup
   (db-backup-<current>-<time>.sql.gz in ATLAS_LOG_DIR; needs DB_URL) → ./data/.atlas-previous-version
-  → image tag set in docker-compose.yml (or .env) → docker compose up -d tenant-plane
+  → switch: Compose: image tag set in docker-compose.yml (or .env), docker compose up -d tenant-plane;
+    Kubernetes: image, version annotation and change cause patched, rollout followed;
+    Helm: helm upgrade --install --wait --timeout
   → wait until HEALTH_URL answers "ok" for VERSION (HEALTH_TIMEOUT s; at once if it crashes)
-  → /app/.atlas-version checked → ./data/.atlas-upgrade-history → unlock
+  → /app/.atlas-version checked → recovery checklist (with ATLAS_VERIFY_*) → ./data/.atlas-upgrade-history
 
-Any failure after the switch puts the previous version back, waits for it to be healthy, and
-records both lines. Every command is in ATLAS_LOG_DIR/upgrade-<time>.log.
+Any failure after the switch puts the previous version back (on Kubernetes kubectl rollout undo,
+on Helm helm rollback), waits for it to be healthy, and records both lines. Every command is in
+ATLAS_LOG_DIR/upgrade-<time>.log.
+
+${RUNTIME_HELP}
 
 Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 2 refused
 (bad version, missing image, bad Compose file), 3 failed and needs a human, 4 locked.`,
   async run(args, io) {
-    const { values } = parseFlags(args, { to: { type: 'string' }, 'no-backup': { type: 'boolean' }, json: { type: 'boolean' } });
+    const { values } = parseFlags(args, { to: { type: 'string' }, runtime: { type: 'string' }, 'no-backup': { type: 'boolean' }, json: { type: 'boolean' } });
     if (!values.to) throw new CliError('name the version: tpctl upgrade --to 1.3.0');
     const to = targetVersion(values.to, '--to');
-    return runOperation(io, 'upgrade', Boolean(values.json), (settings, runtime, log, exec) =>
-      upgrade({ to, backup: !values['no-backup'] }, settings, runtime, log, exec),
-    );
+    return runOperation(io, 'upgrade', values, (settings, runtime, log, exec) => upgrade({ to, backup: !values['no-backup'] }, settings, runtime, log, exec));
   },
 };
 
+/** A revision number from the command line. */
+function revisionNumber(text: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw new CliError(`--to-revision ${printable(text, 20)} is not a revision number (see tpctl revisions)`);
+  return Number(text);
+}
+
 export const rollbackCommand: Command = {
-  help: `Usage: tpctl rollback [--to VERSION] [--restore BACKUP_FILE] [--json]
+  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE] [--json]
 
 Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
 (or, without it, the one the history's last upgrade came from); checks the image is here (or
 pulls it); restarts; waits until HEALTH_URL answers "ok" for it; records a ROLLBACK line.
 The database schema is not reversed: migrations are additive and the previous version runs on it.
 
-With --restore, the Tenant Plane is stopped and the backup restored (all or nothing; see
-tpctl restore --help) before the switch. Needs DB_URL.
+On Kubernetes and Helm the switch goes back to the newest earlier revision that ran VERSION
+(kubectl rollout undo --to-revision, helm rollback REV --wait); --to-revision N names the
+revision itself (tpctl revisions lists them with their versions).
+
+With --restore, the Tenant Plane is stopped (on Kubernetes: scaled to 0) and the backup
+restored (all or nothing; see tpctl restore --help) before the switch. Needs DB_URL.
+
+${RUNTIME_HELP}
 
 Exit code: 0 rolled back, 1 failed (the version before was put back), 2 refused, 3 needs a
 human, 4 locked.`,
   async run(args, io) {
-    const { values } = parseFlags(args, { to: { type: 'string' }, restore: { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parseFlags(args, {
+      to: { type: 'string' },
+      'to-revision': { type: 'string' },
+      runtime: { type: 'string' },
+      restore: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (values.to !== undefined && values['to-revision'] !== undefined) throw new CliError('--to and --to-revision name the target twice: give one');
     const to = values.to === undefined ? undefined : targetVersion(values.to, '--to');
-    return runOperation(io, 'rollback', Boolean(values.json), (settings, runtime, log, exec) =>
-      rollback({ to, restore: values.restore }, settings, runtime, log, exec),
-    );
+    const revision = values['to-revision'] === undefined ? undefined : revisionNumber(values['to-revision']);
+    return runOperation(io, 'rollback', values, (settings, runtime, log, exec) => rollback({ to, revision, restore: values.restore }, settings, runtime, log, exec));
   },
 };
 
 export const statusCommand: Command = {
-  help: `Usage: tpctl status [--json]
+  help: `Usage: tpctl status [--runtime KIND] [--json]
 
 Shows the configured version, what the health endpoint says, the recorded previous version,
 the last history lines, and any upgrade or rollback under way or interrupted (a killed run:
@@ -177,11 +182,12 @@ the last history lines, and any upgrade or rollback under way or interrupted (a 
 
 Exit code: 0 healthy and nothing interrupted, 1 otherwise.`,
   async run(args, io) {
-    const { values } = parseFlags(args, { json: { type: 'boolean' } });
-    const settings = opsSettings(io);
+    const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });
+    const kind = runtimeKind(io, values.runtime);
+    const settings = opsSettings(io, kind);
     const files = stateFiles(settings.dataDir);
     const exec = new Executor(undefined, secretsOf(io));
-    const runtime = await runtimeFor(io, exec).catch((err: Error) => err);
+    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io)).catch((err: Error) => err);
     const configured = runtime instanceof Error ? undefined : await runtime.configuredVersion().catch(() => undefined);
     const health = await probeHealth(settings.healthUrl);
     const problem = configured ? judge(health, configured) : health.error;
@@ -233,6 +239,29 @@ log's record holds: the steps with their durations, the backup, the health evide
     } else {
       io.out(entries.length ? entries.map(formatHistoryLine).join('\n') : 'no upgrades or rollbacks recorded');
     }
+    return EXIT.ok;
+  },
+};
+
+export const revisionsCommand: Command = {
+  help: `Usage: tpctl revisions [--runtime kubernetes|helm] [--json]
+
+Lists the revisions Kubernetes (kubectl rollout history and the ReplicaSets' version
+annotations) or Helm (helm history -o json and each revision's image.tag) keeps, oldest first,
+with the version each runs: what \`tpctl rollback --to-revision N\` takes.
+
+${RUNTIME_HELP}`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });
+    const kind = runtimeKind(io, values.runtime);
+    const exec = new Executor(undefined, secretsOf(io));
+    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io));
+    if (!runtime.revisions) throw new CliError(`${runtime.describe()} keeps no numbered revisions: tpctl history lists what tpctl did`);
+    const revisions = await runtime.revisions().catch((err: Error) => {
+      throw new CliError(err.message, EXIT.failed);
+    });
+    if (values.json) io.out(JSON.stringify(revisions, null, 2));
+    else io.out([`revisions of ${runtime.describe()}:`, ...revisions.map((r) => `  ${String(r.revision).padStart(4)}  ${(r.version ?? '?').padEnd(12)} ${r.note}`)].join('\n'));
     return EXIT.ok;
   },
 };

@@ -10,7 +10,7 @@ export interface RuntimeState {
 }
 
 /**
- * One platform the Tenant Plane runs on (Docker Compose, a local process). Drivers build their
+ * One platform the Tenant Plane runs on (Docker Compose, Kubernetes, Helm, a local process). Drivers build their
  * commands as data and run them through the one Executor; the actions (upgrade, rollback) use
  * only this interface.
  */
@@ -29,14 +29,28 @@ export interface Runtime {
   ensureAvailable(version: string): Promise<void>;
   /** Versions available without a download (for finding a rollback target). */
   availableVersions(): Promise<string[]>;
-  /** Configures the version and (re)starts the Tenant Plane on it. */
-  switchTo(version: string): Promise<void>;
+  /**
+   * Configures the version and (re)starts the Tenant Plane on it; on platforms with numbered
+   * revisions, `revision` names the one to go back to (it runs `version`).
+   */
+  switchTo(version: string, revision?: number): Promise<void>;
   state(): Promise<RuntimeState>;
   /** The version file inside what runs (`cat /app/.atlas-version`). */
   runningVersion(): Promise<string | undefined>;
   logsTail(lines: number): Promise<string>;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Platforms with numbered revisions (Kubernetes, Helm): the version a revision runs. */
+  versionAtRevision?(revision: number): Promise<string>;
+  /** Platforms with numbered revisions: each, oldest first, with the version it runs. */
+  revisions?(): Promise<PlatformRevision[]>;
+}
+
+export interface PlatformRevision {
+  revision: number;
+  version: string | null;
+  /** The change cause (Kubernetes), or status and description (Helm). */
+  note: string;
 }
 
 /** The runtime cannot be worked on as asked; nothing was changed. */

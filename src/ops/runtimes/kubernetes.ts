@@ -1,0 +1,252 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseVersion } from '../../shared/version.js';
+import { tail, type Command, type Executor } from '../exec.js';
+import { RuntimeRefusal, type PlatformRevision, type Runtime, type RuntimeState } from './runtime.js';
+
+/** The annotation that carries the Tenant Plane version on the Deployment and on each revision's pod template. */
+export const VERSION_ANNOTATION = 'atlasai.io/version';
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
+const STOPPED_REPLICAS_ANNOTATION = 'atlasai.io/stopped-replicas';
+
+export interface KubernetesTarget {
+  namespace: string;
+  deployment: string;
+  container: string;
+  image: string;
+}
+
+export const DEFAULT_TARGET: KubernetesTarget = { namespace: 'atlasai', deployment: 'atlasai-tp', container: 'tenant-plane', image: 'atlasai/tenant-plane' };
+
+/** The kubectl commands of the Kubernetes driver, as data. */
+export class KubectlCommands {
+  constructor(readonly t: KubernetesTarget) {}
+
+  private kubectl = (...args: string[]): Command => ({ argv: ['kubectl', ...args, '-n', this.t.namespace] });
+  private get ref() {
+    return `deployment/${this.t.deployment}`;
+  }
+
+  getDeployment = () => this.kubectl('get', 'deployment', this.t.deployment, '-o', 'json');
+  replicaSets = () => this.kubectl('get', 'replicasets', '-l', `app=${this.t.deployment}`, '-o', 'json');
+  pods = () => this.kubectl('get', 'pods', '-l', `app=${this.t.deployment}`, '-o', 'json');
+  /** Image, version annotations and change cause in one patch: one new revision that says what it is. */
+  setVersion = (version: string, cause: string) =>
+    this.kubectl(
+      'patch',
+      'deployment',
+      this.t.deployment,
+      '--type=strategic',
+      '-p',
+      JSON.stringify({
+        metadata: { annotations: { [VERSION_ANNOTATION]: version, 'kubernetes.io/change-cause': cause } },
+        spec: { template: { metadata: { annotations: { [VERSION_ANNOTATION]: version } }, spec: { containers: [{ name: this.t.container, image: `${this.t.image}:${version}` }] } } },
+      }),
+    );
+  /** Where the rollout stands now (no watching: the driver polls, so that a crash ends the wait at once). */
+  rolloutStatus = () => this.kubectl('rollout', 'status', this.ref, '--watch=false');
+  rolloutUndo = (revision?: number) => this.kubectl('rollout', 'undo', this.ref, ...(revision ? [`--to-revision=${revision}`] : []));
+  rolloutHistory = () => this.kubectl('rollout', 'history', this.ref);
+  stop = (replicas: number) =>
+    this.kubectl('patch', 'deployment', this.t.deployment, '--type=strategic', '-p', JSON.stringify({ metadata: { annotations: { [STOPPED_REPLICAS_ANNOTATION]: String(replicas) } }, spec: { replicas: 0 } }));
+  scale = (replicas: number) => this.kubectl('scale', this.ref, `--replicas=${replicas}`);
+  versionFile = () => this.kubectl('exec', this.ref, '-c', this.t.container, '--', 'cat', '/app/.atlas-version');
+  logs = (lines: number) => this.kubectl('logs', this.ref, '-c', this.t.container, `--tail=${lines}`);
+}
+
+export interface RolloutRevision {
+  revision: number;
+  changeCause: string | null;
+}
+
+/** Reads `kubectl rollout history deployment/…` (a header, then REVISION  CHANGE-CAUSE lines). */
+export function parseRolloutHistory(text: string): RolloutRevision[] {
+  return text.split('\n').flatMap((line) => {
+    const m = /^\s*(\d+)\s+(.*?)\s*$/.exec(line);
+    if (!m) return [];
+    return [{ revision: Number(m[1]), changeCause: m[2] === '<none>' || !m[2] ? null : m[2] }];
+  });
+}
+
+export type RolloutState = 'complete' | 'progressing' | 'deadline-exceeded';
+
+/** Reads `kubectl rollout status` output (and its exit code: 1 with "exceeded its progress deadline"). */
+export function parseRolloutStatus(output: string): { state: RolloutState; message: string } {
+  const lines = output.trim().split('\n').filter(Boolean);
+  const message = lines.at(-1) ?? '';
+  if (/exceeded its progress deadline/.test(output)) return { state: 'deadline-exceeded', message: lines.find((l) => l.includes('deadline')) ?? message };
+  if (/successfully rolled out/.test(message)) return { state: 'complete', message };
+  return { state: 'progressing', message };
+}
+
+type Json = Record<string, unknown>;
+const annotations = (o: Json | undefined) => ((o?.metadata as Json | undefined)?.annotations ?? {}) as Record<string, string>;
+
+/** The version a pod (or a pod template) runs: our annotation, else its first container's image tag. */
+function podVersion(pod: Json | undefined): string | undefined {
+  const annotated = annotations(pod)[VERSION_ANNOTATION];
+  if (annotated) return annotated;
+  const image = ((((pod?.spec as Json | undefined)?.containers as Json[] | undefined) ?? [])[0]?.image as string | undefined) ?? '';
+  const tag = image.slice(image.lastIndexOf('/') + 1).split(':')[1];
+  return tag || undefined;
+}
+
+/** The version a Deployment (or a ReplicaSet) runs, from its pod template. */
+export function templateVersion(object: Json): string | undefined {
+  return podVersion((object.spec as Json | undefined)?.template as Json | undefined);
+}
+
+/** Each revision of the Deployment and the version it runs, from `kubectl get replicasets -o json`. */
+export function revisionsOf(replicaSetList: string): { revision: number; version: string | undefined }[] {
+  const list = JSON.parse(replicaSetList) as { items?: Json[] };
+  return (list.items ?? [])
+    .map((rs) => ({ revision: Number(annotations(rs)[REVISION_ANNOTATION]), version: templateVersion(rs) }))
+    .filter((r) => Number.isInteger(r.revision))
+    .sort((a, b) => a.revision - b.revision);
+}
+
+interface ContainerState {
+  waiting?: { reason?: string; message?: string };
+  terminated?: { reason?: string; exitCode?: number };
+}
+/** The parts of a Pod (`kubectl get pods -o json`) that say whether it crashes. */
+interface Pod {
+  metadata?: { name?: string };
+  status?: { containerStatuses?: { restartCount?: number; state?: ContainerState; lastState?: ContainerState }[] };
+}
+
+const CRASHING = new Set(['CrashLoopBackOff', 'Error', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CreateContainerConfigError']);
+
+/** Whether the pods of a version are crashing (or cannot start), from `kubectl get pods -o json`. */
+export function podsState(podList: string, version: string): RuntimeState {
+  const pods = ((JSON.parse(podList) as { items?: Pod[] }).items ?? []).filter((p) => podVersion(p as Json) === version);
+  for (const pod of pods) {
+    for (const c of pod.status?.containerStatuses ?? []) {
+      const terminated = c.lastState?.terminated ?? c.state?.terminated;
+      const reason = c.state?.waiting?.reason ?? terminated?.reason;
+      if ((reason && CRASHING.has(reason)) || (c.restartCount ?? 0) > 0) {
+        const message = c.state?.waiting?.message ? ` (${c.state.waiting.message})` : '';
+        return { running: false, crashed: true, exitCode: terminated?.exitCode, detail: `pod ${pod.metadata?.name ?? '?'}: ${reason ?? 'restarted'}${message}, ${c.restartCount ?? 0} restarts` };
+      }
+    }
+  }
+  return { running: pods.length > 0, crashed: false, exitCode: undefined, detail: `${pods.length} pod(s) of ${version}` };
+}
+
+/**
+ * The Tenant Plane as a Deployment: switching patches the image and version annotations (or,
+ * to a version an earlier revision ran, `kubectl rollout undo --to-revision`) and follows the
+ * rollout, stopping at once when the new pods crash or the progress deadline passes.
+ */
+export class KubernetesRuntime implements Runtime {
+  readonly name: string = 'kubernetes';
+  readonly commands: KubectlCommands;
+
+  constructor(
+    protected readonly exec: Executor,
+    readonly target: KubernetesTarget,
+    /** How long a rollout may take. */
+    protected readonly timeoutMs: number,
+  ) {
+    this.commands = new KubectlCommands(target);
+  }
+
+  describe(): string {
+    return `deployment/${this.target.deployment} in namespace ${this.target.namespace}`;
+  }
+
+  private async deployment(): Promise<Json> {
+    const result = await this.exec.run(this.commands.getDeployment());
+    if (result.code !== 0) throw new RuntimeRefusal(`cannot read ${this.describe()}: ${result.stderr.trim() || `kubectl exited with ${result.code}`}`);
+    return JSON.parse(result.stdout) as Json;
+  }
+
+  async check(_thorough: boolean): Promise<void> {
+    await this.deployment();
+  }
+
+  async configuredVersion(): Promise<string> {
+    const version = templateVersion(await this.deployment());
+    try {
+      return parseVersion(version ?? '').text;
+    } catch {
+      throw new RuntimeRefusal(`${this.describe()} runs "${version ?? '?'}", not a release version`);
+    }
+  }
+
+  /** The cluster pulls images itself: an image it cannot pull shows as ErrImagePull and ends the wait. */
+  async ensureAvailable(_version: string): Promise<void> {}
+
+  private async replicaSetRevisions() {
+    return revisionsOf((await this.exec.check(this.commands.replicaSets())).stdout);
+  }
+
+  async availableVersions(): Promise<string[]> {
+    return [...new Set((await this.replicaSetRevisions()).flatMap((r) => (r.version ? [r.version] : [])))];
+  }
+
+  async versionAtRevision(revision: number): Promise<string> {
+    const found = (await this.replicaSetRevisions()).find((r) => r.revision === revision);
+    if (!found?.version) throw new RuntimeRefusal(`${this.describe()} has no revision ${revision} (kubectl rollout history deployment/${this.target.deployment} -n ${this.target.namespace})`);
+    return found.version;
+  }
+
+  async revisions(): Promise<PlatformRevision[]> {
+    const [history, revisions] = await Promise.all([this.exec.check(this.commands.rolloutHistory()), this.replicaSetRevisions()]);
+    return parseRolloutHistory(history.stdout).map((r) => ({
+      revision: r.revision,
+      version: revisions.find((x) => x.revision === r.revision)?.version ?? null,
+      note: r.changeCause ?? '',
+    }));
+  }
+
+  /** To `revision` when named, else to the newest earlier revision that ran `version`, else a new revision. */
+  async switchTo(version: string, revision?: number): Promise<void> {
+    const revisions = await this.replicaSetRevisions();
+    const current = revisions.at(-1);
+    const earlier = revision ?? revisions.filter((r) => r.version === version && r !== current).at(-1)?.revision;
+    await this.exec.check(earlier ? this.commands.rolloutUndo(earlier) : this.commands.setVersion(version, `tpctl: ${version}`));
+    await this.followRollout();
+  }
+
+  /** Polls the rollout until complete; a crashing new pod or a passed progress deadline ends it at once. */
+  private async followRollout(): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const status = await this.exec.run(this.commands.rolloutStatus());
+      const parsed = parseRolloutStatus(`${status.stdout}\n${status.stderr}`);
+      if (parsed.state === 'complete') return;
+      if (parsed.state === 'deadline-exceeded') throw new Error(parsed.message);
+      if (status.code !== 0) throw new Error(`kubectl rollout status failed: ${tail(status.stderr || status.stdout, 3)}`);
+      const pods = await this.state().catch(() => undefined);
+      if (pods?.crashed) throw new Error(`the new pods crash: ${pods.detail}`);
+      if (Date.now() > deadline) throw new Error(`the rollout did not finish in ${Math.round(this.timeoutMs / 1000)} s: ${parsed.message}`);
+      await sleep(1000);
+    }
+  }
+
+  async state(): Promise<RuntimeState> {
+    const [version, pods] = await Promise.all([this.configuredVersion(), this.exec.check(this.commands.pods())]);
+    return podsState(pods.stdout, version);
+  }
+
+  async runningVersion(): Promise<string | undefined> {
+    const result = await this.exec.run(this.commands.versionFile());
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  }
+
+  async logsTail(lines: number): Promise<string> {
+    return (await this.exec.run(this.commands.logs(lines))).stdout.trimEnd();
+  }
+
+  /** Scales to zero, remembering the replica count on the Deployment for start(). */
+  async stop(): Promise<void> {
+    const replicas = Number(((await this.deployment()).spec as Json | undefined)?.replicas);
+    // Stopping twice must not record zero as the count to come back to.
+    if (replicas > 0) await this.exec.check(this.commands.stop(replicas));
+  }
+
+  async start(): Promise<void> {
+    const replicas = Number(annotations(await this.deployment())[STOPPED_REPLICAS_ANNOTATION]) || 3;
+    await this.exec.check(this.commands.scale(replicas));
+  }
+}
