@@ -1,9 +1,11 @@
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Pod } from 'kubernetes-models/v1/Pod';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ReplicaSet } from 'kubernetes-models/apps/v1/ReplicaSet';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 
@@ -18,7 +20,9 @@ const MODELS: Record<string, { model: new (data: never) => { validate(): void };
   'v1/Secret': { model: Secret, type: 'V1Secret' },
   'v1/Service': { model: Service, type: 'V1Service' },
   'v1/PersistentVolumeClaim': { model: PersistentVolumeClaim, type: 'V1PersistentVolumeClaim' },
+  'v1/Pod': { model: Pod, type: 'V1Pod' },
   'apps/v1/Deployment': { model: Deployment, type: 'V1Deployment' },
+  'apps/v1/ReplicaSet': { model: ReplicaSet, type: 'V1ReplicaSet' },
   'batch/v1/Job': { model: Job, type: 'V1Job' },
   'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, type: 'V1PodDisruptionBudget' },
 };

@@ -255,7 +255,9 @@ ${RUNTIME_HELP}`,
     const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });
     const kind = runtimeKind(io, values.runtime);
     const exec = new Executor(undefined, secretsOf(io));
-    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io));
+    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io)).catch((err: Error) => {
+      throw err instanceof CliError ? err : new CliError(err.message);
+    });
     if (!runtime.revisions) throw new CliError(`${runtime.describe()} keeps no numbered revisions: tpctl history lists what tpctl did`);
     const revisions = await runtime.revisions().catch((err: Error) => {
       throw new CliError(err.message, EXIT.failed);

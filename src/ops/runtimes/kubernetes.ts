@@ -21,7 +21,11 @@ export const DEFAULT_TARGET: KubernetesTarget = { namespace: 'atlasai', deployme
 export class KubectlCommands {
   constructor(readonly t: KubernetesTarget) {}
 
-  private kubectl = (...args: string[]): Command => ({ argv: ['kubectl', ...args, '-n', this.t.namespace] });
+  /** `-n NAMESPACE` ends the command, as in the operator guide; before a `--`, whose words belong to the container. */
+  private kubectl = (...args: string[]): Command => {
+    const end = args.includes('--') ? args.indexOf('--') : args.length;
+    return { argv: ['kubectl', ...args.slice(0, end), '-n', this.t.namespace, ...args.slice(end)] };
+  };
   private get ref() {
     return `deployment/${this.t.deployment}`;
   }
