@@ -32,11 +32,24 @@ fi
 rootfs="$work/rootfs"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/data"
 chmod 1777 "$rootfs/tmp"
-# Node.js runs the app; cat is there for the operator guide's `docker compose exec tenant-plane cat /app/.atlas-version`.
+# Node.js runs the app; cat is there for the operator guide's `docker compose exec tenant-plane
+# cat /app/.atlas-version`; pg_dump and psql for `tpctl backup create` / `restore` in the image (the
+# Helm chart's pre-upgrade backup Job). Debian's /usr/bin/pg_dump is a Perl wrapper: the binaries
+# themselves are in /usr/lib/postgresql/<major>/bin.
 node="$(command -v node)"
 cp "$(readlink -f "$node")" "$rootfs/usr/local/bin/node"
 cp "$(readlink -f "$(command -v cat)")" "$rootfs/bin/cat"
-for lib in $(for bin in "$node" "$(command -v cat)"; do ldd "$bin"; done | grep -o '/[^ ]*' | sort -u); do
+bins=("$node" "$(command -v cat)")
+pg_bin="$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)"
+if [ -n "$pg_bin" ]; then
+  for tool in pg_dump psql; do
+    cp "$pg_bin/$tool" "$rootfs/usr/local/bin/$tool"
+    bins+=("$pg_bin/$tool")
+  done
+else
+  echo "build-image.sh: no PostgreSQL client here (apt-get install postgresql-client): the image cannot take backups" >&2
+fi
+for lib in $(for bin in "${bins[@]}"; do ldd "$bin"; done | grep -o '/[^ ]*' | sort -u); do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
 done

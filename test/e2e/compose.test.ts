@@ -1,12 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import { openDatabase } from '../../src/db/database.js';
 import { appRoot } from '../../src/shared/app-root.js';
-import { sharedPostgres } from '../support/backends.js';
+import { sharedPostgres, tempDir } from '../support/backends.js';
 import { buildVariant, Deployment, requireDocker } from '../support/docker.js';
+import { renderTemplate } from '../support/helm-template.js';
 import { PG_PASSWORD } from '../support/postgres-server.js';
+import { tpctl } from '../support/tpctl.js';
 
 /**
  * The operator guide's Options 1 and 2 on a real Docker Engine: images built by
@@ -271,5 +274,35 @@ describe('Locks and crashes', () => {
     expect(expected).toContainEqual(lines);
     expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
     expect((await d.tpctl(['status'])).code).toBe(0);
+  });
+});
+
+describe("the Helm chart's pre-upgrade backup Job", () => {
+  it('runs in the image as the chart renders it: a verified backup with its manifest on the volume, as the non-root user', async () => {
+    const chartDir = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
+    const values = parseDocument(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')).toJS() as { image: { tag: string } };
+    values.image.tag = '1.2.2';
+    const context = { Values: values, Chart: { AppVersion: '1.2.2', Name: 'atlasai-tp' }, Release: { Name: 'atlasai-tp', Namespace: 'atlasai' } };
+    const job = parseDocument(renderTemplate(readFileSync(path.join(chartDir, 'templates', 'backup-job.yaml'), 'utf8'), context)).toJS() as {
+      spec: { template: { spec: { securityContext: { runAsUser: number; runAsGroup: number }; containers: { image: string; command: string[]; env: { name: string; value?: string }[]; volumeMounts: { mountPath: string }[] }[] } } };
+    };
+    const pod = job.spec.template.spec;
+    const container = pod.containers[0]!;
+    const dbUrl = await sharedPostgres().createDatabase('hook');
+    expect((await tpctl(['migrate', 'up'], { DB_URL: dbUrl })).code).toBe(0);
+    const volume = tempDir('atlas-backups-');
+    chmodSync(volume, 0o777);
+    // The Secret's key becomes DB_URL; the other variables are the Job's own.
+    const env = container.env.flatMap((e) => ['-e', `${e.name}=${e.value ?? dbUrl}`]);
+    const user = `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`;
+    execFileSync('docker', ['run', '--rm', '--network', 'host', '--user', user, '-v', `${volume}:${container.volumeMounts[0]!.mountPath}`, ...env, container.image, ...container.command], { stdio: 'pipe' });
+
+    const files = readdirSync(volume);
+    const backup = files.find((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n));
+    expect(backup).toBeDefined();
+    expect(files).toContain(`${backup}.manifest.json`);
+    const verified = await tpctl(['backup', 'verify', path.join(volume, backup!)], {});
+    expect(verified.stdout).toMatch(/\.sql\.gz: verified\n {2}ok {3}manifest: version 1\.2\.2, postgres/);
+    expect(verified.code).toBe(0);
   });
 });
