@@ -15,6 +15,17 @@ async function start(env: Record<string, string>, releaseDir?: string) {
   return server;
 }
 
+/** Logs in as the first admin; returns the session cookie. */
+async function login(url: string): Promise<string> {
+  const res = await fetch(`${url}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: ADMIN.ATLAS_ADMIN_EMAIL, password: ADMIN.ATLAS_ADMIN_PASSWORD }),
+  });
+  expect(res.status).toBe(200);
+  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+}
+
 async function health(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${url}/api/health`);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -82,6 +93,27 @@ describe('start-up', () => {
     expect(rows.rows.every((r) => r.n === 1)).toBe(true);
     expect(admins.rows[0]?.n).toBe(1);
     for (const s of servers) expect((await health(s.url)).status).toBe(200);
+
+    // Sessions live in the database: one replica's login works on the others (no sticky sessions).
+    const cookie = await login(servers[0]!.url);
+    for (const s of servers) expect((await fetch(`${s.url}/api/me`, { headers: { cookie } })).status).toBe(200);
+  });
+
+  it('a rolling update: the old and the new version serve side by side on the new (additive) schema, sharing sessions', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const old = await start({ DB_URL: url, ...ADMIN });
+    const newer = await start({ DB_URL: url }, makeRelease({ version: '1.4.0', migrations: { '0900_user_nickname.sql': 'ALTER TABLE users ADD COLUMN nickname text;' } }));
+    expect((await health(old.url)).body).toMatchObject({ status: 'ok', checks: { schema: { ahead: ['0900_user_nickname.sql'] } } });
+    expect((await health(newer.url)).body).toMatchObject({ status: 'ok', version: '1.4.0' });
+    for (const [from, to] of [
+      [old, newer],
+      [newer, old],
+    ]) {
+      const cookie = await login(from!.url);
+      const me = await fetch(`${to!.url}/api/me`, { headers: { cookie } });
+      expect(me.status).toBe(200);
+      expect(((await me.json()) as { user: { email: string } }).user.email).toBe(ADMIN.ATLAS_ADMIN_EMAIL);
+    }
   });
 
   it('serves on a schema ahead of it (as after a rollback) and reports it in health', async () => {
