@@ -14,7 +14,9 @@ type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 const k8sDir = path.join(appRoot, 'deploy', 'k8s');
 const chartDir = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
 const parse = (text: string): Doc[] => parseAllDocuments(text).map((d) => d.toJS() as Doc).filter(Boolean);
-const manifests = readdirSync(k8sDir).filter((n) => n.endsWith('.yaml')).flatMap((n) => parse(readFileSync(path.join(k8sDir, n), 'utf8')).map((doc) => ({ file: n, doc })));
+const manifests = ['', 'examples']
+  .flatMap((sub) => readdirSync(path.join(k8sDir, sub)).filter((n) => n.endsWith('.yaml')).map((n) => path.join(sub, n)))
+  .flatMap((n) => parse(readFileSync(path.join(k8sDir, n), 'utf8')).map((doc) => ({ file: n, doc })));
 const values = parse(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8'))[0]!;
 const chart = parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8'))[0]!;
 

@@ -130,28 +130,47 @@ describe('the Kubernetes driver, on kubectl replies', () => {
       { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', running)]) }] },
     ]);
     await k8s.switchTo('1.3.0');
-    expect(verbs()).toEqual(['get', 'patch', 'rollout status', 'get', 'get', 'rollout status']);
-    expect(fake.calls()[1]).toEqual(new KubectlCommands(DEFAULT_TARGET).setVersion('1.3.0', 'tpctl: 1.3.0').argv);
+    expect(verbs()).toEqual(['get', 'get', 'patch', 'rollout status', 'get', 'get', 'rollout status']);
+    expect(fake.calls()[2]).toEqual(new KubectlCommands(DEFAULT_TARGET).setVersion('1.3.0', 'tpctl: 1.3.0').argv);
   });
 
   it('goes back to a version an earlier revision ran with rollout undo --to-revision', async () => {
     const k8s = driver([
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
       { match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 0), replicaSet(2, '1.3.0', 3)]) }] },
       { match: ['rollout', 'undo'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }] },
       { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
     ]);
     await k8s.switchTo('1.2.3');
-    expect(fake.calls()[1]).toEqual(['kubectl', 'rollout', 'undo', 'deployment/atlasai-tp', '--to-revision=1', '-n', 'atlasai']);
+    expect(fake.calls()[2]).toEqual(['kubectl', 'rollout', 'undo', 'deployment/atlasai-tp', '--to-revision=1', '-n', 'atlasai']);
+    expect(verbs()).not.toContain('scale');
   });
 
   it('goes to the revision it is told', async () => {
     const k8s = driver([
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
       { match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 0), replicaSet(2, '1.2.3', 0), replicaSet(3, '1.3.0', 3)]) }] },
       { match: ['rollout', 'undo'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }] },
       { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
     ]);
     await k8s.switchTo('1.2.3', 1);
-    expect(fake.calls()[1]).toContain('--to-revision=1');
+    expect(fake.calls()[2]).toContain('--to-revision=1');
+  });
+
+  it.each([
+    ['stopped by tpctl with 5 replicas', { 'atlasai.io/stopped-replicas': '5' }, '--replicas=5'],
+    ['scaled to 0 by hand, as the guide\'s restore steps do', {}, '--replicas=3'],
+  ])('a switch on a Deployment %s scales it back up (the health gate follows)', async (_how, annotations, expected) => {
+    const k8s = driver([
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0', 0, annotations)) }] },
+      { match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 0), replicaSet(2, '1.3.0', 0)]) }] },
+      { match: ['rollout', 'undo'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }] },
+      { match: ['scale'], replies: [{ stdout: 'deployment.apps/atlasai-tp scaled\n' }] },
+      { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
+    ]);
+    await k8s.switchTo('1.2.3');
+    expect(verbs()).toEqual(['get', 'get', 'rollout undo', 'scale', 'rollout status']);
+    expect(fake.calls()[3]).toEqual(['kubectl', 'scale', 'deployment/atlasai-tp', expected, '-n', 'atlasai']);
   });
 
   it('stops following at once when the new pods crash', async () => {
@@ -168,6 +187,7 @@ describe('the Kubernetes driver, on kubectl replies', () => {
 
   it('stops when the progress deadline is exceeded, with kubectl\'s words', async () => {
     const k8s = driver([
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
       { match: ['get', 'replicasets'], replies: [{ stdout: history }] },
       { match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }] },
       { match: ['rollout', 'status'], replies: [DOC_STATUS_DEADLINE] },
@@ -195,7 +215,7 @@ describe('the Kubernetes driver, on kubectl replies', () => {
       { match: ['get', 'replicasets'], replies: [{ stdout: history }] },
       { match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }] },
       { match: ['rollout', 'status'], replies: [{ stderr: forbidden, code: 1 }] },
-      { match: ['get', 'deployment'], replies: [{ stderr: forbidden, code: 1 }] },
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }, { stderr: forbidden, code: 1 }] },
     ]);
     await expect(k8s.switchTo('1.3.0')).rejects.toThrow(/kubectl rollout status failed: Error from server \(Forbidden\)/);
     await expect(k8s.check(false)).rejects.toThrow(/cannot read deployment\/atlasai-tp in namespace atlasai: Error from server \(Forbidden\)/);

@@ -118,6 +118,10 @@ interface Pod {
   status?: { containerStatuses?: { restartCount?: number; state?: ContainerState; lastState?: ContainerState }[] };
 }
 
+const replicasOf = (deployment: Json) => Number((deployment.spec as Json | undefined)?.replicas ?? 1);
+/** The count stop() recorded; else the manifests' 3 (the Deployment was scaled to 0 by hand). */
+const replicasBeforeStop = (deployment: Json) => Number(annotations(deployment)[STOPPED_REPLICAS_ANNOTATION]) || 3;
+
 const CRASHING = new Set(['CrashLoopBackOff', 'Error', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CreateContainerConfigError']);
 
 /** Whether the pods of a version are crashing (or cannot start), from `kubectl get pods -o json`. */
@@ -203,12 +207,17 @@ export class KubernetesRuntime implements Runtime {
     }));
   }
 
-  /** To `revision` when named, else to the newest earlier revision that ran `version`, else a new revision. */
+  /**
+   * To `revision` when named, else to the newest earlier revision that ran `version`, else a new
+   * revision. A Deployment at 0 replicas (stopped for a restore) is scaled back up: a switch is
+   * always followed by the health gate.
+   */
   async switchTo(version: string, revision?: number): Promise<void> {
-    const revisions = await this.replicaSetRevisions();
+    const [revisions, deployment] = await Promise.all([this.replicaSetRevisions(), this.deployment()]);
     const current = revisions.at(-1);
     const earlier = revision ?? revisions.filter((r) => r.version === version && r !== current).at(-1)?.revision;
     await this.exec.check(earlier ? this.commands.rolloutUndo(earlier) : this.commands.setVersion(version, `tpctl: ${version}`));
+    if (replicasOf(deployment) === 0) await this.exec.check(this.commands.scale(replicasBeforeStop(deployment)));
     await this.followRollout();
   }
 
@@ -244,13 +253,12 @@ export class KubernetesRuntime implements Runtime {
 
   /** Scales to zero, remembering the replica count on the Deployment for start(). */
   async stop(): Promise<void> {
-    const replicas = Number(((await this.deployment()).spec as Json | undefined)?.replicas);
+    const replicas = replicasOf(await this.deployment());
     // Stopping twice must not record zero as the count to come back to.
     if (replicas > 0) await this.exec.check(this.commands.stop(replicas));
   }
 
   async start(): Promise<void> {
-    const replicas = Number(annotations(await this.deployment())[STOPPED_REPLICAS_ANNOTATION]) || 3;
-    await this.exec.check(this.commands.scale(replicas));
+    await this.exec.check(this.commands.scale(replicasBeforeStop(await this.deployment())));
   }
 }
