@@ -5,25 +5,13 @@ import { appRoot } from '../../src/shared/app-root.js';
 import { tempDir } from '../support/backends.js';
 import { freePort } from '../support/postgres-server.js';
 import { makeRelease } from '../support/release.js';
-import { tpctl, type RunResult } from '../support/tpctl.js';
-import { spawn } from 'node:child_process';
+import { runProcess, tpctl } from '../support/tpctl.js';
 
 /** The same flow with no container engine: releases side by side, a supervised local process, the embedded database. */
 const dir = tempDir('atlas-local-');
 let env: Record<string, string>;
 
-function script(name: string, extra: Record<string, string> = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [`scripts/${name}`], { cwd: dir, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
+const script = (name: string, extra: Record<string, string> = {}) => runProcess('bash', [`scripts/${name}`], { ...env, ...extra }, { cwd: dir });
 const local = (args: string[]) => tpctl(args, env, { cwd: dir });
 const history = () => readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8').trim().split('\n').map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
 async function health(): Promise<{ version: string; checks: { schema: { applied: number } } }> {

@@ -1,11 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
 import { tempDir } from './backends.js';
 import { freePort } from './postgres-server.js';
-import type { RunResult } from './tpctl.js';
+import { runProcess, tpctl, type RunResult } from './tpctl.js';
 
 /** A real Docker Engine is required: .ci/run installs and starts it. */
 export function requireDocker(): void {
@@ -98,23 +98,11 @@ export class Deployment {
 
   /** Runs a script of the guide from the deployment directory: `bash scripts/<name>`. */
   script(name: string, env: Record<string, string> = {}): Promise<RunResult> {
-    return this.run('bash', [`scripts/${name}`], env);
+    return runProcess('bash', [`scripts/${name}`], { ...this.env, ...env }, { cwd: this.dir });
   }
 
   tpctl(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-    return this.run(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), ...args], env);
-  }
-
-  private run(file: string, args: string[], env: Record<string, string>): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(file, args, { cwd: this.dir, env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    return tpctl(args, { ...this.env, ...env }, { cwd: this.dir });
   }
 
   async health(): Promise<{ status: number; version?: string; body: string } | undefined> {

@@ -8,14 +8,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the built tpctl as an operator would: a real process, its environment, optional standard input. */
-export function tpctl(args: string[], env: Record<string, string>, options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+/** Runs a program to its end, collecting its output: a real process, with exactly the environment given. */
+export function runProcess(file: string, args: string[], env: Record<string, string>, options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(file, args, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -24,4 +20,9 @@ export function tpctl(args: string[], env: Record<string, string>, options: { st
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.stdin ?? '');
   });
+}
+
+/** Runs the built tpctl as an operator would: a real process, its environment, optional standard input. */
+export function tpctl(args: string[], env: Record<string, string>, options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+  return runProcess(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), ...args], { PATH: process.env.PATH ?? '', ...env }, options);
 }
