@@ -10,9 +10,9 @@ export interface RuntimeState {
 }
 
 /**
- * One platform the Tenant Plane runs on (Docker Compose, Kubernetes, Helm, a local process). Drivers build their
- * commands as data and run them through the one Executor; the actions (upgrade, rollback) use
- * only this interface.
+ * One platform the Tenant Plane runs on (Docker Compose, Kubernetes, Helm, a local process).
+ * Drivers build their commands as data and run them through the one Executor; the actions
+ * (upgrade, rollback) use only this interface.
  */
 export interface Runtime {
   readonly name: string;
