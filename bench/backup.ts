@@ -17,6 +17,7 @@ import { openDatabase } from '../src/db/database.js';
 import { connection } from '../src/ops/backup/pg-tools.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
 import { fillSampleData } from '../test/support/sample-data.js';
+import { median } from './median.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -30,7 +31,6 @@ function timed(run: () => void): number {
   run();
   return (performance.now() - start) / 1000;
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 const pg = await PostgresServer.start({ durable: true });
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'atlas-bench-backups-'));

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { median } from './median.js';
 
 const FILES = 200;
 const ROUNDS = 5;
@@ -54,7 +55,6 @@ for (let round = 0; round < ROUNDS; round++) {
   lint.push(timed(() => execFileSync(process.execPath, [path.join(root, 'dist/cli/tpctl.js'), 'migrate', 'lint', dir], { stdio: 'ignore' })));
   parse.push(timed(() => execFileSync(process.execPath, ['--input-type=module', '-e', parseOnly, dir], { cwd: root, stdio: 'ignore' })));
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 console.log(`\ntpctl migrate lint over ${FILES} migrations (process start included), median of ${ROUNDS}, alternated\n`);
 console.log(`tpctl migrate lint         ${median(lint).toFixed(0).padStart(6)} ms   (target < 1000 ms)`);
 console.log(`node + bare parse (floor)  ${median(parse).toFixed(0).padStart(6)} ms`);

@@ -12,10 +12,10 @@ import path from 'node:path';
 import type { RunRecord } from '../src/ops/run-record.js';
 import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
+import { median } from './median.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const root = path.resolve(import.meta.dirname, '..');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 requireDocker();
 process.stdout.write('building images… ');

@@ -1,6 +1,6 @@
-import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../shared/files.js';
+import { readJsonFile, writeFileAtomic } from '../shared/files.js';
 import type { RunbookResult } from './runner.js';
 
 /**
@@ -28,11 +28,7 @@ export class AgentState {
   }
 
   readCredential(): Credential | undefined {
-    try {
-      return JSON.parse(readFileSync(this.credentialFile, 'utf8')) as Credential;
-    } catch {
-      return undefined;
-    }
+    return readJsonFile<Credential>(this.credentialFile);
   }
 
   writeCredential(credential: Credential): void {
@@ -46,13 +42,7 @@ export class AgentState {
   pendingResults(): PendingResult[] {
     return readdirSync(path.join(this.dir, 'results'))
       .filter((n) => n.endsWith('.json'))
-      .flatMap((n) => {
-        try {
-          return [JSON.parse(readFileSync(path.join(this.dir, 'results', n), 'utf8')) as PendingResult];
-        } catch {
-          return [];
-        }
-      });
+      .flatMap((n) => readJsonFile<PendingResult>(path.join(this.dir, 'results', n)) ?? []);
   }
 
   acknowledge(executionId: string): void {

@@ -1,6 +1,6 @@
-import { readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import os from 'node:os';
-import { writeFileAtomic } from '../shared/files.js';
+import { readJsonFile, writeFileAtomic } from '../shared/files.js';
 
 /**
  * `./data/.atlas-operation.json`: the step an upgrade or rollback has reached, rewritten
@@ -28,11 +28,7 @@ export function writeJournal(file: string, journal: Omit<Journal, 'pid' | 'host'
 }
 
 export function readJournal(file: string): Journal | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Journal;
-  } catch {
-    return undefined;
-  }
+  return readJsonFile<Journal>(file);
 }
 
 export function clearJournal(file: string): void {

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../shared/files.js';
+import { readJsonFile, writeFileAtomic } from '../shared/files.js';
 import type { HealthEvidence } from './health.js';
 
 /**
@@ -35,9 +34,5 @@ export function writeRunRecord(logFile: string, record: RunRecord): void {
 }
 
 export function readRunRecord(logFile: string): RunRecord | undefined {
-  try {
-    return JSON.parse(readFileSync(recordPath(logFile), 'utf8')) as RunRecord;
-  } catch {
-    return undefined;
-  }
+  return readJsonFile<RunRecord>(recordPath(logFile));
 }

@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import os from 'node:os';
+import { readJsonFile } from './files.js';
 
 /** Who holds a lock file, as written in it. */
 export interface LockHolder {
@@ -23,14 +24,6 @@ export interface FileLock {
   /** Set when a dead holder's lock was taken over: that holder. */
   readonly tookOverFrom: LockHolder | undefined;
   release(): void;
-}
-
-function readHolder(file: string): LockHolder | undefined {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as LockHolder;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether a process of this host lives. A zombie (killed, not yet reaped) does not. */
@@ -85,11 +78,11 @@ export function acquireFileLock(file: string, what: string): FileLock {
         holder,
         tookOverFrom,
         release() {
-          if (readHolder(file)?.pid === holder.pid) unlinkSync(file);
+          if (readJsonFile<LockHolder>(file)?.pid === holder.pid) unlinkSync(file);
         },
       };
     }
-    const current = readHolder(file);
+    const current = readJsonFile<LockHolder>(file);
     if (current && isAlive(current)) throw new LockHeldError(file, current);
     tookOverFrom = current ?? { pid: 0, host: 'unknown', since: 'unknown', what: 'an unreadable lock file' };
     try {
@@ -98,7 +91,7 @@ export function acquireFileLock(file: string, what: string): FileLock {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  const current = readHolder(file);
+  const current = readJsonFile<LockHolder>(file);
   if (current) throw new LockHeldError(file, current);
   throw new Error(`could not take the lock ${file}`);
 }

@@ -1,5 +1,14 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+
+/** A small JSON state file (a lock, a journal, a record): undefined when it is missing or unreadable. */
+export function readJsonFile<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
 
 /** fsync of a directory, so that a rename in it survives a crash. */
 export function fsyncDir(dir: string): void {

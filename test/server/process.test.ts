@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../src/db/migrations.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
 import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
+import { eventually } from '../support/api-client.js';
 import { makeRelease } from '../support/release.js';
 import { spawnServer, startServer, type ServerProcess } from '../support/server-process.js';
 
@@ -29,16 +30,6 @@ async function login(url: string): Promise<string> {
 async function health(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${url}/api/health`);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 20): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 afterAll(async () => {
@@ -68,9 +59,9 @@ describe('health follows the database', () => {
     const down = await health(server.url);
     expect(down).toMatchObject({ status: 503, body: { status: 'error', version: '1.3.0', checks: { database: { status: 'error' } } } });
     await db.resume();
-    const back = await until('health ok again', async () => {
-      const h = await health(server.url);
-      return h.status === 200 ? h : undefined;
+    const back = await eventually('health ok again', async () => {
+      const h = await health(server.url).catch(() => undefined);
+      return h?.status === 200 ? h : undefined;
     });
     expect(back.body.status).toBe('ok');
     expect(server.child.exitCode).toBeNull();
@@ -197,14 +188,14 @@ describe('shutdown', () => {
       headers: { 'content-type': 'application/json', cookie },
       body: JSON.stringify({ value: 'written during shutdown' }),
     });
-    await until('the write to wait on the lock', async () => {
+    await eventually('the write to wait on the lock', async () => {
       // Asked outside the blocker's transaction, which would see one frozen snapshot of the statistics.
       const r = await sharedPostgres().sql(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM settings%FOR UPDATE%'`);
       return r.rowCount ? true : undefined;
     });
 
     server.child.kill('SIGTERM');
-    await until('the server to stop listening', async () => {
+    await eventually('the server to stop listening', async () => {
       try {
         await fetch(`${server.url}/api/health`);
         return undefined;

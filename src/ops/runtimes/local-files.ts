@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseVersion } from '../../shared/version.js';
-import { writeFileAtomic } from '../../shared/files.js';
+import { readJsonFile, writeFileAtomic } from '../../shared/files.js';
 
 /**
  * The local runtime's files in the data directory: releases side by side
@@ -39,11 +39,7 @@ export function writeCurrent(dataDir: string, version: string): void {
 }
 
 export function readStatus(dataDir: string): SupervisorStatus | undefined {
-  try {
-    return JSON.parse(readFileSync(localFiles(dataDir).status, 'utf8')) as SupervisorStatus;
-  } catch {
-    return undefined;
-  }
+  return readJsonFile<SupervisorStatus>(localFiles(dataDir).status);
 }
 
 export function writeStatus(dataDir: string, status: SupervisorStatus): void {
