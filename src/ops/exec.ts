@@ -57,15 +57,18 @@ export class Executor {
     return this.redact(argv.map((a) => (/^[\w./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' '));
   }
 
-  private start(command: Command): ChildProcess {
+  private start(command: Command, stdin: 'pipe' | 'ignore'): ChildProcess {
     const [file, ...args] = command.argv;
     if (!file) throw new Error('empty command');
     this.log?.write(`$ ${this.describe(command.argv)}`);
-    return spawn(file, args, {
+    const child = spawn(file, args, {
       cwd: command.cwd,
       env: { ...process.env, ...command.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [stdin, 'pipe', 'pipe'],
     });
+    // A command may exit without reading all its input (EPIPE): its exit status says what happened.
+    child.stdin?.on('error', () => {});
+    return child;
   }
 
   private finish(command: Command, child: ChildProcess, capture: boolean): Promise<CommandResult> {
@@ -95,8 +98,8 @@ export class Executor {
 
   /** Runs a command to completion, capturing its output. */
   async run(command: Command): Promise<CommandResult> {
-    const child = this.start(command);
-    child.stdin?.end(command.input ?? '');
+    const child = this.start(command, command.input === undefined ? 'ignore' : 'pipe');
+    child.stdin?.end(command.input);
     return this.finish(command, child, true);
   }
 
@@ -109,7 +112,7 @@ export class Executor {
 
   /** Starts a command whose standard input/output the caller streams; `done` settles when it exits. */
   stream(command: Command): { child: ChildProcess; done: Promise<CommandResult> } {
-    const child = this.start(command);
+    const child = this.start(command, 'pipe');
     return { child, done: this.finish(command, child, false) };
   }
 
