@@ -1,5 +1,6 @@
 const NEWLINE = 0x0a;
-const COPY_START = /^COPY (\S+(?: \S+)*?) (?:\(.*\) )?FROM stdin;$/;
+/** The statement that starts a COPY block of a plain-format dump; [1] is the table. */
+export const COPY_START = /^COPY (\S+(?: \S+)*?) (?:\(.*\) )?FROM stdin;$/;
 
 /**
  * Counts the rows of each COPY block of a pg_dump plain-format stream as it passes through,

@@ -37,10 +37,11 @@ export function pgDumpCommand(url: string): Command {
   };
 }
 
-export function psqlRestoreCommand(url: string, maintenanceWorkMem: string): Command {
+/** A psql session that stops at the first error and prints bare results (see PsqlSession). */
+export function psqlSessionCommand(url: string, maintenanceWorkMem: string): Command {
   const c = connection(url);
   return {
-    argv: ['psql', '--no-psqlrc', '--quiet', '--single-transaction', '--set', 'ON_ERROR_STOP=1', '--dbname', c.url],
+    argv: ['psql', '--no-psqlrc', '--tuples-only', '--no-align', '--set', 'ON_ERROR_STOP=1', '--dbname', c.url],
     // Bigger sort memory makes the index builds at the end of a restore much faster.
     env: { ...c.env, PGOPTIONS: `-c maintenance_work_mem=${maintenanceWorkMem} -c client_min_messages=warning` },
   };

@@ -1,3 +1,10 @@
+const TAG = '$atlas_restore$';
+
+/** Whether a statement is the backup preamble, which `tpctl restore` skips: it loads into a new schema. */
+export function isBackupPreamble(sql: string): boolean {
+  return sql.startsWith(`DO ${TAG}`);
+}
+
 /**
  * The SQL every backup starts with. Restored with `zcat FILE | psql DB_URL` over a database
  * that a newer version has since upgraded, it first drops everything in schema public, so that
@@ -8,7 +15,7 @@ export function backupPreamble(appVersion: string, createdAt: string): string {
   return `-- AtlasAI Tenant Plane database backup (atlas-backup-1): version ${appVersion}, taken ${createdAt}.
 -- Restore: tpctl restore FILE (verified, undoable, all or nothing), or zcat FILE | psql DB_URL.
 -- Restoring replaces everything in schema public with the backed-up data.
-DO $atlas_restore$
+DO ${TAG}
 DECLARE
   r record;
 BEGIN
@@ -44,7 +51,7 @@ BEGIN
     EXECUTE format('DROP %s IF EXISTS %s CASCADE', r.kind, r.name);
   END LOOP;
 END
-$atlas_restore$;
+${TAG};
 
 `;
 }

@@ -1,13 +1,14 @@
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { openDatabase, type Queryable } from '../../db/database.js';
+import { openDatabase, type Database, type Queryable } from '../../db/database.js';
 import { EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
 import { fsyncDir } from '../../shared/files.js';
 import type { Executor } from '../exec.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
-import { loadIntoEmbedded, loadIntoPostgres } from './load.js';
+import { LoadError, loadIntoEmbedded, loadIntoSchema } from './load.js';
+import type { BackupManifest } from './manifest.js';
 import { verifyBackup, rowCountDifferences } from './verify.js';
 
 export interface RestorePlan extends DatabaseTarget {
@@ -28,22 +29,33 @@ export class RestoreRefused extends Error {}
 
 const SAFETY_PREFIX = 'atlas_pre_restore_';
 const UNDONE_PREFIX = 'atlas_undone_restore_';
+const INCOMING_PREFIX = 'atlas_incoming_restore_';
 const STOP_COMMANDS = 'docker compose stop tenant-plane (Docker Compose), kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai (Kubernetes), or tpctl stop (local process)';
 
 /** yyyymmddthhmmssmmm: names of set-aside copies, unique even for restores in the same second. */
 const stamp = (at: Date) => at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
 
-/** SQL that fails the restore transaction unless every table holds the backed-up row count. */
-function checkSql(tables: Record<string, number>, lastMigration: string | null): string {
-  const checks = Object.entries(tables).map(
-    ([table, n]) =>
-      `  IF (SELECT count(*) FROM ${table}) <> ${n} THEN RAISE EXCEPTION 'restore check failed: ${table.replace(/'/g, "''")} has % rows, the backup %', (SELECT count(*) FROM ${table}), ${n}; END IF;`,
-  );
-  if (lastMigration) {
-    const name = lastMigration.replace(/'/g, "''");
-    checks.push(`  IF (SELECT max(name) FROM public.schema_migrations) IS DISTINCT FROM '${name}' THEN RAISE EXCEPTION 'restore check failed: the applied migrations do not end at ${name}'; END IF;`);
+/** Drops the copies earlier restores set aside (all but `keep`) and the schemas of failed ones. */
+function dropSetAsideSql(keep: string): string {
+  return `DO $atlas_prune$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT nspname FROM pg_namespace
+            WHERE (nspname LIKE '${SAFETY_PREFIX}%' OR nspname LIKE '${INCOMING_PREFIX}%') AND nspname <> '${keep}' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
+  END LOOP;
+END
+$atlas_prune$;`;
+}
+
+/** Runs `fn` on a connection of its own, as tpctl (which the check below does not count as serving). */
+async function connected<T>(url: string, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase({ url, embeddedDir: '', poolSize: 1, applicationName: 'tpctl' });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
   }
-  return `DO $atlas_check$\nBEGIN\n${checks.join('\n')}\nEND\n$atlas_check$;\n`;
 }
 
 async function refuseWhileServing(db: Queryable): Promise<void> {
@@ -56,10 +68,11 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
   }
 }
 
-async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: { tables: Record<string, number>; lastMigration: string | null; sizeBytes: number }, exec: Executor): Promise<string> {
-  const db = await openDatabase({ url: plan.dbUrl, embeddedDir: '', poolSize: 1, applicationName: 'tpctl' });
-  const safety = `${SAFETY_PREFIX}${stamp(new Date())}`;
-  try {
+async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, exec: Executor): Promise<string> {
+  const at = stamp(new Date());
+  const safety = `${SAFETY_PREFIX}${at}`;
+  const incoming = `${INCOMING_PREFIX}${at}`;
+  await connected(plan.dbUrl, async (db) => {
     await refuseWhileServing(db);
     const [may] = await db.query<{ owns: boolean; create: boolean }>(
       `SELECT pg_has_role(current_user, nspowner, 'MEMBER') AS owns, has_database_privilege(current_database(), 'CREATE') AS create
@@ -71,32 +84,34 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
           'restore as the database owner, or use the manual path: zcat FILE | psql DB_URL',
       );
     }
-  } finally {
-    await db.close();
-  }
-  // One transaction: set the current data aside in a schema of its own (the undo), load the
-  // backup into a fresh public schema, check every row count, drop older set-aside copies.
-  const prologue = `SET lock_timeout = '10s';
-ALTER SCHEMA public RENAME TO ${safety};
-CREATE SCHEMA public;
-GRANT USAGE ON SCHEMA public TO PUBLIC;
-`;
-  const epilogue = `${checkSql(manifest.tables, manifest.lastMigration)}
-DO $atlas_prune$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE '${SAFETY_PREFIX}%' AND nspname <> '${safety}' LOOP
-    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
-  END LOOP;
-END
-$atlas_prune$;
-`;
-  let read = 0;
-  await loadIntoPostgres(plan.dbUrl, plan.file, exec, {
-    prologue,
-    epilogue,
-    onBytes: (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }),
+    await db.exec(`CREATE SCHEMA ${incoming}; GRANT USAGE ON SCHEMA ${incoming} TO PUBLIC;`);
   });
+  // Load into that schema over several sessions, compare it with the manifest, then swap it in
+  // with one short transaction that sets the current data aside (the undo). Until that commits,
+  // schema public is untouched.
+  try {
+    let read = 0;
+    const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
+    const diff = rowCountDifferences(manifest.tables, loaded);
+    if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
+    await connected(plan.dbUrl, (db) =>
+      db.transaction(async (tx) => {
+        await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
+        const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
+        if ((last?.name ?? null) !== manifest.lastMigration) {
+          throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
+        }
+        await tx.exec(dropSetAsideSql(safety));
+      }),
+    );
+  } catch (err) {
+    const left = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
+      () => '',
+      (e: Error) => ` (the partly loaded schema ${incoming} is left until the next restore drops it: ${e.message})`,
+    );
+    if (err instanceof LoadError) throw new LoadError(`${err.message}${left}`);
+    throw err;
+  }
   return `schema ${safety} in the same database (undo: tpctl restore --undo)`;
 }
 

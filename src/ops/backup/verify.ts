@@ -3,13 +3,12 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
-import { openDatabase } from '../../db/database.js';
 import { openEmbedded } from '../../db/embedded.js';
 import type { Executor } from '../exec.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
 import { digestBackup, sha256File } from './integrity.js';
-import { loadIntoEmbedded, loadIntoPostgres } from './load.js';
+import { loadIntoEmbedded, loadIntoSchema } from './load.js';
 import { readManifest, writeManifest, type BackupManifest } from './manifest.js';
 import { withDatabase } from './pg-tools.js';
 
@@ -66,9 +65,7 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   }
   const url = withDatabase(target.dbUrl, scratch);
   try {
-    await loadIntoPostgres(url, file, exec, { onBytes });
-    const db = await openDatabase({ url, embeddedDir: '', poolSize: 1, applicationName: 'tpctl' });
-    const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
+    const counts = await loadIntoSchema(url, file, 'public', exec, onBytes);
     const diff = rowCountDifferences(manifest.tables, counts);
     return { name, ok: diff.length === 0, detail: diff.length ? diff.join('; ') : `restored into scratch database ${scratch} on the same server: ${Object.keys(counts).length} tables, row counts match; dropped it` };
   } catch (err) {
