@@ -1,6 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
@@ -131,6 +133,15 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
   });
 });
 
+/** Edits the SQL inside a backup and signs the result again: damage that verification cannot see. */
+function resign(file: string, edit: (sql: string) => string): void {
+  const sql = Buffer.from(edit(gunzipSync(readFileSync(file)).toString()));
+  const gz = gzipSync(sql);
+  writeFileSync(file, gz);
+  const sha256 = createHash('sha256').update(gz).digest('hex');
+  writeManifest(file, { ...readManifest(file), sizeBytes: gz.length, uncompressedBytes: sql.length, sha256 });
+}
+
 function flipByte(file: string): void {
   const data = readFileSync(file);
   const at = Math.floor(data.length / 2);
@@ -202,13 +213,65 @@ describe('restoring PostgreSQL', () => {
       const res = await restore;
       expect(res.code).toBe(1);
       expect(res.stderr).toContain('nothing was changed: the database is as it was before the restore');
+      expect(res.stderr).toMatch(/the partly loaded schema atlas_incoming_restore_\w+ is left until the next restore drops it/);
       await server.resume();
       expect(await withDb(setup, fingerprint)).toEqual(before);
-      const schemas = await withDb(setup, (db) => db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_pre_restore_%'`));
-      expect(schemas).toEqual([]);
+      const schemas = () => withDb(setup, (db) => db.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`));
+      expect((await schemas()).map((r) => r.nspname)).toEqual([expect.stringMatching(/^atlas_incoming_restore_/)]);
+
+      expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stderr: '' });
+      expect((await schemas()).map((r) => r.nspname)).toEqual([expect.stringMatching(/^atlas_pre_restore_/)]);
     } finally {
       await server.destroy();
     }
+  });
+
+  it('restores what pg_dump writes beyond our tables: types, sequences, odd names, functions, triggers, views', async () => {
+    const setup = await setUp('postgres', 10);
+    await withDb(setup, (db) =>
+      db.exec(`CREATE TYPE public.mood AS ENUM ('calm', 'tense');
+               CREATE SEQUENCE public.note_seq;
+               CREATE TABLE public."Odd Notes" (id integer PRIMARY KEY DEFAULT nextval('public.note_seq'::regclass),
+                 mood public.mood NOT NULL DEFAULT 'calm', incident_id bigint REFERENCES public.incidents (id), body text);
+               CREATE FUNCTION public.note_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM public."Odd Notes" $$;
+               CREATE FUNCTION public.shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.body := upper(NEW.body); RETURN NEW; END $$;
+               CREATE TRIGGER notes_shout BEFORE INSERT ON public."Odd Notes" FOR EACH ROW EXECUTE FUNCTION public.shout();
+               CREATE VIEW public.tense_notes AS SELECT n.id, n.body FROM public."Odd Notes" n WHERE n.mood = 'tense';
+               INSERT INTO public."Odd Notes" (mood, incident_id, body)
+                 SELECT 'tense', id, E'a note; with \\\\. and \\' quote\\nand a newline' FROM public.incidents ORDER BY id LIMIT 5;`),
+    );
+    const before = await withDb(setup, fingerprint);
+    const file = await createBackup(setup);
+    await withDb(setup, (db) => db.exec(`INSERT INTO public."Odd Notes" (body) VALUES ('after'); DROP VIEW public.tense_notes; DROP FUNCTION public.note_count();`));
+
+    expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stderr: '' });
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+    await withDb(setup, async (db) => {
+      expect(await db.query(`SELECT public.note_count()::int AS n, (SELECT count(*)::int FROM public.tense_notes) AS tense`)).toEqual([{ n: 5, tense: 5 }]);
+      // The sequence goes on from where it was, the trigger fires, and both live in public again.
+      expect(await db.query(`INSERT INTO public."Odd Notes" (body) VALUES ('quiet') RETURNING id, body`)).toEqual([{ id: 6, body: 'QUIET' }]);
+      const elsewhere = await db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_incoming%'`);
+      expect(elsewhere).toEqual([]);
+      const [fn] = await db.query<{ body: string }>(`SELECT prosrc AS body FROM pg_proc WHERE proname = 'note_count'`);
+      expect(fn?.body).toContain('FROM public."Odd Notes"');
+    });
+  });
+
+  it.each([
+    ['a row PostgreSQL refuses', (sql: string) => sql.replace(/^(COPY public\.incidents .*\n)\d+/m, '$1not-a-number'), /exited with 3: ERROR: {2}invalid input syntax for type bigint: "not-a-number"/],
+    ['a psql command', (sql: string) => sql.replace(/^COPY public\.incidents /m, '\\! touch /tmp/atlas-pwned\n$&'), /the backup holds a psql command that a restore does not run: \\! touch/],
+  ])('a verified backup with %s fails the restore half-way, and nothing is changed or left behind', async (_name, edit, error) => {
+    const setup = await setUp('postgres', 5);
+    const file = await createBackup(setup);
+    resign(file, edit);
+    const before = await withDb(setup, fingerprint);
+    const res = await tpctl(['restore', file], setup.env);
+    expect(res.stderr).toMatch(error);
+    expect(res.stderr).toContain('nothing was changed: the database is as it was before the restore');
+    expect(res.code).toBe(1);
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+    expect(await withDb(setup, (db) => db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas%'`))).toEqual([]);
+    expect(existsSync('/tmp/atlas-pwned')).toBe(false);
   });
 
   it('backup verify --restore-test restores into a scratch database, compares row counts, and drops it', async () => {
@@ -257,6 +320,17 @@ describe('what backups never show', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('pg_dump is not installed: install the PostgreSQL client tools');
     expect(readdirSync(setup.logDir)).toEqual([]);
+  });
+
+  it('says what to install when psql is missing for a restore, and changes nothing', async () => {
+    const setup = await setUp('postgres');
+    const file = await createBackup(setup);
+    const before = await withDb(setup, fingerprint);
+    const res = await tpctl(['restore', file], { ...setup.env, PATH: '/nonexistent' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('psql is not installed: install the PostgreSQL client tools');
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+    expect(await withDb(setup, (db) => db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas%'`))).toEqual([]);
   });
 });
 

@@ -14,11 +14,13 @@ Restores a backup into the database (DB_URL, or the embedded database in ATLAS_D
 Stop the Tenant Plane first: the restore refuses while it is still connected.
 
   1. verifies the backup against its manifest, and refuses one that fails;
-  2. sets the current data aside (PostgreSQL: renames schema public to
-     atlas_pre_restore_<time>; embedded: keeps the directory beside it), which is what
-     --undo puts back;
-  3. loads the backup in ONE transaction that checks every table's row count against the
-     manifest before it commits: a failure anywhere leaves the database as it was.
+  2. loads it beside the current data (PostgreSQL: into a schema of its own, over several
+     psql sessions at once; embedded: into a new directory) and compares every table's row
+     count with the manifest;
+  3. swaps it in at once (PostgreSQL: one short transaction renames schema public to
+     atlas_pre_restore_<time> and the loaded schema to public; embedded: two renames). The
+     data it replaced is kept: that is what --undo puts back.
+A failure before the swap leaves the current data as it was.
 
 After it, rows written after the backup are gone and the applied migrations are those of
 the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
-import type { Command, CommandResult, Executor } from '../exec.js';
+import { CommandError, type Command, type CommandResult, type Executor } from '../exec.js';
 
 /**
  * One psql process kept open to run SQL handed to it piece by piece. After each piece it
@@ -25,7 +25,7 @@ export class PsqlSession {
       this.output = [];
     });
     this.ended = done.then((result: CommandResult) => {
-      throw result.code === 0 ? new Error('psql ended before its work was done') : exec.failure(command, result);
+      throw result.code === 0 ? new CommandError('psql ended before its work was done', command.argv, result) : exec.failure(command, result);
     });
     this.ended.catch(() => {});
   }

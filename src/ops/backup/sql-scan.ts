@@ -12,7 +12,7 @@ interface Token {
 
 const DOLLAR_TAG = /\$(?:[A-Za-z_]\w*)?\$/y;
 
-/** Where the literal, identifier, comment or body starting at `i` ends (exclusive), or -1. */
+/** The literal, quoted identifier, comment or body that starts at `i`, if any, and where it ends (-1: it does not). */
 function endOf(sql: string, i: number): { kind: Token['kind']; end: number } | undefined {
   const c = sql[i];
   const after = (found: number, length: number) => (found < 0 ? -1 : found + length);
@@ -70,9 +70,8 @@ export function statementComplete(sql: string): boolean {
   return last?.kind === 'code' && last.text.trimEnd().endsWith(';');
 }
 
-const PUBLIC_NAME = /(?<![\w$."])public\.("(?:[^"]|"")+"|[A-Za-z_][\w$]*)/g;
-const REGCLASS_AFTER = /^::regclass\b/;
-const SETVAL_BEFORE = /pg_catalog\.setval\(\s*$/;
+/** A name in schema public: qualified in code ([1]), or a literal read as a name: setval's ([2]), a regclass ([3]). */
+const PUBLIC_NAME = /(?<![\w$."])public\.("(?:[^"]|"")+"|[A-Za-z_][\w$]*)|(?:(?<=pg_catalog\.setval\(\s*)'public\.([^']+)'|'public\.([^']+)'(?=::regclass\b))/g;
 
 /**
  * The statement with every object of schema `public` moved to `schema`, and the names of those
@@ -81,24 +80,20 @@ const SETVAL_BEFORE = /pg_catalog\.setval\(\s*$/;
  * bodies are left as they are: they run after the restored schema has been renamed to public.
  */
 export function moveToSchema(sql: string, schema: string): { sql: string; names: Set<string> } {
+  const code: [number, number][] = [];
+  const literals = new Set<number>();
+  let offset = 0;
+  for (const t of tokens(sql)) {
+    if (t.kind === 'code') code.push([offset, offset + t.text.length]);
+    if (t.kind === 'string') literals.add(offset);
+    offset += t.text.length;
+  }
   const names = new Set<string>();
-  const all = [...tokens(sql)];
-  const out = all.map((t, n) => {
-    if (t.kind === 'code') {
-      return t.text.replace(PUBLIC_NAME, (_m, name: string) => {
-        names.add(name);
-        return `${schema}.${name}`;
-      });
-    }
-    if (t.kind === 'string' && t.text.startsWith("'public.")) {
-      const before = all[n - 1]?.text ?? '';
-      const after = all[n + 1]?.text ?? '';
-      if (REGCLASS_AFTER.test(after) || SETVAL_BEFORE.test(before)) {
-        names.add(t.text.slice("'public.".length, -1));
-        return `'${schema}.${t.text.slice("'public.".length)}`;
-      }
-    }
-    return t.text;
+  const moved = sql.replace(PUBLIC_NAME, (match, name: string | undefined, setval: string | undefined, regclass: string | undefined, at: number) => {
+    const literal = setval ?? regclass;
+    if (literal !== undefined ? !literals.has(at) : !code.some(([from, to]) => at >= from && at < to)) return match;
+    names.add(name ?? literal!);
+    return name ? `${schema}.${name}` : `'${schema}.${literal}'`;
   });
-  return { sql: out.join(''), names };
+  return { sql: moved, names };
 }
