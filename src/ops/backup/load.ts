@@ -17,6 +17,7 @@ const RESTORE_SORT_MEMORY = '512MB';
 /** Rows go to the sessions in pieces of this size, so that a big table loads in parallel too. */
 const PIECE_BYTES = 8 << 20;
 const SESSION_SETTING = /^(SET |SELECT pg_catalog\.set_config\()/;
+const INDEX = /^CREATE (UNIQUE )?INDEX /;
 
 /**
  * Loads a backup of a PostgreSQL database into `schema` (which must exist and be empty) over
@@ -38,12 +39,13 @@ export async function loadIntoSchema(url: string, file: string, schema: string, 
         if (!/^\\(un)?restrict\b/.test(item.line)) throw new LoadError(`the backup holds a psql command that a restore does not run: ${item.line}`);
       } else if (item.kind === 'rows') {
         const moved = moveToSchema(item.copy, schema);
-        pool.add({ sql: [`${moved.sql}\n`, ...item.data, '\\.\n'], names: moved.names, rows: { table: item.table, bytes: item.bytes } });
+        pool.add({ sql: [`${moved.sql}\n`, ...item.data, '\\.\n'], names: moved.names, rows: { table: item.table, bytes: item.bytes }, sideBySide: 'rows' });
       } else if (SESSION_SETTING.test(item.sql)) {
         pool.setting(item.sql);
       } else if (!isBackupPreamble(item.sql)) {
         const moved = moveToSchema(item.sql, schema);
-        pool.add({ sql: [`${moved.sql}\n`], names: moved.names.size ? moved.names : undefined });
+        // Index builds share their table (SHARE lock), so those of one table run side by side.
+        pool.add({ sql: [`${moved.sql}\n`], names: moved.names.size ? moved.names : undefined, sideBySide: INDEX.test(item.sql) ? 'index' : undefined });
       }
       await pool.backlog(2 * PIECE_BYTES);
     }

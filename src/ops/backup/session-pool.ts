@@ -7,16 +7,18 @@ export interface Task {
   names: ReadonlySet<string> | undefined;
   /** A piece of a table's rows: PostgreSQL's COPY count is added to that table's. */
   rows?: { table: string; bytes: number };
+  /** Tasks of the same kind here may run side by side on the same objects (pieces of rows, index builds). */
+  sideBySide?: 'rows' | 'index';
 }
 
 interface Queued extends Task {
   running?: boolean;
 }
 
-/** Whether `later` must wait for `earlier`: they touch the same object (rows may load side by side). */
+/** Whether `later` must wait for `earlier`: they touch the same object, and may not share it. */
 function mustWait(earlier: Task, later: Task): boolean {
   if (!earlier.names || !later.names) return true;
-  if (earlier.rows && later.rows) return false;
+  if (earlier.sideBySide && earlier.sideBySide === later.sideBySide) return false;
   return [...later.names].some((name) => earlier.names!.has(name));
 }
 
