@@ -24,15 +24,20 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const root = path.resolve(import.meta.dirname, '..');
 const tpctl = path.join(root, 'dist', 'cli', 'tpctl.js');
 
-/** Times a command from a clean start: what earlier runs left in the page cache is flushed first. */
-function timed(run: () => void): number {
+const pg = await PostgresServer.start({ durable: true });
+
+/**
+ * Times a command from a clean start: what earlier runs left behind is written out first
+ * (a checkpoint, then the page cache), so that no run pays for the one before it.
+ */
+async function timed(run: () => void): Promise<number> {
+  await pg.sql('CHECKPOINT');
   execFileSync('sync');
   const start = performance.now();
   run();
   return (performance.now() - start) / 1000;
 }
 
-const pg = await PostgresServer.start({ durable: true });
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'atlas-bench-backups-'));
 try {
   const url = await pg.createDatabase('bench');
@@ -49,8 +54,8 @@ try {
   const naiveFile = path.join(logDir, 'naive.sql.gz');
   const backup = { ours: [] as number[], naive: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    backup.naive.push(timed(() => execFileSync('sh', ['-c', `pg_dump '${c.url}' | gzip -6 > '${naiveFile}'`], { env: shellEnv })));
-    backup.ours.push(timed(() => execFileSync(process.execPath, [tpctl, 'backup', 'create'], { env, stdio: 'ignore' })));
+    backup.naive.push(await timed(() => execFileSync('sh', ['-c', `pg_dump '${c.url}' | gzip -6 > '${naiveFile}'`], { env: shellEnv })));
+    backup.ours.push(await timed(() => execFileSync(process.execPath, [tpctl, 'backup', 'create'], { env, stdio: 'ignore' })));
   }
   const ours = readdirSync(logDir).filter((n) => /^db-backup-.*\.sql\.gz$/.test(n)).sort().at(-1)!;
   const ourFile = path.join(logDir, ours);
@@ -58,8 +63,8 @@ try {
 
   const restore = { ours: [] as number[], naive: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    restore.naive.push(timed(() => execFileSync('sh', ['-c', `zcat '${ourFile}' | psql -q '${c.url}' > /dev/null 2>&1`], { env: shellEnv })));
-    restore.ours.push(timed(() => execFileSync(process.execPath, [tpctl, 'restore', ourFile], { env, stdio: ['ignore', 'ignore', 'inherit'] })));
+    restore.naive.push(await timed(() => execFileSync('sh', ['-c', `zcat '${ourFile}' | psql -q '${c.url}' > /dev/null 2>&1`], { env: shellEnv })));
+    restore.ours.push(await timed(() => execFileSync(process.execPath, [tpctl, 'restore', ourFile], { env, stdio: ['ignore', 'ignore', 'inherit'] })));
   }
 
   const line = (name: string, a: number, b: number, target: string, unit = 's') =>

@@ -149,6 +149,17 @@ function flipByte(file: string): void {
   writeFileSync(file, data);
 }
 
+/** Waits until a restore's psql sessions load rows into the database of `url`. */
+async function untilLoading(server: PostgresServer, url: string): Promise<void> {
+  const database = new URL(url).pathname.slice(1);
+  const deadline = Date.now() + 30_000;
+  const loading = `SELECT 1 FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'psql' AND query LIKE 'COPY %'`;
+  while (!(await server.sql(loading).catch(() => undefined))?.rowCount) {
+    if (Date.now() > deadline) throw new Error('the restore never started loading');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('restoring PostgreSQL', () => {
   it('refuses while the Tenant Plane is connected, saying how to stop it, and restores once it is stopped', async () => {
     const setup = await setUp('postgres');
@@ -161,6 +172,50 @@ describe('restoring PostgreSQL', () => {
     server.child.kill('SIGTERM');
     await server.exited;
     expect((await tpctl(['restore', file], setup.env)).code).toBe(0);
+  });
+
+  it('refuses to swap in the loaded data when the Tenant Plane was started again during the load', async () => {
+    const setup = await setUp('postgres', 25);
+    const file = await createBackup(setup);
+    await withDb(setup, (db) => db.exec(`UPDATE incidents SET title = 'changed after the backup' WHERE id % 3 = 0`));
+    const before = await withDb(setup, fingerprint);
+    const restore = tpctl(['restore', file], setup.env);
+    await untilLoading(sharedPostgres(), setup.env.DB_URL!);
+    // What the Tenant Plane's pool looks like to PostgreSQL: a connection that names itself.
+    const { default: pg } = await import('pg');
+    const tenantPlane = new pg.Client({ connectionString: setup.env.DB_URL, application_name: 'atlas-tenant-plane' });
+    await tenantPlane.connect();
+    try {
+      const res = await restore;
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain('the Tenant Plane is still connected to this database');
+    } finally {
+      await tenantPlane.end();
+    }
+    expect(await withDb(setup, fingerprint)).toEqual(before);
+    expect(await withDb(setup, (db) => db.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas%'`))).toEqual([]);
+  });
+
+  it('does not wait for an older set-aside copy that is in use: it leaves it for the next restore, and says so', async () => {
+    const setup = await setUp('postgres');
+    const file = await createBackup(setup);
+    expect((await tpctl(['restore', file], setup.env)).code).toBe(0);
+    const [older] = await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas_pre_restore_%'`));
+    const { default: pg } = await import('pg');
+    const reader = new pg.Client({ connectionString: setup.env.DB_URL });
+    await reader.connect();
+    try {
+      await reader.query(`BEGIN; LOCK TABLE ${older!.name}.incidents IN ACCESS SHARE MODE`);
+      const res = await tpctl(['restore', file], setup.env);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toContain(`schema ${older!.name}, set aside by an earlier restore, is in use (autovacuum, or a session reading it): the next restore drops it`);
+    } finally {
+      await reader.end();
+    }
+    const schemas = () => withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`));
+    expect((await schemas()).map((r) => r.name)).toContain(older!.name);
+    expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stdout: expect.not.stringContaining('in use') as unknown });
+    expect(await schemas()).toHaveLength(1);
   });
 
   it('zcat FILE | psql DB_URL over a database upgraded since restores the backed-up state, and the upgrade then works again', async () => {
@@ -202,13 +257,7 @@ describe('restoring PostgreSQL', () => {
       const before = await withDb(setup, fingerprint);
 
       const restore = tpctl(['restore', file], setup.env);
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const copying = await server.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'psql' AND query LIKE 'COPY %'`).catch(() => undefined);
-        if (copying?.rowCount) break;
-        if (Date.now() > deadline) throw new Error('the restore never started loading');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await untilLoading(server, setup.env.DB_URL!);
       await server.halt();
       const res = await restore;
       expect(res.code).toBe(1);

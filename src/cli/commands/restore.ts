@@ -44,7 +44,8 @@ Needs psql for PostgreSQL. Exit code: 0 restored, 1 failed (nothing changed), 2 
         values.json
           ? JSON.stringify(result, null, 2)
           : `restored ${file}: ${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s\n` +
-              `the data from before the restore is kept as ${result.safetyCopy}`,
+              `the data from before the restore is kept as ${result.safetyCopy}` +
+              result.notes.map((note) => `\n${note}`).join(''),
       );
       return EXIT.ok;
     } catch (err) {

@@ -20,6 +20,8 @@ export interface RestoreResult {
   file: string;
   /** Where the data from before the restore was kept, and how to put it back. */
   safetyCopy: string;
+  /** What the operator may want to know (an older copy that could not be dropped yet). */
+  notes: string[];
   tables: Record<string, number>;
   durationMs: number;
 }
@@ -30,22 +32,35 @@ export class RestoreRefused extends Error {}
 const SAFETY_PREFIX = 'atlas_pre_restore_';
 const UNDONE_PREFIX = 'atlas_undone_restore_';
 const INCOMING_PREFIX = 'atlas_incoming_restore_';
+const LOCK_NOT_AVAILABLE = '55P03';
 const STOP_COMMANDS = 'docker compose stop tenant-plane (Docker Compose), kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai (Kubernetes), or tpctl stop (local process)';
 
 /** yyyymmddthhmmssmmm: names of set-aside copies, unique even for restores in the same second. */
 const stamp = (at: Date) => at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
 
-/** Drops the copies earlier restores set aside (all but `keep`) and the schemas of failed ones. */
-function dropSetAsideSql(keep: string): string {
-  return `DO $atlas_prune$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT nspname FROM pg_namespace
-            WHERE (nspname LIKE '${SAFETY_PREFIX}%' OR nspname LIKE '${INCOMING_PREFIX}%') AND nspname <> '${keep}' LOOP
-    EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);
-  END LOOP;
-END
-$atlas_prune$;`;
+/**
+ * Drops the copies earlier restores set aside and the schemas of failed ones, without waiting
+ * for locks: autovacuum may still be working through a copy's tables, and PostgreSQL would let
+ * a DROP wait up to a second per table before cancelling it. Returns those left for next time.
+ */
+async function dropSetAside(tx: Queryable, keep: string): Promise<string[]> {
+  const old = await tx.query<{ name: string }>(
+    `SELECT nspname AS name FROM pg_namespace WHERE (nspname LIKE '${SAFETY_PREFIX}%' OR nspname LIKE '${INCOMING_PREFIX}%') AND nspname <> $1`,
+    [keep],
+  );
+  const left: string[] = [];
+  await tx.exec(`SET LOCAL lock_timeout = '100ms'`);
+  for (const { name } of old) {
+    await tx.exec('SAVEPOINT atlas_prune');
+    try {
+      await tx.exec(`DROP SCHEMA "${name}" CASCADE`);
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
+      await tx.exec('ROLLBACK TO SAVEPOINT atlas_prune');
+      left.push(name);
+    }
+  }
+  return left;
 }
 
 /** Runs `fn` on a connection of its own, as tpctl (which the check below does not count as serving). */
@@ -68,7 +83,9 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
   }
 }
 
-async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, exec: Executor): Promise<string> {
+type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes'>;
+
+async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, exec: Executor): Promise<Swapped> {
   const at = stamp(new Date());
   const safety = `${SAFETY_PREFIX}${at}`;
   const incoming = `${INCOMING_PREFIX}${at}`;
@@ -94,28 +111,32 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
-    await connected(plan.dbUrl, (db) =>
+    const left = await connected(plan.dbUrl, (db) =>
       db.transaction(async (tx) => {
+        await refuseWhileServing(tx); // it may have been started again during the load
         await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
         const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
         if ((last?.name ?? null) !== manifest.lastMigration) {
           throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
         }
-        await tx.exec(dropSetAsideSql(safety));
+        return dropSetAside(tx, safety);
       }),
     );
+    return {
+      safetyCopy: `schema ${safety} in the same database (undo: tpctl restore --undo)`,
+      notes: left.map((name) => `schema ${name}, set aside by an earlier restore, is in use (autovacuum, or a session reading it): the next restore drops it (or DROP SCHEMA ${name} CASCADE)`),
+    };
   } catch (err) {
-    const left = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
+    const dropped = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
       () => '',
       (e: Error) => ` (the partly loaded schema ${incoming} is left until the next restore drops it: ${e.message})`,
     );
-    if (err instanceof LoadError) throw new LoadError(`${err.message}${left}`);
+    if (err instanceof LoadError) throw new LoadError(`${err.message}${dropped}`);
     throw err;
   }
-  return `schema ${safety} in the same database (undo: tpctl restore --undo)`;
 }
 
-async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<string, number>; sizeBytes: number }): Promise<string> {
+async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<string, number>; sizeBytes: number }): Promise<Swapped> {
   const live = embeddedDataDir(plan.dataDir);
   const lock = lockEmbedded(live);
   const at = stamp(new Date());
@@ -135,7 +156,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
     for (const old of readdirSync(path.dirname(live)).filter((n) => n.startsWith('pglite.pre-restore-') && path.join(path.dirname(live), n) !== aside)) {
       await rm(path.join(path.dirname(live), old), { recursive: true, force: true });
     }
-    return `directory ${aside} (undo: tpctl restore --undo)`;
+    return { safetyCopy: `directory ${aside} (undo: tpctl restore --undo)`, notes: [] };
   } finally {
     await rm(staging, { recursive: true, force: true });
     lock.release();
@@ -159,14 +180,14 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
   if (manifest.source !== kind) {
     throw new RestoreRefused(`this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind (set or unset DB_URL)`);
   }
-  let safetyCopy: string;
+  let swapped: Swapped;
   try {
-    safetyCopy = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, exec) : await restoreEmbedded(plan, manifest);
+    swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, exec) : await restoreEmbedded(plan, manifest);
   } catch (err) {
     if (err instanceof EmbeddedInUseError) throw new RestoreRefused(`${err.message}; stop it first: ${STOP_COMMANDS}`);
     throw err;
   }
-  return { file: plan.file, safetyCopy, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
+  return { file: plan.file, ...swapped, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
 }
 
 /** Puts back the data the newest restore set aside (the undo of that restore). */
