@@ -39,9 +39,10 @@ const STOP_COMMANDS = 'docker compose stop tenant-plane (Docker Compose), kubect
 const stamp = (at: Date) => at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
 
 /**
- * Drops the copies earlier restores set aside and the schemas of failed ones, without waiting
- * for locks: autovacuum may still be working through a copy's tables, and PostgreSQL would let
- * a DROP wait up to a second per table before cancelling it. Returns those left for next time.
+ * Drops the copies earlier restores set aside (a restore keeps one: the data it replaces) and
+ * the schemas of failed ones, without waiting for locks: autovacuum may still be working
+ * through a copy's tables, and PostgreSQL would let a DROP wait up to a second per table
+ * before cancelling it. Returns those left for next time.
  */
 async function dropSetAside(tx: Queryable, keep: string): Promise<string[]> {
   const old = await tx.query<{ name: string }>(
@@ -105,13 +106,15 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   });
   // Load into that schema over several sessions, compare it with the manifest, then swap it in
   // with one short transaction that sets the current data aside (the undo). Until that commits,
-  // schema public is untouched.
+  // schema public is untouched. Meanwhile, the copies earlier restores set aside are dropped.
+  const pruned = connected(plan.dbUrl, (db) => db.transaction((tx) => dropSetAside(tx, incoming)));
   try {
     let read = 0;
     const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
-    const left = await connected(plan.dbUrl, (db) =>
+    const left = await pruned;
+    await connected(plan.dbUrl, (db) =>
       db.transaction(async (tx) => {
         await refuseWhileServing(tx); // it may have been started again during the load
         await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
@@ -119,7 +122,6 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
         if ((last?.name ?? null) !== manifest.lastMigration) {
           throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
         }
-        return dropSetAside(tx, safety);
       }),
     );
     return {
@@ -127,6 +129,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
       notes: left.map((name) => `schema ${name}, set aside by an earlier restore, is in use (autovacuum, or a session reading it): the next restore drops it (or DROP SCHEMA ${name} CASCADE)`),
     };
   } catch (err) {
+    await pruned.catch(() => {});
     const dropped = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
       () => '',
       (e: Error) => ` (the partly loaded schema ${incoming} is left until the next restore drops it: ${e.message})`,
