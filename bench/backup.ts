@@ -7,7 +7,7 @@
  *   size     its file                   vs  gzip -6's file                      target ≤ 1.1
  *   restore  tpctl restore FILE         vs  zcat FILE | psql DB_URL             target ≤ 0.8
  *
- *   npm run bench:backup          (BENCH_SCALE=500 ≈ 500 MB of tables; BENCH_ROUNDS=3)
+ *   npm run bench:backup          (BENCH_SCALE=500 ≈ 500 MB of tables; BENCH_ROUNDS=5)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { fillSampleData } from '../test/support/sample-data.js';
 import { median } from './median.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 500);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const root = path.resolve(import.meta.dirname, '..');
 const tpctl = path.join(root, 'dist', 'cli', 'tpctl.js');
 
