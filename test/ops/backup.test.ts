@@ -470,6 +470,11 @@ describe('progress and tool checks', () => {
     const piped = await tpctl(['backup', 'create'], setup.env);
     expect(piped.stderr).toBe('');
     expect(piped.stdout).not.toMatch(/MB\/s/);
+
+    const file = (JSON.parse((await tpctl(['backup', 'list', '--json'], setup.env)).stdout) as { file: string }[])[0]!.file;
+    const restoring = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} restore ${file}`, '/dev/null'], { env, encoding: 'utf8' });
+    expect(restoring).toMatch(/restoring: [\d.]+ MB of ~\d+ MB/);
+    expect(restoring).toMatch(/building indexes and checking constraints: \d+ of \d+, \d+ s/);
   });
 
   it('refuses a pg_dump older than the server, saying what to install', async () => {

@@ -26,6 +26,8 @@ export interface Progress {
   done: number;
   /** Best estimate of the total, when there is one. */
   total: number | undefined;
+  /** What is counted: bytes (the default), or steps of work of unknown size. */
+  unit?: 'steps';
 }
 
 export interface BackupPlan extends DatabaseTarget {

@@ -19,6 +19,13 @@ const PIECE_BYTES = 8 << 20;
 const SESSION_SETTING = /^(SET |SELECT pg_catalog\.set_config\()/;
 const INDEX = /^CREATE (UNIQUE )?INDEX /;
 
+export interface LoadProgress {
+  /** Bytes of the backup file read. */
+  onBytes?: (n: number) => void;
+  /** Once it is read, the statements done of those still to run. */
+  onSteps?: (done: number, total: number) => void;
+}
+
 /**
  * Loads a backup of a PostgreSQL database into `schema` (which must exist and be empty) over
  * several psql sessions at once: each statement waits only for the earlier ones that touch the
@@ -26,11 +33,11 @@ const INDEX = /^CREATE (UNIQUE )?INDEX /;
  * (which empties schema public for `zcat | psql`) is skipped. Returns the rows PostgreSQL took
  * per table, from its own COPY counts. On failure the schema is left as far as it got.
  */
-export async function loadIntoSchema(url: string, file: string, schema: string, exec: Executor, onBytes?: (n: number) => void): Promise<Record<string, number>> {
+export async function loadIntoSchema(url: string, file: string, schema: string, exec: Executor, progress: LoadProgress = {}): Promise<Record<string, number>> {
   await checkClientTool(exec, 'psql');
   const pool = new SessionPool(exec, psqlSessionCommand(url, RESTORE_SORT_MEMORY), Math.max(2, Math.min(4, availableParallelism())));
   const compressed = createReadStream(file, { highWaterMark: 1 << 20 });
-  compressed.on('data', (d) => onBytes?.(d.length));
+  compressed.on('data', (d) => progress.onBytes?.(d.length));
   const sql = compressed.pipe(zlib.createGunzip({ chunkSize: 1 << 20 }));
   compressed.on('error', (err) => sql.destroy(err));
   try {
@@ -49,7 +56,8 @@ export async function loadIntoSchema(url: string, file: string, schema: string, 
       }
       await pool.backlog(2 * PIECE_BYTES);
     }
-    return await pool.finish();
+    // The file is read; what is left is mostly building indexes and checking constraints.
+    return await pool.finish(progress.onSteps);
   } catch (err) {
     pool.abort();
     if (err instanceof LoadError) throw err;

@@ -110,7 +110,10 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   const pruned = connected(plan.dbUrl, (db) => db.transaction((tx) => dropSetAside(tx, incoming)));
   try {
     let read = 0;
-    const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
+    const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, {
+      onBytes: (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }),
+      onSteps: (done, total) => plan.onProgress?.({ phase: 'building indexes and checking constraints', done, total, unit: 'steps' }),
+    });
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
     const left = await pruned;

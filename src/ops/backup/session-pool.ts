@@ -55,9 +55,16 @@ export class SessionPool {
     if (this.failure) throw this.failure;
   }
 
-  /** Waits for every task, ends the sessions, and returns the rows PostgreSQL took per table. */
-  async finish(): Promise<Record<string, number>> {
-    while (!this.failure && this.tasks.length) await this.change();
+  /**
+   * Waits for every task, telling `onStep` how many of those left are done; ends the sessions;
+   * returns the rows PostgreSQL took per table.
+   */
+  async finish(onStep?: (done: number, total: number) => void): Promise<Record<string, number>> {
+    const total = this.tasks.length;
+    while (!this.failure && this.tasks.length) {
+      onStep?.(total - this.tasks.length, total);
+      await this.change();
+    }
     if (this.failure) throw this.failure;
     await Promise.all(this.sessions.map((s) => s.psql.close()));
     return this.rows;

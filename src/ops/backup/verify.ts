@@ -65,7 +65,7 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   }
   const url = withDatabase(target.dbUrl, scratch);
   try {
-    const counts = await loadIntoSchema(url, file, 'public', exec, onBytes);
+    const counts = await loadIntoSchema(url, file, 'public', exec, { onBytes });
     const diff = rowCountDifferences(manifest.tables, counts);
     return { name, ok: diff.length === 0, detail: diff.length ? diff.join('; ') : `restored into scratch database ${scratch} on the same server: ${Object.keys(counts).length} tables, row counts match; dropped it` };
   } catch (err) {
