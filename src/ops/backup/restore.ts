@@ -42,26 +42,31 @@ const stamp = (at: Date) => at.toISOString().replace(/[-:.Z]/g, '').toLowerCase(
  * Drops the copies earlier restores set aside (a restore keeps one: the data it replaces) and
  * the schemas of failed ones, without waiting for locks: autovacuum may still be working
  * through a copy's tables, and PostgreSQL would let a DROP wait up to a second per table
- * before cancelling it. Returns those left for next time.
+ * before cancelling it. Never fails the restore: returns a note for each copy left.
  */
-async function dropSetAside(tx: Queryable, keep: string): Promise<string[]> {
-  const old = await tx.query<{ name: string }>(
-    `SELECT nspname AS name FROM pg_namespace WHERE (nspname LIKE '${SAFETY_PREFIX}%' OR nspname LIKE '${INCOMING_PREFIX}%') AND nspname <> $1`,
-    [keep],
-  );
-  const left: string[] = [];
-  await tx.exec(`SET LOCAL lock_timeout = '100ms'`);
-  for (const { name } of old) {
-    await tx.exec('SAVEPOINT atlas_prune');
-    try {
-      await tx.exec(`DROP SCHEMA "${name}" CASCADE`);
-    } catch (err) {
-      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE) throw err;
-      await tx.exec('ROLLBACK TO SAVEPOINT atlas_prune');
-      left.push(name);
-    }
-  }
-  return left;
+async function dropSetAside(url: string, keep: string): Promise<string[]> {
+  const left = (name: string, why: string) => `schema ${name}, set aside by an earlier restore, ${why}: the next restore drops it (or DROP SCHEMA ${name} CASCADE)`;
+  return connected(url, (db) =>
+    db.transaction(async (tx) => {
+      const old = await tx.query<{ name: string }>(
+        `SELECT nspname AS name FROM pg_namespace WHERE (nspname LIKE '${SAFETY_PREFIX}%' OR nspname LIKE '${INCOMING_PREFIX}%') AND nspname <> $1`,
+        [keep],
+      );
+      const notes: string[] = [];
+      await tx.exec(`SET LOCAL lock_timeout = '100ms'`);
+      for (const { name } of old) {
+        await tx.exec('SAVEPOINT atlas_prune');
+        try {
+          await tx.exec(`DROP SCHEMA "${name}" CASCADE`);
+        } catch (err) {
+          await tx.exec('ROLLBACK TO SAVEPOINT atlas_prune');
+          const code = (err as { code?: string }).code;
+          notes.push(left(name, code === LOCK_NOT_AVAILABLE ? 'is in use (autovacuum, or a session reading it)' : `could not be dropped (${(err as Error).message})`));
+        }
+      }
+      return notes;
+    }),
+  ).catch((err: Error) => [`the copies earlier restores set aside could not be dropped (${err.message}): the next restore tries again`]);
 }
 
 /** Runs `fn` on a connection of its own, as tpctl (which the check below does not count as serving). */
@@ -107,7 +112,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   // Load into that schema over several sessions, compare it with the manifest, then swap it in
   // with one short transaction that sets the current data aside (the undo). Until that commits,
   // schema public is untouched. Meanwhile, the copies earlier restores set aside are dropped.
-  const pruned = connected(plan.dbUrl, (db) => db.transaction((tx) => dropSetAside(tx, incoming)));
+  const pruned = dropSetAside(plan.dbUrl, incoming);
   try {
     let read = 0;
     const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, {
@@ -116,7 +121,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     });
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
-    const left = await pruned;
+    const notes = await pruned;
     await connected(plan.dbUrl, (db) =>
       db.transaction(async (tx) => {
         await refuseWhileServing(tx); // it may have been started again during the load
@@ -129,10 +134,10 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     );
     return {
       safetyCopy: `schema ${safety} in the same database (undo: tpctl restore --undo)`,
-      notes: left.map((name) => `schema ${name}, set aside by an earlier restore, is in use (autovacuum, or a session reading it): the next restore drops it (or DROP SCHEMA ${name} CASCADE)`),
+      notes,
     };
   } catch (err) {
-    await pruned.catch(() => {});
+    await pruned;
     const dropped = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
       () => '',
       (e: Error) => ` (the partly loaded schema ${incoming} is left until the next restore drops it: ${e.message})`,
