@@ -218,8 +218,7 @@ export async function undoRestore(target: DatabaseTarget): Promise<string> {
       lock.release();
     }
   }
-  const db = await openDatabase({ url: target.dbUrl, embeddedDir: '', poolSize: 1, applicationName: 'tpctl' });
-  try {
+  return connected(target.dbUrl, async (db) => {
     await refuseWhileServing(db);
     const [row] = await db.query<{ name: string }>(`SELECT max(nspname) AS name FROM pg_namespace WHERE nspname LIKE '${SAFETY_PREFIX}%'`);
     if (!row?.name) throw new RestoreRefused('no restore to undo: no atlas_pre_restore_* schema in this database');
@@ -228,7 +227,5 @@ export async function undoRestore(target: DatabaseTarget): Promise<string> {
       await tx.exec(`ALTER SCHEMA public RENAME TO ${undone}; ALTER SCHEMA ${row.name} RENAME TO public;`);
     });
     return `put back schema ${row.name} as public; the restored data is now schema ${undone}`;
-  } finally {
-    await db.close();
-  }
+  });
 }
