@@ -1,23 +1,17 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { OutcomeKind } from '../ops/outcome.js';
 
-/** Exit codes shared by every tpctl command (documented in the README). */
-export const EXIT = {
-  ok: 0,
-  /** The operation failed, or a check did not pass; the system was left as it was or rolled back. */
-  failed: 1,
-  /** Bad input, or refused before anything changed. */
-  refused: 2,
-  /** Failed and could not put things back: a human must look. */
-  needsHuman: 3,
-  /** Another operation holds the lock. */
-  locked: 4,
-} as const;
+/**
+ * The exit codes of every tpctl command (documented in the README): the one table. `failed`
+ * also covers a check that did not pass; `refused` bad input, or refused before anything changed.
+ */
+export const EXIT_CODES = { done: 0, failed: 1, refused: 2, 'needs-human': 3, locked: 4 } as const satisfies Record<OutcomeKind, number>;
 
-/** An error that reaches the operator as one clear message and an exit code. */
+/** An error that reaches the operator as one clear message, ending the command as `kind`. */
 export class CliError extends Error {
   constructor(
     message: string,
-    readonly exitCode: number = EXIT.refused,
+    readonly kind: OutcomeKind = 'refused',
   ) {
     super(message);
   }
@@ -35,7 +29,8 @@ export interface Io {
 export interface Command {
   /** Full help: usage, what it does, options, examples. */
   help: string;
-  run(args: string[], io: Io): Promise<number>;
+  /** Runs it; how it ended decides the exit code. */
+  run(args: string[], io: Io): Promise<OutcomeKind>;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -19,7 +19,7 @@ export async function openCliDatabase(io: Io): Promise<Database> {
     return db;
   } catch (err) {
     await db.close().catch(() => {});
-    throw new CliError(`cannot reach the database at ${db.location}: ${(err as Error).message}`, 1);
+    throw new CliError(`cannot reach the database at ${db.location}: ${(err as Error).message}`, 'failed');
   }
 }
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { CliError, EXIT, type Command, type Io } from './command.js';
+import { kindOfError } from '../ops/outcome.js';
+import { CliError, EXIT_CODES, type Command, type Io } from './command.js';
+import { problem } from './words.js';
 
 interface Entry {
   name: string;
@@ -57,24 +59,25 @@ function resolve(argv: string[]): { entry: Entry; args: string[] } | undefined {
 export async function main(argv: string[], io: Io): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.out(overview());
-    return argv.length === 0 ? EXIT.refused : EXIT.ok;
+    return argv.length === 0 ? EXIT_CODES.refused : EXIT_CODES.done;
   }
   const found = resolve(argv);
   if (!found) {
     io.err(`tpctl: unknown command "${argv.slice(0, 2).join(' ')}"; see tpctl --help`);
-    return EXIT.refused;
+    return EXIT_CODES.refused;
   }
   const command = await found.entry.load();
   if (found.args.includes('--help') || found.args.includes('-h')) {
     io.out(command.help);
-    return EXIT.ok;
+    return EXIT_CODES.done;
   }
   try {
-    return await command.run(found.args, io);
+    return EXIT_CODES[await command.run(found.args, io)];
   } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    io.err(`tpctl ${found.entry.name}: ${err.message}`);
-    return err.exitCode;
+    const kind = err instanceof CliError ? err.kind : kindOfError(err);
+    if (!kind) throw err;
+    io.err(`tpctl ${found.entry.name}: ${problem(err as Error)}`);
+    return EXIT_CODES[kind];
   }
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { Database, Queryable, Row } from './database.js';
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
+import { setAsideDirectoryKind } from '../shared/names.js';
 
 function queryable(target: PGlite | Transaction): Queryable {
   return {
@@ -26,7 +27,7 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
   const dataDir = embeddedDataDir(dir);
   mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
   const lock = lockEmbedded(dataDir);
-  const interrupted = existsSync(dataDir) ? [] : readdirSync(path.dirname(dataDir)).filter((n) => n.startsWith('pglite.pre-restore-'));
+  const interrupted = existsSync(dataDir) ? [] : readdirSync(path.dirname(dataDir)).filter((n) => setAsideDirectoryKind(path.basename(dataDir), n) === 'pre-restore');
   if (interrupted.length) {
     lock.release();
     throw new EmbeddedInUseError(

@@ -48,17 +48,17 @@ export function judge(evidence: HealthEvidence, version: string): string | undef
  * Tenant Plane has crashed (then at once: no use sitting out the timeout), or time runs out.
  */
 export async function waitHealthy(options: {
-  url: string;
+  probe: () => Promise<HealthEvidence>;
   version: string;
   timeoutMs: number;
-  runtime: Runtime;
+  runtime: Pick<Runtime, 'state'>;
   intervalMs?: number;
 }): Promise<HealthWait> {
   const started = performance.now();
   let evidence: HealthEvidence | undefined;
   let state: RuntimeState | undefined;
   for (;;) {
-    evidence = await probeHealth(options.url);
+    evidence = await options.probe();
     const problem = judge(evidence, options.version);
     const elapsedMs = Math.round(performance.now() - started);
     if (!problem) return { healthy: true, reason: 'healthy', evidence, state, elapsedMs };

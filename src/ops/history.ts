@@ -28,10 +28,6 @@ export interface HistoryEntry {
   restored?: string | undefined;
 }
 
-export function utcStamp(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
-}
-
 export function formatHistoryLine(e: HistoryEntry): string {
   const restored = e.restored ? ` restored:${e.restored}` : '';
   if (e.kind === 'rollback') {

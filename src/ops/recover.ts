@@ -1,37 +1,42 @@
-import type { Executor } from './exec.js';
-import { appendHistory, utcStamp } from './history.js';
-import { clearJournal, readJournal } from './journal.js';
-import { Run, stateFiles, type OpsSettings } from './operation.js';
-import type { RunLogFile } from './run-log.js';
-import type { Runtime } from './runtimes/runtime.js';
+import { execute, recordInterrupted, stateFiles, type OpsContext } from './engine.js';
+import { judge } from './health.js';
+import { clearJournal, readJournal, recoveryTarget } from './journal.js';
+import type { Outcome, Recovery } from './outcome.js';
+import { gate, switchVersion } from './steps.js';
 
 /**
  * Finds a run that was killed (its journal is still there, and the caller holds the lock, so
  * its owner is gone), records the truth (INTERRUPTED), and leads back to a known, healthy
- * version: an interrupted upgrade goes back to the version it left, an interrupted rollback is
- * completed. Returns what was done, or undefined when there was nothing to recover.
+ * version: an interrupted upgrade goes back to the version it left, an interrupted rollback or
+ * way back is completed. Nothing is switched when that version already runs healthy.
  */
-export async function recoverInterrupted(settings: OpsSettings, runtime: Runtime, log: RunLogFile, exec: Executor): Promise<string | undefined> {
-  const files = stateFiles(settings.dataDir);
-  const journal = readJournal(files.journal);
+export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: Recovery; outcome: Outcome } | undefined> {
+  const { dataDir } = ctx.settings;
+  const journal = readJournal(stateFiles(dataDir).journal);
   if (!journal) return undefined;
-  log.write(
-    `found an interrupted ${journal.op} ${journal.from} -> ${journal.to}, stopped at step ${journal.step} (pid ${journal.pid} on ${journal.host} is gone; its log: ${journal.log})`,
+  const way = journal.phase === 'way-back' ? ' on its way back' : '';
+  ctx.log.write(`found an interrupted ${journal.op} ${journal.from} -> ${journal.to}, stopped at step ${journal.step}${way} (pid ${journal.pid} on ${journal.host} is gone; its log: ${journal.log})`);
+  recordInterrupted(dataDir, journal);
+  const target = recoveryTarget(journal);
+  const restoredMayRemain = journal.phase === 'way-back' ? journal.restored : undefined;
+  const configured = await ctx.runtime.configuredVersion();
+  if (configured === target && !judge(await ctx.tenantPlane.health(), target)) {
+    clearJournal(stateFiles(dataDir).journal);
+    ctx.log.write(`${target} runs and is healthy: nothing to lead back`);
+    return { recovery: { interrupted: journal, target, run: undefined, restoredMayRemain }, outcome: { kind: 'done', run: undefined } };
+  }
+  // Back to the known version; if even that fails, there is nowhere safer to go.
+  const outcome = await execute(
+    {
+      op: 'rollback',
+      from: configured,
+      to: target,
+      steps: [switchVersion(ctx, target, { back: undefined, name: 'roll-back' }), ...gate(ctx, target, { decisive: false })],
+      confirmBack: [],
+      recordSuccess: configured !== target,
+      whenStuck: [{ do: 'rollback', to: target }],
+    },
+    ctx,
   );
-  appendHistory(files.history, {
-    at: utcStamp(new Date()),
-    kind: journal.op,
-    from: journal.from,
-    to: journal.to,
-    outcome: 'INTERRUPTED',
-    log: journal.log,
-  });
-  const target = journal.op === 'upgrade' ? journal.from : journal.to;
-  const configured = await runtime.configuredVersion();
-  const run = new Run('rollback', configured, target, settings, runtime, log, exec);
-  // Also when the configuration never changed: the killed run may have left it stopped.
-  await run.switchAndConfirm(target, 'roll-back');
-  if (configured !== target) run.history({ kind: 'rollback', from: configured, to: target, outcome: 'SUCCESS' });
-  clearJournal(files.journal);
-  return `recovered the interrupted ${journal.op} ${journal.from} -> ${journal.to}: ${target} runs and is healthy`;
+  return { recovery: { interrupted: journal, target, run: 'run' in outcome ? outcome.run : undefined, restoredMayRemain }, outcome };
 }

@@ -1,5 +1,6 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { runLogName } from '../shared/names.js';
 import { redactSecrets } from '../shared/redact.js';
 import type { RunLog } from './exec.js';
 
@@ -17,8 +18,8 @@ export class RunLogFile implements RunLog {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
   }
 
-  static forRun(logDir: string, op: 'upgrade' | 'rollback', stamp: string, secrets: readonly string[], echo?: (line: string) => void): RunLogFile {
-    return new RunLogFile(path.join(logDir, `${op}-${stamp}.log`), secrets, echo);
+  static forRun(logDir: string, op: 'upgrade' | 'rollback', at: Date, secrets: readonly string[], echo?: (line: string) => void): RunLogFile {
+    return new RunLogFile(path.join(logDir, runLogName(op, at)), secrets, echo);
   }
 
   write(line: string): void {

@@ -1,30 +1,45 @@
 import { readJsonFile, writeFileAtomic } from '../shared/files.js';
 import type { HealthEvidence } from './health.js';
+import type { Phase, StepName } from './journal.js';
 
 /**
  * `<log>.json` beside each run log: the run as data (steps and their durations, the backup,
- * the health evidence) for `tpctl history --json`. This module writes and reads it.
+ * the health evidence, what failed) for `tpctl history --json`. This module writes and reads it.
  */
 export interface StepRecord {
-  step: string;
+  step: StepName;
+  phase: Phase;
   ok: boolean;
   durationMs: number;
   detail: string;
+}
+
+export interface FailureRecord {
+  step: StepName;
+  reason: string;
+  logsTail: string | undefined;
 }
 
 export interface RunRecord {
   op: 'upgrade' | 'rollback';
   from: string;
   to: string;
-  outcome: 'success' | 'rolled-back' | 'failed' | 'already';
+  outcome: 'done' | 'failed' | 'needs-human';
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  log: string;
   steps: StepRecord[];
   backup: string | null;
   restored: string | null;
+  /** The way back put the data from before the restore back; the restored data was kept as this. */
+  restoreUndone: string | null;
+  /** The way back switched the version back from `to` to `from`. */
+  switchedBack: boolean;
   health: HealthEvidence | null;
-  failure: { step: string; reason: string; logsTail: string | undefined } | null;
+  failure: FailureRecord | null;
+  /** What failed on the way back, when it did. */
+  wayBack: FailureRecord | null;
 }
 
 export const recordPath = (logFile: string) => logFile.replace(/\.log$/, '.json');

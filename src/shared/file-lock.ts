@@ -42,9 +42,17 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-function isAlive(holder: LockHolder): boolean {
-  if (holder.host !== os.hostname()) return true; // cannot tell: assume it lives
+/** Whether the process a lock or journal names lives; one on another host cannot be told, so it is taken to live. */
+export function holderAlive(holder: Pick<LockHolder, 'pid' | 'host'>): boolean {
+  if (holder.host !== os.hostname()) return true;
   return processAlive(holder.pid);
+}
+
+/** The holder written in a lock file; undefined when the file is missing or not of that form. */
+function readHolder(file: string): LockHolder | undefined {
+  const h = readJsonFile<Partial<LockHolder>>(file);
+  const valid = h && Number.isSafeInteger(h.pid) && (h.pid ?? 0) > 0 && typeof h.host === 'string' && typeof h.since === 'string' && typeof h.what === 'string';
+  return valid ? (h as LockHolder) : undefined;
 }
 
 function tryCreate(file: string, holder: LockHolder): boolean {
@@ -78,12 +86,12 @@ export function acquireFileLock(file: string, what: string): FileLock {
         holder,
         tookOverFrom,
         release() {
-          if (readJsonFile<LockHolder>(file)?.pid === holder.pid) unlinkSync(file);
+          if (readHolder(file)?.pid === holder.pid) unlinkSync(file);
         },
       };
     }
-    const current = readJsonFile<LockHolder>(file);
-    if (current && isAlive(current)) throw new LockHeldError(file, current);
+    const current = readHolder(file);
+    if (current && holderAlive(current)) throw new LockHeldError(file, current);
     tookOverFrom = current ?? { pid: 0, host: 'unknown', since: 'unknown', what: 'an unreadable lock file' };
     try {
       unlinkSync(file);
@@ -91,7 +99,7 @@ export function acquireFileLock(file: string, what: string): FileLock {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  const current = readJsonFile<LockHolder>(file);
+  const current = readHolder(file);
   if (current) throw new LockHeldError(file, current);
   throw new Error(`could not take the lock ${file}`);
 }

@@ -408,7 +408,7 @@ describe('backup files', () => {
     writeFileSync(file, '');
     const res = await tpctl(['backup', 'create'], { ...setup.env, ATLAS_LOG_DIR: path.join(file, 'backups') });
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/the backup directory .* cannot be used .*: create it writable \(mkdir -p .*\), or set ATLAS_LOG_DIR/);
+    expect(res.stderr).toMatch(/the backup directory .* cannot be used .*: create it writable \(mkdir -p .*\); set ATLAS_LOG_DIR to another directory/);
   });
 
   it('retention keeps ATLAS_BACKUP_KEEP backups once a new one is verified, and lists them newest first', async () => {

@@ -1,12 +1,9 @@
 import path from 'node:path';
-import { EmbeddedInUseError } from '../../db/embedded.js';
-import { BackupError, createBackup, mb } from '../../ops/backup/create.js';
-import { ManifestError } from '../../ops/backup/manifest.js';
-import { ToolError } from '../../ops/backup/pg-tools.js';
+import { createBackup, mb } from '../../ops/backup/create.js';
 import { listBackups } from '../../ops/backup/retention.js';
 import { verifyBackup } from '../../ops/backup/verify.js';
 import { Executor } from '../../ops/exec.js';
-import { CliError, EXIT, parseFlags, type Command, type Io } from '../command.js';
+import { CliError, parseFlags, type Command, type Io } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
 import { progressLine } from '../progress.js';
 
@@ -21,17 +18,6 @@ export function backupKeep(io: Io): number {
   const keep = Number(raw);
   if (!Number.isInteger(keep) || keep < 1 || keep > 10_000) throw new CliError(`ATLAS_BACKUP_KEEP=${raw.slice(0, 20)} is not valid: expected a whole number of backups, at least 1`);
   return keep;
-}
-
-/** Turns the errors of backup work into what the operator reads. */
-export async function asCliErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof BackupError || err instanceof ToolError || err instanceof ManifestError) throw new CliError(err.message, EXIT.failed);
-    if (err instanceof EmbeddedInUseError) throw new CliError(err.message, EXIT.refused);
-    throw err;
-  }
 }
 
 const rows = (tables: Record<string, number>) => Object.values(tables).reduce((a, b) => a + b, 0);
@@ -56,9 +42,9 @@ newest verified backup is never removed. Needs pg_dump no older than the server.
     const { values } = parseFlags(args, { json: { type: 'boolean' } });
     const keep = backupKeep(io);
     const progress = progressLine(io.isTTY && !values.json, io.err);
-    const result = await asCliErrors(() =>
-      createBackup({ ...databaseTarget(io), logDir: logDirOf(io), reason: 'manual', keep, onProgress: progress.update }, new Executor(undefined, secretsOf(io))),
-    ).finally(progress.done);
+    const result = await createBackup({ ...databaseTarget(io), logDir: logDirOf(io), reason: 'manual', keep, onProgress: progress.update }, new Executor(undefined, secretsOf(io))).finally(
+      progress.done,
+    );
     const m = result.manifest;
     io.out(
       values.json
@@ -70,7 +56,7 @@ newest verified backup is never removed. Needs pg_dump no older than the server.
             ...result.removed.map((f) => `removed (ATLAS_BACKUP_KEEP=${keep}): ${f}`),
           ].join('\n'),
     );
-    return EXIT.ok;
+    return 'done';
   },
 };
 
@@ -84,11 +70,11 @@ time (UTC), size, why it was taken, and when it was last verified.`,
     const backups = listBackups(logDirOf(io));
     if (values.json) {
       io.out(JSON.stringify(backups.map((b) => ({ ...b, verified: Boolean(b.manifest?.verifiedAt) })), null, 2));
-      return EXIT.ok;
+      return 'done';
     }
     if (!backups.length) {
       io.out(`no backups in ${logDirOf(io)}`);
-      return EXIT.ok;
+      return 'done';
     }
     const table = [['VERSION', 'TAKEN (UTC)', 'SIZE', 'REASON', 'VERIFIED', 'FILE']];
     for (const b of backups) {
@@ -98,7 +84,7 @@ time (UTC), size, why it was taken, and when it was last verified.`,
     }
     const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
     io.out(table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n'));
-    return EXIT.ok;
+    return 'done';
   },
 };
 
@@ -116,14 +102,14 @@ Exit code: 0 when every check passes, 1 when one fails.`,
     const file = positionals[0];
     if (!file) throw new CliError('name the backup file to verify, e.g. tpctl backup verify /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
     const progress = progressLine(io.isTTY && !values.json, io.err);
-    const result = await asCliErrors(() =>
-      verifyBackup(file, { restoreTest: values['restore-test'] ? databaseTarget(io) : undefined, exec: new Executor(undefined, secretsOf(io)), onProgress: progress.update }),
-    ).finally(progress.done);
+    const result = await verifyBackup(file, { restoreTest: values['restore-test'] ? databaseTarget(io) : undefined, exec: new Executor(undefined, secretsOf(io)), onProgress: progress.update }).finally(
+      progress.done,
+    );
     io.out(
       values.json
         ? JSON.stringify(result, null, 2)
         : [`${file}: ${result.ok ? 'verified' : 'FAILED verification'}`, ...result.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`)].join('\n'),
     );
-    return result.ok ? EXIT.ok : EXIT.failed;
+    return result.ok ? 'done' : 'failed';
   },
 };

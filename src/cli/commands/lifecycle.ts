@@ -1,22 +1,21 @@
 import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { databaseWork } from '../../ops/database-work.js';
 import type { VerifyAuth } from '../../ops/checklist.js';
+import { stateFiles, type OpsContext } from '../../ops/engine.js';
 import { Executor } from '../../ops/exec.js';
-import { probeHealth, judge } from '../../ops/health.js';
-import { formatHistoryLine, readHistory, utcStamp } from '../../ops/history.js';
-import { readJournal } from '../../ops/journal.js';
-import { OperationLocked, OperationRefused, stateFiles, type OpsSettings } from '../../ops/operation.js';
-import { readPreviousVersion } from '../../ops/previous-version.js';
+import { formatHistoryLine, readHistory } from '../../ops/history.js';
+import { Refused, type Outcome, type OutcomeKind } from '../../ops/outcome.js';
 import { rollback } from '../../ops/rollback.js';
 import { readRunRecord } from '../../ops/run-record.js';
 import { RunLogFile } from '../../ops/run-log.js';
-import { RuntimeRefusal, type Runtime } from '../../ops/runtimes/runtime.js';
-import { upgrade, type OperationResult } from '../../ops/upgrade.js';
-import { processAlive } from '../../shared/file-lock.js';
+import { readStatus } from '../../ops/status.js';
+import { tenantPlaneOverHttp, type TenantPlane } from '../../ops/tenant-plane.js';
+import { upgrade } from '../../ops/upgrade.js';
 import { parseVersion, printable, VersionError } from '../../shared/version.js';
-import { CliError, EXIT, parseFlags, type Command, type Io } from '../command.js';
+import { CliError, EXIT_CODES, parseFlags, type Command, type Io } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
-import { RUNTIME_HELP, runtimeFor, runtimeKind, type RuntimeKind } from '../runtimes.js';
+import { RUNTIME_HELP, runtimeFor, runtimeKind } from '../runtimes.js';
+import { describeOutcome } from '../words.js';
 import { backupKeep, logDirOf } from './backup.js';
 
 const MOVING_TAGS = new Set(['latest', 'stable', 'edge', 'main', 'master', 'nightly', 'dev', 'current', 'beta', 'lts']);
@@ -58,50 +57,49 @@ export function verifyAuth(io: Io): VerifyAuth | undefined {
   return undefined;
 }
 
-/** The settings of every lifecycle command, from the environment the scripts document. */
-export function opsSettings(io: Io, kind: RuntimeKind = runtimeKind(io)): OpsSettings {
-  const dataDir = io.env.ATLAS_DATA_DIR || './data';
-  mkdirSync(dataDir, { recursive: true });
-  const healthUrl = healthUrlOf(io);
+export const dataDirOf = (io: Io) => io.env.ATLAS_DATA_DIR || './data';
+
+/** The Tenant Plane as tpctl reaches it: HEALTH_URL, and the verification identity of the checklist. */
+export function tenantPlaneOf(io: Io): TenantPlane {
   const auth = verifyAuth(io);
-  return {
-    dataDir,
-    logDir: logDirOf(io),
-    healthUrl,
-    healthTimeoutMs: seconds(io, 'HEALTH_TIMEOUT', 60) * 1000,
-    // Compose and clusters run PostgreSQL, reached through DB_URL; the local runtime may use the embedded database.
-    database: io.env.DB_URL || kind === 'local' ? databaseTarget(io) : undefined,
-    backupKeep: backupKeep(io),
-    verify: auth ? { auth, agentsWithinMs: seconds(io, 'ATLAS_VERIFY_AGENTS_WITHIN', 60) * 1000 } : undefined,
-  };
+  return tenantPlaneOverHttp(healthUrlOf(io), auth && { auth, agentsWithinMs: seconds(io, 'ATLAS_VERIFY_AGENTS_WITHIN', 60) * 1000 });
 }
 
+export const healthTimeoutMs = (io: Io) => seconds(io, 'HEALTH_TIMEOUT', 60) * 1000;
 const rolloutTimeoutMs = (io: Io) => seconds(io, 'ROLLOUT_TIMEOUT', 300) * 1000;
 
-/** Runs an upgrade or rollback with its run log, and maps the outcome to the documented exit codes. */
-async function runOperation(
-  io: Io,
-  op: 'upgrade' | 'rollback',
-  flags: { json?: boolean; runtime?: string },
-  action: (settings: OpsSettings, runtime: Runtime, log: RunLogFile, exec: Executor) => Promise<OperationResult>,
-): Promise<number> {
+/**
+ * Runs an upgrade or rollback: the environment the scripts document is read and checked first,
+ * then the run gets its log, and its outcome is printed (text, or --json) and ends the command.
+ */
+async function runOperation(io: Io, op: 'upgrade' | 'rollback', flags: { json?: boolean; runtime?: string }, action: (ctx: OpsContext) => Promise<Outcome>): Promise<OutcomeKind> {
   const kind = runtimeKind(io, flags.runtime);
-  const settings = opsSettings(io, kind);
-  const log = RunLogFile.forRun(settings.logDir, op, utcStamp(new Date()), secretsOf(io), flags.json ? undefined : (line) => io.err(line));
+  const dataDir = dataDirOf(io);
+  const settings = { dataDir, healthTimeoutMs: healthTimeoutMs(io) };
+  const tenantPlane = tenantPlaneOf(io);
+  const logDir = logDirOf(io);
+  const keep = backupKeep(io);
+  // Compose and clusters run PostgreSQL, reached through DB_URL; the local runtime may use the embedded database.
+  const target = io.env.DB_URL || kind === 'local' ? databaseTarget(io) : undefined;
+  const timeoutMs = rolloutTimeoutMs(io);
+  mkdirSync(dataDir, { recursive: true });
+  const log = RunLogFile.forRun(logDir, op, new Date(), secretsOf(io), flags.json ? undefined : (line) => io.err(line));
   const exec = new Executor(log, secretsOf(io));
+  let outcome: Outcome;
   try {
-    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io));
-    const result = await action(settings, runtime, log, exec);
-    io.out(flags.json ? JSON.stringify({ exitCode: result.exitCode, message: result.message, record: result.record ?? null }, null, 2) : result.message);
-    return result.exitCode;
+    const runtime = await runtimeFor(kind, io, exec, timeoutMs);
+    outcome = await action({ settings, runtime, tenantPlane, database: target && databaseWork(target, { logDir, keep }, exec), log });
   } catch (err) {
-    if (err instanceof OperationLocked) throw new CliError(err.message, EXIT.locked);
-    if (err instanceof OperationRefused || err instanceof RuntimeRefusal) {
-      log.write(`refused: ${err.message}`);
-      throw new CliError(`${err.message}\nnothing was changed`, EXIT.refused);
-    }
-    throw err;
+    if (!(err instanceof Refused)) throw err;
+    log.write(`refused: ${err.message}`);
+    outcome = { kind: 'refused', reason: err.message, next: err.next };
   }
+  const message = describeOutcome(outcome);
+  const { kind: ended, ...facts } = outcome;
+  if (flags.json) io.out(JSON.stringify({ outcome: ended, exitCode: EXIT_CODES[ended], message, ...facts }, null, 2));
+  else if (ended === 'refused' || ended === 'locked') throw new CliError(message, ended);
+  else io.out(message);
+  return ended;
 }
 
 export const upgradeCommand: Command = {
@@ -129,7 +127,7 @@ Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 
     const { values } = parseFlags(args, { to: { type: 'string' }, runtime: { type: 'string' }, 'no-backup': { type: 'boolean' }, json: { type: 'boolean' } });
     if (!values.to) throw new CliError('name the version: tpctl upgrade --to 1.3.0');
     const to = targetVersion(values.to, '--to');
-    return runOperation(io, 'upgrade', values, (settings, runtime, log, exec) => upgrade({ to, backup: !values['no-backup'] }, settings, runtime, log, exec));
+    return runOperation(io, 'upgrade', values, (ctx) => upgrade({ to, backup: !values['no-backup'], label: `tpctl upgrade --to ${to}` }, ctx));
   },
 };
 
@@ -169,7 +167,8 @@ human, 4 locked.`,
     if (values.to !== undefined && values['to-revision'] !== undefined) throw new CliError('--to and --to-revision name the target twice: give one');
     const to = values.to === undefined ? undefined : targetVersion(values.to, '--to');
     const revision = values['to-revision'] === undefined ? undefined : revisionNumber(values['to-revision']);
-    return runOperation(io, 'rollback', values, (settings, runtime, log, exec) => rollback({ to, revision, restore: values.restore }, settings, runtime, log, exec));
+    const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
+    return runOperation(io, 'rollback', values, (ctx) => rollback({ to, revision, restore: values.restore, label }, ctx));
   },
 };
 
@@ -184,45 +183,32 @@ Exit code: 0 healthy and nothing interrupted, 1 otherwise.`,
   async run(args, io) {
     const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });
     const kind = runtimeKind(io, values.runtime);
-    const settings = opsSettings(io, kind);
-    const files = stateFiles(settings.dataDir);
-    const exec = new Executor(undefined, secretsOf(io));
-    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io)).catch((err: Error) => err);
-    const configured = runtime instanceof Error ? undefined : await runtime.configuredVersion().catch(() => undefined);
-    const health = await probeHealth(settings.healthUrl);
-    const problem = configured ? judge(health, configured) : health.error;
-    const journal = readJournal(files.journal);
-    const journalAlive = journal ? journal.host !== hostname() || processAlive(journal.pid) : false;
-    const history = readHistory(files.history).slice(-5);
-    const status = {
-      runtime: runtime instanceof Error ? { error: runtime.message } : runtime.describe(),
-      configuredVersion: configured ?? null,
-      healthy: !problem,
-      health: problem ?? 'ok',
-      previousVersion: readPreviousVersion(files.previous) ?? null,
-      operation: journal ? { ...journal, state: journalAlive ? 'under way' : 'interrupted' } : null,
-      history,
-    };
+    const tenantPlane = tenantPlaneOf(io);
+    const runtime = await runtimeFor(kind, io, new Executor(undefined, secretsOf(io)), rolloutTimeoutMs(io)).catch((err: Error) => err);
+    const status = await readStatus(dataDirOf(io), runtime, tenantPlane);
+    const op = status.operation;
+    const interrupted = op !== null && ('error' in op || op.state === 'interrupted');
     if (values.json) {
       io.out(JSON.stringify(status, null, 2));
     } else {
       const lines = [
         `runtime:    ${typeof status.runtime === 'string' ? status.runtime : status.runtime.error}`,
-        `configured: ${configured ?? 'unknown'}`,
-        `health:     ${problem ? `NOT healthy: ${problem}` : `ok (${settings.healthUrl})`}`,
+        `configured: ${status.configuredVersion ?? 'unknown'}`,
+        `health:     ${status.healthy ? `ok (${tenantPlane.healthUrl})` : `NOT healthy: ${status.health}`}`,
         `previous:   ${status.previousVersion ?? 'none recorded'}`,
       ];
-      if (journal) {
+      if (op && 'error' in op) lines.push(`operation:  ${op.error}`);
+      else if (op) {
         lines.push(
-          journalAlive
-            ? `operation:  ${journal.op} ${journal.from} -> ${journal.to} under way (pid ${journal.pid}), at step ${journal.step}`
-            : `operation:  INTERRUPTED ${journal.op} ${journal.from} -> ${journal.to} at step ${journal.step} (pid ${journal.pid} is gone); run \`tpctl rollback\` to lead back to ${journal.op === 'upgrade' ? journal.from : journal.to}`,
+          op.state === 'under way'
+            ? `operation:  ${op.op} ${op.from} -> ${op.to} under way (pid ${op.pid}), at step ${op.step}`
+            : `operation:  INTERRUPTED ${op.op} ${op.from} -> ${op.to} at step ${op.step}${op.phase === 'way-back' ? ' on its way back' : ''} (pid ${op.pid} is gone); run \`tpctl rollback\` to lead back to ${op.leadsBackTo}`,
         );
       }
-      lines.push('history:', ...(history.length ? history.map((h) => `  ${formatHistoryLine(h)}`) : ['  (none)']));
+      lines.push('history:', ...(status.history.length ? status.history.map((h) => `  ${formatHistoryLine(h)}`) : ['  (none)']));
       io.out(lines.join('\n'));
     }
-    return !problem && !(journal && !journalAlive) ? EXIT.ok : EXIT.failed;
+    return status.healthy && !interrupted ? 'done' : 'failed';
   },
 };
 
@@ -233,13 +219,13 @@ Prints ./data/.atlas-upgrade-history. With --json, each record also carries what
 log's record holds: the steps with their durations, the backup, the health evidence.`,
   async run(args, io) {
     const { values } = parseFlags(args, { json: { type: 'boolean' } });
-    const entries = readHistory(stateFiles(io.env.ATLAS_DATA_DIR || './data').history);
+    const entries = readHistory(stateFiles(dataDirOf(io)).history);
     if (values.json) {
       io.out(JSON.stringify(entries.map((e) => ({ ...e, run: readRunRecord(e.log) ?? null })), null, 2));
     } else {
       io.out(entries.length ? entries.map(formatHistoryLine).join('\n') : 'no upgrades or rollbacks recorded');
     }
-    return EXIT.ok;
+    return 'done';
   },
 };
 
@@ -255,15 +241,13 @@ ${RUNTIME_HELP}`,
     const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });
     const kind = runtimeKind(io, values.runtime);
     const exec = new Executor(undefined, secretsOf(io));
-    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io)).catch((err: Error) => {
-      throw err instanceof CliError ? err : new CliError(err.message);
-    });
+    const runtime = await runtimeFor(kind, io, exec, rolloutTimeoutMs(io));
     if (!runtime.revisions) throw new CliError(`${runtime.describe()} keeps no numbered revisions: tpctl history lists what tpctl did`);
     const revisions = await runtime.revisions().catch((err: Error) => {
-      throw new CliError(err.message, EXIT.failed);
+      throw new CliError(err.message, 'failed');
     });
     if (values.json) io.out(JSON.stringify(revisions, null, 2));
     else io.out([`revisions of ${runtime.describe()}:`, ...revisions.map((r) => `  ${String(r.revision).padStart(4)}  ${(r.version ?? '?').padEnd(12)} ${r.note}`)].join('\n'));
-    return EXIT.ok;
+    return 'done';
   },
 };

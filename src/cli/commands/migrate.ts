@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { countBySeverity, formatReport, lintMigrations } from '../../db/lint/lint.js';
 import { loadMigrations, migrate, MIGRATIONS_DIR, MigrationError, readSchemaState, type SchemaState } from '../../db/migrations.js';
 import { readAppVersion } from '../../shared/version.js';
-import { CliError, EXIT, parseFlags, type Command } from '../command.js';
+import { CliError, parseFlags, type Command } from '../command.js';
 import { openCliDatabase } from '../database.js';
 
 function describeState(state: SchemaState): string {
@@ -36,7 +36,7 @@ Exit code: 0 when this version can run on the schema, 1 when it cannot.`,
     try {
       const state = await readSchemaState(db, loadMigrations());
       io.out(values.json ? JSON.stringify({ version: readAppVersion(), database: db.location, ...state }, null, 2) : `database: ${db.location}\n${describeState(state)}`);
-      return state.canRun ? EXIT.ok : EXIT.failed;
+      return state.canRun ? 'done' : 'failed';
     } finally {
       await db.close();
     }
@@ -60,9 +60,9 @@ applied migration was edited since.`,
           ? JSON.stringify({ appliedNow: result.applied, ...result.state }, null, 2)
           : `${result.applied.length ? `applied: ${result.applied.join(', ')}` : 'nothing to apply'}\n${describeState(result.state)}`,
       );
-      return EXIT.ok;
+      return 'done';
     } catch (err) {
-      if (err instanceof MigrationError) throw new CliError(err.message, EXIT.failed);
+      if (err instanceof MigrationError) throw new CliError(err.message, 'failed');
       throw err;
     } finally {
       await db.close();
@@ -94,7 +94,7 @@ Exit code: 0 clean, 1 violations, 2 a file does not parse (or bad input).`,
     const report = await lintMigrations(paths);
     const counts = countBySeverity(report);
     io.out(values.json ? JSON.stringify({ ...counts, ...report }, null, 2) : formatReport(report));
-    if (report.parseErrors.length) return EXIT.refused;
-    return counts.violations ? EXIT.failed : EXIT.ok;
+    if (report.parseErrors.length) return 'refused';
+    return counts.violations ? 'failed' : 'done';
   },
 };

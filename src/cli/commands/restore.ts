@@ -1,10 +1,8 @@
-import { LoadError } from '../../ops/backup/load.js';
-import { RestoreRefused, restoreBackup, undoRestore } from '../../ops/backup/restore.js';
+import { restoreBackup, undoRestore } from '../../ops/backup/restore.js';
 import { Executor } from '../../ops/exec.js';
-import { CliError, EXIT, parseFlags, type Command } from '../command.js';
+import { CliError, parseFlags, type Command } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
 import { progressLine } from '../progress.js';
-import { asCliErrors } from './backup.js';
 
 export const restore: Command = {
   help: `Usage: tpctl restore FILE [--json]
@@ -28,30 +26,25 @@ Needs psql for PostgreSQL. Exit code: 0 restored, 1 failed (nothing changed), 2 
   async run(args, io) {
     const { values, positionals } = parseFlags(args, { undo: { type: 'boolean' }, json: { type: 'boolean' } }, 1);
     const target = databaseTarget(io);
-    try {
-      if (values.undo) {
-        if (positionals.length) throw new CliError('--undo takes no file: it puts back what the last restore set aside');
-        const message = await undoRestore(target);
-        io.out(values.json ? JSON.stringify({ undone: message }) : message);
-        return EXIT.ok;
-      }
-      const file = positionals[0];
-      if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
-      const progress = progressLine(io.isTTY && !values.json, io.err);
-      const result = await asCliErrors(() => restoreBackup({ ...target, file, onProgress: progress.update }, new Executor(undefined, secretsOf(io)))).finally(progress.done);
-      const rows = Object.values(result.tables).reduce((a, b) => a + b, 0);
-      io.out(
-        values.json
-          ? JSON.stringify(result, null, 2)
-          : `restored ${file}: ${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s\n` +
-              `the data from before the restore is kept as ${result.safetyCopy}` +
-              result.notes.map((note) => `\n${note}`).join(''),
-      );
-      return EXIT.ok;
-    } catch (err) {
-      if (err instanceof RestoreRefused) throw new CliError(err.message, EXIT.refused);
-      if (err instanceof LoadError) throw new CliError(`${err.message}\nnothing was changed: the database is as it was before the restore`, EXIT.failed);
-      throw err;
+    if (values.undo) {
+      if (positionals.length) throw new CliError('--undo takes no file: it puts back what the last restore set aside');
+      const undone = await undoRestore(target);
+      const message = `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is now ${undone.restored.kind} ${undone.restored.name}`;
+      io.out(values.json ? JSON.stringify({ undone: message, ...undone }, null, 2) : message);
+      return 'done';
     }
+    const file = positionals[0];
+    if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
+    const progress = progressLine(io.isTTY && !values.json, io.err);
+    const result = await restoreBackup({ ...target, file, onProgress: progress.update }, new Executor(undefined, secretsOf(io))).finally(progress.done);
+    const rows = Object.values(result.tables).reduce((a, b) => a + b, 0);
+    io.out(
+      values.json
+        ? JSON.stringify(result, null, 2)
+        : `restored ${file}: ${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s\n` +
+            `the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)` +
+            result.notes.map((note) => `\n${note}`).join(''),
+    );
+    return 'done';
   },
 };

@@ -1,5 +1,5 @@
 import { createUser, ROLES, UserInputError, type Role } from '../../db/users.js';
-import { CliError, EXIT, parseFlags, readStdin, type Command } from '../command.js';
+import { CliError, parseFlags, readStdin, type Command } from '../command.js';
 import { openCliDatabase } from '../database.js';
 
 export const userCreate: Command = {
@@ -29,7 +29,7 @@ Example:
       const user = await createUser(db, { email: values.email, password, role: values.role as Role, name: values.name });
       if (!user) throw new CliError(`a user with the email ${values.email.trim().toLowerCase()} already exists`);
       io.out(values.json ? JSON.stringify({ user }, null, 2) : `created ${user.role} ${user.email} (${user.id})`);
-      return EXIT.ok;
+      return 'done';
     } catch (err) {
       if (err instanceof UserInputError) throw new CliError(err.message);
       throw err;

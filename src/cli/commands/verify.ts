@@ -1,5 +1,5 @@
 import { runChecklist } from '../../ops/checklist.js';
-import { CliError, EXIT, parseFlags, type Command } from '../command.js';
+import { CliError, parseFlags, type Command } from '../command.js';
 import { healthUrlOf, targetVersion, verifyAuth } from './lifecycle.js';
 
 export const verifyCommand: Command = {
@@ -29,6 +29,6 @@ Exit code: 0 every check passed, 1 one failed, 2 bad input.`,
       agentsWithinMs: agentsWithin * 1000,
     });
     io.out(values.json ? JSON.stringify(result, null, 2) : [...result.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`), result.ok ? 'all checks passed' : 'the checklist FAILED'].join('\n'));
-    return result.ok ? EXIT.ok : EXIT.failed;
+    return result.ok ? 'done' : 'failed';
   },
 };

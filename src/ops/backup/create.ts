@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase, type Database } from '../../db/database.js';
 import { openEmbedded } from '../../db/embedded.js';
 import { redactUrl } from '../../shared/redact.js';
+import { backupFileName } from '../../shared/names.js';
 import { readAppVersion } from '../../shared/version.js';
 import type { Executor } from '../exec.js';
 import { CopyRowCounter } from './copy-rows.js';
@@ -14,6 +15,7 @@ import { GzipReadBackError, ParallelGzipFile } from './parallel-gzip.js';
 import { checkClientTool, pgDumpCommand, serverVersion } from './pg-tools.js';
 import { backupPreamble } from './preamble.js';
 import { applyRetention } from './retention.js';
+import { Failed } from '../outcome.js';
 
 export interface DatabaseTarget {
   /** PostgreSQL; when absent, the embedded database of dataDir. */
@@ -46,15 +48,10 @@ export interface BackupResult {
   removed: string[];
 }
 
-export class BackupError extends Error {}
+export class BackupError extends Failed {}
 
 /** A compressed plain-SQL dump is about this share of the table data (measured: 10–13 %). */
 const COMPRESSED_SHARE = 0.12;
-
-export function backupFileName(version: string, at: Date): string {
-  const ts = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
-  return `db-backup-${version}-${ts}.sql.gz`;
-}
 
 async function ensureWritableDir(dir: string): Promise<void> {
   try {
@@ -62,7 +59,7 @@ async function ensureWritableDir(dir: string): Promise<void> {
     await access(dir, constants.W_OK);
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'is not writable by this user' : `cannot be used (${(err as Error).message})`;
-    throw new BackupError(`the backup directory ${dir} ${why}: create it writable (mkdir -p ${dir}), or set ATLAS_LOG_DIR to another directory`);
+    throw new BackupError(`the backup directory ${dir} ${why}: create it writable (mkdir -p ${dir})`, [{ do: 'set', setting: 'log-dir' }]);
   }
 }
 
@@ -72,7 +69,8 @@ function checkFreeSpace(dir: string, facts: DatabaseFacts): void {
   const needed = Math.round(facts.dataBytes * COMPRESSED_SHARE);
   if (free < needed) {
     throw new BackupError(
-      `not enough room for the backup in ${dir}: about ${mb(needed)} needed (the tables hold ${mb(facts.dataBytes)}), ${mb(free)} free; free some space or set ATLAS_LOG_DIR`,
+      `not enough room for the backup in ${dir}: about ${mb(needed)} needed (the tables hold ${mb(facts.dataBytes)}), ${mb(free)} free; free some space`,
+      [{ do: 'set', setting: 'log-dir' }],
     );
   }
 }
@@ -177,7 +175,7 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
     await writer?.abort();
     if (err instanceof GzipReadBackError) throw new BackupError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new BackupError(`the disk holding ${plan.logDir} filled up during the backup; nothing was kept. Free some space or set ATLAS_LOG_DIR, then try again`);
+      throw new BackupError(`the disk holding ${plan.logDir} filled up during the backup; nothing was kept. Free some space, then try again`, [{ do: 'set', setting: 'log-dir' }]);
     }
     throw err;
   } finally {

@@ -9,8 +9,9 @@ import { checkClientTool, psqlSessionCommand } from './pg-tools.js';
 import { isBackupPreamble } from './preamble.js';
 import { SessionPool } from './session-pool.js';
 import { moveToSchema } from './sql-scan.js';
+import { Failed } from '../outcome.js';
 
-export class LoadError extends Error {}
+export class LoadError extends Failed {}
 
 /** Sort memory for the index builds at the end of a restore (PostgreSQL's default is 64 MB). */
 const RESTORE_SORT_MEMORY = '512MB';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../shared/files.js';
+import { Failed } from '../outcome.js';
 
 /**
  * The manifest written beside every backup (`<backup>.manifest.json`): what it holds and how to
@@ -27,7 +28,7 @@ export interface BackupManifest {
   verifiedAt: string | null;
 }
 
-export class ManifestError extends Error {}
+export class ManifestError extends Failed {}
 
 export function manifestPath(backupFile: string): string {
   return `${backupFile}.manifest.json`;

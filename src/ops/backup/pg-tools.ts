@@ -1,5 +1,7 @@
 import { redactUrl } from '../../shared/redact.js';
+import { SET_ASIDE_SCHEMA_PATTERN } from '../../shared/names.js';
 import { CommandError, type Command, type Executor } from '../exec.js';
+import { Failed } from '../outcome.js';
 
 /**
  * The PostgreSQL client tools (pg_dump, psql) as commands. The password never goes on the
@@ -24,15 +26,12 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-/** The schemas in which a restore keeps the data it replaced (a pg_dump / LIKE pattern). */
-export const SET_ASIDE_SCHEMAS = 'atlas_*_restore_*';
-
 export function pgDumpCommand(url: string): Command {
   const c = connection(url);
   // --no-owner/--no-privileges: the backup restores under whichever user runs the restore.
   // The copies a restore set aside are not part of the data.
   return {
-    argv: ['pg_dump', '--format=plain', '--no-owner', '--no-privileges', `--exclude-schema=${SET_ASIDE_SCHEMAS}`, '--dbname', c.url],
+    argv: ['pg_dump', '--format=plain', '--no-owner', '--no-privileges', `--exclude-schema=${SET_ASIDE_SCHEMA_PATTERN}`, '--dbname', c.url],
     env: c.env,
   };
 }
@@ -49,7 +48,7 @@ export function psqlSessionCommand(url: string, maintenanceWorkMem: string): Com
   };
 }
 
-export class ToolError extends Error {}
+export class ToolError extends Failed {}
 
 const INSTALL = 'install the PostgreSQL client tools of the same major version as the server (Debian/Ubuntu: apt-get install postgresql-client-<major>)';
 

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { openDatabase, type Database, type Queryable } from '../../db/database.js';
 import { EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
 import { fsyncDir } from '../../shared/files.js';
+import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchema, setAsideSchemaKind, setAsideToDrop } from '../../shared/names.js';
 import type { Executor } from '../exec.js';
+import { Refused } from '../outcome.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
 import { LoadError, loadIntoEmbedded, loadIntoSchema } from './load.js';
@@ -16,27 +18,26 @@ export interface RestorePlan extends DatabaseTarget {
   onProgress?: (p: Progress) => void;
 }
 
+/** A copy of the data that a restore (or its undo) set aside: a schema in the same database, or a directory beside the embedded one. */
+export interface SetAside {
+  kind: 'schema' | 'directory';
+  name: string;
+}
+
 export interface RestoreResult {
   file: string;
-  /** Where the data from before the restore was kept, and how to put it back. */
-  safetyCopy: string;
+  /** Where the data from before the restore was kept: what `undoRestore` puts back. */
+  safetyCopy: SetAside;
   /** What the operator may want to know (an older copy that could not be dropped yet). */
   notes: string[];
   tables: Record<string, number>;
   durationMs: number;
 }
 
-/** Refused before anything changed (bad backup, Tenant Plane still running, missing privilege). */
-export class RestoreRefused extends Error {}
+/** The Tenant Plane must not be using the database while it is swapped. */
+const notWhileServing = (detail: string) => new Refused(`the Tenant Plane is still connected to this database (${detail})`, [{ do: 'stop-tenant-plane' }]);
 
-const SAFETY_PREFIX = 'atlas_pre_restore_';
-const UNDONE_PREFIX = 'atlas_undone_restore_';
-const INCOMING_PREFIX = 'atlas_incoming_restore_';
 const LOCK_NOT_AVAILABLE = '55P03';
-const STOP_COMMANDS = 'docker compose stop tenant-plane (Docker Compose), kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai (Kubernetes), or tpctl stop (local process)';
-
-/** yyyymmddthhmmssmmm: names of set-aside copies, unique even for restores in the same second. */
-const stamp = (at: Date) => at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
 
 /**
  * Drops the copies earlier restores set aside (a restore keeps one: the data it replaces) and
@@ -48,13 +49,10 @@ async function dropSetAside(url: string, keep: string): Promise<string[]> {
   const left = (name: string, why: string) => `schema ${name}, set aside by an earlier restore, ${why}: the next restore drops it (or DROP SCHEMA ${name} CASCADE)`;
   return connected(url, (db) =>
     db.transaction(async (tx) => {
-      const old = await tx.query<{ name: string }>(
-        `SELECT nspname AS name FROM pg_namespace WHERE (nspname LIKE '${SAFETY_PREFIX}%' OR nspname LIKE '${INCOMING_PREFIX}%') AND nspname <> $1`,
-        [keep],
-      );
+      const old = setAsideToDrop(await schemaNames(tx), setAsideSchemaKind, keep);
       const notes: string[] = [];
       await tx.exec(`SET LOCAL lock_timeout = '100ms'`);
-      for (const { name } of old) {
+      for (const name of old) {
         await tx.exec('SAVEPOINT atlas_prune');
         try {
           await tx.exec(`DROP SCHEMA "${name}" CASCADE`);
@@ -67,6 +65,10 @@ async function dropSetAside(url: string, keep: string): Promise<string[]> {
       return notes;
     }),
   ).catch((err: Error) => [`the copies earlier restores set aside could not be dropped (${err.message}): the next restore tries again`]);
+}
+
+async function schemaNames(db: Queryable): Promise<string[]> {
+  return (await db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%'`)).map((r) => r.name);
 }
 
 /** Runs `fn` on a connection of its own, as tpctl (which the check below does not count as serving). */
@@ -84,17 +86,15 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
     `SELECT count(*)::int AS n, string_agg(DISTINCT coalesce(client_addr::text, 'local socket'), ', ') AS clients
        FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'atlas-tenant-plane' AND pid <> pg_backend_pid()`,
   );
-  if (row && row.n > 0) {
-    throw new RestoreRefused(`the Tenant Plane is still connected to this database (${row.n} connection(s) from ${row.clients ?? '?'}); stop it first: ${STOP_COMMANDS}`);
-  }
+  if (row && row.n > 0) throw notWhileServing(`${row.n} connection(s) from ${row.clients ?? '?'}`);
 }
 
 type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes'>;
 
 async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, exec: Executor): Promise<Swapped> {
-  const at = stamp(new Date());
-  const safety = `${SAFETY_PREFIX}${at}`;
-  const incoming = `${INCOMING_PREFIX}${at}`;
+  const at = new Date();
+  const safety = setAsideSchema('pre-restore', at);
+  const incoming = setAsideSchema('incoming', at);
   await connected(plan.dbUrl, async (db) => {
     await refuseWhileServing(db);
     const [may] = await db.query<{ owns: boolean; create: boolean }>(
@@ -102,10 +102,9 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
          FROM pg_namespace WHERE nspname = 'public'`,
     );
     if (!may?.owns || !may.create) {
-      throw new RestoreRefused(
-        'this user may not set the current data aside (it needs to own schema public and to create schemas in the database); ' +
-          'restore as the database owner, or use the manual path: zcat FILE | psql DB_URL',
-      );
+      throw new Refused('this user may not set the current data aside (it needs to own schema public and to create schemas in the database); restore as the database owner', [
+        { do: 'manual-restore' },
+      ]);
     }
     await db.exec(`CREATE SCHEMA ${incoming}; GRANT USAGE ON SCHEMA ${incoming} TO PUBLIC;`);
   });
@@ -132,10 +131,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
         }
       }),
     );
-    return {
-      safetyCopy: `schema ${safety} in the same database (undo: tpctl restore --undo)`,
-      notes,
-    };
+    return { safetyCopy: { kind: 'schema', name: safety }, notes };
   } catch (err) {
     await pruned;
     const dropped = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
@@ -147,27 +143,29 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   }
 }
 
+const besideEmbedded = (live: string) => readdirSync(path.dirname(live));
+
 async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<string, number>; sizeBytes: number }): Promise<Swapped> {
   const live = embeddedDataDir(plan.dataDir);
   const lock = lockEmbedded(live);
-  const at = stamp(new Date());
-  const staging = path.join(plan.dataDir, `.restoring-${at}`);
+  const at = new Date();
+  const staging = setAsideDirectory(live, 'incoming', at);
   try {
     let read = 0;
     await loadIntoEmbedded(embeddedDataDir(staging), plan.file, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
     const restored = await openEmbedded(staging);
     const counts = await countRows(restored, Object.keys(manifest.tables)).finally(() => restored.close());
     const diff = rowCountDifferences(manifest.tables, counts);
-    if (diff.length) throw new Error(`the restored data does not match the backup: ${diff.join('; ')}`);
+    if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
-    const aside = `${live}.pre-restore-${at}`;
+    const aside = setAsideDirectory(live, 'pre-restore', at);
     if (existsSync(live)) renameSync(live, aside);
     renameSync(embeddedDataDir(staging), live);
     fsyncDir(path.dirname(live));
-    for (const old of readdirSync(path.dirname(live)).filter((n) => n.startsWith('pglite.pre-restore-') && path.join(path.dirname(live), n) !== aside)) {
+    for (const old of setAsideToDrop(besideEmbedded(live), (n) => setAsideDirectoryKind(path.basename(live), n), path.basename(aside))) {
       await rm(path.join(path.dirname(live), old), { recursive: true, force: true });
     }
-    return { safetyCopy: `directory ${aside} (undo: tpctl restore --undo)`, notes: [] };
+    return { safetyCopy: { kind: 'directory', name: aside }, notes: [] };
   } finally {
     await rm(staging, { recursive: true, force: true });
     lock.release();
@@ -184,48 +182,50 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
   const verified = await verifyBackup(plan.file, { exec, onProgress: plan.onProgress, checksumOnly: true });
   if (!verified.ok || !verified.manifest) {
     const failed = verified.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
-    throw new RestoreRefused(`the backup failed verification, nothing was changed: ${failed.join('; ')}`);
+    throw new Refused(`the backup failed verification, nothing was changed: ${failed.join('; ')}`);
   }
   const manifest = verified.manifest;
   const kind = plan.dbUrl ? 'postgres' : 'embedded';
   if (manifest.source !== kind) {
-    throw new RestoreRefused(`this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind (set or unset DB_URL)`);
+    throw new Refused(`this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind`, [{ do: 'set', setting: 'database' }]);
   }
   let swapped: Swapped;
   try {
     swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, exec) : await restoreEmbedded(plan, manifest);
   } catch (err) {
-    if (err instanceof EmbeddedInUseError) throw new RestoreRefused(`${err.message}; stop it first: ${STOP_COMMANDS}`);
+    if (err instanceof EmbeddedInUseError) throw new Refused(err.message, [{ do: 'stop-tenant-plane' }]);
+    if (err instanceof LoadError) throw new LoadError(`${err.message}\nnothing was changed: the database is as it was before the restore`);
     throw err;
   }
   return { file: plan.file, ...swapped, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
 }
 
-/** Puts back the data the newest restore set aside (the undo of that restore). */
-export async function undoRestore(target: DatabaseTarget): Promise<string> {
+/** Puts back the data the newest restore set aside (the undo of that restore); the restored data is set aside in turn. */
+export async function undoRestore(target: DatabaseTarget): Promise<{ putBack: SetAside; restored: SetAside }> {
+  const at = new Date();
   if (!target.dbUrl) {
     const live = embeddedDataDir(target.dataDir);
     const lock = lockEmbedded(live);
     try {
-      const aside = readdirSync(path.dirname(live)).filter((n) => n.startsWith('pglite.pre-restore-')).sort().at(-1);
-      if (!aside) throw new RestoreRefused(`no restore to undo: nothing was set aside beside ${live}`);
-      const undone = `${live}.undone-${stamp(new Date())}`;
+      const aside = newestSetAside(besideEmbedded(live), (n) => setAsideDirectoryKind(path.basename(live), n), 'pre-restore');
+      if (!aside) throw new Refused(`no restore to undo: nothing was set aside beside ${live}`);
+      const undone = setAsideDirectory(live, 'undone', at);
       if (existsSync(live)) renameSync(live, undone);
       renameSync(path.join(path.dirname(live), aside), live);
       fsyncDir(path.dirname(live));
-      return `put back ${aside}; the restored data is now ${undone}`;
+      return { putBack: { kind: 'directory', name: path.join(path.dirname(live), aside) }, restored: { kind: 'directory', name: undone } };
     } finally {
       lock.release();
     }
   }
   return connected(target.dbUrl, async (db) => {
     await refuseWhileServing(db);
-    const [row] = await db.query<{ name: string }>(`SELECT max(nspname) AS name FROM pg_namespace WHERE nspname LIKE '${SAFETY_PREFIX}%'`);
-    if (!row?.name) throw new RestoreRefused('no restore to undo: no atlas_pre_restore_* schema in this database');
-    const undone = `${UNDONE_PREFIX}${stamp(new Date())}`;
+    const aside = newestSetAside(await schemaNames(db), setAsideSchemaKind, 'pre-restore');
+    if (!aside) throw new Refused('no restore to undo: this database holds no copy set aside by a restore');
+    const undone = setAsideSchema('undone', at);
     await db.transaction(async (tx) => {
-      await tx.exec(`ALTER SCHEMA public RENAME TO ${undone}; ALTER SCHEMA ${row.name} RENAME TO public;`);
+      await tx.exec(`ALTER SCHEMA public RENAME TO ${undone}; ALTER SCHEMA ${aside} RENAME TO public;`);
     });
-    return `put back schema ${row.name} as public; the restored data is now schema ${undone}`;
+    return { putBack: { kind: 'schema', name: aside }, restored: { kind: 'schema', name: undone } };
   });
 }

@@ -1,8 +1,8 @@
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { parseBackupFileName } from '../../shared/names.js';
 import { manifestPath, readManifest, type BackupManifest } from './manifest.js';
 
-const NAME_RE = /^db-backup-(.+)-(\d{8}T\d{6})\.sql\.gz$/;
 
 export interface BackupEntry {
   file: string;
@@ -26,8 +26,8 @@ export function listBackups(dir: string): BackupEntry[] {
   }
   const entries: BackupEntry[] = [];
   for (const name of names) {
-    const m = NAME_RE.exec(name);
-    if (!m) continue;
+    const parsed = parseBackupFileName(name);
+    if (!parsed) continue;
     const file = path.join(dir, name);
     let manifest: BackupManifest | undefined;
     let problem: string | undefined;
@@ -36,7 +36,7 @@ export function listBackups(dir: string): BackupEntry[] {
     } catch (err) {
       problem = (err as Error).message;
     }
-    entries.push({ file, version: m[1] ?? '', timestamp: m[2] ?? '', sizeBytes: statSync(file).size, manifest, problem });
+    entries.push({ file, version: parsed.version, timestamp: parsed.stamp, sizeBytes: statSync(file).size, manifest, problem });
   }
   return entries.sort((a, b) => b.timestamp.localeCompare(a.timestamp) || b.file.localeCompare(a.file));
 }

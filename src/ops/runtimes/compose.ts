@@ -4,7 +4,8 @@ import { parseVersion } from '../../shared/version.js';
 import type { Command, Executor } from '../exec.js';
 import { writeFileAtomic } from '../../shared/files.js';
 import { ComposeFileError, findServiceImage, setComposeTag, setEnvVar, type ServiceImage } from './compose-file.js';
-import { RuntimeRefusal, type Runtime, type RuntimeState } from './runtime.js';
+import { Refused } from '../outcome.js';
+import type { Runtime, RuntimeState } from './runtime.js';
 
 /** `docker compose` (v2) where present, else Debian's `docker-compose` (v1). */
 export type ComposeCli = ['docker', 'compose'] | ['docker-compose'];
@@ -74,7 +75,7 @@ export async function detectComposeCli(exec: Executor): Promise<ComposeCli> {
   // v1 is a Python program: finding it on PATH is enough, running it costs a start-up.
   const v1 = (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, 'docker-compose')));
   if (v1) return ['docker-compose'];
-  throw new RuntimeRefusal('neither `docker compose` nor `docker-compose` is installed here: install Docker Compose');
+  throw new Refused('neither `docker compose` nor `docker-compose` is installed here: install Docker Compose');
 }
 
 export interface ComposeOptions {
@@ -94,7 +95,7 @@ export class ComposeRuntime implements Runtime {
 
   static async create(exec: Executor, options: ComposeOptions): Promise<ComposeRuntime> {
     const file = path.resolve(options.file);
-    if (!existsSync(file)) throw new RuntimeRefusal(`no Compose file at ${file}: run from the deployment directory, or set COMPOSE_FILE`);
+    if (!existsSync(file)) throw new Refused(`no Compose file at ${file}`, [{ do: 'set', setting: 'compose-file' }]);
     return new ComposeRuntime(exec, new ComposeCommands(await detectComposeCli(exec), file, options.service), { ...options, file });
   }
 
@@ -111,11 +112,11 @@ export class ComposeRuntime implements Runtime {
     try {
       const image = findServiceImage(readFileSync(this.commands.file, 'utf8'), this.options.service, env);
       if (image.repository !== this.options.image) {
-        throw new ComposeFileError(`service ${this.options.service} runs image ${image.repository}, not ${this.options.image} (set ATLAS_IMAGE if that is intended)`);
+        throw new Refused(`${this.commands.file}: service ${this.options.service} runs image ${image.repository}, not ${this.options.image}`, [{ do: 'set', setting: 'image' }]);
       }
       return image;
     } catch (err) {
-      if (err instanceof ComposeFileError) throw new RuntimeRefusal(`${this.commands.file}: ${err.message}`);
+      if (err instanceof ComposeFileError) throw new Refused(`${this.commands.file}: ${err.message}`);
       throw err;
     }
   }
@@ -124,7 +125,7 @@ export class ComposeRuntime implements Runtime {
     this.image();
     if (!thorough) return;
     const result = await this.exec.run(this.commands.validate());
-    if (result.code !== 0) throw new RuntimeRefusal(`${this.commands.file} is not a valid Compose file: ${this.exec.failure(this.commands.validate(), result).message}`);
+    if (result.code !== 0) throw new Refused(`${this.commands.file} is not a valid Compose file: ${this.exec.failure(this.commands.validate(), result).message}`);
   }
 
   async configuredVersion(): Promise<string> {
@@ -132,7 +133,7 @@ export class ComposeRuntime implements Runtime {
     try {
       return parseVersion(tag).text;
     } catch {
-      throw new RuntimeRefusal(`service ${this.options.service} runs tag "${tag}", not a release version; set it to the version that runs (e.g. 1.2.2) before upgrading`);
+      throw new Refused(`service ${this.options.service} runs tag "${tag}", not a release version; set it to the version that runs (e.g. 1.2.2) before upgrading`);
     }
   }
 
@@ -141,7 +142,7 @@ export class ComposeRuntime implements Runtime {
     if ((await this.exec.run(ComposeCommands.imagePresent(image))).code === 0) return;
     const pulled = await this.exec.run(ComposeCommands.pull(image));
     if (pulled.code !== 0) {
-      throw new RuntimeRefusal(`the image ${image} is not on this host and cannot be pulled (${pulled.stderr.trim().split('\n').at(-1) ?? ''}); load or build it first (docker load, or ATLAS_VERSION=${version} bash scripts/build-image.sh)`);
+      throw new Refused(`the image ${image} is not on this host and cannot be pulled (${pulled.stderr.trim().split('\n').at(-1) ?? ''})`, [{ do: 'build-image', version }]);
     }
   }
 

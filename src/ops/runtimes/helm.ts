@@ -1,6 +1,7 @@
 import { tail, type Command, type Executor } from '../exec.js';
 import { KubernetesRuntime, type KubernetesTarget } from './kubernetes.js';
-import { RuntimeRefusal, type PlatformRevision } from './runtime.js';
+import { Refused } from '../outcome.js';
+import type { PlatformRevision } from './runtime.js';
 
 export interface HelmTarget {
   release: string;
@@ -100,7 +101,7 @@ export class HelmRuntime extends KubernetesRuntime {
 
   private async history(): Promise<HelmRevision[]> {
     const result = await this.exec.run(this.helm.history());
-    if (result.code !== 0) throw new RuntimeRefusal(`cannot read the history of ${this.describe()}: ${tail(result.stderr || result.stdout, 3)}`);
+    if (result.code !== 0) throw new Refused(`cannot read the history of ${this.describe()}: ${tail(result.stderr || result.stdout, 3)}`);
     return parseHelmHistory(result.stdout);
   }
 
@@ -116,7 +117,7 @@ export class HelmRuntime extends KubernetesRuntime {
 
   override async versionAtRevision(revision: number): Promise<string> {
     const entry = (await this.history()).find((e) => e.revision === revision);
-    if (!entry) throw new RuntimeRefusal(`${this.describe()} has no revision ${revision} (helm history ${this.helm.t.release} -n ${this.helm.t.namespace})`);
+    if (!entry) throw new Refused(`${this.describe()} has no revision ${revision} (helm history ${this.helm.t.release} -n ${this.helm.t.namespace})`);
     return this.revisionVersion(entry);
   }
 

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseVersion } from '../../shared/version.js';
 import { tail, type Command, type Executor } from '../exec.js';
-import { RuntimeRefusal, type PlatformRevision, type Runtime, type RuntimeState } from './runtime.js';
+import { Refused } from '../outcome.js';
+import type { PlatformRevision, Runtime, RuntimeState } from './runtime.js';
 
 /** The annotation that carries the Tenant Plane version on the Deployment and on each revision's pod template. */
 export const VERSION_ANNOTATION = 'atlasai.io/version';
@@ -164,7 +165,7 @@ export class KubernetesRuntime implements Runtime {
 
   private async deployment(): Promise<Json> {
     const result = await this.exec.run(this.commands.getDeployment());
-    if (result.code !== 0) throw new RuntimeRefusal(`cannot read ${this.describe()}: ${result.stderr.trim() || `kubectl exited with ${result.code}`}`);
+    if (result.code !== 0) throw new Refused(`cannot read ${this.describe()}: ${result.stderr.trim() || `kubectl exited with ${result.code}`}`);
     return JSON.parse(result.stdout) as Json;
   }
 
@@ -177,7 +178,7 @@ export class KubernetesRuntime implements Runtime {
     try {
       return parseVersion(version ?? '').text;
     } catch {
-      throw new RuntimeRefusal(`${this.describe()} runs "${version ?? '?'}", not a release version`);
+      throw new Refused(`${this.describe()} runs "${version ?? '?'}", not a release version`);
     }
   }
 
@@ -194,7 +195,7 @@ export class KubernetesRuntime implements Runtime {
 
   async versionAtRevision(revision: number): Promise<string> {
     const found = (await this.replicaSetRevisions()).find((r) => r.revision === revision);
-    if (!found?.version) throw new RuntimeRefusal(`${this.describe()} has no revision ${revision} (kubectl rollout history deployment/${this.target.deployment} -n ${this.target.namespace})`);
+    if (!found?.version) throw new Refused(`${this.describe()} has no revision ${revision} (kubectl rollout history deployment/${this.target.deployment} -n ${this.target.namespace})`);
     return found.version;
   }
 

@@ -38,8 +38,31 @@ export function writeCurrent(dataDir: string, version: string): void {
   writeFileAtomic(localFiles(dataDir).current, `${parseVersion(version).text}\n`);
 }
 
+const STATES: readonly SupervisorStatus['state'][] = ['starting', 'running', 'crashed', 'stopped'];
+const isVersion = (v: unknown) => {
+  try {
+    return parseVersion(String(v)).text === v;
+  } catch {
+    return false;
+  }
+};
+const isPid = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 1;
+
+/**
+ * The supervisor's status, or undefined when there is none. tpctl signals the pids it names, so
+ * a file not of its form (edited, or from something else) counts as none: never pid 1, 0 or -1.
+ */
 export function readStatus(dataDir: string): SupervisorStatus | undefined {
-  return readJsonFile<SupervisorStatus>(localFiles(dataDir).status);
+  const s = readJsonFile<Partial<SupervisorStatus>>(localFiles(dataDir).status);
+  const valid =
+    s &&
+    isPid(s.supervisorPid) &&
+    (s.childPid === undefined || isPid(s.childPid)) &&
+    (s.version === '' || isVersion(s.version)) &&
+    STATES.includes(s.state as SupervisorStatus['state']) &&
+    Number.isSafeInteger(s.restarts) &&
+    typeof s.since === 'string';
+  return valid ? (s as SupervisorStatus) : undefined;
 }
 
 export function writeStatus(dataDir: string, status: SupervisorStatus): void {

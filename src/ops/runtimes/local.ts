@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../shared/file-lock.js';
 import { parseVersion } from '../../shared/version.js';
 import { localFiles, readCurrent, readStatus, writeCurrent, type SupervisorStatus } from './local-files.js';
-import { RuntimeRefusal, type Runtime, type RuntimeState } from './runtime.js';
+import { Refused } from '../outcome.js';
+import type { Runtime, RuntimeState } from './runtime.js';
 
 /**
  * The Tenant Plane as a local process, for a machine without a container engine: releases
@@ -25,7 +26,7 @@ export class LocalRuntime implements Runtime {
   private supervisor(): SupervisorStatus {
     const status = readStatus(this.dataDir);
     if (!status || !processAlive(status.supervisorPid)) {
-      throw new RuntimeRefusal(`the local runtime is not running (no live supervisor in ${this.files.status}): start it with tpctl local start`);
+      throw new Refused(`the local runtime is not running (no live supervisor in ${this.files.status})`, [{ do: 'start-local' }]);
     }
     return status;
   }
@@ -49,14 +50,14 @@ export class LocalRuntime implements Runtime {
 
   async configuredVersion(): Promise<string> {
     const current = readCurrent(this.dataDir);
-    if (!current) throw new RuntimeRefusal(`no release is current (${this.files.current}): tpctl local start --version <version>`);
+    if (!current) throw new Refused(`no release is current (${this.files.current})`, [{ do: 'start-local', naming: 'version' }]);
     return current;
   }
 
   async ensureAvailable(version: string): Promise<void> {
     const file = `${this.files.release(version)}/.atlas-version`;
     if (!existsSync(file) || readFileSync(file, 'utf8').trim() !== version) {
-      throw new RuntimeRefusal(`release ${version} is not in ${this.files.releases}: add it first (tpctl release add <release dir or .tar.gz>)`);
+      throw new Refused(`release ${version} is not in ${this.files.releases}`, [{ do: 'add-release' }]);
     }
   }
 

@@ -20,12 +20,12 @@ export interface Runtime {
   describe(): string;
   /**
    * Checks the set-up can be worked on (files parse, tools present); `thorough` also has the
-   * platform validate its whole configuration (slower). Throws RuntimeRefusal.
+   * platform validate its whole configuration (slower). Throws Refused.
    */
   check(thorough: boolean): Promise<void>;
   /** The version it is configured to run. */
   configuredVersion(): Promise<string>;
-  /** Makes the version available (image present or pulled, release unpacked); throws RuntimeRefusal when it cannot. */
+  /** Makes the version available (image present or pulled, release unpacked); throws Refused when it cannot. */
   ensureAvailable(version: string): Promise<void>;
   /** Versions available without a download (for finding a rollback target). */
   availableVersions(): Promise<string[]>;
@@ -52,6 +52,3 @@ export interface PlatformRevision {
   /** The change cause (Kubernetes), or status and description (Helm). */
   note: string;
 }
-
-/** The runtime cannot be worked on as asked; nothing was changed. */
-export class RuntimeRefusal extends Error {}

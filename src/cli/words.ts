@@ -1,0 +1,114 @@
+import { Failed, Refused, type Next, type Outcome, type Setting } from '../ops/outcome.js';
+import type { RunRecord } from '../ops/run-record.js';
+
+/**
+ * What tpctl says: outcomes and next steps turned into the operator's words, with the names of
+ * the scripts, commands, flags and variables to type. The only place that knows them.
+ */
+
+const SETTINGS: Record<Setting, string> = {
+  database: 'set DB_URL to a postgresql:// URL that reaches the database from this host',
+  'log-dir': 'set ATLAS_LOG_DIR to another directory',
+  image: 'set ATLAS_IMAGE if that is intended',
+  'compose-file': 'run from the deployment directory, or set COMPOSE_FILE',
+};
+
+export function nextWords(next: Next): string {
+  switch (next.do) {
+    case 'rollback':
+      return next.to ? `ATLAS_VERSION=${next.to} bash scripts/rollback-tp.sh` : 'bash scripts/rollback-tp.sh';
+    case 'name-rollback-target':
+      return `name it: ATLAS_VERSION=<version> bash scripts/rollback-tp.sh${next.available.length ? ` (versions on this host: ${next.available.join(', ')})` : ''}`;
+    case 'skip-backup':
+      return 'upgrade without a backup (SKIP_BACKUP=1 / --no-backup)';
+    case 'set':
+      return SETTINGS[next.setting];
+    case 'restore-undo':
+      return 'tpctl restore --undo puts back the data the restore replaced';
+    case 'manual-restore':
+      return 'or use the manual path: zcat FILE | psql DB_URL';
+    case 'stop-tenant-plane':
+      return 'stop it first: docker compose stop tenant-plane (Docker Compose), kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai (Kubernetes), or tpctl local stop (local runtime)';
+    case 'start-local':
+      return `start it with tpctl local start${next.naming ? ' --version <version>' : ''}`;
+    case 'add-release':
+      return 'add it first: tpctl release add <release dir or .tar.gz>';
+    case 'build-image':
+      return `load or build it first (docker load, or ATLAS_VERSION=${next.version} bash scripts/build-image.sh)`;
+    case 'status':
+      return 'check it with tpctl status';
+    case 'read-log':
+      return `read ${next.log}`;
+  }
+}
+
+/** What happened, then what to do. */
+export function withNext(message: string, next: Next[]): string {
+  return [message, ...next.map(nextWords)].join('; ');
+}
+
+/** An error of ours as the operator reads it. */
+export function problem(err: Error): string {
+  return withNext(err.message, err instanceof Refused || err instanceof Failed ? err.next : []);
+}
+
+const took = (r: RunRecord) => `${(r.durationMs / 1000).toFixed(1)} s`;
+
+function done(r: RunRecord): string {
+  if (r.op === 'upgrade') return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
+  return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}`;
+}
+
+function failed(o: Outcome & { kind: 'failed' }): string {
+  const r = o.run;
+  const f = r.failure!;
+  const at = `${r.op} to ${r.to} FAILED at ${f.step}`;
+  if (r.switchedBack && r.op === 'upgrade') {
+    return `${at}: ${f.reason}. Rolled back: ${r.from} runs and is healthy (on the schema as ${r.to} left it; migrations are additive). Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
+  }
+  const data = r.restoreUndone ? `, on the data from before the restore (the restored data is kept as ${r.restoreUndone})` : '';
+  if (r.switchedBack) return `${at}: ${f.reason}; ${r.from} was put back and is healthy${data}. Log: ${r.log}`;
+  const runs = o.now.health === 'healthy' ? 'was started again and is healthy' : 'still runs, untouched';
+  return `${at}, before anything changed: ${f.reason}. ${r.from} ${runs}${data}. Log: ${r.log}`;
+}
+
+function stuck(o: Outcome & { kind: 'needs-human' }): string {
+  const r = o.run;
+  const f = r.failure!;
+  const recovering = o.recovery && o.recovery.run === r;
+  const what = recovering
+    ? `the interrupted ${o.recovery!.interrupted.op} ${o.recovery!.interrupted.from} -> ${o.recovery!.interrupted.to} could not be led back to ${r.to}: ${f.step} FAILED (${f.reason})`
+    : `${r.op} to ${r.to} FAILED at ${f.step} (${f.reason})${r.wayBack ? ` and the way back to ${r.from} FAILED at ${r.wayBack.step} too (${r.wayBack.reason})` : ', after a change that cannot be put back'}`;
+  const facts = [
+    ...(r.backup ? [`the pre-upgrade backup is ${r.backup}`] : []),
+    ...(r.restored && !r.restoreUndone ? [`the database was restored from ${r.restored} (tpctl restore --undo puts back the data it replaced)`] : []),
+  ];
+  return `${what}. The Tenant Plane is not healthy and needs a human: ${o.next.map(nextWords).join(', then ')}${facts.map((x) => `; ${x}`).join('')}`;
+}
+
+function recovered(o: Outcome): string | undefined {
+  const r = o.recovery;
+  if (!r || o.kind === 'needs-human') return undefined;
+  const data = r.restoredMayRemain ? `; it was putting back the data a restore replaced: the data restored from ${r.restoredMayRemain} may still be in place (${nextWords({ do: 'restore-undo' })})` : '';
+  return `recovered the interrupted ${r.interrupted.op} ${r.interrupted.from} -> ${r.interrupted.to}: ${r.target} runs and is healthy${data}`;
+}
+
+/** An operation's outcome, in words: what happened, where the Tenant Plane is now, and what to do. */
+export function describeOutcome(o: Outcome): string {
+  const main = ((): string | undefined => {
+    switch (o.kind) {
+      case 'done':
+        if (o.unchanged) return o.unchanged.op === 'upgrade' ? `already configured for ${o.unchanged.version}: nothing to do` : `${o.unchanged.version} is configured and healthy: nothing to roll back`;
+        return o.run && o.run !== o.recovery?.run ? done(o.run) : undefined;
+      case 'failed':
+        return failed(o);
+      case 'needs-human':
+        return stuck(o);
+      case 'refused':
+        return `${withNext(o.reason, o.next)}\nnothing was changed`;
+      case 'locked':
+        return `another operation is under way: "${o.holder.what}" (pid ${o.holder.pid} on ${o.holder.host}) has held the lock since ${o.holder.since}; wait for it, or check it with tpctl status`;
+    }
+  })();
+  return [recovered(o), main].filter(Boolean).join('\n');
+}

@@ -1,0 +1,38 @@
+import { createBackup, type DatabaseTarget } from './backup/create.js';
+import { restoreBackup, undoRestore, type SetAside } from './backup/restore.js';
+import { verifyBackup } from './backup/verify.js';
+import type { Executor } from './exec.js';
+import { Refused } from './outcome.js';
+
+/** What the lifecycle does with the database: the pre-upgrade backup, and the restore of a rollback and its undo. */
+export interface DatabaseWork {
+  /** The embedded database, which one process at a time may open: the Tenant Plane stops for a backup. */
+  readonly embedded: boolean;
+  /** Takes a verified pre-upgrade backup named after the version that runs. */
+  backup(appVersion: string): Promise<{ file: string; detail: string }>;
+  /** Refuses a backup that does not match its manifest (size, checksum). */
+  checkBackup(file: string): Promise<void>;
+  /** Restores, all or nothing; the data it replaces is set aside. */
+  restore(file: string): Promise<{ safetyCopy: SetAside; detail: string }>;
+  /** Puts back the data the last restore set aside; the restored data is set aside in turn. */
+  undoRestore(): Promise<{ putBack: SetAside; restored: SetAside }>;
+}
+
+export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number }, exec: Executor): DatabaseWork {
+  return {
+    embedded: !target.dbUrl,
+    async backup(appVersion) {
+      const b = await createBackup({ ...target, ...backups, reason: 'pre-upgrade', appVersion }, exec);
+      return { file: b.file, detail: `${b.file} (${b.manifest.sizeBytes} bytes, sha256 ${b.manifest.sha256.slice(0, 12)}…)` };
+    },
+    async checkBackup(file) {
+      const verified = await verifyBackup(file, { exec, checksumOnly: true });
+      if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${verified.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+    },
+    async restore(file) {
+      const r = await restoreBackup({ ...target, file }, exec);
+      return { safetyCopy: r.safetyCopy, detail: `restored ${Object.keys(r.tables).length} tables; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` };
+    },
+    undoRestore: () => undoRestore(target),
+  };
+}

@@ -1,0 +1,40 @@
+import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
+import { execute, stateFiles, type OpsContext, type Plan } from './engine.js';
+import { Refused, type Outcome, type Recovery } from './outcome.js';
+import { recoverInterrupted } from './recover.js';
+
+export interface Operation {
+  /** Who holds the lock, in the operator's words (`tpctl upgrade --to 1.3.0`): shown to whoever waits for it. */
+  label: string;
+  /** Plans the run once the lock is held and any killed run was led back; it only reads (and throws Refused). */
+  plan(recovery: Recovery | undefined): Promise<Plan | Outcome>;
+}
+
+/** lock → lead a killed run back → plan → the steps (and, on failure, the way back) → unlock. */
+export async function operate(operation: Operation, ctx: OpsContext): Promise<Outcome> {
+  let lock;
+  try {
+    lock = acquireFileLock(stateFiles(ctx.settings.dataDir).lock, operation.label);
+  } catch (err) {
+    if (err instanceof LockHeldError) return { kind: 'locked', holder: err.holder };
+    throw err;
+  }
+  let recovery: Recovery | undefined;
+  try {
+    const t = lock.tookOverFrom;
+    if (t) ctx.log.write(`took over the lock of "${t.what}" (pid ${t.pid} on ${t.host}, since ${t.since}): that process is gone`);
+    if (!ctx.tenantPlane.checklist) ctx.log.write('the recovery checklist (a login, the license version, the agents back) is not run: no verification identity is set');
+    const recovered = await recoverInterrupted(ctx);
+    recovery = recovered?.recovery;
+    if (recovered && recovered.outcome.kind !== 'done') return { ...recovered.outcome, recovery };
+    const planned = await operation.plan(recovery);
+    const outcome = 'steps' in planned ? await execute(planned, ctx) : planned;
+    return { ...outcome, recovery };
+  } catch (err) {
+    if (!(err instanceof Refused)) throw err;
+    ctx.log.write(`refused: ${err.message}`);
+    return { kind: 'refused', reason: err.message, next: err.next, recovery };
+  } finally {
+    lock.release();
+  }
+}

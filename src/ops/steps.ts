@@ -1,0 +1,161 @@
+import type { DatabaseWork } from './database-work.js';
+import { StepFailed, type OpsContext, type Step } from './engine.js';
+import { waitHealthy } from './health.js';
+
+/**
+ * The steps operations are made of. Each says what it does and, where it changes something,
+ * how that is put back; the engine runs them and takes the way back.
+ */
+
+/** Reads only: the checks that need the plan's versions, and the agents online before anything changes. */
+export function preflight(ctx: OpsContext, check: () => Promise<string>): Step {
+  return {
+    name: 'preflight',
+    what: 'check that the target can be worked on; note the agents online',
+    async run(run) {
+      const detail = await check();
+      run.agentBaseline = await ctx.tenantPlane.onlineAgents();
+      if (run.agentBaseline) ctx.log.write(`agents online before the switch: ${Object.values(run.agentBaseline.agents).join(', ') || 'none'}`);
+      return detail;
+    },
+  };
+}
+
+/** Stops the Tenant Plane; its undo starts it again. */
+export function stopTenantPlane(ctx: OpsContext, why: string): Step {
+  return {
+    name: 'stop',
+    what: `stop the Tenant Plane ${why}`,
+    run: async () => {
+      await ctx.runtime.stop();
+      return 'stopped';
+    },
+    undo: {
+      name: 'start',
+      what: 'start the Tenant Plane again',
+      restarts: true,
+      run: async () => {
+        await ctx.runtime.start();
+        return 'started';
+      },
+    },
+  };
+}
+
+/** A verified backup of the database as it is before anything changes (kept, whatever follows). */
+export function backupDatabase(database: DatabaseWork, version: string): Step {
+  return {
+    name: 'backup',
+    what: 'back up the database before anything changes',
+    async run(run) {
+      const backup = await database.backup(version);
+      run.backup = backup.file;
+      return backup.detail;
+    },
+  };
+}
+
+/** Restores a backup, all or nothing (the Tenant Plane stopped); its undo puts back the data it replaced. */
+export function restoreDatabase(ctx: OpsContext, database: DatabaseWork, file: string): Step {
+  return {
+    name: 'restore',
+    what: `restore ${file}`,
+    atomic: true,
+    async run(run) {
+      const restored = await database.restore(file);
+      run.restored = file;
+      return restored.detail;
+    },
+    undo: {
+      name: 'undo-restore',
+      what: 'stop the Tenant Plane and put back the data the restore replaced',
+      restarts: false,
+      async run(run) {
+        await ctx.runtime.stop();
+        const undone = await database.undoRestore();
+        run.restoreUndone = undone.restored.name;
+        return `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is kept as ${undone.restored.kind} ${undone.restored.name}`;
+      },
+    },
+  };
+}
+
+const configure = (ctx: OpsContext, version: string, revision?: number) => `configure ${ctx.runtime.describe()} for ${version}${revision ? ` (revision ${revision})` : ''} and restart it`;
+
+/**
+ * Switches what runs to `version`. Its undo switches back to `back`; without one (the version
+ * does not change, or nothing else is known to run) the switch cannot be put back.
+ */
+export function switchVersion(ctx: OpsContext, version: string, options: { back: string | undefined; revision?: number; name?: 'switch' | 'roll-back' }): Step {
+  const step: Step = {
+    name: options.name ?? 'switch',
+    what: configure(ctx, version, options.revision),
+    run: async () => {
+      await ctx.runtime.switchTo(version, options.revision);
+      return `${version} configured and started`;
+    },
+  };
+  const back = options.back;
+  if (back === undefined) return { ...step, final: true };
+  return {
+    ...step,
+    undo: {
+      name: 'roll-back',
+      what: configure(ctx, back),
+      restarts: true,
+      switchesBack: true,
+      run: async () => {
+        await ctx.runtime.switchTo(back);
+        return `${back} configured and started`;
+      },
+    },
+  };
+}
+
+/**
+ * The gate after a switch: the health endpoint answers "ok" for the version (failing at once
+ * when it crashes), the version file inside what runs says it, and the recovery checklist
+ * passes. On the way back to the known version (`decisive` false) the checklist is reported,
+ * not acted on: there is nowhere safer to go.
+ */
+export function gate(ctx: OpsContext, version: string, options: { decisive: boolean }): Step[] {
+  const { runtime, tenantPlane, settings, log } = ctx;
+  const steps: Step[] = [
+    {
+      name: 'wait-healthy',
+      what: `wait until ${tenantPlane.healthUrl} answers "ok" for ${version} (up to ${Math.round(settings.healthTimeoutMs / 1000)} s)`,
+      async run(run) {
+        const wait = await waitHealthy({ probe: () => tenantPlane.health(), version, timeoutMs: settings.healthTimeoutMs, runtime });
+        run.health = wait.evidence;
+        if (!wait.healthy) {
+          const logsTail = await runtime.logsTail(20).catch(() => undefined);
+          if (logsTail) log.write(`   last log lines of the Tenant Plane:\n${logsTail.split('\n').map((l) => `     | ${l}`).join('\n')}`);
+          throw new StepFailed('wait-healthy', wait.reason, undefined, wait.evidence, logsTail);
+        }
+        return `healthy after ${wait.elapsedMs} ms: ${wait.evidence?.body ?? ''}`;
+      },
+    },
+    {
+      name: 'verify',
+      what: 'check the version file inside the running Tenant Plane',
+      async run() {
+        const running = await runtime.runningVersion();
+        if (running !== version) throw new Error(`the running Tenant Plane's /app/.atlas-version says ${running ?? 'nothing'}, not ${version}`);
+        return `/app/.atlas-version is ${running}`;
+      },
+    },
+  ];
+  const checklist = tenantPlane.checklist;
+  if (!checklist) return steps;
+  steps.push({
+    name: 'checklist',
+    what: 'the recovery checklist: health, version in /api/admin/license, a login, the agents back',
+    async run(run) {
+      const result = await checklist(version, run.agentBaseline);
+      for (const c of result.checks) log.write(`   ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
+      if (!result.ok && options.decisive) throw new Error(result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`).join('; '));
+      return result.ok ? `${result.checks.length} checks passed` : 'checks failed (see above); kept going back to the known version';
+    },
+  });
+  return steps;
+}

@@ -1,0 +1,80 @@
+/**
+ * The names tpctl gives to what it keeps: UTC stamps, backup files, run logs, and the copies a
+ * restore sets aside (schemas in PostgreSQL, directories beside the embedded database). This
+ * module alone spells and parses them. (Shared: the embedded database recognises a restore
+ * that was cut short by the copies it left.)
+ */
+
+/** UTC, yyyymmddThhmmss: history lines, run logs, backup files. */
+export function utcStamp(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+}
+
+/** yyyymmddthhmmssmmm: set-aside copies, unique even for restores in the same second (lower case: a PostgreSQL name). */
+function fineStamp(at: Date): string {
+  return at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
+}
+
+const BACKUP_RE = /^db-backup-(.+)-(\d{8}T\d{6})\.sql\.gz$/;
+
+/** `db-backup-<version>-<UTC stamp>.sql.gz`, as the operator guide names them. */
+export function backupFileName(version: string, at: Date): string {
+  return `db-backup-${version}-${utcStamp(at)}.sql.gz`;
+}
+
+export function parseBackupFileName(name: string): { version: string; stamp: string } | undefined {
+  const m = BACKUP_RE.exec(name);
+  return m ? { version: m[1] ?? '', stamp: m[2] ?? '' } : undefined;
+}
+
+/** `upgrade-<UTC stamp>.log`, `rollback-<UTC stamp>.log`: one log per run. */
+export function runLogName(op: 'upgrade' | 'rollback', at: Date): string {
+  return `${op}-${utcStamp(at)}.log`;
+}
+
+/**
+ * What a restore sets aside: the data it replaced (`pre-restore`, what `restore --undo` puts
+ * back), the restored data an undo replaced (`undone`), and a load not swapped in (`incoming`).
+ */
+export type SetAsideKind = 'pre-restore' | 'undone' | 'incoming';
+const KINDS: readonly SetAsideKind[] = ['pre-restore', 'undone', 'incoming'];
+
+/** `atlas_pre_restore_<stamp>`, `atlas_undone_restore_<stamp>`, `atlas_incoming_restore_<stamp>`. */
+export function setAsideSchema(kind: SetAsideKind, at: Date): string {
+  return `atlas_${kind === 'pre-restore' ? 'pre' : kind}_restore_${fineStamp(at)}`;
+}
+
+/** Every set-aside schema, as a pg_dump pattern: none of them is part of the data. */
+export const SET_ASIDE_SCHEMA_PATTERN = 'atlas_*_restore_*';
+
+const SCHEMA_RE = /^atlas_(pre|undone|incoming)_restore_\d{8}t\d{9}$/;
+
+export function setAsideSchemaKind(name: string): SetAsideKind | undefined {
+  const m = SCHEMA_RE.exec(name);
+  return m ? (m[1] === 'pre' ? 'pre-restore' : (m[1] as SetAsideKind)) : undefined;
+}
+
+/** Beside the embedded database's directory `pglite`: `pglite.pre-restore-<stamp>`, `pglite.undone-<stamp>`, `pglite.incoming-<stamp>`. */
+export function setAsideDirectory(live: string, kind: SetAsideKind, at: Date): string {
+  return `${live}.${kind}-${fineStamp(at)}`;
+}
+
+export function setAsideDirectoryKind(live: string, name: string): SetAsideKind | undefined {
+  const prefix = `${live}.`;
+  if (!name.startsWith(prefix)) return undefined;
+  const m = /^([a-z-]+)-\d{8}t\d{9}$/.exec(name.slice(prefix.length));
+  return KINDS.find((k) => k === m?.[1]);
+}
+
+/**
+ * The clean-up of every kind of set-aside copy: a restore keeps one copy, the data it replaced
+ * (`keep`); every other copy found, whatever its kind, is to be dropped.
+ */
+export function setAsideToDrop(found: readonly string[], kindOf: (name: string) => SetAsideKind | undefined, keep: string): string[] {
+  return found.filter((name) => name !== keep && kindOf(name) !== undefined);
+}
+
+/** The newest copy of a kind (stamps sort as times). */
+export function newestSetAside(found: readonly string[], kindOf: (name: string) => SetAsideKind | undefined, kind: SetAsideKind): string | undefined {
+  return found.filter((name) => kindOf(name) === kind).sort().at(-1);
+}

@@ -1,0 +1,369 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/cli/command.js';
+import { describeOutcome } from '../../src/cli/words.js';
+import { stateFiles, type OpsContext } from '../../src/ops/engine.js';
+import type { Phase, StepName } from '../../src/ops/journal.js';
+import type { Outcome } from '../../src/ops/outcome.js';
+import { planRollback, rollback } from '../../src/ops/rollback.js';
+import { readRunRecord } from '../../src/ops/run-record.js';
+import { RunLogFile } from '../../src/ops/run-log.js';
+import { planUpgrade, upgrade } from '../../src/ops/upgrade.js';
+import { tempDir } from '../support/backends.js';
+import { DEAD_PID, FakePlatform, type Fault, type FaultKind } from '../support/fake-platform.js';
+
+/**
+ * The lifecycle engine on a fake platform: every operation, a failure injected at every step of
+ * its way forward and of its way back, and the process dying at every step (before and after
+ * the step's effect), followed by the next run's recovery (itself failing or dying at each of
+ * its steps). The cases are generated from the steps the operations declare and take, so a new
+ * step is covered by construction. Each asserts the exit code, the history, the journal, the
+ * run record and what runs at the end.
+ */
+
+interface Scenario {
+  name: string;
+  op: 'upgrade' | 'rollback';
+  from: string;
+  to: string;
+  embedded?: boolean;
+  /** Upgrade: take the pre-upgrade backup. */
+  backup?: boolean;
+  /** Rollback: restore a backup first. */
+  restore?: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'upgrade', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true },
+  { name: 'upgrade on the embedded database', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true, embedded: true },
+  { name: 'upgrade without a backup', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: false },
+  { name: 'rollback', op: 'rollback', from: '1.3.0', to: '1.2.2' },
+  { name: 'rollback with a restore', op: 'rollback', from: '1.3.0', to: '1.2.2', restore: true },
+];
+
+/** One platform and its data directory, and the runs made on it. */
+class World {
+  readonly dir = tempDir('atlas-engine-');
+  readonly platform: FakePlatform;
+  readonly backupFile = path.join(this.dir, 'db-backup-1.2.2-20260326T100000.sql.gz');
+  private runs = 0;
+
+  constructor(readonly s: Scenario) {
+    this.platform = new FakePlatform(this.dir, s.from, ['1.2.2', '1.3.0'], { embedded: s.embedded });
+    writeFileSync(this.backupFile, 'a backup');
+  }
+
+  ctx(): OpsContext {
+    const log = new RunLogFile(path.join(this.dir, 'logs', `run-${++this.runs}.log`), []);
+    return { settings: { dataDir: this.dir, healthTimeoutMs: 30 }, runtime: this.platform, tenantPlane: this.platform, database: this.platform.database, log };
+  }
+
+  operate(): Promise<Outcome> {
+    const { s } = this;
+    if (s.op === 'upgrade') return upgrade({ to: s.to, backup: Boolean(s.backup), label: 'tpctl upgrade (test)' }, this.ctx());
+    return rollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, label: 'tpctl rollback (test)' }, this.ctx());
+  }
+
+  /** The next `tpctl rollback`, with no target: it leads a killed run back. */
+  recover(): Promise<Outcome> {
+    return rollback({ to: undefined, restore: undefined, label: 'tpctl rollback (the next run)' }, this.ctx());
+  }
+
+  async plannedSteps(): Promise<StepName[]> {
+    const { s } = this;
+    const plan = s.op === 'upgrade' ? await planUpgrade({ to: s.to, backup: Boolean(s.backup), label: '' }, this.ctx()) : await planRollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, label: '' }, this.ctx());
+    if (!('steps' in plan)) throw new Error('nothing planned');
+    return plan.steps.map((step) => step.name);
+  }
+
+  /** The history without times and logs. */
+  history(): string[] {
+    const file = stateFiles(this.dir).history;
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:\S+$/, ''));
+  }
+
+  /** The process is gone: its lock names a pid no process has. */
+  killed(): void {
+    const lock = stateFiles(this.dir).lock;
+    writeFileSync(lock, JSON.stringify({ ...(JSON.parse(readFileSync(lock, 'utf8')) as object), pid: DEAD_PID }));
+  }
+
+  /** Runs the operation until an injected death; the lock is left as a killed process leaves it. */
+  async dies(run: () => Promise<Outcome>): Promise<void> {
+    const first = await Promise.race([run().then((o) => ({ outcome: o })), this.platform.died.then((f) => ({ died: f }))]);
+    if (!('died' in first)) throw new Error(`expected the run to die, it ended ${first.outcome.kind}: ${describeOutcome(first.outcome)}`);
+    this.killed();
+  }
+
+  /** What every finished run leaves: no journal, no lock, the record on disk as returned. */
+  expectFinished(outcome: Outcome): void {
+    expect(existsSync(stateFiles(this.dir).journal)).toBe(false);
+    expect(existsSync(stateFiles(this.dir).lock)).toBe(false);
+    expect(this.platform.unfired()).toEqual([]);
+    if ('run' in outcome && outcome.run) expect(readRunRecord(outcome.run.log)).toEqual(outcome.run);
+  }
+
+  expectRuns(version: string): void {
+    expect({ configured: this.platform.configured, running: this.platform.running, healthy: this.platform.healthy }).toEqual({ configured: version, running: version, healthy: true });
+  }
+}
+
+const line = (s: Scenario, outcome: string, restored?: string) =>
+  `${s.op === 'rollback' ? 'ROLLBACK ' : ''}${s.from} -> ${s.to}${s.op === 'upgrade' || outcome !== 'SUCCESS' ? ` ${outcome}` : ''}${restored ? ` restored:${restored}` : ''}`;
+const rollbackLine = (from: string, to: string, outcome = 'SUCCESS') => `ROLLBACK ${from} -> ${to}${outcome === 'SUCCESS' ? '' : ` ${outcome}`}`;
+const wayBackSteps = (o: Outcome) => ('run' in o && o.run ? o.run.steps.filter((s) => s.phase === 'way-back').map((s) => s.step) : []);
+const DEATHS: FaultKind[] = ['die-before', 'die-after'];
+const fault = (step: StepName, phase: Phase, how: FaultKind): Fault => ({ step, phase, how });
+
+/** The steps each scenario takes, found by running it: forward; back from each failure; and the recovery after each death. */
+async function discover(s: Scenario) {
+  const clean = new World(s);
+  const forward = await clean.plannedSteps();
+  const back = new Map<StepName, StepName[]>();
+  const recovery = new Map<StepName, StepName[]>();
+  for (const step of forward) {
+    const failing = new World(s);
+    failing.platform.inject(fault(step, 'forward', 'fail'));
+    back.set(step, wayBackSteps(await failing.operate()));
+    const dying = new World(s);
+    dying.platform.inject(fault(step, 'forward', 'die-before'));
+    await dying.dies(() => dying.operate());
+    const recovered = await dying.recover();
+    recovery.set(step, recovered.recovery?.run?.steps.map((r) => r.step) ?? []);
+  }
+  return { s, forward, back, recovery };
+}
+
+const MATRIX = await Promise.all(SCENARIOS.map(discover));
+
+describe.each(MATRIX)('$s.name', ({ s, forward, back, recovery }) => {
+  const restoredBefore = (step: StepName, w: World) => (s.restore && forward.indexOf('restore') < forward.indexOf(step) ? w.backupFile : undefined);
+  const switchedAt = (step: StepName) => forward.indexOf(step) >= forward.indexOf('switch');
+  const target = s.op === 'upgrade' ? s.from : s.to;
+
+  it('runs its declared steps, records SUCCESS and leaves the target running', async () => {
+    const w = new World(s);
+    const outcome = await w.operate();
+    expect(outcome.kind).toBe('done');
+    expect(EXIT_CODES[outcome.kind]).toBe(0);
+    expect(outcome.kind === 'done' && outcome.run?.steps.map((r) => r.step)).toEqual(forward);
+    expect(w.history()).toEqual([line(s, 'SUCCESS', s.restore ? w.backupFile : undefined)]);
+    w.expectRuns(s.to);
+    expect(w.platform.database.data).toBe(s.restore ? `restored from ${path.basename(w.backupFile)}` : 'live');
+    if (s.op === 'upgrade') expect(readFileSync(stateFiles(w.dir).previous, 'utf8')).toBe(`${s.from}\n`);
+    w.expectFinished(outcome);
+  });
+
+  describe.each(forward)('a failure at %s', (step) => {
+    it('goes back: exit 1, FAILED (and the ROLLBACK line once it had switched), the version it started from healthy, its data', async () => {
+        const w = new World(s);
+      w.platform.inject(fault(step, 'forward', 'fail'));
+      const outcome = await w.operate();
+      expect(outcome.kind).toBe('failed');
+      expect(EXIT_CODES[outcome.kind]).toBe(1);
+      if (outcome.kind !== 'failed') return;
+      expect(outcome.run.failure?.step).toBe(step);
+      expect(outcome.run.outcome).toBe('failed');
+      expect(w.history()).toEqual([line(s, 'FAILED', restoredBefore(step, w)), ...(switchedAt(step) ? [rollbackLine(s.to, s.from)] : [])]);
+      w.expectRuns(s.from);
+      expect(w.platform.database.data).toBe('live');
+      expect(outcome.now).toEqual({ version: s.from, health: w.platform.touched ? 'healthy' : 'untouched' });
+      expect(describeOutcome(outcome)).toContain(`FAILED at ${step}`);
+      w.expectFinished(outcome);
+    });
+
+    it.each(back.get(step)!)(`and a failure on the way back at %s needs a human: exit 3, both failures recorded`, async (wayBack) => {
+        const w = new World(s);
+      w.platform.inject(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', 'fail'));
+      const outcome = await w.operate();
+      if (wayBack === 'checklist') {
+        // On the way back to the known version the checklist is reported, not acted on.
+        expect(outcome.kind).toBe('failed');
+        w.expectRuns(s.from);
+        return w.expectFinished(outcome);
+      }
+      expect(outcome.kind).toBe('needs-human');
+      expect(EXIT_CODES[outcome.kind]).toBe(3);
+      if (outcome.kind !== 'needs-human') return;
+      expect(outcome.run.failure?.step).toBe(step);
+      expect(outcome.run.wayBack?.step).toBe(wayBack);
+      expect(w.history()).toEqual([line(s, 'FAILED', restoredBefore(step, w)), ...(switchedAt(step) ? [rollbackLine(s.to, s.from, 'FAILED')] : [])]);
+      expect(outcome.now).toEqual({ version: w.platform.configured, health: 'not healthy' });
+      expect(outcome.next).toContainEqual({ do: 'rollback', to: s.from });
+      expect(describeOutcome(outcome)).toMatch(/needs a human/);
+      w.expectFinished(outcome);
+    });
+
+    it.each(back.get(step)!.flatMap((wayBack) => DEATHS.map((how) => [wayBack, how] as const)))('and dying on the way back at %s (%s), the next run leads back to the version it started from', async (wayBack, how) => {
+      {
+        const w = new World(s);
+        w.platform.inject(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', how));
+        await w.dies(() => w.operate());
+        const configured = w.platform.configured;
+        const outcome = await w.recover();
+        expect({ wayBack, kind: outcome.kind }).toEqual({ wayBack, kind: 'done' });
+        expect(w.history()).toEqual([
+          line(s, 'FAILED', restoredBefore(step, w)),
+          rollbackLine(s.to, s.from, 'INTERRUPTED'),
+          ...(configured !== s.from ? [rollbackLine(configured, s.from)] : []),
+        ]);
+        w.expectRuns(s.from);
+        expect(outcome.recovery?.restoredMayRemain).toBe(restoredBefore(step, w));
+        w.expectFinished(outcome);
+      }
+    });
+  });
+
+  describe.each(forward)('the process dying at %s', (step) => {
+    it.each(DEATHS)('(%s): the next run records INTERRUPTED and leads back to a healthy known version', async (how) => {
+        const w = new World(s);
+      w.platform.inject(fault(step, 'forward', how));
+      await w.dies(() => w.operate());
+      const configured = w.platform.configured;
+      const outcome = await w.recover();
+      expect(outcome.kind).toBe('done');
+      expect(EXIT_CODES[outcome.kind]).toBe(0);
+      expect(outcome.recovery?.interrupted).toMatchObject({ op: s.op, from: s.from, to: s.to, step, phase: 'forward' });
+      expect(w.history()).toEqual([line(s, 'INTERRUPTED'), ...(configured !== target ? [rollbackLine(configured, target)] : [])]);
+      w.expectRuns(target);
+      if (s.op === 'upgrade') expect(w.platform.database.data).toBe('live');
+      expect(describeOutcome(outcome)).toMatch(new RegExp(`^recovered the interrupted ${s.op} ${s.from} -> ${s.to}: ${target} runs and is healthy`));
+      w.expectFinished(outcome);
+    });
+
+    it.each(recovery.get(step)!)('and the recovery failing at %s needs a human: exit 3, recorded', async (recoveryStep) => {
+        const w = new World(s);
+      w.platform.inject(fault(step, 'forward', 'die-before'));
+      await w.dies(() => w.operate());
+      const configured = w.platform.configured;
+      w.platform.inject(fault(recoveryStep, 'forward', 'fail'));
+      const outcome = await w.recover();
+      if (recoveryStep === 'checklist') {
+        expect(outcome.kind).toBe('done');
+        return w.expectRuns(target);
+      }
+      expect(outcome.kind).toBe('needs-human');
+      expect(EXIT_CODES[outcome.kind]).toBe(3);
+      expect(w.history()).toEqual([line(s, 'INTERRUPTED'), rollbackLine(configured, target, 'FAILED')]);
+      expect(outcome.kind === 'needs-human' && outcome.next).toContainEqual({ do: 'rollback', to: target });
+      expect(describeOutcome(outcome)).toMatch(new RegExp(`the interrupted ${s.op} .* could not be led back to ${target}`));
+      w.expectFinished(outcome);
+    });
+
+    it.each(recovery.get(step)!)('and the recovery dying at %s too, the run after it still leads back', async (recoveryStep) => {
+        const w = new World(s);
+      w.platform.inject(fault(step, 'forward', 'die-before'));
+      await w.dies(() => w.operate());
+      const configured = w.platform.configured;
+      w.platform.inject(fault(recoveryStep, 'forward', 'die-after'));
+      await w.dies(() => w.recover());
+      const again = w.platform.configured;
+      const outcome = await w.recover();
+      expect(outcome.kind).toBe('done');
+      expect(w.history()).toEqual([line(s, 'INTERRUPTED'), rollbackLine(configured, target, 'INTERRUPTED'), ...(again !== target ? [rollbackLine(again, target)] : [])]);
+      w.expectRuns(target);
+      w.expectFinished(outcome);
+    });
+  });
+});
+
+describe('the engine, beyond the matrix', () => {
+  const upgradeScenario = SCENARIOS[0]!;
+  const rollbackScenario = SCENARIOS[3]!;
+
+  it('the double failure: a rollback whose target and way back both fail to start exits 3 and records both', async () => {
+    const w = new World(rollbackScenario);
+    w.platform.broken.add('1.2.2').add('1.3.0'); // both fail at their next start
+    const outcome = await w.operate();
+    expect(outcome.kind).toBe('needs-human');
+    expect(w.history()).toEqual(['ROLLBACK 1.3.0 -> 1.2.2 FAILED', 'ROLLBACK 1.2.2 -> 1.3.0 FAILED']);
+    expect(outcome.kind === 'needs-human' && outcome.run.wayBack).toMatchObject({ step: 'wait-healthy', reason: expect.stringMatching(/crashed: 1\.3\.0 exited with 1/) as unknown });
+    expect(describeOutcome(outcome)).toMatch(/^rollback to 1\.2\.2 FAILED at wait-healthy \(.*\) and the way back to 1\.3\.0 FAILED at wait-healthy too .*needs a human: read \S+, then ATLAS_VERSION=1\.3\.0 bash scripts\/rollback-tp\.sh/);
+    w.expectFinished(outcome);
+  });
+
+  it('an upgrade whose target crashes goes back without waiting out the health timeout', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.broken.add('1.3.0');
+    const outcome = await w.operate();
+    expect(outcome.kind).toBe('failed');
+    expect(outcome.kind === 'failed' && outcome.run.failure?.reason).toMatch(/^the Tenant Plane crashed: 1\.3\.0 exited with 1/);
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+    w.expectRuns('1.2.2');
+  });
+
+  it('refuses, with nothing recorded or changed, a target that is not available', async () => {
+    const w = new World({ ...upgradeScenario, to: '9.9.9' });
+    const outcome = await w.operate();
+    expect(outcome).toMatchObject({ kind: 'refused', reason: 'version 9.9.9 is not available' });
+    expect(EXIT_CODES[outcome.kind]).toBe(2);
+    expect(w.history()).toEqual([]);
+    expect(w.platform.touched).toBe(0);
+    w.expectFinished(outcome);
+  });
+
+  it('refuses a restore that needs the database when there is none', async () => {
+    const w = new World(SCENARIOS[4]!);
+    const outcome = await rollback({ to: '1.2.2', restore: w.backupFile, label: 'test' }, { ...w.ctx(), database: undefined });
+    expect(outcome).toMatchObject({ kind: 'refused', reason: 'restoring needs the database', next: [{ do: 'set', setting: 'database' }] });
+    expect(w.platform.touched).toBe(0);
+  });
+
+  it('a second operation while one holds the lock is locked out, and says who holds it', async () => {
+    const w = new World(upgradeScenario);
+    writeFileSync(stateFiles(w.dir).lock, JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' }));
+    const outcome = await w.operate();
+    expect(outcome).toEqual({ kind: 'locked', holder: { pid: process.pid, host: expect.any(String) as unknown, since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' } });
+    expect(EXIT_CODES[outcome.kind]).toBe(4);
+    expect(w.history()).toEqual([]);
+  });
+
+  it('nothing to do: an upgrade to the configured version, a rollback to a configured version that is healthy', async () => {
+    const w = new World(upgradeScenario);
+    expect(await upgrade({ to: '1.2.2', backup: true, label: 'test' }, w.ctx())).toMatchObject({ kind: 'done', run: undefined, unchanged: { op: 'upgrade', version: '1.2.2' } });
+    expect(await rollback({ to: '1.2.2', restore: undefined, label: 'test' }, w.ctx())).toMatchObject({ kind: 'done', run: undefined, unchanged: { op: 'rollback', version: '1.2.2' } });
+    expect(w.platform.touched).toBe(0);
+  });
+
+  it('a rollback to the configured version that does not answer healthy restarts it', async () => {
+    const w = new World(upgradeScenario);
+    await w.platform.stop();
+    const outcome = await rollback({ to: '1.2.2', restore: undefined, label: 'test' }, w.ctx());
+    expect(outcome.kind).toBe('done');
+    w.expectRuns('1.2.2');
+    expect(w.history()).toEqual(['ROLLBACK 1.2.2 -> 1.2.2']);
+  });
+
+  it('a killed run whose starting version still runs healthy is recorded, and nothing is switched', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.inject(fault('preflight', 'forward', 'die-before'));
+    await w.dies(() => w.operate());
+    const touched = w.platform.touched;
+    const outcome = await w.recover();
+    expect(outcome).toMatchObject({ kind: 'done', run: undefined, recovery: { target: '1.2.2', run: undefined } });
+    expect(w.platform.touched).toBe(touched);
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 INTERRUPTED']);
+  });
+
+  it('an upgrade after a killed one leads that one back first, then upgrades, in one log', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.inject(fault('wait-healthy', 'forward', 'die-before'));
+    await w.dies(() => w.operate());
+    const outcome = await w.operate();
+    expect(outcome.kind).toBe('done');
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2', '1.2.2 -> 1.3.0 SUCCESS']);
+    expect(describeOutcome(outcome).split('\n')).toEqual([expect.stringMatching(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs/), expect.stringMatching(/^upgraded 1\.2\.2 -> 1\.3\.0 in/)]);
+    w.expectRuns('1.3.0');
+  });
+
+  it('a journal that was edited is refused, and nothing is switched', async () => {
+    const w = new World(upgradeScenario);
+    writeFileSync(stateFiles(w.dir).journal, JSON.stringify({ op: 'upgrade', from: '1.2.2', to: '$(reboot)', step: 'switch', startedAt: 'x', log: 'x', pid: 1, host: 'h' }));
+    const outcome = await w.recover();
+    expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/\.atlas-operation\.json does not describe an operation/) as unknown });
+    expect(w.platform.touched).toBe(0);
+    expect(w.history()).toEqual([]);
+  });
+});

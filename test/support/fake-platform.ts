@@ -1,0 +1,244 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Check } from '../../src/ops/checklist.js';
+import type { DatabaseWork } from '../../src/ops/database-work.js';
+import { stateFiles } from '../../src/ops/engine.js';
+import type { HealthEvidence } from '../../src/ops/health.js';
+import { readJournal, type Phase, type StepName } from '../../src/ops/journal.js';
+import { Refused } from '../../src/ops/outcome.js';
+import type { Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
+import type { TenantPlane } from '../../src/ops/tenant-plane.js';
+
+/**
+ * A platform the Tenant Plane runs on, as an in-memory state machine over a temporary data
+ * directory: the runtime (what is configured, what runs), the Tenant Plane as tpctl sees it
+ * over HTTP (health, the checklist), and its database (the data is a label; backups are files).
+ * It has the interfaces of the real drivers, so the lifecycle engine runs on it unchanged, in
+ * milliseconds, with no Docker and no PostgreSQL.
+ *
+ * Faults are injected by step: the fake reads the engine's journal on every call, so it knows
+ * the step (and phase) under way. `fail`: every call during that step fails (a query answers
+ * badly, an action throws; a switch that fails has already changed the configuration, as a
+ * Compose file edited before `up` fails). `die-before` / `die-after`: the first call during
+ * that step never returns, before or after its effect, as when the process is killed there.
+ */
+export type FaultKind = 'fail' | 'die-before' | 'die-after';
+
+export interface Fault {
+  step: StepName;
+  phase: Phase;
+  how: FaultKind;
+}
+
+interface ArmedFault extends Fault {
+  /** The run (journal start) and step it fired in; it fires in one step of one run only. */
+  firedIn?: string;
+  spent?: boolean;
+  /** The run whose journal was there when it was injected (a killed run's): never it. */
+  notIn: string | undefined;
+}
+
+export const DEAD_PID = 2 ** 22 + 1; // above Linux's highest pid_max: no process has it
+
+export class FakePlatform implements Runtime, TenantPlane {
+  readonly name = 'fake';
+  readonly healthUrl = 'http://fake.invalid/api/health';
+  configured: string;
+  running: string | undefined;
+  stopped = false;
+  /** Versions that crash at start. */
+  readonly broken = new Set<string>();
+  /** Calls that changed what runs: a run that made none left it untouched. */
+  touched = 0;
+  private faults: ArmedFault[] = [];
+  /** Resolves when a `die-*` fault fires: the run is gone from then on. */
+  died: Promise<Fault>;
+  private onDeath!: (f: Fault) => void;
+
+  readonly database: FakeDatabase;
+
+  constructor(
+    readonly dataDir: string,
+    version: string,
+    readonly versions: string[],
+    options: { embedded?: boolean; checklist?: boolean } = {},
+  ) {
+    this.configured = version;
+    this.running = version;
+    this.database = new FakeDatabase(this, options.embedded ?? false);
+    this.died = this.nextDeath();
+    if (options.checklist === false) this.checklist = undefined;
+  }
+
+  private nextDeath(): Promise<Fault> {
+    return new Promise((resolve) => (this.onDeath = resolve));
+  }
+
+  /** Arms faults for the runs to come (not for a killed run whose journal is still there). */
+  inject(...faults: Fault[]): void {
+    const notIn = readJournal(stateFiles(this.dataDir).journal)?.startedAt;
+    this.faults.push(...faults.map((f) => ({ ...f, notIn })));
+    this.died = this.nextDeath();
+  }
+
+  /** Faults that never fired (a test that injects one expects it to). */
+  unfired(): Fault[] {
+    return this.faults.filter((f) => !f.firedIn);
+  }
+
+  get healthy(): boolean {
+    return this.running !== undefined && !this.stopped;
+  }
+
+  /** Every call goes through here: it finds the step under way and applies a fault armed for it. */
+  async call<T>(what: { mutates: boolean }, effect: () => T, failure: () => T): Promise<T> {
+    const journal = readJournal(stateFiles(this.dataDir).journal);
+    const where = journal ? `${journal.startedAt} ${journal.step} ${journal.phase}` : undefined;
+    for (const f of this.faults) if (f.firedIn && f.firedIn !== where) f.spent = true;
+    const fault = journal && this.faults.find((f) => !f.spent && f.notIn !== journal.startedAt && f.step === journal.step && f.phase === journal.phase && (!f.firedIn || f.firedIn === where));
+    if (!fault) return effect();
+    fault.firedIn = where;
+    if (fault.how === 'fail') return failure();
+    fault.spent = true;
+    if (fault.how === 'die-after' && what.mutates) effect();
+    this.onDeath(fault);
+    return new Promise<T>(() => {});
+  }
+
+  // The runtime.
+  describe = () => 'the fake platform';
+  check = () => this.call({ mutates: false }, () => undefined, fail('check'));
+  configuredVersion = () => this.call({ mutates: false }, () => this.configured, fail('configuredVersion'));
+  ensureAvailable = (version: string) =>
+    this.call(
+      { mutates: false },
+      () => {
+        if (!this.versions.includes(version)) throw new Refused(`version ${version} is not available`);
+      },
+      fail('ensureAvailable'),
+    );
+  availableVersions = async () => this.versions;
+  switchTo = (version: string) =>
+    this.call(
+      { mutates: true },
+      () => this.start_(version),
+      () => {
+        this.touched++;
+        this.configured = version;
+        this.running = undefined;
+        throw new Error(`fault: switchTo ${version} changed the configuration, then failed`);
+      },
+    );
+  stop = () =>
+    this.call(
+      { mutates: true },
+      () => {
+        this.touched++;
+        this.stopped = true;
+        this.running = undefined;
+      },
+      fail('stop'),
+    );
+  start = () => this.call({ mutates: true }, () => this.start_(this.configured), fail('start'));
+  state = () =>
+    this.call(
+      { mutates: false },
+      (): RuntimeState => {
+        const crashed = !this.stopped && this.broken.has(this.configured);
+        return { running: this.healthy, crashed, exitCode: crashed ? 1 : undefined, detail: crashed ? `${this.configured} exited with 1` : this.stopped ? 'stopped' : 'running' };
+      },
+      (): RuntimeState => ({ running: false, crashed: true, exitCode: 1, detail: 'fault: crashed' }),
+    );
+  runningVersion = () => this.call({ mutates: false }, () => this.running, () => undefined);
+  logsTail = async () => '';
+
+  private start_(version: string): void {
+    this.touched++;
+    this.configured = version;
+    this.stopped = false;
+    this.running = this.broken.has(version) ? undefined : version;
+  }
+
+  // The Tenant Plane over HTTP.
+  health = () =>
+    this.call(
+      { mutates: false },
+      (): HealthEvidence => {
+        const at = new Date().toISOString();
+        if (!this.healthy) return { at, status: undefined, body: undefined, error: 'ECONNREFUSED' };
+        return { at, status: 200, body: JSON.stringify({ status: 'ok', version: this.running }), error: undefined };
+      },
+      (): HealthEvidence => ({ at: new Date().toISOString(), status: undefined, body: undefined, error: 'fault: ECONNREFUSED' }),
+    );
+  checklist: TenantPlane['checklist'] = (version: string) =>
+    this.call(
+      { mutates: false },
+      () => {
+        const checks: Check[] = [{ name: 'version', ok: this.running === version, evidence: `shows version ${this.running ?? '?'}` }];
+        return { ok: checks.every((c) => c.ok), checks };
+      },
+      () => ({ ok: false, checks: [{ name: 'login', ok: false, evidence: 'fault: HTTP 401' } as Check] }),
+    );
+  onlineAgents = () => this.call({ mutates: false }, () => ({ agents: { a1: 'edge-1' }, since: new Date() }), fail('onlineAgents'));
+}
+
+const fail = (what: string) => () => {
+  throw new Error(`fault: ${what} failed`);
+};
+
+/** The database of the fake platform: `data` says whose it is; a restore sets the live data aside. */
+export class FakeDatabase implements DatabaseWork {
+  data = 'live';
+  setAside: string[] = [];
+  private backups = 0;
+
+  constructor(
+    private readonly platform: FakePlatform,
+    readonly embedded: boolean,
+  ) {}
+
+  backup = (appVersion: string) =>
+    this.platform.call(
+      { mutates: true },
+      () => {
+        // One process at a time may open the embedded database: the Tenant Plane must be stopped.
+        if (this.embedded && !this.platform.stopped) throw new Error('the embedded database is in use by the Tenant Plane');
+        const file = path.join(this.platform.dataDir, `db-backup-${appVersion}-${++this.backups}.sql.gz`);
+        writeFileSync(file, this.data);
+        return { file, detail: file };
+      },
+      fail('backup'),
+    );
+  checkBackup = (file: string) =>
+    this.platform.call(
+      { mutates: false },
+      () => {
+        if (!existsSync(file)) throw new Refused(`${file} does not exist`);
+      },
+      fail('checkBackup'),
+    );
+  restore = (file: string) =>
+    this.platform.call(
+      { mutates: true },
+      () => {
+        if (!this.platform.stopped) throw new Refused('the Tenant Plane is still connected to this database');
+        this.setAside.push(this.data);
+        this.data = `restored from ${path.basename(file)}`;
+        return { safetyCopy: { kind: 'schema' as const, name: `aside-${this.setAside.length}` }, detail: 'restored' };
+      },
+      fail('restore'),
+    );
+  undoRestore = () =>
+    this.platform.call(
+      { mutates: true },
+      () => {
+        if (!this.platform.stopped) throw new Refused('the Tenant Plane is still connected to this database');
+        const back = this.setAside.pop();
+        if (back === undefined) throw new Refused('no restore to undo');
+        const restored = this.data;
+        this.data = back;
+        return { putBack: { kind: 'schema' as const, name: back }, restored: { kind: 'schema' as const, name: restored } };
+      },
+      fail('undoRestore'),
+    );
+}
