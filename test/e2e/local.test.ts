@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
@@ -77,5 +78,64 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     const status = await local(['status']);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('configured: 1.2.2');
+  });
+
+  it('an upgrade killed with kill -9 at random moments, round after round, is led back by the next rollback to a healthy 1.2.2, with a truthful history', async () => {
+    // A seeded sequence of moments: a failing round can be replayed.
+    let seed = Number(process.env.ATLAS_KILL_SEED ?? 20261201);
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const deadline = Date.now() + 150_000;
+    const outcomes = new Set<string>();
+    for (let round = 1; round <= 10 && Date.now() < deadline; round++) {
+      const before = history().length;
+      const delayMs = Math.round(50 + random() * 3500);
+      const child = spawn('bash', ['scripts/upgrade-tp.sh'], { cwd: dir, env: { ...env, ATLAS_VERSION: '1.3.0' }, stdio: 'ignore' });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await Promise.race([exited, new Promise((r) => setTimeout(r, delayMs))]);
+      child.kill('SIGKILL');
+      await exited;
+      const configuredAtDeath = readFileSync(path.join(dir, 'data', 'releases', 'current'), 'utf8').trim();
+
+      const res = await script('rollback-tp.sh');
+      const lines = history().slice(before);
+      const where = { round, delayMs, lines, stdout: res.stdout, stderr: res.stderr.slice(-2000) };
+      expect(res.code, JSON.stringify(where)).toBe(0);
+      expect((await health()).version, JSON.stringify(where)).toBe('1.2.2');
+      expect(readFileSync(path.join(dir, 'data', 'releases', 'current'), 'utf8').trim()).toBe('1.2.2');
+      // Every way these lines may truthfully read: killed before anything was written; killed
+      // before or after the switch (the ROLLBACK line says the configuration was switched back);
+      // the upgrade finished first (the rollback then went back by the previous version); or
+      // killed between its SUCCESS line and its end.
+      expect([
+        [],
+        ['1.2.2 -> 1.3.0 INTERRUPTED'],
+        ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'],
+        ['1.2.2 -> 1.3.0 SUCCESS', 'ROLLBACK 1.3.0 -> 1.2.2'],
+        ['1.2.2 -> 1.3.0 SUCCESS', '1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'],
+      ], JSON.stringify(where)).toContainEqual(lines);
+      if (configuredAtDeath === '1.3.0') expect(lines.at(-1), JSON.stringify(where)).toBe('ROLLBACK 1.3.0 -> 1.2.2');
+      expect(existsSync(path.join(dir, 'data', '.atlas-operation.json'))).toBe(false);
+      expect((await local(['status'])).code).toBe(0);
+      outcomes.add(lines.join(' / ') || 'nothing written');
+    }
+    // The moments reached more than one of those states.
+    expect(outcomes.size).toBeGreaterThan(1);
+  }, 240_000);
+
+  it('a rollback whose target and way back both fail to start exits 3, records both failures, and says what to run; that works once they start', async () => {
+    expect((await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+    const broken = ['1.2.2', '1.3.0'].map((v) => path.join(dir, 'data', 'releases', v, 'migrations', '0999_broken.sql'));
+    for (const file of broken) writeFileSync(file, 'SELECT * FROM no_such_table;\n');
+    const res = await local(['rollback']);
+    expect(res.code).toBe(3);
+    expect(history().slice(-2)).toEqual(['ROLLBACK 1.3.0 -> 1.2.2 FAILED', 'ROLLBACK 1.2.2 -> 1.3.0 FAILED']);
+    expect(res.stdout).toMatch(/^rollback to 1\.2\.2 FAILED at wait-healthy \(the Tenant Plane crashed: .*\) and the way back to 1\.3\.0 FAILED at wait-healthy too \(.*\)\. The Tenant Plane is not healthy and needs a human: read \S+, then ATLAS_VERSION=1\.3\.0 bash scripts\/rollback-tp\.sh/);
+    const record = JSON.parse((await local(['history', '--json'])).stdout) as { run: { outcome: string; failure: { step: string }; wayBack: { step: string } } }[];
+    expect(record.at(-1)?.run).toMatchObject({ outcome: 'needs-human', failure: { step: 'wait-healthy' }, wayBack: { step: 'wait-healthy' } });
+
+    for (const file of broken) rmSync(file);
+    const again = await script('rollback-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    expect(again.code).toBe(0);
+    expect((await health()).version).toBe('1.3.0');
   });
 });

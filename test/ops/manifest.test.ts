@@ -2,7 +2,6 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manifestPath, readManifest, writeManifest, type BackupManifest } from '../../src/ops/backup/manifest.js';
-import { backupFileName } from '../../src/shared/names.js';
 import { tempDir } from '../support/backends.js';
 
 const manifest: BackupManifest = {
@@ -40,9 +39,5 @@ describe('backup manifest', () => {
     const file = path.join(tempDir(), manifest.file);
     if (content !== undefined) writeFileSync(manifestPath(file), content);
     expect(() => readManifest(file)).toThrow(message);
-  });
-
-  it('names backups db-backup-<version>-<UTC yyyymmddThhmmss>.sql.gz', () => {
-    expect(backupFileName('1.2.2', new Date('2026-03-26T10:00:00.789Z'))).toBe('db-backup-1.2.2-20260326T100000.sql.gz');
   });
 });

@@ -177,7 +177,7 @@ export class FakePlatform implements Runtime, TenantPlane {
         const checks: Check[] = [{ name: 'version', ok: this.running === version, evidence: `shows version ${this.running ?? '?'}` }];
         return { ok: checks.every((c) => c.ok), checks };
       },
-      () => ({ ok: false, checks: [{ name: 'login', ok: false, evidence: 'fault: HTTP 401' } as Check] }),
+      () => ({ ok: false, checks: [{ name: 'login', ok: false, evidence: 'fault: HTTP 401' }] }),
     );
   onlineAgents = () => this.call({ mutates: false }, () => ({ agents: { a1: 'edge-1' }, since: new Date() }), fail('onlineAgents'));
 }

@@ -27,6 +27,9 @@ export interface ServiceImage {
 const VAR_TAG_RE = /^\$\{(\w+)(?::?-([^}]*))?\}$|^\$(\w+)$/;
 
 function splitImage(image: string): { repository: string; tag: string } {
+  // A tag given by a variable may hold a colon of its own: `${ATLAS_VERSION:-1.2.2}`.
+  const variable = /:(\$\{[^}]*\}|\$\w+)$/.exec(image);
+  if (variable) return { repository: image.slice(0, variable.index), tag: variable[1] ?? '' };
   const slash = image.lastIndexOf('/');
   const colon = image.lastIndexOf(':');
   if (colon <= slash) return { repository: image, tag: '' };
