@@ -9,9 +9,10 @@ import { parseVersion } from '../shared/version.js';
  *   20260326T110012 ROLLBACK 1.3.0 -> 1.2.2 log:/var/log/atlas/upgrade-20260326T110000.log
  *   20260326T120000 ROLLBACK 1.3.0 -> 1.2.2 log:/var/log/atlas/rollback-20260326T120000.log
  *
- * FAILED marks an upgrade that did not become healthy (the ROLLBACK line after it says where it
- * went back to); INTERRUPTED a run that was killed (written by the run that found it); a
- * ROLLBACK line may end FAILED too, when the way back did not become healthy either. A rollback
+ * FAILED marks an upgrade (or rollback) that did not become healthy (the ROLLBACK line after it
+ * says where it went back to); INTERRUPTED a run that was killed (written by the run that found
+ * it; a ROLLBACK line when it was on its way back); a ROLLBACK line may end FAILED too, when the
+ * way back did not become healthy either. A rollback
  * that restored the database says so: `restored:<backup file>`. This module is the only writer
  * and reader of the file; each line is appended with a single write.
  */

@@ -102,7 +102,13 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(after.map((r) => r.name)).toEqual(['0001_users_sessions_settings.sql', '0002_agents_incidents_runbooks.sql']);
   });
 
-  it('restore --undo puts back the data the restore replaced', async () => {
+  /** The copies restores have set aside, of every kind. */
+  const setAside = async () =>
+    kind === 'postgres'
+      ? (await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`))).map((r) => r.name)
+      : readdirSync(setup.env.ATLAS_DATA_DIR!).filter((n) => /^pglite\.[a-z-]+-\d{8}t\d{9}$/.test(n)).sort();
+
+  it('restore --undo puts back the data the restore replaced; the next restore keeps one copy only', async () => {
     const file = await createBackup(setup);
     await withDb(setup, (db) => db.exec(`INSERT INTO incidents (title, severity) VALUES ('keep me', 'high')`));
     const changed = await withDb(setup, fingerprint);
@@ -110,8 +116,13 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(await withDb(setup, fingerprint)).not.toEqual(changed);
     const undo = await tpctl(['restore', '--undo'], setup.env);
     expect(undo.code).toBe(0);
-    expect(undo.stdout).toMatch(/^put back /);
+    expect(undo.stdout).toMatch(/^put back (schema atlas_pre_restore_|directory \S+pglite\.pre-restore-)\w+.*; the restored data is now (schema atlas_undone_restore_|directory \S+pglite\.undone-)/);
     expect(await withDb(setup, fingerprint)).toEqual(changed);
+    expect((await setAside()).map((n) => n.replace(/\d{8}t\d{9}$/, ''))).toEqual([kind === 'postgres' ? 'atlas_undone_restore_' : 'pglite.undone-']);
+
+    // The copy an undo set aside is dropped by the next restore, like every older copy.
+    expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stderr: '' });
+    expect((await setAside()).map((n) => n.replace(/\d{8}t\d{9}$/, ''))).toEqual([kind === 'postgres' ? 'atlas_pre_restore_' : 'pglite.pre-restore-']);
   });
 
   it.each([

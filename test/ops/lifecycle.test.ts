@@ -90,7 +90,14 @@ class World {
     writeFileSync(lock, JSON.stringify({ ...(JSON.parse(readFileSync(lock, 'utf8')) as object), pid: DEAD_PID }));
   }
 
-  /** Runs the operation until an injected death; the lock is left as a killed process leaves it. */
+  /** The operation, killed by the faults given; returns the version configured when it died. */
+  async killedBy(...faults: Fault[]): Promise<string> {
+    this.platform.inject(...faults);
+    await this.dies(() => this.operate());
+    return this.platform.configured;
+  }
+
+  /** Runs until an injected death; the lock is left as a killed process leaves it. */
   async dies(run: () => Promise<Outcome>): Promise<void> {
     const first = await Promise.race([run().then((o) => ({ outcome: o })), this.platform.died.then((f) => ({ died: f }))]);
     if (!('died' in first)) throw new Error(`expected the run to die, it ended ${first.outcome.kind}: ${describeOutcome(first.outcome)}`);
@@ -197,31 +204,25 @@ describe.each(MATRIX)('$s.name', ({ s, forward, back, recovery }) => {
     });
 
     it.each(back.get(step)!.flatMap((wayBack) => DEATHS.map((how) => [wayBack, how] as const)))('and dying on the way back at %s (%s), the next run leads back to the version it started from', async (wayBack, how) => {
-      {
-        const w = new World(s);
-        w.platform.inject(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', how));
-        await w.dies(() => w.operate());
-        const configured = w.platform.configured;
-        const outcome = await w.recover();
-        expect({ wayBack, kind: outcome.kind }).toEqual({ wayBack, kind: 'done' });
-        expect(w.history()).toEqual([
-          line(s, 'FAILED', restoredBefore(step, w)),
-          rollbackLine(s.to, s.from, 'INTERRUPTED'),
-          ...(configured !== s.from ? [rollbackLine(configured, s.from)] : []),
-        ]);
-        w.expectRuns(s.from);
-        expect(outcome.recovery?.restoredMayRemain).toBe(restoredBefore(step, w));
-        w.expectFinished(outcome);
-      }
+      const w = new World(s);
+      const configured = await w.killedBy(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', how));
+      const outcome = await w.recover();
+      expect(outcome.kind).toBe('done');
+      expect(w.history()).toEqual([
+        line(s, 'FAILED', restoredBefore(step, w)),
+        rollbackLine(s.to, s.from, 'INTERRUPTED'),
+        ...(configured !== s.from ? [rollbackLine(configured, s.from)] : []),
+      ]);
+      w.expectRuns(s.from);
+      expect(outcome.recovery?.restoredMayRemain).toBe(restoredBefore(step, w));
+      w.expectFinished(outcome);
     });
   });
 
   describe.each(forward)('the process dying at %s', (step) => {
     it.each(DEATHS)('(%s): the next run records INTERRUPTED and leads back to a healthy known version', async (how) => {
         const w = new World(s);
-      w.platform.inject(fault(step, 'forward', how));
-      await w.dies(() => w.operate());
-      const configured = w.platform.configured;
+      const configured = await w.killedBy(fault(step, 'forward', how));
       const outcome = await w.recover();
       expect(outcome.kind).toBe('done');
       expect(EXIT_CODES[outcome.kind]).toBe(0);
@@ -234,10 +235,8 @@ describe.each(MATRIX)('$s.name', ({ s, forward, back, recovery }) => {
     });
 
     it.each(recovery.get(step)!)('and the recovery failing at %s needs a human: exit 3, recorded', async (recoveryStep) => {
-        const w = new World(s);
-      w.platform.inject(fault(step, 'forward', 'die-before'));
-      await w.dies(() => w.operate());
-      const configured = w.platform.configured;
+      const w = new World(s);
+      const configured = await w.killedBy(fault(step, 'forward', 'die-before'));
       w.platform.inject(fault(recoveryStep, 'forward', 'fail'));
       const outcome = await w.recover();
       if (recoveryStep === 'checklist') {
@@ -253,10 +252,8 @@ describe.each(MATRIX)('$s.name', ({ s, forward, back, recovery }) => {
     });
 
     it.each(recovery.get(step)!)('and the recovery dying at %s too, the run after it still leads back', async (recoveryStep) => {
-        const w = new World(s);
-      w.platform.inject(fault(step, 'forward', 'die-before'));
-      await w.dies(() => w.operate());
-      const configured = w.platform.configured;
+      const w = new World(s);
+      const configured = await w.killedBy(fault(step, 'forward', 'die-before'));
       w.platform.inject(fault(recoveryStep, 'forward', 'die-after'));
       await w.dies(() => w.recover());
       const again = w.platform.configured;

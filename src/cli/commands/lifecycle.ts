@@ -115,9 +115,10 @@ Upgrades the Tenant Plane (on Docker Compose: the deployment in the current dire
   → wait until HEALTH_URL answers "ok" for VERSION (HEALTH_TIMEOUT s; at once if it crashes)
   → /app/.atlas-version checked → recovery checklist (with ATLAS_VERIFY_*) → ./data/.atlas-upgrade-history
 
-Any failure after the switch puts the previous version back (on Kubernetes kubectl rollout undo,
-on Helm helm rollback), waits for it to be healthy, and records both lines. Every command is in
-ATLAS_LOG_DIR/upgrade-<time>.log.
+Any failure after the switch takes the one way back: the previous version is put back (on
+Kubernetes kubectl rollout undo, on Helm helm rollback) and confirmed healthy, and both lines are
+recorded. Every command is in ATLAS_LOG_DIR/upgrade-<time>.log. A run killed earlier is led back
+to a known version first (see tpctl status).
 
 ${RUNTIME_HELP}
 
@@ -151,6 +152,10 @@ revision itself (tpctl revisions lists them with their versions).
 
 With --restore, the Tenant Plane is stopped (on Kubernetes: scaled to 0) and the backup
 restored (all or nothing; see tpctl restore --help) before the switch. Needs DB_URL.
+
+If VERSION does not become healthy, the way back puts back what ran before (and, after a
+restore, the data the restore replaced) and confirms it is healthy. Without --to, a run killed
+earlier (see tpctl status) is led back to a known version, and that is all.
 
 ${RUNTIME_HELP}
 
