@@ -18,6 +18,7 @@ import { sessionRoutes } from './routes/session.js';
 import { settingRoutes } from './routes/settings.js';
 import { userRoutes } from './routes/users.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { countRequests, createMetrics, metricsRoute } from './metrics.js';
 import { startWebhookDispatcher, type WebhookSettings } from './webhooks.js';
 
 export interface AppOptions {
@@ -31,6 +32,8 @@ export interface AppOptions {
   webhooks: WebhookSettings;
   /** An agent counts as online while it has reported within this many seconds. */
   agentOnlineSeconds: number;
+  /** The bearer token Prometheus scrapes GET /metrics with (admins may read it too). */
+  metricsToken: string | undefined;
   /** Tests sign their own licenses; the product verifies against AtlasAI's key. */
   licensePublicKey?: KeyObject;
 }
@@ -73,13 +76,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (closing) void reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
-    const level = request.url === '/api/health' && reply.statusCode === 200 ? 'debug' : 'info';
+    const level = (request.url === '/api/health' || request.url === '/metrics') && reply.statusCode === 200 ? 'debug' : 'info';
     request.log[level](
       { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );
   });
   registerAccessControl(app, db);
+  const metrics = createMetrics(db, version, options.agentOnlineSeconds);
+  countRequests(app, metrics);
+  metricsRoute(app, db, metrics, options.metricsToken);
+  const webhooks = { ...options.webhooks, userAgent: `AtlasAI-TenantPlane/${version}`, counted: metrics.webhookDelivery };
 
   // The API's own index (GET /api): every API route with the access it requires.
   const index: { method: string; url: string; access: string }[] = [];
@@ -97,15 +104,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   userRoutes(app, db);
   settingRoutes(app, db);
   licenseRoutes(app, db, version, options.licensePublicKey ?? ATLAS_LICENSE_PUBLIC_KEY);
-  agentRoutes(app, db, options.agentOnlineSeconds);
+  agentRoutes(app, db, options.agentOnlineSeconds, metrics);
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
-  webhookRoutes(app, db, options.webhooks);
+  webhookRoutes(app, db, webhooks);
   await registerPages(app);
 
   let dispatcher: { stop: () => Promise<void> } | undefined;
   app.addHook('onReady', async () => {
-    dispatcher = startWebhookDispatcher(db, options.webhooks, app.log);
+    dispatcher = startWebhookDispatcher(db, webhooks, app.log);
   });
   app.addHook('onClose', async () => dispatcher?.stop());
   return app;

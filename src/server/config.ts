@@ -17,6 +17,7 @@ export interface ServerConfig {
   logLevel: string;
   webhooks: WebhookSettings;
   agentOnlineSeconds: number;
+  metricsToken: string | undefined;
 }
 
 export interface LoginThrottle {
@@ -39,6 +40,12 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(`${name}=${raw.slice(0, 40)} is not valid: expected a whole number from ${min} to ${max}`);
   }
   return value;
+}
+
+function metricsToken(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  if (raw.length < 16 || /\s/.test(raw)) throw new ConfigError('ATLAS_METRICS_TOKEN must be at least 16 characters, without spaces (e.g. openssl rand -hex 24)');
+  return raw;
 }
 
 export function configFromEnv(env: Env = process.env): ServerConfig {
@@ -69,6 +76,7 @@ export function configFromEnv(env: Env = process.env): ServerConfig {
     trustProxy: env.ATLAS_TRUST_PROXY === '1' || env.ATLAS_TRUST_PROXY === 'true',
     logLevel: env.ATLAS_LOG_LEVEL || 'info',
     agentOnlineSeconds: integer(env, 'ATLAS_AGENT_ONLINE_SECONDS', 45, 1, 86_400),
+    metricsToken: metricsToken(env.ATLAS_METRICS_TOKEN),
     webhooks: {
       pollMs: integer(env, 'ATLAS_WEBHOOK_POLL_MS', 1000, 10, 60_000),
       maxAttempts: integer(env, 'ATLAS_WEBHOOK_MAX_ATTEMPTS', 6, 1, 50),

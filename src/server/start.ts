@@ -41,7 +41,7 @@ async function createFirstAdmin(db: Database, admin: { email: string; password: 
 /** Starts the Tenant Plane: database, migrations, first admin, HTTP; stops cleanly on SIGTERM. */
 export async function runServer(config: ServerConfig): Promise<void> {
   const version = readAppVersion();
-  const log = createLogger(config.logLevel, [...urlSecrets(config.dbUrl), config.admin?.password ?? '']);
+  const log = createLogger(config.logLevel, [...urlSecrets(config.dbUrl), config.admin?.password ?? '', config.metricsToken ?? '']);
   log.info({ version, pid: process.pid }, 'Tenant Plane starting');
 
   let db: Database;
@@ -77,6 +77,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     trustProxy: config.trustProxy,
     webhooks: config.webhooks,
     agentOnlineSeconds: config.agentOnlineSeconds,
+    metricsToken: config.metricsToken,
   });
 
   let stopping = false;

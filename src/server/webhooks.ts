@@ -11,6 +11,12 @@ export interface WebhookSettings {
   backoffMs: number;
 }
 
+/** The settings, with who sends (the User-Agent names the version) and where outcomes are counted. */
+export interface WebhookDelivery extends WebhookSettings {
+  userAgent: string;
+  counted: (outcome: 'delivered' | 'retrying' | 'failed') => void;
+}
+
 const TIMEOUT_MS = 5_000;
 /** A claimed delivery is due again after this, should the process sending it die. */
 const LEASE_SECONDS = 60;
@@ -38,7 +44,7 @@ export interface DeliveryOutcome {
   error: string | null;
 }
 
-async function send(d: Claimed): Promise<{ statusCode: number | null; error: string | null }> {
+async function send(d: Claimed, userAgent: string): Promise<{ statusCode: number | null; error: string | null }> {
   const body = JSON.stringify(d.payload);
   const timestamp = Math.floor(Date.now() / 1000);
   try {
@@ -46,7 +52,7 @@ async function send(d: Claimed): Promise<{ statusCode: number | null; error: str
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'user-agent': 'AtlasAI-Tenant-Plane-Webhooks',
+        'user-agent': userAgent,
         'x-atlas-event': d.event,
         'x-atlas-delivery': d.id,
         'x-atlas-signature': signWebhook(d.secret, timestamp, body),
@@ -70,13 +76,14 @@ const CLAIM = `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_a
   RETURNING d.id::text AS id, d.event, d.payload, d.attempts, w.url, w.secret`;
 
 /** Claims (SKIP LOCKED: one replica per delivery), sends and records due deliveries; `only` limits it to one. */
-export async function deliverDue(db: Database, settings: WebhookSettings, only?: string): Promise<Map<string, DeliveryOutcome>> {
+export async function deliverDue(db: Database, settings: WebhookDelivery, only?: string): Promise<Map<string, DeliveryOutcome>> {
   const claimed = await db.query<Claimed>(CLAIM, [only ?? null]);
   const outcomes = new Map<string, DeliveryOutcome>();
   await Promise.all(
     claimed.map(async (d) => {
-      const { statusCode, error } = await send(d);
+      const { statusCode, error } = await send(d, settings.userAgent);
       const status = error === null ? 'delivered' : d.attempts >= settings.maxAttempts ? 'failed' : 'pending';
+      settings.counted(status === 'pending' ? 'retrying' : status);
       await db.query(
         `UPDATE webhook_deliveries SET status = $2, last_status_code = $3, last_error = $4,
                 delivered_at = CASE WHEN $2 = 'delivered' THEN now() END,
@@ -91,7 +98,7 @@ export async function deliverDue(db: Database, settings: WebhookSettings, only?:
 }
 
 /** Delivers webhooks in the background until stopped; a failed round is logged and retried. */
-export function startWebhookDispatcher(db: Database, settings: WebhookSettings, log: FastifyBaseLogger): { stop: () => Promise<void> } {
+export function startWebhookDispatcher(db: Database, settings: WebhookDelivery, log: FastifyBaseLogger): { stop: () => Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> = Promise.resolve();

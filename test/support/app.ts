@@ -18,6 +18,9 @@ export interface TestApp {
   db: Database;
 }
 
+/** The token the test app's GET /metrics takes. */
+export const METRICS_TOKEN = 'test-metrics-token-0123456789';
+
 export async function startTestApp(
   db: Database,
   options: { login?: Partial<LoginThrottle>; trustProxy?: boolean } = {},
@@ -34,6 +37,7 @@ export async function startTestApp(
     trustProxy: options.trustProxy ?? false,
     webhooks: { pollMs: 200, maxAttempts: 3, backoffMs: 100 },
     agentOnlineSeconds: 45,
+    metricsToken: METRICS_TOKEN,
     licensePublicKey: licenseKeys.publicKey,
   });
   await app.ready();

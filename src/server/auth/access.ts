@@ -104,19 +104,20 @@ export function registerAccessControl(app: FastifyInstance, db: Database): void 
       request.agent = await authenticateAgent(db, request);
       return;
     }
-    const user = await authenticate(db, request);
-    if (!user) {
-      throw new HttpError(
-        401,
-        'unauthorized',
-        'log in first (POST /api/login), or send an API token as "Authorization: Bearer atp_…"',
-      );
-    }
-    if (RANK[user.role] < RANK[required]) {
-      throw new HttpError(403, 'forbidden', `this needs the ${required} role; you are signed in as ${user.role}`);
-    }
-    request.user = user;
+    request.user = await requireUser(db, request, required);
   });
+}
+
+/** The caller, signed in (session or API token) with at least the role required; 401 or 403 otherwise. */
+export async function requireUser(db: Database, request: FastifyRequest, required: Role): Promise<AuthUser> {
+  const user = await authenticate(db, request);
+  if (!user) {
+    throw new HttpError(401, 'unauthorized', 'log in first (POST /api/login), or send an API token as "Authorization: Bearer atp_…"');
+  }
+  if (RANK[user.role] < RANK[required]) {
+    throw new HttpError(403, 'forbidden', `this needs the ${required} role; you are signed in as ${user.role}`);
+  }
+  return user;
 }
 
 /** The agent calling an /api/agent/* route (the access hook has already checked). */

@@ -4,6 +4,7 @@ import { caller, callingAgent } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { HttpError, notFound } from '../errors.js';
 import { idParams, type IdParams } from './schemas.js';
+import type { Metrics } from '../metrics.js';
 
 const runbookList = {
   type: 'array',
@@ -39,7 +40,7 @@ function toAgent(row: Record<string, unknown>) {
 }
 
 /** Enrollment (one-time tokens made by admins), the agents' own routes, and the agents list. */
-export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: number): void {
+export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: number, metrics: Pick<Metrics, 'agentCheckin'>): void {
   const AGENT_SELECT = `SELECT id, name, labels, version, hostname, runbooks, enrolled_at, last_seen_at, revoked_at,
     (revoked_at IS NULL AND last_seen_at > now() - ${Number(onlineSeconds)} * interval '1 second') AS online FROM agents`;
 
@@ -125,6 +126,7 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
                 runbooks = coalesce($4::jsonb, runbooks) WHERE id = $1`,
         [agent.id, request.body.version ?? null, request.body.hostname ?? null, request.body.runbooks ? JSON.stringify(request.body.runbooks) : null],
       );
+      metrics.agentCheckin();
       return { ok: true, agentId: agent.id };
     },
   );

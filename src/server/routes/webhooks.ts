@@ -4,7 +4,7 @@ import { caller } from '../auth/access.js';
 import { newSecret } from '../auth/secrets.js';
 import { notFound } from '../errors.js';
 import { WEBHOOK_EVENTS } from '../incident-events.js';
-import { deliverDue, type WebhookSettings } from '../webhooks.js';
+import { deliverDue, type WebhookDelivery } from '../webhooks.js';
 import { idParams, type IdParams } from './schemas.js';
 
 const url = { type: 'string', maxLength: 2000, pattern: '^https?://[^\\s]+$' } as const;
@@ -47,7 +47,7 @@ function toDelivery(row: Record<string, unknown>) {
 }
 
 /** Outgoing webhooks (admins): incident events, signed, retried, every delivery's status kept. */
-export function webhookRoutes(app: FastifyInstance, db: Database, settings: WebhookSettings): void {
+export function webhookRoutes(app: FastifyInstance, db: Database, settings: WebhookDelivery): void {
   app.post<{ Body: { name: string; url: string; events: string[]; enabled?: boolean } }>(
     '/api/admin/webhooks',
     {

@@ -1,0 +1,68 @@
+import parsePrometheus from 'parse-prometheus-text-format';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import type { Database } from '../../src/db/database.js';
+import { backends } from '../support/backends.js';
+import { addUser, login, METRICS_TOKEN, startTestApp, TEST_VERSION } from '../support/app.js';
+
+describe('GET /metrics', () => {
+  let db: Database;
+  let app: FastifyInstance;
+  let admin: string;
+  let viewer: string;
+
+  beforeAll(async () => {
+    db = await backends[0]!.open();
+    ({ app } = await startTestApp(db));
+    await addUser(db, 'admin@example.com', 'admin');
+    await addUser(db, 'viewer@example.com', 'viewer');
+    admin = await login(app, 'admin@example.com');
+    viewer = await login(app, 'viewer@example.com');
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.close();
+  });
+
+  it('refuses anonymous requests, a wrong token and a non-admin; takes the token or an admin', async () => {
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer not-the-metrics-token' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}x` } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics', headers: { cookie: viewer } })).statusCode).toBe(403);
+    const byToken = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(byToken.statusCode).toBe(200);
+    expect(byToken.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect((await app.inject({ url: '/metrics', headers: { cookie: admin } })).statusCode).toBe(200);
+  });
+
+  it('is the Prometheus text format: requests by route and status class with latency, webhooks, agents, the process, the version', async () => {
+    await app.inject({ url: '/api/health' });
+    await app.inject({ url: '/api/settings', headers: { cookie: viewer } });
+    await app.inject({ url: '/api/settings' });
+    await app.inject({ url: '/api/no/such/route', headers: { cookie: viewer } });
+    const res = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const families = new Map(parsePrometheus(res.body).map((f) => [f.name, f]));
+
+    const requests = families.get('atlas_http_requests_total')!;
+    expect(requests.type).toBe('COUNTER');
+    expect(requests.metrics).toContainEqual({ value: '1', labels: { method: 'GET', route: '/api/health', status_class: '2xx' } });
+    expect(requests.metrics).toContainEqual({ value: '1', labels: { method: 'GET', route: '/api/settings', status_class: '2xx' } });
+    expect(requests.metrics).toContainEqual({ value: '1', labels: { method: 'GET', route: '/api/settings', status_class: '4xx' } });
+    // An unknown URL is counted under one label, not under its own path.
+    expect(requests.metrics.find((m) => m.labels?.route === '/api/no/such/route')).toBeUndefined();
+    expect(requests.metrics.find((m) => m.labels?.route === 'unmatched')).toBeDefined();
+
+    const latency = families.get('atlas_http_request_duration_seconds')!;
+    expect(latency.type).toBe('HISTOGRAM');
+    expect(Object.keys(latency.metrics[0]?.buckets ?? {}).sort()).toEqual(['0.002', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '+Inf'].sort());
+    // (This parser keeps a histogram's buckets but not its other labels: the count, as written.)
+    expect(res.body).toContain('atlas_http_request_duration_seconds_count{method="GET",route="/api/health"} 1\n');
+
+    expect(families.get('atlas_build_info')?.metrics).toEqual([{ value: '1', labels: { version: TEST_VERSION } }]);
+    expect(families.get('atlas_agents_online')?.metrics).toEqual([{ value: '0' }]);
+    expect(families.get('atlas_agent_checkins_total')?.type).toBe('COUNTER');
+    expect(families.get('atlas_webhook_deliveries_total')?.type).toBe('COUNTER');
+    expect(families.get('process_cpu_seconds_total')?.type).toBe('COUNTER');
+    expect(families.get('nodejs_eventloop_lag_seconds')?.type).toBe('GAUGE');
+  });
+});
