@@ -29,12 +29,12 @@ export interface ChecklistPlan {
   baseline?: AgentBaseline | undefined;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: Record<string, unknown>;
 }
 
-async function request(url: string, init: RequestInit = {}): Promise<Answer> {
+export async function request(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
   const text = await res.text();
   try {
@@ -45,10 +45,10 @@ async function request(url: string, init: RequestInit = {}): Promise<Answer> {
 }
 
 /** The message of an error answer. */
-const message = (answer: Answer) => (typeof answer.body.message === 'string' ? answer.body.message : '');
+export const message = (answer: Answer) => (typeof answer.body.message === 'string' ? answer.body.message : '');
 
 /** Signs in as the verification identity; returns the header that proves it, or why it could not. */
-async function signIn(origin: string, auth: VerifyAuth): Promise<{ headers: Record<string, string>; evidence: string } | { error: string }> {
+export async function signIn(origin: string, auth: VerifyAuth): Promise<{ headers: Record<string, string>; evidence: string } | { error: string }> {
   if ('token' in auth) {
     const headers = { authorization: `Bearer ${auth.token}` };
     const me = await request(`${origin}/api/me`, { headers });

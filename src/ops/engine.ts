@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { utcStamp } from '../shared/names.js';
+import type { BakeReport, BakeSettings, Baseline } from './bake.js';
 import type { AgentBaseline } from './checklist.js';
 import type { DatabaseWork } from './database-work.js';
 import type { HealthEvidence } from './health.js';
@@ -22,6 +23,7 @@ import type { TenantPlane } from './tenant-plane.js';
 export interface OpsSettings {
   dataDir: string;
   healthTimeoutMs: number;
+  bake: BakeSettings;
 }
 
 export const stateFiles = (dataDir: string) => ({
@@ -105,6 +107,8 @@ export class Run {
   switchedBack = false;
   health: HealthEvidence | undefined;
   agentBaseline: AgentBaseline | undefined;
+  baseline: Baseline | undefined;
+  bake: BakeReport | { skipped: true } | undefined;
 
   constructor(
     readonly plan: Plan,
@@ -169,6 +173,7 @@ export class Run {
       restoreUndone: this.restoreUndone ?? null,
       switchedBack: this.switchedBack,
       health: this.health ?? null,
+      bake: this.bake ?? null,
       failure: failureRecord(failure),
       wayBack: failureRecord(wayBack),
     };

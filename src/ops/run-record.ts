@@ -1,4 +1,5 @@
 import { readJsonFile, writeFileAtomic } from '../shared/files.js';
+import type { BakeReport } from './bake.js';
 import type { HealthEvidence } from './health.js';
 import type { Phase, StepName } from './journal.js';
 
@@ -37,6 +38,8 @@ export interface RunRecord {
   /** The way back switched the version back from `to` to `from`. */
   switchedBack: boolean;
   health: HealthEvidence | null;
+  /** An upgrade's bake: the baseline and the bake's figures and what decided; or that it was skipped. */
+  bake: BakeReport | { skipped: true } | null;
   failure: FailureRecord | null;
   /** What failed on the way back, when it did. */
   wayBack: FailureRecord | null;

@@ -1,5 +1,6 @@
+import { bake, takeBaseline } from './bake.js';
 import type { DatabaseWork } from './database-work.js';
-import { StepFailed, type OpsContext, type Step } from './engine.js';
+import { StepFailed, type OpsContext, type Run, type Step } from './engine.js';
 import { waitHealthy } from './health.js';
 
 /**
@@ -8,12 +9,12 @@ import { waitHealthy } from './health.js';
  */
 
 /** Reads only: the checks that need the plan's versions, and the agents online before anything changes. */
-export function preflight(ctx: OpsContext, check: () => Promise<string>): Step {
+export function preflight(ctx: OpsContext, check: (run: Run) => Promise<string>): Step {
   return {
     name: 'preflight',
     what: 'check that the target can be worked on; note the agents online',
     async run(run) {
-      const detail = await check();
+      const detail = await check(run);
       run.agentBaseline = await ctx.tenantPlane.onlineAgents();
       if (run.agentBaseline) ctx.log.write(`agents online before the switch: ${Object.values(run.agentBaseline.agents).join(', ') || 'none'}`);
       return detail;
@@ -158,4 +159,42 @@ export function gate(ctx: OpsContext, version: string, options: { decisive: bool
     },
   });
   return steps;
+}
+
+const figuresLine = (f: { routes: Record<string, { n: number; p95: number; failures: number }>; errors5xx: number | undefined }) =>
+  `${Object.entries(f.routes).map(([route, r]) => `${route} p95 ${r.p95} ms (${r.n})`).join(', ')}; 5xx: ${f.errors5xx ?? 'not read'}`;
+
+/** Before anything changes, on the version that runs: what the bake compares the new version with. */
+export function baselineStep(ctx: OpsContext): Step {
+  const s = ctx.settings.bake;
+  return {
+    name: 'baseline',
+    what: `probe ${ctx.tenantPlane.probeRoutes.join(', ')} for ${s.baselineMs / 1000} s (a round every ${s.roundMs} ms) and read the server's counters`,
+    async run(run) {
+      run.baseline = await takeBaseline(ctx.tenantPlane, s);
+      const webhooks = run.baseline.webhooksDelivering.map((w) => w.name);
+      return `${figuresLine(run.baseline)}; webhooks delivering: ${webhooks.join(', ') || 'none'}`;
+    },
+  };
+}
+
+/**
+ * After the gate: the new version watched for `ATLAS_BAKE_SECONDS`, against the baseline (see
+ * bake.ts). The first decisive signal fails the step, and with it the upgrade.
+ */
+export function bakeStep(ctx: OpsContext, version: string): Step {
+  const s = ctx.settings.bake;
+  return {
+    name: 'bake',
+    what: `watch ${version} for ${s.seconds} s: health, authenticated reads, webhooks, latency (p95 within x${s.maxLatencyRatio} of the baseline), 5xx answers`,
+    async run(run) {
+      if (!run.baseline) throw new Error('no baseline was taken to compare with');
+      const report = await bake(ctx.tenantPlane, version, run.baseline, s, (line) => ctx.log.write(line));
+      run.bake = report;
+      ctx.log.write(`   baseline: ${figuresLine(report.baseline)}`);
+      ctx.log.write(`   bake:     ${figuresLine(report.bake)}`);
+      if (report.signals.length) throw new Error(report.signals.join('; '));
+      return `nothing to roll back for in ${s.seconds} s`;
+    },
+  };
 }

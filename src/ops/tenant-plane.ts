@@ -1,9 +1,11 @@
-import { onlineAgents, runChecklist, type AgentBaseline, type Check, type VerifyAuth } from './checklist.js';
-import { probeHealth, type HealthEvidence } from './health.js';
+import type { Counters, Probe, WebhookState } from './bake.js';
+import { message, onlineAgents, request, runChecklist, signIn, type AgentBaseline, type Answer, type Check, type VerifyAuth } from './checklist.js';
+import { judge, probeHealth, type HealthEvidence } from './health.js';
 
 /**
  * The running Tenant Plane as tpctl sees it: over HTTP, the way an operator does (health, a
- * login, the license, the agents). The lifecycle uses only this interface.
+ * login, the license, the agents, authenticated reads, the server's counters, the webhooks).
+ * The lifecycle uses only this interface.
  */
 export interface TenantPlane {
   /** Where it answers, for messages. */
@@ -16,6 +18,15 @@ export interface TenantPlane {
   readonly checklist: ((version: string, baseline: AgentBaseline | undefined) => Promise<{ ok: boolean; checks: Check[] }>) | undefined;
   /** The agents online now (undefined without a verification identity, or when it cannot tell). */
   onlineAgents(): Promise<AgentBaseline | undefined>;
+  /** The routes the bake probes: health, and with the verification identity authenticated reads. */
+  readonly probeRoutes: readonly string[];
+  /** One request to a route, timed; with `version`, health must answer ok for that version. */
+  probe(route: string, version: string | undefined): Promise<Probe>;
+  /** The server's own counters (undefined when /metrics cannot be read: no token, no identity). */
+  counters(): Promise<Counters | undefined>;
+  /** The webhooks and their last deliveries (undefined without the verification identity). */
+  webhooks(): Promise<WebhookState[] | undefined>;
+  testWebhook(id: string): Promise<{ ok: boolean; detail: string }>;
 }
 
 export interface Verification {
@@ -23,11 +34,81 @@ export interface Verification {
   agentsWithinMs: number;
 }
 
-export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | undefined): TenantPlane {
+const READS = ['GET /api/incidents', 'GET /api/settings', 'GET /api/agents'];
+
+/** The sum of a metric's samples whose labels include `label` (GET /metrics, text format). */
+export function sumOf(metricsText: string, metric: string, label: RegExp): number {
+  let sum = 0;
+  for (const line of metricsText.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)/.exec(line);
+    if (m?.[1] === metric && label.test(m[2] ?? '')) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | undefined, metricsToken?: string): TenantPlane {
+  const origin = new URL(healthUrl).origin;
+  // One sign-in serves every authenticated probe of a run (a login costs a memory-hard hash).
+  let session: ReturnType<typeof signIn> | undefined;
+  const signedIn = async () => {
+    if (!verify) return { error: 'no verification identity' };
+    session ??= signIn(origin, verify.auth).catch((err: Error) => ({ error: err.message }));
+    return session;
+  };
+  const asIdentity = async (path: string, init: RequestInit = {}): Promise<Answer | undefined> => {
+    const s = await signedIn();
+    if ('error' in s) return undefined;
+    const answer = await request(`${origin}${path}`, { ...init, headers: { ...s.headers, ...init.headers } });
+    if (answer.status === 401) session = undefined;
+    return answer;
+  };
   return {
     healthUrl,
     health: () => probeHealth(healthUrl),
     checklist: verify && ((version, baseline) => runChecklist({ healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline })),
     onlineAgents: async () => (verify ? onlineAgents(healthUrl, verify.auth) : undefined),
+    probeRoutes: ['GET /api/health', ...(verify ? READS : [])],
+    async probe(route, version) {
+      const started = performance.now();
+      const ms = () => performance.now() - started;
+      if (route === 'GET /api/health') {
+        const evidence = await probeHealth(healthUrl);
+        const problem = version ? judge(evidence, version) : evidence.status === 200 ? undefined : (evidence.error ?? `HTTP ${evidence.status}`);
+        return { route, ok: !problem, ms: ms(), detail: problem ?? 'ok' };
+      }
+      const s = await signedIn();
+      if ('error' in s) return { route, ok: false, ms: ms(), detail: `the verification login failed: ${s.error}` };
+      const answer = await asIdentity(route.slice('GET '.length)).catch((err: Error): Answer => ({ status: 0, body: { message: err.message } }));
+      const ok = answer?.status === 200;
+      return { route, ok, ms: ms(), detail: ok ? 'ok' : `HTTP ${answer?.status ?? '?'}: ${answer ? message(answer) : ''}` };
+    },
+    async counters() {
+      const headers: Record<string, string> = {};
+      if (metricsToken) headers.authorization = `Bearer ${metricsToken}`;
+      else {
+        const s = await signedIn();
+        if ('error' in s) return undefined;
+        Object.assign(headers, s.headers);
+      }
+      const res = await fetch(`${origin}/metrics`, { headers, signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+      if (res?.status !== 200) return undefined;
+      const text = await res.text();
+      return {
+        errors5xx: sumOf(text, 'atlas_http_requests_total', /status_class="5xx"/),
+        webhookFailures: sumOf(text, 'atlas_webhook_deliveries_total', /outcome="(failed|retrying)"/),
+      };
+    },
+    async webhooks() {
+      const answer = await asIdentity('/api/admin/webhooks').catch(() => undefined);
+      if (answer?.status !== 200) return undefined;
+      const list = (answer.body.webhooks ?? []) as { id: string; name: string; deliveries?: { last?: WebhookState['lastDelivery'] } }[];
+      return list.map((w) => ({ id: String(w.id), name: String(w.name), lastDelivery: w.deliveries?.last ?? null }));
+    },
+    async testWebhook(id) {
+      const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, { method: 'POST' }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
+      if (answer?.status !== 200) return { ok: false, detail: `POST /api/admin/webhooks/${id}/test: HTTP ${answer?.status ?? '?'}` };
+      const b = answer.body as { status?: string; statusCode?: number | null; error?: string | null };
+      return { ok: b.status === 'delivered', detail: b.status === 'delivered' ? 'delivered' : (b.error ?? `HTTP ${b.statusCode ?? '?'}`) };
+    },
   };
 }

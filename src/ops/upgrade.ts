@@ -2,7 +2,7 @@ import { stateFiles, type OpsContext, type Plan, type Step } from './engine.js';
 import { operate } from './operate.js';
 import { Refused, type Outcome } from './outcome.js';
 import { writePreviousVersion } from './previous-version.js';
-import { backupDatabase, gate, preflight, stopTenantPlane, switchVersion } from './steps.js';
+import { backupDatabase, bakeStep, baselineStep, gate, preflight, stopTenantPlane, switchVersion } from './steps.js';
 
 export interface UpgradeRequest {
   to: string;
@@ -13,9 +13,10 @@ export interface UpgradeRequest {
 }
 
 /**
- * preflight (the target is available) → stop (the embedded database only) → pre-upgrade
- * backup → the previous version recorded, switch → wait healthy (fail fast on a crash) →
- * verify → checklist. The way back of a failure is the rollback's: switch back, the same gate.
+ * preflight (the target is available) → baseline (for the bake) → stop (the embedded database
+ * only) → pre-upgrade backup → the previous version recorded, switch → wait healthy (fail fast
+ * on a crash) → verify → checklist → bake. The way back of a failure is the rollback's: switch
+ * back, the same gate.
  */
 export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Promise<Plan | Outcome> {
   const { runtime, database, log } = ctx;
@@ -27,12 +28,15 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
     throw new Refused('the pre-upgrade backup needs the database, reached from this host (for Compose, publish the PostgreSQL port)', [{ do: 'set', setting: 'database' }, { do: 'skip-backup' }]);
   }
   log.write(`upgrade ${from} -> ${to} on ${runtime.describe()}`);
+  const baking = ctx.settings.bake.seconds > 0;
   const steps: Step[] = [
-    preflight(ctx, async () => {
+    preflight(ctx, async (run) => {
       await runtime.ensureAvailable(to);
-      return `${to} is available; ${from} runs now${request.backup ? '' : '; no pre-upgrade backup, as asked'}`;
+      if (!baking) run.bake = { skipped: true };
+      return `${to} is available; ${from} runs now${request.backup ? '' : '; no pre-upgrade backup, as asked'}${baking ? '' : '; no bake, as asked'}`;
     }),
   ];
+  if (baking) steps.push(baselineStep(ctx));
   if (request.backup && database) {
     // The embedded database is one process's at a time: the Tenant Plane stops for the backup.
     if (database.embedded) steps.push(stopTenantPlane(ctx, 'for the backup of the embedded database'));
@@ -48,6 +52,7 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
       },
     },
     ...gate(ctx, to, { decisive: true }),
+    ...(baking ? [bakeStep(ctx, to)] : []),
   );
   return { op: 'upgrade', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
 }

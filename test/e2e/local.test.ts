@@ -31,6 +31,7 @@ beforeAll(async () => {
     ATLAS_LOG_DIR: path.join(dir, 'logs'),
     ATLAS_ADMIN_EMAIL: 'admin@example.com',
     ATLAS_ADMIN_PASSWORD: 'local-admin-pw-1',
+    ATLAS_BAKE_SECONDS: '0',
   };
   symlinkSync(path.join(appRoot, 'scripts'), path.join(dir, 'scripts'));
   const priority = { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' };
@@ -51,13 +52,19 @@ afterAll(async () => {
 
 describe('the local runtime (no Docker), on the embedded database', () => {
   it('upgrades 1.2.2 -> 1.3.0 with a backup of the embedded database', async () => {
-    const res = await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    const res = await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '3' });
     expect(res.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in [\d.]+ s; 1\.3\.0 is healthy/);
     expect(res.code).toBe(0);
     expect(await health()).toMatchObject({ version: '1.3.0', checks: { schema: { applied: 3 } } });
     expect(history()).toEqual(['1.2.2 -> 1.3.0 SUCCESS']);
     expect(readdirSync(path.join(dir, 'logs')).filter((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n))).toHaveLength(1);
     expect(readFileSync(path.join(dir, 'data', 'releases', 'current'), 'utf8')).toBe('1.3.0\n');
+    // It passed the bake, against a baseline taken on 1.2.2 before the switch.
+    const [entry] = JSON.parse((await local(['history', '--json'])).stdout) as { run: { steps: { step: string }[]; bake: { seconds: number; signals: string[]; baseline: { routes: Record<string, { n: number }> }; bake: { routes: Record<string, { n: number }> } } } }[];
+    expect(entry?.run.steps.map((s) => s.step)).toEqual(['preflight', 'baseline', 'stop', 'backup', 'switch', 'wait-healthy', 'verify', 'bake']);
+    expect(entry?.run.bake).toMatchObject({ seconds: 3, signals: [] });
+    expect(entry?.run.bake.baseline.routes['GET /api/health']?.n).toBeGreaterThan(5);
+    expect(entry?.run.bake.bake.routes['GET /api/health']?.n).toBeGreaterThan(5);
   });
 
   it('an upgrade to a release that crashes on start rolls itself back to 1.3.0', async () => {

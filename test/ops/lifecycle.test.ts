@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/cli/command.js';
+import { BAKE_DEFAULTS } from '../../src/ops/bake.js';
 import { describeOutcome } from '../../src/cli/words.js';
 import { stateFiles, type OpsContext } from '../../src/ops/engine.js';
 import type { Phase, StepName } from '../../src/ops/journal.js';
@@ -34,6 +35,9 @@ interface Scenario {
   restore?: boolean;
 }
 
+/** A bake of 20 ms, after a baseline of 10 ms, a round every 2 ms: the steps are there, and quick. */
+const BAKE = { ...BAKE_DEFAULTS, seconds: 0.02, baselineMs: 10, roundMs: 2 };
+
 const SCENARIOS: Scenario[] = [
   { name: 'upgrade', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true },
   { name: 'upgrade on the embedded database', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true, embedded: true },
@@ -56,7 +60,7 @@ class World {
 
   ctx(): OpsContext {
     const log = new RunLogFile(path.join(this.dir, 'logs', `run-${++this.runs}.log`), []);
-    return { settings: { dataDir: this.dir, healthTimeoutMs: 30 }, runtime: this.platform, tenantPlane: this.platform, database: this.platform.database, log };
+    return { settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE }, runtime: this.platform, tenantPlane: this.platform, database: this.platform.database, log };
   }
 
   operate(): Promise<Outcome> {
@@ -287,6 +291,20 @@ describe('the engine, beyond the matrix', () => {
     const outcome = await w.operate();
     expect(outcome.kind).toBe('failed');
     expect(outcome.kind === 'failed' && outcome.run.failure?.reason).toMatch(/^the Tenant Plane crashed: 1\.3\.0 exited with 1/);
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+    w.expectRuns('1.2.2');
+  });
+
+  it('a target that is healthy but slow fails the bake and goes back, with the figures in the record', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.slow.add('1.3.0');
+    const ctx = w.ctx();
+    // Long enough for the latency to be judged (past the warm-up, 20 samples).
+    const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0.3 } } });
+    expect(outcome.kind).toBe('failed');
+    if (outcome.kind !== 'failed') return;
+    expect(outcome.run.failure).toMatchObject({ step: 'bake', reason: expect.stringMatching(/^p95 of GET \/api\/health 50 ms against 1 ms before \(x50\.0 > x3, floor 10 ms\)/) as unknown });
+    expect(outcome.run.bake).toMatchObject({ baseline: { routes: { 'GET /api/health': { p95: 1 } } }, bake: { routes: { 'GET /api/health': { p95: 50 } } } });
     expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
     w.expectRuns('1.2.2');
   });

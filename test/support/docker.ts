@@ -67,6 +67,8 @@ export class Deployment {
       ATLAS_VERIFY_EMAIL: this.options.admin.email,
       ATLAS_VERIFY_PASSWORD: this.options.admin.password,
       ATLAS_VERIFY_AGENTS_WITHIN: '5',
+      // The guide's flows are tested without the bake; the bake's own tests turn it on.
+      ATLAS_BAKE_SECONDS: '0',
     };
   }
 

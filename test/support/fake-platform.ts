@@ -48,6 +48,8 @@ export class FakePlatform implements Runtime, TenantPlane {
   stopped = false;
   /** Versions that crash at start. */
   readonly broken = new Set<string>();
+  /** Versions that answer, but slowly: 50 ms a request instead of 1. */
+  readonly slow = new Set<string>();
   /** Calls that changed what runs: a run that made none left it untouched. */
   touched = 0;
   private faults: ArmedFault[] = [];
@@ -180,6 +182,19 @@ export class FakePlatform implements Runtime, TenantPlane {
       () => ({ ok: false, checks: [{ name: 'login', ok: false, evidence: 'fault: HTTP 401' }] }),
     );
   onlineAgents = () => this.call({ mutates: false }, () => ({ agents: { a1: 'edge-1' }, since: new Date() }), fail('onlineAgents'));
+  readonly probeRoutes = ['GET /api/health', 'GET /api/incidents'];
+  probe = (route: string, version: string | undefined) =>
+    this.call(
+      { mutates: false },
+      () => {
+        const ok = this.healthy && (version === undefined || this.running === version);
+        return { route, ok, ms: this.running && this.slow.has(this.running) ? 50 : 1, detail: ok ? 'ok' : `not answering for ${version ?? 'any version'}` };
+      },
+      () => ({ route, ok: false, ms: 1, detail: 'fault: HTTP 500' }),
+    );
+  counters = () => this.call({ mutates: false }, () => ({ errors5xx: 0, webhookFailures: 0 }), () => undefined);
+  webhooks = async () => [];
+  testWebhook = async () => ({ ok: true, detail: 'delivered' });
 }
 
 const fail = (what: string) => () => {

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { BAKE_DEFAULTS, type BakeSettings } from '../../ops/bake.js';
 import { databaseWork } from '../../ops/database-work.js';
 import type { VerifyAuth } from '../../ops/checklist.js';
 import { stateFiles, type OpsContext } from '../../ops/engine.js';
@@ -62,20 +63,39 @@ export const dataDirOf = (io: Io) => io.env.ATLAS_DATA_DIR || './data';
 /** The Tenant Plane as tpctl reaches it: HEALTH_URL, and the verification identity of the checklist. */
 export function tenantPlaneOf(io: Io): TenantPlane {
   const auth = verifyAuth(io);
-  return tenantPlaneOverHttp(healthUrlOf(io), auth && { auth, agentsWithinMs: seconds(io, 'ATLAS_VERIFY_AGENTS_WITHIN', 60) * 1000 });
+  return tenantPlaneOverHttp(healthUrlOf(io), auth && { auth, agentsWithinMs: seconds(io, 'ATLAS_VERIFY_AGENTS_WITHIN', 60) * 1000 }, io.env.ATLAS_METRICS_TOKEN || undefined);
 }
 
 export const healthTimeoutMs = (io: Io) => seconds(io, 'HEALTH_TIMEOUT', 60) * 1000;
+
+/** The bake's settings: ATLAS_BAKE_SECONDS (or --bake-seconds; 0 skips it), ATLAS_BAKE_MAX_LATENCY_RATIO, ATLAS_BAKE_WEBHOOK_TEST. */
+function bakeSettings(io: Io, flag: string | undefined): BakeSettings {
+  const [name, raw] = flag === undefined ? ['ATLAS_BAKE_SECONDS', io.env.ATLAS_BAKE_SECONDS] : ['--bake-seconds', flag];
+  const secondsText = raw === undefined || raw === '' ? String(BAKE_DEFAULTS.seconds) : raw;
+  const bakeSeconds = Number(secondsText);
+  if (!/^\d{1,4}$/.test(secondsText) || bakeSeconds > 3600) throw new CliError(`${name}=${printable(secondsText, 20)} is not valid: expected whole seconds, from 0 (no bake) to 3600`);
+  const ratioText = io.env.ATLAS_BAKE_MAX_LATENCY_RATIO || String(BAKE_DEFAULTS.maxLatencyRatio);
+  const ratio = Number(ratioText);
+  if (!Number.isFinite(ratio) || ratio < 1 || ratio > 100) throw new CliError(`ATLAS_BAKE_MAX_LATENCY_RATIO=${printable(ratioText, 20)} is not valid: expected a number from 1 to 100`);
+  const test = io.env.ATLAS_BAKE_WEBHOOK_TEST ?? '1';
+  if (test !== '0' && test !== '1') throw new CliError('ATLAS_BAKE_WEBHOOK_TEST must be 0 or 1');
+  return { ...BAKE_DEFAULTS, seconds: bakeSeconds, maxLatencyRatio: ratio, webhookTest: test === '1' };
+}
 const rolloutTimeoutMs = (io: Io) => seconds(io, 'ROLLOUT_TIMEOUT', 300) * 1000;
 
 /**
  * Runs an upgrade or rollback: the environment the scripts document is read and checked first,
  * then the run gets its log, and its outcome is printed (text, or --json) and ends the command.
  */
-async function runOperation(io: Io, op: 'upgrade' | 'rollback', flags: { json?: boolean; runtime?: string }, action: (ctx: OpsContext) => Promise<Outcome>): Promise<OutcomeKind> {
+async function runOperation(
+  io: Io,
+  op: 'upgrade' | 'rollback',
+  flags: { json?: boolean; runtime?: string; 'bake-seconds'?: string },
+  action: (ctx: OpsContext) => Promise<Outcome>,
+): Promise<OutcomeKind> {
   const kind = runtimeKind(io, flags.runtime);
   const dataDir = dataDirOf(io);
-  const settings = { dataDir, healthTimeoutMs: healthTimeoutMs(io) };
+  const settings = { dataDir, healthTimeoutMs: healthTimeoutMs(io), bake: bakeSettings(io, flags['bake-seconds']) };
   const tenantPlane = tenantPlaneOf(io);
   const logDir = logDirOf(io);
   const keep = backupKeep(io);
@@ -103,7 +123,7 @@ async function runOperation(io: Io, op: 'upgrade' | 'rollback', flags: { json?: 
 }
 
 export const upgradeCommand: Command = {
-  help: `Usage: tpctl upgrade --to VERSION [--runtime KIND] [--no-backup] [--json]
+  help: `Usage: tpctl upgrade --to VERSION [--runtime KIND] [--no-backup] [--bake-seconds S] [--json]
 
 Upgrades the Tenant Plane (on Docker Compose: the deployment in the current directory):
 
@@ -113,7 +133,14 @@ Upgrades the Tenant Plane (on Docker Compose: the deployment in the current dire
     Kubernetes: image, version annotation and change cause patched, rollout followed;
     Helm: helm upgrade --install --wait --timeout
   → wait until HEALTH_URL answers "ok" for VERSION (HEALTH_TIMEOUT s; at once if it crashes)
-  → /app/.atlas-version checked → recovery checklist (with ATLAS_VERIFY_*) → ./data/.atlas-upgrade-history
+  → /app/.atlas-version checked → recovery checklist (with ATLAS_VERIFY_*)
+  → bake: for ATLAS_BAKE_SECONDS (--bake-seconds; default 60, 0 skips it) the new version is
+    watched against a baseline taken on the old one: health, authenticated reads (with
+    ATLAS_VERIFY_*), webhooks that delivered before (a test delivery each unless
+    ATLAS_BAKE_WEBHOOK_TEST=0), p95 latency within ATLAS_BAKE_MAX_LATENCY_RATIO (3) times the
+    baseline's (at least 10 ms), and no 5xx where there were none (ATLAS_METRICS_TOKEN or the
+    verification identity reads /metrics)
+  → ./data/.atlas-upgrade-history
 
 Any failure after the switch takes the one way back: the previous version is put back (on
 Kubernetes kubectl rollout undo, on Helm helm rollback) and confirmed healthy, and both lines are
@@ -125,7 +152,7 @@ ${RUNTIME_HELP}
 Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 2 refused
 (bad version, missing image, bad Compose file), 3 failed and needs a human, 4 locked.`,
   async run(args, io) {
-    const { values } = parseFlags(args, { to: { type: 'string' }, runtime: { type: 'string' }, 'no-backup': { type: 'boolean' }, json: { type: 'boolean' } });
+    const { values } = parseFlags(args, { to: { type: 'string' }, runtime: { type: 'string' }, 'no-backup': { type: 'boolean' }, 'bake-seconds': { type: 'string' }, json: { type: 'boolean' } });
     if (!values.to) throw new CliError('name the version: tpctl upgrade --to 1.3.0');
     const to = targetVersion(values.to, '--to');
     return runOperation(io, 'upgrade', values, (ctx) => upgrade({ to, backup: !values['no-backup'], label: `tpctl upgrade --to ${to}` }, ctx));
