@@ -315,6 +315,20 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     expect((await lastRun(d))?.bake.signals[0]).toMatch(/^p95 of GET/);
   });
 
+  it('a wrong verification password still fails the gate with the bake on; sign-ins that stop working during the bake fail the bake', async () => {
+    const d = await deployment();
+    const wrong = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '10', ATLAS_VERIFY_PASSWORD: 'not-the-password-1' });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at checklist: login: .*HTTP 401.*Rolled back: 1\.2\.2 runs and is healthy/);
+
+    const upgrading = d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '30' });
+    await eventually('the bake', async () => (d.read('data/.atlas-operation.json').includes('"step": "bake"') ? true : undefined), 60);
+    await query(d, `UPDATE users SET disabled = true WHERE email = '${admin.email}'`);
+    const res = await upgrading;
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at bake: GET \/api\/\w+ failed: HTTP 401: .*Rolled back: 1\.2\.2 runs and is healthy/);
+  });
+
   it('a version whose webhook deliveries are refused is rolled back, naming the webhook', async () => {
     // The receiver refuses what 1.3.0 sends (it names itself in User-Agent) and takes what 1.2.2 sends.
     const seen: string[] = [];
