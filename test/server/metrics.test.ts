@@ -1,46 +1,27 @@
 import parsePrometheus from 'parse-prometheus-text-format';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
-import type { Database } from '../../src/db/database.js';
-import { backends } from '../support/backends.js';
-import { addUser, login, METRICS_TOKEN, startTestApp, TEST_VERSION } from '../support/app.js';
+import { describe, expect, it } from 'vitest';
+import { METRICS_TOKEN, signedInApp, TEST_VERSION } from '../support/app.js';
 
 describe('GET /metrics', () => {
-  let db: Database;
-  let app: FastifyInstance;
-  let admin: string;
-  let viewer: string;
-
-  beforeAll(async () => {
-    db = await backends[0]!.open();
-    ({ app } = await startTestApp(db));
-    await addUser(db, 'admin@example.com', 'admin');
-    await addUser(db, 'viewer@example.com', 'viewer');
-    admin = await login(app, 'admin@example.com');
-    viewer = await login(app, 'viewer@example.com');
-  });
-  afterAll(async () => {
-    await app?.close();
-    await db?.close();
-  });
+  const t = signedInApp();
 
   it('refuses anonymous requests, a wrong token and a non-admin; takes the token or an admin', async () => {
-    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer not-the-metrics-token' } })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}x` } })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/metrics', headers: { cookie: viewer } })).statusCode).toBe(403);
-    const byToken = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect((await t.app.inject({ url: '/metrics' })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/metrics', headers: { authorization: 'Bearer not-the-metrics-token' } })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}x` } })).statusCode).toBe(401);
+    expect((await t.app.inject({ url: '/metrics', headers: { cookie: t.viewer } })).statusCode).toBe(403);
+    const byToken = await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(byToken.statusCode).toBe(200);
     expect(byToken.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect((await app.inject({ url: '/metrics', headers: { cookie: admin } })).statusCode).toBe(200);
+    expect((await t.app.inject({ url: '/metrics', headers: { cookie: t.admin } })).statusCode).toBe(200);
   });
 
   it('is the Prometheus text format: requests by route and status class with latency, webhooks, agents, the process, the version', async () => {
-    await app.inject({ url: '/api/health' });
-    await app.inject({ url: '/api/settings', headers: { cookie: viewer } });
-    await app.inject({ url: '/api/settings' });
-    await app.inject({ url: '/api/no/such/route', headers: { cookie: viewer } });
-    const res = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    await t.app.inject({ url: '/api/health' });
+    await t.app.inject({ url: '/api/settings', headers: { cookie: t.viewer } });
+    await t.app.inject({ url: '/api/settings' });
+    await t.app.inject({ url: '/api/no/such/route', headers: { cookie: t.viewer } });
+    const res = await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     const families = new Map(parsePrometheus(res.body).map((f) => [f.name, f]));
 
     const requests = families.get('atlas_http_requests_total')!;

@@ -1,33 +1,14 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/db/database.js';
-import { backends } from '../support/backends.js';
-import { addUser, login, startTestApp } from '../support/app.js';
+import { describe, expect, it } from 'vitest';
+import { signedInApp } from '../support/app.js';
 
 describe('web pages (in process)', () => {
-  let db: Database;
-  let app: FastifyInstance;
-  let admin: string;
-  let viewer: string;
-
-  beforeAll(async () => {
-    db = await backends[0]!.open();
-    ({ app } = await startTestApp(db));
-    await addUser(db, 'admin@example.com', 'admin');
-    await addUser(db, 'viewer@example.com', 'viewer');
-    admin = await login(app, 'admin@example.com');
-    viewer = await login(app, 'viewer@example.com');
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-  });
+  const t = signedInApp();
 
   it('send an anonymous visitor to the login page, and back after logging in', async () => {
-    const res = await app.inject({ url: '/incidents/7' });
+    const res = await t.app.inject({ url: '/incidents/7' });
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe('/login?next=%2Fincidents%2F7');
-    const posted = await app.inject({
+    const posted = await t.app.inject({
       method: 'POST',
       url: '/login',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -40,7 +21,7 @@ describe('web pages (in process)', () => {
 
   it('never redirect a login to another site', async () => {
     for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example']) {
-      const res = await app.inject({
+      const res = await t.app.inject({
         method: 'POST',
         url: '/login',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -51,24 +32,24 @@ describe('web pages (in process)', () => {
   });
 
   it('refuse a form without the anti-forgery token, changing nothing', async () => {
-    const res = await app.inject({ method: 'POST', url: '/incidents', headers: { cookie: admin, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'title=forged&severity=low' });
+    const res = await t.app.inject({ method: 'POST', url: '/incidents', headers: { cookie: t.admin, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'title=forged&severity=low' });
     expect(res.statusCode).toBe(403);
     expect(res.body).toContain('anti-forgery token');
-    expect(await db.query(`SELECT 1 FROM incidents WHERE title = 'forged'`)).toHaveLength(0);
+    expect(await t.db.query(`SELECT 1 FROM incidents WHERE title = 'forged'`)).toHaveLength(0);
   });
 
   it('keep admin pages from viewers, and viewers from acting', async () => {
-    const users = await app.inject({ url: '/settings/users', headers: { cookie: viewer } });
+    const users = await t.app.inject({ url: '/settings/users', headers: { cookie: t.viewer } });
     expect(users.statusCode).toBe(403);
     expect(users.body).toContain('this needs the admin role');
-    const incidents = await app.inject({ url: '/incidents', headers: { cookie: viewer } });
+    const incidents = await t.app.inject({ url: '/incidents', headers: { cookie: t.viewer } });
     expect(incidents.statusCode).toBe(200);
     expect(incidents.body).not.toContain('New incident');
   });
 
   it('serve every page with security headers and HTML-escaped content', async () => {
-    await app.inject({ method: 'POST', url: '/api/incidents', headers: { cookie: admin }, payload: { title: '<script>alert(1)</script>', severity: 'low' } });
-    const res = await app.inject({ url: '/incidents', headers: { cookie: admin } });
+    await t.app.inject({ method: 'POST', url: '/api/incidents', headers: { cookie: t.admin }, payload: { title: '<script>alert(1)</script>', severity: 'low' } });
+    const res = await t.app.inject({ url: '/incidents', headers: { cookie: t.admin } });
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.headers['content-security-policy']).toBe("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     expect(res.headers['x-frame-options']).toBe('DENY');

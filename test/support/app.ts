@@ -1,10 +1,12 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { loadMigrations, migrate } from '../../src/db/migrations.js';
 import { createUser, type Role } from '../../src/db/users.js';
 import { buildApp } from '../../src/server/app.js';
+import { backends } from './backends.js';
 import type { LoginThrottle } from '../../src/server/config.js';
 
 export const TEST_VERSION = '1.3.0';
@@ -62,3 +64,23 @@ export function json(res: LightMyRequestResponse): Record<string, unknown> {
   return res.json<Record<string, unknown>>();
 }
 
+/**
+ * For the tests of one describe block: a test app on PostgreSQL with an admin and a viewer
+ * signed in (their session cookies), started before them and closed after.
+ */
+export function signedInApp(): { app: FastifyInstance; db: Database; admin: string; viewer: string } {
+  const t = {} as { app: FastifyInstance; db: Database; admin: string; viewer: string };
+  beforeAll(async () => {
+    t.db = await backends[0]!.open();
+    ({ app: t.app } = await startTestApp(t.db));
+    await addUser(t.db, 'admin@example.com', 'admin');
+    await addUser(t.db, 'viewer@example.com', 'viewer');
+    t.admin = await login(t.app, 'admin@example.com');
+    t.viewer = await login(t.app, 'viewer@example.com');
+  });
+  afterAll(async () => {
+    await t.app?.close();
+    await t.db?.close();
+  });
+  return t;
+}
