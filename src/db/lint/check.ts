@@ -71,6 +71,7 @@ function checkAddColumn(def: ColumnDef, table: string): Hit[] {
   if (has('CONSTR_GENERATED') && constraints.some((c) => c.contype === 'CONSTR_GENERATED' && c.generated_kind !== 'v')) {
     hits.push({ rule: 'stored-generated-column', subject });
   }
+  if (has('CONSTR_UNIQUE') || has('CONSTR_PRIMARY')) hits.push({ rule: 'add-column-unique', subject });
   return hits;
 }
 
@@ -108,6 +109,9 @@ function checkAlterTableCmd(cmd: AlterTableCmd, table: string): Hit[] {
     case 'AT_EnableRowSecurity':
     case 'AT_ForceRowSecurity':
       return [{ rule: 'row-security', subject: table }];
+    case 'AT_DetachPartition':
+    case 'AT_DetachPartitionFinalize':
+      return [{ rule: 'detach-partition', subject: table }];
     default:
       return cmd.subtype && ADDITIVE_SUBCOMMANDS.has(cmd.subtype) ? [] : [{ rule: 'unrecognised-statement', subject: `ALTER TABLE ${table} ${cmd.subtype ?? ''}` }];
   }
@@ -186,6 +190,10 @@ export function checkStatement(node: Node, ctx: FileContext): Hit[] {
   if ('ViewStmt' in node) {
     ctx.created.add(tableKey(node.ViewStmt.view));
     return node.ViewStmt.replace ? [{ rule: 'replace-view-or-function', subject: `VIEW ${tableName(node.ViewStmt.view)}` }] : [];
+  }
+  if ('CreateDomainStmt' in node) {
+    ctx.created.add(qualified(strings(node.CreateDomainStmt.domainname)));
+    return [];
   }
   if ('CreateEnumStmt' in node) {
     ctx.created.add(qualified(strings(node.CreateEnumStmt.typeName)));
@@ -275,7 +283,19 @@ export function checkStatement(node: Node, ctx: FileContext): Hit[] {
     return ctx.created.has(tableKey(p.table)) ? [] : [{ rule: 'row-security', subject: `${p.policy_name ?? ''} ON ${tableName(p.table)}` }];
   }
   if ('GrantStmt' in node) return node.GrantStmt.is_grant ? [] : [{ rule: 'revoke', subject: strings(node.GrantStmt.objects).join(', ') }];
-  const additive = ['CommentStmt', 'CreateSchemaStmt', 'CreateExtensionStmt', 'CreateDomainStmt', 'VariableSetStmt', 'SelectStmt'];
+  if ('DropdbStmt' in node) return [{ rule: 'drop-database', subject: node.DropdbStmt.dbname ?? '' }];
+  if ('AlterDomainStmt' in node) {
+    const type = qualified(strings(node.AlterDomainStmt.typeName));
+    return ctx.created.has(type) ? [] : [{ rule: 'alter-domain', subject: strings(node.AlterDomainStmt.typeName).join('.') }];
+  }
+  if ('ReindexStmt' in node) {
+    const r = node.ReindexStmt;
+    const subject = `REINDEX ${(r.kind ?? '').replace('REINDEX_OBJECT_', '')} ${r.relation ? tableName(r.relation) : (r.name ?? '')}`;
+    const concurrent = (r.params ?? []).some((p) => 'DefElem' in p && p.DefElem.defname === 'concurrently');
+    if (!concurrent) return [{ rule: 'reindex', subject }];
+    return ctx.noTransaction ? [] : [{ rule: 'concurrently-in-transaction', subject }];
+  }
+  const additive = ['CommentStmt', 'CreateSchemaStmt', 'CreateExtensionStmt', 'VariableSetStmt', 'SelectStmt'];
   if (additive.some((k) => k in node)) return [];
   return [{ rule: 'unrecognised-statement', subject: Object.keys(node)[0] ?? 'statement' }];
 }

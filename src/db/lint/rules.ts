@@ -104,6 +104,31 @@ export const RULES = {
     breaks: 'the runner wraps each migration in a transaction; BEGIN/COMMIT inside it would commit half a migration',
     instead: 'remove it; a migration that must run outside a transaction starts with `-- atlas:no-transaction`',
   },
+  'add-column-unique': {
+    severity: 'violation',
+    breaks: "a UNIQUE or PRIMARY KEY on a new column builds a unique index under the table's exclusive lock: both versions stall while it builds",
+    instead: 'add the column plain; build the index with CREATE UNIQUE INDEX CONCURRENTLY in a migration whose first line is `-- atlas:no-transaction`, and attach it (ADD CONSTRAINT … UNIQUE USING INDEX) in a later migration',
+  },
+  'drop-database': {
+    severity: 'violation',
+    breaks: 'drops every table of every version: there is nothing left to roll back to',
+    instead: 'a migration never drops the database; remove data outside the lifecycle, after a backup',
+  },
+  'alter-domain': {
+    severity: 'violation',
+    breaks: "a domain's constraint, NOT NULL or default applies to every column of that type: the previous version's writes may fail it, or it relied on what is dropped",
+    instead: 'create a new domain beside the old one and move columns to it expand/contract (new column, write both, backfill, switch reads), then drop the old one in a later release',
+  },
+  reindex: {
+    severity: 'violation',
+    breaks: 'REINDEX without CONCURRENTLY locks out writes to the table (and reads through the index) for the whole rebuild: the running version stalls',
+    instead: 'REINDEX … CONCURRENTLY, in a migration of its own whose first line is `-- atlas:no-transaction`',
+  },
+  'detach-partition': {
+    severity: 'violation',
+    breaks: "the previous version reads and writes the parent table: the detached partition's rows are gone from it (and a plain DETACH locks the parent)",
+    instead: `keep the partition attached while a version that can be rolled back to needs its rows, and detach it ${LATER}`,
+  },
   'waiver-without-reason': {
     severity: 'violation',
     breaks: 'a waiver must say why the rule does not apply, for the reviewer and for whoever rolls back later',
@@ -145,9 +170,9 @@ export const RULES = {
     instead: 'revoke only what no version that can be rolled back to uses',
   },
   'unrecognised-statement': {
-    severity: 'review',
-    breaks: 'the linter does not know whether this statement is additive',
-    instead: 'check by hand that the previous version keeps working after it, and waive with the reason',
+    severity: 'violation',
+    breaks: 'the linter does not know this statement to be additive, and what is not known to be additive counts as breaking',
+    instead: 'check by hand that the previous version keeps working after it, and waive it with the reason: `-- atlas:allow unrecognised-statement <why it is additive>`',
   },
   'unused-waiver': {
     severity: 'review',

@@ -80,7 +80,7 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY users_role_idx ON users (role);', 'CREATE TABLE t (a int);\nCREATE INDEX t_a_idx ON t (a);'],
   },
   'concurrently-in-transaction': {
-    bad: ['CREATE INDEX CONCURRENTLY users_role_idx ON users (role);', '-- a comment first\n-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (role);'],
+    bad: ['CREATE INDEX CONCURRENTLY users_role_idx ON users (role);', '-- a comment first\n-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (role);', 'REINDEX TABLE CONCURRENTLY users;'],
     good: ['-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_role_idx ON users (role);'],
   },
   'transaction-control': {
@@ -122,6 +122,26 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
   'unrecognised-statement': {
     bad: ['ALTER TABLE users DISABLE TRIGGER ALL;', 'CLUSTER users USING users_pkey;', 'ALTER TABLE users SET UNLOGGED;'],
     good: ["COMMENT ON TABLE users IS 'people who log in';", 'ALTER TABLE users ALTER COLUMN name SET STATISTICS 500;', 'CREATE EXTENSION IF NOT EXISTS pgcrypto;'],
+  },
+  'add-column-unique': {
+    bad: ['ALTER TABLE users ADD COLUMN code text CONSTRAINT users_code_key UNIQUE;', 'ALTER TABLE ops.jobs ADD COLUMN ref bigint PRIMARY KEY;'],
+    good: ['ALTER TABLE users ADD COLUMN code text;', 'CREATE TABLE t (a int); ALTER TABLE t ADD COLUMN b int UNIQUE;'],
+  },
+  'drop-database': {
+    bad: ['DROP DATABASE atlas;', 'DROP DATABASE IF EXISTS "atlas-old";'],
+    good: ['CREATE SCHEMA archive;'],
+  },
+  'alter-domain': {
+    bad: ['ALTER DOMAIN positive ADD CONSTRAINT positive_check CHECK (VALUE > 0);', 'ALTER DOMAIN email SET NOT NULL;', 'ALTER DOMAIN email DROP CONSTRAINT email_check;'],
+    good: ['CREATE DOMAIN score AS int; ALTER DOMAIN score ADD CONSTRAINT score_check CHECK (VALUE >= 0);'],
+  },
+  reindex: {
+    bad: ['REINDEX TABLE users;', 'REINDEX INDEX users_email_idx;', 'REINDEX (VERBOSE) TABLE ops.jobs;'],
+    good: ['-- atlas:no-transaction\nREINDEX TABLE CONCURRENTLY users;'],
+  },
+  'detach-partition': {
+    bad: ['ALTER TABLE events DETACH PARTITION events_2025;', '-- atlas:no-transaction\nALTER TABLE events DETACH PARTITION events_2025 CONCURRENTLY;', 'ALTER TABLE events DETACH PARTITION events_2025 FINALIZE;'],
+    good: ['CREATE TABLE e (a int) PARTITION BY RANGE (a); ALTER TABLE e DETACH PARTITION e1;'],
   },
   'unused-waiver': {
     bad: ['-- atlas:allow drop-column not the rule this breaks\nALTER TABLE users RENAME TO people;'],
