@@ -105,7 +105,7 @@ export function describeOutcome(o: Outcome): string {
       case 'needs-human':
         return stuck(o);
       case 'refused':
-        return `${withNext(o.reason, o.next)}\nnothing was changed`;
+        return `${withNext(o.reason, o.next)}\nnothing ${o.recovery ? 'else ' : ''}was changed`;
       case 'locked':
         return `another operation is under way: "${o.holder.what}" (pid ${o.holder.pid} on ${o.holder.host}) has held the lock since ${o.holder.since}; wait for it, or check it with tpctl status`;
     }
