@@ -39,10 +39,11 @@ export interface Probe {
   detail: string;
 }
 
-/** The server's own counters, from GET /metrics. */
+/** The server's own counters (and the agents-online gauge), from GET /metrics. */
 export interface Counters {
   errors5xx: number;
   webhookFailures: number;
+  agentsOnline: number;
 }
 
 /** A webhook as tpctl sees it: whether its last delivery went through. */
@@ -64,6 +65,8 @@ export interface Figures {
   /** 5xx answers counted by the server during the window (undefined: /metrics not readable). */
   errors5xx: number | undefined;
   webhookFailures: number | undefined;
+  /** Agents online at the window's end (the gate's checklist waits for those online before). */
+  agentsOnline: number | undefined;
 }
 
 export interface Baseline extends Figures {
@@ -107,7 +110,7 @@ export function latencyRegression(route: string, base: RouteFigures | undefined,
   return `p95 of ${route} ${bake.p95} ms against ${base.p95} ms before (${times} > x${ratio}, floor ${LATENCY_FLOOR_MS} ms)`;
 }
 
-const delta = (a: Counters | undefined, b: Counters | undefined, key: keyof Counters) => (a && b ? b[key] - a[key] : undefined);
+const delta = (a: Counters | undefined, b: Counters | undefined, key: 'errors5xx' | 'webhookFailures') => (a && b ? b[key] - a[key] : undefined);
 
 /**
  * Probes every route once a round, a round every `roundMs`, for `ms`; after each round `check`
@@ -139,6 +142,7 @@ export async function takeBaseline(tp: TenantPlane, settings: BakeSettings): Pro
     routes: figures(samples),
     errors5xx: delta(before, after, 'errors5xx'),
     webhookFailures: delta(before, after, 'webhookFailures'),
+    agentsOnline: after?.agentsOnline,
     webhooksDelivering: webhooks.filter((w) => w.lastDelivery?.status === 'delivered'),
   };
 }
@@ -195,8 +199,8 @@ export async function bake(tp: TenantPlane, version: string, baseline: Baseline,
   const samples = watched.samples;
   return {
     seconds: settings.seconds,
-    baseline: { routes: baseline.routes, errors5xx: baseline.errors5xx, webhookFailures: baseline.webhookFailures },
-    bake: { routes: figures(samples), errors5xx: delta(before, counters, 'errors5xx'), webhookFailures: delta(before, counters, 'webhookFailures') },
+    baseline: { routes: baseline.routes, errors5xx: baseline.errors5xx, webhookFailures: baseline.webhookFailures, agentsOnline: baseline.agentsOnline },
+    bake: { routes: figures(samples), errors5xx: delta(before, counters, 'errors5xx'), webhookFailures: delta(before, counters, 'webhookFailures'), agentsOnline: counters?.agentsOnline },
     signals,
   };
 }

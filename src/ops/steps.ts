@@ -1,4 +1,4 @@
-import { bake, takeBaseline } from './bake.js';
+import { bake, takeBaseline, type Figures } from './bake.js';
 import type { DatabaseWork } from './database-work.js';
 import { StepFailed, type OpsContext, type Run, type Step } from './engine.js';
 import { waitHealthy } from './health.js';
@@ -161,8 +161,8 @@ export function gate(ctx: OpsContext, version: string, options: { decisive: bool
   return steps;
 }
 
-const figuresLine = (f: { routes: Record<string, { n: number; p95: number; failures: number }>; errors5xx: number | undefined }) =>
-  `${Object.entries(f.routes).map(([route, r]) => `${route} p95 ${r.p95} ms (${r.n})`).join(', ')}; 5xx: ${f.errors5xx ?? 'not read'}`;
+const figuresLine = (f: Figures) =>
+  `${Object.entries(f.routes).map(([route, r]) => `${route} p95 ${r.p95} ms (${r.n})`).join(', ')}; 5xx: ${f.errors5xx ?? 'not read'}; agents online: ${f.agentsOnline ?? 'not read'}`;
 
 /** Before anything changes, on the version that runs: what the bake compares the new version with. */
 export function baselineStep(ctx: OpsContext): Step {

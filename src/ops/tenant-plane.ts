@@ -96,6 +96,7 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
       return {
         errors5xx: sumOf(text, 'atlas_http_requests_total', /status_class="5xx"/),
         webhookFailures: sumOf(text, 'atlas_webhook_deliveries_total', /outcome="(failed|retrying)"/),
+        agentsOnline: sumOf(text, 'atlas_agents_online', /^$/),
       };
     },
     async webhooks() {

@@ -14,7 +14,7 @@ function tenantPlane(state: { ms: number; version: string; errors5xx: number; we
       const ok = version === undefined || version === state.version;
       return { route, ok, ms: state.ms, detail: ok ? 'ok' : `it answers for version ${state.version}, not ${version}` };
     },
-    counters: async (): Promise<Counters> => ({ errors5xx: state.errors5xx, webhookFailures: 0 }),
+    counters: async (): Promise<Counters> => ({ errors5xx: state.errors5xx, webhookFailures: 0, agentsOnline: 2 }),
     webhooks: async () => state.webhooks,
     testWebhook: async () => ({ ok: state.testOk, detail: state.testOk ? 'delivered' : 'HTTP 500' }),
   };
@@ -52,9 +52,11 @@ describe('the bake', () => {
       'atlas_http_requests_total{method="POST",route="/api/y",status_class="5xx"} 3',
       'atlas_webhook_deliveries_total{outcome="retrying"} 4',
       'atlas_webhook_deliveries_total{outcome="delivered"} 9',
+      'atlas_agents_online 12',
     ].join('\n');
     expect(sumOf(text, 'atlas_http_requests_total', /status_class="5xx"/)).toBe(5);
     expect(sumOf(text, 'atlas_webhook_deliveries_total', /outcome="(failed|retrying)"/)).toBe(4);
+    expect(sumOf(text, 'atlas_agents_online', /^$/)).toBe(12);
     expect(sumOf('garbage\n{}', 'atlas_http_requests_total', /./)).toBe(0);
   });
 
@@ -64,7 +66,8 @@ describe('the bake', () => {
     state.version = '1.3.0';
     const report = await bake(tenantPlane(state), '1.3.0', baseline, settings, () => {});
     expect(report.signals).toEqual([]);
-    expect(report.baseline.routes['GET /api/health']).toMatchObject({ p95: 2, failures: 0 });
+    expect(report.baseline).toMatchObject({ routes: { 'GET /api/health': { p95: 2, failures: 0 } }, errors5xx: 0, agentsOnline: 2 });
+    expect(report.bake).toMatchObject({ errors5xx: 0, agentsOnline: 2 });
     expect(report.bake.routes['GET /api/incidents']?.n).toBeGreaterThanOrEqual(20);
   });
 
@@ -90,7 +93,7 @@ describe('the bake', () => {
 
     state.version = '1.3.0';
     const tp = tenantPlane(state);
-    const errors = { ...tp, counters: async () => ({ errors5xx: (state.errors5xx += 1), webhookFailures: 0 }) };
+    const errors = { ...tp, counters: async () => ({ errors5xx: (state.errors5xx += 1), webhookFailures: 0, agentsOnline: 2 }) };
     expect((await bake(errors, '1.3.0', baseline, settings, () => {})).signals).toEqual([expect.stringMatching(/^\d+ answers with a 5xx status during the bake, none in the baseline$/)]);
 
     state.testOk = false;

@@ -309,6 +309,13 @@ describe('the engine, beyond the matrix', () => {
     w.expectRuns('1.2.2');
   });
 
+  it('ATLAS_BAKE_SECONDS=0: no baseline and no bake, and the record says the bake was skipped', async () => {
+    const w = new World(upgradeScenario);
+    const ctx = w.ctx();
+    const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0 } } });
+    expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
+  });
+
   it('refuses, with nothing recorded or changed, a target that is not available', async () => {
     const w = new World({ ...upgradeScenario, to: '9.9.9' });
     const outcome = await w.operate();

@@ -192,7 +192,7 @@ export class FakePlatform implements Runtime, TenantPlane {
       },
       () => ({ route, ok: false, ms: 1, detail: 'fault: HTTP 500' }),
     );
-  counters = () => this.call({ mutates: false }, () => ({ errors5xx: 0, webhookFailures: 0 }), () => undefined);
+  counters = () => this.call({ mutates: false }, () => ({ errors5xx: 0, webhookFailures: 0, agentsOnline: 1 }), () => undefined);
   webhooks = async () => [];
   testWebhook = async () => ({ ok: true, detail: 'delivered' });
 }
