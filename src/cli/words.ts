@@ -1,4 +1,5 @@
-import { Failed, Refused, type Next, type Outcome, type Setting } from '../ops/outcome.js';
+import { recoveryTarget } from '../ops/journal.js';
+import { Failed, Refused, type Next, type Outcome, type Preview, type Setting } from '../ops/outcome.js';
 import type { RunRecord } from '../ops/run-record.js';
 
 /**
@@ -93,11 +94,26 @@ function recovered(o: Outcome): string | undefined {
   return `recovered the interrupted ${r.interrupted.op} ${r.interrupted.from} -> ${r.interrupted.to}: ${r.target} runs and is healthy${data}`;
 }
 
+function previewed(p: Preview): string {
+  const width = Math.max(...p.steps.map((s) => s.step.length));
+  const killed = p.interrupted
+    ? [`first, the killed ${p.interrupted.op} ${p.interrupted.from} -> ${p.interrupted.to} (at step ${p.interrupted.step}) would be led back to ${recoveryTarget(p.interrupted)}`]
+    : [];
+  return [
+    `dry run: ${p.op} ${p.from} -> ${p.to}; nothing was changed`,
+    ...killed,
+    'steps:',
+    ...p.steps.map((s) => `  ${s.step.padEnd(width)}  ${s.what}${s.undo ? `\n  ${''.padEnd(width)}  undo: ${s.undo.step}: ${s.undo.what}` : ''}`),
+    `on a failure: the undos of the steps done, newest first${p.confirmBack.length ? `, then ${p.confirmBack.map((s) => s.step).join(', ')} for ${p.from}` : ''}`,
+  ].join('\n');
+}
+
 /** An operation's outcome, in words: what happened, where the Tenant Plane is now, and what to do. */
 export function describeOutcome(o: Outcome): string {
   const main = ((): string | undefined => {
     switch (o.kind) {
       case 'done':
+        if (o.preview) return previewed(o.preview);
         if (o.unchanged) return o.unchanged.op === 'upgrade' ? `already configured for ${o.unchanged.version}: nothing to do` : `${o.unchanged.version} is configured and healthy: nothing to roll back`;
         return o.run && o.run !== o.recovery?.run ? done(o.run) : undefined;
       case 'failed':

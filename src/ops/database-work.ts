@@ -8,6 +8,8 @@ import { Refused } from './outcome.js';
 export interface DatabaseWork {
   /** The embedded database, which one process at a time may open: the Tenant Plane stops for a backup. */
   readonly embedded: boolean;
+  /** Where backups go. */
+  readonly backupDir: string;
   /** Takes a verified pre-upgrade backup named after the version that runs. */
   backup(appVersion: string): Promise<{ file: string; detail: string }>;
   /** Refuses a backup that does not match its manifest (size, checksum). */
@@ -21,6 +23,7 @@ export interface DatabaseWork {
 export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number }, exec: Executor): DatabaseWork {
   return {
     embedded: !target.dbUrl,
+    backupDir: backups.logDir,
     async backup(appVersion) {
       const b = await createBackup({ ...target, ...backups, reason: 'pre-upgrade', appVersion }, exec);
       return { file: b.file, detail: `${b.file} (${b.manifest.sizeBytes} bytes, sha256 ${b.manifest.sha256.slice(0, 12)}…)` };

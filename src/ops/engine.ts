@@ -7,8 +7,8 @@ import type { HealthEvidence } from './health.js';
 import { appendHistory, type HistoryEntry } from './history.js';
 import { clearJournal, writeJournal, type Journal, type Phase, type StepName } from './journal.js';
 import { Refused, type Next, type Outcome } from './outcome.js';
-import type { RunLogFile } from './run-log.js';
 import { writeRunRecord, type FailureRecord, type RunRecord, type StepRecord } from './run-record.js';
+import type { RunLog } from './exec.js';
 import type { Runtime } from './runtimes/runtime.js';
 import type { TenantPlane } from './tenant-plane.js';
 
@@ -40,7 +40,8 @@ export interface OpsContext {
   tenantPlane: TenantPlane;
   /** Undefined when tpctl cannot reach the database. */
   database: DatabaseWork | undefined;
-  log: RunLogFile;
+  /** The run log (`file` is what the history and the record point to). */
+  log: RunLog & { readonly file: string };
 }
 
 export interface Action {

@@ -1,5 +1,6 @@
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
 import { execute, stateFiles, type OpsContext, type Plan } from './engine.js';
+import { readJournal } from './journal.js';
 import { Refused, type Outcome, type Recovery } from './outcome.js';
 import { recoverInterrupted } from './recover.js';
 
@@ -36,5 +37,24 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
     return { kind: 'refused', reason: err.message, next: err.next, recovery };
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * A dry run: the plan as it would run, and nothing else. No lock, no journal, no history, no
+ * step's work (a preflight that could pull an image is not run either); a killed run is only
+ * reported, since a real run would lead it back first.
+ */
+export async function preview(operation: Operation, ctx: OpsContext): Promise<Outcome> {
+  try {
+    const interrupted = readJournal(stateFiles(ctx.settings.dataDir).journal);
+    const planned = await operation.plan(undefined);
+    if (!('steps' in planned)) return planned;
+    const steps = planned.steps.map((s) => ({ step: s.name, what: s.what, undo: s.undo && { step: s.undo.name, what: s.undo.what } }));
+    const confirmBack = planned.confirmBack.map((s) => ({ step: s.name, what: s.what }));
+    return { kind: 'done', run: undefined, preview: { op: planned.op, from: planned.from, to: planned.to, steps, confirmBack, interrupted } };
+  } catch (err) {
+    if (!(err instanceof Refused)) throw err;
+    return { kind: 'refused', reason: err.message, next: err.next };
   }
 }

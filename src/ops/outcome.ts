@@ -1,6 +1,6 @@
 import { EmbeddedInUseError } from '../db/embedded.js';
 import type { LockHolder } from '../shared/file-lock.js';
-import type { Journal } from './journal.js';
+import type { Journal, StepName } from './journal.js';
 import type { RunRecord } from './run-record.js';
 
 /**
@@ -72,9 +72,21 @@ export interface Recovery {
   restoredMayRemain: string | undefined;
 }
 
+/** What a dry run shows: the plan's steps and the way back, as they would run. */
+export interface Preview {
+  op: RunRecord['op'];
+  from: string;
+  to: string;
+  steps: { step: StepName; what: string; undo?: { step: StepName; what: string } | undefined }[];
+  /** What confirms the version a failure goes back to. */
+  confirmBack: { step: StepName; what: string }[];
+  /** A killed run that a real run would lead back first. */
+  interrupted: Journal | undefined;
+}
+
 export type Outcome = (
-  /** Done; `run` is undefined when there was nothing to do (`unchanged`) or only a recovery to make. */
-  | { kind: 'done'; run: RunRecord | undefined; unchanged?: { op: RunRecord['op']; version: string } }
+  /** Done; `run` is undefined when there was nothing to do (`unchanged`), only a recovery to make, or a dry run (`preview`). */
+  | { kind: 'done'; run: RunRecord | undefined; unchanged?: { op: RunRecord['op']; version: string }; preview?: Preview }
   /** Failed, and back where it started (`now`): nothing was changed, or it was put back and confirmed healthy. */
   | { kind: 'failed'; run: RunRecord; now: Standing }
   /** Failed, and the way back failed too (or there was none): a human must look. */

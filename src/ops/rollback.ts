@@ -1,7 +1,7 @@
 import { stateFiles, type OpsContext, type Plan, type Step } from './engine.js';
 import { judge } from './health.js';
 import { readHistory } from './history.js';
-import { operate } from './operate.js';
+import { operate, preview } from './operate.js';
 import { Refused, type Outcome } from './outcome.js';
 import { readPreviousVersion } from './previous-version.js';
 import { gate, preflight, restoreDatabase, stopTenantPlane, switchVersion } from './steps.js';
@@ -75,7 +75,7 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
 }
 
 /** A rollback; one without a target that finds a killed run stops once that is led back. */
-export function rollback(request: RollbackRequest, ctx: OpsContext): Promise<Outcome> {
+export function rollback(request: RollbackRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<Outcome> {
   const untargeted = !request.to && !request.restore && request.revision === undefined;
-  return operate({ label: request.label, plan: async (recovery) => (recovery && untargeted ? { kind: 'done', run: undefined } : planRollback(request, ctx)) }, ctx);
+  return (request.dryRun ? preview : operate)({ label: request.label, plan: async (recovery) => (recovery && untargeted ? { kind: 'done', run: undefined } : planRollback(request, ctx)) }, ctx);
 }

@@ -1,5 +1,5 @@
 import { stateFiles, type OpsContext, type Plan, type Step } from './engine.js';
-import { operate } from './operate.js';
+import { operate, preview } from './operate.js';
 import { Refused, type Outcome } from './outcome.js';
 import { writePreviousVersion } from './previous-version.js';
 import { backupDatabase, bakeStep, baselineStep, gate, preflight, stopTenantPlane, switchVersion } from './steps.js';
@@ -57,6 +57,6 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
   return { op: 'upgrade', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
 }
 
-export function upgrade(request: UpgradeRequest, ctx: OpsContext): Promise<Outcome> {
-  return operate({ label: request.label, plan: () => planUpgrade(request, ctx) }, ctx);
+export function upgrade(request: UpgradeRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<Outcome> {
+  return (request.dryRun ? preview : operate)({ label: request.label, plan: () => planUpgrade(request, ctx) }, ctx);
 }

@@ -226,6 +226,25 @@ describe('Refused before anything changes (exit 2)', () => {
   });
 });
 
+describe('Dry runs', () => {
+  it('tpctl upgrade --dry-run and rollback --dry-run print the plan and leave the Compose file, the state files, the logs and the database as they were', async () => {
+    const d = await deployment();
+    const compose = d.read('docker-compose.yml');
+    const migrations = await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name');
+    const upgrade = await d.tpctl(['upgrade', '--to', '1.3.0', '--dry-run']);
+    expect(upgrade.code).toBe(0);
+    expect(upgrade.stdout).toMatch(/^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}switch +configure \S+ service tenant-plane for 1\.3\.0 and restart it\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/);
+    const rollback = await d.tpctl(['rollback', '--to', '1.3.0', '--restore', '/nonexistent.sql.gz', '--dry-run']);
+    expect(rollback.code).toBe(0);
+    expect(rollback.stdout).toMatch(/^dry run: rollback 1\.2\.2 -> 1\.3\.0; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s);
+    expect(d.read('docker-compose.yml')).toBe(compose);
+    expect(readdirSync(path.join(d.dir, 'data'))).toEqual([]);
+    expect(existsSync(d.logDir)).toBe(false);
+    expect(await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name')).toEqual(migrations);
+    expect(d.versionFile()).toBe('1.2.2');
+  });
+});
+
 describe('Locks and crashes', () => {
   const journalStep = (d: Deployment) => {
     try {

@@ -316,6 +316,19 @@ describe('the engine, beyond the matrix', () => {
     expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
   });
 
+  it.each([upgradeScenario, SCENARIOS[4]!])('a dry run of the $name shows the planned steps, their undos and the way back, and changes nothing', async (scenario) => {
+    const w = new World(scenario);
+    const lines: string[] = [];
+    const ctx = { ...w.ctx(), log: { file: '(dry run)', write: (line: string) => lines.push(line) } };
+    const request = { to: scenario.to, backup: true, restore: scenario.restore ? w.backupFile : undefined, label: 'test', dryRun: true };
+    const outcome = scenario.op === 'upgrade' ? await upgrade(request, ctx) : await rollback(request, ctx);
+    expect(outcome.kind === 'done' && outcome.preview?.steps.map((s) => s.step)).toEqual(await w.plannedSteps());
+    expect(outcome.kind === 'done' && outcome.preview?.steps.find((s) => s.step === 'switch')?.undo?.step).toBe('roll-back');
+    expect(describeOutcome(outcome)).toMatch(new RegExp(`^dry run: ${scenario.op} ${scenario.from} -> ${scenario.to}; nothing was changed\nsteps:\n  preflight `));
+    expect({ touched: w.platform.touched, history: w.history(), data: w.platform.database.data }).toEqual({ touched: 0, history: [], data: 'live' });
+    expect(existsSync(stateFiles(w.dir).journal) || existsSync(stateFiles(w.dir).lock) || existsSync(stateFiles(w.dir).previous)).toBe(false);
+  });
+
   it('refuses, with nothing recorded or changed, a target that is not available', async () => {
     const w = new World({ ...upgradeScenario, to: '9.9.9' });
     const outcome = await w.operate();

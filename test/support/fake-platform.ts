@@ -205,6 +205,9 @@ const fail = (what: string) => () => {
 export class FakeDatabase implements DatabaseWork {
   data = 'live';
   setAside: string[] = [];
+  get backupDir(): string {
+    return this.platform.dataDir;
+  }
   private backups = 0;
 
   constructor(

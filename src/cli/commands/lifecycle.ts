@@ -90,7 +90,7 @@ const rolloutTimeoutMs = (io: Io) => seconds(io, 'ROLLOUT_TIMEOUT', 300) * 1000;
 async function runOperation(
   io: Io,
   op: 'upgrade' | 'rollback',
-  flags: { json?: boolean; runtime?: string; 'bake-seconds'?: string },
+  flags: { json?: boolean; runtime?: string; 'bake-seconds'?: string; 'dry-run'?: boolean },
   action: (ctx: OpsContext) => Promise<Outcome>,
 ): Promise<OutcomeKind> {
   const kind = runtimeKind(io, flags.runtime);
@@ -103,7 +103,9 @@ async function runOperation(
   const target = io.env.DB_URL || kind === 'local' ? databaseTarget(io) : undefined;
   const timeoutMs = rolloutTimeoutMs(io);
   mkdirSync(dataDir, { recursive: true });
-  const log = RunLogFile.forRun(logDir, op, new Date(), secretsOf(io), flags.json ? undefined : (line) => io.err(line));
+  const echo = flags.json ? undefined : (line: string) => io.err(line);
+  // A dry run leaves no trace: its lines go to the terminal only.
+  const log = flags['dry-run'] ? { file: '(dry run: no log)', write: (line: string) => echo?.(line) } : RunLogFile.forRun(logDir, op, new Date(), secretsOf(io), echo);
   const exec = new Executor(log, secretsOf(io));
   let outcome: Outcome;
   try {
@@ -123,7 +125,7 @@ async function runOperation(
 }
 
 export const upgradeCommand: Command = {
-  help: `Usage: tpctl upgrade --to VERSION [--runtime KIND] [--no-backup] [--bake-seconds S] [--json]
+  help: `Usage: tpctl upgrade --to VERSION [--runtime KIND] [--no-backup] [--bake-seconds S] [--dry-run] [--json]
 
 Upgrades the Tenant Plane (on Docker Compose: the deployment in the current directory):
 
@@ -147,15 +149,25 @@ Kubernetes kubectl rollout undo, on Helm helm rollback) and confirmed healthy, a
 recorded. Every command is in ATLAS_LOG_DIR/upgrade-<time>.log. A run killed earlier is led back
 to a known version first (see tpctl status).
 
+--dry-run prints the plan (each step, its undo, the way back) and changes nothing: no lock,
+no log, no state file; the preflight's checks (which may pull an image) are not run.
+
 ${RUNTIME_HELP}
 
 Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 2 refused
 (bad version, missing image, bad Compose file), 3 failed and needs a human, 4 locked.`,
   async run(args, io) {
-    const { values } = parseFlags(args, { to: { type: 'string' }, runtime: { type: 'string' }, 'no-backup': { type: 'boolean' }, 'bake-seconds': { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parseFlags(args, {
+      to: { type: 'string' },
+      runtime: { type: 'string' },
+      'no-backup': { type: 'boolean' },
+      'bake-seconds': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
     if (!values.to) throw new CliError('name the version: tpctl upgrade --to 1.3.0');
     const to = targetVersion(values.to, '--to');
-    return runOperation(io, 'upgrade', values, (ctx) => upgrade({ to, backup: !values['no-backup'], label: `tpctl upgrade --to ${to}` }, ctx));
+    return runOperation(io, 'upgrade', values, (ctx) => upgrade({ to, backup: !values['no-backup'], label: `tpctl upgrade --to ${to}`, dryRun: values['dry-run'] }, ctx));
   },
 };
 
@@ -166,7 +178,7 @@ function revisionNumber(text: string): number {
 }
 
 export const rollbackCommand: Command = {
-  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE] [--json]
+  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE] [--dry-run] [--json]
 
 Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
 (or, without it, the one the history's last upgrade came from); checks the image is here (or
@@ -184,6 +196,8 @@ If VERSION does not become healthy, the way back puts back what ran before (and,
 restore, the data the restore replaced) and confirms it is healthy. Without --to, a run killed
 earlier (see tpctl status) is led back to a known version, and that is all.
 
+--dry-run prints the plan (each step, its undo, the way back) and changes nothing.
+
 ${RUNTIME_HELP}
 
 Exit code: 0 rolled back, 1 failed (the version before was put back), 2 refused, 3 needs a
@@ -194,13 +208,14 @@ human, 4 locked.`,
       'to-revision': { type: 'string' },
       runtime: { type: 'string' },
       restore: { type: 'string' },
+      'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (values.to !== undefined && values['to-revision'] !== undefined) throw new CliError('--to and --to-revision name the target twice: give one');
     const to = values.to === undefined ? undefined : targetVersion(values.to, '--to');
     const revision = values['to-revision'] === undefined ? undefined : revisionNumber(values['to-revision']);
     const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
-    return runOperation(io, 'rollback', values, (ctx) => rollback({ to, revision, restore: values.restore, label }, ctx));
+    return runOperation(io, 'rollback', values, (ctx) => rollback({ to, revision, restore: values.restore, label, dryRun: values['dry-run'] }, ctx));
   },
 };
 
