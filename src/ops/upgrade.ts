@@ -1,5 +1,6 @@
 import { stateFiles, type OpsContext, type Plan, type Step } from './engine.js';
 import { operate, preview } from './operate.js';
+import { compareVersions } from '../shared/version.js';
 import { Refused, type Outcome } from './outcome.js';
 import { writePreviousVersion } from './previous-version.js';
 import { backupDatabase, bakeStep, baselineStep, gate, preflight, stopTenantPlane, switchVersion } from './steps.js';
@@ -24,6 +25,8 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
   await runtime.check(true);
   const from = await runtime.configuredVersion();
   if (from === to) return { kind: 'done', run: undefined, unchanged: { op: 'upgrade', version: to } };
+  // Going back is a rollback's work: its checks and its history line say so.
+  if (compareVersions(to, from) < 0) throw new Refused(`${to} is older than ${from}, which runs: an upgrade only goes forward`, [{ do: 'rollback', to }]);
   if (request.backup && !database) {
     throw new Refused('the pre-upgrade backup needs the database, reached from this host (for Compose, publish the PostgreSQL port)', [{ do: 'set', setting: 'database' }, { do: 'skip-backup' }]);
   }

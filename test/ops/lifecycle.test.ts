@@ -339,6 +339,14 @@ describe('the engine, beyond the matrix', () => {
     w.expectFinished(outcome);
   });
 
+  it('refuses a downgrade through upgrade, naming the rollback to use', async () => {
+    const w = new World(rollbackScenario);
+    const outcome = await upgrade({ to: '1.2.2', backup: true, label: 'test' }, w.ctx());
+    expect(outcome).toMatchObject({ kind: 'refused', reason: '1.2.2 is older than 1.3.0, which runs: an upgrade only goes forward', next: [{ do: 'rollback', to: '1.2.2' }] });
+    expect(describeOutcome(outcome)).toBe('1.2.2 is older than 1.3.0, which runs: an upgrade only goes forward; ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh\nnothing was changed');
+    expect(w.platform.touched).toBe(0);
+  });
+
   it('refuses a restore that needs the database when there is none', async () => {
     const w = new World(SCENARIOS[4]!);
     const outcome = await rollback({ to: '1.2.2', restore: w.backupFile, label: 'test' }, { ...w.ctx(), database: undefined });
