@@ -27,7 +27,7 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
   const dataDir = embeddedDataDir(dir);
   mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
   const lock = lockEmbedded(dataDir);
-  const interrupted = existsSync(dataDir) ? [] : readdirSync(path.dirname(dataDir)).filter((n) => setAsideDirectoryKind(path.basename(dataDir), n) === 'pre-restore');
+  const interrupted = existsSync(dataDir) ? [] : readdirSync(path.dirname(dataDir)).filter((n) => setAsideDirectoryKind(dataDir, n) === 'pre-restore');
   if (interrupted.length) {
     lock.release();
     throw new EmbeddedInUseError(

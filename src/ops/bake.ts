@@ -90,7 +90,11 @@ export function percentile(values: readonly number[], p: number): number {
 
 function figures(samples: readonly Probe[]): Record<string, RouteFigures> {
   const byRoute = new Map<string, Probe[]>();
-  for (const s of samples) byRoute.set(s.route, [...(byRoute.get(s.route) ?? []), s]);
+  for (const s of samples) {
+    const list = byRoute.get(s.route);
+    if (list) list.push(s);
+    else byRoute.set(s.route, [s]);
+  }
   return Object.fromEntries(
     [...byRoute].map(([route, list]) => {
       const ms = list.filter((s) => s.ok).map((s) => s.ms);

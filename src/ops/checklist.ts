@@ -81,12 +81,9 @@ async function listAgents(origin: string, headers: Record<string, string>): Prom
   return res.body.agents as AgentRow[];
 }
 
-/** The agents online now: the baseline an upgrade or rollback takes before it switches. */
-export async function onlineAgents(healthUrl: string, auth: VerifyAuth): Promise<AgentBaseline | undefined> {
-  const origin = new URL(healthUrl).origin;
-  const session = await signIn(origin, auth).catch(() => undefined);
-  if (!session || 'error' in session) return undefined;
-  const agents = await listAgents(origin, session.headers).catch(() => [] as AgentRow[]);
+/** The agents online now, as a signed-in caller sees them: the baseline they must report in after. */
+export async function onlineAgents(origin: string, headers: Record<string, string>): Promise<AgentBaseline> {
+  const agents = await listAgents(origin, headers);
   return { agents: Object.fromEntries(agents.filter((a) => a.online).map((a) => [a.id, a.name])), since: new Date() };
 }
 
@@ -123,7 +120,7 @@ export async function runChecklist(plan: ChecklistPlan): Promise<{ ok: boolean; 
     evidence: license.status === 200 ? `GET /api/admin/license shows version ${shown ?? '?'}${shown === expected ? '' : `, expected ${expected ?? '?'}`}` : `GET /api/admin/license: HTTP ${license.status}: ${message(license)}`,
   });
 
-  const baseline = plan.baseline ?? { agents: Object.fromEntries((await listAgents(origin, session.headers)).filter((a) => a.online).map((a) => [a.id, a.name])), since: new Date() };
+  const baseline = plan.baseline ?? (await onlineAgents(origin, session.headers));
   const waiting = new Set(Object.keys(baseline.agents));
   const deadline = Date.now() + plan.agentsWithinMs;
   for (;;) {

@@ -1,6 +1,6 @@
 import { createBackup, type DatabaseTarget } from './backup/create.js';
 import { restoreBackup, undoRestore, type SetAside } from './backup/restore.js';
-import { verifyBackup } from './backup/verify.js';
+import { failedChecks, verifyBackup } from './backup/verify.js';
 import type { Executor } from './exec.js';
 import { Refused } from './outcome.js';
 
@@ -30,7 +30,7 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
     },
     async checkBackup(file) {
       const verified = await verifyBackup(file, { exec, checksumOnly: true });
-      if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${verified.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+      if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${failedChecks(verified)}`);
     },
     async restore(file) {
       const r = await restoreBackup({ ...target, file }, exec);

@@ -192,7 +192,8 @@ export function recordInterrupted(dataDir: string, journal: Journal): void {
 
 /**
  * Runs a plan to its end. A step that refuses before anything was changed ends it with nothing
- * written to the history; any other failure takes the one way back.
+ * written to the history (its Refused is thrown on, as a refusal of the plan is); any other
+ * failure takes the one way back.
  */
 export async function execute(plan: Plan, ctx: OpsContext): Promise<Outcome> {
   const run = new Run(plan, ctx);
@@ -205,8 +206,7 @@ export async function execute(plan: Plan, ctx: OpsContext): Promise<Outcome> {
       const failure = err as StepFailed;
       if (failure.error instanceof Refused && done.every((s) => !s.undo && !s.final)) {
         clearJournal(stateFiles(ctx.settings.dataDir).journal);
-        ctx.log.write(`refused: ${failure.message}`);
-        return { kind: 'refused', reason: failure.message, next: failure.error.next };
+        throw failure.error;
       }
       if (!step.atomic) done.push(step);
       return goBack(run, done, failure);

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { parseVersion } from '../shared/version.js';
+import { isVersion } from '../shared/version.js';
 
 /**
  * `./data/.atlas-upgrade-history`: one line per upgrade or rollback, as the operator guide shows:
@@ -45,13 +45,7 @@ export function parseHistoryLine(line: string): HistoryEntry | undefined {
   if (!m) return undefined;
   const kind = m[2] ? 'rollback' : 'upgrade';
   const outcome = (m[5] as Outcome | undefined) ?? (kind === 'rollback' ? 'SUCCESS' : undefined);
-  if (!outcome) return undefined;
-  try {
-    parseVersion(m[3] ?? '');
-    parseVersion(m[4] ?? '');
-  } catch {
-    return undefined;
-  }
+  if (!outcome || !isVersion(m[3]) || !isVersion(m[4])) return undefined;
   return { at: m[1] ?? '', kind, from: m[3] ?? '', to: m[4] ?? '', outcome, restored: m[6], log: m[7] ?? '' };
 }
 

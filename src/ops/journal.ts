@@ -1,7 +1,7 @@
 import { readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import { writeFileAtomic } from '../shared/files.js';
-import { parseVersion } from '../shared/version.js';
+import { isVersion } from '../shared/version.js';
 import { Refused } from './outcome.js';
 
 /**
@@ -43,14 +43,6 @@ export function writeJournal(file: string, journal: Omit<Journal, 'pid' | 'host'
   writeFileAtomic(file, `${JSON.stringify(full, null, 2)}\n`);
   return full;
 }
-
-const isVersion = (v: unknown) => {
-  try {
-    return typeof v === 'string' && parseVersion(v).text === v;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The journal of a run that did not finish, or undefined when there is none. The file may have

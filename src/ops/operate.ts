@@ -1,5 +1,6 @@
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
 import { execute, stateFiles, type OpsContext, type Plan } from './engine.js';
+import type { RunLog } from './exec.js';
 import { readJournal } from './journal.js';
 import { Refused, type Outcome, type Recovery } from './outcome.js';
 import { recoverInterrupted } from './recover.js';
@@ -33,8 +34,7 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
     return { ...outcome, recovery };
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
-    ctx.log.write(`refused: ${err.message}`);
-    return { kind: 'refused', reason: err.message, next: err.next, recovery };
+    return { ...refusal(err, ctx.log), recovery };
   } finally {
     lock.release();
   }
@@ -55,6 +55,12 @@ export async function preview(operation: Operation, ctx: OpsContext): Promise<Ou
     return { kind: 'done', run: undefined, preview: { op: planned.op, from: planned.from, to: planned.to, steps, confirmBack, interrupted } };
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
-    return { kind: 'refused', reason: err.message, next: err.next };
+    return refusal(err, ctx.log);
   }
+}
+
+/** The outcome of a refusal, written to the run log: nothing was changed. */
+export function refusal(err: Refused, log: RunLog): Outcome {
+  log.write(`refused: ${err.message}`);
+  return { kind: 'refused', reason: err.message, next: err.next };
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { backupFilePattern } from '../shared/names.js';
 import { bake, takeBaseline, type Figures } from './bake.js';
 import type { DatabaseWork } from './database-work.js';
 import { StepFailed, type OpsContext, type Run, type Step } from './engine.js';
@@ -48,7 +49,7 @@ export function stopTenantPlane(ctx: OpsContext, why: string): Step {
 export function backupDatabase(database: DatabaseWork, version: string): Step {
   return {
     name: 'backup',
-    what: `back up the database before anything changes: ${path.join(database.backupDir, `db-backup-${version}-<UTC time>.sql.gz`)}`,
+    what: `back up the database before anything changes: ${path.join(database.backupDir, backupFilePattern(version))}`,
     async run(run) {
       const backup = await database.backup(version);
       run.backup = backup.file;

@@ -66,7 +66,10 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
     healthUrl,
     health: () => probeHealth(healthUrl),
     checklist: verify && ((version, baseline) => runChecklist({ healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline })),
-    onlineAgents: async () => (verify ? onlineAgents(healthUrl, verify.auth) : undefined),
+    async onlineAgents() {
+      const s = await signedIn();
+      return 'error' in s ? undefined : onlineAgents(origin, s.headers).catch(() => ({ agents: {}, since: new Date() }));
+    },
     probeRoutes: ['GET /api/health', ...(verify ? READS : [])],
     async probe(route, version) {
       const started = performance.now();

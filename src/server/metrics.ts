@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.js';
 import { requireUser } from './auth/access.js';
+import { agentOnline } from './routes/agents.js';
 
 /**
  * What the Tenant Plane counts, in the Prometheus text format at GET /metrics: requests by route
@@ -26,7 +27,7 @@ export function createMetrics(db: Database, version: string, agentOnlineSeconds:
     help: `Edge agents seen within the last ${agentOnlineSeconds} s`,
     registers: [registry],
     async collect() {
-      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM agents WHERE revoked_at IS NULL AND last_seen_at > now() - $1 * interval '1 second'`, [agentOnlineSeconds]);
+      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM agents WHERE ${agentOnline(agentOnlineSeconds)}`);
       this.set(row?.n ?? 0);
     },
   });

@@ -1,3 +1,5 @@
+import path from 'node:path';
+
 /**
  * The names tpctl gives to what it keeps: UTC stamps, backup files, run logs, and the copies a
  * restore sets aside (schemas in PostgreSQL, directories beside the embedded database). This
@@ -19,8 +21,15 @@ const BACKUP_RE = /^db-backup-(.+)-(\d{8}T\d{6})\.sql\.gz$/;
 
 /** `db-backup-<version>-<UTC stamp>.sql.gz`, as the operator guide names them. */
 export function backupFileName(version: string, at: Date): string {
-  return `db-backup-${version}-${utcStamp(at)}.sql.gz`;
+  return backupName(version, utcStamp(at));
 }
+
+/** How the backup of a version will be named, for a plan that has not taken it yet. */
+export function backupFilePattern(version: string): string {
+  return backupName(version, '<UTC time>');
+}
+
+const backupName = (version: string, stamp: string) => `db-backup-${version}-${stamp}.sql.gz`;
 
 export function parseBackupFileName(name: string): { version: string; stamp: string } | undefined {
   const m = BACKUP_RE.exec(name);
@@ -59,8 +68,9 @@ export function setAsideDirectory(live: string, kind: SetAsideKind, at: Date): s
   return `${live}.${kind}-${fineStamp(at)}`;
 }
 
+/** The kind of a copy named `name` set aside beside the directory `live` (a path; only its last part counts). */
 export function setAsideDirectoryKind(live: string, name: string): SetAsideKind | undefined {
-  const prefix = `${live}.`;
+  const prefix = `${path.basename(live)}.`;
   if (!name.startsWith(prefix)) return undefined;
   const m = /^([a-z-]+)-\d{8}t\d{9}$/.exec(name.slice(prefix.length));
   return KINDS.find((k) => k === m?.[1]);

@@ -25,6 +25,11 @@ export function parseVersion(text: string): Version {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), prerelease: m[4], text };
 }
 
+/** Whether a value is a release version, written exactly as one (no surrounding text). */
+export function isVersion(value: unknown): value is string {
+  return typeof value === 'string' && VERSION_RE.test(value);
+}
+
 /** Orders versions as semver does: numbers first, and a prerelease before its release. */
 export function compareVersions(a: string, b: string): number {
   const x = parseVersion(a);

@@ -9,6 +9,7 @@ import { Refused, type Outcome, type OutcomeKind } from '../../ops/outcome.js';
 import { rollback } from '../../ops/rollback.js';
 import { readRunRecord } from '../../ops/run-record.js';
 import { RunLogFile } from '../../ops/run-log.js';
+import { refusal } from '../../ops/operate.js';
 import { readStatus } from '../../ops/status.js';
 import { tenantPlaneOverHttp, type TenantPlane } from '../../ops/tenant-plane.js';
 import { upgrade } from '../../ops/upgrade.js';
@@ -113,8 +114,7 @@ async function runOperation(
     outcome = await action({ settings, runtime, tenantPlane, database: target && databaseWork(target, { logDir, keep }, exec), log });
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
-    log.write(`refused: ${err.message}`);
-    outcome = { kind: 'refused', reason: err.message, next: err.next };
+    outcome = refusal(err, log);
   }
   const message = describeOutcome(outcome);
   const { kind: ended, ...facts } = outcome;

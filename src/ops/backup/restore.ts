@@ -11,7 +11,7 @@ import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
 import { LoadError, loadIntoEmbedded, loadIntoSchema } from './load.js';
 import type { BackupManifest } from './manifest.js';
-import { verifyBackup, rowCountDifferences } from './verify.js';
+import { failedChecks, verifyBackup, rowCountDifferences } from './verify.js';
 
 export interface RestorePlan extends DatabaseTarget {
   file: string;
@@ -162,7 +162,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
     if (existsSync(live)) renameSync(live, aside);
     renameSync(embeddedDataDir(staging), live);
     fsyncDir(path.dirname(live));
-    for (const old of setAsideToDrop(besideEmbedded(live), (n) => setAsideDirectoryKind(path.basename(live), n), path.basename(aside))) {
+    for (const old of setAsideToDrop(besideEmbedded(live), (n) => setAsideDirectoryKind(live, n), path.basename(aside))) {
       await rm(path.join(path.dirname(live), old), { recursive: true, force: true });
     }
     return { safetyCopy: { kind: 'directory', name: aside }, notes: [] };
@@ -181,8 +181,7 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
   const started = performance.now();
   const verified = await verifyBackup(plan.file, { exec, onProgress: plan.onProgress, checksumOnly: true });
   if (!verified.ok || !verified.manifest) {
-    const failed = verified.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`);
-    throw new Refused(`the backup failed verification, nothing was changed: ${failed.join('; ')}`);
+    throw new Refused(`the backup failed verification, nothing was changed: ${failedChecks(verified)}`);
   }
   const manifest = verified.manifest;
   const kind = plan.dbUrl ? 'postgres' : 'embedded';
@@ -207,7 +206,7 @@ export async function undoRestore(target: DatabaseTarget): Promise<{ putBack: Se
     const live = embeddedDataDir(target.dataDir);
     const lock = lockEmbedded(live);
     try {
-      const aside = newestSetAside(besideEmbedded(live), (n) => setAsideDirectoryKind(path.basename(live), n), 'pre-restore');
+      const aside = newestSetAside(besideEmbedded(live), (n) => setAsideDirectoryKind(live, n), 'pre-restore');
       if (!aside) throw new Refused(`no restore to undo: nothing was set aside beside ${live}`);
       const undone = setAsideDirectory(live, 'undone', at);
       if (existsSync(live)) renameSync(live, undone);

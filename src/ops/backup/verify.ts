@@ -76,6 +76,11 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   }
 }
 
+/** The checks that failed, as one line: `name: detail; …`. */
+export function failedChecks(result: VerifyResult): string {
+  return result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ');
+}
+
 /**
  * Checks a backup against its manifest: present, same size, same SHA-256, and a gzip stream
  * that inflates whole to the recorded size; with `restoreTest`, also loads it into a scratch

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseVersion } from '../../shared/version.js';
+import { isVersion, parseVersion } from '../../shared/version.js';
 import type { Command, Executor } from '../exec.js';
 import { writeFileAtomic } from '../../shared/files.js';
 import { ComposeFileError, findServiceImage, setComposeTag, setEnvVar, type ServiceImage } from './compose-file.js';
@@ -148,13 +148,7 @@ export class ComposeRuntime implements Runtime {
 
   async availableVersions(): Promise<string[]> {
     const out = await this.exec.check(ComposeCommands.imageTags(this.options.image));
-    return out.stdout.split('\n').map((t) => t.trim()).filter((t) => {
-      try {
-        return Boolean(parseVersion(t));
-      } catch {
-        return false;
-      }
-    });
+    return out.stdout.split('\n').map((t) => t.trim()).filter(isVersion);
   }
 
   async switchTo(version: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseVersion } from '../../shared/version.js';
+import { isVersion, parseVersion } from '../../shared/version.js';
 import { readJsonFile, writeFileAtomic } from '../../shared/files.js';
 
 /**
@@ -39,13 +39,6 @@ export function writeCurrent(dataDir: string, version: string): void {
 }
 
 const STATES: readonly SupervisorStatus['state'][] = ['starting', 'running', 'crashed', 'stopped'];
-const isVersion = (v: unknown) => {
-  try {
-    return parseVersion(String(v)).text === v;
-  } catch {
-    return false;
-  }
-};
 const isPid = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 1;
 
 /**

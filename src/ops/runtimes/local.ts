@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../shared/file-lock.js';
-import { parseVersion } from '../../shared/version.js';
+import { isVersion } from '../../shared/version.js';
 import { localFiles, readCurrent, readStatus, writeCurrent, type SupervisorStatus } from './local-files.js';
 import { Refused } from '../outcome.js';
 import type { Runtime, RuntimeState } from './runtime.js';
@@ -63,13 +63,7 @@ export class LocalRuntime implements Runtime {
 
   async availableVersions(): Promise<string[]> {
     if (!existsSync(this.files.releases)) return [];
-    return readdirSync(this.files.releases).filter((name) => {
-      try {
-        return parseVersion(name).text === name;
-      } catch {
-        return false;
-      }
-    });
+    return readdirSync(this.files.releases).filter(isVersion);
   }
 
   async switchTo(version: string): Promise<void> {

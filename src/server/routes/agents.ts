@@ -39,10 +39,13 @@ function toAgent(row: Record<string, unknown>) {
   };
 }
 
+/** SQL: the agent of the row is online (not revoked, seen within `seconds`). */
+export const agentOnline = (seconds: number) => `(revoked_at IS NULL AND last_seen_at > now() - ${Number(seconds)} * interval '1 second')`;
+
 /** Enrollment (one-time tokens made by admins), the agents' own routes, and the agents list. */
 export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: number, metrics: Pick<Metrics, 'agentCheckin'>): void {
   const AGENT_SELECT = `SELECT id, name, labels, version, hostname, runbooks, enrolled_at, last_seen_at, revoked_at,
-    (revoked_at IS NULL AND last_seen_at > now() - ${Number(onlineSeconds)} * interval '1 second') AS online FROM agents`;
+    ${agentOnline(onlineSeconds)} AS online FROM agents`;
 
   app.post<{ Body: { name: string; labels?: string[]; ttlSeconds?: number } }>(
     '/api/admin/enrollment-tokens',
