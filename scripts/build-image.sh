@@ -1,25 +1,20 @@
 #!/usr/bin/env bash
-# Builds the image atlasai/tenant-plane:$ATLAS_VERSION.
+# Builds the image atlasai/tenant-plane:$ATLAS_VERSION from a staged release of this checkout
+# (scripts/build-release.sh; ATLAS_RELEASE_DIR packages one already staged).
 #
 #   ATLAS_VERSION=1.3.0 bash scripts/build-image.sh
 #
-# With the official Node.js base image at hand (present, or pullable), it runs `docker build`
-# with deploy/docker/Dockerfile. Without a registry, it builds offline: a root filesystem made of
-# this machine's Node.js (and the libraries it links), the staged release, and a non-root user,
-# built FROM scratch with deploy/docker/Dockerfile.offline. ATLAS_RELEASE_DIR packages an
-# already staged release (scripts/build-release.sh) instead of this checkout.
+# With the official Node.js base image at hand (present, or pullable), it is the base
+# (deploy/docker/Dockerfile). Without a registry, the image is built offline: a root filesystem
+# made of this machine's Node.js (and the libraries it links), the release, and a non-root user,
+# FROM scratch (deploy/docker/Dockerfile.offline). Either way the release's release.json is
+# /app/release.json and the label org.atlasai.release, so `docker image inspect` reads it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${ATLAS_VERSION:?set ATLAS_VERSION, e.g. ATLAS_VERSION=1.3.0 bash scripts/build-image.sh}"
 image="${ATLAS_IMAGE:-atlasai/tenant-plane}:$version"
 base="${NODE_IMAGE:-node:20-bookworm-slim}"
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
-
-if [ -z "${ATLAS_RELEASE_DIR:-}" ] && { docker image inspect "$base" >/dev/null 2>&1 || timeout 60 docker pull "$base" >/dev/null 2>&1; }; then
-  docker build -f "$root/deploy/docker/Dockerfile" --build-arg "NODE_IMAGE=$base" --build-arg "ATLAS_VERSION=$version" -t "$image" "$root"
-  echo "$image"
-  exit 0
-fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -28,6 +23,15 @@ if [ -z "$release" ]; then
   release="$(bash "$root/scripts/build-release.sh" "$work/release")"
 fi
 [ "$(cat "$release/.atlas-version")" = "$version" ] || { echo "build-image.sh: $release/.atlas-version is not $version" >&2; exit 2; }
+[ -f "$release/release.json" ] || { echo "build-image.sh: $release has no release.json: stage it with scripts/build-release.sh" >&2; exit 2; }
+label="org.atlasai.release=$(node -e 'process.stdout.write(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))))' "$release/release.json")"
+
+if docker image inspect "$base" >/dev/null 2>&1 || timeout 60 docker pull "$base" >/dev/null 2>&1; then
+  cp -R "$release" "$work/app"
+  docker build -q -f "$root/deploy/docker/Dockerfile" --build-arg "NODE_IMAGE=$base" --build-arg "ATLAS_VERSION=$version" --label "$label" -t "$image" "$work" >/dev/null
+  echo "$image"
+  exit 0
+fi
 
 rootfs="$work/rootfs"
 mkdir -p "$rootfs/usr/local/bin" "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/data"
@@ -60,5 +64,5 @@ cp -R "$release" "$rootfs/app"
 tar -cf "$work/rootfs.tar" --numeric-owner --owner=0 --group=0 -C "$rootfs" --exclude=./app --exclude=./data .
 tar -rf "$work/rootfs.tar" --numeric-owner --owner=10001 --group=10001 -C "$rootfs" ./app ./data
 cp "$root/deploy/docker/Dockerfile.offline" "$work/Dockerfile"
-docker build -q -f "$work/Dockerfile" --build-arg "ATLAS_VERSION=$version" -t "$image" "$work" >/dev/null
+docker build -q -f "$work/Dockerfile" --build-arg "ATLAS_VERSION=$version" --label "$label" -t "$image" "$work" >/dev/null
 echo "$image"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Stages a release of this checkout: the built app, its production dependencies and the
-# version file, as the image and the local runtime run it.
+# Stages a release of this checkout: the built app, its production dependencies, the version
+# file and release.json (the repository's release.json completed by `tpctl release describe`:
+# the migrations with their lint verdicts, the upgrade path), as the image and the local runtime
+# run it. Refused (exit 2) when a migration does not pass `tpctl migrate lint`.
 #
 #   ATLAS_VERSION=1.3.0 bash scripts/build-release.sh [OUT_DIR]     (default: build/releases/1.3.0)
 #
@@ -21,4 +23,6 @@ mkdir -p "$out"
 cp -R "$root/dist" "$root/migrations" "$root/package.json" "$root/package-lock.json" "$out/"
 printf '%s\n' "$version" > "$out/.atlas-version"
 (cd "$out" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
+node "$out/dist/cli/tpctl.js" release describe --declared "$root/release.json" > "$out/release.json.partial"
+mv "$out/release.json.partial" "$out/release.json"
 echo "$out"

@@ -18,6 +18,7 @@ const COMMANDS: Entry[] = [
   { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/lifecycle.js')).historyCommand },
   { name: 'revisions', summary: 'the revisions Kubernetes or Helm keeps, with the version each runs', load: async () => (await import('./commands/lifecycle.js')).revisionsCommand },
   { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/local.js')).releaseAdd },
+  { name: 'release describe', summary: "this release's metadata (migrations and verdicts, upgrade path), as the build ships it", load: async () => (await import('./commands/release.js')).releaseDescribe },
   { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy', load: async () => (await import('./commands/local.js')).localStart },
   { name: 'local stop', summary: 'stop the local runtime', load: async () => (await import('./commands/local.js')).localStop },
   { name: 'local run', summary: 'run the local runtime supervisor in the foreground (for systemd and the like)', load: async () => (await import('./commands/local.js')).localRun },

@@ -20,18 +20,32 @@ export interface AppliedMigration {
   checksum: string;
   appVersion: string;
   appliedAt: Date;
+  /** Its lint verdict: the rules it breaks (waived, or it would not have shipped); [] additive; null: applied before verdicts were recorded. */
+  breakingRules: string[] | null;
 }
 
-/** How a database's schema stands against the migrations this code ships. */
-export interface SchemaState {
-  applied: AppliedMigration[];
+/** A migration applied by a newer version that breaks this one (its verdict names the rules). */
+export interface BreakingMigration {
+  name: string;
+  rules: string[];
+  appliedBy: string;
+}
+
+/** How a database's schema stands against the migrations a version ships. */
+export interface SchemaComparison {
   /** Shipped here, not yet applied. */
   pending: string[];
-  /** Applied by a newer version, unknown to this code (as after a rollback): accepted. */
+  /** Applied by a newer version, unknown to this code (as after a rollback): accepted when additive. */
   ahead: string[];
   /** Applied, but the file shipped here differs from what was applied: refused. */
   changed: { name: string; appliedChecksum: string; fileChecksum: string }[];
-  /** This code can serve on this schema: nothing pending, nothing changed. */
+  /** Ahead, and not additive: this version would break on the schema it left. Refused. */
+  breaking: BreakingMigration[];
+}
+
+export interface SchemaState extends SchemaComparison {
+  applied: AppliedMigration[];
+  /** This code can serve on this schema: nothing pending, changed or breaking. */
   canRun: boolean;
 }
 
@@ -55,25 +69,44 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): MigrationFile[] {
   });
 }
 
+/**
+ * Compares applied migrations (the live schema's, or a backup's) with the ones a version ships:
+ * the one place that decides whether that version can run on that schema.
+ */
+export function compareSchema(applied: readonly AppliedMigration[], files: readonly Pick<MigrationFile, 'name' | 'checksum'>[]): SchemaComparison {
+  const appliedByName = new Map(applied.map((m) => [m.name, m]));
+  const known = new Set(files.map((f) => f.name));
+  const aheadOnes = applied.filter((m) => !known.has(m.name));
+  return {
+    pending: files.filter((f) => !appliedByName.has(f.name)).map((f) => f.name),
+    ahead: aheadOnes.map((m) => m.name),
+    changed: files.flatMap((f) => {
+      const m = appliedByName.get(f.name);
+      return m && m.checksum !== f.checksum ? [{ name: f.name, appliedChecksum: m.checksum, fileChecksum: f.checksum }] : [];
+    }),
+    breaking: aheadOnes.flatMap((m) => (m.breakingRules?.length ? [{ name: m.name, rules: m.breakingRules, appliedBy: m.appVersion }] : [])),
+  };
+}
+
+/** The rows of schema_migrations (`SELECT *`: verdicts were not recorded before 1.3.1), as applied migrations. */
+export function appliedFromRows(rows: readonly Record<string, unknown>[]): AppliedMigration[] {
+  return rows.map((r) => ({
+    name: String(r.name),
+    checksum: String(r.checksum),
+    appVersion: String(r.app_version),
+    appliedAt: r.applied_at instanceof Date ? r.applied_at : new Date(String(r.applied_at)),
+    breakingRules: Array.isArray(r.breaking_rules) ? r.breaking_rules.map(String) : null,
+  }));
+}
+
 export async function readSchemaState(db: Queryable, files: readonly MigrationFile[]): Promise<SchemaState> {
   const [table] = await db.query<{ present: boolean }>(
     `SELECT to_regclass('schema_migrations') IS NOT NULL AS present`,
   );
-  const rows = table?.present
-    ? await db.query<{ name: string; checksum: string; app_version: string; applied_at: Date }>(
-        'SELECT name, checksum, app_version, applied_at FROM schema_migrations ORDER BY name',
-      )
-    : [];
-  const applied = rows.map((r) => ({ name: r.name, checksum: r.checksum, appVersion: r.app_version, appliedAt: r.applied_at }));
-  const appliedByName = new Map(applied.map((m) => [m.name, m]));
-  const known = new Set(files.map((f) => f.name));
-  const pending = files.filter((f) => !appliedByName.has(f.name)).map((f) => f.name);
-  const ahead = applied.filter((m) => !known.has(m.name)).map((m) => m.name);
-  const changed = files.flatMap((f) => {
-    const m = appliedByName.get(f.name);
-    return m && m.checksum !== f.checksum ? [{ name: f.name, appliedChecksum: m.checksum, fileChecksum: f.checksum }] : [];
-  });
-  return { applied, pending, ahead, changed, canRun: pending.length === 0 && changed.length === 0 };
+  const applied = appliedFromRows(table?.present ? await db.query<Record<string, unknown>>('SELECT * FROM schema_migrations ORDER BY name') : []);
+  const comparison = compareSchema(applied, files);
+  const canRun = comparison.pending.length === 0 && comparison.changed.length === 0 && comparison.breaking.length === 0;
+  return { applied, ...comparison, canRun };
 }
 
 export function describeChanged(changed: SchemaState['changed']): string {
@@ -87,12 +120,19 @@ export function describeChanged(changed: SchemaState['changed']): string {
 /** A migration whose first line is `-- atlas:no-transaction` (for CREATE INDEX CONCURRENTLY) runs statement by statement. */
 export const NO_TRANSACTION_RE = /^--[ \t]*atlas:no-transaction[ \t]*(\r?\n|$)/;
 
+export function describeBreaking(breaking: readonly BreakingMigration[]): string {
+  return breaking.map((b) => `${b.name} (applied by ${b.appliedBy}) is not additive: ${b.rules.join(', ')}`).join('; ');
+}
+
 async function record(conn: Queryable, file: MigrationFile, appVersion: string, started: number): Promise<void> {
-  await conn.query('INSERT INTO schema_migrations (name, checksum, app_version, duration_ms) VALUES ($1, $2, $3, $4)', [
+  // The parser is only needed here, so the server loads it only when it applies migrations.
+  const { verdictOf } = await import('./lint/lint.js');
+  await conn.query('INSERT INTO schema_migrations (name, checksum, app_version, duration_ms, breaking_rules) VALUES ($1, $2, $3, $4, $5)', [
     file.name,
     file.checksum,
     appVersion,
     Math.round(performance.now() - started),
+    await verdictOf(file.name, file.sql),
   ]);
 }
 
@@ -111,7 +151,6 @@ async function applyInTransaction(conn: Queryable, file: MigrationFile, appVersi
 
 async function applyStatementByStatement(conn: Queryable, file: MigrationFile, appVersion: string): Promise<void> {
   const started = performance.now();
-  // The parser is only needed here, so the server loads it only for such migrations.
   const { splitMigration } = await import('./lint/source.js');
   const statements = await splitMigration(file.sql);
   for (const [i, statement] of statements.entries()) {
@@ -156,8 +195,12 @@ export async function migrate(
         applied_at timestamptz NOT NULL DEFAULT now(),
         duration_ms integer NOT NULL
       )`);
+      await conn.exec('ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS breaking_rules text[]');
       const before = await readSchemaState(conn, files);
       if (before.changed.length > 0) throw new MigrationError(describeChanged(before.changed));
+      if (before.breaking.length > 0) {
+        throw new MigrationError(`this version cannot run on this schema: ${describeBreaking(before.breaking)}; restore a backup taken at or before this version`);
+      }
       const applied: string[] = [];
       for (const file of files.filter((f) => before.pending.includes(f.name))) {
         await (NO_TRANSACTION_RE.test(file.sql) ? applyStatementByStatement : applyInTransaction)(conn, file, appVersion);

@@ -115,6 +115,41 @@ describe.each(backends)('migrate on $name', (backend) => {
     expect(older.state.ahead).toEqual(['0002_widget_colour.sql']);
     expect(older.state.canRun).toBe(true);
   });
+  it('records each migration\'s lint verdict: additive, or the rules a waiver let through', async () => {
+    db = await backend.open();
+    const dropped = { ...SECOND, '0003_drop_colour.sql': '-- atlas:allow drop-column the colour was never shown\nALTER TABLE widgets DROP COLUMN colour;\n' };
+    await migrate(db, loadMigrations(migrationsDir(dropped)), '1.3.1');
+    const rows = await db.query<{ name: string; breaking_rules: string[] }>('SELECT name, breaking_rules FROM schema_migrations ORDER BY name');
+    expect(rows).toEqual([
+      { name: '0001_widgets.sql', breaking_rules: [] },
+      { name: '0002_widget_colour.sql', breaking_rules: [] },
+      { name: '0003_drop_colour.sql', breaking_rules: ['drop-column'] },
+    ]);
+  });
+
+  it('refuses a schema a newer version changed in a way that is not additive, naming the migration and the rule', async () => {
+    db = await backend.open();
+    const dropped = { ...SECOND, '0003_drop_colour.sql': '-- atlas:allow drop-column the colour was never shown\nALTER TABLE widgets DROP COLUMN colour;\n' };
+    await migrate(db, loadMigrations(migrationsDir(dropped)), '1.3.1');
+    const state = await readSchemaState(db, loadMigrations(migrationsDir(SECOND)));
+    expect(state.breaking).toEqual([{ name: '0003_drop_colour.sql', rules: ['drop-column'], appliedBy: '1.3.1' }]);
+    expect(state.canRun).toBe(false);
+    await expect(migrate(db, loadMigrations(migrationsDir(SECOND)), '1.3.0')).rejects.toThrow(
+      /cannot run on this schema: 0003_drop_colour\.sql \(applied by 1\.3\.1\) is not additive: drop-column; restore a backup taken at or before this version/,
+    );
+  });
+
+  it('reads a schema_migrations table from before verdicts were recorded: unknown verdicts do not block, and the column is added', async () => {
+    db = await backend.open();
+    await db.exec(`CREATE TABLE schema_migrations (name text PRIMARY KEY, checksum text NOT NULL, app_version text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration_ms integer NOT NULL);
+      INSERT INTO schema_migrations (name, checksum, app_version, duration_ms) VALUES ('0009_old.sql', 'x', '1.2.9', 1);`);
+    const before = await readSchemaState(db, loadMigrations(migrationsDir(FIRST)));
+    expect(before.applied[0]).toMatchObject({ name: '0009_old.sql', breakingRules: null });
+    expect(before.breaking).toEqual([]);
+    await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.3.0');
+    const [row] = await db.query<{ breaking_rules: string[] | null }>(`SELECT breaking_rules FROM schema_migrations WHERE name = '0001_widgets.sql'`);
+    expect(row?.breaking_rules).toEqual([]);
+  });
 });
 
 describe('migrate with several processes at once (PostgreSQL)', () => {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { countBySeverity, formatReport, lintMigrations } from '../../db/lint/lint.js';
-import { loadMigrations, migrate, MIGRATIONS_DIR, MigrationError, readSchemaState, type SchemaState } from '../../db/migrations.js';
+import { describeBreaking, loadMigrations, migrate, MIGRATIONS_DIR, MigrationError, readSchemaState, type SchemaState } from '../../db/migrations.js';
 import { readAppVersion } from '../../shared/version.js';
 import { CliError, parseFlags, type Command } from '../command.js';
 import { openCliDatabase } from '../database.js';
@@ -12,12 +12,15 @@ function describeState(state: SchemaState): string {
     `ahead:   ${state.ahead.length ? `${state.ahead.join(', ')} (applied by a newer version; this version ignores them)` : 'none'}`,
   ];
   if (state.changed.length) lines.push(`changed: ${state.changed.map((c) => c.name).join(', ')} (edited after being applied)`);
+  if (state.breaking.length) lines.push(`breaking: ${describeBreaking(state.breaking)}`);
   lines.push(
     state.canRun
       ? 'this version can run on this schema'
       : state.changed.length
         ? 'this version cannot run on this schema: an applied migration was edited'
-        : 'this version cannot run on this schema yet: apply the pending migrations with `tpctl migrate up` (the server also does at start)',
+        : state.breaking.length
+          ? 'this version cannot run on this schema: a newer version applied a migration that is not additive; restore a backup taken at or before this version'
+          : 'this version cannot run on this schema yet: apply the pending migrations with `tpctl migrate up` (the server also does at start)',
   );
   return lines.join('\n');
 }
@@ -27,7 +30,10 @@ export const migrateStatus: Command = {
 
 Compares the database (DB_URL, or the embedded database in ATLAS_DATA_DIR) with the
 migrations this version ships, and says whether this version can run on that schema.
-"ahead" migrations were applied by a newer version (as after a rollback): accepted.
+"ahead" migrations were applied by a newer version (as after a rollback): accepted when
+their recorded lint verdict is additive; "breaking" ones (a waived DROP COLUMN, say) and
+"changed" ones (edited after being applied) mean this version cannot run on the schema.
+upgrade and rollback run the target version's own migrate status before switching.
 
 Exit code: 0 when this version can run on the schema, 1 when it cannot.`,
   async run(args, io) {

@@ -75,6 +75,25 @@ export function lintSql(file: string, sql: string): Finding[] {
   return findings;
 }
 
+/** The rules a migration's findings break, waived or not. */
+export function breakingRules(findings: readonly Finding[]): RuleId[] {
+  return [...new Set(findings.filter((f) => f.severity === 'violation').map((f) => f.rule))].sort();
+}
+
+/**
+ * A migration's lint verdict, as recorded when it is applied and in the release metadata: the
+ * rules it breaks, waived or not; none means additive. One that does not parse is not known to be.
+ */
+export async function verdictOf(file: string, sql: string): Promise<RuleId[]> {
+  await loadModule();
+  try {
+    return breakingRules(lintSql(file, sql));
+  } catch (err) {
+    if (err instanceof SqlSyntaxError) return ['unrecognised-statement'];
+    throw err;
+  }
+}
+
 /** The .sql files named, or found (sorted) in the directories named. */
 export function migrationFiles(paths: readonly string[]): string[] {
   return paths.flatMap((p) =>

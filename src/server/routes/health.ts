@@ -24,7 +24,7 @@ export function healthRoutes(app: FastifyInstance, db: Database, version: string
         database: { status: 'ok', kind: db.kind, latencyMs },
         schema: state.canRun
           ? { status: 'ok', applied: state.applied.length, ahead: state.ahead }
-          : { status: 'error', pending: state.pending, changed: state.changed.map((c) => c.name), ahead: state.ahead },
+          : { status: 'error', pending: state.pending, changed: state.changed.map((c) => c.name), breaking: state.breaking.map((b) => b.name), ahead: state.ahead },
       };
     } catch (err) {
       checks = {
