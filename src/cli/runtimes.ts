@@ -43,7 +43,7 @@ export async function runtimeFor(kind: RuntimeKind, io: Io, exec: Executor, roll
   const image = io.env.ATLAS_IMAGE || DEFAULT_TARGET.image;
   switch (kind) {
     case 'local':
-      return new LocalRuntime(io.env.ATLAS_DATA_DIR || './data');
+      return new LocalRuntime(io.env.ATLAS_DATA_DIR || './data', exec);
     case 'compose':
       return ComposeRuntime.create(exec, { file: io.env.COMPOSE_FILE || './docker-compose.yml', service: io.env.ATLAS_SERVICE || 'tenant-plane', image });
     case 'kubernetes':

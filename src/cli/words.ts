@@ -18,6 +18,12 @@ export function nextWords(next: Next): string {
   switch (next.do) {
     case 'rollback':
       return next.to ? `ATLAS_VERSION=${next.to} bash scripts/rollback-tp.sh` : 'bash scripts/rollback-tp.sh';
+    case 'rollback-restoring':
+      return next.backup
+        ? `restore the newest backup taken at or before ${next.to}: RESTORE_DB=1 DB_BACKUP_FILE=${next.backup} ATLAS_VERSION=${next.to} bash scripts/rollback-tp.sh`
+        : `restore a backup taken at or before ${next.to} (there is none in ${next.backupDir}): RESTORE_DB=1 DB_BACKUP_FILE=<backup> ATLAS_VERSION=${next.to} bash scripts/rollback-tp.sh`;
+    case 'upgrade':
+      return `upgrade to ${next.to} first: ATLAS_VERSION=${next.to} bash scripts/upgrade-tp.sh`;
     case 'name-rollback-target':
       return `name it: ATLAS_VERSION=<version> bash scripts/rollback-tp.sh${next.available.length ? ` (versions on this host: ${next.available.join(', ')})` : ''}`;
     case 'skip-backup':
@@ -103,7 +109,10 @@ function previewed(p: Preview): string {
     `dry run: ${p.op} ${p.from} -> ${p.to}; nothing was changed`,
     ...killed,
     'steps:',
-    ...p.steps.map((s) => `  ${s.step.padEnd(width)}  ${s.what}${s.undo ? `\n  ${''.padEnd(width)}  undo: ${s.undo.step}: ${s.undo.what}` : ''}`),
+    ...p.steps.map((s) => {
+      const under = (label: string, text: string) => `\n  ${''.padEnd(width)}  ${label}: ${text}`;
+      return `  ${s.step.padEnd(width)}  ${s.what}${s.checked ? under('checked', s.checked) : ''}${s.undo ? under('undo', `${s.undo.step}: ${s.undo.what}`) : ''}`;
+    }),
     `on a failure: the undos of the steps done, newest first${p.confirmBack.length ? `, then ${p.confirmBack.map((s) => s.step).join(', ')} for ${p.from}` : ''}`,
   ].join('\n');
 }

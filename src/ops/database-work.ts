@@ -8,6 +8,8 @@ import { Refused } from './outcome.js';
 export interface DatabaseWork {
   /** The embedded database, which one process at a time may open: the Tenant Plane stops for a backup. */
   readonly embedded: boolean;
+  /** PostgreSQL's URL; undefined for the embedded database. */
+  readonly dbUrl: string | undefined;
   /** Where backups go. */
   readonly backupDir: string;
   /** Takes a verified pre-upgrade backup named after the version that runs. */
@@ -23,6 +25,7 @@ export interface DatabaseWork {
 export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number }, exec: Executor): DatabaseWork {
   return {
     embedded: !target.dbUrl,
+    dbUrl: target.dbUrl,
     backupDir: backups.logDir,
     async backup(appVersion) {
       const b = await createBackup({ ...target, ...backups, reason: 'pre-upgrade', appVersion }, exec);

@@ -59,6 +59,8 @@ export interface Step extends Action {
   atomic?: boolean;
   /** It changes what runs and nothing can put that back: a failure after it needs a human. */
   final?: boolean;
+  /** It only reads (a check that may refuse): a dry run runs it too. */
+  readsOnly?: boolean;
 }
 
 export interface Undo extends Action {

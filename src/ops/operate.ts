@@ -1,5 +1,5 @@
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
-import { execute, stateFiles, type OpsContext, type Plan } from './engine.js';
+import { execute, Run, stateFiles, type OpsContext, type Plan } from './engine.js';
 import type { RunLog } from './exec.js';
 import { readJournal } from './journal.js';
 import { Refused, type Outcome, type Recovery } from './outcome.js';
@@ -41,16 +41,25 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
 }
 
 /**
- * A dry run: the plan as it would run, and nothing else. No lock, no journal, no history, no
- * step's work (a preflight that could pull an image is not run either); a killed run is only
- * reported, since a real run would lead it back first.
+ * A dry run: the plan as it would run, with its checks made (they only read, and a refusal of
+ * theirs is the dry run's), and nothing else. No lock, no journal, no history, no other step's
+ * work (a preflight that could pull an image is not run either); a killed run is only reported,
+ * since a real run would lead it back first.
  */
 export async function preview(operation: Operation, ctx: OpsContext): Promise<Outcome> {
   try {
     const interrupted = readJournal(stateFiles(ctx.settings.dataDir).journal);
     const planned = await operation.plan(undefined);
     if (!('steps' in planned)) return planned;
-    const steps = planned.steps.map((s) => ({ step: s.name, what: s.what, undo: s.undo && { step: s.undo.name, what: s.undo.what } }));
+    const run = new Run(planned, ctx);
+    const steps = [];
+    for (const s of planned.steps) {
+      const checked = s.readsOnly ? await s.run(run).catch((err: unknown) => {
+        if (err instanceof Refused) throw err;
+        return `could not check: ${err instanceof Error ? err.message : String(err)}`;
+      }) : undefined;
+      steps.push({ step: s.name, what: s.what, undo: s.undo && { step: s.undo.name, what: s.undo.what }, checked });
+    }
     const confirmBack = planned.confirmBack.map((s) => ({ step: s.name, what: s.what }));
     return { kind: 'done', run: undefined, preview: { op: planned.op, from: planned.from, to: planned.to, steps, confirmBack, interrupted } };
   } catch (err) {

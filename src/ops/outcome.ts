@@ -15,6 +15,9 @@ export type Setting = 'database' | 'log-dir' | 'image' | 'compose-file';
 /** What to do next, as data; the CLI turns it into the command to type. */
 export type Next =
   | { do: 'rollback'; to?: string | undefined }
+  /** The restore path: the newest backup taken at or before `to` (undefined: none in `backupDir`). */
+  | { do: 'rollback-restoring'; to: string; backup: string | undefined; backupDir: string }
+  | { do: 'upgrade'; to: string }
   | { do: 'name-rollback-target'; available: string[] }
   | { do: 'skip-backup' }
   | { do: 'set'; setting: Setting }
@@ -77,7 +80,8 @@ export interface Preview {
   op: RunRecord['op'];
   from: string;
   to: string;
-  steps: { step: StepName; what: string; undo?: { step: StepName; what: string } | undefined }[];
+  /** `checked`: what a check that only reads found (a dry run makes them). */
+  steps: { step: StepName; what: string; undo?: { step: StepName; what: string } | undefined; checked?: string | undefined }[];
   /** What confirms the version a failure goes back to. */
   confirmBack: { step: StepName; what: string }[];
   /** A killed run that a real run would lead back first. */

@@ -4,6 +4,7 @@ import { readHistory } from './history.js';
 import { operate, preview } from './operate.js';
 import { Refused, type Outcome } from './outcome.js';
 import { readPreviousVersion } from './previous-version.js';
+import { schemaCheck } from './compatibility.js';
 import { gate, preflight, restoreDatabase, stopTenantPlane, switchVersion } from './steps.js';
 import type { Runtime } from './runtimes/runtime.js';
 
@@ -35,7 +36,8 @@ async function revisionTarget(runtime: Runtime, revision: number): Promise<{ ver
 }
 
 /**
- * preflight (the target is available, the backup checks out) → (stop, restore) → switch →
+ * preflight (the target is available, the backup checks out) → the target checked against
+ * the schema it would run on (the backup's, with a restore) → (stop, restore) → switch →
  * wait healthy → verify → checklist. If the target does not become healthy, the way back puts
  * back what ran before (and the data the restore replaced), and confirms it is healthy.
  */
@@ -67,6 +69,7 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
       if (restore) await database?.checkBackup(restore);
       return `${to} is available; ${from} runs now${restore ? `; ${restore} matches its manifest` : ''}`;
     }),
+    schemaCheck(ctx, to, { restore, back: true }),
   ];
   if (restore && database) steps.push(stopTenantPlane(ctx, 'for the restore'), restoreDatabase(ctx, database, restore));
   // Back to the same version there is nothing else known to run: no way back but a human.

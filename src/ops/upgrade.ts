@@ -3,6 +3,7 @@ import { operate, preview } from './operate.js';
 import { compareVersions } from '../shared/version.js';
 import { Refused, type Outcome } from './outcome.js';
 import { writePreviousVersion } from './previous-version.js';
+import { pathCheck, schemaCheck } from './compatibility.js';
 import { backupDatabase, bakeStep, baselineStep, gate, preflight, stopTenantPlane, switchVersion } from './steps.js';
 
 export interface UpgradeRequest {
@@ -14,7 +15,8 @@ export interface UpgradeRequest {
 }
 
 /**
- * preflight (the target is available) → baseline (for the bake) → stop (the embedded database
+ * preflight (the target is available) → the upgrade path and the schema checked (refusals
+ * that change nothing) → baseline (for the bake) → stop (the embedded database
  * only) → pre-upgrade backup → the previous version recorded, switch → wait healthy (fail fast
  * on a crash) → verify → checklist → bake. The way back of a failure is the rollback's: switch
  * back, the same gate.
@@ -38,6 +40,8 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
       if (!baking) run.bake = { skipped: true };
       return `${to} is available; ${from} runs now${request.backup ? '' : '; no pre-upgrade backup, as asked'}${baking ? '' : '; no bake, as asked'}`;
     }),
+    pathCheck(ctx, from, to),
+    schemaCheck(ctx, to, { restore: undefined, back: false }),
   ];
   if (baking) steps.push(baselineStep(ctx));
   if (request.backup && database) {

@@ -6,7 +6,9 @@ import { BAKE_DEFAULTS } from '../../src/ops/bake.js';
 import { describeOutcome } from '../../src/cli/words.js';
 import { stateFiles, type OpsContext } from '../../src/ops/engine.js';
 import type { Phase, StepName } from '../../src/ops/journal.js';
+import { writeManifest } from '../../src/ops/backup/manifest.js';
 import type { Outcome } from '../../src/ops/outcome.js';
+import type { ReleaseMetadata } from '../../src/ops/release-metadata.js';
 import { planRollback, rollback } from '../../src/ops/rollback.js';
 import { readRunRecord } from '../../src/ops/run-record.js';
 import { RunLogFile } from '../../src/ops/run-log.js';
@@ -33,6 +35,8 @@ interface Scenario {
   backup?: boolean;
   /** Rollback: restore a backup first. */
   restore?: boolean;
+  /** Steps that find nothing to do on this platform, so touch nothing a fault could hit. */
+  touchesNothing?: StepName[];
 }
 
 /** A bake of 20 ms, after a baseline of 10 ms, a round every 2 ms: the steps are there, and quick. */
@@ -40,7 +44,8 @@ const BAKE = { ...BAKE_DEFAULTS, seconds: 0.02, baselineMs: 10, roundMs: 2 };
 
 const SCENARIOS: Scenario[] = [
   { name: 'upgrade', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true },
-  { name: 'upgrade on the embedded database', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true, embedded: true },
+  // The running Tenant Plane holds the embedded database: the target's check of it waits for its start.
+  { name: 'upgrade on the embedded database', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true, embedded: true, touchesNothing: ['schema-check'] },
   { name: 'upgrade without a backup', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: false },
   { name: 'rollback', op: 'rollback', from: '1.3.0', to: '1.2.2' },
   { name: 'rollback with a restore', op: 'rollback', from: '1.3.0', to: '1.2.2', restore: true },
@@ -131,7 +136,10 @@ const fault = (step: StepName, phase: Phase, how: FaultKind): Fault => ({ step, 
 /** The steps each scenario takes, found by running it: forward; back from each failure; and the recovery after each death. */
 async function discover(s: Scenario) {
   const clean = new World(s);
-  const forward = await clean.plannedSteps();
+  const declared = await clean.plannedSteps();
+  await clean.operate();
+  const touchesNothing = declared.filter((step) => !clean.platform.calledIn.has(step));
+  const forward = declared.filter((step) => !touchesNothing.includes(step));
   const back = new Map<StepName, StepName[]>();
   const recovery = new Map<StepName, StepName[]>();
   for (const step of forward) {
@@ -144,12 +152,12 @@ async function discover(s: Scenario) {
     const recovered = await dying.recover();
     recovery.set(step, recovered.recovery?.run?.steps.map((r) => r.step) ?? []);
   }
-  return { s, forward, back, recovery };
+  return { s, declared, touchesNothing, forward, back, recovery };
 }
 
 const MATRIX = await Promise.all(SCENARIOS.map(discover));
 
-describe.each(MATRIX)('$s.name', ({ s, forward, back, recovery }) => {
+describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, recovery }) => {
   const restoredBefore = (step: StepName, w: World) => (s.restore && forward.indexOf('restore') < forward.indexOf(step) ? w.backupFile : undefined);
   const switchedAt = (step: StepName) => forward.indexOf(step) >= forward.indexOf('switch');
   const target = s.op === 'upgrade' ? s.from : s.to;
@@ -159,7 +167,9 @@ describe.each(MATRIX)('$s.name', ({ s, forward, back, recovery }) => {
     const outcome = await w.operate();
     expect(outcome.kind).toBe('done');
     expect(EXIT_CODES[outcome.kind]).toBe(0);
-    expect(outcome.kind === 'done' && outcome.run?.steps.map((r) => r.step)).toEqual(forward);
+    expect(outcome.kind === 'done' && outcome.run?.steps.map((r) => r.step)).toEqual(declared);
+    // The faults below are injected at every step that touches the platform: these do not.
+    expect(touchesNothing).toEqual(s.touchesNothing ?? []);
     expect(w.history()).toEqual([line(s, 'SUCCESS', s.restore ? w.backupFile : undefined)]);
     w.expectRuns(s.to);
     expect(w.platform.database.data).toBe(s.restore ? `restored from ${path.basename(w.backupFile)}` : 'live');
@@ -313,7 +323,7 @@ describe('the engine, beyond the matrix', () => {
     const w = new World(upgradeScenario);
     const ctx = w.ctx();
     const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0 } } });
-    expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
+    expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'path-check', 'schema-check', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
   });
 
   it.each([upgradeScenario, SCENARIOS[4]!])('a dry run of the $name shows the planned steps, their undos and the way back, and changes nothing', async (scenario) => {
@@ -410,3 +420,97 @@ describe('the engine, beyond the matrix', () => {
     expect(w.history()).toEqual([]);
   });
 });
+
+describe('the checks before the switch', () => {
+  const metadata = (version: string, minimumUpgradeFrom: string | null): ReleaseMetadata => ({ format: 'atlas-release-1', version, minimumUpgradeFrom, oldestRollbackWithoutRestore: null, migrations: [] });
+  const untouched = (w: World) => {
+    expect({ touched: w.platform.touched, configured: w.platform.configured, history: w.history() }).toEqual({ touched: 0, configured: w.s.from, history: [] });
+    expect(existsSync(stateFiles(w.dir).previous) || existsSync(stateFiles(w.dir).journal)).toBe(false);
+  };
+
+  it('refuses an upgrade from a version older than the target\'s minimumUpgradeFrom, naming the stop; exit 2, nothing changed', async () => {
+    const w = new World(SCENARIOS[0]!);
+    w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.5'));
+    const outcome = await w.operate();
+    expect(outcome).toMatchObject({ kind: 'refused', next: [{ do: 'upgrade', to: '1.2.5' }] });
+    expect(EXIT_CODES[outcome.kind]).toBe(2);
+    expect(describeOutcome(outcome)).toBe(
+      '1.3.0 cannot be upgraded to from 1.2.2: it needs 1.2.5 or newer (minimumUpgradeFrom in its release.json); upgrade to 1.2.5 first: ATLAS_VERSION=1.2.5 bash scripts/upgrade-tp.sh\nnothing was changed',
+    );
+    untouched(w);
+    w.expectFinished(outcome);
+  });
+
+  it('lets an upgrade from minimumUpgradeFrom or newer through, and says so in the record', async () => {
+    const w = new World(SCENARIOS[0]!);
+    w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.2'));
+    const outcome = await w.operate();
+    expect(outcome.kind === 'done' && outcome.run?.steps.find((st) => st.step === 'path-check')?.detail).toBe('1.3.0 can be upgraded to from 1.2.2 or newer; 1.2.2 runs');
+  });
+
+  it('refuses a mislabelled build: metadata of another version', async () => {
+    const w = new World(SCENARIOS[0]!);
+    w.platform.metadata.set('1.3.0', metadata('1.2.9', null));
+    const outcome = await w.operate();
+    expect(outcome).toMatchObject({ kind: 'refused', reason: 'the release metadata of 1.3.0 is that of 1.2.9: a mislabelled build' });
+    untouched(w);
+  });
+
+  it('refuses a rollback to a version that cannot run on the schema, naming the migration, the rule and the newest backup at or before it', async () => {
+    const w = new World(SCENARIOS[3]!);
+    w.platform.schemaBreaks.add('1.2.2');
+    const backup = (name: string, appVersion: string) => {
+      const file = path.join(w.dir, name);
+      writeFileSync(file, 'a backup');
+      writeManifest(file, { format: 'atlas-backup-1', file: name, appVersion, lastMigration: null, source: 'postgres', postgres: { server: '17', client: '17' }, reason: 'pre-upgrade', createdAt: '', durationMs: 1, sizeBytes: 8, uncompressedBytes: 8, sha256: '', tables: {}, verifiedAt: null });
+      return file;
+    };
+    backup('db-backup-1.2.1-20260101T000000.sql.gz', '1.2.1');
+    const wanted = backup('db-backup-1.2.2-20260301T000000.sql.gz', '1.2.2');
+    backup('db-backup-1.3.0-20260401T000000.sql.gz', '1.3.0');
+    const outcome = await w.operate();
+    expect(outcome).toMatchObject({ kind: 'refused', reason: '1.2.2 cannot run on the schema as it is: 0900_drop_nickname.sql (applied by 1.3.0) is not additive: drop-column' });
+    expect(describeOutcome(outcome)).toContain(`restore the newest backup taken at or before 1.2.2: RESTORE_DB=1 DB_BACKUP_FILE=${wanted} ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`);
+    untouched(w);
+  });
+
+  it('without such a backup, the refusal says where it looked', async () => {
+    const w = new World(SCENARIOS[3]!);
+    w.platform.schemaBreaks.add('1.2.2');
+    const outcome = await w.operate();
+    expect(describeOutcome(outcome)).toContain(`restore a backup taken at or before 1.2.2 (there is none in ${w.dir}): RESTORE_DB=1 DB_BACKUP_FILE=<backup> ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`);
+  });
+
+  it.each([
+    ['not JSON', 'Error: cannot connect'],
+    ['another version', JSON.stringify({ version: '1.3.0', changed: [], breaking: [] })],
+    ['a malformed list', JSON.stringify({ version: '1.2.2', changed: 'all', breaking: [] })],
+    ['a malformed verdict', JSON.stringify({ version: '1.2.2', changed: [], breaking: [{ name: 'x.sql', rules: 'drop-column' }] })],
+  ])('refuses a target whose answer is %s, changing nothing', async (_what, answer) => {
+    const w = new World(SCENARIOS[3]!);
+    w.platform.targetSchemaStatus = async () => answer;
+    const outcome = await w.operate();
+    expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^1\.2\.2's tpctl migrate status (did not answer JSON|answered something else than its schema status)/) as unknown });
+    untouched(w);
+  });
+
+  it('reads the answer of a target from before verdicts were recorded (no `breaking`): its checksums still count', async () => {
+    const w = new World(SCENARIOS[3]!);
+    w.platform.targetSchemaStatus = async () => JSON.stringify({ version: '1.2.2', changed: [{ name: '0002_agents.sql' }] });
+    const outcome = await w.operate();
+    expect(outcome).toMatchObject({ kind: 'refused', reason: "1.2.2 cannot run on the schema as it is: 0002_agents.sql differs from 1.2.2's file of the same name (checksum)" });
+  });
+
+  it('a dry run makes the checks and is refused as the run would be; one that passes shows what they found', async () => {
+    const w = new World(SCENARIOS[0]!);
+    const dry = { to: '1.3.0', backup: true, label: 'test', dryRun: true };
+    w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.5'));
+    expect(await upgrade(dry, w.ctx())).toMatchObject({ kind: 'refused', next: [{ do: 'upgrade', to: '1.2.5' }] });
+    w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.0'));
+    const passing = await upgrade(dry, w.ctx());
+    expect(describeOutcome(passing)).toContain('path-check    check that 1.3.0 can be upgraded to from 1.2.2 (its minimumUpgradeFrom)\n                checked: 1.3.0 can be upgraded to from 1.2.0 or newer; 1.2.2 runs');
+    expect(describeOutcome(passing)).toContain('checked: 1.3.0 can run on the schema as it is');
+    untouched(w);
+  });
+});
+

@@ -6,6 +6,7 @@ import { stateFiles } from '../../src/ops/engine.js';
 import type { HealthEvidence } from '../../src/ops/health.js';
 import { readJournal, type Phase, type StepName } from '../../src/ops/journal.js';
 import { Refused } from '../../src/ops/outcome.js';
+import type { ReleaseMetadata } from '../../src/ops/release-metadata.js';
 import type { Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
 import type { TenantPlane } from '../../src/ops/tenant-plane.js';
 
@@ -50,6 +51,12 @@ export class FakePlatform implements Runtime, TenantPlane {
   readonly broken = new Set<string>();
   /** Versions that answer, but slowly: 50 ms a request instead of 1. */
   readonly slow = new Set<string>();
+  /** Release metadata by version; a version without any was built before releases carried it. */
+  readonly metadata = new Map<string, ReleaseMetadata>();
+  /** Versions that cannot run on the schema as it is (a newer version dropped a column under a waiver). */
+  readonly schemaBreaks = new Set<string>();
+  /** The steps during which the platform was called. */
+  readonly calledIn = new Set<StepName>();
   /** Calls that changed what runs: a run that made none left it untouched. */
   touched = 0;
   private faults: ArmedFault[] = [];
@@ -96,6 +103,7 @@ export class FakePlatform implements Runtime, TenantPlane {
   async call<T>(what: { mutates: boolean }, effect: () => T, failure: () => T): Promise<T> {
     const journal = readJournal(stateFiles(this.dataDir).journal);
     const where = journal ? `${journal.startedAt} ${journal.step} ${journal.phase}` : undefined;
+    if (journal) this.calledIn.add(journal.step);
     for (const f of this.faults) if (f.firedIn && f.firedIn !== where) f.spent = true;
     const fault = journal && this.faults.find((f) => !f.spent && f.notIn !== journal.startedAt && f.step === journal.step && f.phase === journal.phase && (!f.firedIn || f.firedIn === where));
     if (!fault) return effect();
@@ -152,6 +160,13 @@ export class FakePlatform implements Runtime, TenantPlane {
       (): RuntimeState => ({ running: false, crashed: true, exitCode: 1, detail: 'fault: crashed' }),
     );
   runningVersion = () => this.call({ mutates: false }, () => this.running, () => undefined);
+  releaseMetadata = (version: string) => this.call({ mutates: false }, () => this.metadata.get(version), fail('releaseMetadata'));
+  targetSchemaStatus = (version: string) =>
+    this.call(
+      { mutates: false },
+      () => JSON.stringify({ version, changed: [], breaking: this.schemaBreaks.has(version) ? [{ name: '0900_drop_nickname.sql', rules: ['drop-column'], appliedBy: this.configured }] : [] }),
+      fail('targetSchemaStatus'),
+    );
   logsTail = async () => '';
 
   private start_(version: string): void {
@@ -207,6 +222,9 @@ export class FakeDatabase implements DatabaseWork {
   setAside: string[] = [];
   get backupDir(): string {
     return this.platform.dataDir;
+  }
+  get dbUrl(): string | undefined {
+    return this.embedded ? undefined : 'postgresql://fake.invalid/atlas';
   }
   private backups = 0;
 

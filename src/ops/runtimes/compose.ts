@@ -5,7 +5,8 @@ import type { Command, Executor } from '../exec.js';
 import { writeFileAtomic } from '../../shared/files.js';
 import { ComposeFileError, findServiceImage, setComposeTag, setEnvVar, type ServiceImage } from './compose-file.js';
 import { Refused } from '../outcome.js';
-import type { Runtime, RuntimeState } from './runtime.js';
+import { parseReleaseMetadata, RELEASE_LABEL, type ReleaseMetadata } from '../release-metadata.js';
+import { migrateStatusOutput, type Runtime, type RuntimeState } from './runtime.js';
 
 /** `docker compose` (v2) where present, else Debian's `docker-compose` (v1). */
 export type ComposeCli = ['docker', 'compose'] | ['docker-compose'];
@@ -43,6 +44,16 @@ export class ComposeCommands {
   static imagePresent = (image: string): Command => ({ argv: ['docker', 'image', 'inspect', '--format', '{{.Id}}', image] });
   static pull = (image: string): Command => ({ argv: ['docker', 'pull', image], timeoutMs: 300_000 });
   static imageTags = (repository: string): Command => ({ argv: ['docker', 'images', repository, '--format', '{{.Tag}}'] });
+  static imageLabels = (image: string): Command => ({ argv: ['docker', 'image', 'inspect', '--format', '{{json .Config.Labels}}', image] });
+  /**
+   * The image's own `tpctl migrate status --json` in a one-off container on the host network,
+   * against the same database (DB_URL travels in the environment, never in argv).
+   */
+  static migrateStatus = (image: string, dbUrl: string): Command => ({
+    argv: ['docker', 'run', '--rm', '--network', 'host', '-e', 'DB_URL', image, 'node', '/app/dist/cli/tpctl.js', 'migrate', 'status', '--json'],
+    env: { DB_URL: dbUrl },
+    timeoutMs: 120_000,
+  });
 }
 
 /** Reads `docker inspect --format '{{.RestartCount}} {{json .State}}'`. */
@@ -149,6 +160,25 @@ export class ComposeRuntime implements Runtime {
   async availableVersions(): Promise<string[]> {
     const out = await this.exec.check(ComposeCommands.imageTags(this.options.image));
     return out.stdout.split('\n').map((t) => t.trim()).filter(isVersion);
+  }
+
+  async releaseMetadata(version: string): Promise<ReleaseMetadata | undefined> {
+    const image = `${this.options.image}:${version}`;
+    const inspected = await this.exec.run(ComposeCommands.imageLabels(image));
+    if (inspected.code !== 0) throw new Refused(`the image ${image} is not on this host`, [{ do: 'build-image', version }]);
+    let labels: unknown;
+    try {
+      labels = JSON.parse(inspected.stdout);
+    } catch {
+      throw new Refused(`docker image inspect ${image} did not answer JSON labels`);
+    }
+    const label = labels && typeof labels === 'object' ? (labels as Record<string, unknown>)[RELEASE_LABEL] : undefined;
+    if (typeof label !== 'string' || !label) return undefined;
+    return parseReleaseMetadata(label, `the label ${RELEASE_LABEL} of ${image}`);
+  }
+
+  async targetSchemaStatus(version: string, dbUrl: string): Promise<string> {
+    return migrateStatusOutput(await this.exec.run(ComposeCommands.migrateStatus(`${this.options.image}:${version}`, dbUrl)), version);
   }
 
   async switchTo(version: string): Promise<void> {

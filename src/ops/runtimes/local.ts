@@ -1,10 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../shared/file-lock.js';
 import { isVersion } from '../../shared/version.js';
 import { localFiles, readCurrent, readStatus, writeCurrent, type SupervisorStatus } from './local-files.js';
+import { Executor } from '../exec.js';
 import { Refused } from '../outcome.js';
-import type { Runtime, RuntimeState } from './runtime.js';
+import { parseReleaseMetadata, RELEASE_FILE, type ReleaseMetadata } from '../release-metadata.js';
+import { migrateStatusOutput, type Runtime, type RuntimeState } from './runtime.js';
 
 /**
  * The Tenant Plane as a local process, for a machine without a container engine: releases
@@ -13,7 +16,10 @@ import type { Runtime, RuntimeState } from './runtime.js';
  */
 export class LocalRuntime implements Runtime {
   readonly name = 'local';
-  constructor(private readonly dataDir: string) {}
+  constructor(
+    private readonly dataDir: string,
+    private readonly exec: Executor = new Executor(undefined, []),
+  ) {}
 
   private get files() {
     return localFiles(this.dataDir);
@@ -64,6 +70,17 @@ export class LocalRuntime implements Runtime {
   async availableVersions(): Promise<string[]> {
     if (!existsSync(this.files.releases)) return [];
     return readdirSync(this.files.releases).filter(isVersion);
+  }
+
+  async releaseMetadata(version: string): Promise<ReleaseMetadata | undefined> {
+    const file = path.join(this.files.release(version), RELEASE_FILE);
+    return existsSync(file) ? parseReleaseMetadata(readFileSync(file, 'utf8'), file) : undefined;
+  }
+
+  /** The release's own tpctl, with the same Node.js. */
+  async targetSchemaStatus(version: string, dbUrl: string): Promise<string> {
+    const tpctl = path.join(this.files.release(version), 'dist', 'cli', 'tpctl.js');
+    return migrateStatusOutput(await this.exec.run({ argv: [process.execPath, tpctl, 'migrate', 'status', '--json'], env: { DB_URL: dbUrl }, timeoutMs: 60_000 }), version);
   }
 
   async switchTo(version: string): Promise<void> {

@@ -1,3 +1,7 @@
+import type { CommandResult } from '../exec.js';
+import { Refused } from '../outcome.js';
+import type { ReleaseMetadata } from '../release-metadata.js';
+
 /** What an upgrade needs to know of the thing running the Tenant Plane, to fail fast. */
 export interface RuntimeState {
   /** The process or container is up (it may not be healthy yet). */
@@ -40,6 +44,18 @@ export interface Runtime {
   logsTail(lines: number): Promise<string>;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * What the release of `version` says about itself (its release.json), read without starting
+   * it; undefined when it carries none (built before releases did). Absent where the release is
+   * not on this host (Kubernetes, Helm: the cluster pulls the image).
+   */
+  releaseMetadata?(version: string): Promise<ReleaseMetadata | undefined>;
+  /**
+   * The answer of the release's own `tpctl migrate status --json` against the database at
+   * `dbUrl`: its code decides whether it can run on that schema. Absent where it cannot be run
+   * from here (Kubernetes, Helm).
+   */
+  targetSchemaStatus?(version: string, dbUrl: string): Promise<string>;
   /** Platforms with numbered revisions (Kubernetes, Helm): the version a revision runs. */
   versionAtRevision?(revision: number): Promise<string>;
   /** Platforms with numbered revisions: each, oldest first, with the version it runs. */
@@ -51,4 +67,11 @@ export interface PlatformRevision {
   version: string | null;
   /** The change cause (Kubernetes), or status and description (Helm). */
   note: string;
+}
+
+/** The output of a release's `tpctl migrate status --json` (exit 0: it can run, 1: it cannot); anything else is refused. */
+export function migrateStatusOutput(result: CommandResult, version: string): string {
+  if (result.code === 0 || result.code === 1) return result.stdout;
+  const why = result.stderr.trim().split('\n').at(-1) || (result.signal ? `killed by ${result.signal}` : `exit ${result.code}`);
+  throw new Refused(`${version}'s own tpctl migrate status could not check the database: ${why}`);
 }
