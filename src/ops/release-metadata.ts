@@ -56,7 +56,7 @@ function parseJson(text: string, source: string): Record<string, unknown> {
 
 function optionalVersion(value: unknown, field: string, source: string): string | null {
   if (value === undefined || value === null) return null;
-  if (!isVersion(value)) throw new Refused(`${source}: ${field} is ${printable(JSON.stringify(value))}, not a release version such as 1.3.0`);
+  if (!isVersion(value)) throw new Refused(`${source}: ${field} is ${typeof value === 'string' ? `"${printable(value)}"` : `a ${typeof value}`}, not a release version such as 1.3.0`);
   return value;
 }
 

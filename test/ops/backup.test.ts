@@ -6,6 +6,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
+import { backupMigrations } from '../../src/ops/backup/backup-migrations.js';
 import { readManifest, writeManifest, type BackupManifest } from '../../src/ops/backup/manifest.js';
 import { applyRetention } from '../../src/ops/backup/retention.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
@@ -56,6 +57,21 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
   let setup: Setup;
   beforeAll(async () => {
     setup = await setUp(kind);
+  });
+
+  it('the migrations a backup holds are read from the dump, with their verdicts (the restore path\'s schema check)', async () => {
+    await withDb(setup, (db) =>
+      db.exec(`INSERT INTO schema_migrations (name, checksum, app_version, duration_ms, breaking_rules) VALUES ('0900_drop.sql', 'c\\\\d', '1.3.1', 1, '{drop-column,rename}')`),
+    );
+    try {
+      const applied = await backupMigrations(await createBackup(setup));
+      const live = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));
+      expect(applied.map((m) => m.name)).toEqual(live.map((r) => r.name));
+      expect(applied.at(-1)).toMatchObject({ name: '0900_drop.sql', checksum: 'c\\\\d', appVersion: '1.3.1', breakingRules: ['drop-column', 'rename'] });
+      expect(applied[0]).toMatchObject({ breakingRules: [], appliedAt: expect.any(Date) as unknown });
+    } finally {
+      await withDb(setup, (db) => db.exec(`DELETE FROM schema_migrations WHERE name = '0900_drop.sql'`));
+    }
   });
 
   it('create writes a 0600 .sql.gz with a manifest that describes it', async () => {

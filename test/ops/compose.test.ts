@@ -79,6 +79,15 @@ describe('Compose commands', () => {
     expect(ComposeCommands.pull('atlasai/tenant-plane:1.3.0')).toEqual({ argv: ['docker', 'pull', 'atlasai/tenant-plane:1.3.0'], timeoutMs: 300_000 });
     expect(ComposeCommands.imageTags('atlasai/tenant-plane').argv).toEqual(['docker', 'images', 'atlasai/tenant-plane', '--format', '{{.Tag}}']);
   });
+
+  it('read a release\'s metadata from its image label, and run its own migrate status on the host network, DB_URL in the environment only', () => {
+    expect(ComposeCommands.imageLabels('atlasai/tenant-plane:1.3.0').argv).toEqual(['docker', 'image', 'inspect', '--format', '{{json .Config.Labels}}', 'atlasai/tenant-plane:1.3.0']);
+    const url = 'postgresql://atlas:s3cret@127.0.0.1:5432/atlas';
+    const status = ComposeCommands.migrateStatus('atlasai/tenant-plane:1.2.2', url);
+    expect(status.argv).toEqual(['docker', 'run', '--rm', '--network', 'host', '-e', 'DB_URL', 'atlasai/tenant-plane:1.2.2', 'node', '/app/dist/cli/tpctl.js', 'migrate', 'status', '--json']);
+    expect(status.env).toEqual({ DB_URL: url });
+    expect(status.argv.join(' ')).not.toContain('s3cret');
+  });
 });
 
 // `docker inspect --format '{{.RestartCount}} {{json .State}}'`, captured from Docker Engine
