@@ -6,11 +6,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { openDatabase } from '../../src/db/database.js';
+import { RELEASE_LABEL } from '../../src/ops/release-metadata.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { ApiClient, eventually } from '../support/api-client.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
 import { buildVariant, Deployment, requireDocker } from '../support/docker.js';
 import { renderTemplate } from '../support/helm-template.js';
+import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from '../support/release.js';
 import { PG_PASSWORD } from '../support/postgres-server.js';
 import { tpctl } from '../support/tpctl.js';
 
@@ -44,13 +46,16 @@ const LOG = (op: string) => `log:\\S+/logs/${op}-\\d{8}T\\d{6}\\.log`;
 beforeAll(() => {
   requireDocker();
   execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
-  const priority = { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' };
-  buildVariant('1.2.2', '1.3.0', priority);
+  buildVariant('1.2.2', '1.3.0', PRIORITY);
   // Answers, but as another version: a mislabelled build never counts as healthy.
-  buildVariant('1.2.2', '1.3.1', {}, '1.3.1-rc.9');
+  buildVariant('1.2.2', '1.3.3', {}, '1.3.3-rc.9');
   // Adds the column, then crashes on start: a migration that cannot apply.
-  buildVariant('1.2.2', '1.3.2', { ...priority, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
-}, 300_000);
+  buildVariant('1.2.2', '1.3.2', { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
+  // Releases with their own release.json and migrations, built by the scripts as a developer builds them.
+  for (const release of Object.values(RELEASES_WITH_METADATA)) {
+    execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) }, stdio: 'ignore' });
+  }
+}, 600_000);
 
 afterAll(() => deployments.forEach((d) => d.down()));
 
@@ -82,7 +87,7 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(columns).toHaveLength(1);
 
     const history = JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { outcome: string; run: { steps: { step: string; durationMs: number }[]; backup: string; health: { body: string } } }[];
-    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist']);
+    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist']);
     expect(history[0]?.run.backup).toContain('db-backup-1.2.2-');
     expect(history[0]?.run.health.body).toContain('"version":"1.3.0"');
   });
@@ -98,12 +103,12 @@ describe('Option 1: upgrade with automatic rollback', () => {
 
   it('an upgrade to a version that never answers healthy as itself rolls back to 1.2.2 after HEALTH_TIMEOUT', async () => {
     const d = await deployment();
-    const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.1', HEALTH_TIMEOUT: '6' });
+    const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.3', HEALTH_TIMEOUT: '6' });
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^upgrade to 1\.3\.1 FAILED at wait-healthy: not healthy after 6 s: it answers for version 1\.3\.1-rc\.9, not 1\.3\.1.*Rolled back: 1\.2\.2 runs and is healthy/);
+    expect(res.stdout).toMatch(/^upgrade to 1\.3\.3 FAILED at wait-healthy: not healthy after 6 s: it answers for version 1\.3\.3-rc\.9, not 1\.3\.3.*Rolled back: 1\.2\.2 runs and is healthy/);
     expect(historyLines(d)).toEqual([
-      expect.stringMatching(new RegExp(`^\\d{8}T\\d{6} 1\\.2\\.2 -> 1\\.3\\.1 FAILED ${LOG('upgrade')}$`)),
-      expect.stringMatching(new RegExp(`^\\d{8}T\\d{6} ROLLBACK 1\\.3\\.1 -> 1\\.2\\.2 ${LOG('upgrade')}$`)),
+      expect.stringMatching(new RegExp(`^\\d{8}T\\d{6} 1\\.2\\.2 -> 1\\.3\\.3 FAILED ${LOG('upgrade')}$`)),
+      expect.stringMatching(new RegExp(`^\\d{8}T\\d{6} ROLLBACK 1\\.3\\.3 -> 1\\.2\\.2 ${LOG('upgrade')}$`)),
     ]);
     expect(d.versionFile()).toBe('1.2.2');
     expect(d.read('docker-compose.yml')).toContain('atlasai/tenant-plane:1.2.2');
@@ -134,6 +139,10 @@ describe('Option 2: manual rollback', () => {
     expect(auto.stdout).toMatch(/^rolled back 1\.3\.0 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy/);
     expect(auto.code).toBe(0);
     expect(auto.stderr).toContain('rollback 1.3.0 -> 1.2.2 (target from data/.atlas-previous-version)');
+    // An ordinary rollback (additive migrations only) passes the schema check, made by 1.2.2's own code; its time is in the log.
+    const rollbackLog = readFileSync(/Log: (\S+)/.exec(auto.stdout)?.[1] ?? '', 'utf8');
+    expect(rollbackLog).toMatch(/\$ docker run --rm --network host -e DB_URL atlasai\/tenant-plane:1\.2\.2 node \/app\/dist\/cli\/tpctl\.js migrate status --json\n/);
+    expect(rollbackLog).toMatch(/ {3}schema-check ok in \d+ ms: 1\.2\.2 can run on the schema as it is\n/);
     expect(d.versionFile()).toBe('1.2.2');
     expect(d.read('docker-compose.yml')).toContain('image: atlasai/tenant-plane:1.2.2');
     await d.waitHealthy('1.2.2', 5);
@@ -233,7 +242,7 @@ describe('Dry runs', () => {
     const migrations = await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name');
     const upgrade = await d.tpctl(['upgrade', '--to', '1.3.0', '--dry-run']);
     expect(upgrade.code).toBe(0);
-    expect(upgrade.stdout).toMatch(/^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}switch +configure \S+ service tenant-plane for 1\.3\.0 and restart it\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/);
+    expect(upgrade.stdout).toMatch(/^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}switch +configure \S+ service tenant-plane for 1\.3\.0 and restart it\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/);
     const rollback = await d.tpctl(['rollback', '--to', '1.3.0', '--restore', '/nonexistent.sql.gz', '--dry-run']);
     expect(rollback.code).toBe(0);
     expect(rollback.stdout).toMatch(/^dry run: rollback 1\.2\.2 -> 1\.3\.0; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s);
@@ -242,6 +251,63 @@ describe('Dry runs', () => {
     expect(existsSync(d.logDir)).toBe(false);
     expect(await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name')).toEqual(migrations);
     expect(d.versionFile()).toBe('1.2.2');
+  });
+});
+
+describe('Know before switching: release metadata, upgrade paths, the target against the live schema', () => {
+  const snapshot = (d: Deployment) => ({ compose: d.read('docker-compose.yml'), history: d.read('data/.atlas-upgrade-history'), previous: d.read('data/.atlas-previous-version') });
+
+  it('2.0.0 (minimumUpgradeFrom 1.3.0, read from its image label): refused from 1.2.2 naming the stop, nothing changed; from 1.3.0 it goes through', async () => {
+    const label = execFileSync('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${RELEASE_LABEL}" }}`, 'atlasai/tenant-plane:2.0.0'], { encoding: 'utf8' });
+    expect(JSON.parse(label)).toMatchObject({ version: '2.0.0', minimumUpgradeFrom: '1.3.0', migrations: expect.arrayContaining([expect.objectContaining({ name: '0900_incident_priority.sql', verdict: 'additive' })]) as unknown });
+    const d = await deployment();
+    const before = snapshot(d);
+    const refused = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '2.0.0' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('2.0.0 cannot be upgraded to from 1.2.2: it needs 1.3.0 or newer (minimumUpgradeFrom in its release.json); upgrade to 1.3.0 first: ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh\nnothing was changed');
+    expect(snapshot(d)).toEqual(before);
+    expect(d.versionFile()).toBe('1.2.2');
+
+    expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+    const upgraded = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '2.0.0' });
+    expect(upgraded.stdout).toMatch(/^upgraded 1\.3\.0 -> 2\.0\.0 in/);
+    expect(upgraded.code).toBe(0);
+    const log = readFileSync(/Log: (\S+?);/.exec(upgraded.stdout)?.[1] ?? '', 'utf8');
+    expect(log).toMatch(/ {3}path-check ok in \d+ ms: 2\.0\.0 can be upgraded to from 1\.3\.0 or newer; 1\.3\.0 runs\n/);
+    expect(log).toMatch(/ {3}schema-check ok in \d+ ms: 2\.0\.0 can run on the schema as it is\n/);
+    expect(d.versionFile()).toBe('2.0.0');
+  });
+
+  it('1.3.1 drops a column under a waiver: the rollback to 1.2.2 is refused naming the migration and the 1.2.2 backup; with RESTORE_DB=1 and that file it goes through', async () => {
+    const d = await deployment();
+    expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.1' })).code).toBe(0);
+    const verdicts = await query<{ name: string; breaking_rules: string[] }>(d, `SELECT name, breaking_rules FROM schema_migrations WHERE name LIKE '091%' ORDER BY name`);
+    expect(verdicts).toEqual([
+      { name: '0910_incident_nickname.sql', breaking_rules: [] },
+      { name: '0911_drop_incident_nickname.sql', breaking_rules: ['drop-column'] },
+    ]);
+    const backup = path.join(d.logDir, readdirSync(d.logDir).find((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n)) ?? '');
+    const before = snapshot(d);
+    const safePath = `RESTORE_DB=1 DB_BACKUP_FILE=${backup} ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`;
+
+    const dry = await d.tpctl(['rollback', '--to', '1.2.2', '--dry-run']);
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toContain(safePath);
+    const refused = await d.script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('1.2.2 cannot run on the schema as it is: 0911_drop_incident_nickname.sql (applied by 1.3.1) is not additive: drop-column');
+    expect(refused.stderr).toContain(`restore the newest backup taken at or before 1.2.2: ${safePath}\nnothing was changed`);
+    expect(snapshot(d)).toEqual(before);
+    expect(d.versionFile()).toBe('1.3.1');
+
+    const restored = await d.script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2', RESTORE_DB: '1', DB_BACKUP_FILE: backup });
+    expect(restored.stdout).toMatch(/^rolled back 1\.3\.1 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy, on the database restored from/);
+    expect(restored.code).toBe(0);
+    const log = readFileSync(/Log: (\S+)/.exec(restored.stdout)?.[1] ?? '', 'utf8');
+    expect(log).toContain(`schema-check ok in`);
+    expect(log).toMatch(/schema-check ok in \d+ ms: 1\.2\.2 can run on the schema \S+db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz holds\n/);
+    await d.waitHealthy('1.2.2', 5);
+    expect(await query(d, `SELECT name FROM schema_migrations WHERE name LIKE '091%'`)).toEqual([]);
   });
 });
 

@@ -61,7 +61,7 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     expect(readFileSync(path.join(dir, 'data', 'releases', 'current'), 'utf8')).toBe('1.3.0\n');
     // It passed the bake, against a baseline taken on 1.2.2 before the switch.
     const [entry] = JSON.parse((await local(['history', '--json'])).stdout) as { run: { steps: { step: string }[]; bake: { seconds: number; signals: string[]; baseline: { routes: Record<string, { n: number }> }; bake: { routes: Record<string, { n: number }> } } } }[];
-    expect(entry?.run.steps.map((s) => s.step)).toEqual(['preflight', 'baseline', 'stop', 'backup', 'switch', 'wait-healthy', 'verify', 'bake']);
+    expect(entry?.run.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'baseline', 'stop', 'backup', 'switch', 'wait-healthy', 'verify', 'bake']);
     expect(entry?.run.bake).toMatchObject({ seconds: 3, signals: [] });
     expect(entry?.run.bake.baseline.routes['GET /api/health']?.n).toBeGreaterThan(5);
     expect(entry?.run.bake.bake.routes['GET /api/health']?.n).toBeGreaterThan(5);

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
+import { RELEASE_LABEL } from '../../src/ops/release-metadata.js';
 import { tempDir } from './backends.js';
 import { freePort } from './postgres-server.js';
 import { runProcess, tpctl, type RunResult } from './tpctl.js';
@@ -20,14 +21,16 @@ const IMAGE = 'atlasai/tenant-plane';
 
 /**
  * Builds a fixture version on top of an image built by scripts/build-image.sh: another version
- * file (by default the tag; a different one makes a mislabelled build), extra migrations.
+ * file (by default the tag; a different one makes a mislabelled build), extra migrations. It
+ * carries no release metadata, as a release built before releases did (the base's label is
+ * blanked); releases with metadata are built by the scripts (buildRelease, then build-image.sh).
  */
 export function buildVariant(base: string, tag: string, migrations: Record<string, string>, versionFile = tag): void {
   const dir = tempDir('atlas-variant-');
   mkdirSync(path.join(dir, 'migrations'));
   writeFileSync(path.join(dir, '.atlas-version'), `${versionFile}\n`);
   for (const [name, sql] of Object.entries(migrations)) writeFileSync(path.join(dir, 'migrations', name), sql);
-  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY .atlas-version /app/.atlas-version\nCOPY migrations/ /app/migrations/\n`);
+  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY .atlas-version /app/.atlas-version\nCOPY migrations/ /app/migrations/\nLABEL ${RELEASE_LABEL}=""\n`);
   execFileSync('docker', ['build', '-q', '-t', `${IMAGE}:${tag}`, dir], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { appRoot } from '../../src/shared/app-root.js';
@@ -28,3 +29,45 @@ export function makeRelease(options: ReleaseOptions): string {
   }
   return dir;
 }
+
+export interface CheckoutRelease {
+  version: string;
+  /** The checkout's release.json, as a developer declares it. */
+  declared: { minimumUpgradeFrom?: string };
+  /** Migration files added to the checkout's: name → SQL. */
+  migrations: Record<string, string>;
+}
+
+/**
+ * A release built as a developer builds one: a copy of this checkout with its own release.json
+ * and migrations, staged by its scripts/build-release.sh (which builds the code, lints the
+ * migrations and writes release.json). Returns the staged release's directory.
+ */
+export function buildRelease(options: CheckoutRelease): string {
+  const checkout = tempDir(`atlas-checkout-${options.version}-`);
+  for (const item of ['src', 'scripts', 'migrations', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+    cpSync(path.join(appRoot, item), path.join(checkout, item), { recursive: true });
+  }
+  symlinkSync(path.join(appRoot, 'node_modules'), path.join(checkout, 'node_modules'));
+  writeFileSync(path.join(checkout, 'release.json'), `${JSON.stringify(options.declared)}\n`);
+  for (const [name, sql] of Object.entries(options.migrations)) writeFileSync(path.join(checkout, 'migrations', name), sql);
+  const out = tempDir(`atlas-built-${options.version}-`);
+  execFileSync('bash', [path.join(checkout, 'scripts', 'build-release.sh'), out], { env: { ...process.env, ATLAS_VERSION: options.version }, stdio: 'pipe' });
+  return out;
+}
+
+/** The releases the compatibility checks are proven with, on Docker Compose and the local runtime. */
+export const PRIORITY = { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' };
+export const RELEASES_WITH_METADATA = {
+  /** Can only be upgraded to from 1.3.0 on. */
+  '2.0.0': { version: '2.0.0', declared: { minimumUpgradeFrom: '1.3.0' }, migrations: PRIORITY },
+  /** Adds a column, then drops it under a waiver: not additive, so 1.2.2 is not let run on what it leaves. */
+  '1.3.1': {
+    version: '1.3.1',
+    declared: { minimumUpgradeFrom: '1.2.0' },
+    migrations: {
+      '0910_incident_nickname.sql': 'ALTER TABLE incidents ADD COLUMN nickname text;\n',
+      '0911_drop_incident_nickname.sql': '-- atlas:allow drop-column the nickname was never shown; going back needs a restore\nALTER TABLE incidents DROP COLUMN nickname;\n',
+    },
+  },
+} satisfies Record<string, CheckoutRelease>;
