@@ -4,6 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
+import { readAppVersion } from '../../src/shared/version.js';
 import { renderTemplate } from '../support/helm-template.js';
 import { validateManifest } from '../support/k8s-schema.js';
 
@@ -69,6 +70,10 @@ describe('deploy/helm/atlasai-tp', () => {
   const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8')) as object;
   const ajv = new Ajv2020({ allErrors: true });
   const check = ajv.compile(schema);
+
+  it("names the release this checkout builds: its appVersion is the version in the release's metadata", () => {
+    expect(String(chart.appVersion)).toBe(readAppVersion());
+  });
 
   it('ships values.yaml that satisfies its values.schema.json, which refuses bad values', () => {
     expect(check(values), JSON.stringify(check.errors)).toBe(true);
