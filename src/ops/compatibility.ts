@@ -17,7 +17,7 @@ async function metadataOf(ctx: OpsContext, version: string): Promise<{ metadata:
   if (!runtime.releaseMetadata) return { missing: `on ${runtime.name} the cluster pulls the image: its release metadata is not read from here` };
   const metadata = await runtime.releaseMetadata(version);
   if (!metadata) return { missing: `${version} carries no release metadata (built before releases did)` };
-  if (metadata.version !== version) throw new Refused(`the release metadata of ${version} is that of ${metadata.version}: a mislabelled build`, [{ do: 'build-image', version }]);
+  if (metadata.version !== version) throw new Refused(`the release metadata of ${version} is that of ${metadata.version}: a mislabelled build`);
   return { metadata };
 }
 
@@ -60,8 +60,9 @@ export function parseTargetAnswer(stdout: string, version: string): TargetAnswer
   const breaking = isObject(o) ? (o.breaking ?? []) : undefined;
   const validBreaking =
     Array.isArray(breaking) && breaking.every((b) => isObject(b) && typeof b.name === 'string' && typeof b.appliedBy === 'string' && isStringList(b.rules));
+  if (isObject(o) && isVersion(o.version) && o.version !== version) throw new Refused(`${version}'s own tpctl says it is ${o.version}: a mislabelled build`);
   if (!isObject(o) || o.version !== version || !isStringList(changed) || !validBreaking) {
-    throw new Refused(`${version}'s tpctl migrate status answered something else than its schema status${isObject(o) && isVersion(o.version) && o.version !== version ? ` (it is ${o.version})` : ''}`);
+    throw new Refused(`${version}'s tpctl migrate status answered something else than its schema status`);
   }
   return { changed, breaking: breaking as BreakingMigration[] };
 }

@@ -295,6 +295,15 @@ describe('the engine, beyond the matrix', () => {
     w.expectFinished(outcome);
   });
 
+  it('a target that answers healthy, but as another version, never counts: it goes back after the health timeout', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.answersAs.set('1.3.0', '1.3.0-rc.9');
+    const outcome = await w.operate();
+    expect(outcome.kind === 'failed' && outcome.run.failure).toMatchObject({ step: 'wait-healthy', reason: expect.stringMatching(/it answers for version 1\.3\.0-rc\.9, not 1\.3\.0/) as unknown });
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+    w.expectRuns('1.2.2');
+  });
+
   it('an upgrade whose target crashes goes back without waiting out the health timeout', async () => {
     const w = new World(upgradeScenario);
     w.platform.broken.add('1.3.0');
@@ -483,7 +492,6 @@ describe('the checks before the switch', () => {
 
   it.each([
     ['not JSON', 'Error: cannot connect'],
-    ['another version', JSON.stringify({ version: '1.3.0', changed: [], breaking: [] })],
     ['a malformed list', JSON.stringify({ version: '1.2.2', changed: 'all', breaking: [] })],
     ['a malformed verdict', JSON.stringify({ version: '1.2.2', changed: [], breaking: [{ name: 'x.sql', rules: 'drop-column' }] })],
   ])('refuses a target whose answer is %s, changing nothing', async (_what, answer) => {
@@ -491,6 +499,13 @@ describe('the checks before the switch', () => {
     w.platform.targetSchemaStatus = async () => answer;
     const outcome = await w.operate();
     expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^1\.2\.2's tpctl migrate status (did not answer JSON|answered something else than its schema status)/) as unknown });
+    untouched(w);
+  });
+
+  it("refuses a mislabelled build: the target's own tpctl says it is another version", async () => {
+    const w = new World(SCENARIOS[3]!);
+    w.platform.targetSchemaStatus = async () => JSON.stringify({ version: '1.2.2-rc.9', changed: [], breaking: [] });
+    expect(await w.operate()).toMatchObject({ kind: 'refused', reason: "1.2.2's own tpctl says it is 1.2.2-rc.9: a mislabelled build" });
     untouched(w);
   });
 

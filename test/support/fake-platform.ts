@@ -49,6 +49,8 @@ export class FakePlatform implements Runtime, TenantPlane {
   stopped = false;
   /** Versions that crash at start. */
   readonly broken = new Set<string>();
+  /** Versions that answer health as another version (a mislabelled build). */
+  readonly answersAs = new Map<string, string>();
   /** Versions that answer, but slowly: 50 ms a request instead of 1. */
   readonly slow = new Set<string>();
   /** Release metadata by version; a version without any was built before releases carried it. */
@@ -183,7 +185,7 @@ export class FakePlatform implements Runtime, TenantPlane {
       (): HealthEvidence => {
         const at = new Date().toISOString();
         if (!this.healthy) return { at, status: undefined, body: undefined, error: 'ECONNREFUSED' };
-        return { at, status: 200, body: JSON.stringify({ status: 'ok', version: this.running }), error: undefined };
+        return { at, status: 200, body: JSON.stringify({ status: 'ok', version: this.answersAs.get(this.running ?? '') ?? this.running }), error: undefined };
       },
       (): HealthEvidence => ({ at: new Date().toISOString(), status: undefined, body: undefined, error: 'fault: ECONNREFUSED' }),
     );
