@@ -60,7 +60,7 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
 
     it('logout ends the session: the same cookie is refused afterwards', async () => {
       const cookie = await login(app, 'operator@example.com');
-      const out = await app.inject({ method: 'POST', url: '/api/logout', headers: { cookie } });
+      const out = await app.inject({ method: 'POST', url: '/api/logout', headers: { cookie }, payload: {} });
       expect(out.statusCode).toBe(204);
       expect(String(out.headers['set-cookie'])).toMatch(/atlas_session=;/);
       const after = await app.inject({ url: '/api/me', headers: { cookie } });
@@ -129,7 +129,7 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       const usedAt = await db.query('SELECT last_used_at FROM api_tokens WHERE id = $1', [token.id]);
       expect(usedAt[0]?.last_used_at).toBeInstanceOf(Date);
 
-      const revoke = await app.inject({ method: 'DELETE', url: `/api/tokens/${token.id}`, headers: { cookie: operator } });
+      const revoke = await app.inject({ method: 'DELETE', url: `/api/tokens/${token.id}`, headers: { cookie: operator }, payload: {} });
       expect(revoke.statusCode).toBe(204);
       expect((await app.inject({ url: '/api/me', headers: auth })).statusCode).toBe(401);
     });
@@ -141,7 +141,7 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       }
       const created = await app.inject({ method: 'POST', url: '/api/tokens', headers: { cookie: admin }, payload: { name: 'admin-only' } });
       const id = (json(created).token as { id: string }).id;
-      const other = await app.inject({ method: 'DELETE', url: `/api/tokens/${id}`, headers: { cookie: viewer } });
+      const other = await app.inject({ method: 'DELETE', url: `/api/tokens/${id}`, headers: { cookie: viewer }, payload: {} });
       expect(other.statusCode).toBe(404);
     });
   });
@@ -225,7 +225,7 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       expect((await put('#ops')).statusCode).toBe(200);
       expect((await put({ name: '#ops-critical', mention: [1, 2] })).statusCode).toBe(200);
       await put({ name: '#ops-critical', mention: [1, 2] });
-      const del = await app.inject({ method: 'DELETE', url: '/api/admin/settings/notify.channel', headers: { cookie: admin } });
+      const del = await app.inject({ method: 'DELETE', url: '/api/admin/settings/notify.channel', headers: { cookie: admin }, payload: {} });
       expect(del.statusCode).toBe(204);
       const audit = await app.inject({ url: '/api/admin/settings/audit?key=notify.channel', headers: { cookie: admin } });
       const entries = json(audit).entries as Record<string, unknown>[];

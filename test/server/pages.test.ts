@@ -1,5 +1,27 @@
+import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { signedInApp } from '../support/app.js';
+
+/** The login page's anti-forgery token and its cookie, as a browser holds them after GET /login. */
+async function loginForm(app: FastifyInstance): Promise<{ csrf: string; cookie: string }> {
+  const page = await app.inject({ url: '/login' });
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+  const cookie = page.cookies.find((c) => c.name === 'atlas_login_csrf');
+  return { csrf, cookie: `atlas_login_csrf=${cookie?.value ?? ''}` };
+}
+
+/** POST /login as the browser sends the form. */
+async function postLogin(app: FastifyInstance, fields: Record<string, string>, token?: { csrf: string; cookie: string }) {
+  const t = token ?? (await loginForm(app));
+  return app.inject({
+    method: 'POST',
+    url: '/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: t.cookie },
+    payload: new URLSearchParams({ csrf: t.csrf, ...fields }).toString(),
+  });
+}
+
+const ADMIN = { email: 'admin@example.com', password: 'correct-horse-battery' };
 
 describe('web pages (in process)', () => {
   const t = signedInApp();
@@ -8,27 +30,44 @@ describe('web pages (in process)', () => {
     const res = await t.app.inject({ url: '/incidents/7' });
     expect(res.statusCode).toBe(303);
     expect(res.headers.location).toBe('/login?next=%2Fincidents%2F7');
-    const posted = await t.app.inject({
-      method: 'POST',
-      url: '/login',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: 'email=admin%40example.com&password=correct-horse-battery&next=%2Fincidents%2F7',
-    });
+    const posted = await postLogin(t.app, { ...ADMIN, next: '/incidents/7' });
     expect(posted.statusCode).toBe(303);
     expect(posted.headers.location).toBe('/incidents/7');
     expect(String(posted.headers['set-cookie'])).toMatch(/^atlas_session=ats_/);
   });
 
-  it('never redirect a login to another site', async () => {
-    for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example']) {
-      const res = await t.app.inject({
-        method: 'POST',
-        url: '/login',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: `email=admin%40example.com&password=correct-horse-battery&next=${encodeURIComponent(next)}`,
-      });
-      expect(res.headers.location).toBe('/incidents');
+  it('never redirect a login to another site, however the path is written', async () => {
+    for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example', '/\t/evil.example', '/\n/evil.example', '/\r\nSet-Cookie: x=1', '/..//evil.example', '/%09/x\u0000']) {
+      const res = await postLogin(t.app, { ...ADMIN, next });
+      expect({ next, status: res.statusCode, location: res.headers.location }).toEqual({ next, status: 303, location: '/incidents' });
     }
+    const fine = await postLogin(t.app, { ...ADMIN, next: '/incidents/3?status=open' });
+    expect(fine.headers.location).toBe('/incidents/3?status=open');
+  });
+
+  it('refuse a login form posted from another site (login CSRF): no session is made', async () => {
+    const before = await t.db.query('SELECT 1 FROM sessions');
+    const own = await loginForm(t.app);
+    for (const token of [{ csrf: '', cookie: '' }, { csrf: own.csrf, cookie: '' }, { csrf: 'forged', cookie: own.cookie }]) {
+      const res = await postLogin(t.app, ADMIN, token);
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('This login form was not sent from this site');
+      expect(res.headers['set-cookie']).not.toMatch(/atlas_session=ats_/);
+    }
+    expect(await t.db.query('SELECT 1 FROM sessions')).toHaveLength(before.length);
+  });
+
+  it('count failed form logins against the client address, not the server\'s own', async () => {
+    const wrong = { email: 'admin@example.com', password: 'not-the-password' };
+    const from = (remoteAddress: string) => async () => {
+      const token = await loginForm(t.app);
+      return t.app.inject({ method: 'POST', url: '/login', remoteAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: token.cookie }, payload: new URLSearchParams({ csrf: token.csrf, ...wrong }).toString() });
+    };
+    await from('203.0.113.7')();
+    const rows = await t.db.query<{ key: string }>(`SELECT key FROM login_failures WHERE key LIKE 'address:%'`);
+    expect(rows.map((r) => r.key)).toContain('address:203.0.113.7');
+    expect(rows.map((r) => r.key)).not.toContain('address:127.0.0.1');
+    await t.db.query(`DELETE FROM login_failures`);
   });
 
   it('refuse a form without the anti-forgery token, changing nothing', async () => {

@@ -12,7 +12,9 @@ export class ApiClient {
     return client;
   }
 
-  async call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; text: string }> {
+  async call<T = Record<string, unknown>>(method: string, path: string, given?: unknown): Promise<{ status: number; body: T; text: string }> {
+    // The session cookie signs in unsafe requests only with a JSON body.
+    const body = given ?? (method === 'GET' ? undefined : {});
     const res = await fetch(`${this.base}${path}`, {
       method,
       headers: { cookie: this.cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

@@ -91,6 +91,22 @@ async function authenticateAgent(db: Database, request: FastifyRequest): Promise
   return agent;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A browser sends the session cookie with any request to this site, including a form or a
+ * `no-cors` fetch another site (or another port of this one) makes: an unsafe request signed in
+ * by the cookie alone must therefore be one such a page cannot send, a JSON body (which needs a
+ * CORS preflight, never granted). API tokens are not sent by browsers on their own.
+ */
+function refuseCrossSite(request: FastifyRequest, user: AuthUser): void {
+  if (user.via.kind !== 'session' || SAFE_METHODS.has(request.method)) return;
+  const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new HttpError(403, 'cross_site_request', 'a request signed in with the session cookie must send a JSON body (content-type: application/json; {} when there is nothing to send), so that another site cannot make it');
+  }
+}
+
 export function registerAccessControl(app: FastifyInstance, db: Database): void {
   app.decorateRequest('user', undefined);
   app.decorateRequest('agent', undefined);
@@ -105,6 +121,7 @@ export function registerAccessControl(app: FastifyInstance, db: Database): void 
       return;
     }
     request.user = await requireUser(db, request, required);
+    refuseCrossSite(request, request.user);
   });
 }
 

@@ -7,9 +7,12 @@ import { settingsPages } from './settings.js';
 
 /** The web pages: server-rendered HTML over the API, no build step, readable without JavaScript. */
 export async function registerPages(app: FastifyInstance): Promise<void> {
-  await app.register(formbody);
-  app.get('/assets/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(APP_CSS));
-  sessionPages(app);
-  incidentPages(app);
-  settingsPages(app);
+  // Form bodies are parsed for the pages only (an encapsulated context): the API takes JSON.
+  await app.register(async (pages) => {
+    await pages.register(formbody);
+    pages.get('/assets/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(APP_CSS));
+    sessionPages(pages);
+    incidentPages(pages);
+    settingsPages(pages);
+  });
 }

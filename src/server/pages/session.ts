@@ -1,14 +1,22 @@
-import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE } from '../auth/sessions.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
-import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sendPage, type Form } from './support.js';
+import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sameToken, sendPage, type Form } from './support.js';
 
-function loginForm(next: string, email: string, error?: string) {
+/**
+ * Login CSRF: another site must not sign a browser in as the attacker. The form carries a random
+ * token that is also in a cookie only this site's pages can set (double submit).
+ */
+const LOGIN_CSRF_COOKIE = 'atlas_login_csrf';
+
+function loginForm(next: string, email: string, csrf: string, error?: string) {
   return html`
 ${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''}
 <form class="stack" method="post" action="/login">
   <input type="hidden" name="next" value="${next}">
+  <input type="hidden" name="csrf" value="${csrf}">
   <label>Email <input type="email" name="email" autocomplete="username" required value="${email}" autofocus></label>
   <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
   <button class="primary" type="submit">Log in</button>
@@ -18,22 +26,29 @@ ${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''
 export function sessionPages(app: FastifyInstance): void {
   app.get('/', async (_request, reply) => reply.redirect('/incidents', 303));
 
-  app.get<{ Querystring: { next?: string } }>('/login', async (request, reply) =>
-    sendPage(reply, layout('Log in', undefined, loginForm(localPath(request.query.next), ''))),
-  );
+  const page = (request: FastifyRequest, reply: FastifyReply, next: string, email: string, error?: string, status = 200) => {
+    const csrf = randomBytes(24).toString('base64url');
+    void reply.setCookie(LOGIN_CSRF_COOKIE, csrf, { path: '/login', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' });
+    return sendPage(reply, layout('Log in', undefined, loginForm(next, email, csrf, error)), status);
+  };
+
+  app.get<{ Querystring: { next?: string } }>('/login', async (request, reply) => page(request, reply, localPath(request.query.next), ''));
 
   app.post<{ Body: Form }>('/login', async (request, reply) => {
     const form = request.body ?? {};
     const next = localPath(form.next);
+    if (!sameToken(form.csrf, request.cookies[LOGIN_CSRF_COOKIE])) {
+      return page(request, reply, next, form.email ?? '', 'This login form was not sent from this site, or it is too old: log in again.', 403);
+    }
     const res = await app.inject({
       method: 'POST',
       url: '/api/login',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': request.ip, 'x-forwarded-proto': request.protocol },
+      // The in-process call keeps the client's address, which the login throttle counts.
+      remoteAddress: request.ip,
+      headers: { 'content-type': 'application/json', 'x-forwarded-proto': request.protocol },
       payload: JSON.stringify({ email: form.email ?? '', password: form.password ?? '' }),
     });
-    if (res.statusCode !== 200) {
-      return sendPage(reply, layout('Log in', undefined, loginForm(next, form.email ?? '', errorText(res.json()))), res.statusCode === 429 ? 429 : 401);
-    }
+    if (res.statusCode !== 200) return page(request, reply, next, form.email ?? '', errorText(res.json()), res.statusCode === 429 ? 429 : 401);
     const cookie = res.headers['set-cookie'];
     if (cookie) void reply.header('set-cookie', cookie);
     return reply.redirect(next, 303);

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasControlCharacter } from '../../shared/text.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
 import { html, type Html } from './html.js';
 import { layout, type Viewer } from './layout.js';
@@ -15,11 +16,14 @@ export async function api<T = Record<string, unknown>>(
   url: string,
   body?: unknown,
 ): Promise<{ status: number; body: T }> {
+  // Unsafe requests signed in by the cookie carry a JSON body (see access.ts), {} when there is nothing to send.
+  const payload = body ?? (method === 'GET' ? undefined : {});
   const res = await app.inject({
     method,
     url,
-    headers: { cookie: request.headers.cookie ?? '', 'x-forwarded-proto': request.protocol, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    payload: body === undefined ? undefined : JSON.stringify(body),
+    remoteAddress: request.ip,
+    headers: { cookie: request.headers.cookie ?? '', 'x-forwarded-proto': request.protocol, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+    payload: payload === undefined ? undefined : JSON.stringify(payload),
   });
   return { status: res.statusCode, body: (res.body ? res.json() : undefined) as T };
 }
@@ -44,20 +48,40 @@ export async function requireViewer(app: FastifyInstance, request: FastifyReques
   return { email: me.body.user.email, role: me.body.user.role, csrf: csrfFor(session) };
 }
 
+/** Whether a token given matches the one expected (both present), in constant time. */
+export function sameToken(given: string | undefined, expected: string | undefined): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected ?? '');
+  return a.length > 0 && a.length === b.length && timingSafeEqual(a, b);
+}
+
 /** Refuses a form post that does not carry the viewer's anti-forgery token. */
 export function checkCsrf(viewer: Viewer, form: Record<string, string> | undefined): boolean {
-  const given = Buffer.from(form?.csrf ?? '');
-  const expected = Buffer.from(viewer.csrf);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameToken(form?.csrf, viewer.csrf);
 }
 
 export function forbiddenForm(reply: FastifyReply, viewer: Viewer): FastifyReply {
   return sendPage(reply, layout('Refused', viewer, html`<p class="alert" role="alert">This form was not sent from this site (missing or wrong anti-forgery token). Go back, reload the page and try again.</p>`), 403);
 }
 
-/** A safe place to return to after login: a path on this site only. */
+const THIS_SITE = 'http://this-site.invalid';
+
+/**
+ * A safe place to return to after login: a path on this site only, as a browser would resolve
+ * it (which drops tabs and newlines, and reads `\` as `/`), and never `//host` after `..`; anything
+ * with a control character is refused outright.
+ */
 export function localPath(next: unknown): string {
-  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/incidents';
+  const fallback = '/incidents';
+  if (typeof next !== 'string' || !next.startsWith('/') || hasControlCharacter(next)) return fallback;
+  let url: URL;
+  try {
+    url = new URL(next, THIS_SITE);
+  } catch {
+    return fallback;
+  }
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  return url.origin === THIS_SITE && !path.startsWith('//') ? path : fallback;
 }
 
 /** The message of an API error, for a page. */
