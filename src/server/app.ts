@@ -38,6 +38,13 @@ export interface AppOptions {
   licensePublicKey?: KeyObject;
 }
 
+/**
+ * Behind a reverse proxy: the hops X-Forwarded-For names are trusted only while they are on
+ * loopback or private networks, so the client address is the right-most hop that is not one of
+ * ours (a client can write anything to the left of it).
+ */
+const TRUSTED_PROXIES = ['loopback', 'linklocal', 'uniquelocal'];
+
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
@@ -52,7 +59,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger,
     // One line per request, written by the onResponse hook below (health probes at debug).
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: options.trustProxy,
+    trustProxy: options.trustProxy ? TRUSTED_PROXIES : false,
     bodyLimit: 256 * 1024,
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     return503OnClosing: true,

@@ -38,21 +38,18 @@ export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginT
         if (err instanceof UserInputError) throw badRequest(err.message);
         throw err;
       }
-      const wait = await throttle.retryAfter(email, request.ip);
-      if (wait > 0) {
-        throw new HttpError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`, {
-          'retry-after': String(wait),
+      const attempt = await throttle.begin(email, request.ip);
+      if ('retryAfter' in attempt) {
+        throw new HttpError(429, 'too_many_attempts', `too many failed logins; try again in ${attempt.retryAfter} s`, {
+          'retry-after': String(attempt.retryAfter),
         });
       }
       const [row] = await db.query(`SELECT ${userColumns()}, password_hash FROM users WHERE email = $1`, [email]);
       const passwordOk = await verifyPassword(request.body.password, (row?.password_hash as string) ?? UNKNOWN_USER_HASH);
-      if (!row || !passwordOk) {
-        await throttle.recordFailure(email, request.ip);
-        throw new HttpError(401, 'invalid_credentials', 'the email or the password is wrong');
-      }
+      if (!row || !passwordOk) throw new HttpError(401, 'invalid_credentials', 'the email or the password is wrong');
       const user = toUser(row);
       if (user.disabled) throw new HttpError(403, 'account_disabled', 'this account is disabled; ask an admin to enable it');
-      await throttle.recordSuccess(email);
+      await throttle.succeeded(attempt, email);
       await startSession(db, request, reply, user.id, sessionTtlSeconds);
       return { user: publicUser(user) };
     },
