@@ -6,6 +6,7 @@ import type { MigrationFile } from '../db/migrations.js';
 import { accessFor, registerAccessControl } from './auth/access.js';
 import type { LoginThrottle } from './config.js';
 import { handleError, handleNotFound } from './errors.js';
+import { registerInputGuard } from './input-guard.js';
 import { ATLAS_LICENSE_PUBLIC_KEY } from './license.js';
 import { agentRoutes } from './routes/agents.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
@@ -90,6 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     );
   });
   registerAccessControl(app, db);
+  registerInputGuard(app);
   const metrics = createMetrics(db, version, options.agentOnlineSeconds);
   countRequests(app, metrics);
   metricsRoute(app, db, metrics, options.metricsToken);

@@ -82,3 +82,31 @@ describe('the client address behind a proxy (finding 3)', () => {
     }
   });
 });
+
+describe.each(backends)('bad input gets a 4xx, never a 500, on $name (finding 5)', (backend) => {
+  let t: Awaited<ReturnType<typeof startTestApp>> & { admin: string };
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+
+  it.each([
+    ['a NUL in the unauthenticated login email', 'POST', '/api/login', JSON.stringify({ email: 'a\u0000@example.com', password: 'x' }), false],
+    ['a NUL in an incident title', 'POST', '/api/incidents', JSON.stringify({ title: 'nul\u0000', severity: 'low' }), true],
+    ['a NUL in a query string', 'GET', '/api/incidents?q=a%00b', undefined, true],
+    ['1e309 as an incident id', 'GET', '/api/incidents/1e309', undefined, true],
+    ['1e309 as a limit', 'GET', '/api/incidents?limit=1e309', undefined, true],
+    ['1e20 as a page cursor', 'GET', '/api/incidents?before=1e20', undefined, true],
+    ['1e20 as an audit cursor', 'GET', '/api/admin/settings/audit?before=1e20', undefined, true],
+    ['1e309 as an execution filter', 'GET', '/api/executions?incidentId=1e309', undefined, true],
+    ['a setting nested 5,000 levels deep', 'PUT', '/api/admin/settings/deep', `{"value":${deep(5000)}}`, true],
+  ] as const)('%s', async (_what, method, url, payload, signedIn) => {
+    if (!t) {
+      const db = await backend.open();
+      t = { ...(await startTestApp(db)), admin: '' };
+      await addUser(db, 'admin@example.com', 'admin');
+      t.admin = await login(t.app, 'admin@example.com');
+    }
+    const res = await t.app.inject({ method, url, payload, headers: { 'content-type': 'application/json', ...(signedIn ? { cookie: t.admin } : {}) } });
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode).toBeLessThan(500);
+    expect(json(res)).toEqual({ error: expect.any(String) as string, message: expect.any(String) as string });
+  });
+});
