@@ -7,7 +7,7 @@
 # With the official Node.js base image at hand (present, or pullable), it is the base
 # (deploy/docker/Dockerfile). Without a registry, the image is built offline: a root filesystem
 # made of this machine's Node.js (and the libraries it links), the release, and a non-root user,
-# FROM scratch (deploy/docker/Dockerfile.offline). Either way the release's release.json is
+# imported as one layer (docker import). Either way the release's release.json is
 # /app/release.json and the label org.atlasai.release, so `docker image inspect` reads it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,11 +24,11 @@ if [ -z "$release" ]; then
 fi
 [ "$(cat "$release/.atlas-version")" = "$version" ] || { echo "build-image.sh: $release/.atlas-version is not $version" >&2; exit 2; }
 [ -f "$release/release.json" ] || { echo "build-image.sh: $release has no release.json: stage it with scripts/build-release.sh" >&2; exit 2; }
-label="org.atlasai.release=$(node -e 'process.stdout.write(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))))' "$release/release.json")"
+metadata="$(node -e 'process.stdout.write(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))))' "$release/release.json")"
 
 if docker image inspect "$base" >/dev/null 2>&1 || timeout 60 docker pull "$base" >/dev/null 2>&1; then
   cp -R "$release" "$work/app"
-  docker build -q -f "$root/deploy/docker/Dockerfile" --build-arg "NODE_IMAGE=$base" --build-arg "ATLAS_VERSION=$version" --label "$label" -t "$image" "$work" >/dev/null
+  docker build -q -f "$root/deploy/docker/Dockerfile" --build-arg "NODE_IMAGE=$base" --build-arg "ATLAS_VERSION=$version" --label "org.atlasai.release=$metadata" -t "$image" "$work" >/dev/null
   echo "$image"
   exit 0
 fi
@@ -63,6 +63,17 @@ cp -R "$release" "$rootfs/app"
 
 tar -cf "$work/rootfs.tar" --numeric-owner --owner=0 --group=0 -C "$rootfs" --exclude=./app --exclude=./data .
 tar -rf "$work/rootfs.tar" --numeric-owner --owner=10001 --group=10001 -C "$rootfs" ./app ./data
-cp "$root/deploy/docker/Dockerfile.offline" "$work/Dockerfile"
-docker build -q -f "$work/Dockerfile" --build-arg "ATLAS_VERSION=$version" --label "$label" -t "$image" "$work" >/dev/null
+# One layer, made by docker import: a Dockerfile step would create a container each, and the vfs
+# storage driver copies the whole image for every one. SIGTERM, Docker's default stop signal,
+# stops it: Node.js is PID 1 and handles it.
+docker import \
+  --change 'USER 10001:10001' \
+  --change 'WORKDIR /app' \
+  --change 'ENV PATH=/usr/local/bin:/bin NODE_ENV=production ATLAS_HOST=0.0.0.0 ATLAS_PORT=3000 ATLAS_DATA_DIR=/data' \
+  --change "LABEL org.opencontainers.image.version=$version" \
+  --change "LABEL org.atlasai.release=$(node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$metadata")" \
+  --change 'EXPOSE 3000' \
+  --change 'HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["node", "/app/dist/cli/healthcheck.js"]' \
+  --change 'CMD ["node", "/app/dist/cli/server.js"]' \
+  "$work/rootfs.tar" "$image" >/dev/null
 echo "$image"

@@ -27,10 +27,11 @@ const IMAGE = 'atlasai/tenant-plane';
  */
 export function buildVariant(base: string, tag: string, migrations: Record<string, string>, versionFile = tag): void {
   const dir = tempDir('atlas-variant-');
-  mkdirSync(path.join(dir, 'migrations'));
-  writeFileSync(path.join(dir, '.atlas-version'), `${versionFile}\n`);
-  for (const [name, sql] of Object.entries(migrations)) writeFileSync(path.join(dir, 'migrations', name), sql);
-  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY .atlas-version /app/.atlas-version\nCOPY migrations/ /app/migrations/\nLABEL ${RELEASE_LABEL}=""\n`);
+  mkdirSync(path.join(dir, 'app', 'migrations'), { recursive: true });
+  writeFileSync(path.join(dir, 'app', '.atlas-version'), `${versionFile}\n`);
+  for (const [name, sql] of Object.entries(migrations)) writeFileSync(path.join(dir, 'app', 'migrations', name), sql);
+  // Two steps (each creates a container, which the vfs storage driver fills with a copy of the image).
+  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY app/ /app/\nLABEL ${RELEASE_LABEL}=""\n`);
   execFileSync('docker', ['build', '-q', '-t', `${IMAGE}:${tag}`, dir], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
 }
 
