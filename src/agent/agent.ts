@@ -15,6 +15,13 @@ export class EnrollmentRefused extends Error {}
 class Unreachable extends Error {}
 
 const BACKOFF_BASE_MS = 500;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** An execution as the Tenant Plane hands it out, checked: its id becomes a file name of ours, its runbook is only looked up. */
+export function claimedExecution(body: Record<string, unknown>): { id: string; runbook: string } | undefined {
+  const e = body.execution as { id?: unknown; runbook?: unknown } | undefined;
+  return e && typeof e.id === 'string' && UUID_RE.test(e.id) && typeof e.runbook === 'string' ? { id: e.id, runbook: e.runbook } : undefined;
+}
 
 /** Exponential backoff with full jitter, capped: a wait never exceeds the cap. */
 export function backoffDelay(attempt: number, capMs: number): number {
@@ -25,7 +32,7 @@ export async function enroll(config: AgentConfig, token: string, version: string
   const res = await fetch(`${config.server}/api/agents/enroll`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token, name: config.name, hostname: os.hostname(), version, runbooks: Object.keys(config.runbooks) }),
+    body: JSON.stringify({ token, name: config.name, hostname: os.hostname(), version, runbooks: [...config.runbooks.keys()] }),
   });
   const body = (await res.json().catch(() => ({}))) as { agent?: { id: string }; credential?: string; message?: string };
   if (res.status !== 201 || !body.agent || !body.credential) throw new EnrollmentRefused(`enrollment refused (HTTP ${res.status}): ${body.message ?? 'no message'}`);
@@ -86,7 +93,7 @@ export class EdgeAgent {
   }
 
   private checkin() {
-    return this.call('/api/agent/checkin', { version: this.version, hostname: os.hostname(), runbooks: Object.keys(this.config.runbooks) });
+    return this.call('/api/agent/checkin', { version: this.version, hostname: os.hostname(), runbooks: [...this.config.runbooks.keys()] });
   }
 
   private async heartbeat(): Promise<void> {
@@ -100,8 +107,11 @@ export class EdgeAgent {
     for (const result of this.state.pendingResults()) {
       const { executionId, ...body } = result;
       const sent = await this.persist('report a result', () => this.call(`/api/agent/executions/${executionId}/result`, body));
-      // Acknowledged, or the Tenant Plane no longer knows the execution (404): either way it is done.
-      if (sent && (sent.status === 200 || sent.status === 404)) this.state.acknowledge(executionId);
+      if (!sent) continue;
+      // Acknowledged, or refused for good (the execution is unknown, or the result is not one
+      // the Tenant Plane takes): either way it is done; a refusal is logged, and work goes on.
+      if (sent.status !== 200) this.log.error({ execution: executionId, status: sent.status, message: sent.body.message }, 'the Tenant Plane refused this result for good; it is dropped');
+      this.state.acknowledge(executionId);
     }
   }
 
@@ -109,10 +119,13 @@ export class EdgeAgent {
     while (!this.stopped) {
       await this.report();
       const claim = await this.persist('poll for work', () => this.call('/api/agent/executions/claim', { waitSeconds: 20 }, 30_000));
-      const execution = claim?.status === 200 ? (claim.body.execution as { id: string; runbook: string } | undefined) : undefined;
-      if (!execution) continue;
+      const execution = claim?.status === 200 ? claimedExecution(claim.body) : undefined;
+      if (!execution) {
+        if (claim?.status === 200 && claim.body.execution) this.log.error({ answer: JSON.stringify(claim.body.execution).slice(0, 200) }, 'the Tenant Plane handed out an execution that is not one (its id must be a UUID): ignored');
+        continue;
+      }
       this.log.info({ execution: execution.id, runbook: execution.runbook }, 'running');
-      const result = await runRunbook(execution.runbook, this.config.runbooks[execution.runbook], this.config.outputLimitBytes);
+      const result = await runRunbook(execution.runbook, this.config.runbooks.get(execution.runbook), this.config.outputLimitBytes);
       this.state.saveResult({ executionId: execution.id, ...result });
       this.log.info({ execution: execution.id, status: result.status, exitCode: result.exitCode }, 'finished');
     }
@@ -120,7 +133,7 @@ export class EdgeAgent {
 
   /** Runs until stopped; rejects with CredentialRefused when the Tenant Plane refuses this agent. */
   async run(): Promise<void> {
-    this.log.info({ server: this.config.server, agent: this.credential.agentId, runbooks: Object.keys(this.config.runbooks) }, 'edge agent running');
+    this.log.info({ server: this.config.server, agent: this.credential.agentId, runbooks: [...this.config.runbooks.keys()] }, 'edge agent running');
     await Promise.all([this.heartbeat(), this.work()]).catch((err: unknown) => {
       this.stop();
       throw err;

@@ -17,8 +17,8 @@ export interface AgentConfig {
   /** Retries while the Tenant Plane is unreachable wait at most this long. */
   backoffCapSeconds: number;
   outputLimitBytes: number;
-  /** The only runbooks this agent runs, whatever the Tenant Plane asks. */
-  runbooks: Record<string, RunbookSpec>;
+  /** The only runbooks this agent runs, whatever the Tenant Plane asks (a Map: a name the Tenant Plane sends is never looked up among an object's inherited properties). */
+  runbooks: ReadonlyMap<string, RunbookSpec>;
 }
 
 export class AgentConfigError extends Error {}
@@ -43,14 +43,14 @@ export function loadAgentConfig(file: string): AgentConfig {
   }
   if (typeof raw.server !== 'string' || !/^https?:\/\/[^\s]+$/.test(raw.server)) throw new AgentConfigError('server must be the Tenant Plane URL, e.g. https://tp.example.com');
   if (typeof raw.name !== 'string' || !NAME_RE.test(raw.name)) throw new AgentConfigError('name must be 1-100 letters, digits, _ . -');
-  const runbooks: Record<string, RunbookSpec> = {};
+  const runbooks = new Map<string, RunbookSpec>();
   for (const [name, spec] of Object.entries((raw.runbooks ?? {}) as Record<string, unknown>)) {
     const s = spec as Partial<RunbookSpec>;
     if (!NAME_RE.test(name)) throw new AgentConfigError(`runbook name "${name}" must be letters, digits, _ . -`);
     if (!Array.isArray(s.command) || s.command.length === 0 || !s.command.every((a) => typeof a === 'string')) {
       throw new AgentConfigError(`runbook ${name}: command must be a non-empty array of strings (the program and its arguments; no shell)`);
     }
-    runbooks[name] = { command: s.command, timeoutSeconds: number(s.timeoutSeconds, `runbook ${name}: timeoutSeconds`, 300, 1, 86_400), ...(s.description ? { description: String(s.description) } : {}) };
+    runbooks.set(name, { command: s.command, timeoutSeconds: number(s.timeoutSeconds, `runbook ${name}: timeoutSeconds`, 300, 1, 86_400), ...(s.description ? { description: String(s.description) } : {}) });
   }
   return {
     server: raw.server.replace(/\/+$/, ''),

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { RunbookSpec } from './config.js';
+import { outputText } from './output-text.js';
 
 export interface RunbookResult {
   status: 'succeeded' | 'failed' | 'timed_out' | 'refused';
@@ -51,7 +52,7 @@ export function runRunbook(name: string, spec: RunbookSpec | undefined, outputLi
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      const output = Buffer.concat(chunks).toString('utf8');
+      const output = outputText(Buffer.concat(chunks));
       if (timedOut) {
         resolve({ status: 'timed_out', exitCode: null, output, outputTruncated: truncated, error: `killed after its timeout of ${spec.timeoutSeconds} s` });
       } else {

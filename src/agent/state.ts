@@ -35,6 +35,7 @@ export class AgentState {
     writeFileAtomic(this.credentialFile, `${JSON.stringify(credential)}\n`, 0o600);
   }
 
+  /** Results are named by their execution id, which the agent has checked is a UUID (claimedExecution). */
   saveResult(result: PendingResult): void {
     writeFileAtomic(path.join(this.dir, 'results', `${result.executionId}.json`), JSON.stringify(result), 0o600);
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -19,6 +19,8 @@ const RUNBOOKS = {
   slow: { command: ['sleep', '1.5'] },
   hang: { command: ['sleep', '31.4159'], timeoutSeconds: 1 },
   record: { command: ['sh', '-c', `echo run >> ${path.join(shared, 'runs')}`] },
+  // A NUL, a byte that is not UTF-8, then text: what no text column can hold as printed.
+  binary: { command: ['printf', 'a\\000b\\377c é'] },
 };
 
 let dbUrl: string;
@@ -45,11 +47,11 @@ async function enrolledAgent(name: string, runbooks = RUNBOOKS, extra: Partial<C
   return Object.assign(agent, { id });
 }
 
-type Execution = { id: string; status: string; exitCode: number | null; output: string; error: string | null };
-async function runOn(agentId: string, runbook: string): Promise<Execution> {
-  const created = await api.post<{ executions: Execution[] }>('/api/executions', { runbook, agentId });
-  expect(created.status).toBe(201);
-  const id = created.body.executions[0]!.id;
+type Execution = { id: string; status: string; exitCode: number | null; output: string; error: string | null; agentId: string };
+async function runOn(agentId: string, runbook: string, target: { label: string } | { agentId: string } = { agentId }): Promise<Execution> {
+  const created = await api.post<{ executions: Execution[] }>('/api/executions', { runbook, ...target });
+  expect(created.status, created.text).toBe(201);
+  const id = created.body.executions.find((e) => e.agentId === agentId)!.id;
   return eventually(`execution ${runbook} to finish`, async () => {
     const e = (await api.get<{ execution: Execution }>(`/api/executions/${id}`)).body.execution;
     return ['queued', 'running'].includes(e.status) ? undefined : e;
@@ -66,6 +68,42 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.stop()));
   for (const s of servers) s.child.kill('SIGKILL');
+});
+
+describe('edge agents against hostile input (security review, finding 4 and 7)', () => {
+  it('a runbook named like an inherited property is refused, binary output is stored escaped, and the agent goes on claiming work', async () => {
+    const agent = await enrolledAgent('edge-hostile');
+    // By label, the Tenant Plane hands out any runbook name: the agent alone decides.
+    expect(await runOn(agent.id, 'constructor', { label: 'site-a' })).toMatchObject({ status: 'refused', error: expect.stringContaining('runbook "constructor" is not defined') as unknown });
+    expect(await runOn(agent.id, 'toString', { label: 'site-a' })).toMatchObject({ status: 'refused' });
+    expect(await runOn(agent.id, 'binary')).toMatchObject({ status: 'succeeded', output: 'a\\x00b\\xffc é' });
+    expect(await runOn(agent.id, 'quick')).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('an execution id that is not a UUID (a Tenant Plane that lies) never becomes a file name', async () => {
+    const stolen = path.join(tempDir('atlas-outside-'), 'x');
+    const hostileId = `../../../../../../../..${stolen}`;
+    let claims = 0;
+    const fake = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/api/agents/enroll') return res.writeHead(201).end(JSON.stringify({ agent: { id: 'a1' }, credential: `aga_${'x'.repeat(43)}` }));
+      if (req.url === '/api/agent/executions/claim' && claims++ === 0) return res.end(JSON.stringify({ execution: { id: hostileId, runbook: 'quick' } }));
+      if (req.url === '/api/agent/executions/claim') return setTimeout(() => res.writeHead(204).end(), 200);
+      return res.end('{}');
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const agent = new AgentProcess({ server: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, name: 'edge-lied-to', runbooks: RUNBOOKS });
+    try {
+      expect((await agent.enroll('aet_fake')).code).toBe(0);
+      agent.start();
+      await eventually('the agent to refuse the execution', async () => (agent.output.includes('not one') ? true : undefined));
+      expect(existsSync(`${stolen}.json`)).toBe(false);
+      expect(readdirSync(path.join(agent.stateDir, 'results'))).toEqual([]);
+    } finally {
+      await agent.stop();
+      fake.close();
+    }
+  });
 });
 
 describe('edge agents', () => {
