@@ -109,7 +109,7 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
       return list.map((w) => ({ id: String(w.id), name: String(w.name), lastDelivery: w.deliveries?.last ?? null }));
     },
     async testWebhook(id) {
-      const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, { method: 'POST' }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
+      const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
       if (answer?.status !== 200) return { ok: false, detail: `POST /api/admin/webhooks/${id}/test: HTTP ${answer?.status ?? '?'}` };
       const b = answer.body as { status?: string; statusCode?: number | null; error?: string | null };
       return { ok: b.status === 'delivered', detail: b.status === 'delivered' ? 'delivered' : (b.error ?? `HTTP ${b.statusCode ?? '?'}`) };

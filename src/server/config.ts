@@ -1,4 +1,5 @@
 import { passwordProblem } from '../shared/password.js';
+import { parseWebhookAllow, WebhookPolicyError, type WebhookPolicy } from './webhook-policy.js';
 import type { WebhookSettings } from './webhooks.js';
 
 export interface ServerConfig {
@@ -48,6 +49,15 @@ function metricsToken(raw: string | undefined): string | undefined {
   return raw;
 }
 
+function webhookPolicy(raw: string | undefined): WebhookPolicy {
+  try {
+    return parseWebhookAllow(raw);
+  } catch (err) {
+    if (err instanceof WebhookPolicyError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export function configFromEnv(env: Env = process.env): ServerConfig {
   const dbUrl = env.DB_URL || undefined;
   if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl)) {
@@ -81,6 +91,7 @@ export function configFromEnv(env: Env = process.env): ServerConfig {
       pollMs: integer(env, 'ATLAS_WEBHOOK_POLL_MS', 1000, 10, 60_000),
       maxAttempts: integer(env, 'ATLAS_WEBHOOK_MAX_ATTEMPTS', 6, 1, 50),
       backoffMs: integer(env, 'ATLAS_WEBHOOK_BACKOFF_MS', 10_000, 1, 3_600_000),
+      policy: webhookPolicy(env.ATLAS_WEBHOOK_ALLOW),
     },
   };
 }

@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/database.js';
+import { checkWebhookUrl, guardedLookup, WebhookPolicyError, type WebhookPolicy } from './webhook-policy.js';
 
 export interface WebhookSettings {
   /** How often due deliveries are looked for. */
@@ -9,6 +12,8 @@ export interface WebhookSettings {
   maxAttempts: number;
   /** Wait after the first failed attempt; doubled after each further one. */
   backoffMs: number;
+  /** Where deliveries may go (ATLAS_WEBHOOK_ALLOW). */
+  policy: WebhookPolicy;
 }
 
 /** The settings, with who sends (the User-Agent names the version) and where outcomes are counted. */
@@ -44,28 +49,52 @@ export interface DeliveryOutcome {
   error: string | null;
 }
 
-async function send(d: Claimed, userAgent: string): Promise<{ statusCode: number | null; error: string | null }> {
+/** POSTs the body; resolves with the HTTP status. Redirects are not followed. */
+function post(url: URL, headers: Record<string, string>, body: string, policy: WebhookPolicy): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+      lookup: guardedLookup(policy, url.hostname.toLowerCase()),
+      timeout: TIMEOUT_MS,
+    });
+    request.once('timeout', () => request.destroy(new Error('timed out')));
+    request.once('error', reject);
+    request.once('response', (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', reject);
+    });
+    request.end(body);
+  });
+}
+
+/**
+ * Sends one delivery. What goes wrong is said as little as it must be: the HTTP status, a refusal
+ * of the webhook policy, or "unreachable" (no finer: the answer must not map the network).
+ */
+async function send(d: Claimed, settings: WebhookDelivery): Promise<{ statusCode: number | null; error: string | null }> {
   const body = JSON.stringify(d.payload);
   const timestamp = Math.floor(Date.now() / 1000);
   try {
-    const res = await fetch(d.url, {
-      method: 'POST',
-      headers: {
+    await checkWebhookUrl(settings.policy, d.url, { resolve: false });
+    const status = await post(
+      new URL(d.url),
+      {
         'content-type': 'application/json',
-        'user-agent': userAgent,
+        'user-agent': settings.userAgent,
         'x-atlas-event': d.event,
         'x-atlas-delivery': d.id,
         'x-atlas-signature': signWebhook(d.secret, timestamp, body),
       },
       body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    await res.arrayBuffer().catch(() => undefined);
-    return { statusCode: res.status, error: res.ok ? null : `HTTP ${res.status}` };
+      settings.policy,
+    );
+    return { statusCode: status, error: status >= 200 && status < 300 ? null : `HTTP ${status}` };
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return { statusCode: null, error: cause?.code ?? cause?.message ?? (err as Error).message };
+    if (err instanceof WebhookPolicyError) return { statusCode: null, error: `refused by the webhook policy: ${err.message}` };
+    if ((err as NodeJS.ErrnoException).code === 'EWEBHOOKPOLICY') return { statusCode: null, error: (err as Error).message };
+    return { statusCode: null, error: 'unreachable' };
   }
 }
 
@@ -81,7 +110,7 @@ export async function deliverDue(db: Database, settings: WebhookDelivery, only?:
   const outcomes = new Map<string, DeliveryOutcome>();
   await Promise.all(
     claimed.map(async (d) => {
-      const { statusCode, error } = await send(d, settings.userAgent);
+      const { statusCode, error } = await send(d, settings);
       const status = error === null ? 'delivered' : d.attempts >= settings.maxAttempts ? 'failed' : 'pending';
       settings.counted(status === 'pending' ? 'retrying' : status);
       await db.query(

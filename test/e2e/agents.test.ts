@@ -29,7 +29,7 @@ let tp: ServerProcess & { url: string };
 let api: ApiClient;
 const agents: AgentProcess[] = [];
 const servers: ServerProcess[] = [];
-const env = () => ({ DB_URL: dbUrl, ATLAS_PORT: String(port), ATLAS_WEBHOOK_POLL_MS: '100', ATLAS_WEBHOOK_BACKOFF_MS: '100', ATLAS_WEBHOOK_MAX_ATTEMPTS: '3', ...admin });
+const env = () => ({ DB_URL: dbUrl, ATLAS_PORT: String(port), ATLAS_WEBHOOK_POLL_MS: '100', ATLAS_WEBHOOK_BACKOFF_MS: '100', ATLAS_WEBHOOK_MAX_ATTEMPTS: '3', ATLAS_WEBHOOK_ALLOW: '127.0.0.1', ...admin });
 
 async function startTp(): Promise<void> {
   tp = await startServer(env());

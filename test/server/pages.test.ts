@@ -37,10 +37,12 @@ describe('web pages (in process)', () => {
   });
 
   it('never redirect a login to another site, however the path is written', async () => {
-    for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example', '/\t/evil.example', '/\n/evil.example', '/\r\nSet-Cookie: x=1', '/..//evil.example', '/%09/x\u0000']) {
+    for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example', '/\t/evil.example', '/\n/evil.example', '/\r\nSet-Cookie: x=1', '/..//evil.example']) {
       const res = await postLogin(t.app, { ...ADMIN, next });
       expect({ next, status: res.statusCode, location: res.headers.location }).toEqual({ next, status: 303, location: '/incidents' });
     }
+    // A NUL anywhere is refused before any route sees it.
+    expect((await postLogin(t.app, { ...ADMIN, next: '/x\u0000' })).statusCode).toBe(400);
     const fine = await postLogin(t.app, { ...ADMIN, next: '/incidents/3?status=open' });
     expect(fine.headers.location).toBe('/incidents/3?status=open');
   });

@@ -110,3 +110,84 @@ describe.each(backends)('bad input gets a 4xx, never a 500, on $name (finding 5)
     expect(json(res)).toEqual({ error: expect.any(String) as string, message: expect.any(String) as string });
   });
 });
+
+describe('where webhooks may go (finding 6)', () => {
+  it('refuses internal destinations when a webhook is saved, by address and by the name\'s addresses', async () => {
+    const db = await backends[0]!.open();
+    const { app } = await startTestApp(db, { webhookAllow: '' });
+    try {
+      await addUser(db, 'admin@example.com', 'admin');
+      const admin = await login(app, 'admin@example.com');
+      const save = (url: string) => app.inject({ method: 'POST', url: '/api/admin/webhooks', headers: { cookie: admin }, payload: { name: 'x', url, events: ['incident.created'] } });
+      for (const url of ['http://127.0.0.1/', 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/', 'http://localhost:5432/', 'http://0/', 'http://2130706433/', 'http://[::ffff:127.0.0.1]/', 'http://10.1.2.3/', 'http://192.168.0.1/', 'http://user:pw@203.0.113.10/']) {
+        const res = await save(url);
+        expect({ url, status: res.statusCode }).toEqual({ url, status: 400 });
+        expect(json(res).message).toMatch(/not allowed|user name or password/);
+      }
+      // A public address is taken (nothing is sent at saving).
+      expect((await save('http://203.0.113.10/hook')).statusCode).toBe(201);
+      const patched = await app.inject({ method: 'PATCH', url: `/api/admin/webhooks/${(await db.query<{ id: string }>('SELECT id FROM webhooks'))[0]!.id}`, headers: { cookie: admin }, payload: { url: 'http://127.0.0.1:9/' } });
+      expect(patched.statusCode).toBe(400);
+    } finally {
+      await app.close();
+      await db.close();
+    }
+  });
+
+  it('checks again at delivery, on the addresses connected to; /test says delivered, an HTTP status or "unreachable", nothing finer', async () => {
+    const received: string[] = [];
+    const receiver = (await import('node:http')).createServer((req, res) => {
+      received.push(req.url ?? '');
+      res.writeHead(req.url === '/fail' ? 500 : 200).end();
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const port = (receiver.address() as { port: number }).port;
+    const closed = port === 65_535 ? 65_534 : port + 1;
+    const db = await backends[0]!.open();
+    const { app } = await startTestApp(db, { webhookAllow: '' });
+    try {
+      await addUser(db, 'admin@example.com', 'admin');
+      const admin = await login(app, 'admin@example.com');
+      // Saved while they were allowed (or while the name resolved elsewhere): the delivery refuses them.
+      const rows = await db.query<{ id: string; url: string }>(
+        `INSERT INTO webhooks (name, url, secret, events) VALUES ('by-name', $1, 's', '{incident.created}'), ('literal', $2, 's', '{incident.created}') RETURNING id, url`,
+        [`http://localhost:${port}/by-name`, `http://127.0.0.1:${port}/literal`],
+      );
+      for (const row of rows) {
+        const test = json(await app.inject({ method: 'POST', url: `/api/admin/webhooks/${row.id}/test`, headers: { cookie: admin }, payload: {} }));
+        expect(test).toMatchObject({ status: 'pending', statusCode: null, error: expect.stringMatching(/^refused by the webhook policy: .*127\.0\.0\.1 is an internal address/) as unknown });
+      }
+      expect(received).toEqual([]);
+    } finally {
+      await app.close();
+      await db.close();
+    }
+    const db2 = await backends[0]!.open();
+    const { app: allowed } = await startTestApp(db2, { webhookAllow: '127.0.0.1' });
+    try {
+      await addUser(db2, 'admin@example.com', 'admin');
+      const admin = await login(allowed, 'admin@example.com');
+      const test = async (path: string, p = port) => {
+        const hook = json(await allowed.inject({ method: 'POST', url: '/api/admin/webhooks', headers: { cookie: admin }, payload: { name: path, url: `http://127.0.0.1:${p}${path}`, events: ['incident.created'] } })) as { webhook: { id: string } };
+        return json(await allowed.inject({ method: 'POST', url: `/api/admin/webhooks/${hook.webhook.id}/test`, headers: { cookie: admin }, payload: {} }));
+      };
+      expect(await test('/ok')).toMatchObject({ status: 'delivered', statusCode: 200, error: null });
+      expect(await test('/fail')).toMatchObject({ statusCode: 500, error: 'HTTP 500' });
+      expect(await test('/nobody', closed)).toMatchObject({ statusCode: null, error: 'unreachable' });
+      expect(received).toEqual(['/ok', '/fail']);
+    } finally {
+      await allowed.close();
+      await db2.close();
+      receiver.close();
+    }
+  });
+
+  it('reads ATLAS_WEBHOOK_ALLOW strictly', async () => {
+    const { parseWebhookAllow } = await import('../../src/server/webhook-policy.js');
+    const policy = parseWebhookAllow('127.0.0.1, 10.1.0.0/16 hooks.internal fd00::/8');
+    expect(policy.allowedAddresses.check('10.1.2.3')).toBe(true);
+    expect(policy.allowedAddresses.check('10.2.0.1')).toBe(false);
+    expect(policy.allowedHosts.has('hooks.internal')).toBe(true);
+    for (const bad of ['10.0.0.0/33', 'http://x', 'a b/c', '1.2.3.4/8/9']) expect(() => parseWebhookAllow(bad)).toThrow(/ATLAS_WEBHOOK_ALLOW/);
+  });
+});

@@ -8,6 +8,7 @@ import { createUser, type Role } from '../../src/db/users.js';
 import { buildApp } from '../../src/server/app.js';
 import { backends } from './backends.js';
 import type { LoginThrottle } from '../../src/server/config.js';
+import { parseWebhookAllow } from '../../src/server/webhook-policy.js';
 
 export const TEST_VERSION = '1.3.0';
 export const PASSWORD = 'correct-horse-battery';
@@ -25,7 +26,7 @@ export const METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export async function startTestApp(
   db: Database,
-  options: { login?: Partial<LoginThrottle>; trustProxy?: boolean } = {},
+  options: { login?: Partial<LoginThrottle>; trustProxy?: boolean; webhookAllow?: string } = {},
 ): Promise<TestApp> {
   const migrations = loadMigrations();
   await migrate(db, migrations, TEST_VERSION);
@@ -37,7 +38,8 @@ export async function startTestApp(
     sessionTtlSeconds: 3600,
     login: { windowSeconds: 900, maxPerAccount: 5, maxPerAddress: 50, ...options.login },
     trustProxy: options.trustProxy ?? false,
-    webhooks: { pollMs: 200, maxAttempts: 3, backoffMs: 100 },
+    // The tests' receivers listen on loopback, which the policy refuses unless allowed.
+    webhooks: { pollMs: 200, maxAttempts: 3, backoffMs: 100, policy: parseWebhookAllow(options.webhookAllow ?? '127.0.0.1') },
     agentOnlineSeconds: 45,
     metricsToken: METRICS_TOKEN,
     licensePublicKey: licenseKeys.publicKey,

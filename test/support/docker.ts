@@ -90,6 +90,8 @@ export class Deployment {
       ATLAS_HOST: '127.0.0.1',
       ATLAS_ADMIN_EMAIL: this.options.admin.email,
       ATLAS_ADMIN_PASSWORD: this.options.admin.password,
+      // The tests' webhook receivers listen on loopback.
+      ATLAS_WEBHOOK_ALLOW: '127.0.0.1',
     });
     writeFileSync(this.composeFile, doc.toString());
     mkdirSync(path.join(this.dir, 'data'));

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
 import { caller } from '../auth/access.js';
 import { newSecret } from '../auth/secrets.js';
-import { notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
+import { checkWebhookUrl, WebhookPolicyError } from '../webhook-policy.js';
 import { WEBHOOK_EVENTS } from '../incident-events.js';
 import { deliverDue, type WebhookDelivery } from '../webhooks.js';
 import { idParams, type IdParams } from './schemas.js';
@@ -48,6 +49,11 @@ function toDelivery(row: Record<string, unknown>) {
 
 /** Outgoing webhooks (admins): incident events, signed, retried, every delivery's status kept. */
 export function webhookRoutes(app: FastifyInstance, db: Database, settings: WebhookDelivery): void {
+  const allowed = (url: string) =>
+    checkWebhookUrl(settings.policy, url).catch((err: unknown) => {
+      throw err instanceof WebhookPolicyError ? badRequest(err.message) : err;
+    });
+
   app.post<{ Body: { name: string; url: string; events: string[]; enabled?: boolean } }>(
     '/api/admin/webhooks',
     {
@@ -61,6 +67,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
       },
     },
     async (request, reply) => {
+      await allowed(request.body.url);
       const secret = newSecret('whs');
       const [row] = await db.query<{ id: string }>(
         'INSERT INTO webhooks (name, url, secret, events, enabled, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
@@ -84,6 +91,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
     },
     async (request) => {
       const b = request.body;
+      if (b.url !== undefined) await allowed(b.url);
       const rows = await db.query(
         'UPDATE webhooks SET name = coalesce($2, name), url = coalesce($3, url), events = coalesce($4, events), enabled = coalesce($5, enabled) WHERE id = $1 RETURNING id',
         [request.params.id, b.name ?? null, b.url ?? null, b.events ?? null, b.enabled ?? null],
