@@ -410,7 +410,7 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     const res = await upgrading;
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at bake: GET \/api\/\w+ failed: HTTP 401: .*Rolled back: 1\.2\.2 runs and is healthy/);
-   }, 150_000);
+  }, 150_000);
 
   it('a version whose webhook deliveries are refused is rolled back, naming the webhook', async () => {
     // The receiver refuses what 1.3.0 sends (it names itself in User-Agent) and takes what 1.2.2 sends.
