@@ -12,7 +12,8 @@ set -euo pipefail
 tpctl="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
 [ -f "$tpctl" ] || { echo "rollback-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
 args=(rollback)
-[ -n "${ATLAS_VERSION:-}" ] && args+=(--to "$ATLAS_VERSION")
+# --to=VALUE, --restore=VALUE: a value that looks like a flag (--help) stays a value, and is refused.
+[ -n "${ATLAS_VERSION:-}" ] && args+=("--to=$ATLAS_VERSION")
 case "${RESTORE_DB:-}" in
   "" | 0) ;;
   1)
@@ -20,7 +21,7 @@ case "${RESTORE_DB:-}" in
       echo "rollback-tp.sh: RESTORE_DB=1 needs DB_BACKUP_FILE (the backup to restore) and DB_URL (the database)" >&2
       exit 2
     fi
-    args+=(--restore "$DB_BACKUP_FILE")
+    args+=("--restore=$DB_BACKUP_FILE")
     ;;
   *) echo "rollback-tp.sh: RESTORE_DB must be 1 or unset" >&2; exit 2 ;;
 esac

@@ -15,7 +15,8 @@ if [ -z "${ATLAS_VERSION:-}" ]; then
   echo "upgrade-tp.sh: set ATLAS_VERSION to the version to upgrade to, e.g. ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh" >&2
   exit 2
 fi
-args=(upgrade --to "$ATLAS_VERSION")
+# One argument, --to=VALUE: a value that looks like a flag (--help) stays a value, and is refused.
+args=(upgrade "--to=$ATLAS_VERSION")
 case "${SKIP_BACKUP:-}" in
   "" | 0) ;;
   1) args+=(--no-backup) ;;

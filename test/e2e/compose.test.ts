@@ -212,6 +212,8 @@ describe('Refused before anything changes (exit 2)', () => {
       ['$(touch /tmp/atlas-pwned)', /is not a release version/],
       ['../../etc/passwd', /is not a release version/],
       ['1.3.0\nROLLBACK', /is not a release version/],
+      // A version is a value, never a flag: not tpctl's help, exit 0, with nothing upgraded.
+      ['--help', /"--help" is not a release version/],
       ['', /set ATLAS_VERSION to the version to upgrade to/],
     ] as const) {
       const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: version });

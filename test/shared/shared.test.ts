@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireFileLock, LockHeldError } from '../../src/shared/file-lock.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../../src/shared/password.js';
+import { connection } from '../../src/ops/backup/pg-tools.js';
 import { redactSecrets, redactUrl, urlSecrets } from '../../src/shared/redact.js';
 import { compareVersions, parseVersion, readAppVersion } from '../../src/shared/version.js';
 import { tempDir } from '../support/backends.js';
@@ -45,6 +46,12 @@ describe('redaction', () => {
     expect(redactUrl('postgresql://db/atlas')).toBe('postgresql://db/atlas');
     expect(redactUrl('not a url://u:secret@h')).toBe('not a url://u:***@h');
     expect(urlSecrets('postgresql://u:p%40ss@h/db')).toEqual(['p%40ss', 'p@ss']);
+    // libpq also takes the password as a parameter: found, redacted, and kept off argv.
+    const query = 'postgresql://u@h:5432/db?sslmode=require&password=s%3Dcr%2Bt';
+    expect(urlSecrets(query)).toEqual(['s%3Dcr%2Bt', 's=cr+t']);
+    expect(redactUrl(query)).toBe('postgresql://u@h:5432/db?sslmode=require&password=***');
+    expect(connection(query)).toEqual({ url: 'postgresql://u@h:5432/db?sslmode=require', env: { PGPASSWORD: 's=cr+t' } });
+    expect(connection('postgresql://u:p%40ss@h/db')).toEqual({ url: 'postgresql://u@h/db', env: { PGPASSWORD: 'p@ss' } });
     expect(redactSecrets('connect p@ss and p%40ss', urlSecrets('postgresql://u:p%40ss@h/db'))).toBe('connect *** and ***');
     expect(redactSecrets('nothing here', [''])).toBe('nothing here');
   });

@@ -1,4 +1,4 @@
-import { redactUrl } from '../../shared/redact.js';
+import { redactUrl, splitPassword } from '../../shared/redact.js';
 import { SET_ASIDE_SCHEMA_PATTERN } from '../../shared/names.js';
 import { CommandError, type Command, type Executor } from '../exec.js';
 import { Failed } from '../outcome.js';
@@ -14,10 +14,8 @@ export interface Connection {
 }
 
 export function connection(url: string): Connection {
-  const parsed = new URL(url);
-  const password = decodeURIComponent(parsed.password);
-  parsed.password = '';
-  return { url: parsed.toString(), env: password ? { PGPASSWORD: password } : {} };
+  const { password, rest } = splitPassword(new URL(url));
+  return { url: rest.toString(), env: password ? { PGPASSWORD: password } : {} };
 }
 
 export function withDatabase(url: string, database: string): string {
