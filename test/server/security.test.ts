@@ -191,3 +191,40 @@ describe('where webhooks may go (finding 6)', () => {
     for (const bad of ['10.0.0.0/33', 'http://x', 'a b/c', '1.2.3.4/8/9']) expect(() => parseWebhookAllow(bad)).toThrow(/ATLAS_WEBHOOK_ALLOW/);
   });
 });
+
+describe('credentials (finding 8)', () => {
+  const t = signedInApp();
+
+  it('a password reset by an admin revokes the user\'s API tokens with the sessions; DELETE /api/tokens revokes all of one\'s own', async () => {
+    await addUser(t.db, 'reset@example.com', 'operator');
+    const user = await login(t.app, 'reset@example.com');
+    const make = async (cookie: string, name: string) => (json(await t.app.inject({ method: 'POST', url: '/api/tokens', headers: { cookie }, payload: { name } })) as { token: { secret: string } }).token.secret;
+    const first = await make(user, 'ci');
+    const asToken = (secret: string) => t.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${secret}` } });
+    expect((await asToken(first)).statusCode).toBe(200);
+    const [row] = await t.db.query<{ id: string }>(`SELECT id FROM users WHERE email = 'reset@example.com'`);
+    const reset = await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${row!.id}`, headers: { cookie: t.admin }, payload: { password: 'a-brand-new-password-1' } });
+    expect(reset.statusCode).toBe(200);
+    expect((await asToken(first)).statusCode).toBe(401);
+
+    const again = await login(t.app, 'reset@example.com', 'a-brand-new-password-1');
+    const a = await make(again, 'a');
+    const b = await make(again, 'b');
+    expect(json(await t.app.inject({ method: 'DELETE', url: '/api/tokens', headers: { authorization: `Bearer ${a}` } }))).toEqual({ revoked: 2 });
+    expect((await asToken(a)).statusCode).toBe(401);
+    expect((await asToken(b)).statusCode).toBe(401);
+  });
+
+  it('the enrollment token names the agent, not the agent; one enrolled agent per name, and a refused enrollment leaves the token unspent', async () => {
+    const token = async (name: string) => (json(await t.app.inject({ method: 'POST', url: '/api/admin/enrollment-tokens', headers: { cookie: t.admin }, payload: { name } })) as { enrollmentToken: { token: string } }).enrollmentToken.token;
+    const enroll = (secret: string, name: string) => t.app.inject({ method: 'POST', url: '/api/agents/enroll', payload: { token: secret, name } });
+    const first = json(await enroll(await token('edge-a'), 'admin-console')) as { agent: { id: string; name: string } };
+    expect(first.agent.name).toBe('edge-a');
+    const second = await token('edge-a');
+    const refused = await enroll(second, 'edge-a');
+    expect(refused.statusCode).toBe(409);
+    expect(json(refused).message).toMatch(/an agent named "edge-a" is enrolled already/);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/admin/agents/${first.agent.id}`, headers: { cookie: t.admin }, payload: {} })).statusCode).toBe(204);
+    expect((await enroll(second, 'whatever')).statusCode).toBe(201);
+  });
+});

@@ -2,9 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
 import { caller, callingAgent } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
-import { HttpError, notFound } from '../errors.js';
+import { conflict, HttpError, notFound } from '../errors.js';
 import { idParams, type IdParams } from './schemas.js';
 import type { Metrics } from '../metrics.js';
+
+/** Advisory lock space for enrolling: one agent per name, however many enroll at once. */
+const AGENT_NAME_LOCK = 7_416_003;
 
 const runbookList = {
   type: 'array',
@@ -101,16 +104,21 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
       const credential = newSecret('aga');
       const agent = await db.transaction(async (tx) => {
         // One use: the token is spent in the same statement that checks it.
-        const [token] = await tx.query<{ id: string; labels: string[] }>(
+        const [token] = await tx.query<{ id: string; name: string; labels: string[] }>(
           `UPDATE enrollment_tokens SET used_at = now()
-            WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING id, labels`,
+            WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING id, name, labels`,
           [hashSecret(request.body.token)],
         );
         if (!token) throw new HttpError(401, 'invalid_enrollment_token', 'this enrollment token is not valid: it was used already, revoked, expired, or never issued; ask an admin for a new one');
+        // The admin's token names the agent, not the agent itself; one enrolled agent per name
+        // (a throw here rolls back, and the token stays unspent).
+        await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AGENT_NAME_LOCK, token.name]);
+        const [taken] = await tx.query('SELECT 1 FROM agents WHERE name = $1 AND revoked_at IS NULL', [token.name]);
+        if (taken) throw conflict(`an agent named "${token.name}" is enrolled already: revoke it first (DELETE /api/admin/agents/<id>), or enroll with a token of another name`);
         const [row] = await tx.query(
           `INSERT INTO agents (name, credential_hash, labels, version, hostname, runbooks, enrollment_token_id, last_seen_at)
            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now()) RETURNING id, name, labels`,
-          [request.body.name, hashSecret(credential), token.labels, request.body.version ?? null, request.body.hostname ?? null, JSON.stringify(request.body.runbooks ?? []), token.id],
+          [token.name, hashSecret(credential), token.labels, request.body.version ?? null, request.body.hostname ?? null, JSON.stringify(request.body.runbooks ?? []), token.id],
         );
         return row;
       });

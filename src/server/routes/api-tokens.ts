@@ -58,4 +58,10 @@ export function apiTokenRoutes(app: FastifyInstance, db: Database): void {
     if (rows.length === 0) throw notFound(`you have no API token ${request.params.id}`);
     void reply.code(204);
   });
+
+  /** Revokes every token of the caller at once (a token may have leaked, and which one is not known). */
+  app.delete('/api/tokens', async (request) => {
+    const rows = await db.query('UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id', [caller(request).id]);
+    return { revoked: rows.length };
+  });
 }

@@ -102,6 +102,8 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
           [request.params.id, patch.name ?? null, patch.role ?? null, patch.disabled ?? null, passwordHash],
         );
         if (patch.disabled === true || passwordHash) await endAllSessions(tx, request.params.id);
+        // A password set by an admin is a reset: whatever the old one let in goes, API tokens too.
+        if (passwordHash) await tx.query('UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [request.params.id]);
         return toUser(row ?? {});
       });
       return { user: publicUser(user) };
