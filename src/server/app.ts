@@ -97,12 +97,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   metricsRoute(app, db, metrics, options.metricsToken);
   const webhooks = { ...options.webhooks, userAgent: `AtlasAI-TenantPlane/${version}`, counted: metrics.webhookDelivery };
 
-  // The API's own index (GET /api): every API route with the access it requires.
-  const index: { method: string; url: string; access: string }[] = [];
+  // The API's own index (GET /api): every API route with the access it requires and the JSON
+  // schemas of what it takes.
+  const index: { method: string; url: string; access: string; body?: unknown; query?: unknown }[] = [];
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api')) return;
+    const takes = { ...(route.schema?.body ? { body: route.schema.body } : {}), ...(route.schema?.querystring ? { query: route.schema.querystring } : {}) };
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') index.push({ method, url: route.url, access: accessFor(route.url, route.config?.access) });
+      if (method !== 'HEAD') index.push({ method, url: route.url, access: accessFor(route.url, route.config?.access), ...takes });
     }
   });
   app.get('/api', async () => ({ version, routes: index }));
