@@ -390,6 +390,7 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     // Slow for real: once the new container appears, Docker limits its CPU.
     const container = await eventually('the 1.3.0 container', async () =>
       execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'ancestor=atlasai/tenant-plane:1.3.0'], { encoding: 'utf8' }).trim() || undefined,
+      90,
     );
     execFileSync('docker', ['update', '--cpus', '0.1', container], { stdio: 'ignore' });
     const res = await upgrading;
@@ -398,7 +399,7 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     expect(historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''))).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
     expect(d.versionFile()).toBe('1.2.2');
     expect((await lastRun(d))?.bake.signals[0]).toMatch(/^p95 of GET/);
-  });
+  }, 150_000);
 
   it('a wrong verification password still fails the gate with the bake on; sign-ins that stop working during the bake fail the bake', async () => {
     const d = await deployment();

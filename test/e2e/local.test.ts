@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
+import { eventually } from '../support/api-client.js';
 import { tempDir } from '../support/backends.js';
 import { freePort } from '../support/postgres-server.js';
 import { makeRelease } from '../support/release.js';
@@ -93,11 +94,16 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const deadline = Date.now() + 150_000;
     const outcomes = new Set<string>();
+    const journal = path.join(dir, 'data', '.atlas-operation.json');
     for (let round = 1; round <= 10 && Date.now() < deadline; round++) {
       const before = history().length;
-      const delayMs = Math.round(50 + random() * 3500);
+      const delayMs = Math.round(random() * 3000);
       const child = spawn('bash', ['scripts/upgrade-tp.sh'], { cwd: dir, env: { ...env, ATLAS_VERSION: '1.3.0' }, stdio: 'ignore' });
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+      let gone = false;
+      const exited = new Promise((resolve) => child.once('exit', resolve)).then(() => (gone = true));
+      // The moment is counted from when the upgrade is under way (its journal written), so that a
+      // slow start-up of the process on a loaded machine does not shift every moment before it.
+      await eventually('the upgrade to start', async () => (gone || existsSync(journal) ? true : undefined), 60);
       await Promise.race([exited, new Promise((r) => setTimeout(r, delayMs))]);
       child.kill('SIGKILL');
       await exited;
