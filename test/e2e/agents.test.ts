@@ -80,15 +80,25 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
     expect(await runOn(agent.id, 'quick')).toMatchObject({ status: 'succeeded' });
   });
 
-  it('an execution id that is not a UUID (a Tenant Plane that lies) never becomes a file name', async () => {
+  it('an execution id that is not a UUID (a Tenant Plane that lies) never becomes a file name; a result refused for good is dropped and work goes on', async () => {
     const stolen = path.join(tempDir('atlas-outside-'), 'x');
     const hostileId = `../../../../../../../..${stolen}`;
+    const validId = '0b7a4c52-8d1e-4c3a-9f0e-2d6b1a7c9e44';
     let claims = 0;
+    const results: string[] = [];
     const fake = http.createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/api/agents/enroll') return res.writeHead(201).end(JSON.stringify({ agent: { id: 'a1' }, credential: `aga_${'x'.repeat(43)}` }));
-      if (req.url === '/api/agent/executions/claim' && claims++ === 0) return res.end(JSON.stringify({ execution: { id: hostileId, runbook: 'quick' } }));
-      if (req.url === '/api/agent/executions/claim') return setTimeout(() => res.writeHead(204).end(), 200);
+      if (req.url === '/api/agent/executions/claim') {
+        claims++;
+        if (claims === 1) return res.end(JSON.stringify({ execution: { id: hostileId, runbook: 'quick' } }));
+        if (claims === 2) return res.end(JSON.stringify({ execution: { id: validId, runbook: 'quick' } }));
+        return setTimeout(() => res.writeHead(204).end(), 200);
+      }
+      if (req.url?.endsWith('/result')) {
+        results.push(req.url);
+        return res.writeHead(400).end(JSON.stringify({ error: 'bad_request', message: 'not a result this Tenant Plane takes' }));
+      }
       return res.end('{}');
     });
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
@@ -98,6 +108,9 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
       agent.start();
       await eventually('the agent to refuse the execution', async () => (agent.output.includes('not one') ? true : undefined));
       expect(existsSync(`${stolen}.json`)).toBe(false);
+      await eventually('the agent to claim again after its result was refused', async () => (claims >= 3 ? true : undefined));
+      expect(results).toEqual([`/api/agent/executions/${validId}/result`]);
+      expect(agent.output).toContain('the Tenant Plane refused this result for good; it is dropped');
       expect(readdirSync(path.join(agent.stateDir, 'results'))).toEqual([]);
     } finally {
       await agent.stop();
