@@ -1,15 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { loadMigrations, migrate, MigrationError, readSchemaState } from '../../src/db/migrations.js';
-import { backends, sharedPostgres, tempDir } from '../support/backends.js';
-
-function migrationsDir(files: Record<string, string>): string {
-  const dir = tempDir('atlas-migrations-');
-  for (const [name, sql] of Object.entries(files)) writeFileSync(path.join(dir, name), sql);
-  return dir;
-}
+import { backends, migrationsDir, sharedPostgres } from '../support/backends.js';
 
 const FIRST = { '0001_widgets.sql': 'CREATE TABLE widgets (id int PRIMARY KEY, name text);' };
 const SECOND = { ...FIRST, '0002_widget_colour.sql': 'ALTER TABLE widgets ADD COLUMN colour text;' };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
+import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
 import { buildRelease, makeRelease, PRIORITY, RELEASES_WITH_METADATA } from '../support/release.js';
 import { runProcess, tpctl } from '../support/tpctl.js';
@@ -32,19 +33,7 @@ async function healthyVersion(): Promise<string> {
 
 beforeAll(async () => {
   const port = await freePort();
-  env = {
-    PATH: process.env.PATH ?? '',
-    ATLAS_RUNTIME: 'local',
-    ATLAS_PORT: String(port),
-    ATLAS_HOST: '127.0.0.1',
-    HEALTH_URL: `http://127.0.0.1:${port}/api/health`,
-    HEALTH_TIMEOUT: '30',
-    ATLAS_LOG_DIR: path.join(dir, 'logs'),
-    DB_URL: await sharedPostgres().createDatabase('localchecks'),
-    ATLAS_ADMIN_EMAIL: 'admin@example.com',
-    ATLAS_ADMIN_PASSWORD: 'local-admin-pw-1',
-    ATLAS_BAKE_SECONDS: '0',
-  };
+  env = { ...localRuntimeEnv(dir, port), DB_URL: await sharedPostgres().createDatabase('localchecks') };
   symlinkSync(path.join(appRoot, 'scripts'), path.join(dir, 'scripts'));
   // 1.3.0 is made as releases were before they carried metadata: its path is not checked.
   const built = [{ version: '1.2.2', declared: { minimumUpgradeFrom: '1.2.0' }, migrations: {} }, ...Object.values(RELEASES_WITH_METADATA)].map(buildRelease);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
 import { eventually } from '../support/api-client.js';
 import { tempDir } from '../support/backends.js';
+import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
 import { makeRelease } from '../support/release.js';
 import { runProcess, tpctl } from '../support/tpctl.js';
@@ -22,18 +23,7 @@ async function health(): Promise<{ version: string; checks: { schema: { applied:
 
 beforeAll(async () => {
   const port = await freePort();
-  env = {
-    PATH: process.env.PATH ?? '',
-    ATLAS_RUNTIME: 'local',
-    ATLAS_PORT: String(port),
-    ATLAS_HOST: '127.0.0.1',
-    HEALTH_URL: `http://127.0.0.1:${port}/api/health`,
-    HEALTH_TIMEOUT: '30',
-    ATLAS_LOG_DIR: path.join(dir, 'logs'),
-    ATLAS_ADMIN_EMAIL: 'admin@example.com',
-    ATLAS_ADMIN_PASSWORD: 'local-admin-pw-1',
-    ATLAS_BAKE_SECONDS: '0',
-  };
+  env = { ...localRuntimeEnv(dir, port) };
   symlinkSync(path.join(appRoot, 'scripts'), path.join(dir, 'scripts'));
   const priority = { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' };
   for (const release of [

@@ -1,15 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Refused } from '../../src/ops/outcome.js';
 import { describeRelease, parseDeclared, parseReleaseMetadata } from '../../src/ops/release-metadata.js';
-import { tempDir } from '../support/backends.js';
-
-function migrations(files: Record<string, string>): string {
-  const dir = tempDir('atlas-release-migrations-');
-  for (const [name, sql] of Object.entries(files)) writeFileSync(path.join(dir, name), sql);
-  return dir;
-}
+import { migrationsDir as migrations } from '../support/backends.js';
 
 const ADD = { '0001_widgets.sql': 'CREATE TABLE widgets (id int PRIMARY KEY, colour text);\n' };
 const WAIVED_DROP = { ...ADD, '0002_drop_colour.sql': '-- atlas:allow drop-column the colour was never shown\nALTER TABLE widgets DROP COLUMN colour;\n' };

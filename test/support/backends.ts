@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
@@ -12,6 +12,13 @@ export function sharedPostgres(): PostgresServer {
 
 export function tempDir(prefix = 'atlas-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A directory of migration files: name → SQL. */
+export function migrationsDir(files: Record<string, string>): string {
+  const dir = tempDir('atlas-migrations-');
+  for (const [name, sql] of Object.entries(files)) writeFileSync(path.join(dir, name), sql);
+  return dir;
 }
 
 export interface Backend {
