@@ -11,7 +11,7 @@ import type { ReleaseMetadata } from './release-metadata.js';
  * the target declares, and whether the target can run on the schema it would find.
  */
 
-/** The target's release metadata; undefined, with why, when it cannot be had. */
+/** The target's release metadata, or why it cannot be had. */
 async function metadataOf(ctx: OpsContext, version: string): Promise<{ metadata: ReleaseMetadata } | { missing: string }> {
   const { runtime } = ctx;
   if (!runtime.releaseMetadata) return { missing: `on ${runtime.name} the cluster pulls the image: its release metadata is not read from here` };
