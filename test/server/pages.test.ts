@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { signedInApp } from '../support/app.js';
+import { addUser, signedInApp, startTestApp } from '../support/app.js';
+import { backends } from '../support/backends.js';
 
 /** The login page's anti-forgery token and its cookie, as a browser holds them after GET /login. */
 async function loginForm(app: FastifyInstance): Promise<{ csrf: string; cookie: string }> {
@@ -96,5 +97,33 @@ describe('web pages (in process)', () => {
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(res.body).not.toContain('<script>');
+  });
+
+  it('behind an HTTPS proxy, a form login sets a Secure session cookie and counts the client, not the proxy', async () => {
+    const db = await backends[0]!.open();
+    const { app } = await startTestApp(db, { trustProxy: true });
+    try {
+      await addUser(db, 'admin@example.com', 'admin');
+      const viaProxy = { remoteAddress: '10.0.0.5', headers: { 'x-forwarded-for': '203.0.113.8', 'x-forwarded-proto': 'https' } };
+      const page = await app.inject({ url: '/login', ...viaProxy });
+      const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+      const token = page.cookies.find((c) => c.name === 'atlas_login_csrf')?.value ?? '';
+      const post = (password: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/login',
+          remoteAddress: viaProxy.remoteAddress,
+          headers: { ...viaProxy.headers, 'content-type': 'application/x-www-form-urlencoded', cookie: `atlas_login_csrf=${token}` },
+          payload: new URLSearchParams({ csrf, ...ADMIN, password }).toString(),
+        });
+      expect((await post('not-the-password')).statusCode).toBe(401);
+      expect((await db.query<{ key: string }>(`SELECT key FROM login_failures WHERE key LIKE 'address:%'`)).map((r) => r.key)).toEqual(['address:203.0.113.8']);
+      const res = await post(ADMIN.password);
+      expect(res.statusCode).toBe(303);
+      expect(res.cookies.find((c) => c.name === 'atlas_session')).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Lax' });
+    } finally {
+      await app.close();
+      await db.close();
+    }
   });
 });

@@ -17,13 +17,12 @@ export async function startSession(
     `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second')`,
     [hashSecret(token), userId, ttlSeconds],
   );
-  void reply.setCookie(SESSION_COOKIE, token, {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'lax',
-    secure: request.protocol === 'https',
-    maxAge: ttlSeconds,
-  });
+  setSessionCookie(reply, token, request.protocol === 'https', ttlSeconds);
+}
+
+/** The session cookie: HttpOnly, SameSite=Lax, Secure when the browser reached us over HTTPS. */
+export function setSessionCookie(reply: FastifyReply, token: string, secure: boolean, maxAge: number): void {
+  void reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge });
 }
 
 export async function endSession(db: Queryable, reply: FastifyReply, tokenHash: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SESSION_COOKIE } from '../auth/sessions.js';
+import { SESSION_COOKIE, setSessionCookie } from '../auth/sessions.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sameToken, sendPage, type Form } from './support.js';
@@ -45,12 +45,13 @@ export function sessionPages(app: FastifyInstance): void {
       url: '/api/login',
       // The in-process call keeps the client's address, which the login throttle counts.
       remoteAddress: request.ip,
-      headers: { 'content-type': 'application/json', 'x-forwarded-proto': request.protocol },
+      headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ email: form.email ?? '', password: form.password ?? '' }),
     });
     if (res.statusCode !== 200) return page(request, reply, next, form.email ?? '', errorText(res.json()), res.statusCode === 429 ? 429 : 401);
-    const cookie = res.headers['set-cookie'];
-    if (cookie) void reply.header('set-cookie', cookie);
+    // Set again for the browser's own request, which alone knows whether it came over HTTPS.
+    const session = res.cookies.find((c) => c.name === SESSION_COOKIE);
+    if (session) setSessionCookie(reply, session.value, request.protocol === 'https', session.maxAge ?? 0);
     return reply.redirect(next, 303);
   });
 

@@ -22,7 +22,7 @@ export async function api<T = Record<string, unknown>>(
     method,
     url,
     remoteAddress: request.ip,
-    headers: { cookie: request.headers.cookie ?? '', 'x-forwarded-proto': request.protocol, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { cookie: request.headers.cookie ?? '', ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
     payload: payload === undefined ? undefined : JSON.stringify(payload),
   });
   return { status: res.statusCode, body: (res.body ? res.json() : undefined) as T };
