@@ -47,7 +47,7 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   tp = await startServer({ DB_URL: await sharedPostgres().createDatabase('pages'), ATLAS_AGENT_ONLINE_SECONDS: '3', ...admin });
   api = await ApiClient.login(tp.url, admin.ATLAS_ADMIN_EMAIL, admin.ATLAS_ADMIN_PASSWORD);
-  const token = (await api.post<{ enrollmentToken: { token: string } }>('/api/admin/enrollment-tokens', { name: 'edge-p' })).body.enrollmentToken.token;
+  const token = (await api.post<{ enrollmentToken: { token: string } }>('/api/admin/enrollment-tokens', { name: 'edge-page' })).body.enrollmentToken.token;
   agent = new AgentProcess({ server: tp.url, name: 'edge-page', checkinIntervalSeconds: 0.5, runbooks: { quick: { command: ['true'] } } });
   expect((await agent.enroll(token)).code).toBe(0);
   agent.start();
