@@ -13,8 +13,8 @@ import { createLogger } from './logger.js';
 /** After SIGTERM, in-flight requests get this long before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** A PostgreSQL server that is still starting (as in `docker compose up`) is waited for, within limits. */
-async function connect(config: ServerConfig, log: Logger): Promise<Database> {
+/** A PostgreSQL server that is still starting (as in `docker compose up`) is waited for, within limits (and not once asked to stop). */
+async function connect(config: ServerConfig, log: Logger, stopAsked: () => boolean): Promise<Database> {
   const deadline = Date.now() + config.dbWaitSeconds * 1000;
   for (let attempt = 1; ; attempt++) {
     const db = await openDatabase({ url: config.dbUrl, embeddedDir: config.dataDir });
@@ -24,7 +24,7 @@ async function connect(config: ServerConfig, log: Logger): Promise<Database> {
       return db;
     } catch (err) {
       await db.close().catch(() => {});
-      if (Date.now() >= deadline) throw err;
+      if (Date.now() >= deadline || stopAsked()) throw err;
       log.warn({ database: db.location, attempt, err: (err as Error).message }, 'database not reachable yet; retrying');
       await sleep(Math.min(250 * 2 ** attempt, 5_000));
     }
@@ -44,10 +44,20 @@ export async function runServer(config: ServerConfig): Promise<void> {
   const log = createLogger(config.logLevel, [...urlSecrets(config.dbUrl), config.admin?.password ?? '', config.metricsToken ?? '']);
   log.info({ version, pid: process.pid }, 'Tenant Plane starting');
 
+  // A signal during start-up (a supervisor switching release) waits for the step under way:
+  // killed while the embedded database writes, the process could leave it unusable.
+  let signalled: string | undefined;
+  let onSignal = (signal: string) => {
+    signalled ??= signal;
+    log.info({ signal }, 'stopping once the step under way is done');
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
   let db: Database;
   const migrations = loadMigrations();
   try {
-    db = await connect(config, log);
+    db = await connect(config, log, () => signalled !== undefined);
     const result = await migrate(db, migrations, version, () =>
       log.info('another process is applying migrations; waiting for it'),
     );
@@ -80,8 +90,14 @@ export async function runServer(config: ServerConfig): Promise<void> {
     metricsToken: config.metricsToken,
   });
 
+  if (signalled) {
+    await app.close();
+    await db.close();
+    log.info({ signal: signalled }, 'stopped during start-up');
+    return;
+  }
   let stopping = false;
-  const stop = (signal: string) => {
+  onSignal = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing requests in flight');
@@ -98,8 +114,6 @@ export async function runServer(config: ServerConfig): Promise<void> {
         process.exitCode = 1;
       });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 
   const address = await app.listen({ host: config.host, port: config.port });
   log.info({ version, address }, 'Tenant Plane ready');

@@ -167,6 +167,18 @@ describe('start-up', () => {
 });
 
 describe('shutdown', () => {
+  it('a SIGTERM during start-up (a supervisor switching release) waits for the embedded database, exits cleanly, and the next start works', async () => {
+    const dataDir = tempDir('atlas-startup-term-');
+    const first = spawnServer({ ATLAS_DATA_DIR: dataDir, ...ADMIN });
+    running.push(first);
+    await eventually('the server to start starting', async () => (first.logs.some((l) => l.msg === 'Tenant Plane starting') ? true : undefined), 30);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['stopping once the step under way is done', 'stopped during start-up']));
+    const again = await start({ ATLAS_DATA_DIR: dataDir, ...ADMIN });
+    expect((await fetch(`${again.url}/api/health`)).status).toBe(200);
+  });
+
   it('on SIGTERM stops taking requests, completes the one in flight, and exits promptly', async () => {
     const url = await sharedPostgres().createDatabase();
     const server = await start({ DB_URL: url, ...ADMIN });
