@@ -1,4 +1,5 @@
 import { compareSchema, describeBreaking, type BreakingMigration } from '../db/migrations.js';
+import { isObject, isStringList, parseJson } from '../shared/json.js';
 import { compareVersions, isVersion } from '../shared/version.js';
 import { backupMigrations } from './backup/backup-migrations.js';
 import { listBackups } from './backup/retention.js';
@@ -45,17 +46,11 @@ interface TargetAnswer {
   breaking: BreakingMigration[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-
 /** A target's `tpctl migrate status --json`, read as hostile input. Releases before verdicts were recorded answer without `breaking`. */
 export function parseTargetAnswer(stdout: string, version: string): TargetAnswer {
-  let o: unknown;
-  try {
-    o = JSON.parse(stdout);
-  } catch {
-    throw new Refused(`${version}'s tpctl migrate status did not answer JSON`);
-  }
+  const parsed = parseJson(stdout);
+  if (!parsed) throw new Refused(`${version}'s tpctl migrate status did not answer JSON`);
+  const o = parsed.value;
   const changed = isObject(o) && Array.isArray(o.changed) ? o.changed.map((c) => (isObject(c) ? c.name : undefined)) : undefined;
   const breaking = isObject(o) ? (o.breaking ?? []) : undefined;
   const validBreaking =

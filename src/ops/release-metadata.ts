@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { breakingRules, countBySeverity, lintMigrations } from '../db/lint/lint.js';
 import { loadMigrations, MIGRATIONS_DIR } from '../db/migrations.js';
+import { isObject, isStringList, parseJson } from '../shared/json.js';
 import { isVersion, printable } from '../shared/version.js';
 import { Refused } from './outcome.js';
 
@@ -41,17 +42,11 @@ export interface DeclaredRelease {
   minimumUpgradeFrom: string | null;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function parseJson(text: string, source: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new Refused(`${source} is not valid JSON`);
-  }
-  if (!isObject(parsed)) throw new Refused(`${source} is not a JSON object`);
-  return parsed;
+function parseObject(text: string, source: string): Record<string, unknown> {
+  const parsed = parseJson(text);
+  if (!parsed) throw new Refused(`${source} is not valid JSON`);
+  if (!isObject(parsed.value)) throw new Refused(`${source} is not a JSON object`);
+  return parsed.value;
 }
 
 function optionalVersion(value: unknown, field: string, source: string): string | null {
@@ -62,7 +57,7 @@ function optionalVersion(value: unknown, field: string, source: string): string 
 
 /** The repository's release.json, as a developer writes it. */
 export function parseDeclared(text: string, source: string): DeclaredRelease {
-  const o = parseJson(text, source);
+  const o = parseObject(text, source);
   const unknown = Object.keys(o).filter((k) => k !== 'minimumUpgradeFrom');
   if (unknown.length) throw new Refused(`${source}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => printable(k)).join(', ')} (only minimumUpgradeFrom is declared; the build completes the rest)`);
   return { minimumUpgradeFrom: optionalVersion(o.minimumUpgradeFrom, 'minimumUpgradeFrom', source) };
@@ -98,8 +93,7 @@ function parseMigration(value: unknown, source: string): ReleaseMigration {
     typeof value.checksum === 'string' &&
     /^[0-9a-f]{64}$/.test(value.checksum) &&
     (value.verdict === 'additive' || value.verdict === 'waived') &&
-    Array.isArray(value.waivedRules) &&
-    value.waivedRules.every((r) => typeof r === 'string') &&
+    isStringList(value.waivedRules) &&
     (value.verdict === 'waived') === value.waivedRules.length > 0;
   if (!ok) throw new Refused(`${source}: a migration entry is not {name, checksum, verdict, waivedRules}`);
   return { name: value.name as string, checksum: value.checksum as string, verdict: value.verdict as ReleaseMigration['verdict'], waivedRules: value.waivedRules as string[] };
@@ -107,7 +101,7 @@ function parseMigration(value: unknown, source: string): ReleaseMigration {
 
 /** A release's metadata as shipped (a file, an image label): read as hostile input. */
 export function parseReleaseMetadata(text: string, source: string): ReleaseMetadata {
-  const o = parseJson(text, source);
+  const o = parseObject(text, source);
   if (o.format !== 'atlas-release-1') throw new Refused(`${source}: format is not atlas-release-1`);
   if (!isVersion(o.version)) throw new Refused(`${source}: version is not a release version`);
   if (!Array.isArray(o.migrations)) throw new Refused(`${source}: migrations is not a list`);

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isObject, parseJson } from '../../shared/json.js';
 import { isVersion, parseVersion } from '../../shared/version.js';
 import type { Command, Executor } from '../exec.js';
 import { writeFileAtomic } from '../../shared/files.js';
@@ -166,13 +167,9 @@ export class ComposeRuntime implements Runtime {
     const image = `${this.options.image}:${version}`;
     const inspected = await this.exec.run(ComposeCommands.imageLabels(image));
     if (inspected.code !== 0) throw new Refused(`the image ${image} is not on this host`, [{ do: 'build-image', version }]);
-    let labels: unknown;
-    try {
-      labels = JSON.parse(inspected.stdout);
-    } catch {
-      throw new Refused(`docker image inspect ${image} did not answer JSON labels`);
-    }
-    const label = labels && typeof labels === 'object' ? (labels as Record<string, unknown>)[RELEASE_LABEL] : undefined;
+    const labels = parseJson(inspected.stdout);
+    if (!labels) throw new Refused(`docker image inspect ${image} did not answer JSON labels`);
+    const label = isObject(labels.value) ? labels.value[RELEASE_LABEL] : undefined;
     if (typeof label !== 'string' || !label) return undefined;
     return parseReleaseMetadata(label, `the label ${RELEASE_LABEL} of ${image}`);
   }
