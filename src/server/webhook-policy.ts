@@ -71,6 +71,13 @@ function refusal(policy: WebhookPolicy, address: string): string | undefined {
 
 const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
 
+/** The refusal of a host whose addresses include an internal one, unless the host or the addresses are allowed. */
+function refusalOf(policy: WebhookPolicy, host: string, addresses: readonly string[]): WebhookPolicyError | undefined {
+  if (policy.allowedHosts.has(host)) return undefined;
+  const why = addresses.map((a) => refusal(policy, a)).find(Boolean);
+  return why ? new WebhookPolicyError(`the webhook host ${host} is not allowed: ${why}; list it in ATLAS_WEBHOOK_ALLOW if it is meant`) : undefined;
+}
+
 /**
  * Checks a webhook URL: its host, and every address its name resolves to (with `resolve` false,
  * only a literal address: a delivery checks the resolved ones as it connects). Throws WebhookPolicyError.
@@ -89,10 +96,8 @@ export async function checkWebhookUrl(policy: WebhookPolicy, text: string, optio
   const addresses = isIP(host) ? [host] : await dns.promises.lookup(host, { all: true }).then((r) => r.map((a) => a.address), () => {
     throw new WebhookPolicyError(`the webhook host ${host} does not resolve`);
   });
-  for (const address of addresses) {
-    const why = refusal(policy, address);
-    if (why) throw new WebhookPolicyError(`the webhook host ${host} is not allowed: ${why}; list it in ATLAS_WEBHOOK_ALLOW if it is meant`);
-  }
+  const refused = refusalOf(policy, host, addresses);
+  if (refused) throw refused;
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
@@ -102,12 +107,13 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.
  * the address checked is the address connected to. (A literal address in the URL is checked by
  * checkWebhookUrl first: Node does not look those up.)
  */
-export function guardedLookup(policy: WebhookPolicy, host: string) {
+export function guardedLookup(policy: WebhookPolicy, url: URL) {
+  const host = hostOf(url);
   return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
-      const why = policy.allowedHosts.has(host) ? undefined : addresses.map((a) => refusal(policy, a.address)).find(Boolean);
-      if (why) return callback(Object.assign(new Error(`refused by the webhook policy: ${why}`), { code: 'EWEBHOOKPOLICY' }), []);
+      const refused = refusalOf(policy, host, addresses.map((a) => a.address));
+      if (refused) return callback(refused, []);
       if (options.all) return callback(null, addresses);
       callback(null, addresses[0]!.address, addresses[0]!.family);
     });

@@ -55,7 +55,7 @@ function post(url: URL, headers: Record<string, string>, body: string, policy: W
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-      lookup: guardedLookup(policy, url.hostname.toLowerCase()),
+      lookup: guardedLookup(policy, url),
       timeout: TIMEOUT_MS,
     });
     request.once('timeout', () => request.destroy(new Error('timed out')));
@@ -93,7 +93,6 @@ async function send(d: Claimed, settings: WebhookDelivery): Promise<{ statusCode
     return { statusCode: status, error: status >= 200 && status < 300 ? null : `HTTP ${status}` };
   } catch (err) {
     if (err instanceof WebhookPolicyError) return { statusCode: null, error: `refused by the webhook policy: ${err.message}` };
-    if ((err as NodeJS.ErrnoException).code === 'EWEBHOOKPOLICY') return { statusCode: null, error: (err as Error).message };
     return { statusCode: null, error: 'unreachable' };
   }
 }
