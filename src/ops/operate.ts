@@ -1,5 +1,5 @@
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
-import { execute, Run, stateFiles, type OpsContext, type Plan } from './engine.js';
+import { execute, Run, stateFiles, type OpsContext, type Plan, type Step } from './engine.js';
 import type { RunLog } from './exec.js';
 import { readJournal } from './journal.js';
 import { Refused, type Outcome, type Recovery } from './outcome.js';
@@ -40,6 +40,16 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
   }
 }
 
+/** What a check that only reads finds, for a dry run; its refusal is the dry run's. */
+async function check(step: Step, run: Run): Promise<string> {
+  try {
+    return await step.run(run);
+  } catch (err) {
+    if (err instanceof Refused) throw err;
+    return `could not check: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
 /**
  * A dry run: the plan as it would run, with its checks made (they only read, and a refusal of
  * theirs is the dry run's), and nothing else. No lock, no journal, no history, no other step's
@@ -54,10 +64,7 @@ export async function preview(operation: Operation, ctx: OpsContext): Promise<Ou
     const run = new Run(planned, ctx);
     const steps = [];
     for (const s of planned.steps) {
-      const checked = s.readsOnly ? await s.run(run).catch((err: unknown) => {
-        if (err instanceof Refused) throw err;
-        return `could not check: ${err instanceof Error ? err.message : String(err)}`;
-      }) : undefined;
+      const checked = s.readsOnly ? await check(s, run) : undefined;
       steps.push({ step: s.name, what: s.what, undo: s.undo && { step: s.undo.name, what: s.undo.what }, checked });
     }
     const confirmBack = planned.confirmBack.map((s) => ({ step: s.name, what: s.what }));
