@@ -47,7 +47,7 @@ interface TargetAnswer {
 }
 
 /** A target's `tpctl migrate status --json`, read as hostile input. Releases before verdicts were recorded answer without `breaking`. */
-export function parseTargetAnswer(stdout: string, version: string): TargetAnswer {
+function parseTargetAnswer(stdout: string, version: string): TargetAnswer {
   const parsed = parseJson(stdout);
   if (!parsed) throw new Refused(`${version}'s tpctl migrate status did not answer JSON`);
   const o = parsed.value;
@@ -63,7 +63,7 @@ export function parseTargetAnswer(stdout: string, version: string): TargetAnswer
 }
 
 /** The newest backup taken at or before `version`: the one to restore for running it again. */
-export function backupForVersion(backupDir: string, version: string): string | undefined {
+function backupForVersion(backupDir: string, version: string): string | undefined {
   return listBackups(backupDir).find((b) => b.manifest && isVersion(b.version) && compareVersions(b.version, version) <= 0)?.file;
 }
 

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest } from './errors.js';
 
 /** Deeper than this, no request of ours is nested; deeper bodies overflow the stack further on. */
-export const MAX_DEPTH = 64;
+const MAX_DEPTH = 64;
 
 /**
  * What no route takes, refused for all of them in one place with a 400 (never a 500 from the
