@@ -6,6 +6,7 @@
 #   ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh
 #   RESTORE_DB=1 DB_BACKUP_FILE=/var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz \
 #     DB_URL=postgresql://atlasusr:password@localhost:5432/atlas bash scripts/rollback-tp.sh
+#   KEEP_NEW=1 beside RESTORE_DB=1 carries the rows created since the backup into the restored data.
 #
 # Settings as for upgrade-tp.sh. All the work is done by tpctl: `tpctl rollback --help`.
 set -euo pipefail
@@ -24,5 +25,13 @@ case "${RESTORE_DB:-}" in
     args+=("--restore=$DB_BACKUP_FILE")
     ;;
   *) echo "rollback-tp.sh: RESTORE_DB must be 1 or unset" >&2; exit 2 ;;
+esac
+case "${KEEP_NEW:-}" in
+  "" | 0) ;;
+  1)
+    [ "${RESTORE_DB:-}" = 1 ] || { echo "rollback-tp.sh: KEEP_NEW=1 carries rows into a restored database: it needs RESTORE_DB=1" >&2; exit 2; }
+    args+=(--keep-new)
+    ;;
+  *) echo "rollback-tp.sh: KEEP_NEW must be 1 or unset" >&2; exit 2 ;;
 esac
 exec node "$tpctl" "${args[@]}"

@@ -1,5 +1,6 @@
 import { recoveryTarget } from '../ops/journal.js';
 import { Failed, Refused, type Next, type Outcome, type Preview, type Setting } from '../ops/outcome.js';
+import { sinceBackupLines } from '../ops/backup/since-backup.js';
 import type { RunRecord } from '../ops/run-record.js';
 
 /**
@@ -63,7 +64,8 @@ const took = (r: RunRecord) => `${(r.durationMs / 1000).toFixed(1)} s`;
 
 function done(r: RunRecord): string {
   if (r.op === 'upgrade') return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
-  return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}`;
+  const since = r.sinceBackup ? sinceBackupLines(r.sinceBackup).map((line) => `\n${line}`).join('') : '';
+  return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}${since}`;
 }
 
 function failed(o: Outcome & { kind: 'failed' }): string {

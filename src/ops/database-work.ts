@@ -1,5 +1,6 @@
 import { createBackup, type DatabaseTarget } from './backup/create.js';
 import { restoreBackup, undoRestore, type SetAside } from './backup/restore.js';
+import { sinceBackupLines, type SinceBackup } from './backup/since-backup.js';
 import { failedChecks, verifyBackup } from './backup/verify.js';
 import type { Executor } from './exec.js';
 import { Refused } from './outcome.js';
@@ -16,8 +17,8 @@ export interface DatabaseWork {
   backup(appVersion: string): Promise<{ file: string; detail: string }>;
   /** Refuses a backup that does not match its manifest (size, checksum). */
   checkBackup(file: string): Promise<void>;
-  /** Restores, all or nothing; the data it replaces is set aside. */
-  restore(file: string): Promise<{ safetyCopy: SetAside; detail: string }>;
+  /** Restores, all or nothing; the data it replaces is set aside; with keepNew, rows created since the backup are carried over. */
+  restore(file: string, keepNew: boolean): Promise<{ sinceBackup: SinceBackup; detail: string }>;
   /** Puts back the data the last restore set aside; the restored data is set aside in turn. */
   undoRestore(): Promise<{ putBack: SetAside; restored: SetAside }>;
 }
@@ -35,9 +36,10 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
       const verified = await verifyBackup(file, { exec, checksumOnly: true });
       if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${failedChecks(verified)}`);
     },
-    async restore(file) {
-      const r = await restoreBackup({ ...target, file }, exec);
-      return { safetyCopy: r.safetyCopy, detail: `restored ${Object.keys(r.tables).length} tables; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` };
+    async restore(file, keepNew) {
+      const r = await restoreBackup({ ...target, file, keepNew }, exec);
+      const kept = r.safetyCopy ? `; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` : '';
+      return { sinceBackup: r.sinceBackup, detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup)].join('\n   ') };
     },
     undoRestore: () => undoRestore(target),
   };

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { utcStamp } from '../shared/names.js';
+import type { SinceBackup } from './backup/since-backup.js';
 import type { BakeReport, BakeSettings, Baseline } from './bake.js';
 import type { AgentBaseline } from './checklist.js';
 import type { DatabaseWork } from './database-work.js';
@@ -106,6 +107,7 @@ export class Run {
   phase: Phase = 'forward';
   backup: string | undefined;
   restored: string | undefined;
+  sinceBackup: SinceBackup | undefined;
   restoreUndone: string | undefined;
   switchedBack = false;
   health: HealthEvidence | undefined;
@@ -173,6 +175,7 @@ export class Run {
       steps: this.steps,
       backup: this.backup ?? null,
       restored: this.restored ?? null,
+      sinceBackup: this.sinceBackup ?? null,
       restoreUndone: this.restoreUndone ?? null,
       switchedBack: this.switchedBack,
       health: this.health ?? null,

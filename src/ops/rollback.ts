@@ -15,6 +15,8 @@ export interface RollbackRequest {
   revision?: number | undefined;
   /** A backup to restore first, with the Tenant Plane stopped. */
   restore: string | undefined;
+  /** With restore: carry the rows created since the backup into the restored data. */
+  keepNew?: boolean;
   /** Who holds the lock, in the operator's words. */
   label: string;
 }
@@ -71,7 +73,7 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
     }),
     schemaCheck(ctx, to, { restore, back: true }),
   ];
-  if (restore && database) steps.push(stopTenantPlane(ctx, 'for the restore'), restoreDatabase(ctx, database, restore));
+  if (restore && database) steps.push(stopTenantPlane(ctx, 'for the restore'), restoreDatabase(ctx, database, restore, Boolean(request.keepNew)));
   // Back to the same version there is nothing else known to run: no way back but a human.
   steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
   return { op: 'rollback', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };

@@ -1,4 +1,5 @@
 import { readJsonFile, writeFileAtomic } from '../shared/files.js';
+import type { SinceBackup } from './backup/since-backup.js';
 import type { BakeReport } from './bake.js';
 import type { HealthEvidence } from './health.js';
 import type { Phase, StepName } from './journal.js';
@@ -33,6 +34,8 @@ export interface RunRecord {
   steps: StepRecord[];
   backup: string | null;
   restored: string | null;
+  /** What the restore found the live data held that the backup did not, and what it carried over. */
+  sinceBackup: SinceBackup | null;
   /** The way back put the data from before the restore back; the restored data was kept as this. */
   restoreUndone: string | null;
   /** The way back switched the version back from `to` to `from`. */

@@ -59,14 +59,15 @@ export function backupDatabase(database: DatabaseWork, version: string): Step {
 }
 
 /** Restores a backup, all or nothing (the Tenant Plane stopped); its undo puts back the data it replaced. */
-export function restoreDatabase(ctx: OpsContext, database: DatabaseWork, file: string): Step {
+export function restoreDatabase(ctx: OpsContext, database: DatabaseWork, file: string, keepNew: boolean): Step {
   return {
     name: 'restore',
-    what: `restore ${file}`,
+    what: `restore ${file}${keepNew ? ', carrying over the rows created since the backup' : ''}`,
     atomic: true,
     async run(run) {
-      const restored = await database.restore(file);
+      const restored = await database.restore(file, keepNew);
       run.restored = file;
+      run.sinceBackup = restored.sinceBackup;
       return restored.detail;
     },
     undo: {

@@ -4,54 +4,15 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, trunca
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { openEmbedded } from '../../src/db/embedded.js';
 import { backupMigrations } from '../../src/ops/backup/backup-migrations.js';
 import { readManifest, writeManifest, type BackupManifest } from '../../src/ops/backup/manifest.js';
 import { applyRetention } from '../../src/ops/backup/retention.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
+import { createBackup, setUp, withDb, type Kind, type Setup } from '../support/backup-setup.js';
 import { fingerprint } from '../support/fingerprint.js';
 import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
-import { fillSampleData } from '../support/sample-data.js';
 import { startServer } from '../support/server-process.js';
 import { tpctl } from '../support/tpctl.js';
-
-type Kind = 'postgres' | 'embedded';
-
-interface Setup {
-  env: Record<string, string>;
-  logDir: string;
-  open(): Promise<Database>;
-}
-
-/** A migrated Tenant Plane database with working data in it, of either kind. */
-async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Promise<Setup> {
-  const logDir = tempDir('atlas-backups-');
-  const env: Record<string, string> =
-    kind === 'postgres' ? { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup') } : { ATLAS_DATA_DIR: tempDir() };
-  Object.assign(env, { ATLAS_LOG_DIR: logDir });
-  const open = () => (kind === 'postgres' ? openDatabase({ url: env.DB_URL, embeddedDir: '' }) : openEmbedded(env.ATLAS_DATA_DIR!));
-  expect((await tpctl(['migrate', 'up'], env)).code).toBe(0);
-  const db = await open();
-  await fillSampleData(db, scale).finally(() => db.close());
-  return { env, logDir, open };
-}
-
-async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await setup.open();
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
-
-async function createBackup(setup: Setup): Promise<string> {
-  const res = await tpctl(['backup', 'create', '--json'], setup.env);
-  expect(res.stderr).toBe('');
-  expect(res.code).toBe(0);
-  return (JSON.parse(res.stdout) as { file: string }).file;
-}
 
 describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind) => {
   let setup: Setup;

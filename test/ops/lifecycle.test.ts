@@ -373,6 +373,20 @@ describe('the engine, beyond the matrix', () => {
     expect(w.platform.touched).toBe(0);
   });
 
+  it('a rollback with a restore reports what the restore discarded, and with keepNew asks for the rows created since', async () => {
+    for (const keepNew of [false, true]) {
+      const w = new World(SCENARIOS[4]!);
+      const outcome = await rollback({ to: '1.2.2', restore: w.backupFile, keepNew, label: 'test' }, w.ctx());
+      expect(outcome.kind).toBe('done');
+      expect(w.platform.database.data).toBe(`restored from ${path.basename(w.backupFile)}${keepNew ? ', with the rows created since' : ''}`);
+      const run = outcome.kind === 'done' ? outcome.run : undefined;
+      expect(run?.sinceBackup?.tables).toEqual([expect.objectContaining({ table: 'incidents', created: 1 })]);
+      expect(readRunRecord(run!.log)?.sinceBackup).toEqual(run?.sinceBackup);
+      const lines = describeOutcome(outcome).split('\n').slice(1);
+      expect(lines).toEqual(['incidents: 1 created, 0 changed, 0 deleted since the backup', ...(keepNew ? ['  carried over: 1 of 1'] : [])]);
+    }
+  });
+
   it('a second operation while one holds the lock is locked out, and says who holds it', async () => {
     const w = new World(upgradeScenario);
     writeFileSync(stateFiles(w.dir).lock, JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' }));

@@ -255,14 +255,17 @@ export class FakeDatabase implements DatabaseWork {
       },
       fail('checkBackup'),
     );
-  restore = (file: string) =>
+  restore = (file: string, keepNew: boolean) =>
     this.platform.call(
       { mutates: true },
       () => {
         if (!this.platform.stopped) throw new Refused('the Tenant Plane is still connected to this database');
         this.setAside.push(this.data);
-        this.data = `restored from ${path.basename(file)}`;
-        return { safetyCopy: { kind: 'schema' as const, name: `aside-${this.setAside.length}` }, detail: 'restored' };
+        this.data = `restored from ${path.basename(file)}${keepNew ? ', with the rows created since' : ''}`;
+        // What the live data held beyond the backup: one incident created since.
+        const incidents = { table: 'incidents', kind: 'compared' as const, created: 1, changed: 0, deleted: 0, columnsNotInBackup: [], keys: { created: ['7'], changed: [], deleted: [] } };
+        const carried = keepNew ? [{ table: 'incidents', carried: 1, columnsLeftBehind: [], leftOut: [], sequences: {} }] : undefined;
+        return { sinceBackup: { tables: [incidents], carried, compareMs: 0, carryMs: 0 }, detail: 'restored' };
       },
       fail('restore'),
     );

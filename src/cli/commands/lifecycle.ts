@@ -178,7 +178,7 @@ function revisionNumber(text: string): number {
 }
 
 export const rollbackCommand: Command = {
-  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE] [--dry-run] [--json]
+  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE [--keep-new]] [--dry-run] [--json]
 
 Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
 (or, without it, the one the history's last upgrade came from); checks the image is here (or
@@ -190,7 +190,10 @@ On Kubernetes and Helm the switch goes back to the newest earlier revision that 
 revision itself (tpctl revisions lists them with their versions).
 
 With --restore, the Tenant Plane is stopped (on Kubernetes: scaled to 0) and the backup
-restored (all or nothing; see tpctl restore --help) before the switch. Needs DB_URL.
+restored (all or nothing; see tpctl restore --help) before the switch. Needs DB_URL. The
+output lists, per table, the rows created, changed and deleted since the backup: what the
+restore discards. --keep-new (KEEP_NEW=1) carries the rows created since into the restored
+data, within the same swap (see tpctl restore --help).
 
 If VERSION does not become healthy, the way back puts back what ran before (and, after a
 restore, the data the restore replaced) and confirms it is healthy. Without --to, a run killed
@@ -208,14 +211,16 @@ human, 4 locked.`,
       'to-revision': { type: 'string' },
       runtime: { type: 'string' },
       restore: { type: 'string' },
+      'keep-new': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
     });
     if (values.to !== undefined && values['to-revision'] !== undefined) throw new CliError('--to and --to-revision name the target twice: give one');
     const to = values.to === undefined ? undefined : targetVersion(values.to, '--to');
     const revision = values['to-revision'] === undefined ? undefined : revisionNumber(values['to-revision']);
+    if (values['keep-new'] && values.restore === undefined) throw new CliError('--keep-new carries rows into a restored database: it needs --restore BACKUP_FILE');
     const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
-    return runOperation(io, 'rollback', values, (ctx) => rollback({ to, revision, restore: values.restore, label, dryRun: values['dry-run'] }, ctx));
+    return runOperation(io, 'rollback', values, (ctx) => rollback({ to, revision, restore: values.restore, keepNew: values['keep-new'], label, dryRun: values['dry-run'] }, ctx));
   },
 };
 

@@ -1,11 +1,12 @@
 import { restoreBackup, undoRestore } from '../../ops/backup/restore.js';
+import { sinceBackupLines } from '../../ops/backup/since-backup.js';
 import { Executor } from '../../ops/exec.js';
 import { CliError, parseFlags, type Command } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
 import { progressLine } from '../progress.js';
 
 export const restore: Command = {
-  help: `Usage: tpctl restore FILE [--json]
+  help: `Usage: tpctl restore FILE [--dry-run] [--keep-new] [--json]
        tpctl restore --undo
 
 Restores a backup into the database (DB_URL, or the embedded database in ATLAS_DATA_DIR).
@@ -15,19 +16,38 @@ Stop the Tenant Plane first: the restore refuses while it is still connected.
   2. loads it beside the current data (PostgreSQL: into a schema of its own, over several
      psql sessions at once; embedded: into a new directory) and compares every table's row
      count with the manifest;
-  3. swaps it in at once (PostgreSQL: one short transaction renames schema public to
+  3. compares it with the current data, table by table, by primary key, and reports what
+     the restore discards, one line per table:
+       incidents: 4 created, 1 changed, 0 deleted since the backup
+     with the keys of the rows changed and deleted since (the first 50 of each), the
+     columns the backup does not have, and the tables it does not have;
+  4. swaps it in at once (PostgreSQL: one short transaction renames schema public to
      atlas_pre_restore_<time> and the loaded schema to public; embedded: two renames). The
      data it replaced is kept: that is what --undo puts back.
 A failure before the swap leaves the current data as it was.
 
 After it, rows written after the backup are gone and the applied migrations are those of
 the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).
-Needs psql for PostgreSQL. Exit code: 0 restored, 1 failed (nothing changed), 2 refused.`,
+
+--dry-run   load, compare and report, then drop the loaded copy: the current data is not
+            touched (on PostgreSQL the Tenant Plane may keep running; the embedded
+            database opens in one process at a time, so stop it there too).
+--keep-new  carry the rows created since the backup into the restored data, inside the
+            swap, all or nothing: only the columns the restored tables have, parents before
+            children, sequences and identities set past every carried id. A row the restored
+            schema refuses (NOT NULL, CHECK, UNIQUE, a foreign key to a row that is not
+            there) is left out and listed with the reason. Rows changed or deleted since are
+            not re-applied (they may be the damage the restore is for): they are listed, and
+            stay in the copy set aside. Sessions, login failures, the applied migrations and
+            the instance record are never carried.
+
+Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing changed),
+2 refused.`,
   async run(args, io) {
-    const { values, positionals } = parseFlags(args, { undo: { type: 'boolean' }, json: { type: 'boolean' } }, 1);
+    const { values, positionals } = parseFlags(args, { undo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'keep-new': { type: 'boolean' }, json: { type: 'boolean' } }, 1);
     const target = databaseTarget(io);
     if (values.undo) {
-      if (positionals.length) throw new CliError('--undo takes no file: it puts back what the last restore set aside');
+      if (positionals.length || values['dry-run'] || values['keep-new']) throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
       const undone = await undoRestore(target);
       const message = `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is now ${undone.restored.kind} ${undone.restored.name}`;
       io.out(values.json ? JSON.stringify({ undone: message, ...undone }, null, 2) : message);
@@ -36,14 +56,21 @@ Needs psql for PostgreSQL. Exit code: 0 restored, 1 failed (nothing changed), 2 
     const file = positionals[0];
     if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
     const progress = progressLine(io.isTTY && !values.json, io.err);
-    const result = await restoreBackup({ ...target, file, onProgress: progress.update }, new Executor(undefined, secretsOf(io))).finally(progress.done);
+    const plan = { ...target, file, dryRun: values['dry-run'], keepNew: values['keep-new'], onProgress: progress.update };
+    const result = await restoreBackup(plan, new Executor(undefined, secretsOf(io))).finally(progress.done);
+    if (values.json) {
+      io.out(JSON.stringify(result, null, 2));
+      return 'done';
+    }
     const rows = Object.values(result.tables).reduce((a, b) => a + b, 0);
+    const what = `${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s`;
     io.out(
-      values.json
-        ? JSON.stringify(result, null, 2)
-        : `restored ${file}: ${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s\n` +
-            `the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)` +
-            result.notes.map((note) => `\n${note}`).join(''),
+      [
+        result.dryRun ? `dry run: ${file} would restore ${what}; nothing was changed` : `restored ${file}: ${what}`,
+        ...sinceBackupLines(result.sinceBackup),
+        ...(result.safetyCopy ? [`the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)`] : []),
+        ...result.notes,
+      ].join('\n'),
     );
     return 'done';
   },

@@ -109,12 +109,17 @@ async function dumpPostgres(url: string, exec: Executor, sink: Sink): Promise<Om
   return { clientVersion, source: 'postgres', tables: counter.tables };
 }
 
-/** The embedded database, dumped by PGlite's own pg_dump (the process holds its lock meanwhile). */
+/** A dump of an embedded database by PGlite's own pg_dump (rows as INSERTs), streamed. */
+export async function* embeddedDump(pglite: import('@electric-sql/pglite').PGlite): AsyncGenerator<Buffer> {
+  const { pgDump } = await import('@electric-sql/pglite-tools/pg_dump');
+  const file = await pgDump({ pg: pglite, args: ['--no-owner', '--no-privileges'] });
+  for await (const chunk of file.stream()) yield Buffer.from(chunk as Uint8Array);
+}
+
+/** The embedded database, dumped (the process holds its lock meanwhile). */
 async function dumpEmbedded(db: Database & { pglite: import('@electric-sql/pglite').PGlite }, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
   const tables = await countRows(db, await userTables(db));
-  const { pgDump } = await import('@electric-sql/pglite-tools/pg_dump');
-  const file = await pgDump({ pg: db.pglite, args: ['--no-owner', '--no-privileges'] });
-  for await (const chunk of file.stream()) await sink(Buffer.from(chunk as Uint8Array));
+  for await (const chunk of embeddedDump(db.pglite)) await sink(chunk);
   return { clientVersion: 'pg_dump (PGlite) 18', source: 'embedded', tables };
 }
 

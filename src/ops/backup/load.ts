@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import type { Queryable } from '../../db/database.js';
 import { CommandError, type Executor } from '../exec.js';
 import { readDump } from './dump-reader.js';
 import { checkClientTool, psqlSessionCommand } from './pg-tools.js';
@@ -88,4 +89,24 @@ export async function loadIntoEmbedded(dataDir: string, file: string, onBytes?: 
     throw new LoadError(`the backup does not load into the embedded database: ${(err as Error).message}`);
   }
   await pg.close();
+}
+
+/** Where a batch of statements goes to the embedded database at once. */
+const BATCH_BYTES = 1 << 20;
+
+/**
+ * Loads a dump of an embedded database (PGlite's pg_dump writes rows as INSERTs, no COPY) into
+ * `schema` of another one, which must exist and be empty.
+ */
+export async function loadEmbeddedDumpIntoSchema(target: Queryable, dump: AsyncIterable<Buffer>, schema: string): Promise<void> {
+  let batch = '';
+  for await (const item of readDump(dump, PIECE_BYTES)) {
+    if (item.kind !== 'statement') throw new LoadError(`the embedded database's dump holds ${item.kind === 'rows' ? 'COPY rows' : 'a psql command'}, which it never writes`);
+    batch += `${moveToSchema(item.sql, schema).sql}\n`;
+    if (batch.length > BATCH_BYTES) {
+      await target.exec(batch);
+      batch = '';
+    }
+  }
+  if (batch) await target.exec(batch);
 }

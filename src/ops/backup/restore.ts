@@ -9,12 +9,19 @@ import type { Executor } from '../exec.js';
 import { Refused } from '../outcome.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
-import { LoadError, loadIntoEmbedded, loadIntoSchema } from './load.js';
+import { carryCreatedRows } from './carry.js';
+import { embeddedDump } from './create.js';
+import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
+import { sinceBackup, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
 import { failedChecks, verifyBackup, rowCountDifferences } from './verify.js';
 
 export interface RestorePlan extends DatabaseTarget {
   file: string;
+  /** Load, compare and report, then drop the loaded copy: the live data is not touched. */
+  dryRun?: boolean;
+  /** Carry the rows created since the backup into the restored data, within the swap. */
+  keepNew?: boolean;
   onProgress?: (p: Progress) => void;
 }
 
@@ -26,11 +33,13 @@ export interface SetAside {
 
 export interface RestoreResult {
   file: string;
-  /** Where the data from before the restore was kept: what `undoRestore` puts back. */
-  safetyCopy: SetAside;
+  dryRun: boolean;
+  /** Where the data from before the restore was kept: what `undoRestore` puts back (none in a dry run). */
+  safetyCopy: SetAside | undefined;
   /** What the operator may want to know (an older copy that could not be dropped yet). */
   notes: string[];
   tables: Record<string, number>;
+  sinceBackup: SinceBackup;
   durationMs: number;
 }
 
@@ -89,14 +98,20 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
   if (row && row.n > 0) throw notWhileServing(`${row.n} connection(s) from ${row.clients ?? '?'}`);
 }
 
-type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes'>;
+type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes' | 'sinceBackup'>;
+
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now();
+  const value = await work();
+  return [value, Math.round(performance.now() - started)];
+}
 
 async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, exec: Executor): Promise<Swapped> {
   const at = new Date();
   const safety = setAsideSchema('pre-restore', at);
   const incoming = setAsideSchema('incoming', at);
   await connected(plan.dbUrl, async (db) => {
-    await refuseWhileServing(db);
+    if (!plan.dryRun) await refuseWhileServing(db);
     const [may] = await db.query<{ owns: boolean; create: boolean }>(
       `SELECT pg_has_role(current_user, nspowner, 'MEMBER') AS owns, has_database_privilege(current_database(), 'CREATE') AS create
          FROM pg_namespace WHERE nspname = 'public'`,
@@ -108,10 +123,12 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     }
     await db.exec(`CREATE SCHEMA ${incoming}; GRANT USAGE ON SCHEMA ${incoming} TO PUBLIC;`);
   });
-  // Load into that schema over several sessions, compare it with the manifest, then swap it in
-  // with one short transaction that sets the current data aside (the undo). Until that commits,
-  // schema public is untouched. Meanwhile, the copies earlier restores set aside are dropped.
-  const pruned = dropSetAside(plan.dbUrl, incoming);
+  const dropIncoming = () => connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`));
+  // Load into that schema over several sessions, compare it with the manifest and with the live
+  // data, then swap it in with one short transaction that sets the live data aside (the undo)
+  // and carries what was created since. Until that commits, schema public is untouched.
+  // Meanwhile, the copies earlier restores set aside are dropped (not by a dry run).
+  const pruned = plan.dryRun ? Promise.resolve([]) : dropSetAside(plan.dbUrl, incoming);
   try {
     let read = 0;
     const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, {
@@ -120,21 +137,32 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     });
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
+    plan.onProgress?.({ phase: 'comparing with the live data', done: 0, total: undefined, unit: 'steps' });
+    const [tables, compareMs] = await timed(() => connected(plan.dbUrl, (db) => sinceBackup(db, 'public', incoming)));
     const notes = await pruned;
-    await connected(plan.dbUrl, (db) =>
-      db.transaction(async (tx) => {
-        await refuseWhileServing(tx); // it may have been started again during the load
-        await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
-        const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
-        if ((last?.name ?? null) !== manifest.lastMigration) {
-          throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
-        }
-      }),
+    if (plan.dryRun) {
+      // What would be carried, carried into the loaded copy, which then goes.
+      const [carried, carryMs] = await timed(async () => (plan.keepNew ? connected(plan.dbUrl, (db) => db.transaction((tx) => carryCreatedRows(tx, 'public', incoming))) : undefined));
+      await dropIncoming();
+      return { safetyCopy: undefined, notes, sinceBackup: { tables, carried, compareMs, carryMs } };
+    }
+    const [carried, carryMs] = await timed(() =>
+      connected(plan.dbUrl, (db) =>
+        db.transaction(async (tx) => {
+          await refuseWhileServing(tx); // it may have been started again during the load
+          await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
+          const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
+          if ((last?.name ?? null) !== manifest.lastMigration) {
+            throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
+          }
+          return plan.keepNew ? carryCreatedRows(tx, safety, 'public') : undefined;
+        }),
+      ),
     );
-    return { safetyCopy: { kind: 'schema', name: safety }, notes };
+    return { safetyCopy: { kind: 'schema', name: safety }, notes, sinceBackup: { tables, carried, compareMs, carryMs } };
   } catch (err) {
     await pruned;
-    const dropped = await connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`)).then(
+    const dropped = await dropIncoming().then(
       () => '',
       (e: Error) => ` (the partly loaded schema ${incoming} is left until the next restore drops it: ${e.message})`,
     );
@@ -145,6 +173,31 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
 
 const besideEmbedded = (live: string) => readdirSync(path.dirname(live));
 
+/** Where the live data is copied beside the loaded backup, in the embedded database's staging copy. */
+const LIVE_COPY = 'atlas_live';
+
+/**
+ * The comparison (and carry) on the embedded database: one process may open each PGlite
+ * directory, so the live data is copied into the staging copy beside the loaded backup first.
+ */
+async function sinceBackupEmbedded(restored: Database, live: string, keepNew: boolean | undefined): Promise<SinceBackup> {
+  if (!existsSync(live)) return { tables: [], carried: keepNew ? [] : undefined, compareMs: 0, carryMs: 0 };
+  const [tables, compareMs] = await timed(async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const source = await PGlite.create(live);
+    try {
+      await restored.exec(`CREATE SCHEMA ${LIVE_COPY}`);
+      await loadEmbeddedDumpIntoSchema(restored, embeddedDump(source), LIVE_COPY);
+    } finally {
+      await source.close();
+    }
+    return sinceBackup(restored, LIVE_COPY, 'public');
+  });
+  const [carried, carryMs] = await timed(async () => (keepNew ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public')) : undefined));
+  await restored.exec(`DROP SCHEMA ${LIVE_COPY} CASCADE`);
+  return { tables, carried, compareMs, carryMs };
+}
+
 async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<string, number>; sizeBytes: number }): Promise<Swapped> {
   const live = embeddedDataDir(plan.dataDir);
   const lock = lockEmbedded(live);
@@ -154,9 +207,12 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
     let read = 0;
     await loadIntoEmbedded(embeddedDataDir(staging), plan.file, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
     const restored = await openEmbedded(staging);
-    const counts = await countRows(restored, Object.keys(manifest.tables)).finally(() => restored.close());
-    const diff = rowCountDifferences(manifest.tables, counts);
-    if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
+    const since = await (async () => {
+      const diff = rowCountDifferences(manifest.tables, await countRows(restored, Object.keys(manifest.tables)));
+      if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
+      return sinceBackupEmbedded(restored, live, plan.keepNew);
+    })().finally(() => restored.close());
+    if (plan.dryRun) return { safetyCopy: undefined, notes: [], sinceBackup: since };
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
     const aside = setAsideDirectory(live, 'pre-restore', at);
     if (existsSync(live)) renameSync(live, aside);
@@ -165,7 +221,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
     for (const old of setAsideToDrop(besideEmbedded(live), (n) => setAsideDirectoryKind(live, n), path.basename(aside))) {
       await rm(path.join(path.dirname(live), old), { recursive: true, force: true });
     }
-    return { safetyCopy: { kind: 'directory', name: aside }, notes: [] };
+    return { safetyCopy: { kind: 'directory', name: aside }, notes: [], sinceBackup: since };
   } finally {
     await rm(staging, { recursive: true, force: true });
     lock.release();
@@ -196,7 +252,7 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
     if (err instanceof LoadError) throw new LoadError(`${err.message}\nnothing was changed: the database is as it was before the restore`);
     throw err;
   }
-  return { file: plan.file, ...swapped, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
+  return { file: plan.file, dryRun: Boolean(plan.dryRun), ...swapped, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
 }
 
 /** Puts back the data the newest restore set aside (the undo of that restore); the restored data is set aside in turn. */

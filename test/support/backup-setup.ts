@@ -1,0 +1,44 @@
+import { expect } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { openEmbedded } from '../../src/db/embedded.js';
+import { sharedPostgres, tempDir } from './backends.js';
+import type { PostgresServer } from './postgres-server.js';
+import { fillSampleData } from './sample-data.js';
+import { tpctl } from './tpctl.js';
+
+export type Kind = 'postgres' | 'embedded';
+
+export interface Setup {
+  env: Record<string, string>;
+  logDir: string;
+  open(): Promise<Database>;
+}
+
+/** A migrated Tenant Plane database with working data in it, of either kind. */
+export async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Promise<Setup> {
+  const logDir = tempDir('atlas-backups-');
+  const env: Record<string, string> =
+    kind === 'postgres' ? { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup') } : { ATLAS_DATA_DIR: tempDir() };
+  Object.assign(env, { ATLAS_LOG_DIR: logDir });
+  const open = () => (kind === 'postgres' ? openDatabase({ url: env.DB_URL, embeddedDir: '' }) : openEmbedded(env.ATLAS_DATA_DIR!));
+  expect((await tpctl(['migrate', 'up'], env)).code).toBe(0);
+  const db = await open();
+  await fillSampleData(db, scale).finally(() => db.close());
+  return { env, logDir, open };
+}
+
+export async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await setup.open();
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+export async function createBackup(setup: Setup): Promise<string> {
+  const res = await tpctl(['backup', 'create', '--json'], setup.env);
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+  return (JSON.parse(res.stdout) as { file: string }).file;
+}
