@@ -103,17 +103,18 @@ async function advanceSequences(tx: Queryable, schema: string, table: string): P
 
 /**
  * Carries the rows created since the backup (their key is in `from`, the live data set aside,
- * and not in `into`, the restored data) into the restored tables, parents first, within the
+ * and not in `into`, the restored data) of the tables the comparison found them in (`created`)
+ * into the restored tables, parents first, within the
  * caller's transaction: only the columns the restored tables have; a row the restored schema
  * refuses is left out and listed; any other failure is thrown (a LoadError), and the caller's
  * rollback undoes it all. Rows changed or deleted since are not touched.
  */
-export async function carryCreatedRows(tx: Queryable, from: string, into: string): Promise<TableCarried[]> {
+export async function carryCreatedRows(tx: Queryable, from: string, into: string, created: ReadonlySet<string>): Promise<TableCarried[]> {
   const [sources, targets] = await Promise.all([tableShapes(tx, from), tableShapes(tx, into)]);
   const report: TableCarried[] = [];
   for (const target of parentsFirst([...targets.values()])) {
     const source = sources.get(target.name);
-    if (!source || !target.key.length || source.key.join() !== target.key.join()) continue;
+    if (!source || !created.has(target.name) || !target.key.length || source.key.join() !== target.key.join()) continue;
     const columnsLeftBehind = source.columns.filter((c) => !target.columns.some((t) => t.name === c.name)).map((c) => c.name);
     const never = NEVER_CARRIED[target.name];
     if (never) {

@@ -8,11 +8,11 @@ import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchem
 import type { Executor } from '../exec.js';
 import { Refused } from '../outcome.js';
 import type { DatabaseTarget, Progress } from './create.js';
-import { countRows } from './database-facts.js';
+import { countRows, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';
 import { embeddedDump } from './create.js';
 import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
-import { sinceBackup, type SinceBackup } from './since-backup.js';
+import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
 import { failedChecks, verifyBackup, rowCountDifferences } from './verify.js';
 
@@ -35,7 +35,7 @@ export interface RestoreResult {
   file: string;
   dryRun: boolean;
   /** Where the data from before the restore was kept: what `undoRestore` puts back (none in a dry run). */
-  safetyCopy: SetAside | undefined;
+  safetyCopy: SetAside | null;
   /** What the operator may want to know (an older copy that could not be dropped yet). */
   notes: string[];
   tables: Record<string, number>;
@@ -80,9 +80,9 @@ async function schemaNames(db: Queryable): Promise<string[]> {
   return (await db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%'`)).map((r) => r.name);
 }
 
-/** Runs `fn` on a connection of its own, as tpctl (which the check below does not count as serving). */
-async function connected<T>(url: string, fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ url, embeddedDir: '', poolSize: 1, applicationName: 'tpctl' });
+/** Runs `fn` on connections of its own (one unless told), as tpctl (which the check below does not count as serving). */
+async function connected<T>(url: string, fn: (db: Database) => Promise<T>, poolSize = 1): Promise<T> {
+  const db = await openDatabase({ url, embeddedDir: '', poolSize, applicationName: 'tpctl' });
   try {
     return await fn(db);
   } finally {
@@ -124,9 +124,9 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     await db.exec(`CREATE SCHEMA ${incoming}; GRANT USAGE ON SCHEMA ${incoming} TO PUBLIC;`);
   });
   const dropIncoming = () => connected(plan.dbUrl, (db) => db.exec(`DROP SCHEMA IF EXISTS ${incoming} CASCADE`));
-  // Load into that schema over several sessions, compare it with the manifest and with the live
-  // data, then swap it in with one short transaction that sets the live data aside (the undo)
-  // and carries what was created since. Until that commits, schema public is untouched.
+  // Load into that schema over several sessions and compare it with the manifest; then, in one
+  // transaction, compare it with the live data, swap it in (setting the live data aside: the
+  // undo) and carry what was created since. Until that commits, schema public is untouched.
   // Meanwhile, the copies earlier restores set aside are dropped (not by a dry run).
   const pruned = plan.dryRun ? Promise.resolve([]) : dropSetAside(plan.dbUrl, incoming);
   try {
@@ -137,29 +137,36 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     });
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
-    plan.onProgress?.({ phase: 'comparing with the live data', done: 0, total: undefined, unit: 'steps' });
-    const [tables, compareMs] = await timed(() => connected(plan.dbUrl, (db) => sinceBackup(db, 'public', incoming)));
     const notes = await pruned;
+    const onTable = (done: number, total: number) => plan.onProgress?.({ phase: 'comparing with the live data, tables', done, total, unit: 'steps' });
+    const compare = () => timed(() => connected(plan.dbUrl, (db) => sinceBackup(db, 'public', incoming, onTable), COMPARE_SESSIONS));
     if (plan.dryRun) {
+      const [tables, compareMs] = await compare();
       // What would be carried, carried into the loaded copy, which then goes.
-      const [carried, carryMs] = await timed(async () => (plan.keepNew ? connected(plan.dbUrl, (db) => db.transaction((tx) => carryCreatedRows(tx, 'public', incoming))) : undefined));
+      const [carried, carryMs] = await timed(async () =>
+        plan.keepNew ? connected(plan.dbUrl, (db) => db.transaction((tx) => carryCreatedRows(tx, 'public', incoming, withCreatedRows(tables)))) : undefined,
+      );
       await dropIncoming();
-      return { safetyCopy: undefined, notes, sinceBackup: { tables, carried, compareMs, carryMs } };
+      return { safetyCopy: null, notes, sinceBackup: { tables, carried, compareMs, carryMs } };
     }
-    const [carried, carryMs] = await timed(() =>
-      connected(plan.dbUrl, (db) =>
-        db.transaction(async (tx) => {
-          await refuseWhileServing(tx); // it may have been started again during the load
-          await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
-          const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
-          if ((last?.name ?? null) !== manifest.lastMigration) {
-            throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
-          }
-          return plan.keepNew ? carryCreatedRows(tx, safety, 'public') : undefined;
-        }),
-      ),
+    const sinceBackupOf = await connected(plan.dbUrl, (db) =>
+      db.transaction(async (tx): Promise<SinceBackup> => {
+        await refuseWhileServing(tx); // it may have been started again during the load
+        // The live data holds still from the comparison to the swap (SHARE: reads go on, writes
+        // wait), so that what is carried and reported is what was compared.
+        const live = await userTables(tx);
+        await tx.exec(`SET LOCAL lock_timeout = '10s';${live.length ? ` LOCK TABLE ${live.join(', ')} IN SHARE MODE;` : ''}`);
+        const [tables, compareMs] = await compare();
+        await tx.exec(`ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
+        const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
+        if ((last?.name ?? null) !== manifest.lastMigration) {
+          throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
+        }
+        const [carried, carryMs] = await timed(async () => (plan.keepNew ? carryCreatedRows(tx, safety, 'public', withCreatedRows(tables)) : undefined));
+        return { tables, carried, compareMs, carryMs };
+      }),
     );
-    return { safetyCopy: { kind: 'schema', name: safety }, notes, sinceBackup: { tables, carried, compareMs, carryMs } };
+    return { safetyCopy: { kind: 'schema', name: safety }, notes, sinceBackup: sinceBackupOf };
   } catch (err) {
     await pruned;
     const dropped = await dropIncoming().then(
@@ -193,7 +200,7 @@ async function sinceBackupEmbedded(restored: Database, live: string, keepNew: bo
     }
     return sinceBackup(restored, LIVE_COPY, 'public');
   });
-  const [carried, carryMs] = await timed(async () => (keepNew ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public')) : undefined));
+  const [carried, carryMs] = await timed(async () => (keepNew ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables))) : undefined));
   await restored.exec(`DROP SCHEMA ${LIVE_COPY} CASCADE`);
   return { tables, carried, compareMs, carryMs };
 }
@@ -212,7 +219,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
       if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
       return sinceBackupEmbedded(restored, live, plan.keepNew);
     })().finally(() => restored.close());
-    if (plan.dryRun) return { safetyCopy: undefined, notes: [], sinceBackup: since };
+    if (plan.dryRun) return { safetyCopy: null, notes: [], sinceBackup: since };
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
     const aside = setAsideDirectory(live, 'pre-restore', at);
     if (existsSync(live)) renameSync(live, aside);

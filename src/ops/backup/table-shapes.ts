@@ -8,8 +8,8 @@ export interface Column {
   name: string;
   /** As format_type writes it: `bigint`, `character varying(40)`. */
   type: string;
-  /** The type has a default btree operator class: `=` and IS DISTINCT FROM work on it (json has none). */
-  comparable: boolean;
+  /** The type (an array's: its elements') has a default hash operator class: a row hash can take it as it is (json has none). */
+  hashable: boolean;
   /** GENERATED ALWAYS AS (…) STORED: computed, never inserted. */
   generated: boolean;
 }
@@ -21,6 +21,8 @@ export interface TableShape {
   key: string[];
   /** Tables of the same schema this one has foreign keys to. */
   parents: string[];
+  /** PostgreSQL's estimate of its rows (0 before it has one): the big tables are compared first. */
+  estimatedRows: number;
 }
 
 /** A quoted identifier: every name reaches SQL this way, whatever a dump called it. */
@@ -33,10 +35,12 @@ export const keyText = (columns: readonly string[]) => (columns.length === 1 ? `
 
 /** The tables of `schema` (partitions count as their parent), by name. */
 export async function tableShapes(db: Queryable, schema: string): Promise<Map<string, TableShape>> {
-  const rows = await db.query<{ table: string; column: string; type: string; comparable: boolean; generated: boolean; key_position: number | null }>(
+  const rows = await db.query<{ table: string; column: string; type: string; hashable: boolean; generated: boolean; key_position: number | null; estimated: number }>(
     `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attgenerated <> '' AS generated,
-            EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
-                     WHERE m.amname = 'btree' AND o.opcdefault AND o.opcintype = a.atttypid) AS comparable,
+            greatest(c.reltuples, 0)::float8 AS estimated,
+            EXISTS (SELECT 1 FROM pg_type t JOIN pg_opclass o ON o.opcintype = CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE t.oid END
+                      JOIN pg_am m ON m.oid = o.opcmethod
+                     WHERE t.oid = a.atttypid AND m.amname = 'hash' AND o.opcdefault) AS hashable,
             (SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS key_position
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -54,8 +58,8 @@ export async function tableShapes(db: Queryable, schema: string): Promise<Map<st
   const shapes = new Map<string, TableShape & { keyAt: Map<string, number> }>();
   for (const r of rows) {
     let shape = shapes.get(r.table);
-    if (!shape) shapes.set(r.table, (shape = { name: r.table, columns: [], key: [], parents: [], keyAt: new Map() }));
-    shape.columns.push({ name: r.column, type: r.type, comparable: r.comparable, generated: r.generated });
+    if (!shape) shapes.set(r.table, (shape = { name: r.table, columns: [], key: [], parents: [], estimatedRows: Number(r.estimated), keyAt: new Map() }));
+    shape.columns.push({ name: r.column, type: r.type, hashable: r.hashable, generated: r.generated });
     if (r.key_position !== null) shape.keyAt.set(r.column, r.key_position);
   }
   for (const p of parents) shapes.get(p.table)?.parents.push(p.parent);

@@ -1,0 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import { openDatabase } from './src/db/database.js';
+import { PostgresServer } from './test/support/postgres-server.js';
+import { fillSampleData } from './test/support/sample-data.js';
+const pg = await PostgresServer.start({ durable: true });
+const url = await pg.createDatabase('exp');
+const env = { ...process.env, DB_URL: url, ATLAS_LOG_DIR: '/tmp/exp-logs', ATLAS_BACKUP_KEEP: '100' };
+execFileSync(process.execPath, ['dist/cli/tpctl.js', 'migrate', 'up'], { env, stdio: 'ignore' });
+const db = await openDatabase({ url, embeddedDir: '' });
+await fillSampleData(db, 500).finally(() => db.close());
+execFileSync(process.execPath, ['dist/cli/tpctl.js', 'backup', 'create'], { env, stdio: 'inherit' });
+console.log(`URL=${url}`);
+setInterval(() => {}, 1 << 30);
