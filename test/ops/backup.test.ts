@@ -73,7 +73,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     const res = await tpctl(['restore', file], setup.env);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
-    expect(res.stdout.trimEnd()).toMatch(/^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n(  .*\n)*){16}the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/);
+    expect(res.stdout.trimEnd()).toMatch(/^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n( {2}.*\n)*){16}the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/);
     expect(await withDb(setup, fingerprint)).toEqual(before);
     const after = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));
     expect(after.map((r) => r.name)).toEqual(['0001_users_sessions_settings.sql', '0002_agents_incidents_runbooks.sql']);

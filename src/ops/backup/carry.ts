@@ -28,7 +28,10 @@ export interface TableCarried {
 }
 
 /** SQLSTATE classes of a row the restored schema refuses: data exceptions (22) and integrity constraints (23). */
-const refusesRow = (err: unknown) => /^2[23]/.test(String((err as { code?: unknown }).code ?? ''));
+const refusesRow = (err: unknown) => {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+};
 
 /** A live column's value as the restored column takes it: cast through text where the types differ. */
 function valueFor(source: TableShape, target: TableShape, name: string): string {
