@@ -8,7 +8,7 @@ import { backupMigrations } from '../../src/ops/backup/backup-migrations.js';
 import { readManifest, writeManifest, type BackupManifest } from '../../src/ops/backup/manifest.js';
 import { applyRetention } from '../../src/ops/backup/retention.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
-import { createBackup, setUp, withDb, type Kind, type Setup } from '../support/backup-setup.js';
+import { createBackup, setUp, untilLoading, withDb, type Kind, type Setup } from '../support/backup-setup.js';
 import { fingerprint } from '../support/fingerprint.js';
 import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
 import { startServer } from '../support/server-process.js';
@@ -135,17 +135,6 @@ function flipByte(file: string): void {
   const at = Math.floor(data.length / 2);
   data[at] = (data[at] ?? 0) ^ 0xff;
   writeFileSync(file, data);
-}
-
-/** Waits until a restore's psql sessions load rows into the database of `url`. */
-async function untilLoading(server: PostgresServer, url: string): Promise<void> {
-  const database = new URL(url).pathname.slice(1);
-  const deadline = Date.now() + 30_000;
-  const loading = `SELECT 1 FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'psql' AND query LIKE 'COPY %'`;
-  while (!(await server.sql(loading).catch(() => undefined))?.rowCount) {
-    if (Date.now() > deadline) throw new Error('the restore never started loading');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('restoring PostgreSQL', () => {

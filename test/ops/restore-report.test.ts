@@ -4,8 +4,9 @@ import type { Database } from '../../src/db/database.js';
 import type { RestoreResult } from '../../src/ops/backup/restore.js';
 import { comparison, type TableSince } from '../../src/ops/backup/since-backup.js';
 import { tableShapes } from '../../src/ops/backup/table-shapes.js';
-import { backends } from '../support/backends.js';
-import { createBackup, setUp, withDb, type Kind, type Setup } from '../support/backup-setup.js';
+import { eventually } from '../support/api-client.js';
+import { backends, sharedPostgres } from '../support/backends.js';
+import { createBackup, setUp, untilLoading, withDb, type Kind, type Setup } from '../support/backup-setup.js';
 import { fingerprint } from '../support/fingerprint.js';
 import { tpctl } from '../support/tpctl.js';
 
@@ -191,4 +192,57 @@ describe.each(backends)('the comparison of two copies of a table on $name', (bac
       await db.close();
     }
   });
+});
+
+describe('restoring PostgreSQL while another session writes to the live data', () => {
+  /** A session of its own, as an operator's psql would be (not the Tenant Plane's). */
+  async function otherSession(url: string) {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: url, application_name: 'psql' });
+    await client.connect();
+    return client;
+  }
+
+  it('holds the live data still from the load to the swap: a write waits for the swap, then lands in the restored data', async () => {
+    const setup = await setUp('postgres', 25);
+    const file = await createBackup(setup);
+    const restore = tpctl(['restore', file, '--json'], setup.env);
+    await untilLoading(sharedPostgres(), setup.env.DB_URL!);
+    const writer = await otherSession(setup.env.DB_URL!);
+    try {
+      await eventually('the live tables held still', async () =>
+        (await writer.query(`SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'incidents' AND l.mode = 'ShareLock' AND l.granted`)).rowCount ? true : undefined,
+      );
+      let written = false;
+      const write = writer.query(`INSERT INTO incidents (title, severity) VALUES ('written during the restore', 'low')`).then(() => (written = true));
+      const res = await restore;
+      expect(res.code).toBe(0);
+      const result = JSON.parse(res.stdout) as RestoreResult;
+      // Not compared, not set aside: it waited, and PostgreSQL found the table by its name again after the swap.
+      expect(result.sinceBackup.tables.find((t) => t.table === 'incidents')).toMatchObject({ created: 0 });
+      await write;
+      expect(written).toBe(true);
+      expect((await writer.query(`SELECT 1 FROM public.incidents WHERE title = 'written during the restore'`)).rowCount).toBe(1);
+      expect((await writer.query(`SELECT 1 FROM ${result.safetyCopy!.name}.incidents WHERE title = 'written during the restore'`)).rowCount).toBe(0);
+    } finally {
+      await writer.end();
+    }
+  });
+
+  it('refuses, changing nothing, when another session keeps a write to the live data open', async () => {
+    const setup = await setUp('postgres');
+    const file = await createBackup(setup);
+    const writer = await otherSession(setup.env.DB_URL!);
+    try {
+      await writer.query(`BEGIN; INSERT INTO incidents (title, severity) VALUES ('not committed', 'low')`);
+      const before = await withDb(setup, fingerprint);
+      const res = await tpctl(['restore', file], setup.env);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain('another session kept writing to the live data for 15s (an open transaction? pg_stat_activity shows it)');
+      expect(await withDb(setup, fingerprint)).toEqual(before);
+      expect(await leftBeside('postgres', setup)).toEqual([]);
+    } finally {
+      await writer.end();
+    }
+  }, 60_000);
 });

@@ -42,3 +42,14 @@ export async function createBackup(setup: Setup): Promise<string> {
   expect(res.code).toBe(0);
   return (JSON.parse(res.stdout) as { file: string }).file;
 }
+
+/** Waits until a restore's psql sessions load rows into the database of `url`. */
+export async function untilLoading(server: PostgresServer, url: string): Promise<void> {
+  const database = new URL(url).pathname.slice(1);
+  const deadline = Date.now() + 30_000;
+  const loading = `SELECT 1 FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'psql' AND query LIKE 'COPY %'`;
+  while (!(await server.sql(loading).catch(() => undefined))?.rowCount) {
+    if (Date.now() > deadline) throw new Error('the restore never started loading');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

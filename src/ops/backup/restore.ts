@@ -47,6 +47,16 @@ export interface RestoreResult {
 const notWhileServing = (detail: string) => new Refused(`the Tenant Plane is still connected to this database (${detail})`, [{ do: 'stop-tenant-plane' }]);
 
 const LOCK_NOT_AVAILABLE = '55P03';
+/** How long a restore waits for another session's writes to the live data to end. */
+const HOLD_TIMEOUT = '15s';
+
+/** The live tables could not be held still: a session other than the Tenant Plane's is writing to them. */
+function heldElsewhere(err: unknown): never {
+  if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+  throw new Refused(
+    `another session kept writing to the live data for ${HOLD_TIMEOUT} (an open transaction? pg_stat_activity shows it): the restore holds the live tables still from the load to the swap; end that session, then restore again`,
+  );
+}
 
 /**
  * Drops the copies earlier restores set aside (a restore keeps one: the data it replaces) and
@@ -129,7 +139,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   // undo) and carry what was created since. Until that commits, schema public is untouched.
   // Meanwhile, the copies earlier restores set aside are dropped (not by a dry run).
   const pruned = plan.dryRun ? Promise.resolve([]) : dropSetAside(plan.dbUrl, incoming);
-  try {
+  const load = async () => {
     let read = 0;
     const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, {
       onBytes: (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }),
@@ -137,36 +147,41 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     });
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
-    const notes = await pruned;
-    const onTable = (done: number, total: number) => plan.onProgress?.({ phase: 'comparing with the live data, tables', done, total, unit: 'steps' });
-    const compare = () => timed(() => connected(plan.dbUrl, (db) => sinceBackup(db, 'public', incoming, onTable), COMPARE_SESSIONS));
+  };
+  const onTable = (done: number, total: number) => plan.onProgress?.({ phase: 'comparing with the live data, tables', done, total, unit: 'steps' });
+  const compare = () => timed(() => connected(plan.dbUrl, (db) => sinceBackup(db, 'public', incoming, onTable), COMPARE_SESSIONS));
+  try {
     if (plan.dryRun) {
+      await load();
       const [tables, compareMs] = await compare();
       // What would be carried, carried into the loaded copy, which then goes.
       const [carried, carryMs] = await timed(async () =>
         plan.keepNew ? connected(plan.dbUrl, (db) => db.transaction((tx) => carryCreatedRows(tx, 'public', incoming, withCreatedRows(tables)))) : undefined,
       );
       await dropIncoming();
-      return { safetyCopy: null, notes, sinceBackup: { tables, carried, compareMs, carryMs } };
+      return { safetyCopy: null, notes: [], sinceBackup: { tables, carried, compareMs, carryMs } };
     }
-    const sinceBackupOf = await connected(plan.dbUrl, (db) =>
-      db.transaction(async (tx): Promise<SinceBackup> => {
-        await refuseWhileServing(tx); // it may have been started again during the load
-        // The live data holds still from the comparison to the swap (SHARE: reads go on, writes
-        // wait), so that what is carried and reported is what was compared.
+    const swapped = await connected(plan.dbUrl, (db) =>
+      db.transaction(async (tx): Promise<Pick<Swapped, 'notes' | 'sinceBackup'>> => {
+        // The live data holds still from the load to the swap (SHARE: reads go on, writes wait),
+        // so that what is compared is what is set aside and carried. Taken while the load runs:
+        // autovacuum working on a table gives way only after a second.
         const live = await userTables(tx);
-        await tx.exec(`SET LOCAL lock_timeout = '10s';${live.length ? ` LOCK TABLE ${live.join(', ')} IN SHARE MODE;` : ''}`);
+        const held = live.length ? tx.exec(`SET LOCAL lock_timeout = '${HOLD_TIMEOUT}'; LOCK TABLE ${live.join(', ')} IN SHARE MODE`).catch(heldElsewhere) : undefined;
+        await Promise.all([held, load()]);
+        const notes = await pruned;
+        await refuseWhileServing(tx); // it may have been started again during the load
         const [tables, compareMs] = await compare();
-        await tx.exec(`ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
+        await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
         const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
         if ((last?.name ?? null) !== manifest.lastMigration) {
           throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
         }
         const [carried, carryMs] = await timed(async () => (plan.keepNew ? carryCreatedRows(tx, safety, 'public', withCreatedRows(tables)) : undefined));
-        return { tables, carried, compareMs, carryMs };
+        return { notes, sinceBackup: { tables, carried, compareMs, carryMs } };
       }),
     );
-    return { safetyCopy: { kind: 'schema', name: safety }, notes, sinceBackup: sinceBackupOf };
+    return { safetyCopy: { kind: 'schema', name: safety }, ...swapped };
   } catch (err) {
     await pruned;
     const dropped = await dropIncoming().then(
