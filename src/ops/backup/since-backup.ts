@@ -142,8 +142,10 @@ export async function sinceBackup(db: Database, live: string, backup: string, on
   const queue = [...liveShapes.values()].sort((a, b) => b.estimatedRows - a.estimatedRows);
   const report: TableSince[] = [];
   const total = queue.length;
+  // The embedded database is one session: its settings are shared, so one table at a time.
+  const sessions = db.kind === 'embedded' ? 1 : COMPARE_SESSIONS;
   await Promise.all(
-    Array.from({ length: Math.min(COMPARE_SESSIONS, total) }, () =>
+    Array.from({ length: Math.min(sessions, total) }, () =>
       db.session(async (conn) => {
         await conn.exec(`SET work_mem = '${COMPARE_MEMORY}'`);
         for (let shape = queue.shift(); shape; shape = queue.shift()) {
