@@ -21,13 +21,14 @@ Stop the Tenant Plane first: the restore refuses while it is still connected.
        incidents: 4 created, 1 changed, 0 deleted since the backup
      with the keys of the rows changed and deleted since (the first 50 of each), the
      columns the backup does not have, and the tables it does not have;
-  4. swaps it in at once (PostgreSQL: one short transaction renames schema public to
-     atlas_pre_restore_<time> and the loaded schema to public; embedded: two renames). The
-     data it replaced is kept: that is what --undo puts back.
+  4. swaps it in at once (PostgreSQL: one transaction renames schema public to
+     atlas_pre_restore_<time> and the loaded schema to public; from the start of the load
+     to then, the live tables are held still: writes by other sessions wait; embedded: two
+     renames). The data it replaced is kept: that is what --undo puts back.
 A failure before the swap leaves the current data as it was.
 
-After it, rows written after the backup are gone and the applied migrations are those of
-the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).
+After it, rows written after the backup are gone (unless --keep-new) and the applied
+migrations are those of the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).
 
 --dry-run   load, compare and report, then drop the loaded copy: the current data is not
             touched (on PostgreSQL the Tenant Plane may keep running; the embedded
