@@ -28,12 +28,17 @@ export function openPostgres(url: string, poolSize: number, applicationName: str
   async function withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
+    // A connection held between queries (a transaction waiting on other work) that the server
+    // ends emits its error on the client, not on a query: kept here, the next query fails instead.
+    const lost = (err: Error) => (broken = err);
+    client.on('error', lost);
     try {
       return await fn(client);
     } catch (err) {
-      broken = err as Error;
+      broken ??= err as Error;
       throw err;
     } finally {
+      client.off('error', lost);
       // A connection that failed mid-way may be in an unknown state: discard it rather than reuse.
       client.release(broken);
     }
