@@ -62,6 +62,21 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
     expect(result.sinceBackup.compareMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('reports a table the backup does not have, and counts the rows of a table without a primary key', async () => {
+    const setup = await setUp(kind);
+    await withDb(setup, (db) => db.exec(`CREATE TABLE audit_notes (note text); INSERT INTO audit_notes VALUES ('a'), ('b');`));
+    const file = await createBackup(setup);
+    await withDb(setup, (db) =>
+      db.exec(`INSERT INTO audit_notes VALUES ('c');
+               CREATE TABLE incident_tags (incident_id bigint PRIMARY KEY, tag text); INSERT INTO incident_tags VALUES (1, 'disk'), (2, 'net');`),
+    );
+    const res = await tpctl(['restore', file, '--dry-run'], setup.env);
+    expect(res.code).toBe(0);
+    const lines = res.stdout.split('\n');
+    expect(lines).toContain('incident_tags: not in the backup: its 2 rows are discarded');
+    expect(lines).toContain('audit_notes: no primary key to compare by: 3 rows now, 2 in the backup');
+  });
+
   it('--dry-run loads, compares and reports, and changes nothing: row counts and checksums of every table, nothing left beside', async () => {
     const setup = await setUp(kind);
     const file = await createBackup(setup);
