@@ -107,10 +107,10 @@ async function advanceSequences(tx: Queryable, schema: string, table: string): P
 /**
  * Carries the rows created since the backup (their key is in `from`, the live data set aside,
  * and not in `into`, the restored data) of the tables the comparison found them in (`created`)
- * into the restored tables, parents first, within the
- * caller's transaction: only the columns the restored tables have; a row the restored schema
- * refuses is left out and listed; any other failure is thrown (a LoadError), and the caller's
- * rollback undoes it all. Rows changed or deleted since are not touched.
+ * into the restored tables, parents first, within the caller's transaction: only the columns
+ * the restored tables have; a row the restored schema refuses is left out and listed; any other
+ * failure is thrown (a LoadError), and the caller's rollback undoes it all. Rows changed or
+ * deleted since are not touched.
  */
 export async function carryCreatedRows(tx: Queryable, from: string, into: string, created: ReadonlySet<string>): Promise<TableCarried[]> {
   const [sources, targets] = await Promise.all([tableShapes(tx, from), tableShapes(tx, into)]);
