@@ -97,6 +97,10 @@ describe.each(backends)('bad input gets a 4xx, never a 500, on $name (finding 5)
     ['1e20 as an audit cursor', 'GET', '/api/admin/settings/audit?before=1e20', undefined, true],
     ['1e309 as an execution filter', 'GET', '/api/executions?incidentId=1e309', undefined, true],
     ['a setting nested 5,000 levels deep', 'PUT', '/api/admin/settings/deep', `{"value":${deep(5000)}}`, true],
+    // Found by the fuzz suite (seed 863647286): PostgreSQL's jsonb refuses half a surrogate pair.
+    ['half a surrogate pair in a setting', 'PUT', '/api/admin/settings/half', '{"value":["x\\udfffy"]}', true],
+    ['half a surrogate pair in a key of a setting', 'PUT', '/api/admin/settings/half', '{"value":{"\\ud800":1}}', true],
+    ['half a surrogate pair in an incident title', 'POST', '/api/incidents', '{"title":"a\\ud83d","severity":"low"}', true],
   ] as const)('%s', async (_what, method, url, payload, signedIn) => {
     if (!t) {
       const db = await backend.open();
@@ -109,6 +113,23 @@ describe.each(backends)('bad input gets a 4xx, never a 500, on $name (finding 5)
     expect(res.statusCode).toBeLessThan(500);
     expect(json(res)).toEqual({ error: expect.any(String) as string, message: expect.any(String) as string });
   });
+});
+
+it('keeps a whole surrogate pair (an emoji) in a setting, on both databases', async () => {
+  for (const backend of backends) {
+    const db = await backend.open();
+    const { app } = await startTestApp(db);
+    try {
+      await addUser(db, 'admin@example.com', 'admin');
+      const admin = await login(app, 'admin@example.com');
+      const res = await app.inject({ method: 'PUT', url: '/api/admin/settings/mood', headers: { cookie: admin, 'content-type': 'application/json' }, payload: '{"value":"ok \\ud83d\\ude00"}' });
+      expect({ backend: backend.name, status: res.statusCode }).toEqual({ backend: backend.name, status: 200 });
+      expect(json(res)).toMatchObject({ setting: { value: 'ok \u{1F600}' } });
+    } finally {
+      await app.close();
+      await db.close();
+    }
+  }
 });
 
 describe('where webhooks may go (finding 6)', () => {
