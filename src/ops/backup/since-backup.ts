@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Database, Queryable } from '../../db/database.js';
 import type { TableCarried } from './carry.js';
+import { countRows } from './database-facts.js';
 import { ident, keyText, qualified, tableShapes, type TableShape } from './table-shapes.js';
 
 /** At most this many keys of each kind of row are listed per table; the counts are exact. */
@@ -109,8 +110,10 @@ async function inKeyOrder(db: Queryable, schema: string, shape: TableShape): Pro
   return row?.ordered === true;
 }
 
-const count = async (db: Queryable, schema: string, table: string) =>
-  Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${qualified(schema, table)}`))[0]?.n ?? 0);
+async function count(db: Queryable, schema: string, table: string): Promise<number> {
+  const name = qualified(schema, table);
+  return (await countRows(db, [name]))[name] ?? 0;
+}
 
 async function compareTable(db: Queryable, live: string, backup: string, shape: TableShape, theirs: TableShape | undefined): Promise<TableSince> {
   if (!theirs) return { table: shape.name, kind: 'not-in-backup', rows: await count(db, live, shape.name) };
