@@ -229,11 +229,14 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
     let read = 0;
     await loadIntoEmbedded(embeddedDataDir(staging), plan.file, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
     const restored = await openEmbedded(staging);
-    const since = await (async () => {
+    let since: SinceBackup;
+    try {
       const diff = rowCountDifferences(manifest.tables, await countRows(restored, Object.keys(manifest.tables)));
       if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
-      return sinceBackupEmbedded(restored, live, plan.keepNew);
-    })().finally(() => restored.close());
+      since = await sinceBackupEmbedded(restored, live, plan.keepNew);
+    } finally {
+      await restored.close();
+    }
     if (plan.dryRun) return { safetyCopy: null, notes: [], sinceBackup: since };
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
     const aside = setAsideDirectory(live, 'pre-restore', at);
