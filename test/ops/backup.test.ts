@@ -8,7 +8,7 @@ import { backupMigrations } from '../../src/ops/backup/backup-migrations.js';
 import { readManifest, writeManifest, type BackupManifest } from '../../src/ops/backup/manifest.js';
 import { applyRetention } from '../../src/ops/backup/retention.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
-import { createBackup, setUp, untilLoading, withDb, type Kind, type Setup } from '../support/backup-setup.js';
+import { createBackup, setAsideCopies, setUp, untilLoading, withDb, type Kind, type Setup } from '../support/backup-setup.js';
 import { fingerprint } from '../support/fingerprint.js';
 import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
 import { startServer } from '../support/server-process.js';
@@ -79,11 +79,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(after.map((r) => r.name)).toEqual(['0001_users_sessions_settings.sql', '0002_agents_incidents_runbooks.sql']);
   });
 
-  /** The copies restores have set aside, of every kind. */
-  const setAside = async () =>
-    kind === 'postgres'
-      ? (await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`))).map((r) => r.name)
-      : readdirSync(setup.env.ATLAS_DATA_DIR!).filter((n) => /^pglite\.[a-z-]+-\d{8}t\d{9}$/.test(n)).sort();
+  const setAside = () => setAsideCopies(kind, setup);
 
   it('restore --undo puts back the data the restore replaced; the next restore keeps one copy only', async () => {
     const file = await createBackup(setup);

@@ -1,4 +1,3 @@
-import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import type { RestoreResult } from '../../src/ops/backup/restore.js';
@@ -6,7 +5,7 @@ import { comparison, type TableSince } from '../../src/ops/backup/since-backup.j
 import { tableShapes } from '../../src/ops/backup/table-shapes.js';
 import { eventually } from '../support/api-client.js';
 import { backends, sharedPostgres } from '../support/backends.js';
-import { createBackup, setUp, untilLoading, withDb, type Kind, type Setup } from '../support/backup-setup.js';
+import { createBackup, setAsideCopies, setUp, untilLoading, withDb, type Kind, type Setup } from '../support/backup-setup.js';
 import { fingerprint } from '../support/fingerprint.js';
 import { tpctl } from '../support/tpctl.js';
 
@@ -20,12 +19,6 @@ async function restoreJson(setup: Setup, args: string[]): Promise<RestoreResult>
 
 const counts = (tables: TableSince[]) =>
   Object.fromEntries(tables.map((t) => [t.table, t.kind === 'compared' ? [t.created, t.changed, t.deleted] : t.kind]));
-
-/** The copies restores leave beside the data: schemas, or directories beside the embedded one. */
-async function leftBeside(kind: Kind, setup: Setup): Promise<string[]> {
-  if (kind === 'embedded') return readdirSync(setup.env.ATLAS_DATA_DIR!).filter((n) => n !== 'pglite' && !n.endsWith('.lock'));
-  return (await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`))).map((r) => r.name);
-}
 
 const one = async <R extends Record<string, unknown>>(db: Database, sql: string) => (await db.query<R>(sql))[0];
 
@@ -90,7 +83,7 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
       expect(res.stdout).not.toContain('kept as');
       if (args.includes('--keep-new')) expect(res.stdout).toContain('  carried over: 1 of 1');
       expect(await withDb(setup, fingerprint)).toEqual(before);
-      expect(await leftBeside(kind, setup)).toEqual([]);
+      expect(await setAsideCopies(kind, setup)).toEqual([]);
     }
   });
 
@@ -165,7 +158,7 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
     expect(res.stderr).toContain('refusing explode');
     expect(res.stderr).toContain('nothing was changed: the database is as it was before the restore');
     expect(await withDb(setup, fingerprint)).toEqual(before);
-    expect(await leftBeside(kind, setup)).toEqual([]);
+    expect(await setAsideCopies(kind, setup)).toEqual([]);
   });
 });
 
@@ -255,7 +248,7 @@ describe('restoring PostgreSQL while another session writes to the live data', (
       expect(res.code).toBe(2);
       expect(res.stderr).toContain('another session kept writing to the live data for 15s (an open transaction? pg_stat_activity shows it)');
       expect(await withDb(setup, fingerprint)).toEqual(before);
-      expect(await leftBeside('postgres', setup)).toEqual([]);
+      expect(await setAsideCopies('postgres', setup)).toEqual([]);
     } finally {
       await writer.end();
     }

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { expect } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
@@ -25,6 +26,12 @@ export async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Pro
   const db = await open();
   await fillSampleData(db, scale).finally(() => db.close());
   return { env, logDir, open };
+}
+
+/** The copies restores leave beside the data: set-aside schemas, or directories beside the embedded database. */
+export async function setAsideCopies(kind: Kind, setup: Setup): Promise<string[]> {
+  if (kind === 'embedded') return readdirSync(setup.env.ATLAS_DATA_DIR!).filter((n) => /^pglite\.[a-z-]+-\d{8}t\d{9}$/.test(n)).sort();
+  return (await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`))).map((r) => r.name);
 }
 
 export async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>): Promise<T> {
