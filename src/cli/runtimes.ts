@@ -14,7 +14,8 @@ const KINDS = ['compose', 'kubernetes', 'helm', 'local'] as const;
 export type RuntimeKind = (typeof KINDS)[number];
 
 export const RUNTIME_HELP = `Runtime (--runtime, or ATLAS_RUNTIME; default compose):
-  compose     COMPOSE_FILE (./docker-compose.yml), ATLAS_SERVICE (tenant-plane), ATLAS_IMAGE
+  compose     the files Compose reads here (COMPOSE_FILE, else compose.yaml, docker-compose.yml, …
+              and the override file), ATLAS_SERVICE (tenant-plane), ATLAS_IMAGE
   kubernetes  deployment ATLAS_DEPLOYMENT (atlasai-tp) in ATLAS_NAMESPACE (atlasai), container
               tenant-plane, image ATLAS_IMAGE; kubectl's current context; ROLLOUT_TIMEOUT (300 s)
   helm        release ATLAS_HELM_RELEASE (atlasai-tp) in ATLAS_NAMESPACE, chart ATLAS_HELM_CHART
@@ -45,7 +46,7 @@ export async function runtimeFor(kind: RuntimeKind, io: Io, exec: Executor, roll
     case 'local':
       return new LocalRuntime(io.env.ATLAS_DATA_DIR || './data', exec);
     case 'compose':
-      return ComposeRuntime.create(exec, { file: io.env.COMPOSE_FILE || './docker-compose.yml', service: io.env.ATLAS_SERVICE || 'tenant-plane', image });
+      return ComposeRuntime.create(exec, { cwd: process.cwd(), env: io.env, service: io.env.ATLAS_SERVICE || 'tenant-plane', image });
     case 'kubernetes':
     case 'helm': {
       const target = {

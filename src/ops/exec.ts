@@ -4,8 +4,8 @@ import { redactSecrets } from '../shared/redact.js';
 /** A command as data: what runtime drivers and tools build, and the executor runs. */
 export interface Command {
   argv: readonly string[];
-  /** Added to the environment. Secrets (PGPASSWORD) travel here, never in argv. */
-  env?: Record<string, string>;
+  /** Added to the environment (undefined removes a variable). Secrets (PGPASSWORD) travel here, never in argv. */
+  env?: Record<string, string | undefined>;
   input?: string;
   timeoutMs?: number;
   cwd?: string;

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
+import { parseDocument, stringify } from 'yaml';
 import { openDatabase } from '../../src/db/database.js';
 import { RELEASE_LABEL } from '../../src/ops/release-metadata.js';
 import { appRoot } from '../../src/shared/app-root.js';
@@ -24,10 +24,10 @@ import { tpctl } from '../support/tpctl.js';
 const admin = { email: 'admin@example.com', password: 'compose-admin-pw-1' };
 const deployments: Deployment[] = [];
 
-async function deployment(version = '1.2.2'): Promise<Deployment> {
-  const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin });
+async function deployment(version = '1.2.2', layout?: Parameters<Deployment['create']>[0], composeEnv?: Record<string, string>): Promise<Deployment> {
+  const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin }, composeEnv);
   deployments.push(d);
-  await d.create();
+  await d.create(layout);
   return d;
 }
 
@@ -169,6 +169,78 @@ describe('Option 2: manual rollback', () => {
   });
 });
 
+describe('Compose files as operators write them: upgrade to 1.3.0 and back, each character kept', () => {
+  /** The Tenant Plane's settings for the test, as YAML lines at `indent` spaces. */
+  const settings = (service: Record<string, unknown>, indent: number) => stringify(service).trimEnd().replace(/^/gm, ' '.repeat(indent));
+
+  async function upgradeAndBack(d: Deployment, edited: Record<string, (before: string) => string>): Promise<void> {
+    const before = Object.fromEntries(Object.keys(edited).map((f) => [f, d.read(f)]));
+    const up = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1' });
+    expect(up.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in /);
+    expect(up.code).toBe(0);
+    expect(d.versionFile()).toBe('1.3.0');
+    expect(d.read('data/.atlas-previous-version')).toBe('1.2.2\n');
+    for (const [file, change] of Object.entries(edited)) expect({ file, text: d.read(file) }).toEqual({ file, text: change(before[file]!) });
+
+    const back = await d.script('rollback-tp.sh');
+    expect(back.stdout).toMatch(/^rolled back 1\.3\.0 -> 1\.2\.2 in /);
+    expect(back.code).toBe(0);
+    expect(d.versionFile()).toBe('1.2.2');
+    for (const [file, text] of Object.entries(before)) expect({ file, text: d.read(file) }).toEqual({ file, text });
+    expect(historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''))).toEqual(['1.2.2 -> 1.3.0 SUCCESS', 'ROLLBACK 1.3.0 -> 1.2.2']);
+  }
+
+  const upgrade = (from: string, to: string) => (text: string) => text.replace(from, to);
+
+  it('compose.yaml with the settings in an anchor (`<<: *tp`): the anchor is edited', async () => {
+    const d = await deployment('1.2.2', (service) => ({
+      'compose.yaml': `# Our Tenant Plane.\nx-tenant-plane: &tp\n  image: atlasai/tenant-plane:1.2.2 # the release we run\n  restart: unless-stopped\n${settings(service, 2)}\n\nservices:\n  tenant-plane:\n    <<: *tp\n`,
+    }));
+    await upgradeAndBack(d, { 'compose.yaml': upgrade(':1.2.2 #', ':1.3.0 #') });
+  });
+
+  it('docker-compose.yml says 1.0.0, docker-compose.override.yml pins 1.2.2: 1.2.2 is what runs, and the override is edited', async () => {
+    const d = await deployment('1.2.2', (service) => ({
+      'docker-compose.yml': `services:\n  tenant-plane:\n    image: atlasai/tenant-plane:1.0.0\n${settings(service, 4)}\n`,
+      'docker-compose.override.yml': '# pinned while 1.0.0 is retired\nservices:\n  tenant-plane:\n    image: "atlasai/tenant-plane:1.2.2"\n',
+    }));
+    const status = await d.tpctl(['status']);
+    expect(status.stdout).toMatch(/^configured: 1\.2\.2$/m);
+    await upgradeAndBack(d, { 'docker-compose.override.yml': upgrade(':1.2.2"', ':1.3.0"'), 'docker-compose.yml': (t) => t });
+  });
+
+  it('COMPOSE_FILE=a.yml:b.yml, the tag in the second', async () => {
+    const d = await deployment(
+      '1.2.2',
+      (service) => ({
+        'a.yml': `services:\n  tenant-plane:\n${settings(service, 4)}\n`,
+        'b.yml': 'services:\n  tenant-plane:\n    image: atlasai/tenant-plane:1.2.2\n',
+      }),
+      { COMPOSE_FILE: 'a.yml:b.yml' },
+    );
+    await upgradeAndBack(d, { 'b.yml': upgrade(':1.2.2', ':1.3.0'), 'a.yml': (t) => t });
+  });
+
+  it('a tag from ${ATLAS_VERSION} in .env (the scripts\' own ATLAS_VERSION does not leak into Compose); a digest pin is refused, nothing changed', async () => {
+    const d = await deployment('1.2.2', (service) => ({
+      'docker-compose.yml': `services:\n  tenant-plane:\n    image: atlasai/tenant-plane:\${ATLAS_VERSION}\n${settings(service, 4)}\n`,
+      '.env': '# the release we run\nATLAS_VERSION=1.2.2\nOTHER=kept\n',
+    }));
+    await upgradeAndBack(d, { '.env': upgrade('=1.2.2', '=1.3.0'), 'docker-compose.yml': (t) => t });
+
+    const digest = `sha256:${'0'.repeat(64)}`;
+    const pinned = d.read('docker-compose.yml').replace('${ATLAS_VERSION}', `\${ATLAS_VERSION}@${digest}`);
+    writeFileSync(path.join(d.dir, 'docker-compose.yml'), pinned);
+    const refused = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`tenant-plane is pinned by digest (atlasai/tenant-plane:1.2.2@${digest}): Docker runs that digest whatever the tag says, so changing the tag would change nothing. Remove "@${digest}"`);
+    expect(refused.stderr).toContain('nothing was changed');
+    expect(d.read('docker-compose.yml')).toBe(pinned);
+    expect(d.read('.env')).toContain('ATLAS_VERSION=1.2.2\n');
+    expect(d.versionFile()).toBe('1.2.2');
+  });
+});
+
 describe('Restoring from a database backup', () => {
   it('RESTORE_DB=1 DB_BACKUP_FILE=… DB_URL=… bash scripts/rollback-tp.sh: rows after the backup are gone, rows before are there', async () => {
     const d = await deployment();
@@ -228,7 +300,8 @@ describe('Refused before anything changes (exit 2)', () => {
     writeFileSync(d.composeFile, `${compose}\n  broken: [unclosed\n`);
     const malformed = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
     expect(malformed.code).toBe(2);
-    expect(malformed.stderr).toMatch(/docker-compose\.yml: the Compose file is not valid YAML \(line \d+, column \d+\)/);
+    // Compose's own reading, with where.
+    expect(malformed.stderr).toMatch(/docker-compose\.yml service tenant-plane: Compose cannot read its configuration:\n.*ParserError: while parsing a flow sequence\n\s+in "\S+docker-compose\.yml", line \d+, column \d+/);
     expect(d.read('data/.atlas-upgrade-history')).toBe('');
     writeFileSync(d.composeFile, compose);
     untouched();

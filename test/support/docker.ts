@@ -50,7 +50,11 @@ export class Deployment {
   readonly logDir = path.join(this.dir, 'logs');
   port = 0;
 
-  constructor(readonly options: DeploymentOptions) {}
+  constructor(
+    readonly options: DeploymentOptions,
+    /** What the operator's shell sets for Compose (COMPOSE_FILE): the scripts run with it too. */
+    readonly composeEnv: Record<string, string> = {},
+  ) {}
 
   get composeFile(): string {
     return path.join(this.dir, 'docker-compose.yml');
@@ -73,35 +77,46 @@ export class Deployment {
       ATLAS_VERIFY_AGENTS_WITHIN: '5',
       // The guide's flows are tested without the bake; the bake's own tests turn it on.
       ATLAS_BAKE_SECONDS: '0',
+      ...this.composeEnv,
     };
   }
 
-  async create(): Promise<void> {
+  /**
+   * Writes the deployment's files and starts it. By default the repository's docker-compose.yml;
+   * `layout` writes others instead, given the Tenant Plane's service settings for this test (all
+   * but its image): the shapes operators write (compose.yaml, anchors, override files).
+   */
+  async create(layout?: (service: Record<string, unknown>) => Record<string, string>): Promise<void> {
     this.port = await freePort();
+    const service = {
+      network_mode: 'host',
+      environment: {
+        DB_URL: this.options.dbUrl,
+        ATLAS_PORT: String(this.port),
+        ATLAS_HOST: '127.0.0.1',
+        ATLAS_ADMIN_EMAIL: this.options.admin.email,
+        ATLAS_ADMIN_PASSWORD: this.options.admin.password,
+        // The tests' webhook receivers listen on loopback.
+        ATLAS_WEBHOOK_ALLOW: '127.0.0.1',
+      },
+    };
     const doc = parseDocument(readFileSync(path.join(appRoot, 'docker-compose.yml'), 'utf8'));
     doc.deleteIn(['services', 'postgres']);
     doc.deleteIn(['services', 'tenant-plane', 'depends_on']);
     doc.deleteIn(['services', 'tenant-plane', 'ports']);
     doc.setIn(['services', 'tenant-plane', 'image'], `${IMAGE}:${this.options.version}`);
-    doc.setIn(['services', 'tenant-plane', 'network_mode'], 'host');
-    doc.setIn(['services', 'tenant-plane', 'environment'], {
-      DB_URL: this.options.dbUrl,
-      ATLAS_PORT: String(this.port),
-      ATLAS_HOST: '127.0.0.1',
-      ATLAS_ADMIN_EMAIL: this.options.admin.email,
-      ATLAS_ADMIN_PASSWORD: this.options.admin.password,
-      // The tests' webhook receivers listen on loopback.
-      ATLAS_WEBHOOK_ALLOW: '127.0.0.1',
-    });
-    writeFileSync(this.composeFile, doc.toString());
+    for (const [key, value] of Object.entries(service)) doc.setIn(['services', 'tenant-plane', key], value);
+    const files = layout ? layout(service) : { 'docker-compose.yml': doc.toString() };
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(this.dir, name), text);
     mkdirSync(path.join(this.dir, 'data'));
     symlinkSync(path.join(appRoot, 'scripts'), path.join(this.dir, 'scripts'));
     this.compose('up', '-d');
     await this.waitHealthy(this.options.version);
   }
 
+  /** Compose run in the deployment directory, finding its files itself (COMPOSE_FILE from `composeEnv`). */
   compose(...args: string[]): string {
-    return execFileSync('docker-compose', ['-f', this.composeFile, ...args], { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('docker-compose', args, { cwd: this.dir, env: { ...process.env, ...this.composeEnv }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   }
 
   /** Runs a script of the guide from the deployment directory: `bash scripts/<name>`. */

@@ -2,29 +2,39 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isObject, parseJson } from '../../shared/json.js';
 import { isVersion, parseVersion } from '../../shared/version.js';
-import type { Command, Executor } from '../exec.js';
+import { tail, type Command, type Executor } from '../exec.js';
 import { writeFileAtomic } from '../../shared/files.js';
-import { ComposeFileError, findServiceImage, setComposeTag, setEnvVar, type ServiceImage } from './compose-file.js';
+import { ComposeFileError, effectiveImage, findServiceImage, withTag, type ServiceImage, type TagPlace } from './compose-file.js';
+import { composeFiles, type ComposeCli } from './compose-files.js';
 import { Refused } from '../outcome.js';
 import { parseReleaseMetadata, RELEASE_LABEL, type ReleaseMetadata } from '../release-metadata.js';
 import { migrateStatusOutput, type Runtime, type RuntimeState } from './runtime.js';
 
-/** `docker compose` (v2) where present, else Debian's `docker-compose` (v1). */
-export type ComposeCli = ['docker', 'compose'] | ['docker-compose'];
+/**
+ * The scripts' ATLAS_VERSION names the version a run goes to: Compose must not read it as the
+ * deployment's own variable (a file with `${ATLAS_VERSION}` would then seem to run the target).
+ */
+const COMPOSE_ENV = { ATLAS_VERSION: undefined };
 
 /** The commands of the Compose driver, as data: what they are is tested without Docker. */
 export class ComposeCommands {
+  /** Compose's project directory: the first file's (where .env is read and labels point). */
+  readonly projectDir: string;
+
   constructor(
     readonly cli: ComposeCli,
-    readonly file: string,
+    readonly files: readonly string[],
     readonly service: string,
-  ) {}
-
-  private compose(...args: string[]): Command {
-    return { argv: [...this.cli, '-f', this.file, ...args], cwd: path.dirname(this.file) };
+  ) {
+    this.projectDir = path.dirname(files[0]!);
   }
 
-  validate = () => this.compose('config', '--quiet');
+  private compose(...args: string[]): Command {
+    return { argv: [...this.cli, ...this.files.flatMap((f) => ['-f', f]), ...args], cwd: this.projectDir, env: COMPOSE_ENV };
+  }
+
+  /** The merged configuration (overrides, merge keys, variables resolved): what Compose will run. */
+  config = () => this.compose('config');
   /** Recreates only the Tenant Plane (--no-deps: the database is left alone). */
   up = () => this.compose('up', '-d', '--no-deps', this.service);
   stop = () => this.compose('stop', this.service);
@@ -37,7 +47,7 @@ export class ComposeCommands {
    * matters while polling a new container.
    */
   containerId = (): Command => ({
-    argv: ['docker', 'ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${path.dirname(this.file)}`, '--filter', `label=com.docker.compose.service=${this.service}`],
+    argv: ['docker', 'ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${this.projectDir}`, '--filter', `label=com.docker.compose.service=${this.service}`],
   });
   /** `docker compose exec tenant-plane cat /app/.atlas-version`, on the container found above. */
   static execIn = (container: string, ...command: string[]): Command => ({ argv: ['docker', 'exec', container, ...command] });
@@ -91,7 +101,10 @@ export async function detectComposeCli(exec: Executor): Promise<ComposeCli> {
 }
 
 export interface ComposeOptions {
-  file: string;
+  /** Where Compose would be run: the deployment directory. */
+  cwd: string;
+  /** The environment the files are found with (COMPOSE_FILE, COMPOSE_PATH_SEPARATOR). */
+  env: Readonly<Record<string, string | undefined>>;
   service: string;
   /** The image repository expected in the Compose file (`atlasai/tenant-plane`). */
   image: string;
@@ -99,6 +112,9 @@ export interface ComposeOptions {
 
 export class ComposeRuntime implements Runtime {
   readonly name = 'compose';
+  /** What Compose's configuration says, read once per run and again after each switch. */
+  private read: Promise<ServiceImage> | undefined;
+
   private constructor(
     private readonly exec: Executor,
     private readonly commands: ComposeCommands,
@@ -106,42 +122,62 @@ export class ComposeRuntime implements Runtime {
   ) {}
 
   static async create(exec: Executor, options: ComposeOptions): Promise<ComposeRuntime> {
-    const file = path.resolve(options.file);
-    if (!existsSync(file)) throw new Refused(`no Compose file at ${file}`, [{ do: 'set', setting: 'compose-file' }]);
-    return new ComposeRuntime(exec, new ComposeCommands(await detectComposeCli(exec), file, options.service), { ...options, file });
-  }
-
-  describe(): string {
-    return `${this.commands.file} service ${this.options.service}`;
-  }
-
-  private get envFile(): string {
-    return path.join(path.dirname(this.commands.file), '.env');
-  }
-
-  private image(): ServiceImage {
-    const env = existsSync(this.envFile) ? readFileSync(this.envFile, 'utf8') : undefined;
+    const cli = await detectComposeCli(exec);
     try {
-      const image = findServiceImage(readFileSync(this.commands.file, 'utf8'), this.options.service, env);
-      if (image.repository !== this.options.image) {
-        throw new Refused(`${this.commands.file}: service ${this.options.service} runs image ${image.repository}, not ${this.options.image}`, [{ do: 'set', setting: 'image' }]);
-      }
-      return image;
+      return new ComposeRuntime(exec, new ComposeCommands(cli, composeFiles(options.cwd, options.env, cli), options.service), options);
     } catch (err) {
-      if (err instanceof ComposeFileError) throw new Refused(`${this.commands.file}: ${err.message}`);
+      if (err instanceof ComposeFileError) throw new Refused(err.message, [{ do: 'set', setting: 'compose-file' }]);
       throw err;
     }
   }
 
-  async check(thorough: boolean): Promise<void> {
-    this.image();
-    if (!thorough) return;
-    const result = await this.exec.run(this.commands.validate());
-    if (result.code !== 0) throw new Refused(`${this.commands.file} is not a valid Compose file: ${this.exec.failure(this.commands.validate(), result).message}`);
+  describe(): string {
+    return `${this.commands.files.map((f) => path.relative(this.options.cwd, f) || f).join(' + ')} service ${this.options.service}`;
+  }
+
+  private image(): Promise<ServiceImage> {
+    this.read ??= this.readImage().catch((err: unknown) => {
+      this.read = undefined;
+      throw err instanceof ComposeFileError ? new Refused(err.message) : err;
+    });
+    return this.read;
+  }
+
+  private async readImage(): Promise<ServiceImage> {
+    const config = await this.exec.run(this.commands.config());
+    if (config.code !== 0) throw new Refused(`${this.describe()}: Compose cannot read its configuration:\n${tail(config.stderr, 10)}`);
+    const text = (file: string) => ({ path: file, text: readFileSync(file, 'utf8') });
+    const envFile = path.join(this.commands.projectDir, '.env');
+    const image = findServiceImage(
+      { files: this.commands.files.map(text), envFile: existsSync(envFile) ? text(envFile) : undefined, shell: { ...process.env, ...COMPOSE_ENV } },
+      this.options.service,
+      effectiveImage(config.stdout, this.options.service),
+    );
+    if (image.repository !== this.options.image) {
+      throw new Refused(`${this.describe()} runs image ${image.repository}, not ${this.options.image}`, [{ do: 'set', setting: 'image' }]);
+    }
+    return image;
+  }
+
+  /** Where the switch changes the tag; refused (before anything changes) where it cannot safely. */
+  private async tagPlace(): Promise<TagPlace> {
+    const image = await this.image();
+    if ('refused' in image.place) throw new Refused(image.place.refused);
+    if (image.digest) {
+      throw new Refused(
+        `${this.options.service} is pinned by digest (${image.repository}:${image.tag}@${image.digest}): Docker runs that digest whatever the tag says, so changing the tag would change nothing. Remove "@${image.digest}" (${image.place.what}) and run again`,
+      );
+    }
+    return image.place;
+  }
+
+  async check(): Promise<void> {
+    // Compose's reading of the configuration is its validation as well.
+    await this.tagPlace();
   }
 
   async configuredVersion(): Promise<string> {
-    const { tag } = this.image();
+    const { tag } = await this.image();
     try {
       return parseVersion(tag).text;
     } catch {
@@ -179,13 +215,12 @@ export class ComposeRuntime implements Runtime {
   }
 
   async switchTo(version: string): Promise<void> {
-    const image = this.image();
-    if (image.source.kind === 'env-file') {
-      const env = readFileSync(this.envFile, 'utf8');
-      writeFileAtomic(this.envFile, setEnvVar(env, image.source.variable, version));
-    } else {
-      writeFileAtomic(this.commands.file, setComposeTag(readFileSync(this.commands.file, 'utf8'), image, version));
-    }
+    const place = await this.tagPlace();
+    const { tag } = await this.image();
+    const text = readFileSync(place.file, 'utf8');
+    if (text.slice(...place.range) !== tag) throw new Refused(`${place.file} changed while tpctl was reading it; run again`);
+    writeFileAtomic(place.file, withTag(text, place, version));
+    this.read = undefined;
     await this.exec.check(this.commands.up());
   }
 
