@@ -5,7 +5,9 @@ import type { Database } from '../db/database.js';
 import type { MigrationFile } from '../db/migrations.js';
 import { accessFor, registerAccessControl } from './auth/access.js';
 import type { LoginThrottle } from './config.js';
+import { apiIndexAnswer } from '../shared/api-shapes.js';
 import { handleError, handleNotFound } from './errors.js';
+import { ERROR_RESPONSES, registerOpenApi } from './openapi.js';
 import { registerInputGuard } from './input-guard.js';
 import { ATLAS_LICENSE_PUBLIC_KEY } from './license.js';
 import { agentRoutes } from './routes/agents.js';
@@ -102,12 +104,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const index: { method: string; url: string; access: string; body?: unknown; query?: unknown }[] = [];
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api')) return;
+    route.schema = { ...route.schema, response: { ...ERROR_RESPONSES, ...(route.schema?.response as object | undefined) } };
     const takes = { ...(route.schema?.body ? { body: route.schema.body } : {}), ...(route.schema?.querystring ? { query: route.schema.querystring } : {}) };
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') index.push({ method, url: route.url, access: accessFor(route.url, route.config?.access), ...takes });
     }
   });
-  app.get('/api', async () => ({ version, routes: index }));
+  await registerOpenApi(app, version);
+  app.get('/api', { schema: { response: { 200: apiIndexAnswer } } }, async () => ({ version, routes: index }));
 
   healthRoutes(app, db, version, options.migrations);
   sessionRoutes(app, db, options.login, options.sessionTtlSeconds);

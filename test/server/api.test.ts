@@ -151,9 +151,10 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       const index = await app.inject({ url: '/api', headers: { cookie: viewer } });
       const routes = json(index).routes as { method: string; url: string; access: string }[];
       expect(routes.length).toBeGreaterThanOrEqual(17);
-      // Enrollment is authenticated by the one-time token in its body.
+      // Enrollment is authenticated by the one-time token in its body; the API's description is public.
       expect(routes.filter((r) => r.access === 'public').map((r) => `${r.method} ${r.url}`).sort()).toEqual([
         'GET /api/health',
+        'GET /api/openapi.json',
         'POST /api/agents/enroll',
         'POST /api/login',
       ]);

@@ -7,6 +7,7 @@ import { loadMigrations, migrate } from '../../src/db/migrations.js';
 import { createUser, type Role } from '../../src/db/users.js';
 import { buildApp } from '../../src/server/app.js';
 import { backends } from './backends.js';
+import { checkResponses } from './response-check.js';
 import type { LoginThrottle } from '../../src/server/config.js';
 import { parseWebhookAllow } from '../../src/server/webhook-policy.js';
 
@@ -44,6 +45,7 @@ export async function startTestApp(
     metricsToken: METRICS_TOKEN,
     licensePublicKey: licenseKeys.publicKey,
   });
+  checkResponses(app);
   await app.ready();
   return { app, db };
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { agentAnswer, agentsAnswer, checkinAnswer, enrolledAnswer, enrollmentTokenCreatedAnswer, enrollmentTokensAnswer, noContent } from '../../shared/api-shapes.js';
 import { caller, callingAgent } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { conflict, HttpError, notFound } from '../errors.js';
@@ -60,6 +61,7 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
           additionalProperties: false,
           properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, labels, ttlSeconds: { type: 'integer', minimum: 60, maximum: 30 * 86_400 } },
         },
+        response: { 201: enrollmentTokenCreatedAnswer },
       },
     },
     async (request, reply) => {
@@ -74,14 +76,14 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
     },
   );
 
-  app.get('/api/admin/enrollment-tokens', async () => {
+  app.get('/api/admin/enrollment-tokens', { schema: { response: { 200: enrollmentTokensAnswer } } }, async () => {
     const rows = await db.query('SELECT id, name, labels, created_at, expires_at, used_at, revoked_at FROM enrollment_tokens ORDER BY created_at DESC');
     return {
       enrollmentTokens: rows.map((r) => ({ id: r.id, name: r.name, labels: r.labels, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at, revokedAt: r.revoked_at })),
     };
   });
 
-  app.delete<{ Params: IdParams }>('/api/admin/enrollment-tokens/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.delete<{ Params: IdParams }>('/api/admin/enrollment-tokens/:id', { schema: { params: idParams, response: { 204: noContent } } }, async (request, reply) => {
     const rows = await db.query('UPDATE enrollment_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id', [request.params.id]);
     if (!rows.length) throw notFound(`no enrollment token ${request.params.id}`);
     void reply.code(204);
@@ -98,6 +100,7 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
           additionalProperties: false,
           properties: { token: { type: 'string', maxLength: 100 }, name: { type: 'string', minLength: 1, maxLength: 100 }, ...agentFacts },
         },
+        response: { 201: enrolledAnswer },
       },
     },
     async (request, reply) => {
@@ -129,7 +132,7 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
 
   app.post<{ Body: AgentFacts }>(
     '/api/agent/checkin',
-    { schema: { body: { type: 'object', additionalProperties: false, properties: agentFacts } } },
+    { schema: { body: { type: 'object', additionalProperties: false, properties: agentFacts }, response: { 200: checkinAnswer } } },
     async (request) => {
       const agent = callingAgent(request);
       await db.query(
@@ -144,20 +147,20 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
 
   app.get<{ Querystring: { label?: string } }>(
     '/api/agents',
-    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { label: labels.items } } } },
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { label: labels.items } }, response: { 200: agentsAnswer } } },
     async (request) => {
       const rows = await db.query(`${AGENT_SELECT} WHERE ($1::text IS NULL OR $1 = ANY(labels)) ORDER BY name, id`, [request.query.label ?? null]);
       return { agents: rows.map(toAgent), onlineWithinSeconds: onlineSeconds };
     },
   );
 
-  app.get<{ Params: IdParams }>('/api/agents/:id', { schema: { params: idParams } }, async (request) => {
+  app.get<{ Params: IdParams }>('/api/agents/:id', { schema: { params: idParams, response: { 200: agentAnswer } } }, async (request) => {
     const [row] = await db.query(`${AGENT_SELECT} WHERE id = $1`, [request.params.id]);
     if (!row) throw notFound(`no agent ${request.params.id}`);
     return { agent: toAgent(row) };
   });
 
-  app.delete<{ Params: IdParams }>('/api/admin/agents/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.delete<{ Params: IdParams }>('/api/admin/agents/:id', { schema: { params: idParams, response: { 204: noContent } } }, async (request, reply) => {
     const rows = await db.query('UPDATE agents SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id', [request.params.id]);
     if (!rows.length) throw notFound(`no agent ${request.params.id}`);
     void reply.code(204);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { noContent, revokedAnswer, tokenCreatedAnswer, tokensAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { notFound } from '../errors.js';
@@ -20,7 +21,7 @@ const TOKEN_COLUMNS = 'id, name, prefix, created_at, last_used_at, revoked_at';
 
 /** API tokens for automation: act as their owner, shown once, stored hashed. */
 export function apiTokenRoutes(app: FastifyInstance, db: Database): void {
-  app.get('/api/tokens', async (request) => {
+  app.get('/api/tokens', { schema: { response: { 200: tokensAnswer } } }, async (request) => {
     const rows = await db.query(`SELECT ${TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC`, [
       caller(request).id,
     ]);
@@ -37,6 +38,7 @@ export function apiTokenRoutes(app: FastifyInstance, db: Database): void {
           additionalProperties: false,
           properties: { name: { type: 'string', minLength: 1, maxLength: 100, pattern: '\\S' } },
         },
+        response: { 201: tokenCreatedAnswer },
       },
     },
     async (request, reply) => {
@@ -50,7 +52,7 @@ export function apiTokenRoutes(app: FastifyInstance, db: Database): void {
     },
   );
 
-  app.delete<{ Params: IdParams }>('/api/tokens/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.delete<{ Params: IdParams }>('/api/tokens/:id', { schema: { params: idParams, response: { 204: noContent } } }, async (request, reply) => {
     const rows = await db.query(
       'UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND user_id = $2 RETURNING id',
       [request.params.id, caller(request).id],
@@ -60,7 +62,7 @@ export function apiTokenRoutes(app: FastifyInstance, db: Database): void {
   });
 
   /** Revokes every token of the caller at once (a token may have leaked, and which one is not known). */
-  app.delete('/api/tokens', async (request) => {
+  app.delete('/api/tokens', { schema: { response: { 200: revokedAnswer } } }, async (request) => {
     const rows = await db.query('UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id', [caller(request).id]);
     return { revoked: rows.length };
   });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Database, Queryable } from '../../db/database.js';
+import { claimAnswer, executionAnswer, executionsAnswer, noContent, resultAnswer } from '../../shared/api-shapes.js';
 import { caller, callingAgent } from '../auth/access.js';
 import { badRequest, notFound } from '../errors.js';
 import { recordIncidentEvent } from '../incident-events.js';
@@ -86,7 +87,7 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
     '/api/executions',
     {
       config: { access: 'operator' },
-      schema: { body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget } },
+      schema: { body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget }, response: { 201: executionsAnswer } },
     },
     async (request, reply) => {
       const rows = await db.transaction((tx) => queueExecutions(tx, request.body, caller(request), null));
@@ -109,6 +110,7 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
             limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
           },
         },
+        response: { 200: executionsAnswer },
       },
     },
     async (request) => {
@@ -123,7 +125,7 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
     },
   );
 
-  app.get<{ Params: IdParams }>('/api/executions/:id', { schema: { params: idParams } }, async (request) => {
+  app.get<{ Params: IdParams }>('/api/executions/:id', { schema: { params: idParams, response: { 200: executionAnswer } } }, async (request) => {
     const [row] = await db.query(`SELECT ${COLUMNS} FROM runbook_executions WHERE id = $1`, [request.params.id]);
     if (!row) throw notFound(`no execution ${request.params.id}`);
     return { execution: toExecution(row) };
@@ -131,7 +133,7 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
 
   app.post<{ Body: { waitSeconds: number } }>(
     '/api/agent/executions/claim',
-    { schema: { body: { type: 'object', additionalProperties: false, properties: { waitSeconds: { type: 'integer', minimum: 0, maximum: 25, default: 0 } } } } },
+    { schema: { body: { type: 'object', additionalProperties: false, properties: { waitSeconds: { type: 'integer', minimum: 0, maximum: 25, default: 0 } } }, response: { 200: claimAnswer, 204: noContent } } },
     async (request, reply) => {
       const agent = callingAgent(request);
       const deadline = Date.now() + request.body.waitSeconds * 1000;
@@ -170,6 +172,7 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
             error: { type: 'string', maxLength: 2000 },
           },
         },
+        response: { 200: resultAnswer },
       },
     },
     async (request) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { healthAnswer } from '../../shared/api-shapes.js';
 import { readSchemaState, type MigrationFile } from '../../db/migrations.js';
 
 /** A database that does not answer within this is reported down, so health itself stays fast. */
@@ -14,7 +15,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 export function healthRoutes(app: FastifyInstance, db: Database, version: string, migrations: readonly MigrationFile[]): void {
-  app.get('/api/health', { config: { access: 'public' } }, async (_request, reply) => {
+  app.get('/api/health', { config: { access: 'public' }, schema: { response: { 200: healthAnswer, 503: healthAnswer } } }, async (_request, reply) => {
     const started = performance.now();
     let checks: Record<string, Record<string, unknown>>;
     try {

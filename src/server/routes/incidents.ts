@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database, Queryable } from '../../db/database.js';
+import { executionsAnswer, incidentAnswer, incidentDetailAnswer, incidentsAnswer, okAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { conflict, notFound } from '../errors.js';
 import { recordIncidentEvent } from '../incident-events.js';
@@ -62,6 +63,7 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
             assigneeId: { type: 'string', format: 'uuid' },
           },
         },
+        response: { 201: incidentAnswer },
       },
     },
     async (request, reply) => {
@@ -96,6 +98,7 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
             before: { type: 'integer', minimum: 1 },
           },
         },
+        response: { 200: incidentsAnswer },
       },
     },
     async (request) => {
@@ -114,7 +117,7 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     },
   );
 
-  app.get<{ Params: IncidentParams }>('/api/incidents/:id', { schema: { params: incidentParams } }, async (request) => {
+  app.get<{ Params: IncidentParams }>('/api/incidents/:id', { schema: { params: incidentParams, response: { 200: incidentDetailAnswer } } }, async (request) => {
     const incident = await loadIncident(db, request.params.id);
     const timeline = await db.query('SELECT id::int AS id, at, actor, kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id', [request.params.id]);
     const executions = await db.query(
@@ -146,12 +149,12 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
   const noteBody = { type: 'object', additionalProperties: false, properties: { note: { type: 'string', maxLength: 2000 } } } as const;
   app.post<{ Params: IncidentParams; Body: { note?: string } | undefined }>(
     '/api/incidents/:id/acknowledge',
-    { config: { access: 'operator' }, schema: { params: incidentParams, body: noteBody } },
+    { config: { access: 'operator' }, schema: { params: incidentParams, body: noteBody, response: { 200: incidentAnswer } } },
     async (request) => ({ incident: await transition(request.params.id, 'acknowledged', caller(request).email, request.body?.note) }),
   );
   app.post<{ Params: IncidentParams; Body: { note?: string } | undefined }>(
     '/api/incidents/:id/resolve',
-    { config: { access: 'operator' }, schema: { params: incidentParams, body: noteBody } },
+    { config: { access: 'operator' }, schema: { params: incidentParams, body: noteBody, response: { 200: incidentAnswer } } },
     async (request) => ({ incident: await transition(request.params.id, 'resolved', caller(request).email, request.body?.note) }),
   );
 
@@ -171,6 +174,7 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
             assigneeId: { type: ['string', 'null'], format: 'uuid' },
           },
         },
+        response: { 200: incidentAnswer },
       },
     },
     async (request) => {
@@ -196,7 +200,7 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     '/api/incidents/:id/comments',
     {
       config: { access: 'operator' },
-      schema: { params: incidentParams, body: { type: 'object', required: ['text'], additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 10_000 } } } },
+      schema: { params: incidentParams, body: { type: 'object', required: ['text'], additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 10_000 } } }, response: { 201: okAnswer } },
     },
     async (request, reply) => {
       await db.transaction(async (tx) => {
@@ -212,7 +216,7 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     '/api/incidents/:id/runbooks',
     {
       config: { access: 'operator' },
-      schema: { params: incidentParams, body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget } },
+      schema: { params: incidentParams, body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget }, response: { 201: executionsAnswer } },
     },
     async (request, reply) => {
       const user = caller(request);

@@ -1,13 +1,14 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { licenseAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { badRequest } from '../errors.js';
 import { checkLicense } from '../license.js';
 
 /** The running version and the license; the version is shown whatever state the license is in. */
 export function licenseRoutes(app: FastifyInstance, db: Database, version: string, publicKey: KeyObject): void {
-  app.get('/api/admin/license', async () => {
+  app.get('/api/admin/license', { schema: { response: { 200: licenseAnswer } } }, async () => {
     const [row] = await db.query<{ document: string }>('SELECT document FROM license');
     return { version, license: checkLicense(row?.document, publicKey) };
   });
@@ -22,6 +23,7 @@ export function licenseRoutes(app: FastifyInstance, db: Database, version: strin
           additionalProperties: false,
           properties: { document: { type: 'string', minLength: 1, maxLength: 8192 } },
         },
+        response: { 200: licenseAnswer },
       },
     },
     async (request) => {

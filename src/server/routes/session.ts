@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { meAnswer, noContent, userAnswer } from '../../shared/api-shapes.js';
 import { normalizeEmail, toUser, userColumns, UserInputError } from '../../db/users.js';
 import { UNKNOWN_USER_HASH, verifyPassword } from '../../shared/password.js';
 import { caller } from '../auth/access.js';
@@ -28,6 +29,7 @@ export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginT
           additionalProperties: false,
           properties: { email: { type: 'string', maxLength: 320 }, password: { type: 'string', maxLength: 1024 } },
         },
+        response: { 200: userAnswer },
       },
     },
     async (request, reply) => {
@@ -55,7 +57,7 @@ export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginT
     },
   );
 
-  app.post('/api/logout', async (request, reply) => {
+  app.post('/api/logout', { schema: { response: { 204: noContent } } }, async (request, reply) => {
     const user = caller(request);
     if (user.via.kind === 'token') {
       throw badRequest('an API token is not a session: revoke it with DELETE /api/tokens/<id> instead');
@@ -64,7 +66,7 @@ export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginT
     void reply.code(204);
   });
 
-  app.get('/api/me', async (request) => {
+  app.get('/api/me', { schema: { response: { 200: meAnswer } } }, async (request) => {
     const user = caller(request);
     return { user: publicUser(user), via: user.via.kind };
   });

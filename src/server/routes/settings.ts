@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { noContent, settingAnswer, settingsAnswer, settingsAuditAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { notFound } from '../errors.js';
 
@@ -25,12 +26,12 @@ const SETTING_SELECT = `SELECT s.key, s.value, s.updated_at, u.email AS updated_
 
 /** Key/value configuration: anyone logged in reads it, admins change it, every change is audited. */
 export function settingRoutes(app: FastifyInstance, db: Database): void {
-  app.get('/api/settings', async () => {
+  app.get('/api/settings', { schema: { response: { 200: settingsAnswer } } }, async () => {
     const rows = await db.query(`${SETTING_SELECT} ORDER BY s.key`);
     return { settings: rows.map(toSetting) };
   });
 
-  app.get<{ Params: KeyParams }>('/api/settings/:key', { schema: { params: keyParams } }, async (request) => {
+  app.get<{ Params: KeyParams }>('/api/settings/:key', { schema: { params: keyParams, response: { 200: settingAnswer } } }, async (request) => {
     const [row] = await db.query(`${SETTING_SELECT} WHERE s.key = $1`, [request.params.key]);
     if (!row) throw notFound(`no setting "${request.params.key}"`);
     return { setting: toSetting(row) };
@@ -67,6 +68,7 @@ export function settingRoutes(app: FastifyInstance, db: Database): void {
       schema: {
         params: keyParams,
         body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: {} } },
+        response: { 200: settingAnswer },
       },
     },
     async (request) => {
@@ -77,7 +79,7 @@ export function settingRoutes(app: FastifyInstance, db: Database): void {
     },
   );
 
-  app.delete<{ Params: KeyParams }>('/api/admin/settings/:key', { schema: { params: keyParams } }, async (request, reply) => {
+  app.delete<{ Params: KeyParams }>('/api/admin/settings/:key', { schema: { params: keyParams, response: { 204: noContent } } }, async (request, reply) => {
     const user = caller(request);
     if (!(await change(request.params.key, undefined, user.id, user.email))) {
       throw notFound(`no setting "${request.params.key}"`);
@@ -98,6 +100,7 @@ export function settingRoutes(app: FastifyInstance, db: Database): void {
             before: { type: 'integer', minimum: 1 },
           },
         },
+        response: { 200: settingsAuditAnswer },
       },
     },
     async (request) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database, Queryable } from '../../db/database.js';
+import { userAnswer, usersAnswer } from '../../shared/api-shapes.js';
 import { createUser, ROLES, toUser, userColumns, UserInputError, type Role, type User } from '../../db/users.js';
 import { hashPassword, passwordProblem } from '../../shared/password.js';
 import { endAllSessions } from '../auth/sessions.js';
@@ -41,7 +42,7 @@ async function assertAnAdminRemains(tx: Queryable, changedId: string): Promise<v
 }
 
 export function userRoutes(app: FastifyInstance, db: Database): void {
-  app.get('/api/admin/users', async () => {
+  app.get('/api/admin/users', { schema: { response: { 200: usersAnswer } } }, async () => {
     const rows = await db.query(`SELECT ${userColumns()} FROM users ORDER BY email`);
     return { users: rows.map((r) => publicUser(toUser(r))) };
   });
@@ -56,6 +57,7 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
           additionalProperties: false,
           properties: { email: { type: 'string', maxLength: 320 }, password, role, name },
         },
+        response: { 201: userAnswer },
       },
     },
     async (request, reply) => {
@@ -83,6 +85,7 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
           minProperties: 1,
           properties: { name, role, disabled: { type: 'boolean' }, password },
         },
+        response: { 200: userAnswer },
       },
     },
     async (request) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { deliveriesAnswer, noContent, webhookAnswer, webhookCreatedAnswer, webhooksAnswer, webhookTestAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { newSecret } from '../auth/secrets.js';
 import { badRequest, notFound } from '../errors.js';
@@ -64,6 +65,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
           additionalProperties: false,
           properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, url, events, enabled: { type: 'boolean' } },
         },
+        response: { 201: webhookCreatedAnswer },
       },
     },
     async (request, reply) => {
@@ -79,7 +81,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
     },
   );
 
-  app.get('/api/admin/webhooks', async () => ({ webhooks: (await db.query(`${WEBHOOK_SELECT} ORDER BY w.name, w.id`)).map(toWebhook) }));
+  app.get('/api/admin/webhooks', { schema: { response: { 200: webhooksAnswer } } }, async () => ({ webhooks: (await db.query(`${WEBHOOK_SELECT} ORDER BY w.name, w.id`)).map(toWebhook) }));
 
   app.patch<{ Params: IdParams; Body: { name?: string; url?: string; events?: string[]; enabled?: boolean } }>(
     '/api/admin/webhooks/:id',
@@ -87,6 +89,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
       schema: {
         params: idParams,
         body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, url, events, enabled: { type: 'boolean' } } },
+        response: { 200: webhookAnswer },
       },
     },
     async (request) => {
@@ -102,7 +105,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
     },
   );
 
-  app.delete<{ Params: IdParams }>('/api/admin/webhooks/:id', { schema: { params: idParams } }, async (request, reply) => {
+  app.delete<{ Params: IdParams }>('/api/admin/webhooks/:id', { schema: { params: idParams, response: { 204: noContent } } }, async (request, reply) => {
     const rows = await db.query('DELETE FROM webhooks WHERE id = $1 RETURNING id', [request.params.id]);
     if (!rows.length) throw notFound(`no webhook ${request.params.id}`);
     void reply.code(204);
@@ -118,6 +121,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
           additionalProperties: false,
           properties: { limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, status: { type: 'string', enum: ['pending', 'delivered', 'failed'] } },
         },
+        response: { 200: deliveriesAnswer },
       },
     },
     async (request) => {
@@ -132,7 +136,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
     },
   );
 
-  app.post<{ Params: IdParams }>('/api/admin/webhooks/:id/test', { schema: { params: idParams } }, async (request) => {
+  app.post<{ Params: IdParams }>('/api/admin/webhooks/:id/test', { schema: { params: idParams, response: { 200: webhookTestAnswer } } }, async (request) => {
     const [delivery] = await db.query<{ id: string }>(
       `INSERT INTO webhook_deliveries (webhook_id, event, payload)
        SELECT id, 'test', jsonb_build_object('event', 'test', 'at', now(), 'actor', $2::text, 'webhook', name) FROM webhooks WHERE id = $1
