@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { claimAnswer, enrolledAnswer, type ApiError, type Claim, type Enrolled } from '../shared/api-shapes.js';
+import { AnswerError, shaped } from '../shared/answers.js';
 import type { AgentConfig } from './config.js';
 import { runRunbook } from './runner.js';
 import { AgentState, type Credential } from './state.js';
@@ -18,9 +20,14 @@ const BACKOFF_BASE_MS = 500;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** An execution as the Tenant Plane hands it out, checked: its id becomes a file name of ours, its runbook is only looked up. */
-export function claimedExecution(body: Record<string, unknown>): { id: string; runbook: string } | undefined {
-  const e = body.execution as { id?: unknown; runbook?: unknown } | undefined;
-  return e && typeof e.id === 'string' && UUID_RE.test(e.id) && typeof e.runbook === 'string' ? { id: e.id, runbook: e.runbook } : undefined;
+export function claimedExecution(body: unknown): Claim['execution'] | undefined {
+  try {
+    const { execution } = shaped<Claim>(claimAnswer, body, 'POST /api/agent/executions/claim');
+    return UUID_RE.test(execution.id) ? execution : undefined;
+  } catch (err) {
+    if (err instanceof AnswerError) return undefined;
+    throw err;
+  }
 }
 
 /** Exponential backoff with full jitter, capped: a wait never exceeds the cap. */
@@ -34,9 +41,10 @@ export async function enroll(config: AgentConfig, token: string, version: string
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ token, name: config.name, hostname: os.hostname(), version, runbooks: [...config.runbooks.keys()] }),
   });
-  const body = (await res.json().catch(() => ({}))) as { agent?: { id: string }; credential?: string; message?: string };
-  if (res.status !== 201 || !body.agent || !body.credential) throw new EnrollmentRefused(`enrollment refused (HTTP ${res.status}): ${body.message ?? 'no message'}`);
-  return { agentId: body.agent.id, credential: body.credential, server: config.server };
+  const body: unknown = await res.json().catch(() => ({}));
+  if (res.status !== 201) throw new EnrollmentRefused(`enrollment refused (HTTP ${res.status}): ${(body as Partial<ApiError>).message ?? 'no message'}`);
+  const { agent, credential } = shaped<Enrolled>(enrolledAnswer, body, 'POST /api/agents/enroll');
+  return { agentId: agent.id, credential, server: config.server };
 }
 
 /**

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { CredentialRefused, EdgeAgent, EnrollmentRefused, enroll } from '../agent/agent.js';
+import { AnswerError } from '../shared/answers.js';
 import { AgentConfigError, loadAgentConfig } from '../agent/config.js';
 import { AgentState } from '../agent/state.js';
 import { readAppVersion } from '../shared/version.js';
@@ -82,7 +83,7 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (err) {
-  if (!(err instanceof AgentConfigError) && !(err instanceof EnrollmentRefused)) throw err;
+  if (!(err instanceof AgentConfigError) && !(err instanceof EnrollmentRefused) && !(err instanceof AnswerError)) throw err;
   process.stderr.write(`atlas-edge-agent: ${err.message}\n`);
   process.exitCode = 2;
 }

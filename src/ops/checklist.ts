@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { agentsAnswer, licenseAnswer, meAnswer, userAnswer, type Agent, type Agents, type License, type Me, type UserAnswer } from '../shared/api-shapes.js';
+import { shaped } from '../shared/answers.js';
 
 /**
  * The operator guide's recovery checklist, as checks against a running Tenant Plane over HTTP:
@@ -53,7 +55,7 @@ export async function signIn(origin: string, auth: VerifyAuth): Promise<{ header
     const headers = { authorization: `Bearer ${auth.token}` };
     const me = await request(`${origin}/api/me`, { headers });
     if (me.status !== 200) return { error: `GET /api/me with the API token in ATLAS_VERIFY_TOKEN: HTTP ${me.status}: ${message(me)}` };
-    const user = me.body.user as { email: string; role: string };
+    const { user } = shaped<Me>(meAnswer, me.body, 'GET /api/me');
     return { headers, evidence: `API token of ${user.email} (${user.role}) accepted by GET /api/me` };
   }
   const res = await fetch(`${origin}/api/login`, {
@@ -62,23 +64,17 @@ export async function signIn(origin: string, auth: VerifyAuth): Promise<{ header
     body: JSON.stringify({ email: auth.email, password: auth.password }),
     signal: AbortSignal.timeout(5_000),
   });
-  const body = (await res.json().catch(() => ({}))) as { message?: string; user?: { role: string } };
-  if (res.status !== 200) return { error: `POST /api/login as ${auth.email}: HTTP ${res.status}: ${body.message ?? ''}` };
+  const body: unknown = await res.json().catch(() => ({}));
+  if (res.status !== 200) return { error: `POST /api/login as ${auth.email}: HTTP ${res.status}: ${message({ status: res.status, body: body as Answer['body'] })}` };
+  const { user } = shaped<UserAnswer>(userAnswer, body, 'POST /api/login');
   const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  return { headers: { cookie }, evidence: `POST /api/login as ${auth.email} (${body.user?.role ?? '?'}) gave a session` };
+  return { headers: { cookie }, evidence: `POST /api/login as ${auth.email} (${user.role}) gave a session` };
 }
 
-interface AgentRow {
-  id: string;
-  name: string;
-  online: boolean;
-  lastSeenAt: string | null;
-}
-
-async function listAgents(origin: string, headers: Record<string, string>): Promise<AgentRow[]> {
+async function listAgents(origin: string, headers: Record<string, string>): Promise<Agent[]> {
   const res = await request(`${origin}/api/agents`, { headers });
   if (res.status !== 200) throw new Error(`GET /api/agents: HTTP ${res.status}: ${message(res)}`);
-  return res.body.agents as AgentRow[];
+  return shaped<Agents>(agentsAnswer, res.body, 'GET /api/agents').agents;
 }
 
 /** The agents online now, as a signed-in caller sees them: the baseline they must report in after. */
@@ -113,7 +109,13 @@ export async function runChecklist(plan: ChecklistPlan): Promise<{ ok: boolean; 
   checks.push({ name: 'login', ok: true, evidence: session.evidence });
 
   const license = await request(`${origin}/api/admin/license`, { headers: session.headers });
-  const shown = typeof license.body.version === 'string' ? license.body.version : undefined;
+  let shown: string | undefined;
+  try {
+    shown = license.status === 200 ? shaped<License>(licenseAnswer, license.body, 'GET /api/admin/license').version : undefined;
+  } catch (err) {
+    checks.push({ name: 'version', ok: false, evidence: (err as Error).message });
+    return { ok: false, checks };
+  }
   checks.push({
     name: 'version',
     ok: license.status === 200 && shown === expected,
@@ -124,7 +126,7 @@ export async function runChecklist(plan: ChecklistPlan): Promise<{ ok: boolean; 
   const waiting = new Set(Object.keys(baseline.agents));
   const deadline = Date.now() + plan.agentsWithinMs;
   for (;;) {
-    const agents = await listAgents(origin, session.headers).catch(() => [] as AgentRow[]);
+    const agents = await listAgents(origin, session.headers).catch((): Agent[] => []);
     for (const a of agents) if (a.lastSeenAt && Date.parse(a.lastSeenAt) > baseline.since.getTime()) waiting.delete(a.id);
     if (waiting.size === 0 || Date.now() >= deadline) {
       const total = Object.keys(baseline.agents).length;

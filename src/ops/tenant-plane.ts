@@ -1,6 +1,8 @@
 import type { Counters, Probe, WebhookState } from './bake.js';
 import { message, onlineAgents, request, runChecklist, signIn, type AgentBaseline, type Answer, type Check, type VerifyAuth } from './checklist.js';
 import { judge, probeHealth, type HealthEvidence } from './health.js';
+import { webhooksAnswer, webhookTestAnswer, type Webhooks, type WebhookTest } from '../shared/api-shapes.js';
+import { shaped } from '../shared/answers.js';
 
 /**
  * The running Tenant Plane as tpctl sees it: over HTTP, the way an operator does (health, a
@@ -52,7 +54,11 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
   let session: ReturnType<typeof signIn> | undefined;
   const signedIn = async () => {
     if (!verify) return { error: 'no verification identity' };
-    session ??= signIn(origin, verify.auth).catch((err: Error) => ({ error: err.message }));
+    // A sign-in that got no answer (a busy moment) is tried again next time; one refused is kept.
+    session ??= signIn(origin, verify.auth).catch((err: Error) => {
+      session = undefined;
+      return { error: err.message };
+    });
     return session;
   };
   const asIdentity = async (path: string, init: RequestInit = {}): Promise<Answer | undefined> => {
@@ -105,14 +111,16 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
     async webhooks() {
       const answer = await asIdentity('/api/admin/webhooks').catch(() => undefined);
       if (answer?.status !== 200) return undefined;
-      const list = (answer.body.webhooks ?? []) as { id: string; name: string; deliveries?: { last?: WebhookState['lastDelivery'] } }[];
-      return list.map((w) => ({ id: String(w.id), name: String(w.name), lastDelivery: w.deliveries?.last ?? null }));
+      const { webhooks } = shaped<Webhooks>(webhooksAnswer, answer.body, 'GET /api/admin/webhooks');
+      return webhooks.map((w) => ({ id: w.id, name: w.name, lastDelivery: w.deliveries.last }));
     },
     async testWebhook(id) {
       const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
-      if (answer?.status !== 200) return { ok: false, detail: `POST /api/admin/webhooks/${id}/test: HTTP ${answer?.status ?? '?'}` };
-      const b = answer.body as { status?: string; statusCode?: number | null; error?: string | null };
-      return { ok: b.status === 'delivered', detail: b.status === 'delivered' ? 'delivered' : (b.error ?? `HTTP ${b.statusCode ?? '?'}`) };
+      const where = `POST /api/admin/webhooks/${id}/test`;
+      if (!answer) return { ok: false, detail: `${where}: the verification login failed` };
+      if (answer.status !== 200) return { ok: false, detail: `${where}: ${answer.status ? `HTTP ${answer.status}` : 'no answer'}: ${message(answer)}` };
+      const b = shaped<WebhookTest>(webhookTestAnswer, answer.body, where);
+      return { ok: b.status === 'delivered', detail: b.status === 'delivered' ? 'delivered' : (b.error ?? `HTTP ${b.statusCode ?? 'none'}`) };
     },
   };
 }

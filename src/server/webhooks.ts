@@ -99,11 +99,14 @@ async function send(d: Claimed, settings: WebhookDelivery): Promise<{ statusCode
 
 const CLAIM = `UPDATE webhook_deliveries d SET attempts = d.attempts + 1, next_attempt_at = now() + ${LEASE_SECONDS} * interval '1 second'
   FROM webhooks w WHERE w.id = d.webhook_id AND d.id IN (
-    SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now() AND ($1::bigint IS NULL OR id = $1)
+    SELECT id FROM webhook_deliveries WHERE status = 'pending' AND (CASE WHEN $1::bigint IS NULL THEN next_attempt_at <= now() ELSE id = $1 END)
      ORDER BY id LIMIT 10 FOR UPDATE SKIP LOCKED)
   RETURNING d.id::text AS id, d.event, d.payload, d.attempts, w.url, w.secret`;
 
-/** Claims (SKIP LOCKED: one replica per delivery), sends and records due deliveries; `only` limits it to one. */
+/**
+ * Claims (SKIP LOCKED: one replica per delivery), sends and records due deliveries; `only` names
+ * one delivery to send now, due or not.
+ */
 export async function deliverDue(db: Database, settings: WebhookDelivery, only?: string): Promise<Map<string, DeliveryOutcome>> {
   const claimed = await db.query<Claimed>(CLAIM, [only ?? null]);
   const outcomes = new Map<string, DeliveryOutcome>();

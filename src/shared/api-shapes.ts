@@ -123,7 +123,7 @@ export const incidentShape = object({
 });
 export const incidentAnswer = object({ incident: incidentShape });
 export const incidentsAnswer = object({ incidents: { type: 'array', items: incidentShape }, nextBefore });
-export const incidentEventShape = object({ id: integer, at, actor: text, kind: text, detail: json });
+export const incidentEventShape = object({ id: integer, at, actor: text, kind: text, detail: { type: 'object' } });
 export const incidentDetailAnswer = object({ incident: incidentShape, timeline: { type: 'array', items: incidentEventShape }, executions: executionsAnswer.properties.executions });
 export const noContent = { type: 'null', description: 'no body' } as const;
 export const okAnswer = object({ ok: { type: 'boolean', const: true } });
@@ -158,7 +158,7 @@ export const deliveryShape = object({
   payload: json,
 });
 export const deliveriesAnswer = object({ deliveries: { type: 'array', items: deliveryShape } });
-export const webhookTestAnswer = partly({ deliveryId: integer, status: deliveryStatus, statusCode: nullable(integer), error: nullable(text) }, ['deliveryId']);
+export const webhookTestAnswer = object({ deliveryId: integer, status: deliveryStatus, statusCode: nullable(integer), error: nullable(text) });
 
 export const apiIndexAnswer = object({
   version: text,
@@ -166,19 +166,21 @@ export const apiIndexAnswer = object({
 });
 
 /** What a client reads (dates as the strings they arrive as). */
+export type ApiError = FromSchema<typeof errorShape>;
 export type User = FromSchema<typeof userShape>;
+export type Users = FromSchema<typeof usersAnswer>;
+export type UserAnswer = FromSchema<typeof userAnswer>;
 export type Me = FromSchema<typeof meAnswer>;
 export type Health = FromSchema<typeof healthAnswer>;
 export type License = FromSchema<typeof licenseAnswer>;
-export type Setting = FromSchema<typeof settingShape>;
 export type Agent = FromSchema<typeof agentShape>;
+export type Agents = FromSchema<typeof agentsAnswer>;
 export type Enrolled = FromSchema<typeof enrolledAnswer>;
 export type Claim = FromSchema<typeof claimAnswer>;
 export type Execution = FromSchema<typeof executionShape>;
-export type Incident = FromSchema<typeof incidentShape>;
-export type IncidentEvent = FromSchema<typeof incidentEventShape>;
+export type Incidents = FromSchema<typeof incidentsAnswer>;
+export type IncidentAnswer = FromSchema<typeof incidentAnswer>;
 export type IncidentDetail = FromSchema<typeof incidentDetailAnswer>;
-export type Webhook = FromSchema<typeof webhookShape>;
-export type Delivery = FromSchema<typeof deliveryShape>;
+export type Webhooks = FromSchema<typeof webhooksAnswer>;
+export type Deliveries = FromSchema<typeof deliveriesAnswer>;
 export type WebhookTest = FromSchema<typeof webhookTestAnswer>;
-export type ApiError = FromSchema<typeof errorShape>;

@@ -85,10 +85,15 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
     const hostileId = `../../../../../../../..${stolen}`;
     const validId = '0b7a4c52-8d1e-4c3a-9f0e-2d6b1a7c9e44';
     let claims = 0;
+    let enrollments = 0;
     const results: string[] = [];
     const fake = http.createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
-      if (req.url === '/api/agents/enroll') return res.writeHead(201).end(JSON.stringify({ agent: { id: 'a1' }, credential: `aga_${'x'.repeat(43)}` }));
+      if (req.url === '/api/agents/enroll') {
+        // First an answer of another shape (no name, an id that is not a UUID), then a right one.
+        const agent = ++enrollments === 1 ? { id: 'a1' } : { id: validId, name: 'edge-lied-to', labels: [] };
+        return res.writeHead(201).end(JSON.stringify({ agent, credential: `aga_${'x'.repeat(43)}` }));
+      }
       if (req.url === '/api/agent/executions/claim') {
         claims++;
         if (claims === 1) return res.end(JSON.stringify({ execution: { id: hostileId, runbook: 'quick' } }));
@@ -104,6 +109,9 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
     const agent = new AgentProcess({ server: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`, name: 'edge-lied-to', runbooks: RUNBOOKS });
     try {
+      const refused = await agent.enroll('aet_fake');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/^atlas-edge-agent: POST \/api\/agents\/enroll answered a body of another shape: body\/agent must have required property '\w+'/m);
       expect((await agent.enroll('aet_fake')).code).toBe(0);
       agent.start();
       await eventually('the agent to refuse the execution', async () => (agent.output.includes('not one') ? true : undefined));

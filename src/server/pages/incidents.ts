@@ -1,32 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ago, html, text } from './html.js';
 import { layout } from './layout.js';
+import type { Agents, IncidentAnswer, IncidentDetail, Incidents } from '../../shared/api-shapes.js';
 import { api, checkCsrf, errorText, forbiddenForm, requireViewer, sendPage, type Form } from './support.js';
-
-interface Incident {
-  id: number;
-  title: string;
-  description: string;
-  severity: string;
-  status: string;
-  assignee: { email: string } | null;
-  createdAt: string;
-}
-interface Event {
-  at: string;
-  actor: string;
-  kind: string;
-  detail: Record<string, unknown>;
-}
-interface Execution {
-  id: string;
-  runbook: string;
-  agentId: string;
-  status: string;
-  exitCode: number | null;
-  output: string;
-  error: string | null;
-}
 
 const NOTICES: Record<string, string> = {
   created: 'Incident created.',
@@ -40,7 +16,7 @@ export function incidentPages(app: FastifyInstance): void {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
     const status = ['open', 'acknowledged', 'resolved'].includes(request.query.status ?? '') ? request.query.status : undefined;
-    const list = await api<{ incidents: Incident[] }>(app, request, 'GET', `/api/incidents?limit=100${status ? `&status=${status}` : ''}`);
+    const list = await api<Incidents>(app, request, 'GET', `/api/incidents?limit=100${status ? `&status=${status}` : ''}`);
     const body = html`
 <form method="get" action="/incidents">
   <label>Status
@@ -77,7 +53,7 @@ ${viewer.role !== 'viewer'
     if (!viewer) return reply;
     if (!checkCsrf(viewer, request.body)) return forbiddenForm(reply, viewer);
     const f = request.body;
-    const res = await api<{ incident: Incident }>(app, request, 'POST', '/api/incidents', { title: f.title ?? '', severity: f.severity ?? '', description: f.description ?? '' });
+    const res = await api<IncidentAnswer>(app, request, 'POST', '/api/incidents', { title: f.title ?? '', severity: f.severity ?? '', description: f.description ?? '' });
     if (res.status !== 201) return sendPage(reply, layout('Incidents', viewer, html`<p class="alert" role="alert">${errorText(res.body)}</p><p><a href="/incidents">Back</a></p>`), res.status);
     return reply.redirect(`/incidents/${res.body.incident.id}?notice=created`, 303);
   });
@@ -85,9 +61,9 @@ ${viewer.role !== 'viewer'
   app.get<{ Params: { id: string }; Querystring: { notice?: string; error?: string } }>('/incidents/:id', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
-    const res = await api<{ incident: Incident; timeline: Event[]; executions: Execution[] }>(app, request, 'GET', `/api/incidents/${encodeURIComponent(request.params.id)}`);
+    const res = await api<IncidentDetail>(app, request, 'GET', `/api/incidents/${encodeURIComponent(request.params.id)}`);
     if (res.status !== 200) return sendPage(reply, layout('Incident', viewer, html`<p class="alert" role="alert">${errorText(res.body)}</p>`), res.status);
-    const agents = await api<{ agents: { id: string; name: string; runbooks: string[]; online: boolean }[] }>(app, request, 'GET', '/api/agents');
+    const agents = await api<Agents>(app, request, 'GET', '/api/agents');
     const { incident, timeline, executions } = res.body;
     const canAct = viewer.role !== 'viewer' && incident.status !== 'resolved';
     const notice = NOTICES[request.query.notice ?? ''];

@@ -1,34 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { ago, html, text } from './html.js';
 import { layout } from './layout.js';
+import type { Agents, Deliveries, Health, License, Users, Webhooks } from '../../shared/api-shapes.js';
 import { api, checkCsrf, errorText, forbiddenForm, requireViewer, sendPage, type Form } from './support.js';
-
-interface Agent {
-  id: string;
-  name: string;
-  version: string | null;
-  hostname: string | null;
-  labels: string[];
-  lastSeenAt: string | null;
-  online: boolean;
-  revoked: boolean;
-}
-interface Delivery {
-  id: number;
-  event: string;
-  status: string;
-  attempts: number;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  createdAt: string;
-}
 
 export function settingsPages(app: FastifyInstance): void {
   app.get('/settings', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
-    const health = await api<{ version: string; status: string }>(app, request, 'GET', '/api/health');
-    const license = viewer.role === 'admin' ? await api<{ version: string; license: Record<string, unknown> }>(app, request, 'GET', '/api/admin/license') : undefined;
+    const health = await api<Health>(app, request, 'GET', '/api/health');
+    const license = viewer.role === 'admin' ? await api<License>(app, request, 'GET', '/api/admin/license') : undefined;
     const l = license?.body.license;
     const body = html`
 <h2>Version</h2>
@@ -50,7 +31,7 @@ ${l
   app.get('/settings/agents', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
-    const res = await api<{ agents: Agent[]; onlineWithinSeconds: number }>(app, request, 'GET', '/api/agents');
+    const res = await api<Agents>(app, request, 'GET', '/api/agents');
     const body = html`
 <p>An agent is online when it has reported in within the last ${res.body.onlineWithinSeconds} s. This page refreshes every 5 s.</p>
 <table>
@@ -68,11 +49,11 @@ ${res.body.agents.length === 0 ? html`<p>No agents are enrolled yet.</p>` : ''}`
   app.get('/settings/integrations', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
-    const hooks = await api<{ webhooks: { id: string; name: string; url: string; events: string[]; enabled: boolean; deliveries: { pending: number; failed: number } }[] }>(app, request, 'GET', '/api/admin/webhooks');
+    const hooks = await api<Webhooks>(app, request, 'GET', '/api/admin/webhooks');
     if (hooks.status !== 200) return sendPage(reply, layout('Integrations', viewer, html`<p class="alert" role="alert">${errorText(hooks.body)}</p>`), hooks.status);
     const sections = await Promise.all(
       hooks.body.webhooks.map(async (w) => {
-        const d = await api<{ deliveries: Delivery[] }>(app, request, 'GET', `/api/admin/webhooks/${w.id}/deliveries?limit=5`);
+        const d = await api<Deliveries>(app, request, 'GET', `/api/admin/webhooks/${w.id}/deliveries?limit=5`);
         return html`<section>
 <h2>${w.name} ${w.enabled ? '' : html`<small>(disabled)</small>`}</h2>
 <p>${w.url} · events: ${w.events.join(', ')} · ${w.deliveries.pending} pending, <span class="${w.deliveries.failed ? 'offline' : ''}">${w.deliveries.failed} failed</span></p>
@@ -88,7 +69,7 @@ ${d.body.deliveries.map((x) => html`<tr><td>${x.id}</td><td>${x.event}</td><td c
   app.get<{ Querystring: { error?: string } }>('/settings/users', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
-    const users = await api<{ users: { id: string; email: string; role: string; disabled: boolean }[] }>(app, request, 'GET', '/api/admin/users');
+    const users = await api<Users>(app, request, 'GET', '/api/admin/users');
     if (users.status !== 200) return sendPage(reply, layout('Users', viewer, html`<p class="alert" role="alert">${errorText(users.body)}</p>`), users.status);
     const body = html`
 ${request.query.error ? html`<p class="alert" role="alert">${request.query.error}</p>` : ''}

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasControlCharacter } from '../../shared/text.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
+import type { Me } from '../../shared/api-shapes.js';
 import { html, type Html } from './html.js';
 import { layout, type Viewer } from './layout.js';
 
@@ -40,7 +41,7 @@ export function sendPage(reply: FastifyReply, page: Html, status = 200): Fastify
 /** The signed-in viewer, or a redirect to the login page (which returns to this page). */
 export async function requireViewer(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
   const session = request.cookies[SESSION_COOKIE];
-  const me = session ? await api<{ user: { email: string; role: Viewer['role'] } }>(app, request, 'GET', '/api/me') : undefined;
+  const me = session ? await api<Me>(app, request, 'GET', '/api/me') : undefined;
   if (!session || me?.status !== 200) {
     void reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
     return undefined;

@@ -138,14 +138,16 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
 
   app.post<{ Params: IdParams }>('/api/admin/webhooks/:id/test', { schema: { params: idParams, response: { 200: webhookTestAnswer } } }, async (request) => {
     const [delivery] = await db.query<{ id: string }>(
-      `INSERT INTO webhook_deliveries (webhook_id, event, payload)
-       SELECT id, 'test', jsonb_build_object('event', 'test', 'at', now(), 'actor', $2::text, 'webhook', name) FROM webhooks WHERE id = $1
+      // Not due yet, so that no background dispatcher takes it: this request sends it and reports how it went.
+      `INSERT INTO webhook_deliveries (webhook_id, event, payload, next_attempt_at)
+       SELECT id, 'test', jsonb_build_object('event', 'test', 'at', now(), 'actor', $2::text, 'webhook', name), now() + interval '1 hour' FROM webhooks WHERE id = $1
        RETURNING id::text AS id`,
       [request.params.id, caller(request).email],
     );
     if (!delivery) throw notFound(`no webhook ${request.params.id}`);
     // Sent now, so the admin sees the answer; a failure is retried like any delivery.
     const outcome = (await deliverDue(db, settings, delivery.id)).get(delivery.id);
+    if (!outcome) throw notFound(`no webhook ${request.params.id}`); // deleted meanwhile
     return { deliveryId: Number(delivery.id), ...outcome };
   });
 }
