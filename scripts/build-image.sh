@@ -13,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${ATLAS_VERSION:?set ATLAS_VERSION, e.g. ATLAS_VERSION=1.3.0 bash scripts/build-image.sh}"
 image="${ATLAS_IMAGE:-atlasai/tenant-plane}:$version"
-base="${NODE_IMAGE:-node:20-bookworm-slim}"
+base="${NODE_IMAGE:-node:24-bookworm-slim}"
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
 
 work="$(mktemp -d)"
