@@ -20,9 +20,10 @@ export function liveSupervisor(dataDir: string): SupervisorStatus | undefined {
 
 /**
  * Copies a staged release (a directory, or a .tar.gz of one) into `releases/<version>/`, beside
- * the others; its version is its own `.atlas-version`. Nothing is left half-copied.
+ * the others; its version is its own `.atlas-version`. Nothing is left half-copied. The first
+ * release added becomes current (what `tpctl local run` starts, under systemd too).
  */
-export async function addRelease(dataDir: string, source: string, exec: Executor): Promise<{ version: string; dir: string }> {
+export async function addRelease(dataDir: string, source: string, exec: Executor): Promise<{ version: string; dir: string; current: boolean }> {
   if (!existsSync(source)) throw new Refused(`${source} does not exist: name a release directory or .tar.gz`);
   const files = localFiles(dataDir);
   mkdirSync(files.releases, { recursive: true });
@@ -42,9 +43,22 @@ export async function addRelease(dataDir: string, source: string, exec: Executor
     if (!existsSync(path.join(staging, 'dist', 'cli', 'server.js'))) throw new Refused(`${source} is not a release: dist/cli/server.js is missing`);
     if (existsSync(files.release(version))) throw new Refused(`release ${version} is already in ${files.releases}`);
     renameSync(staging, files.release(version));
-    return { version, dir: files.release(version) };
+    const current = !readCurrent(dataDir);
+    if (current) writeCurrent(dataDir, version);
+    return { version, dir: files.release(version), current };
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Makes `version` the current release (it must have been added), or checks that one is current. */
+export function chooseRelease(dataDir: string, version: string | undefined): void {
+  const files = localFiles(dataDir);
+  if (version) {
+    if (!existsSync(files.release(version))) throw new Refused(`release ${version} is not added`, [{ do: 'add-release' }]);
+    writeCurrent(dataDir, version);
+  } else if (!readCurrent(dataDir)) {
+    throw new Refused(`no release is current (${files.current})`, [{ do: 'start-local', naming: 'version' }]);
   }
 }
 
@@ -58,12 +72,7 @@ export async function startLocal(
 ): Promise<SupervisorStatus> {
   if (liveSupervisor(dataDir)) throw new Refused('the local runtime is already running');
   const files = localFiles(dataDir);
-  if (options.version) {
-    if (!existsSync(files.release(options.version))) throw new Refused(`release ${options.version} is not added`, [{ do: 'add-release' }]);
-    writeCurrent(dataDir, options.version);
-  } else if (!readCurrent(dataDir)) {
-    throw new Refused(`no release is current (${files.current})`, [{ do: 'start-local', naming: 'version' }]);
-  }
+  chooseRelease(dataDir, options.version);
   const deadline = Date.now() + options.timeoutMs;
   options.launch();
   let status: SupervisorStatus | undefined;

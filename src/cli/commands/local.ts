@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Executor } from '../../ops/exec.js';
-import { addRelease, liveSupervisor, startLocal, stopLocal } from '../../ops/local-control.js';
+import { addRelease, chooseRelease, liveSupervisor, startLocal, stopLocal } from '../../ops/local-control.js';
 import { supervise } from '../../ops/local-supervisor.js';
 import { CliError, parseFlags, type Command } from '../command.js';
 import { dataDirOf, healthTimeoutMs, targetVersion, tenantPlaneOf } from './lifecycle.js';
@@ -12,28 +12,30 @@ export const releaseAdd: Command = {
 
 Copies a staged release (scripts/build-release.sh makes one: ATLAS_VERSION=1.3.0 bash
 scripts/build-release.sh) into ATLAS_DATA_DIR/releases/<version>/, beside the others. The
-version is the release's own .atlas-version.`,
+version is the release's own .atlas-version. The first release added becomes current.`,
   async run(args, io) {
     const { positionals } = parseFlags(args, {}, 1);
     const source = positionals[0];
     if (!source) throw new CliError('name a release directory or .tar.gz, e.g. tpctl release add build/releases/1.3.0');
     const added = await addRelease(dataDirOf(io), source, new Executor(undefined, []));
-    io.out(`added release ${added.version}: ${added.dir}`);
+    io.out(`added release ${added.version}: ${added.dir}${added.current ? ' (current: the first release added)' : ''}`);
     return 'done';
   },
 };
 
 export const localRun: Command = {
-  help: `Usage: tpctl local run
+  help: `Usage: tpctl local run [--version VERSION]
 
-Keeps the current release (ATLAS_DATA_DIR/releases/current) of the Tenant Plane running,
-restarts it when it crashes, switches release on SIGHUP, stops on SIGTERM. Its output and the
-Tenant Plane's go to ATLAS_DATA_DIR/local-runtime.log. The environment (DB_URL, ATLAS_PORT…)
-is passed on to the Tenant Plane.`,
+Keeps the current release (ATLAS_DATA_DIR/releases/current; --version makes VERSION current
+first) of the Tenant Plane running, restarts it when it crashes, switches release on SIGHUP,
+stops on SIGTERM. Its output and the Tenant Plane's go to ATLAS_DATA_DIR/local-runtime.log. The
+environment (DB_URL, ATLAS_PORT…) is passed on to the Tenant Plane. The unit file
+deploy/systemd/atlas-tenant-plane.service runs it under systemd.`,
   async run(args, io) {
-    parseFlags(args, {});
+    const { values } = parseFlags(args, { version: { type: 'string' } });
     const dataDir = dataDirOf(io);
     if (liveSupervisor(dataDir)) throw new CliError('the local runtime is already running');
+    chooseRelease(dataDir, values.version === undefined ? undefined : targetVersion(values.version, '--version'));
     await supervise(dataDir);
     return 'done';
   },
