@@ -16,6 +16,7 @@ const COMMANDS: Entry[] = [
   { name: 'status', summary: 'what runs, whether it is healthy, and any operation under way or interrupted', load: async () => (await import('./commands/lifecycle.js')).statusCommand },
   { name: 'verify', summary: 'the recovery checklist: health, version, a login, the agents back', load: async () => (await import('./commands/verify.js')).verifyCommand },
   { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/lifecycle.js')).historyCommand },
+  { name: 'support-bundle', summary: "one archive for support: versions, run logs, health, the platform's logs, status", load: async () => (await import('./commands/support.js')).supportBundleCommand },
   { name: 'revisions', summary: 'the revisions Kubernetes or Helm keeps, with the version each runs', load: async () => (await import('./commands/lifecycle.js')).revisionsCommand },
   { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/local.js')).releaseAdd },
   { name: 'release describe', summary: "this release's metadata (migrations and verdicts, upgrade path), as the build ships it", load: async () => (await import('./commands/release.js')).releaseDescribe },

@@ -41,6 +41,11 @@ export function runLogName(op: 'upgrade' | 'rollback', at: Date): string {
   return `${op}-${utcStamp(at)}.log`;
 }
 
+/** `atlas-support-<UTC stamp>.tar.gz`: what `tpctl support-bundle` writes. */
+export function supportBundleName(at: Date): string {
+  return `atlas-support-${utcStamp(at)}.tar.gz`;
+}
+
 /**
  * What a restore sets aside: the data it replaced (`pre-restore`, what `restore --undo` puts
  * back), the restored data an undo replaced (`undone`), and a load not swapped in (`incoming`).

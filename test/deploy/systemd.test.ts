@@ -55,7 +55,8 @@ describe('the systemd unit of the local runtime', () => {
     const port = await freePort();
     // The EnvironmentFile's settings (port, admin), then the unit's own Environment.
     const env: Record<string, string> = { ...localRuntimeEnv(dir, port), ...Object.fromEntries(unit.get('Environment')!.flatMap((e) => e.split(' ')).map((pair) => moved(pair).split('=') as [string, string])) };
-    expect(env.ATLAS_DATA_DIR).toBe(path.join(dir, 'var-lib-atlas'));
+    const dataDir = path.join(dir, 'var-lib-atlas');
+    expect(env.ATLAS_DATA_DIR).toBe(dataDir);
     for (const version of ['1.2.2', '1.3.0']) expect((await tpctl(['release', 'add', makeRelease({ version })], env)).code).toBe(0);
 
     const [file, ...args] = moved(unit.get('ExecStart')![0]!).split(' ');
@@ -65,7 +66,7 @@ describe('the systemd unit of the local runtime', () => {
       return res?.ok ? ((await res.json()) as { version: string }).version : undefined;
     };
     expect(await eventually('1.2.2 to answer', health, 30)).toBe('1.2.2');
-    expect(readStatus(env.ATLAS_DATA_DIR)?.supervisorPid).toBe(supervisor.pid);
+    expect(readStatus(dataDir)?.supervisorPid).toBe(supervisor.pid);
 
     // The guide's upgrade, run from the unit's WorkingDirectory, switches the supervisor systemd runs.
     const upgrade = await runProcess('bash', ['scripts/upgrade-tp.sh'], { ...env, ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1' }, { cwd: appRoot });
@@ -73,16 +74,16 @@ describe('the systemd unit of the local runtime', () => {
     expect(await health()).toBe('1.3.0');
 
     // systemctl reload: ExecReload with $MAINPID; the Tenant Plane is started again, on the same release.
-    const before = readStatus(env.ATLAS_DATA_DIR)!.childPid;
+    const before = readStatus(dataDir)!.childPid;
     execFileSync('/bin/kill', ['-HUP', String(supervisor.pid)]);
     await eventually('a new Tenant Plane process', async () => {
-      const status = readStatus(env.ATLAS_DATA_DIR);
+      const status = readStatus(dataDir);
       return status?.childPid !== before && status?.state === 'running' ? true : undefined;
     });
     expect(await eventually('1.3.0 to answer again', health, 30)).toBe('1.3.0');
 
     // systemctl stop, KillMode=mixed: SIGTERM to the supervisor alone, which stops the Tenant Plane and exits 0.
-    const child = readStatus(env.ATLAS_DATA_DIR)!.childPid!;
+    const child = readStatus(dataDir)!.childPid!;
     const exited = new Promise<number | null>((resolve) => supervisor!.once('exit', resolve));
     supervisor.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -112,7 +112,7 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(d.versionFile()).toBe('1.2.2');
   });
 
-  it('an upgrade to a version that crashes on start fails fast and 1.2.2 runs healthy on the newer schema', async () => {
+  it('an upgrade to a version that crashes on start fails fast and 1.2.2 runs healthy on the newer schema; tpctl support-bundle holds what support asks for, no password', async () => {
     const d = await deployment();
     const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.2', HEALTH_TIMEOUT: '60' });
     expect(res.code).toBe(1);
@@ -125,6 +125,34 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(health?.body).toContain('"ahead":["0900_incident_priority.sql"]');
     const record = JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { run: { failure: { reason: string } } }[];
     expect(record[0]?.run.failure.reason).toMatch(/^the Tenant Plane crashed/);
+
+    // The guide's "Getting help", as one command, while 1.2.2 runs and then with it stopped.
+    const bundle = async () => {
+      const res = await d.tpctl(['support-bundle', '--out', path.join(d.dir, 'support')]);
+      expect(res.code).toBe(0);
+      const file = /^wrote (\S+atlas-support-\d{8}T\d{6}\.tar\.gz) \(/.exec(res.stdout)?.[1] ?? '';
+      const into = tempDir('atlas-support-out-');
+      execFileSync('tar', ['-xzf', file, '-C', into]);
+      const [top] = readdirSync(into);
+      const read = (name: string) => (existsSync(path.join(into, top!, name)) ? readFileSync(path.join(into, top!, name), 'utf8') : undefined);
+      const all = execFileSync('find', [path.join(into, top!), '-type', 'f'], { encoding: 'utf8' }).trim().split('\n').map((f) => readFileSync(f, 'utf8')).join('\n');
+      for (const secret of [PG_PASSWORD, admin.password]) expect(all).not.toContain(secret);
+      return { res, read, names: readdirSync(path.join(into, top!)) };
+    };
+    const up = await bundle();
+    expect(up.names.sort()).toEqual(['MANIFEST.txt', 'health.json', 'history.json', 'history.txt', 'logs', 'runtime-logs.txt', 'status.json', 'versions.txt']);
+    expect(up.read('versions.txt')).toMatch(/^configured: +1\.2\.2\nrunning: +1\.2\.2\n(.*\n)*last upgrade: +1\.2\.2 -> 1\.3\.2 FAILED, at \d{8}T\d{6} UTC\nlast rollback: +1\.3\.2 -> 1\.2\.2 SUCCESS/);
+    expect(JSON.parse(up.read('health.json')!)).toMatchObject({ status: 'ok', version: '1.2.2' });
+    expect(up.read(`logs/${path.basename(logFile)}`)).toContain('FAILED');
+    expect(up.read('runtime-logs.txt')).toMatch(/Tenant Plane starting/);
+    expect(up.res.stdout).not.toContain('not collected');
+
+    d.compose('stop', 'tenant-plane');
+    const down = await bundle();
+    expect(down.res.stdout).toMatch(/not collected:\n\s+health\.json\s+GET http:\/\/127\.0\.0\.1:\d+\/api\/health: no answer/);
+    expect(down.read('versions.txt')).toMatch(/^configured: +1\.2\.2\nrunning: +unknown/);
+    expect(down.read('runtime-logs.txt')).toMatch(/Tenant Plane starting/);
+    d.compose('start', 'tenant-plane');
   });
 });
 

@@ -82,7 +82,7 @@ function bakeSettings(io: Io, flag: string | undefined): BakeSettings {
   if (test !== '0' && test !== '1') throw new CliError('ATLAS_BAKE_WEBHOOK_TEST must be 0 or 1');
   return { ...BAKE_DEFAULTS, seconds: bakeSeconds, maxLatencyRatio: ratio, webhookTest: test === '1' };
 }
-const rolloutTimeoutMs = (io: Io) => seconds(io, 'ROLLOUT_TIMEOUT', 300) * 1000;
+export const rolloutTimeoutMs = (io: Io) => seconds(io, 'ROLLOUT_TIMEOUT', 300) * 1000;
 
 /**
  * Runs an upgrade or rollback: the environment the scripts document is read and checked first,

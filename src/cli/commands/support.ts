@@ -1,0 +1,61 @@
+import { Executor } from '../../ops/exec.js';
+import { supportBundle } from '../../ops/support-bundle.js';
+import { CliError, parseFlags, type Command, type Io } from '../command.js';
+import { secretsOf } from '../database.js';
+import { RUNTIME_HELP, runtimeFor, runtimeKind } from '../runtimes.js';
+import { logDirOf } from './backup.js';
+import { dataDirOf, rolloutTimeoutMs, tenantPlaneOf } from './lifecycle.js';
+
+/** Every secret tpctl may know of, to keep out of the bundle. */
+function bundleSecrets(io: Io): string[] {
+  const named = ['ATLAS_VERIFY_PASSWORD', 'ATLAS_VERIFY_TOKEN', 'ATLAS_ADMIN_PASSWORD', 'ATLAS_METRICS_TOKEN'].map((v) => io.env[v] ?? '');
+  return [...secretsOf(io), ...named.filter((s) => s.length >= 4)];
+}
+
+export const supportBundleCommand: Command = {
+  help: `Usage: tpctl support-bundle [--out DIR] [--runs N] [--runtime KIND] [--json]
+
+Collects what the operator guide's "Getting help" asks for into one
+atlas-support-<UTC stamp>.tar.gz in DIR (default: the current directory), and says what it
+holds: the versions (configured, running, previous, and the last upgrade or rollback), the run
+logs of the newest N runs (default 5) with their records, the answer of GET /api/health, the
+Tenant Plane's logs from its platform (docker compose logs, kubectl logs, the local runtime's
+log), tpctl status and the history. It works when the Tenant Plane is down: what cannot be
+collected is named, with why.
+
+Secrets are replaced by ***: DB_URL's password, ATLAS_VERIFY_PASSWORD, ATLAS_VERIFY_TOKEN,
+ATLAS_ADMIN_PASSWORD, ATLAS_METRICS_TOKEN, a password in any URL, and the credentials the
+Tenant Plane issues (API tokens, agent credentials, enrollment tokens, webhook secrets). The
+archive is readable by its owner only (0600); look inside before sending it.
+
+${RUNTIME_HELP}
+
+Exit code: 0 written (even with parts missing), 2 bad input.`,
+  async run(args, io) {
+    const { values } = parseFlags(args, { out: { type: 'string' }, runs: { type: 'string' }, runtime: { type: 'string' }, json: { type: 'boolean' } });
+    const runs = values.runs === undefined ? 5 : Number(values.runs);
+    if (!/^\d{1,3}$/.test(values.runs ?? '5') || runs < 1) throw new CliError(`--runs=${values.runs} is not valid: a count of run logs from 1 to 999`);
+    const exec = new Executor(undefined, bundleSecrets(io));
+    const runtime = await runtimeFor(runtimeKind(io, values.runtime), io, exec, rolloutTimeoutMs(io)).catch((err: Error) => err);
+    const bundle = await supportBundle({
+      dataDir: dataDirOf(io),
+      logDir: logDirOf(io),
+      runtime,
+      tenantPlane: tenantPlaneOf(io),
+      exec,
+      secrets: bundleSecrets(io),
+      outDir: values.out ?? '.',
+      runs,
+      now: new Date(),
+    });
+    if (values.json) {
+      io.out(JSON.stringify(bundle, null, 2));
+      return 'done';
+    }
+    const width = Math.max(...[...bundle.parts, ...bundle.missing].map((p) => p.name.length));
+    const lines = [`wrote ${bundle.file} (${(bundle.bytes / 1024).toFixed(1)} KB, readable by its owner only):`, ...bundle.parts.map((p) => `  ${p.name.padEnd(width)}  ${p.what}`)];
+    if (bundle.missing.length) lines.push('not collected:', ...bundle.missing.map((p) => `  ${p.name.padEnd(width)}  ${p.what}`));
+    io.out(lines.join('\n'));
+    return 'done';
+  },
+};
