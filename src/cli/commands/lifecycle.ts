@@ -132,7 +132,7 @@ Upgrades the Tenant Plane (on Docker Compose: the deployment in the current dire
   lock → preflight (current version, image present or pulled) → pre-upgrade backup
   (db-backup-<current>-<time>.sql.gz in ATLAS_LOG_DIR; needs DB_URL) → ./data/.atlas-previous-version
   → switch: Compose: the image tag set where the Compose files take it from (the file, the override
-    file, an anchor, .env, a ${VAR:-default}), docker compose up -d tenant-plane;
+    file, an anchor, .env, a \${VAR:-default}), docker compose up -d tenant-plane;
     Kubernetes: image, version annotation and change cause patched, rollout followed;
     Helm: helm upgrade --install --wait --timeout
   → wait until HEALTH_URL answers "ok" for VERSION (HEALTH_TIMEOUT s; at once if it crashes)
