@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { PostgresServer } from './postgres-server.js';
 
@@ -10,8 +13,14 @@ declare module 'vitest' {
 }
 
 let server: PostgresServer | undefined;
+let runDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  // Every temporary directory of the run (the tests', the servers', the programs they start) is
+  // made under one, removed at the end: a run leaves nothing behind (ATLAS_KEEP_TMP=1 keeps it).
+  runDir = mkdtempSync(path.join(os.tmpdir(), 'atlas-run-'));
+  chmodSync(runDir, 0o755); // PostgreSQL runs as its own user below it
+  process.env.TMPDIR = runDir;
   server = await PostgresServer.start();
   project.provide('pgPort', server.port);
   project.provide('pgDir', server.dir);
@@ -19,4 +28,5 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await server?.destroy();
+  if (runDir && process.env.ATLAS_KEEP_TMP !== '1') rmSync(runDir, { recursive: true, force: true });
 }

@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { openDatabase } from '../../src/db/database.js';
+import { appRoot } from '../../src/shared/app-root.js';
+import { sharedPostgres } from './backends.js';
+import { buildVariant, Deployment, requireDocker } from './docker.js';
+import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
+
+/**
+ * What the Compose end-to-end test files share: the images they run (built once per test run,
+ * whichever file asks first; the others wait), their deployments, and how they read them.
+ */
+export const admin = { email: 'admin@example.com', password: 'compose-admin-pw-1' };
+
+function buildImages(): void {
+  execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
+  buildVariant('1.2.2', '1.3.0', PRIORITY);
+  // A mislabelled build: tagged 1.3.3, its version file says 1.3.3-rc.9.
+  buildVariant('1.2.2', '1.3.3', {}, '1.3.3-rc.9');
+  // Adds the column, then crashes on start: a migration that cannot apply.
+  buildVariant('1.2.2', '1.3.2', { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
+  // Releases with their own release.json and migrations, built by the scripts as a developer builds them.
+  for (const release of Object.values(RELEASES_WITH_METADATA)) {
+    execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) }, stdio: 'ignore' });
+  }
+}
+
+/** The images, built by the first file of this run that asks (a directory made atomically is the lock; the run's TMPDIR is this run's own). */
+async function imagesOnce(): Promise<void> {
+  const lock = path.join(os.tmpdir(), 'atlas-compose-images.lock');
+  const done = path.join(os.tmpdir(), 'atlas-compose-images.done');
+  const deadline = Date.now() + 600_000;
+  while (!existsSync(done)) {
+    try {
+      mkdirSync(lock);
+    } catch {
+      if (Date.now() > deadline) throw new Error('another test file did not finish building the images within 10 minutes');
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    try {
+      buildImages();
+      writeFileSync(done, '');
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
+
+/** For one test file: Docker checked and the images there before its tests, its deployments taken down after. */
+export function composeDeployments(): (version?: string, layout?: Parameters<Deployment['create']>[0], composeEnv?: Record<string, string>) => Promise<Deployment> {
+  const deployments: Deployment[] = [];
+  beforeAll(async () => {
+    requireDocker();
+    await imagesOnce();
+  }, 600_000);
+  afterAll(() => deployments.forEach((d) => d.down()));
+  return async (version = '1.2.2', layout, composeEnv) => {
+    const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin }, composeEnv);
+    deployments.push(d);
+    await d.create(layout);
+    return d;
+  };
+}
+
+export async function query<T extends Record<string, unknown>>(d: Deployment, sql: string): Promise<T[]> {
+  const db = await openDatabase({ url: d.options.dbUrl, embeddedDir: '' });
+  try {
+    return await db.query<T>(sql);
+  } finally {
+    await db.close();
+  }
+}
+
+export const historyLines = (d: Deployment) => d.read('data/.atlas-upgrade-history').trim().split('\n').filter(Boolean);
+/** The history's lines without their time and log: `1.2.2 -> 1.3.0 SUCCESS`. */
+export const historyOutcomes = (d: Deployment) => historyLines(d).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
+export const LOG = (op: string) => `log:\\S+/logs/${op}-\\d{8}T\\d{6}\\.log`;
