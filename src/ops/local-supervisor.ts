@@ -14,7 +14,7 @@ export async function supervise(dataDir: string): Promise<void> {
   const files = localFiles(dataDir);
   const logFd = openSync(files.log, 'a', 0o640);
   let child: ChildProcess | undefined;
-  let status: SupervisorStatus = { supervisorPid: process.pid, childPid: undefined, version: '', state: 'stopped', exitCode: undefined, restarts: 0, since: new Date().toISOString() };
+  let status: SupervisorStatus = { supervisorPid: process.pid, childPid: undefined, version: '', state: 'stopped', exitCode: undefined, restarts: 0, switches: 0, since: new Date().toISOString() };
   let wanted = true;
   let restartTimer: NodeJS.Timeout | undefined;
   const update = (patch: Partial<SupervisorStatus>) => {
@@ -73,6 +73,7 @@ export async function supervise(dataDir: string): Promise<void> {
       wanted = false;
       await stopChild();
       wanted = true;
+      update({ switches: (status.switches ?? 0) + 1 });
       start(0);
     }),
   );

@@ -23,6 +23,11 @@ export interface SupervisorStatus {
   state: 'starting' | 'running' | 'crashed' | 'stopped';
   exitCode: number | undefined;
   restarts: number;
+  /**
+   * How many switches (SIGHUP) it has carried out: what tpctl waits on after asking for one, as a
+   * crash-looping child's own restarts also change the rest. Absent from a supervisor of before.
+   */
+  switches?: number;
   since: string;
 }
 
@@ -54,6 +59,7 @@ export function readStatus(dataDir: string): SupervisorStatus | undefined {
     (s.version === '' || isVersion(s.version)) &&
     STATES.includes(s.state as SupervisorStatus['state']) &&
     Number.isSafeInteger(s.restarts) &&
+    (s.switches === undefined || Number.isSafeInteger(s.switches)) &&
     typeof s.since === 'string';
   return valid ? (s as SupervisorStatus) : undefined;
 }

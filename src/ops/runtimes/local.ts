@@ -84,10 +84,13 @@ export class LocalRuntime implements Runtime {
   }
 
   async switchTo(version: string): Promise<void> {
-    const before = this.supervisor().since;
+    const before = this.supervisor();
     writeCurrent(this.dataDir, version);
     this.signal('SIGHUP');
-    await this.until(`start ${version}`, (s) => s.version === version && s.since !== before && s.state !== 'stopped');
+    // Done once the supervisor has carried out this switch and started the version (a supervisor
+    // of before that counts none: once its status changed at all, which a crash loop also does).
+    const switched = (s: SupervisorStatus) => (before.switches === undefined ? s.since !== before.since : (s.switches ?? 0) > before.switches);
+    await this.until(`start ${version}`, (s) => switched(s) && s.version === version && s.state !== 'stopped');
   }
 
   async state(): Promise<RuntimeState> {
