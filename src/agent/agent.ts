@@ -1,8 +1,9 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { claimAnswer, enrolledAnswer, type ApiError, type Claim, type Enrolled } from '../shared/api-shapes.js';
-import { AnswerError, shaped } from '../shared/answers.js';
+import { claimAnswer, enrolledAnswer, type Claim, type Enrolled } from '../shared/api-shapes.js';
+import { AnswerError, errorMessage, shaped } from '../shared/answers.js';
+import { isObject, parseJson } from '../shared/json.js';
 import type { AgentConfig } from './config.js';
 import { runRunbook } from './runner.js';
 import { AgentState, type Credential } from './state.js';
@@ -42,7 +43,7 @@ export async function enroll(config: AgentConfig, token: string, version: string
     body: JSON.stringify({ token, name: config.name, hostname: os.hostname(), version, runbooks: [...config.runbooks.keys()] }),
   });
   const body: unknown = await res.json().catch(() => ({}));
-  if (res.status !== 201) throw new EnrollmentRefused(`enrollment refused (HTTP ${res.status}): ${(body as Partial<ApiError>).message ?? 'no message'}`);
+  if (res.status !== 201) throw new EnrollmentRefused(`enrollment refused (HTTP ${res.status}): ${errorMessage(body) || 'no message'}`);
   const { agent, credential } = shaped<Enrolled>(enrolledAnswer, body, 'POST /api/agents/enroll');
   return { agentId: agent.id, credential, server: config.server };
 }
@@ -77,9 +78,11 @@ export class EdgeAgent {
       throw new Unreachable((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
     }
     const text = await res.text();
-    const parsed = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
-    if (res.status === 401) throw new CredentialRefused(typeof parsed.message === 'string' ? parsed.message : 'credential refused');
+    const parsed = text ? parseJson(text)?.value : {};
+    if (res.status === 401) throw new CredentialRefused(errorMessage(parsed) || 'credential refused');
     if (res.status >= 500) throw new Unreachable(`HTTP ${res.status}`);
+    // Not the Tenant Plane's answer (a proxy's page, say): retried like an unreachable one.
+    if (!isObject(parsed)) throw new Unreachable(`HTTP ${res.status} with a body that is not a JSON object`);
     return { status: res.status, body: parsed };
   }
 

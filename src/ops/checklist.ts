@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { agentsAnswer, licenseAnswer, meAnswer, userAnswer, type Agent, type Agents, type License, type Me, type UserAnswer } from '../shared/api-shapes.js';
-import { shaped } from '../shared/answers.js';
+import { errorMessage, shaped } from '../shared/answers.js';
+import { isObject, parseJson } from '../shared/json.js';
 
 /**
  * The operator guide's recovery checklist, as checks against a running Tenant Plane over HTTP:
@@ -39,15 +40,12 @@ export interface Answer {
 export async function request(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
   const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
-  } catch {
-    return { status: res.status, body: { message: text.slice(0, 200) } };
-  }
+  const parsed = parseJson(text)?.value;
+  return { status: res.status, body: isObject(parsed) ? parsed : { message: text.slice(0, 200) } };
 }
 
 /** The message of an error answer. */
-export const message = (answer: Answer) => (typeof answer.body.message === 'string' ? answer.body.message : '');
+export const message = (answer: Answer) => errorMessage(answer.body);
 
 /** Signs in as the verification identity; returns the header that proves it, or why it could not. */
 export async function signIn(origin: string, auth: VerifyAuth): Promise<{ headers: Record<string, string>; evidence: string } | { error: string }> {
@@ -65,7 +63,7 @@ export async function signIn(origin: string, auth: VerifyAuth): Promise<{ header
     signal: AbortSignal.timeout(5_000),
   });
   const body: unknown = await res.json().catch(() => ({}));
-  if (res.status !== 200) return { error: `POST /api/login as ${auth.email}: HTTP ${res.status}: ${message({ status: res.status, body: body as Answer['body'] })}` };
+  if (res.status !== 200) return { error: `POST /api/login as ${auth.email}: HTTP ${res.status}: ${errorMessage(body)}` };
   const { user } = shaped<UserAnswer>(userAnswer, body, 'POST /api/login');
   const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   return { headers: { cookie }, evidence: `POST /api/login as ${auth.email} (${user.role}) gave a session` };

@@ -1,5 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
+import { isObject } from './json.js';
 
 /**
  * An answer of a Tenant Plane, read by a client of it (the recovery checklist, the bake, the edge
@@ -12,6 +13,11 @@ export class AnswerError extends Error {}
 const ajv = new Ajv({ allErrors: false, strict: false, removeAdditional: true });
 (addFormatsPlugin as unknown as (a: Ajv) => void)(ajv);
 const compiled = new WeakMap<object, ValidateFunction>();
+
+/** The message of an error answer (`{error, message}`), or '' when it has none: any JSON may come. */
+export function errorMessage(body: unknown): string {
+  return isObject(body) && typeof body.message === 'string' ? body.message : '';
+}
 
 /** `T` is the type api-shapes.ts derives from `schema` (`shaped<Me>(meAnswer, …)`). */
 export function shaped<T>(schema: object, body: unknown, what: string): T {

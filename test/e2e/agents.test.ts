@@ -104,6 +104,8 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
         results.push(req.url);
         return res.writeHead(400).end(JSON.stringify({ error: 'bad_request', message: 'not a result this Tenant Plane takes' }));
       }
+      // A check-in answered by something else (a proxy's page): retried, never a crash.
+      if (req.url === '/api/agent/checkin') return res.end('<html>502 from a proxy</html>');
       return res.end('{}');
     });
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
@@ -119,6 +121,7 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
       await eventually('the agent to claim again after its result was refused', async () => (claims >= 3 ? true : undefined));
       expect(results).toEqual([`/api/agent/executions/${validId}/result`]);
       expect(agent.output).toContain('the Tenant Plane refused this result for good; it is dropped');
+      expect(agent.output).toMatch(/HTTP 200 with a body that is not a JSON object.*the Tenant Plane is unreachable; retrying|the Tenant Plane is unreachable; retrying.*HTTP 200 with a body that is not a JSON object/);
       expect(readdirSync(path.join(agent.stateDir, 'results'))).toEqual([]);
     } finally {
       await agent.stop();
