@@ -28,22 +28,24 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     }
   });
 
-  it('a version that is healthy but slow is rolled back during the bake, naming the latency figures', async () => {
+  it('a version that is healthy but slow is rolled back during the bake, naming its latency (or its probes that time out)', async () => {
     const d = await deployment();
     // Twice as slow as before the switch is too slow here: the baseline is taken on a machine
     // that other test files load too.
     const upgrading = d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '30', ATLAS_BAKE_MAX_LATENCY_RATIO: '2' });
-    // Slow for real: once the bake has begun, Docker gives the new container 1% of one CPU. (A
-    // tenth of one, from its start, left a warm process room for the bake's light probing.)
+    // Slow for real: once the bake has begun, Docker gives the new container 2% of one CPU. (A
+    // tenth of one, from its start, left a warm process room for the bake's light probing; with
+    // 1%, a loaded machine makes its probes time out, which fails the bake as well.)
     await eventually('the bake', async () => (d.read('data/.atlas-operation.json').includes('"step": "bake"') ? true : undefined), 90);
     const container = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'ancestor=atlasai/tenant-plane:1.3.0'], { encoding: 'utf8' }).trim();
-    execFileSync('docker', ['update', '--cpus', '0.01', container], { stdio: 'ignore' });
+    execFileSync('docker', ['update', '--cpus', '0.02', container], { stdio: 'ignore' });
     const res = await upgrading;
     expect(res.code, res.stdout).toBe(1);
-    expect(res.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at bake: p95 of GET \/api\/\w+ \d+ ms against \d+ ms before \(x[\d.]+ > x2, floor 10 ms\).*Rolled back: 1\.2\.2 runs and is healthy/);
+    const slow = /p95 of GET \/api\/\w+ \d+ ms against \d+ ms before \(x[\d.]+ > x2, floor 10 ms\)|GET \/api\/\w+ failed: no answer from the health endpoint \(The operation was aborted due to timeout\)/;
+    expect(res.stdout).toMatch(new RegExp(`^upgrade to 1\\.3\\.0 FAILED at bake: (${slow.source}).*Rolled back: 1\\.2\\.2 runs and is healthy`));
     expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
     expect(d.versionFile()).toBe('1.2.2');
-    expect((await lastRun(d))?.bake.signals[0]).toMatch(/^p95 of GET/);
+    expect((await lastRun(d))?.bake.signals[0]).toMatch(new RegExp(`^(${slow.source})`));
   }, 150_000);
 
   it('a wrong verification password still fails the gate with the bake on; sign-ins that stop working during the bake fail the bake', async () => {
