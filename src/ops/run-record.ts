@@ -3,6 +3,7 @@ import type { SinceBackup } from './backup/since-backup.js';
 import type { BakeReport } from './bake.js';
 import type { HealthEvidence } from './health.js';
 import type { Phase, StepName } from './journal.js';
+import type { HistoryEntry } from './history.js';
 
 /**
  * `<log>.json` beside each run log: the run as data (steps and their durations, the backup,
@@ -56,4 +57,9 @@ export function writeRunRecord(logFile: string, record: RunRecord): void {
 
 export function readRunRecord(logFile: string): RunRecord | undefined {
   return readJsonFile<RunRecord>(recordPath(logFile));
+}
+
+/** History entries with what each run's record holds (null when it has none): `tpctl history --json`. */
+export function withRunRecords(entries: readonly HistoryEntry[]): (HistoryEntry & { run: RunRecord | null })[] {
+  return entries.map((e) => ({ ...e, run: readRunRecord(e.log) ?? null }));
 }

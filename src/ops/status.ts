@@ -1,6 +1,6 @@
 import { holderAlive } from '../shared/file-lock.js';
 import { stateFiles } from './engine.js';
-import { judge } from './health.js';
+import { judge, type HealthEvidence } from './health.js';
 import { readHistory, type HistoryEntry } from './history.js';
 import { readJournal, recoveryTarget, type Journal } from './journal.js';
 import { readPreviousVersion } from './previous-version.js';
@@ -23,9 +23,13 @@ export interface OpsStatus {
 
 /** What runs, whether it is healthy, and any operation under way or interrupted: reads only. */
 export async function readStatus(dataDir: string, runtime: Runtime | Error, tenantPlane: TenantPlane): Promise<OpsStatus> {
+  return statusWith(dataDir, runtime, await tenantPlane.health());
+}
+
+/** The status, judged on a health answer already had. */
+export async function statusWith(dataDir: string, runtime: Runtime | Error, evidence: HealthEvidence): Promise<OpsStatus> {
   const files = stateFiles(dataDir);
   const configured = runtime instanceof Error ? undefined : await runtime.configuredVersion().catch(() => undefined);
-  const evidence = await tenantPlane.health();
   const problem = configured ? judge(evidence, configured) : evidence.error;
   let operation: OpsStatus['operation'] = null;
   try {

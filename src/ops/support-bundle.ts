@@ -6,9 +6,9 @@ import { redactSecrets } from '../shared/redact.js';
 import { stateFiles } from './engine.js';
 import type { Executor } from './exec.js';
 import { readHistory, type HistoryEntry } from './history.js';
-import { readRunRecord } from './run-record.js';
+import { withRunRecords } from './run-record.js';
 import type { Runtime } from './runtimes/runtime.js';
-import { readStatus } from './status.js';
+import { statusWith } from './status.js';
 import type { TenantPlane } from './tenant-plane.js';
 
 /**
@@ -82,7 +82,8 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
 
   try {
     const files = stateFiles(inputs.dataDir);
-    const status = await readStatus(inputs.dataDir, inputs.runtime, inputs.tenantPlane);
+    const health = await inputs.tenantPlane.health();
+    const status = await statusWith(inputs.dataDir, inputs.runtime, health);
     const running = inputs.runtime instanceof Error ? undefined : await inputs.runtime.runningVersion().catch(() => undefined);
     const entries = readHistory(files.history);
     const last = (kind: HistoryEntry['kind']) => {
@@ -99,12 +100,11 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
     put('versions.txt', `${versions.join('\n')}\n`, `the versions: ${versions.map((v) => v.replace(/\s+/g, ' ')).join('; ')}`);
     put('status.json', `${JSON.stringify(status, null, 2)}\n`, 'tpctl status --json');
 
-    const health = await inputs.tenantPlane.health();
     if (health.error) missing.push({ name: 'health.json', what: `GET ${inputs.tenantPlane.healthUrl}: no answer (${health.error})` });
     else put('health.json', health.body ?? '', `GET ${inputs.tenantPlane.healthUrl}: HTTP ${health.status}`);
 
     await collect('history.txt', 'the history (data/.atlas-upgrade-history)', () => (existsSync(files.history) ? readFileSync(files.history, 'utf8') : undefined));
-    put('history.json', `${JSON.stringify(entries.map((e) => ({ ...e, run: readRunRecord(e.log) ?? null })), null, 2)}\n`, `tpctl history --json (${entries.length} run${entries.length === 1 ? '' : 's'})`);
+    put('history.json', `${JSON.stringify(withRunRecords(entries), null, 2)}\n`, `tpctl history --json (${entries.length} run${entries.length === 1 ? '' : 's'})`);
 
     const logs = existsSync(inputs.logDir) ? readdirSync(inputs.logDir).filter((n) => RUN_LOG.test(n)) : [];
     // Newest first by the stamp in the name; each log with its record.

@@ -10,9 +10,23 @@ import { isObject } from './json.js';
  */
 export class AnswerError extends Error {}
 
-const ajv = new Ajv({ allErrors: false, strict: false, removeAdditional: true });
-(addFormatsPlugin as unknown as (a: Ajv) => void)(ajv);
-const compiled = new WeakMap<object, ValidateFunction>();
+/**
+ * Checks JSON values against schemas, each compiled once: what is wrong (Ajv's words, the value
+ * named `name`), or undefined. `removeAdditional` drops what a schema closed with
+ * `additionalProperties: false` does not name, instead of refusing it.
+ */
+export function schemaChecker(options: { removeAdditional?: boolean; allErrors?: boolean }, name: string): (schema: object, value: unknown) => string | undefined {
+  const ajv = new Ajv({ strict: false, ...options });
+  (addFormatsPlugin as unknown as (a: Ajv) => void)(ajv);
+  const compiled = new WeakMap<object, ValidateFunction>();
+  return (schema, value) => {
+    const validate = compiled.get(schema) ?? ajv.compile(schema);
+    compiled.set(schema, validate);
+    return validate(value) ? undefined : ajv.errorsText(validate.errors, { dataVar: name });
+  };
+}
+
+const checkAnswer = schemaChecker({ removeAdditional: true }, 'body');
 
 /** The message of an error answer (`{error, message}`), or '' when it has none: any JSON may come. */
 export function errorMessage(body: unknown): string {
@@ -21,8 +35,7 @@ export function errorMessage(body: unknown): string {
 
 /** `T` is the type api-shapes.ts derives from `schema` (`shaped<Me>(meAnswer, …)`). */
 export function shaped<T>(schema: object, body: unknown, what: string): T {
-  const validate = compiled.get(schema) ?? ajv.compile(schema);
-  compiled.set(schema, validate);
-  if (!validate(body)) throw new AnswerError(`${what} answered a body of another shape: ${ajv.errorsText(validate.errors, { dataVar: 'body' })}`);
+  const wrong = checkAnswer(schema, body);
+  if (wrong) throw new AnswerError(`${what} answered a body of another shape: ${wrong}`);
   return body as T;
 }

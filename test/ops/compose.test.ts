@@ -16,15 +16,20 @@ import { tempDir } from '../support/backends.js';
 
 const repositoryFile = readFileSync(path.join(appRoot, 'docker-compose.yml'), 'utf8');
 
+/** What Debian's real `docker-compose config` makes of the service's image, with these files and environment. */
+function composeSays(dir: string, names: string[], shell: Record<string, string> = {}): string {
+  const config = execFileSync('docker-compose', [...names.flatMap((f) => ['-f', f]), 'config'], { cwd: dir, env: { PATH: process.env.PATH, ...shell }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return effectiveImage(config, 'tenant-plane');
+}
+
 /** A deployment directory with these files; each is read back by the real `docker-compose config`. */
 function project(files: Record<string, string>, shell: Record<string, string> = {}) {
   const dir = tempDir('atlas-compose-file-');
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
   const names = composeFiles(dir, shell, ['docker-compose']);
-  const config = execFileSync('docker-compose', [...names.flatMap((f) => ['-f', f]), 'config'], { cwd: dir, env: { PATH: process.env.PATH, ...shell }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const read = (file: string) => ({ path: file, text: readFileSync(file, 'utf8') });
   const envFile = files['.env'] === undefined ? undefined : read(path.join(dir, '.env'));
-  const image = findServiceImage({ files: names.map(read), envFile, shell }, 'tenant-plane', effectiveImage(config, 'tenant-plane'));
+  const image = findServiceImage({ files: names.map(read), envFile, shell }, 'tenant-plane', composeSays(dir, names, shell));
   return { dir, image, names };
 }
 
@@ -37,11 +42,6 @@ function switched(image: ServiceImage, version: string): { file: string; text: s
 }
 
 const refusal = (image: ServiceImage) => ('refused' in image.place ? image.place.refused : `no refusal: ${image.place.what}`);
-
-function composeSays(dir: string, names: string[]): string {
-  const config = execFileSync('docker-compose', [...names.flatMap((f) => ['-f', f]), 'config'], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' });
-  return effectiveImage(config, 'tenant-plane');
-}
 
 describe('where the tag is written', () => {
   it("in the repository's own docker-compose.yml: only the tag's characters change", () => {

@@ -1,15 +1,12 @@
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsPlugin from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
+import { schemaChecker } from '../../src/shared/answers.js';
 
 /**
  * Every answer of the app under test is checked against its route's response schema, as the
  * handler made it (before Fastify's serializer would drop what the schema does not describe): a
  * body the schema does not describe fails the request with a 500, and is kept in `violations`.
  */
-const ajv = new Ajv({ allErrors: true, strict: false });
-(addFormatsPlugin as unknown as (a: Ajv) => void)(ajv);
-const compiled = new WeakMap<object, ValidateFunction>();
+const checkBody = schemaChecker({ allErrors: true }, 'data');
 
 export const violations: string[] = [];
 
@@ -23,11 +20,10 @@ export function checkResponses(app: FastifyInstance): void {
     let problem: string | undefined;
     if (!schema) problem = `${where}: the route's schema names no such answer`;
     else {
-      const validate = compiled.get(schema) ?? ajv.compile(schema);
-      compiled.set(schema, validate);
       // As it would go over the wire without a schema (dates as ISO strings).
       const body: unknown = payload === undefined ? null : JSON.parse(JSON.stringify(payload));
-      if (!validate(body)) problem = `${where}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(body).slice(0, 400)}`;
+      const wrong = checkBody(schema, body);
+      if (wrong) problem = `${where}: ${wrong} in ${JSON.stringify(body).slice(0, 400)}`;
     }
     if (problem) {
       violations.push(problem);

@@ -7,7 +7,7 @@ import { Executor } from '../../ops/exec.js';
 import { formatHistoryLine, readHistory } from '../../ops/history.js';
 import { Refused, type Outcome, type OutcomeKind } from '../../ops/outcome.js';
 import { rollback } from '../../ops/rollback.js';
-import { readRunRecord } from '../../ops/run-record.js';
+import { withRunRecords } from '../../ops/run-record.js';
 import { RunLogFile } from '../../ops/run-log.js';
 import { refusal } from '../../ops/operate.js';
 import { readStatus } from '../../ops/status.js';
@@ -274,7 +274,7 @@ log's record holds: the steps with their durations, the backup, the health evide
     const { values } = parseFlags(args, { json: { type: 'boolean' } });
     const entries = readHistory(stateFiles(dataDirOf(io)).history);
     if (values.json) {
-      io.out(JSON.stringify(entries.map((e) => ({ ...e, run: readRunRecord(e.log) ?? null })), null, 2));
+      io.out(JSON.stringify(withRunRecords(entries), null, 2));
     } else {
       io.out(entries.length ? entries.map(formatHistoryLine).join('\n') : 'no upgrades or rollbacks recorded');
     }

@@ -35,7 +35,8 @@ Exit code: 0 written (even with parts missing), 2 bad input.`,
     const { values } = parseFlags(args, { out: { type: 'string' }, runs: { type: 'string' }, runtime: { type: 'string' }, json: { type: 'boolean' } });
     const runs = values.runs === undefined ? 5 : Number(values.runs);
     if (!/^\d{1,3}$/.test(values.runs ?? '5') || runs < 1) throw new CliError(`--runs=${values.runs} is not valid: a count of run logs from 1 to 999`);
-    const exec = new Executor(undefined, bundleSecrets(io));
+    const secrets = bundleSecrets(io);
+    const exec = new Executor(undefined, secrets);
     const runtime = await runtimeFor(runtimeKind(io, values.runtime), io, exec, rolloutTimeoutMs(io)).catch((err: Error) => err);
     const bundle = await supportBundle({
       dataDir: dataDirOf(io),
@@ -43,7 +44,7 @@ Exit code: 0 written (even with parts missing), 2 bad input.`,
       runtime,
       tenantPlane: tenantPlaneOf(io),
       exec,
-      secrets: bundleSecrets(io),
+      secrets,
       outDir: values.out ?? '.',
       runs,
       now: new Date(),

@@ -159,8 +159,8 @@ export class ComposeRuntime implements Runtime {
     return image;
   }
 
-  /** Where the switch changes the tag; refused (before anything changes) where it cannot safely. */
-  private async tagPlace(): Promise<TagPlace> {
+  /** The image, with where the switch changes its tag; refused (before anything changes) where it cannot safely. */
+  private async switchable(): Promise<ServiceImage & { place: TagPlace }> {
     const image = await this.image();
     if ('refused' in image.place) throw new Refused(image.place.refused);
     if (image.digest) {
@@ -168,12 +168,12 @@ export class ComposeRuntime implements Runtime {
         `${this.options.service} is pinned by digest (${image.repository}:${image.tag}@${image.digest}): Docker runs that digest whatever the tag says, so changing the tag would change nothing. Remove "@${image.digest}" (${image.place.what}) and run again`,
       );
     }
-    return image.place;
+    return { ...image, place: image.place };
   }
 
   async check(): Promise<void> {
     // Compose's reading of the configuration is its validation as well.
-    await this.tagPlace();
+    await this.switchable();
   }
 
   async configuredVersion(): Promise<string> {
@@ -215,8 +215,7 @@ export class ComposeRuntime implements Runtime {
   }
 
   async switchTo(version: string): Promise<void> {
-    const place = await this.tagPlace();
-    const { tag } = await this.image();
+    const { place, tag } = await this.switchable();
     const text = readFileSync(place.file, 'utf8');
     if (text.slice(...place.range) !== tag) throw new Refused(`${place.file} changed while tpctl was reading it; run again`);
     writeFileAtomic(place.file, withTag(text, place, version));
