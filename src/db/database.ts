@@ -20,6 +20,12 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs `fn` on one connection held throughout (session-level advisory locks). */
   session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: LISTENs on `channel` on a connection of its own, reconnecting when it is
+   * lost. `heard(false)` says notifications may have been missed (the connection was lost);
+   * `heard(true)` that each one is heard again. Returns how to stop.
+   */
+  listen?(channel: string, on: { message: (payload: string) => void; heard: (listening: boolean) => void }): () => Promise<void>;
   close(): Promise<void>;
 }
 

@@ -14,6 +14,55 @@ function queryable(client: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
+/** After a lost LISTEN connection, reconnecting waits this long, doubling up to LISTEN_RETRY_MAX_MS. */
+const LISTEN_RETRY_MS = 100;
+const LISTEN_RETRY_MAX_MS = 5_000;
+
+function listen(url: string, applicationName: string, channel: string, on: Parameters<NonNullable<Database['listen']>>[1]): () => Promise<void> {
+  let current: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (attempt: number): Promise<void> => {
+    const client = new pg.Client({ connectionString: url, application_name: applicationName, connectionTimeoutMillis: 5_000 });
+    let lost = false;
+    const lose = () => {
+      if (lost) return;
+      lost = true;
+      // A connection that was listening starts the waits over; one that never got there waits longer.
+      const next = current === client ? 0 : attempt + 1;
+      if (current === client) {
+        current = undefined;
+        on.heard(false);
+      }
+      client.end().catch(() => {});
+      if (!stopped) retry = setTimeout(() => void connect(next), Math.min(LISTEN_RETRY_MS * 2 ** next, LISTEN_RETRY_MAX_MS));
+    };
+    client.on('error', lose);
+    client.on('end', lose);
+    client.on('notification', (n) => {
+      if (n.channel === channel) on.message(n.payload ?? '');
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+    } catch {
+      lose();
+      return;
+    }
+    if (stopped || lost) return void client.end().catch(() => {});
+    current = client;
+    on.heard(true);
+  };
+  void connect(0);
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const client = current;
+    current = undefined;
+    await client?.end();
+  };
+}
+
 export function openPostgres(url: string, poolSize: number, applicationName: string): Database {
   const pool = new pg.Pool({
     connectionString: url,
@@ -61,6 +110,7 @@ export function openPostgres(url: string, poolSize: number, applicationName: str
         }
       }),
     session: (fn) => withClient((client) => fn(queryable(client))),
+    listen: (channel, on) => listen(url, applicationName, channel, on),
     close: () => pool.end(),
   };
 }

@@ -14,7 +14,9 @@ import { agentRoutes } from './routes/agents.js';
 import { apiTokenRoutes } from './routes/api-tokens.js';
 import { executionRoutes } from './routes/executions.js';
 import { incidentRoutes } from './routes/incidents.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, watchHealth } from './routes/health.js';
+import { CheckinWriter } from './agent-checkins.js';
+import { CachedReads } from './cached-reads.js';
 import { registerPages } from './pages/index.js';
 import { licenseRoutes } from './routes/license.js';
 import { sessionRoutes } from './routes/session.js';
@@ -92,11 +94,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       'request',
     );
   });
-  registerAccessControl(app, db);
+  const credentials = { db, cache: new CachedReads(db), checkins: new CheckinWriter(db) };
+  registerAccessControl(app, credentials);
   registerInputGuard(app);
   const metrics = createMetrics(db, version, options.agentOnlineSeconds);
   countRequests(app, metrics);
-  metricsRoute(app, db, metrics, options.metricsToken);
+  metricsRoute(app, credentials, metrics, options.metricsToken);
   const webhooks = { ...options.webhooks, userAgent: `AtlasAI-TenantPlane/${version}`, counted: metrics.webhookDelivery };
 
   // The API's own index (GET /api): every API route with the access it requires and the JSON
@@ -113,13 +116,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerOpenApi(app, version);
   app.get('/api', { schema: { response: { 200: apiIndexAnswer } } }, async () => ({ version, routes: index }));
 
-  healthRoutes(app, db, version, options.migrations);
+  const health = await watchHealth(db, options.migrations);
+  healthRoutes(app, health, version);
   sessionRoutes(app, db, options.login, options.sessionTtlSeconds);
   apiTokenRoutes(app, db);
   userRoutes(app, db);
-  settingRoutes(app, db);
+  settingRoutes(app, db, credentials.cache);
   licenseRoutes(app, db, version, options.licensePublicKey ?? ATLAS_LICENSE_PUBLIC_KEY);
-  agentRoutes(app, db, options.agentOnlineSeconds, metrics);
+  agentRoutes(app, db, options.agentOnlineSeconds, metrics, credentials.checkins);
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
   webhookRoutes(app, db, webhooks);
@@ -129,6 +133,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onReady', async () => {
     dispatcher = startWebhookDispatcher(db, webhooks, app.log);
   });
-  app.addHook('onClose', async () => dispatcher?.stop());
+  app.addHook('onClose', async () => {
+    await Promise.all([dispatcher?.stop(), health.stop(), credentials.cache.close(), credentials.checkins.settled()]);
+  });
   return app;
 }

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.js';
-import { requireUser } from './auth/access.js';
+import { requireUser, type Credentials } from './auth/access.js';
 import { agentOnline } from './routes/agents.js';
 
 /**
@@ -61,10 +61,10 @@ const sameSecret = (a: string, b: string) => a.length === b.length && timingSafe
  * GET /metrics, for Prometheus: a bearer token (ATLAS_METRICS_TOKEN) or an admin (session or
  * API token; the access hook has checked those). Anonymous requests are refused.
  */
-export function metricsRoute(app: FastifyInstance, db: Database, metrics: Metrics, token: string | undefined): void {
+export function metricsRoute(app: FastifyInstance, credentials: Credentials, metrics: Metrics, token: string | undefined): void {
   app.get('/metrics', { config: { access: 'public' } }, async (request, reply) => {
     const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
-    if (!(token && bearer && sameSecret(bearer, token))) await requireUser(db, request, 'admin');
+    if (!(token && bearer && sameSecret(bearer, token))) await requireUser(credentials, request, 'admin');
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 }

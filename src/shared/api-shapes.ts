@@ -42,7 +42,7 @@ export const healthAnswer = object({
   status: { type: 'string', enum: ['ok', 'error'] },
   version: text,
   checks: object({
-    database: partly({ status: text, kind: text, latencyMs: { type: 'number' }, message: text }, ['status']),
+    database: partly({ status: text, kind: text, latencyMs: { type: 'number' }, message: text, checkedAgoMs: integer }, ['status']),
     schema: partly({ status: text, applied: integer, ahead: texts, pending: texts, changed: texts, breaking: texts }, ['status']),
   }),
 });

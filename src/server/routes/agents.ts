@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
 import { agentAnswer, agentsAnswer, checkinAnswer, enrolledAnswer, enrollmentTokenCreatedAnswer, enrollmentTokensAnswer, noContent } from '../../shared/api-shapes.js';
-import { caller, callingAgent } from '../auth/access.js';
+import type { AgentFacts, CheckinWriter } from '../agent-checkins.js';
+import { AGENT_NOT_VALID, caller, callingAgent } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { conflict, HttpError, notFound } from '../errors.js';
 import { idParams, type IdParams } from './schemas.js';
@@ -22,12 +23,6 @@ const agentFacts = {
   runbooks: runbookList,
 } as const;
 
-interface AgentFacts {
-  version?: string;
-  hostname?: string;
-  runbooks?: string[];
-}
-
 function toAgent(row: Record<string, unknown>) {
   return {
     id: row.id,
@@ -47,7 +42,7 @@ function toAgent(row: Record<string, unknown>) {
 export const agentOnline = (seconds: number) => `(revoked_at IS NULL AND last_seen_at > now() - ${Number(seconds)} * interval '1 second')`;
 
 /** Enrollment (one-time tokens made by admins), the agents' own routes, and the agents list. */
-export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: number, metrics: Pick<Metrics, 'agentCheckin'>): void {
+export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: number, metrics: Pick<Metrics, 'agentCheckin'>, checkins: CheckinWriter): void {
   const AGENT_SELECT = `SELECT id, name, labels, version, hostname, runbooks, enrolled_at, last_seen_at, revoked_at,
     ${agentOnline(onlineSeconds)} AS online FROM agents`;
 
@@ -132,14 +127,11 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
 
   app.post<{ Body: AgentFacts }>(
     '/api/agent/checkin',
-    { schema: { body: { type: 'object', additionalProperties: false, properties: agentFacts }, response: { 200: checkinAnswer } } },
+    { config: { checksIn: true }, schema: { body: { type: 'object', additionalProperties: false, properties: agentFacts }, response: { 200: checkinAnswer } } },
     async (request) => {
       const agent = callingAgent(request);
-      await db.query(
-        `UPDATE agents SET last_seen_at = now(), version = coalesce($2, version), hostname = coalesce($3, hostname),
-                runbooks = coalesce($4::jsonb, runbooks) WHERE id = $1`,
-        [agent.id, request.body.version ?? null, request.body.hostname ?? null, request.body.runbooks ? JSON.stringify(request.body.runbooks) : null],
-      );
+      // Revoked since its credential was checked: not written, and refused.
+      if (!(await checkins.record(agent.id, request.body))) throw new HttpError(401, 'unauthorized', AGENT_NOT_VALID);
       metrics.agentCheckin();
       return { ok: true, agentId: agent.id };
     },

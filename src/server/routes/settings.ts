@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
 import { noContent, settingAnswer, settingsAnswer, settingsAuditAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
+import type { CachedReads } from '../cached-reads.js';
 import { notFound } from '../errors.js';
 
 interface KeyParams {
@@ -25,16 +26,15 @@ const SETTING_SELECT = `SELECT s.key, s.value, s.updated_at, u.email AS updated_
   FROM settings s LEFT JOIN users u ON u.id = s.updated_by`;
 
 /** Key/value configuration: anyone logged in reads it, admins change it, every change is audited. */
-export function settingRoutes(app: FastifyInstance, db: Database): void {
-  app.get('/api/settings', { schema: { response: { 200: settingsAnswer } } }, async () => {
-    const rows = await db.query(`${SETTING_SELECT} ORDER BY s.key`);
-    return { settings: rows.map(toSetting) };
-  });
+export function settingRoutes(app: FastifyInstance, db: Database, cache: CachedReads): void {
+  const all = async () => (await cache.lookup('settings', 'all', async () => (await db.query(`${SETTING_SELECT} ORDER BY s.key`)).map(toSetting))) ?? [];
+
+  app.get('/api/settings', { schema: { response: { 200: settingsAnswer } } }, async () => ({ settings: await all() }));
 
   app.get<{ Params: KeyParams }>('/api/settings/:key', { schema: { params: keyParams, response: { 200: settingAnswer } } }, async (request) => {
-    const [row] = await db.query(`${SETTING_SELECT} WHERE s.key = $1`, [request.params.key]);
-    if (!row) throw notFound(`no setting "${request.params.key}"`);
-    return { setting: toSetting(row) };
+    const setting = (await all()).find((s) => s.key === request.params.key);
+    if (!setting) throw notFound(`no setting "${request.params.key}"`);
+    return { setting };
   });
 
   /** Writes (or with `value` undefined, deletes) a setting and audits it, in one transaction. */
