@@ -40,14 +40,25 @@ export async function digestBackup(file: string, onBytes: (n: number) => void = 
   return { sizeBytes, sha256: hash.digest('hex'), uncompressedBytes: gzipError ? undefined : uncompressed, gzipError };
 }
 
-/** SHA-256 and size of a file, read once. */
-export async function sha256File(file: string, onBytes: (n: number) => void = () => {}): Promise<{ sizeBytes: number; sha256: string }> {
+/** SHA-256 and size of the bytes a reader goes through, taken as it reads them. */
+export function readingDigest(): { add: (chunk: Buffer) => void; result: () => { sizeBytes: number; sha256: string } } {
   const hash = createHash('sha256');
   let sizeBytes = 0;
+  return {
+    add(chunk) {
+      sizeBytes += chunk.length;
+      hash.update(chunk);
+    },
+    result: () => ({ sizeBytes, sha256: hash.digest('hex') }),
+  };
+}
+
+/** SHA-256 and size of a file, read once. */
+export async function sha256File(file: string, onBytes: (n: number) => void = () => {}): Promise<{ sizeBytes: number; sha256: string }> {
+  const digest = readingDigest();
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    sizeBytes += (chunk as Buffer).length;
     onBytes((chunk as Buffer).length);
-    hash.update(chunk as Buffer);
+    digest.add(chunk as Buffer);
   }
-  return { sizeBytes, sha256: hash.digest('hex') };
+  return digest.result();
 }

@@ -22,8 +22,8 @@ const SESSION_SETTING = /^(SET |SELECT pg_catalog\.set_config\()/;
 const INDEX = /^CREATE (UNIQUE )?INDEX /;
 
 export interface LoadProgress {
-  /** Bytes of the backup file read. */
-  onBytes?: (n: number) => void;
+  /** Each piece of the backup file, as it is read (every byte once, in order). */
+  onRead?: (chunk: Buffer) => void;
   /** Once it is read, the statements done of those still to run. */
   onSteps?: (done: number, total: number) => void;
 }
@@ -39,7 +39,7 @@ export async function loadIntoSchema(url: string, file: string, schema: string, 
   await checkClientTool(exec, 'psql');
   const pool = new SessionPool(exec, psqlSessionCommand(url, RESTORE_SORT_MEMORY), Math.max(2, Math.min(4, availableParallelism())));
   const compressed = createReadStream(file, { highWaterMark: 1 << 20 });
-  compressed.on('data', (d) => progress.onBytes?.(d.length));
+  compressed.on('data', (d) => progress.onRead?.(d as Buffer));
   const sql = compressed.pipe(zlib.createGunzip({ chunkSize: 1 << 20 }));
   compressed.on('error', (err) => sql.destroy(err));
   try {
@@ -71,10 +71,10 @@ export async function loadIntoSchema(url: string, file: string, schema: string, 
 }
 
 /** Loads a backup of the embedded database into a new PGlite directory. */
-export async function loadIntoEmbedded(dataDir: string, file: string, onBytes?: (n: number) => void): Promise<void> {
+export async function loadIntoEmbedded(dataDir: string, file: string, onRead?: (chunk: Buffer) => void): Promise<void> {
   const chunks: Buffer[] = [];
   const compressed = createReadStream(file, { highWaterMark: 1 << 20 });
-  compressed.on('data', (d) => onBytes?.(d.length));
+  compressed.on('data', (d) => onRead?.(d as Buffer));
   await pipeline(compressed, zlib.createGunzip(), async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) chunks.push(chunk);
   });

@@ -14,7 +14,8 @@ import { embeddedDump } from './create.js';
 import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
 import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
-import { failedChecks, verifyBackup, rowCountDifferences } from './verify.js';
+import { checkManifest, failedChecks, rowCountDifferences, sha256Check } from './verify.js';
+import { readingDigest, sha256File } from './integrity.js';
 
 export interface RestorePlan extends DatabaseTarget {
   file: string;
@@ -41,6 +42,36 @@ export interface RestoreResult {
   tables: Record<string, number>;
   sinceBackup: SinceBackup;
   durationMs: number;
+}
+
+const notVerified = (detail: string) => new Refused(`the backup failed verification, nothing was changed: ${detail}`);
+
+/** What a restore reads of the backup file: summed and counted as it goes. */
+interface Reading {
+  onRead: (chunk: Buffer) => void;
+  /** Throws unless what was read is the whole file its manifest describes (once, after the load). */
+  verify: () => void;
+}
+
+/**
+ * The backup is verified while it loads, not before: the load reads every byte of the file once,
+ * and nothing it loads counts until the swap, which first checks the sum.
+ */
+function verifiedAsRead(manifest: BackupManifest, onProgress: RestorePlan['onProgress']): Reading {
+  const digest = readingDigest();
+  let read = 0;
+  return {
+    onRead(chunk) {
+      digest.add(chunk);
+      onProgress?.({ phase: 'restoring', done: (read += chunk.length), total: manifest.sizeBytes });
+    },
+    verify() {
+      const { sizeBytes, sha256 } = digest.result();
+      if (sizeBytes !== manifest.sizeBytes) throw notVerified(`size: ${sizeBytes} bytes read, the manifest says ${manifest.sizeBytes}`);
+      const sum = sha256Check(sha256, manifest.sha256);
+      if (!sum.ok) throw notVerified(`sha256: ${sum.detail}`);
+    },
+  };
 }
 
 /** The Tenant Plane must not be using the database while it is swapped. */
@@ -116,7 +147,7 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   return [value, Math.round(performance.now() - started)];
 }
 
-async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, exec: Executor): Promise<Swapped> {
+async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, reading: Reading, exec: Executor): Promise<Swapped> {
   const at = new Date();
   const safety = setAsideSchema('pre-restore', at);
   const incoming = setAsideSchema('incoming', at);
@@ -140,11 +171,11 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   // Meanwhile, the copies earlier restores set aside are dropped (not by a dry run).
   const pruned = plan.dryRun ? Promise.resolve([]) : dropSetAside(plan.dbUrl, incoming);
   const load = async () => {
-    let read = 0;
     const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, {
-      onBytes: (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }),
+      onRead: reading.onRead,
       onSteps: (done, total) => plan.onProgress?.({ phase: 'building indexes and checking constraints', done, total, unit: 'steps' }),
     });
+    reading.verify();
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
   };
@@ -220,14 +251,14 @@ async function sinceBackupEmbedded(restored: Database, live: string, keepNew: bo
   return { tables, carried, compareMs, carryMs };
 }
 
-async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<string, number>; sizeBytes: number }): Promise<Swapped> {
+async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, reading: Reading): Promise<Swapped> {
   const live = embeddedDataDir(plan.dataDir);
   const lock = lockEmbedded(live);
   const at = new Date();
   const staging = setAsideDirectory(live, 'incoming', at);
   try {
-    let read = 0;
-    await loadIntoEmbedded(embeddedDataDir(staging), plan.file, (n) => plan.onProgress?.({ phase: 'restoring', done: (read += n), total: manifest.sizeBytes }));
+    await loadIntoEmbedded(embeddedDataDir(staging), plan.file, reading.onRead);
+    reading.verify();
     const restored = await openEmbedded(staging);
     let since: SinceBackup;
     try {
@@ -260,20 +291,23 @@ async function restoreEmbedded(plan: RestorePlan, manifest: { tables: Record<str
  */
 export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<RestoreResult> {
   const started = performance.now();
-  const verified = await verifyBackup(plan.file, { exec, onProgress: plan.onProgress, checksumOnly: true });
-  if (!verified.ok || !verified.manifest) {
-    throw new Refused(`the backup failed verification, nothing was changed: ${failedChecks(verified)}`);
-  }
-  const manifest = verified.manifest;
+  const checked = checkManifest(plan.file);
+  if (!checked.ok || !checked.manifest) throw notVerified(failedChecks(checked));
+  const manifest = checked.manifest;
   const kind = plan.dbUrl ? 'postgres' : 'embedded';
   if (manifest.source !== kind) {
     throw new Refused(`this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind`, [{ do: 'set', setting: 'database' }]);
   }
   let swapped: Swapped;
+  const reading = verifiedAsRead(manifest, plan.onProgress);
   try {
-    swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, exec) : await restoreEmbedded(plan, manifest);
+    swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, reading, exec) : await restoreEmbedded(plan, manifest, reading);
   } catch (err) {
     if (err instanceof EmbeddedInUseError) throw new Refused(err.message, [{ do: 'stop-tenant-plane' }]);
+    if (err instanceof Refused) throw err;
+    // A load that stopped before the sum was checked: a damaged file is named as such.
+    const sum = sha256Check((await sha256File(plan.file)).sha256, manifest.sha256);
+    if (!sum.ok) throw notVerified(`sha256: ${sum.detail}`);
     if (err instanceof LoadError) throw new LoadError(`${err.message}\nnothing was changed: the database is as it was before the restore`);
     throw err;
   }

@@ -25,7 +25,7 @@ export interface VerifyResult {
   manifest: BackupManifest | undefined;
 }
 
-function sha256Check(actual: string, expected: string): Check {
+export function sha256Check(actual: string, expected: string): Check {
   return { name: 'sha256', ok: actual === expected, detail: actual === expected ? actual : `${actual} differs from the manifest's ${expected}` };
 }
 
@@ -37,12 +37,12 @@ export function rowCountDifferences(expected: Record<string, number>, actual: Re
 }
 
 /** Restores into a scratch database on the same server (or a scratch embedded directory), compares, drops it. */
-async function restoreTest(file: string, manifest: BackupManifest, target: DatabaseTarget, exec: Executor, onBytes: (n: number) => void): Promise<Check> {
+async function restoreTest(file: string, manifest: BackupManifest, target: DatabaseTarget, exec: Executor, onRead: (chunk: Buffer) => void): Promise<Check> {
   const name = 'restore test';
   if (!target.dbUrl) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-restore-test-'));
     try {
-      await loadIntoEmbedded(path.join(dir, 'pglite'), file, onBytes);
+      await loadIntoEmbedded(path.join(dir, 'pglite'), file, onRead);
       const db = await openEmbedded(dir);
       const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
       const diff = rowCountDifferences(manifest.tables, counts);
@@ -65,7 +65,7 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   }
   const url = withDatabase(target.dbUrl, scratch);
   try {
-    const counts = await loadIntoSchema(url, file, 'public', exec, { onBytes });
+    const counts = await loadIntoSchema(url, file, 'public', exec, { onRead });
     const diff = rowCountDifferences(manifest.tables, counts);
     return { name, ok: diff.length === 0, detail: diff.length ? diff.join('; ') : `restored into scratch database ${scratch} on the same server: ${Object.keys(counts).length} tables, row counts match; dropped it` };
   } catch (err) {
@@ -81,17 +81,8 @@ export function failedChecks(result: VerifyResult): string {
   return result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ');
 }
 
-/**
- * Checks a backup against its manifest: present, same size, same SHA-256, and a gzip stream
- * that inflates whole to the recorded size; with `restoreTest`, also loads it into a scratch
- * database and compares row counts. A backup that passes is marked verified in its manifest.
- * `checksumOnly` (before a restore, which inflates the stream anyway and stops at any damage)
- * checks the manifest, size and SHA-256 only.
- */
-export async function verifyBackup(
-  file: string,
-  options: { restoreTest?: DatabaseTarget; exec: Executor; onProgress?: (p: Progress) => void; checksumOnly?: boolean },
-): Promise<VerifyResult> {
+/** The checks that need no reading of the file: it is there, its manifest reads, and it has the size the manifest says. */
+export function checkManifest(file: string): VerifyResult {
   const checks: Check[] = [];
   const result = (manifest?: BackupManifest): VerifyResult => ({ file, ok: checks.every((c) => c.ok), checks, manifest });
   if (!existsSync(file)) {
@@ -108,12 +99,30 @@ export async function verifyBackup(
   }
   const size = statSync(file).size;
   checks.push({ name: 'size', ok: size === manifest.sizeBytes, detail: `${size} bytes${size === manifest.sizeBytes ? '' : `, the manifest says ${manifest.sizeBytes}`}` });
+  return result(manifest);
+}
+
+/**
+ * Checks a backup against its manifest: present, same size, same SHA-256, and a gzip stream
+ * that inflates whole to the recorded size; with `restoreTest`, also loads it into a scratch
+ * database and compares row counts. A backup that passes is marked verified in its manifest.
+ * `checksumOnly` (before a rollback stops anything) checks the manifest, size and SHA-256 only.
+ */
+export async function verifyBackup(
+  file: string,
+  options: { restoreTest?: DatabaseTarget; exec: Executor; onProgress?: (p: Progress) => void; checksumOnly?: boolean },
+): Promise<VerifyResult> {
+  const first = checkManifest(file);
+  const { checks, manifest } = first;
+  if (!manifest) return first;
+  const size = manifest.sizeBytes;
+  const result = (): VerifyResult => ({ file, ok: checks.every((c) => c.ok), checks, manifest });
   let read = 0;
   const onBytes = (n: number) => options.onProgress?.({ phase: 'checking', done: (read += n), total: size });
   if (options.checksumOnly) {
     const sum = await sha256File(file, onBytes);
     checks.push(sha256Check(sum.sha256, manifest.sha256));
-    return result(manifest);
+    return result();
   }
   const digest = await digestBackup(file, onBytes);
   checks.push(sha256Check(digest.sha256, manifest.sha256));
@@ -125,9 +134,9 @@ export async function verifyBackup(
   });
   if (options.restoreTest && checks.every((c) => c.ok)) {
     let loaded = 0;
-    checks.push(await restoreTest(file, manifest, options.restoreTest, options.exec, (n) => options.onProgress?.({ phase: 'restore test', done: (loaded += n), total: size })));
+    checks.push(await restoreTest(file, manifest, options.restoreTest, options.exec, (chunk) => options.onProgress?.({ phase: 'restore test', done: (loaded += chunk.length), total: size })));
   }
-  const verified = result(manifest);
+  const verified = result();
   if (verified.ok) writeManifest(file, { ...manifest, verifiedAt: new Date().toISOString() });
   return verified;
 }
