@@ -12,7 +12,7 @@
  *   npm run bench:backup          (BENCH_SCALE=500 ≈ 500 MB of tables; BENCH_ROUNDS=5)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../src/db/database.js';
@@ -28,15 +28,25 @@ const tpctl = path.join(root, 'dist', 'cli', 'tpctl.js');
 
 const pg = await PostgresServer.start({ durable: true });
 
+/** CPU-seconds the whole machine has spent busy so far (every process, the server's included), from /proc/stat. */
+function busyCpuSeconds(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number) as number[];
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+}
+
 /**
  * Times a command from a clean start: what earlier runs left behind is written out first
- * (a checkpoint, then the page cache), so that no run pays for the one before it.
+ * (a checkpoint, then the page cache), so that no run pays for the one before it. With `cpu`,
+ * also records the CPU-seconds the machine spent during it.
  */
-async function timed(run: () => void): Promise<number> {
+async function timed(run: () => void, cpu?: number[]): Promise<number> {
   await pg.sql('CHECKPOINT');
   execFileSync('sync');
+  const busy = busyCpuSeconds();
   const start = performance.now();
   run();
+  cpu?.push(busyCpuSeconds() - busy);
   return (performance.now() - start) / 1000;
 }
 
@@ -64,10 +74,11 @@ try {
   const sizes = { ours: statSync(ourFile).size, naive: statSync(naiveFile).size };
 
   const restore = { ours: [] as number[], naive: [] as number[], compared: [] as number[] };
+  const cpu = { ours: [] as number[], naive: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
-    restore.naive.push(await timed(() => execFileSync('sh', ['-c', `zcat '${ourFile}' | psql -q '${c.url}' > /dev/null 2>&1`], { env: shellEnv })));
+    restore.naive.push(await timed(() => execFileSync('sh', ['-c', `zcat '${ourFile}' | psql -q '${c.url}' > /dev/null 2>&1`], { env: shellEnv }), cpu.naive));
     let out = '';
-    restore.ours.push(await timed(() => void (out = execFileSync(process.execPath, [tpctl, 'restore', ourFile, '--keep-new', '--json'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }))));
+    restore.ours.push(await timed(() => void (out = execFileSync(process.execPath, [tpctl, 'restore', ourFile, '--keep-new', '--json'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })), cpu.ours));
     const { sinceBackup } = JSON.parse(out) as { sinceBackup: { compareMs: number; carryMs: number } };
     restore.compared.push((sinceBackup.compareMs + sinceBackup.carryMs) / 1000);
   }
@@ -81,6 +92,11 @@ try {
   line('restore', median(restore.ours), median(restore.naive), '≤ 0.80: zcat | psql');
   const share = median(restore.compared.map((t, i) => t / restore.ours[i]!));
   console.log(`compare  ${median(restore.compared).toFixed(2).padStart(8)} s  of the restore's time: ${(share * 100).toFixed(1)} %  (target ≤ 15 %: the comparison with the live data and the carry)`);
+  // On this many cores no restore can take less than its CPU-seconds divided by them.
+  const cores = os.availableParallelism();
+  console.log(
+    `CPU      ${median(cpu.ours).toFixed(1).padStart(8)} s  ${median(cpu.naive).toFixed(1).padStart(8)} s   CPU-seconds of the restore; on ${cores} cores tpctl's floor is ${(median(cpu.ours) / cores).toFixed(2)} s, ratio ${(median(cpu.ours) / cores / median(restore.naive)).toFixed(2)} of zcat | psql`,
+  );
   console.log(`\nall rounds: backup ${backup.ours.map((t) => t.toFixed(2)).join(' ')} vs ${backup.naive.map((t) => t.toFixed(2)).join(' ')}; restore ${restore.ours.map((t) => t.toFixed(2)).join(' ')} vs ${restore.naive.map((t) => t.toFixed(2)).join(' ')}; compare ${restore.compared.map((t) => t.toFixed(2)).join(' ')}`);
 } finally {
   await pg.destroy();

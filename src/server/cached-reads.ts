@@ -4,11 +4,13 @@ import type { Database } from '../db/database.js';
 
 /** The channel migration 0003's triggers announce each change on. */
 const CHANNEL = 'atlas_changes';
+/** What pg_stat_activity shows as the last statement of a connection listening on it (`Database.listen` runs nothing else). */
+const LISTEN = `LISTEN ${CHANNEL}`;
 /** An entry lives at most this long, however quiet the channel: memory turns over. */
 const TTL_MS = 60_000;
 /** Beyond this many entries, the oldest go first. */
 const MAX_ENTRIES = 200_000;
-/** How long `heard` waits for its own announcement before it forgets everything instead. */
+/** How long `heard` waits for every replica's answer before it forgets everything instead. */
 const HEARD_WITHIN_MS = 1_000;
 
 /** Sessions, API tokens and agent credentials found valid (by their hash), and the settings (all at once). */
@@ -28,8 +30,8 @@ export class CachedReads {
   private generation = 0;
   private listening = false;
   private readonly stop: (() => Promise<void>) | undefined;
-  /** `heard` calls waiting for their own announcement, by its payload. */
-  private readonly waiting = new Map<string, () => void>();
+  /** `heard` calls waiting for the answers to their sync, by its nonce. */
+  private readonly waiting = new Map<string, { answered: () => void; release: () => void }>();
 
   constructor(private readonly db: Pick<Database, 'listen' | 'query'>) {
     this.stop = db.listen?.(CHANNEL, {
@@ -37,29 +39,46 @@ export class CachedReads {
       heard: (listening) => {
         this.listening = listening;
         this.forget(() => true);
-        for (const done of this.waiting.values()) done();
+        for (const wait of this.waiting.values()) wait.release(); // nothing kept: nothing to wait for
       },
     });
   }
 
   /**
-   * Resolves once every change committed so far has been heard here: the database delivers a
-   * channel's announcements in commit order, so hearing one sent now means hearing all before it.
-   * Other replicas hear them at the same moment, from the same commit.
+   * Resolves once every replica has heard every change committed so far. It announces a sync
+   * and waits until each connection listening on the channel has answered it: PostgreSQL
+   * delivers a channel's announcements in commit order, and a replica answers a sync once it has
+   * dealt with all that came before it. A replica that does not answer within HEARD_WITHIN_MS
+   * (stopped, or its connection lost) is not waited for any longer; this one then forgets everything.
    */
   async heard(): Promise<void> {
     if (!this.listening) return;
-    const payload = `sync ${randomUUID()}`;
-    const heard = new Promise<void>((resolve) => this.waiting.set(payload, resolve));
+    const nonce = randomUUID();
+    let answers = 0;
+    let needed = Infinity;
+    let done = () => {};
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const count = () => {
+      if (++answers >= needed) done();
+    };
+    this.waiting.set(nonce, { answered: count, release: () => done() });
     const abandon = new AbortController();
     try {
-      // Not sent, or not heard in time: whatever was missed, nothing kept can be stale.
-      const sent = await this.db.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]).then(() => true, () => false);
-      const late = !sent || (await Promise.race([heard.then(() => false), sleep(HEARD_WITHIN_MS, true, { signal: abandon.signal }).catch(() => false)]));
+      const sent = await this.db
+        .query<{ listeners: number }>(
+          `SELECT pg_notify($1, $2), (SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND query = $3) AS listeners`,
+          [CHANNEL, `sync ${nonce}`, LISTEN],
+        )
+        .catch(() => undefined);
+      // Not sent: whatever was missed, nothing kept can be stale.
+      if (!sent) return this.forget(() => true);
+      needed = sent[0]?.listeners ?? 1;
+      if (answers >= needed) done();
+      const late = await Promise.race([all.then(() => false), sleep(HEARD_WITHIN_MS, true, { signal: abandon.signal }).catch(() => false)]);
       if (late) this.forget(() => true);
     } finally {
       abandon.abort();
-      this.waiting.delete(payload);
+      this.waiting.delete(nonce);
     }
   }
 
@@ -85,7 +104,9 @@ export class CachedReads {
   /** "<kind> <id>": that one; "<kind>": all of the kind; "user": every session, token and the settings (they carry their user). */
   private changed(payload: string): void {
     const [kind, id] = payload.split(' ', 2);
-    if (kind === 'sync') return this.waiting.get(payload)?.();
+    // Everything announced before a sync has been dealt with by now: answer it.
+    if (kind === 'sync') return void this.db.query('SELECT pg_notify($1, $2)', [CHANNEL, `heard ${id}`]).catch(() => {});
+    if (kind === 'heard') return this.waiting.get(id ?? '')?.answered();
     if (id !== undefined) {
       this.generation++;
       this.entries.delete(`${kind} ${id}`);

@@ -2,21 +2,25 @@ import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { CachedReads } from '../../src/server/cached-reads.js';
 
-/** A database whose LISTEN the test drives: what it announces, and whether the channel is up. */
-function fakeDatabase(options: { failQuery?: boolean; echo?: boolean } = {}) {
+/**
+ * A database whose LISTEN the test drives: what it announces, and whether the channel is up.
+ * Like PostgreSQL, it delivers what this replica sends on the channel back to it (unless
+ * `echo` is false), and counts `listeners` connections listening (this one and others).
+ */
+function fakeDatabase(options: { failQuery?: boolean; echo?: boolean; listeners?: number } = {}) {
   let on: Parameters<NonNullable<Database['listen']>>[1] | undefined;
-  const sent: unknown[][] = [];
+  const sent: string[] = [];
   const db: Pick<Database, 'listen' | 'query'> = {
     listen(_channel, handlers) {
       on = handlers;
       return async () => {};
     },
     async query<R>(_sql: string, params: readonly unknown[] = []) {
-      sent.push([...params]);
       if (options.failQuery) throw new Error('connection terminated');
-      // The database announces a sync back on the channel, as PostgreSQL does.
-      if (options.echo !== false) queueMicrotask(() => on?.message(String(params[1])));
-      return [] as R[];
+      const payload = String(params[1]);
+      sent.push(payload);
+      if (options.echo !== false) queueMicrotask(() => on?.message(payload));
+      return [{ listeners: options.listeners ?? 1 }] as R[];
     },
   };
   return {
@@ -47,6 +51,7 @@ describe('CachedReads', () => {
     await withoutListen.lookup('session', 'h1', load);
     expect(calls.n).toBe(4);
     await withoutListen.heard(); // nothing is kept, so nothing to wait for
+    await cache.heard(); // the channel is not up: the same
     expect(fake.sent).toEqual([]);
   });
 
@@ -121,15 +126,23 @@ describe('CachedReads', () => {
     expect(calls.n).toBe(4);
   });
 
-  it('heard() resolves once its own announcement comes back, and forgets everything when it cannot be sent or does not come back', async () => {
-    const fake = fakeDatabase();
+  it('heard() announces a sync, answers it as every replica does, and resolves once every listening replica has answered', async () => {
+    const fake = fakeDatabase({ listeners: 2 });
     const cache = new CachedReads(fake.db);
     fake.up(true);
-    await cache.heard();
-    expect(fake.sent).toHaveLength(1);
-    expect(fake.sent[0]).toEqual(['atlas_changes', expect.stringMatching(/^sync [0-9a-f-]{36}$/) as string]);
+    let resolved = false;
+    const heard = cache.heard().then(() => (resolved = true));
+    await new Promise((r) => setTimeout(r, 20));
+    const nonce = /^sync ([0-9a-f-]{36})$/.exec(fake.sent[0] ?? '')?.[1];
+    expect(fake.sent).toEqual([`sync ${nonce}`, `heard ${nonce}`]); // the sync, and this replica's own answer
+    expect(resolved).toBe(false); // the other replica has not answered yet
+    fake.announce(`heard ${nonce}`);
+    await heard;
+    expect(resolved).toBe(true);
+  });
 
-    for (const options of [{ failQuery: true }, { echo: false }]) {
+  it('heard() forgets everything when its sync cannot be sent, or not every replica answers within a second', async () => {
+    for (const options of [{ failQuery: true }, { echo: false }, { listeners: 3 }]) {
       const broken = fakeDatabase(options);
       const forgetful = new CachedReads(broken.db);
       broken.up(true);
@@ -137,7 +150,18 @@ describe('CachedReads', () => {
       await forgetful.lookup('session', 'h1', load);
       await forgetful.heard();
       await forgetful.lookup('session', 'h1', load);
-      expect(calls.n).toBe(2);
+      expect(calls.n, JSON.stringify(options)).toBe(2);
     }
+  });
+
+  it('heard() does not wait once the channel is lost: nothing is kept then', async () => {
+    const fake = fakeDatabase({ echo: false });
+    const cache = new CachedReads(fake.db);
+    fake.up(true);
+    const heard = cache.heard();
+    await new Promise((r) => setTimeout(r, 20));
+    fake.up(false);
+    await heard; // well within the second it would wait otherwise
+    expect(fake.sent).toHaveLength(1);
   });
 });

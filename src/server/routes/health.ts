@@ -48,13 +48,17 @@ export interface HealthWatch {
  */
 export async function watchHealth(db: Database, migrations: readonly MigrationFile[]): Promise<HealthWatch> {
   let last = { checks: await check(db, migrations), at: performance.now() };
+  /** When the check under way started; undefined between checks. */
+  let checking: number | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   const next = () => {
     timer = setTimeout(() => {
+      checking = performance.now();
       running = check(db, migrations).then((checks) => {
         last = { checks, at: performance.now() };
+        checking = undefined;
         if (!stopped) next();
       });
     }, CHECK_EVERY_MS);
@@ -63,9 +67,15 @@ export async function watchHealth(db: Database, migrations: readonly MigrationFi
   next();
   return {
     current() {
-      const ageMs = Math.round(performance.now() - last.at);
+      const now = performance.now();
+      const ageMs = Math.round(now - last.at);
       if (ageMs > STALE_AFTER_MS) {
-        return { database: { status: 'error', kind: db.kind, message: `the database has not answered for ${ageMs} ms`, checkedAgoMs: ageMs }, schema: { status: 'unknown' } };
+        // Overdue either way; which one it is tells the operator where to look.
+        const message =
+          checking !== undefined && now - checking > STALE_AFTER_MS
+            ? `the database has not answered for ${Math.round(now - checking)} ms`
+            : `the last database check is ${ageMs} ms old: this process is too busy to run its checks on time`;
+        return { database: { status: 'error', kind: db.kind, message, checkedAgoMs: ageMs }, schema: { status: 'unknown' } };
       }
       return { ...last.checks, database: { ...last.checks.database, checkedAgoMs: ageMs } };
     },
