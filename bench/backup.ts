@@ -30,9 +30,9 @@ const pg = await PostgresServer.start({ durable: true });
 
 /** CPU-seconds the whole machine has spent busy so far (every process, the server's included), from /proc/stat. */
 function busyCpuSeconds(): number {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number) as number[];
-  return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+  // cpu  user nice system idle iowait irq softirq steal …, in hundredths of a second
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  return [0, 1, 2, 5, 6, 7].reduce((sum, i) => sum + (fields[i] ?? 0), 0) / 100;
 }
 
 /**
