@@ -13,7 +13,7 @@ import autocannon from 'autocannon';
 import { openDatabase } from '../src/db/database.js';
 import { hashSecret, newSecret } from '../src/server/auth/secrets.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
-import { startServer } from '../test/support/server-process.js';
+import { startServerUnderLoad } from '../test/support/server-process.js';
 
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 50_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -23,7 +23,7 @@ const DEFAULT_INTERVAL_SECONDS = 15;
 
 const pg = await PostgresServer.start();
 const url = await pg.createDatabase('bench');
-const tp = await startServer({ DB_URL: url, ATLAS_LOG_LEVEL: 'info' });
+const tp = await startServerUnderLoad({ DB_URL: url, ATLAS_LOG_LEVEL: 'info' });
 try {
   const credentials = Array.from({ length: AGENTS }, () => newSecret('aga'));
   const db = await openDatabase({ url, embeddedDir: '' });

@@ -11,7 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
 import { PostgresServer } from '../test/support/postgres-server.js';
-import { startServer } from '../test/support/server-process.js';
+import { startServerUnderLoad } from '../test/support/server-process.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const MAX_REQUESTS = 200_000;
@@ -40,7 +40,7 @@ function baseline(body: string): Promise<{ url: string; close: () => void }> {
 
 const pg = await PostgresServer.start();
 const admin = { ATLAS_ADMIN_EMAIL: 'bench@example.com', ATLAS_ADMIN_PASSWORD: 'bench-password-123' };
-const tp = await startServer({ DB_URL: await pg.createDatabase('bench'), ...admin });
+const tp = await startServerUnderLoad({ DB_URL: await pg.createDatabase('bench'), ...admin });
 try {
   const login = await fetch(`${tp.url}/api/login`, {
     method: 'POST',

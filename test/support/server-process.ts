@@ -47,3 +47,14 @@ export async function startServer(env: Record<string, string>, releaseDir = appR
   const server = spawnServer(env, releaseDir);
   return { ...server, url: await server.ready };
 }
+
+/**
+ * For benchmarks: starts a server and, once it is ready, drains its output unread, so that the
+ * load generator beside it in this process does not parse (and keep) every log line.
+ */
+export async function startServerUnderLoad(env: Record<string, string>): Promise<ServerProcess & { url: string }> {
+  const server = await startServer(env);
+  server.child.stdout?.removeAllListeners('data');
+  server.child.stdout?.resume();
+  return server;
+}
