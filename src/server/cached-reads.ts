@@ -72,7 +72,8 @@ export class CachedReads {
         .catch(() => undefined);
       // Not sent: whatever was missed, nothing kept can be stale.
       if (!sent) return this.forget(() => true);
-      needed = sent[0]?.listeners ?? 1;
+      // At least this replica's own answer (pg_stat_activity may not show statements: track_activities off).
+      needed = Math.max(1, sent[0]?.listeners ?? 1);
       if (answers >= needed) done();
       const late = await Promise.race([all.then(() => false), sleep(HEARD_WITHIN_MS, true, { signal: abandon.signal }).catch(() => false)]);
       if (late) this.forget(() => true);
