@@ -106,6 +106,8 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     ['one byte flipped', (f: string) => flipByte(f), /FAIL sha256: [0-9a-f]{64} differs from the manifest's/],
     ['without its manifest', (f: string) => unlinkSync(`${f}.manifest.json`), /FAIL manifest: no manifest beside/],
     ['with extra bytes appended', (f: string) => appendFileSync(f, 'garbage'), /FAIL size.*\n.*FAIL sha256/],
+    // Loads to the end (the sum is checked before the swap, not before the load).
+    ['edited whole but not signed again', (f: string) => editUnsigned(f), /FAIL sha256: [0-9a-f]{64} differs from the manifest's/],
   ])('a backup %s fails verify and makes restore refuse, changing nothing', async (_name, damage, message) => {
     const file = await createBackup(setup);
     damage(file);
@@ -127,6 +129,13 @@ function resign(file: string, edit: (sql: string) => string): void {
   writeFileSync(file, gz);
   const sha256 = createHash('sha256').update(gz).digest('hex');
   writeManifest(file, { ...readManifest(file), sizeBytes: gz.length, uncompressedBytes: sql.length, sha256 });
+}
+
+/** Edits the SQL inside a backup into another valid gzip file of the size its manifest says, the manifest's sum left as it was. */
+function editUnsigned(file: string): void {
+  const gz = gzipSync(Buffer.from(`${gunzipSync(readFileSync(file)).toString()}\n-- edited after the backup\n`));
+  writeFileSync(file, gz);
+  writeManifest(file, { ...readManifest(file), sizeBytes: gz.length });
 }
 
 function flipByte(file: string): void {
