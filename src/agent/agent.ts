@@ -2,7 +2,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { claimAnswer, enrolledAnswer, type Claim, type Enrolled } from '../shared/api-shapes.js';
-import { AnswerError, errorMessage, shaped } from '../shared/answers.js';
+import { AnswerError, errorMessage, readAnswer, shaped } from '../shared/answers.js';
 import { isObject, parseJson } from '../shared/json.js';
 import type { AgentConfig } from './config.js';
 import { runRunbook } from './runner.js';
@@ -22,13 +22,8 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** An execution as the Tenant Plane hands it out, checked: its id becomes a file name of ours, its runbook is only looked up. */
 export function claimedExecution(body: unknown): Claim['execution'] | undefined {
-  try {
-    const { execution } = shaped<Claim>(claimAnswer, body, 'POST /api/agent/executions/claim');
-    return UUID_RE.test(execution.id) ? execution : undefined;
-  } catch (err) {
-    if (err instanceof AnswerError) return undefined;
-    throw err;
-  }
+  const claim = readAnswer<Claim>(claimAnswer, body, 'POST /api/agent/executions/claim');
+  return claim instanceof AnswerError || !UUID_RE.test(claim.execution.id) ? undefined : claim.execution;
 }
 
 /** Exponential backoff with full jitter, capped: a wait never exceeds the cap. */

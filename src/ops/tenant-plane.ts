@@ -2,7 +2,7 @@ import type { Counters, Probe, WebhookState } from './bake.js';
 import { message, onlineAgents, request, runChecklist, signIn, type AgentBaseline, type Answer, type Check, type VerifyAuth } from './checklist.js';
 import { judge, probeHealth, type HealthEvidence } from './health.js';
 import { webhooksAnswer, webhookTestAnswer, type Webhooks, type WebhookTest } from '../shared/api-shapes.js';
-import { AnswerError, shaped } from '../shared/answers.js';
+import { AnswerError, readAnswer } from '../shared/answers.js';
 
 /**
  * The running Tenant Plane as tpctl sees it: over HTTP, the way an operator does (health, a
@@ -111,26 +111,17 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
     async webhooks() {
       const answer = await asIdentity('/api/admin/webhooks').catch(() => undefined);
       if (answer?.status !== 200) return undefined;
-      try {
-        const { webhooks } = shaped<Webhooks>(webhooksAnswer, answer.body, 'GET /api/admin/webhooks');
-        return webhooks.map((w) => ({ id: w.id, name: w.name, lastDelivery: w.deliveries.last }));
-      } catch (err) {
-        if (err instanceof AnswerError) return undefined; // cannot be read, as when not answered
-        throw err;
-      }
+      const read = readAnswer<Webhooks>(webhooksAnswer, answer.body, 'GET /api/admin/webhooks');
+      if (read instanceof AnswerError) return undefined; // cannot be read, as when not answered
+      return read.webhooks.map((w) => ({ id: w.id, name: w.name, lastDelivery: w.deliveries.last }));
     },
     async testWebhook(id) {
       const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
       const where = `POST /api/admin/webhooks/${id}/test`;
       if (!answer) return { ok: false, detail: `${where}: the verification login failed` };
       if (answer.status !== 200) return { ok: false, detail: `${where}: ${answer.status ? `HTTP ${answer.status}` : 'no answer'}: ${message(answer)}` };
-      let b: WebhookTest;
-      try {
-        b = shaped<WebhookTest>(webhookTestAnswer, answer.body, where);
-      } catch (err) {
-        if (err instanceof AnswerError) return { ok: false, detail: err.message };
-        throw err;
-      }
+      const b = readAnswer<WebhookTest>(webhookTestAnswer, answer.body, where);
+      if (b instanceof AnswerError) return { ok: false, detail: b.message };
       return { ok: b.status === 'delivered', detail: b.status === 'delivered' ? 'delivered' : (b.error ?? `HTTP ${b.statusCode ?? 'none'}`) };
     },
   };

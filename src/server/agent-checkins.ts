@@ -44,7 +44,8 @@ export class CheckinWriter {
 
   private async writeAll(): Promise<void> {
     while (this.pending.size) {
-      const batch = [...this.pending].slice(0, BATCH);
+      // In the order of the agents' ids, so that two replicas writing the same agents cannot deadlock (one retry covers it if they do).
+      const batch = [...this.pending].slice(0, BATCH).sort(([a], [b]) => (a < b ? -1 : 1));
       for (const [id] of batch) this.pending.delete(id);
       try {
         const written = await this.write(batch).catch((err: unknown) => {
@@ -59,19 +60,17 @@ export class CheckinWriter {
     this.writing = undefined;
   }
 
-  /** In the order of the agents' ids, so that two replicas writing the same agents cannot deadlock (and one retry covers it if they do). */
   private async write(batch: [string, Pending][]): Promise<Set<string>> {
-    const sorted = [...batch].sort(([a], [b]) => (a < b ? -1 : 1));
     const rows = await this.db.query<{ id: string }>(
       `UPDATE agents a SET last_seen_at = now(), version = coalesce(c.version, a.version), hostname = coalesce(c.hostname, a.hostname),
               runbooks = coalesce(c.runbooks::jsonb, a.runbooks)
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS c(id, version, hostname, runbooks)
         WHERE a.id = c.id AND a.revoked_at IS NULL RETURNING a.id`,
       [
-        sorted.map(([id]) => id),
-        sorted.map(([, p]) => p.facts.version ?? null),
-        sorted.map(([, p]) => p.facts.hostname ?? null),
-        sorted.map(([, p]) => (p.facts.runbooks ? JSON.stringify(p.facts.runbooks) : null)),
+        batch.map(([id]) => id),
+        batch.map(([, p]) => p.facts.version ?? null),
+        batch.map(([, p]) => p.facts.hostname ?? null),
+        batch.map(([, p]) => (p.facts.runbooks ? JSON.stringify(p.facts.runbooks) : null)),
       ],
     );
     return new Set(rows.map((r) => r.id));

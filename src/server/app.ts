@@ -94,7 +94,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       'request',
     );
   });
-  const credentials = { db, cache: new CachedReads(db), checkins: new CheckinWriter(db) };
+  const cache = new CachedReads(db);
+  const checkins = new CheckinWriter(db);
+  const credentials = { db, cache, checkins };
   registerAccessControl(app, credentials);
   registerInputGuard(app);
   const metrics = createMetrics(db, version, options.agentOnlineSeconds);
@@ -121,9 +123,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   sessionRoutes(app, db, options.login, options.sessionTtlSeconds);
   apiTokenRoutes(app, db);
   userRoutes(app, db);
-  settingRoutes(app, db, credentials.cache);
+  settingRoutes(app, db, cache);
   licenseRoutes(app, db, version, options.licensePublicKey ?? ATLAS_LICENSE_PUBLIC_KEY);
-  agentRoutes(app, db, options.agentOnlineSeconds, metrics, credentials.checkins);
+  agentRoutes(app, db, options.agentOnlineSeconds, metrics, checkins);
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
   webhookRoutes(app, db, webhooks);
@@ -134,7 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     dispatcher = startWebhookDispatcher(db, webhooks, app.log);
   });
   app.addHook('onClose', async () => {
-    await Promise.all([dispatcher?.stop(), health.stop(), credentials.cache.close(), credentials.checkins.settled()]);
+    await Promise.all([dispatcher?.stop(), health.stop(), cache.close(), checkins.settled()]);
   });
   return app;
 }

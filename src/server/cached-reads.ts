@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../db/database.js';
 
 /** The channel migration 0003's triggers announce each change on. */
@@ -30,8 +29,8 @@ export class CachedReads {
   private generation = 0;
   private listening = false;
   private readonly stop: (() => Promise<void>) | undefined;
-  /** `heard` calls waiting for the answers to their sync, by its nonce. */
-  private readonly waiting = new Map<string, { answered: () => void; release: () => void }>();
+  /** `heard` calls waiting for the answers to their sync, by its nonce: `done(true)` once all have come (or nothing is kept any more). */
+  private readonly waiting = new Map<string, { answers: number; needed: number; done: (heard: boolean) => void }>();
 
   constructor(private readonly db: Pick<Database, 'listen' | 'query'>) {
     this.stop = db.listen?.(CHANNEL, {
@@ -39,7 +38,7 @@ export class CachedReads {
       heard: (listening) => {
         this.listening = listening;
         this.forget(() => true);
-        for (const wait of this.waiting.values()) wait.release(); // nothing kept: nothing to wait for
+        for (const wait of this.waiting.values()) wait.done(true); // nothing kept: nothing to wait for
       },
     });
   }
@@ -54,15 +53,13 @@ export class CachedReads {
   async heard(): Promise<void> {
     if (!this.listening) return;
     const nonce = randomUUID();
-    let answers = 0;
-    let needed = Infinity;
-    let done = () => {};
-    const all = new Promise<void>((resolve) => (done = resolve));
-    const count = () => {
-      if (++answers >= needed) done();
-    };
-    this.waiting.set(nonce, { answered: count, release: () => done() });
-    const abandon = new AbortController();
+    const wait = { answers: 0, needed: Infinity, done: (_heard: boolean) => {} };
+    let timer: NodeJS.Timeout | undefined;
+    const heard = new Promise<boolean>((resolve) => {
+      wait.done = resolve;
+      timer = setTimeout(() => resolve(false), HEARD_WITHIN_MS);
+    });
+    this.waiting.set(nonce, wait);
     try {
       const sent = await this.db
         .query<{ listeners: number }>(
@@ -70,15 +67,13 @@ export class CachedReads {
           [CHANNEL, `sync ${nonce}`, LISTEN],
         )
         .catch(() => undefined);
-      // Not sent: whatever was missed, nothing kept can be stale.
-      if (!sent) return this.forget(() => true);
       // At least this replica's own answer (pg_stat_activity may not show statements: track_activities off).
-      needed = Math.max(1, sent[0]?.listeners ?? 1);
-      if (answers >= needed) done();
-      const late = await Promise.race([all.then(() => false), sleep(HEARD_WITHIN_MS, true, { signal: abandon.signal }).catch(() => false)]);
-      if (late) this.forget(() => true);
+      wait.needed = Math.max(1, sent?.[0]?.listeners ?? 1);
+      if (wait.answers >= wait.needed) wait.done(true);
+      // Not sent, or not answered in time: whatever was missed, nothing kept can be stale.
+      if (!sent || !(await heard)) this.forget(() => true);
     } finally {
-      abandon.abort();
+      clearTimeout(timer);
       this.waiting.delete(nonce);
     }
   }
@@ -107,7 +102,11 @@ export class CachedReads {
     const [kind, id] = payload.split(' ', 2);
     // Everything announced before a sync has been dealt with by now: answer it.
     if (kind === 'sync') return void this.db.query('SELECT pg_notify($1, $2)', [CHANNEL, `heard ${id}`]).catch(() => {});
-    if (kind === 'heard') return this.waiting.get(id ?? '')?.answered();
+    if (kind === 'heard') {
+      const wait = this.waiting.get(id ?? '');
+      if (wait && ++wait.answers >= wait.needed) wait.done(true);
+      return;
+    }
     if (id !== undefined) {
       this.generation++;
       this.entries.delete(`${kind} ${id}`);

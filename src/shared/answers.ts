@@ -33,9 +33,15 @@ export function errorMessage(body: unknown): string {
   return isObject(body) && typeof body.message === 'string' ? body.message : '';
 }
 
+/** The answer as `T`, or, for a caller that treats an unreadable answer as a result, why it cannot be read. */
+export function readAnswer<T>(schema: object, body: unknown, what: string): T | AnswerError {
+  const wrong = checkAnswer(schema, body);
+  return wrong ? new AnswerError(`${what} answered a body of another shape: ${wrong}`) : (body as T);
+}
+
 /** `T` is the type api-shapes.ts derives from `schema` (`shaped<Me>(meAnswer, …)`). */
 export function shaped<T>(schema: object, body: unknown, what: string): T {
-  const wrong = checkAnswer(schema, body);
-  if (wrong) throw new AnswerError(`${what} answered a body of another shape: ${wrong}`);
-  return body as T;
+  const answer = readAnswer<T>(schema, body, what);
+  if (answer instanceof AnswerError) throw answer;
+  return answer;
 }

@@ -116,7 +116,7 @@ export async function verifyBackup(
   const { checks, manifest } = first;
   if (!manifest) return first;
   const size = manifest.sizeBytes;
-  const result = (): VerifyResult => ({ file, ok: checks.every((c) => c.ok), checks, manifest });
+  const result = (): VerifyResult => ({ ...first, ok: checks.every((c) => c.ok) });
   let read = 0;
   const onBytes = (n: number) => options.onProgress?.({ phase: 'checking', done: (read += n), total: size });
   if (options.checksumOnly) {
