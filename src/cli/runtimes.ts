@@ -42,11 +42,12 @@ function k8sName(io: Io, variable: string, fallback: string): string {
 
 export async function runtimeFor(kind: RuntimeKind, io: Io, exec: Executor, rolloutTimeoutMs: number): Promise<Runtime> {
   const image = io.env.ATLAS_IMAGE || DEFAULT_TARGET.image;
+  const dataDir = io.env.ATLAS_DATA_DIR || './data';
   switch (kind) {
     case 'local':
-      return new LocalRuntime(io.env.ATLAS_DATA_DIR || './data', exec);
+      return new LocalRuntime(dataDir, exec);
     case 'compose':
-      return ComposeRuntime.create(exec, { cwd: process.cwd(), env: io.env, service: io.env.ATLAS_SERVICE || 'tenant-plane', image });
+      return ComposeRuntime.create(exec, { cwd: process.cwd(), env: io.env, service: io.env.ATLAS_SERVICE || 'tenant-plane', image, dataDir });
     case 'kubernetes':
     case 'helm': {
       const target = {

@@ -45,7 +45,7 @@ export function tail(text: string, lines = 5): string {
  */
 export class Executor {
   constructor(
-    private readonly log: RunLog | undefined,
+    readonly log: RunLog | undefined,
     private readonly secrets: readonly string[],
   ) {}
 

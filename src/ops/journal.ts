@@ -9,7 +9,7 @@ import { Refused } from './outcome.js';
  * atomically before each step and removed at the end. A run killed at any step leaves it
  * behind, so the next run knows what was under way and can lead back to a known version.
  */
-export const STEP_NAMES = ['preflight', 'path-check', 'schema-check', 'baseline', 'stop', 'backup', 'restore', 'switch', 'wait-healthy', 'verify', 'checklist', 'bake', 'roll-back', 'undo-restore', 'start'] as const;
+export const STEP_NAMES = ['preflight', 'path-check', 'schema-check', 'baseline', 'stop', 'backup', 'restore', 'switch', 'start-candidate', 'wait-healthy', 'verify', 'checklist', 'bake', 'promote', 'roll-back', 'discard-candidate', 'undo-restore', 'start'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** `forward`: towards the operation's target; `way-back`: putting back what it changed, after a failure. */

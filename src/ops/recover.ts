@@ -17,6 +17,8 @@ export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: R
   const way = journal.phase === 'way-back' ? ' on its way back' : '';
   ctx.log.write(`found an interrupted ${journal.op} ${journal.from} -> ${journal.to}, stopped at step ${journal.step}${way} (pid ${journal.pid} on ${journal.host} is gone; its log: ${journal.log})`);
   recordInterrupted(dataDir, journal);
+  // A candidate the run had started is removed first: the traffic is then on what the runtime runs.
+  if (await (await ctx.runtime.candidates?.())?.discard()) ctx.log.write('removed the candidate the interrupted run had started');
   const target = recoveryTarget(journal);
   const restoredMayRemain = journal.phase === 'way-back' ? journal.restored : undefined;
   const configured = await ctx.runtime.configuredVersion();

@@ -5,7 +5,7 @@ import { operate, preview } from './operate.js';
 import { Refused, type Outcome } from './outcome.js';
 import { readPreviousVersion } from './previous-version.js';
 import { schemaCheck } from './compatibility.js';
-import { gate, preflight, restoreDatabase, stopTenantPlane, switchVersion } from './steps.js';
+import { gate, preflight, promoteCandidate, restoreDatabase, startCandidate, stopTenantPlane, switchVersion, type CandidateRef } from './steps.js';
 import type { Runtime } from './runtimes/runtime.js';
 
 export interface RollbackRequest {
@@ -40,7 +40,8 @@ async function revisionTarget(runtime: Runtime, revision: number): Promise<{ ver
 /**
  * preflight (the target is available, the backup checks out) → the target checked against
  * the schema it would run on (the backup's, with a restore) → (stop, restore) → switch →
- * wait healthy → verify → checklist. If the target does not become healthy, the way back puts
+ * wait healthy → verify → checklist; without a restore, where the runtime can, the target
+ * starts as a candidate beside what runs, is gated there, then promoted. If the target does not become healthy, the way back puts
  * back what ran before (and the data the restore replaced), and confirms it is healthy.
  */
 export async function planRollback(request: RollbackRequest, ctx: OpsContext): Promise<Plan | Outcome> {
@@ -74,8 +75,15 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
     schemaCheck(ctx, to, { restore, back: true }),
   ];
   if (restore && database) steps.push(stopTenantPlane(ctx, 'for the restore'), restoreDatabase(ctx, database, restore, Boolean(request.keepNew)));
-  // Back to the same version there is nothing else known to run: no way back but a human.
-  steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
+  // A restore stops the Tenant Plane, and a restart of the same version has nothing to run beside.
+  const candidates = restore || to === from || database?.embedded ? undefined : await runtime.candidates?.();
+  if (candidates) {
+    const candidate: CandidateRef = {};
+    steps.push(startCandidate(ctx, candidates, to, from, candidate), ...gate(ctx, to, { decisive: true, candidate }), promoteCandidate(ctx, candidates, to, from));
+  } else {
+    // Back to the same version there is nothing else known to run: no way back but a human.
+    steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
+  }
   return { op: 'rollback', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
 }
 

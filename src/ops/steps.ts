@@ -2,7 +2,9 @@ import path from 'node:path';
 import { backupFilePattern } from '../shared/names.js';
 import { bake, takeBaseline, type Figures } from './bake.js';
 import type { DatabaseWork } from './database-work.js';
-import { StepFailed, type OpsContext, type Run, type Step } from './engine.js';
+import { StepFailed, type OpsContext, type Run, type Step, type Undo } from './engine.js';
+import type { Candidate, Candidates, Runtime } from './runtimes/runtime.js';
+import type { TenantPlane } from './tenant-plane.js';
 import { waitHealthy } from './health.js';
 
 /**
@@ -99,20 +101,69 @@ export function switchVersion(ctx: OpsContext, version: string, options: { back:
       return `${version} configured and started`;
     },
   };
-  const back = options.back;
-  if (back === undefined) return { ...step, final: true };
+  if (options.back === undefined) return { ...step, final: true };
+  return { ...step, undo: switchBack(ctx, options.back) };
+}
+
+const switchBack = (ctx: OpsContext, back: string): Undo => ({
+  name: 'roll-back',
+  what: configure(ctx, back),
+  restarts: true,
+  switchesBack: true,
+  run: async () => {
+    await ctx.runtime.switchTo(back);
+    return `${back} configured and started`;
+  },
+});
+
+/** A run's candidate, once started: where its gate and bake find it. */
+export interface CandidateRef {
+  started?: { candidate: Candidate; tenantPlane: TenantPlane };
+}
+
+/** What a gate checks: the candidate when there is one, else what runs. */
+const checked = (ctx: OpsContext, ref: CandidateRef | undefined) => (): { runtime: Pick<Runtime, 'state' | 'runningVersion' | 'logsTail'>; tenantPlane: TenantPlane } => {
+  if (!ref) return ctx;
+  if (!ref.started) throw new Error('no candidate was started');
+  return { runtime: ref.started.candidate, tenantPlane: ref.started.tenantPlane };
+};
+
+/**
+ * Starts `version` beside what serves (`back`), with no traffic; its undo removes it, and `back`,
+ * which never stopped serving, is configured again and confirmed.
+ */
+export function startCandidate(ctx: OpsContext, candidates: Candidates, version: string, back: string, ref: CandidateRef): Step {
   return {
-    ...step,
+    name: 'start-candidate',
+    what: `configure ${ctx.runtime.describe()} for ${version} and start it ${candidates.describe()}, without traffic; ${back} serves meanwhile`,
+    async run() {
+      const candidate = await candidates.start(version);
+      ref.started = { candidate, tenantPlane: ctx.tenantPlane.at(candidate.healthUrl) };
+      return `${version} started beside ${back}, answering at ${candidate.healthUrl}`;
+    },
     undo: {
-      name: 'roll-back',
-      what: configure(ctx, back),
+      name: 'discard-candidate',
+      what: `stop and remove the candidate ${version}; configure ${back} again, which kept serving`,
       restarts: true,
       switchesBack: true,
-      run: async () => {
-        await ctx.runtime.switchTo(back);
-        return `${back} configured and started`;
+      async run() {
+        await candidates.discard(back);
+        return `the candidate is removed; ${back} is configured and serves`;
       },
     },
+  };
+}
+
+/** Moves the traffic to the candidate, checked; what served finishes its requests and stops. Its undo switches back to `back`. */
+export function promoteCandidate(ctx: OpsContext, candidates: Candidates, version: string, back: string): Step {
+  return {
+    name: 'promote',
+    what: `move the traffic to ${version}; ${back} finishes the requests it has and stops`,
+    async run() {
+      await candidates.promote(version, ctx.settings.healthTimeoutMs);
+      return `${version} serves; ${back} is stopped`;
+    },
+    undo: switchBack(ctx, back),
   };
 }
 
@@ -122,13 +173,16 @@ export function switchVersion(ctx: OpsContext, version: string, options: { back:
  * passes. On the way back to the known version (`decisive` false) the checklist is reported,
  * not acted on: there is nowhere safer to go.
  */
-export function gate(ctx: OpsContext, version: string, options: { decisive: boolean }): Step[] {
-  const { runtime, tenantPlane, settings, log } = ctx;
+export function gate(ctx: OpsContext, version: string, options: { decisive: boolean; candidate?: CandidateRef }): Step[] {
+  const { settings, log } = ctx;
+  const on = checked(ctx, options.candidate);
+  const where = options.candidate ? `the candidate's own health endpoint` : ctx.tenantPlane.healthUrl;
   const steps: Step[] = [
     {
       name: 'wait-healthy',
-      what: `wait until ${tenantPlane.healthUrl} answers "ok" for ${version} (up to ${Math.round(settings.healthTimeoutMs / 1000)} s)`,
+      what: `wait until ${where} answers "ok" for ${version} (up to ${Math.round(settings.healthTimeoutMs / 1000)} s)`,
       async run(run) {
+        const { runtime, tenantPlane } = on();
         const wait = await waitHealthy({ probe: () => tenantPlane.health(), version, timeoutMs: settings.healthTimeoutMs, runtime });
         run.health = wait.evidence;
         if (!wait.healthy) {
@@ -141,21 +195,20 @@ export function gate(ctx: OpsContext, version: string, options: { decisive: bool
     },
     {
       name: 'verify',
-      what: 'check the version file inside the running Tenant Plane',
+      what: `check the version file inside the running ${options.candidate ? 'candidate' : 'Tenant Plane'}`,
       async run() {
-        const running = await runtime.runningVersion();
+        const running = await on().runtime.runningVersion();
         if (running !== version) throw new Error(`the running Tenant Plane's /app/.atlas-version says ${running ?? 'nothing'}, not ${version}`);
         return `/app/.atlas-version is ${running}`;
       },
     },
   ];
-  const checklist = tenantPlane.checklist;
-  if (!checklist) return steps;
+  if (!ctx.tenantPlane.checklist) return steps;
   steps.push({
     name: 'checklist',
-    what: 'the recovery checklist: health, version in /api/admin/license, a login, the agents back',
+    what: `the recovery checklist${options.candidate ? ' on the candidate' : ''}: health, version in /api/admin/license, a login, the agents back`,
     async run(run) {
-      const result = await checklist(version, run.agentBaseline);
+      const result = await on().tenantPlane.checklist!(version, run.agentBaseline);
       for (const c of result.checks) log.write(`   ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
       if (!result.ok && options.decisive) throw new Error(result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`).join('; '));
       return result.ok ? `${result.checks.length} checks passed` : 'checks failed (see above); kept going back to the known version';
@@ -185,14 +238,15 @@ export function baselineStep(ctx: OpsContext): Step {
  * After the gate: the new version watched for `ATLAS_BAKE_SECONDS`, against the baseline (see
  * bake.ts). The first decisive signal fails the step, and with it the upgrade.
  */
-export function bakeStep(ctx: OpsContext, version: string): Step {
+export function bakeStep(ctx: OpsContext, version: string, candidate?: CandidateRef): Step {
   const s = ctx.settings.bake;
+  const on = checked(ctx, candidate);
   return {
     name: 'bake',
-    what: `watch ${version} for ${s.seconds} s: health, authenticated reads, webhooks, latency (p95 within x${s.maxLatencyRatio} of the baseline), 5xx answers`,
+    what: `watch ${version}${candidate ? ', the candidate,' : ''} for ${s.seconds} s: health, authenticated reads, webhooks, latency (p95 within x${s.maxLatencyRatio} of the baseline), 5xx answers`,
     async run(run) {
       if (!run.baseline) throw new Error('no baseline was taken to compare with');
-      const report = await bake(ctx.tenantPlane, version, run.baseline, s, (line) => ctx.log.write(line));
+      const report = await bake(on().tenantPlane, version, run.baseline, s, (line) => ctx.log.write(line));
       run.bake = report;
       ctx.log.write(`   baseline: ${figuresLine(report.baseline)}`);
       ctx.log.write(`   bake:     ${figuresLine(report.bake)}`);

@@ -12,6 +12,8 @@ import { AnswerError, readAnswer } from '../shared/answers.js';
 export interface TenantPlane {
   /** Where it answers, for messages. */
   readonly healthUrl: string;
+  /** The same Tenant Plane, reached at another address (a candidate's own), with the same identity. */
+  at(healthUrl: string): TenantPlane;
   health(): Promise<HealthEvidence>;
   /**
    * The recovery checklist for a version (a login, the license's version, the agents of the
@@ -70,6 +72,7 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
   };
   return {
     healthUrl,
+    at: (url) => tenantPlaneOverHttp(url, verify, metricsToken),
     health: () => probeHealth(healthUrl),
     checklist: verify && ((version, baseline) => runChecklist({ healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline })),
     async onlineAgents() {

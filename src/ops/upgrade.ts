@@ -4,7 +4,7 @@ import { compareVersions } from '../shared/version.js';
 import { Refused, type Outcome } from './outcome.js';
 import { writePreviousVersion } from './previous-version.js';
 import { pathCheck, schemaCheck } from './compatibility.js';
-import { backupDatabase, bakeStep, baselineStep, gate, preflight, stopTenantPlane, switchVersion } from './steps.js';
+import { backupDatabase, bakeStep, baselineStep, gate, preflight, promoteCandidate, startCandidate, stopTenantPlane, switchVersion, type CandidateRef } from './steps.js';
 
 export interface UpgradeRequest {
   to: string;
@@ -19,7 +19,9 @@ export interface UpgradeRequest {
  * that change nothing) → baseline (for the bake) → stop (the embedded database
  * only) → pre-upgrade backup → the previous version recorded, switch → wait healthy (fail fast
  * on a crash) → verify → checklist → bake. The way back of a failure is the rollback's: switch
- * back, the same gate.
+ * back, the same gate. Where the runtime can, the switch starts a candidate beside the old
+ * version instead, the gate and the bake check the candidate, and only then is it promoted: a
+ * failure before that removes the candidate, and the old version never stopped serving.
  */
 export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Promise<Plan | Outcome> {
   const { runtime, database, log } = ctx;
@@ -49,7 +51,10 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
     if (database.embedded) steps.push(stopTenantPlane(ctx, 'for the backup of the embedded database'));
     steps.push(backupDatabase(database, from));
   }
-  const switching = switchVersion(ctx, to, { back: from });
+  // The embedded database is one process's: a candidate could not open it beside the old version.
+  const candidates = database?.embedded ? undefined : await runtime.candidates?.();
+  const candidate: CandidateRef | undefined = candidates && {};
+  const switching = candidates && candidate ? startCandidate(ctx, candidates, to, from, candidate) : switchVersion(ctx, to, { back: from });
   steps.push(
     {
       ...switching,
@@ -58,8 +63,9 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
         return switching.run(run);
       },
     },
-    ...gate(ctx, to, { decisive: true }),
-    ...(baking ? [bakeStep(ctx, to)] : []),
+    ...gate(ctx, to, { decisive: true, candidate }),
+    ...(baking ? [bakeStep(ctx, to, candidate)] : []),
+    ...(candidates ? [promoteCandidate(ctx, candidates, to, from)] : []),
   );
   return { op: 'upgrade', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
 }

@@ -5,6 +5,8 @@ import type { WebhookSettings } from './webhooks.js';
 export interface ServerConfig {
   host: string;
   port: number;
+  /** Serve the connections the local supervisor hands over (ATLAS_HANDOFF=1), beside its own address. */
+  handoff: boolean;
   /** PostgreSQL URL; absent → the embedded database in dataDir. */
   dbUrl: string | undefined;
   dataDir: string;
@@ -73,6 +75,7 @@ export function configFromEnv(env: Env = process.env): ServerConfig {
   return {
     host: env.ATLAS_HOST || '0.0.0.0',
     port: integer(env, 'ATLAS_PORT', 3000, 0, 65535),
+    handoff: env.ATLAS_HANDOFF === '1',
     dbUrl,
     dataDir: env.ATLAS_DATA_DIR || './data',
     dbWaitSeconds: integer(env, 'ATLAS_DB_WAIT', 30, 0, 3600),

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import { createUser } from '../db/users.js';
 import { urlSecrets } from '../shared/redact.js';
 import { readAppVersion } from '../shared/version.js';
 import { buildApp } from './app.js';
+import { acceptHandedConnections } from './handoff.js';
 import type { ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 
@@ -117,4 +119,5 @@ export async function runServer(config: ServerConfig): Promise<void> {
 
   const address = await app.listen({ host: config.host, port: config.port });
   log.info({ version, address }, 'Tenant Plane ready');
+  if (config.handoff) acceptHandedConnections(app.server, (app.server.address() as AddressInfo).port, log);
 }

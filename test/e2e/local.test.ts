@@ -127,7 +127,8 @@ describe('the local runtime (no Docker), on the embedded database', () => {
   }, 240_000);
 
   it('a rollback whose target and way back both fail to start exits 3, records both failures, and says what to run; that works once they start', async () => {
-    expect((await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+    const up = await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    expect(up.code, up.stdout + up.stderr).toBe(0);
     const broken = ['1.2.2', '1.3.0'].map((v) => path.join(dir, 'data', 'releases', v, 'migrations', '0999_broken.sql'));
     for (const file of broken) writeFileSync(file, 'SELECT * FROM no_such_table;\n');
     const res = await local(['rollback']);
@@ -139,7 +140,7 @@ describe('the local runtime (no Docker), on the embedded database', () => {
 
     for (const file of broken) rmSync(file);
     const again = await script('rollback-tp.sh', { ATLAS_VERSION: '1.3.0' });
-    expect(again.code).toBe(0);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
     expect((await health()).version).toBe('1.3.0');
   });
 });

@@ -6,6 +6,7 @@ import { sumOf, type TenantPlane } from '../../src/ops/tenant-plane.js';
 function tenantPlane(state: { ms: number; version: string; errors5xx: number; webhooks: WebhookState[]; testOk: boolean }): TenantPlane {
   return {
     healthUrl: 'http://tp.invalid/api/health',
+    at: () => tenantPlane(state),
     health: async () => ({ at: '', status: 200, body: '{}', error: undefined }),
     checklist: undefined,
     onlineAgents: async () => undefined,

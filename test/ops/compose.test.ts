@@ -192,7 +192,16 @@ describe('Compose commands', () => {
       'docker', 'ps', '-aq',
       '--filter', 'label=com.docker.compose.project.working_dir=/srv/atlas',
       '--filter', 'label=com.docker.compose.service=tenant-plane',
+      '--filter', 'label=com.docker.compose.oneoff=False',
     ]);
+    // A candidate: a one-off container of the service, labelled, on the port the proxy expects.
+    expect(v1.candidateIds().argv).toEqual(['docker', 'ps', '-aq', '--filter', 'label=com.docker.compose.project.working_dir=/srv/atlas', '--filter', 'label=org.atlasai.candidate=true']);
+    // Under a project of its own (Compose v1 would link it to the service's container, which host networking refuses).
+    expect(v1.runCandidate('atlas', 3002, undefined).argv).toEqual([
+      'docker-compose', '-p', 'atlas-candidate', '-f', '/srv/atlas/docker-compose.yml',
+      'run', '-d', '--no-deps', '-l', 'org.atlasai.candidate=true', '-e', 'ATLAS_PORT=3002', 'tenant-plane',
+    ]);
+    expect(v1.runCandidate('atlas', 3000, 'tenant-plane-candidate').argv.slice(-3)).toEqual(['--name', 'tenant-plane-candidate', 'tenant-plane']);
     expect(ComposeCommands.execIn('abc', 'cat', '/app/.atlas-version').argv).toEqual(['docker', 'exec', 'abc', 'cat', '/app/.atlas-version']);
     expect(ComposeCommands.inspectState('abc').argv).toEqual(['docker', 'inspect', '--format', '{{.RestartCount}} {{json .State}}', 'abc']);
     expect(ComposeCommands.imagePresent('atlasai/tenant-plane:1.3.0').argv).toEqual(['docker', 'image', 'inspect', '--format', '{{.Id}}', 'atlasai/tenant-plane:1.3.0']);

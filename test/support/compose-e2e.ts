@@ -16,6 +16,7 @@ import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
 export const admin = { email: 'admin@example.com', password: 'compose-admin-pw-1' };
 
 function buildImages(): void {
+  execFileSync('bash', [path.join(appRoot, 'scripts', 'build-proxy-image.sh')], { stdio: 'ignore' });
   execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
   buildVariant('1.2.2', '1.3.0', PRIORITY);
   // A mislabelled build: tagged 1.3.3, its version file says 1.3.3-rc.9.

@@ -48,7 +48,11 @@ export interface DeploymentOptions {
 export class Deployment {
   readonly dir = tempDir('atlasdeploy-');
   readonly logDir = path.join(this.dir, 'logs');
+  /** The public port: the proxy's, or the Tenant Plane's own where the files have no proxy. */
   port = 0;
+  /** Where the proxy finds the service and a candidate (host networking: ports of 127.0.0.1). */
+  servicePort = 0;
+  candidatePort = 0;
 
   constructor(
     readonly options: DeploymentOptions,
@@ -88,11 +92,14 @@ export class Deployment {
    */
   async create(layout?: (service: Record<string, unknown>) => Record<string, string>): Promise<void> {
     this.port = await freePort();
+    // The layouts operators write have no proxy: the Tenant Plane answers on the public port.
+    this.servicePort = layout ? this.port : await freePort();
+    this.candidatePort = await freePort();
     const service = {
       network_mode: 'host',
       environment: {
         DB_URL: this.options.dbUrl,
-        ATLAS_PORT: String(this.port),
+        ATLAS_PORT: String(this.servicePort),
         ATLAS_HOST: '127.0.0.1',
         ATLAS_ADMIN_EMAIL: this.options.admin.email,
         ATLAS_ADMIN_PASSWORD: this.options.admin.password,
@@ -103,9 +110,15 @@ export class Deployment {
     const doc = parseDocument(readFileSync(path.join(appRoot, 'docker-compose.yml'), 'utf8'));
     doc.deleteIn(['services', 'postgres']);
     doc.deleteIn(['services', 'tenant-plane', 'depends_on']);
-    doc.deleteIn(['services', 'tenant-plane', 'ports']);
     doc.setIn(['services', 'tenant-plane', 'image'], `${IMAGE}:${this.options.version}`);
     for (const [key, value] of Object.entries(service)) doc.setIn(['services', 'tenant-plane', key], value);
+    doc.deleteIn(['services', 'proxy', 'ports']);
+    doc.setIn(['services', 'proxy', 'network_mode'], 'host');
+    doc.setIn(['services', 'proxy', 'environment'], {
+      ATLAS_PROXY_BIND: `127.0.0.1:${this.port}`,
+      ATLAS_PROXY_SERVICE: `127.0.0.1:${this.servicePort}`,
+      ATLAS_PROXY_CANDIDATE: `127.0.0.1:${this.candidatePort}`,
+    });
     const files = layout ? layout(service) : { 'docker-compose.yml': doc.toString() };
     for (const [name, text] of Object.entries(files)) writeFileSync(path.join(this.dir, name), text);
     mkdirSync(path.join(this.dir, 'data'));

@@ -7,7 +7,7 @@ import type { HealthEvidence } from '../../src/ops/health.js';
 import { readJournal, type Phase, type StepName } from '../../src/ops/journal.js';
 import { Refused } from '../../src/ops/outcome.js';
 import type { ReleaseMetadata } from '../../src/ops/release-metadata.js';
-import type { Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
+import type { Candidate, Candidates, Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
 import type { TenantPlane } from '../../src/ops/tenant-plane.js';
 
 /**
@@ -41,11 +41,17 @@ interface ArmedFault extends Fault {
 
 export const DEAD_PID = 2 ** 22 + 1; // above Linux's highest pid_max: no process has it
 
+const CANDIDATE_URL = 'http://candidate.fake.invalid/api/health';
+
 export class FakePlatform implements Runtime, TenantPlane {
   readonly name = 'fake';
   readonly healthUrl = 'http://fake.invalid/api/health';
   configured: string;
   running: string | undefined;
+  /** A version started beside the one that serves (with `beside`): it answers on its own URL only. */
+  candidate: string | undefined;
+  /** Zero-downtime switching, as Compose with the proxy and the local runtime have it (option `beside`). */
+  readonly candidates: (() => Promise<Candidates>) | undefined;
   stopped = false;
   /** Versions that crash at start. */
   readonly broken = new Set<string>();
@@ -72,8 +78,9 @@ export class FakePlatform implements Runtime, TenantPlane {
     readonly dataDir: string,
     version: string,
     readonly versions: string[],
-    options: { embedded?: boolean; checklist?: boolean } = {},
+    options: { embedded?: boolean; checklist?: boolean; beside?: boolean } = {},
   ) {
+    this.candidates = options.beside ? async () => this.besides : undefined;
     this.configured = version;
     this.running = version;
     this.database = new FakeDatabase(this, options.embedded ?? false);
@@ -171,6 +178,89 @@ export class FakePlatform implements Runtime, TenantPlane {
     );
   logsTail = async () => '';
 
+  /** A candidate that crashes at start answers nothing, as on the real runtimes. */
+  private get candidateAnswers(): string | undefined {
+    return this.candidate && !this.broken.has(this.candidate) ? this.candidate : undefined;
+  }
+
+  private readonly besides: Candidates = {
+    describe: () => 'beside it',
+    start: (version) =>
+      this.call(
+        { mutates: true },
+        (): Candidate => {
+          this.touched++;
+          this.configured = version;
+          this.candidate = version;
+          return {
+            healthUrl: CANDIDATE_URL,
+            state: async () => {
+              const crashed = this.candidate === undefined || this.broken.has(this.candidate);
+              return { running: !crashed, crashed, exitCode: crashed ? 1 : undefined, detail: crashed ? `candidate ${version} exited with 1` : 'running' };
+            },
+            runningVersion: async () => this.candidateAnswers,
+            logsTail: async () => '',
+          };
+        },
+        () => {
+          this.touched++;
+          this.configured = version;
+          throw new Error(`fault: the candidate ${version} was configured, then did not start`);
+        },
+      ),
+    promote: (version) =>
+      this.call(
+        { mutates: true },
+        () => {
+          if (this.candidateAnswers !== version) throw new Error(`no healthy candidate ${version} to promote`);
+          this.touched++;
+          this.running = version;
+          this.candidate = undefined;
+        },
+        fail('promote'),
+      ),
+    discard: (configured) =>
+      this.call(
+        { mutates: true },
+        () => {
+          const had = this.candidate !== undefined;
+          this.candidate = undefined;
+          if (configured) this.configured = configured;
+          return had;
+        },
+        fail('discard'),
+      ),
+  };
+
+  /** The candidate, over HTTP: health and the checklist answer for it. */
+  at = (url: string): TenantPlane => {
+    if (url !== CANDIDATE_URL) return this;
+    const answers = () => this.candidateAnswers;
+    return {
+      ...this,
+      healthUrl: url,
+      health: () => this.call({ mutates: false }, () => this.evidence(answers()), fail('candidate health')),
+      checklist: this.checklist && ((version) => this.call({ mutates: false }, () => this.checks(answers(), version), fail('candidate checklist'))),
+      probe: (route, version) => this.call({ mutates: false }, () => this.probed(route, answers(), version), fail('candidate probe')),
+    };
+  };
+
+  private evidence(answering: string | undefined): HealthEvidence {
+    const at = new Date().toISOString();
+    if (!answering) return { at, status: undefined, body: undefined, error: 'ECONNREFUSED' };
+    return { at, status: 200, body: JSON.stringify({ status: 'ok', version: this.answersAs.get(answering) ?? answering }), error: undefined };
+  }
+
+  private checks(answering: string | undefined, version: string): { ok: boolean; checks: Check[] } {
+    const checks: Check[] = [{ name: 'version', ok: answering === version, evidence: `shows version ${answering ?? '?'}` }];
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+
+  private probed(route: string, answering: string | undefined, version: string | undefined) {
+    const ok = answering !== undefined && (version === undefined || answering === version);
+    return { route, ok, ms: answering && this.slow.has(answering) ? 50 : 1, detail: ok ? 'ok' : `not answering for ${version ?? 'any version'}` };
+  }
+
   private start_(version: string): void {
     this.touched++;
     this.configured = version;
@@ -182,20 +272,13 @@ export class FakePlatform implements Runtime, TenantPlane {
   health = () =>
     this.call(
       { mutates: false },
-      (): HealthEvidence => {
-        const at = new Date().toISOString();
-        if (!this.healthy) return { at, status: undefined, body: undefined, error: 'ECONNREFUSED' };
-        return { at, status: 200, body: JSON.stringify({ status: 'ok', version: this.answersAs.get(this.running ?? '') ?? this.running }), error: undefined };
-      },
+      () => this.evidence(this.healthy ? this.running : undefined),
       (): HealthEvidence => ({ at: new Date().toISOString(), status: undefined, body: undefined, error: 'fault: ECONNREFUSED' }),
     );
   checklist: TenantPlane['checklist'] = (version: string) =>
     this.call(
       { mutates: false },
-      () => {
-        const checks: Check[] = [{ name: 'version', ok: this.running === version, evidence: `shows version ${this.running ?? '?'}` }];
-        return { ok: checks.every((c) => c.ok), checks };
-      },
+      () => this.checks(this.running, version),
       () => ({ ok: false, checks: [{ name: 'login', ok: false, evidence: 'fault: HTTP 401' }] }),
     );
   onlineAgents = () => this.call({ mutates: false }, () => ({ agents: { a1: 'edge-1' }, since: new Date() }), fail('onlineAgents'));
@@ -203,10 +286,7 @@ export class FakePlatform implements Runtime, TenantPlane {
   probe = (route: string, version: string | undefined) =>
     this.call(
       { mutates: false },
-      () => {
-        const ok = this.healthy && (version === undefined || this.running === version);
-        return { route, ok, ms: this.running && this.slow.has(this.running) ? 50 : 1, detail: ok ? 'ok' : `not answering for ${version ?? 'any version'}` };
-      },
+      () => this.probed(route, this.healthy ? this.running : undefined, version),
       () => ({ route, ok: false, ms: 1, detail: 'fault: HTTP 500' }),
     );
   counters = () => this.call({ mutates: false }, () => ({ errors5xx: 0, webhookFailures: 0, agentsOnline: 1 }), () => undefined);

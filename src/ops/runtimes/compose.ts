@@ -9,12 +9,15 @@ import { composeFiles, type ComposeCli } from './compose-files.js';
 import { Refused } from '../outcome.js';
 import { parseReleaseMetadata, RELEASE_LABEL, type ReleaseMetadata } from '../release-metadata.js';
 import { migrateStatusOutput, type Runtime, type RuntimeState } from './runtime.js';
+import { ComposeCandidates } from './compose-candidates.js';
+import { ProxyApi, proxyRefusal } from './proxy.js';
 
 /**
  * The scripts' ATLAS_VERSION names the version a run goes to: Compose must not read it as the
  * deployment's own variable (a file with `${ATLAS_VERSION}` would then seem to run the target).
  */
 const COMPOSE_ENV = { ATLAS_VERSION: undefined };
+const CANDIDATE_LABEL = 'org.atlasai.candidate=true';
 
 /** The commands of the Compose driver, as data: what they are is tested without Docker. */
 export class ComposeCommands {
@@ -47,8 +50,25 @@ export class ComposeCommands {
    * matters while polling a new container.
    */
   containerId = (): Command => ({
-    argv: ['docker', 'ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${this.projectDir}`, '--filter', `label=com.docker.compose.service=${this.service}`],
+    argv: ['docker', 'ps', '-aq', ...this.labelled(`com.docker.compose.service=${this.service}`, 'com.docker.compose.oneoff=False')],
   });
+  /** The candidates of this deployment: one-off containers of the service, labelled by tpctl. */
+  candidateIds = (): Command => ({ argv: ['docker', 'ps', '-aq', ...this.labelled(CANDIDATE_LABEL)] });
+  private labelled = (...labels: string[]) => [`com.docker.compose.project.working_dir=${this.projectDir}`, ...labels].flatMap((l) => ['--filter', `label=${l}`]);
+  /**
+   * A candidate: a one-off container of the service (its configuration, the new tag), on the
+   * port where the proxy expects it; named when the proxy finds it by name (a bridge network).
+   */
+  runCandidate = (project: string, port: number, name: string | undefined): Command => {
+    // Under a project of its own: Compose v1 links a one-off container to its service's
+    // containers, which host networking refuses.
+    const { argv, ...rest } = this.compose('run', '-d', '--no-deps', '-l', CANDIDATE_LABEL, '-e', `ATLAS_PORT=${port}`, ...(name ? ['--name', name] : []), this.service);
+    return { ...rest, argv: [...this.cli, '-p', `${project}-candidate`, ...argv.slice(this.cli.length)] };
+  };
+  static projectOf = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{index .Config.Labels "com.docker.compose.project"}}', container] });
+  static remove = (container: string): Command => ({ argv: ['docker', 'rm', '-f', container] });
+  static logsOf = (container: string, lines: number): Command => ({ argv: ['docker', 'logs', '--tail', String(lines), container] });
+  static addressOf = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container] });
   /** `docker compose exec tenant-plane cat /app/.atlas-version`, on the container found above. */
   static execIn = (container: string, ...command: string[]): Command => ({ argv: ['docker', 'exec', container, ...command] });
   static inspectState = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{.RestartCount}} {{json .State}}', container] });
@@ -108,6 +128,8 @@ export interface ComposeOptions {
   service: string;
   /** The image repository expected in the Compose file (`atlasai/tenant-plane`). */
   image: string;
+  /** The deployment's data directory (`./data`): the proxy's admin socket is `proxy/admin.sock` in it. */
+  dataDir: string;
 }
 
 export class ComposeRuntime implements Runtime {
@@ -214,16 +236,37 @@ export class ComposeRuntime implements Runtime {
     return migrateStatusOutput(await this.exec.run(ComposeCommands.migrateStatus(`${this.options.image}:${version}`, dbUrl)), version);
   }
 
-  async switchTo(version: string): Promise<void> {
+  /** Sets the tag where the Compose files take it from (nothing else changes). */
+  async configure(version: string): Promise<void> {
     const { place, tag } = await this.switchable();
+    if (tag === version) return;
     const text = readFileSync(place.file, 'utf8');
     if (text.slice(...place.range) !== tag) throw new Refused(`${place.file} changed while tpctl was reading it; run again`);
     writeFileAtomic(place.file, withTag(text, place, version));
     this.read = undefined;
+  }
+
+  /** Recreates the service on what is configured (Compose leaves a container that matches it alone). */
+  async up(): Promise<void> {
     await this.exec.check(this.commands.up());
   }
 
-  private async container(): Promise<string | undefined> {
+  async switchTo(version: string): Promise<void> {
+    await this.configure(version);
+    await this.up();
+    // With the proxy, the service takes the traffic again (a candidate may have had it).
+    await (await this.candidates())?.discard();
+  }
+
+  async candidates(): Promise<ComposeCandidates | undefined> {
+    const socket = path.join(this.options.dataDir, 'proxy', 'admin.sock');
+    if (!existsSync(socket)) return undefined;
+    const proxy = new ProxyApi(socket, this.exec.log);
+    const servers = await proxy.servers().catch(proxyRefusal);
+    return new ComposeCandidates(this, this.exec, this.commands, proxy, servers);
+  }
+
+  async container(): Promise<string | undefined> {
     return (await this.exec.check(this.commands.containerId())).stdout.trim().split('\n').find(Boolean);
   }
 

@@ -1,17 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { isVersion, parseVersion } from '../../shared/version.js';
 import { readJsonFile, writeFileAtomic } from '../../shared/files.js';
 
 /**
  * The local runtime's files in the data directory: releases side by side
- * (`releases/<version>/`), the version to run (`releases/current`), and the supervisor's status
+ * (`releases/<version>/`), the version to run (`releases/current`), a version to start beside it
+ * without traffic until it is promoted (`releases/candidate`), and the supervisor's status
  * (`local-runtime.json`) and log (`local-runtime.log`). This module writes and reads them.
  */
 export const localFiles = (dataDir: string) => ({
   releases: path.join(dataDir, 'releases'),
   release: (version: string) => path.join(dataDir, 'releases', version),
   current: path.join(dataDir, 'releases', 'current'),
+  candidate: path.join(dataDir, 'releases', 'candidate'),
   status: path.join(dataDir, 'local-runtime.json'),
   log: path.join(dataDir, 'local-runtime.log'),
 });
@@ -29,6 +31,17 @@ export interface SupervisorStatus {
    */
   switches?: number;
   since: string;
+  /** A version run beside the one that serves, answering only on its own port until promoted. */
+  candidate?: CandidateStatus | undefined;
+}
+
+export interface CandidateStatus {
+  version: string;
+  pid: number | undefined;
+  /** Its private port on 127.0.0.1, where tpctl checks it. */
+  port: number;
+  state: 'starting' | 'running' | 'crashed';
+  exitCode: number | undefined;
 }
 
 export function readCurrent(dataDir: string): string | undefined {
@@ -43,8 +56,27 @@ export function writeCurrent(dataDir: string, version: string): void {
   writeFileAtomic(localFiles(dataDir).current, `${parseVersion(version).text}\n`);
 }
 
+export function readCandidate(dataDir: string): string | undefined {
+  try {
+    return parseVersion(readFileSync(localFiles(dataDir).candidate, 'utf8').trim()).text;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names the candidate to run, or (undefined) none. */
+export function writeCandidate(dataDir: string, version: string | undefined): void {
+  if (version) writeFileAtomic(localFiles(dataDir).candidate, `${parseVersion(version).text}\n`);
+  else rmSync(localFiles(dataDir).candidate, { force: true });
+}
+
 const STATES: readonly SupervisorStatus['state'][] = ['starting', 'running', 'crashed', 'stopped'];
 const isPid = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 1;
+const validCandidate = (c: Partial<CandidateStatus>) =>
+  isVersion(c.version) &&
+  (c.pid === undefined || isPid(c.pid)) &&
+  Number.isInteger(c.port) && c.port! > 0 && c.port! < 65536 &&
+  ['starting', 'running', 'crashed'].includes(c.state as string);
 
 /**
  * The supervisor's status, or undefined when there is none. tpctl signals the pids it names, so
@@ -60,7 +92,8 @@ export function readStatus(dataDir: string): SupervisorStatus | undefined {
     STATES.includes(s.state as SupervisorStatus['state']) &&
     Number.isSafeInteger(s.restarts) &&
     (s.switches === undefined || Number.isSafeInteger(s.switches)) &&
-    typeof s.since === 'string';
+    typeof s.since === 'string' &&
+    (s.candidate === undefined || validCandidate(s.candidate));
   return valid ? (s as SupervisorStatus) : undefined;
 }
 

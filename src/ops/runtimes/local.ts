@@ -3,11 +3,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../shared/file-lock.js';
 import { isVersion } from '../../shared/version.js';
-import { localFiles, readCurrent, readStatus, writeCurrent, type SupervisorStatus } from './local-files.js';
+import { localFiles, readCandidate, readCurrent, readStatus, writeCandidate, writeCurrent, type SupervisorStatus } from './local-files.js';
 import { Executor } from '../exec.js';
 import { Refused } from '../outcome.js';
 import { parseReleaseMetadata, RELEASE_FILE, type ReleaseMetadata } from '../release-metadata.js';
-import { migrateStatusOutput, type Runtime, type RuntimeState } from './runtime.js';
+import { migrateStatusOutput, type Candidates, type Runtime, type RuntimeState } from './runtime.js';
 
 /**
  * The Tenant Plane as a local process, for a machine without a container engine: releases
@@ -93,6 +93,55 @@ export class LocalRuntime implements Runtime {
     await this.until(`start ${version}`, (s) => switched(s) && s.version === version && s.state !== 'stopped');
   }
 
+  /** Candidates are children of the supervisor beside the one that serves, on a port of their own. */
+  async candidates(): Promise<Candidates> {
+    // The current release changes only on promotion: there is no configuration to put back.
+    const discard = async () => {
+      const had = Boolean(readCandidate(this.dataDir) ?? this.supervisor().candidate);
+      if (!had) return false;
+      writeCandidate(this.dataDir, undefined);
+      this.signal('SIGUSR2');
+      await this.until('stop the candidate', (s) => !s.candidate);
+      return true;
+    };
+    return {
+      describe: () => 'beside it, under the supervisor, which hands it the connections once promoted',
+      start: async (version) => {
+        await discard();
+        writeCandidate(this.dataDir, version);
+        this.signal('SIGUSR2');
+        await this.until(`start ${version} beside what serves`, (s) => s.candidate?.version === version);
+        const { port } = this.supervisor().candidate!;
+        const candidate = () => this.supervisor().candidate;
+        return {
+          healthUrl: `http://127.0.0.1:${port}/api/health`,
+          state: async () => {
+            const c = candidate();
+            const crashed = !c || c.state === 'crashed';
+            return { running: !crashed, crashed, exitCode: c?.exitCode, detail: c ? `${c.state} ${c.version}${crashed ? ` (exit ${c.exitCode ?? '?'})` : ''}` : 'no candidate' };
+          },
+          runningVersion: async () => {
+            const c = candidate();
+            return c?.pid && processAlive(c.pid) ? this.versionFile(c.version) : undefined;
+          },
+          logsTail: (lines) => this.logsTail(lines),
+        };
+      },
+      promote: async (version) => {
+        const before = this.supervisor();
+        writeCurrent(this.dataDir, version);
+        writeCandidate(this.dataDir, undefined);
+        this.signal('SIGHUP');
+        await this.until(`serve ${version}`, (s) => (s.switches ?? 0) > (before.switches ?? 0) && s.version === version && s.state !== 'stopped' && !s.candidate);
+      },
+      discard,
+    };
+  }
+
+  private versionFile(version: string): string {
+    return readFileSync(`${this.files.release(version)}/.atlas-version`, 'utf8').trim();
+  }
+
   async state(): Promise<RuntimeState> {
     const s = this.supervisor();
     const crashed = s.state === 'crashed' || s.restarts > 0;
@@ -107,7 +156,7 @@ export class LocalRuntime implements Runtime {
   async runningVersion(): Promise<string | undefined> {
     const s = this.supervisor();
     if (!s.childPid || !processAlive(s.childPid)) return undefined;
-    return readFileSync(`${this.files.release(s.version)}/.atlas-version`, 'utf8').trim();
+    return this.versionFile(s.version);
   }
 
   async logsTail(lines: number): Promise<string> {

@@ -56,10 +56,41 @@ export interface Runtime {
    * from here (Kubernetes, Helm).
    */
   targetSchemaStatus?(version: string, dbUrl: string): Promise<string>;
+  /**
+   * Switching without a moment of downtime, where this set-up can (Compose with the proxy, the
+   * local runtime on PostgreSQL); undefined where it cannot, and absent where the platform does
+   * it itself (a Kubernetes rolling update). Throws Refused when it is set up but not working.
+   */
+  candidates?(): Promise<Candidates | undefined>;
   /** Platforms with numbered revisions (Kubernetes, Helm): the version a revision runs. */
   versionAtRevision?(revision: number): Promise<string>;
   /** Platforms with numbered revisions: each, oldest first, with the version it runs. */
   revisions?(): Promise<PlatformRevision[]>;
+}
+
+/** A version running beside the one that serves, without its traffic: what the gate checks. */
+export interface Candidate extends Pick<Runtime, 'state' | 'runningVersion' | 'logsTail'> {
+  /** Its own health endpoint, not the public one. */
+  readonly healthUrl: string;
+}
+
+/** Start a candidate, check it, then move the traffic: the old version serves until then. */
+export interface Candidates {
+  /** What moves the traffic, for messages. */
+  describe(): string;
+  /** Configures `version` and starts it beside what serves, which is left alone. */
+  start(version: string): Promise<Candidate>;
+  /**
+   * Moves the traffic to the candidate of `version`; what served finishes its requests in flight
+   * and stops. Where the platform then runs `version` anew as itself (Compose's service), that
+   * waits up to `timeoutMs` to be healthy before it takes the traffic back from the candidate.
+   */
+  promote(version: string, timeoutMs: number): Promise<void>;
+  /**
+   * Stops and removes the candidate (one a killed run left behind too), with the traffic on
+   * what serves; with `configured`, that version is configured again. Says whether there was one.
+   */
+  discard(configured?: string): Promise<boolean>;
 }
 
 export interface PlatformRevision {
