@@ -20,12 +20,18 @@ export interface HealthWait {
 
 export async function probeHealth(url: string): Promise<HealthEvidence> {
   const at = new Date().toISOString();
+  // A timer of our own, not AbortSignal.timeout's: that one does not keep Node.js running, and a
+  // connection held open without an answer (a supervisor between two versions) would not either.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error('no answer within 2 s')), 2_000);
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2_000), headers: { accept: 'application/json' } });
+    const res = await fetch(url, { signal: controller.signal, headers: { accept: 'application/json' } });
     return { at, status: res.status, body: (await res.text()).slice(0, 2_000), error: undefined };
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
     return { at, status: undefined, body: undefined, error: cause ?? (err as Error).message };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

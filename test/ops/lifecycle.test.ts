@@ -35,6 +35,8 @@ interface Scenario {
   backup?: boolean;
   /** Rollback: restore a backup first. */
   restore?: boolean;
+  /** The runtime starts the new version beside the old one (Compose with the proxy, the local runtime on PostgreSQL). */
+  beside?: boolean;
   /** Steps that find nothing to do on this platform, so touch nothing a fault could hit. */
   touchesNothing?: StepName[];
 }
@@ -49,6 +51,10 @@ const SCENARIOS: Scenario[] = [
   { name: 'upgrade without a backup', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: false },
   { name: 'rollback', op: 'rollback', from: '1.3.0', to: '1.2.2' },
   { name: 'rollback with a restore', op: 'rollback', from: '1.3.0', to: '1.2.2', restore: true },
+  { name: 'upgrade beside the old version', op: 'upgrade', from: '1.2.2', to: '1.3.0', backup: true, beside: true },
+  { name: 'rollback beside the old version', op: 'rollback', from: '1.3.0', to: '1.2.2', beside: true },
+  // A restore stops the Tenant Plane: nothing runs beside it.
+  { name: 'rollback with a restore, where candidates could run', op: 'rollback', from: '1.3.0', to: '1.2.2', restore: true, beside: true },
 ];
 
 /** One platform and its data directory, and the runs made on it. */
@@ -59,7 +65,7 @@ class World {
   private runs = 0;
 
   constructor(readonly s: Scenario) {
-    this.platform = new FakePlatform(this.dir, s.from, ['1.2.2', '1.3.0'], { embedded: s.embedded });
+    this.platform = new FakePlatform(this.dir, s.from, ['1.2.2', '1.3.0'], { embedded: s.embedded, beside: s.beside });
     writeFileSync(this.backupFile, 'a backup');
   }
 
@@ -159,7 +165,8 @@ const MATRIX = await Promise.all(SCENARIOS.map(discover));
 
 describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, recovery }) => {
   const restoredBefore = (step: StepName, w: World) => (s.restore && forward.indexOf('restore') < forward.indexOf(step) ? w.backupFile : undefined);
-  const switchedAt = (step: StepName) => forward.indexOf(step) >= forward.indexOf('switch');
+  // Beside the old version, the switch is the start of the candidate (its undo goes back).
+  const switchedAt = (step: StepName) => forward.indexOf(step) >= Math.max(forward.indexOf('switch'), forward.indexOf('start-candidate'));
   const target = s.op === 'upgrade' ? s.from : s.to;
 
   it('runs its declared steps, records SUCCESS and leaves the target running', async () => {

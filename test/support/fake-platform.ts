@@ -194,11 +194,16 @@ export class FakePlatform implements Runtime, TenantPlane {
           this.candidate = version;
           return {
             healthUrl: CANDIDATE_URL,
-            state: async () => {
-              const crashed = this.candidate === undefined || this.broken.has(this.candidate);
-              return { running: !crashed, crashed, exitCode: crashed ? 1 : undefined, detail: crashed ? `candidate ${version} exited with 1` : 'running' };
-            },
-            runningVersion: async () => this.candidateAnswers,
+            state: () =>
+              this.call(
+                { mutates: false },
+                (): RuntimeState => {
+                  const crashed = this.candidate === undefined || this.broken.has(this.candidate);
+                  return { running: !crashed, crashed, exitCode: crashed ? 1 : undefined, detail: crashed ? `candidate ${version} exited with 1` : 'running' };
+                },
+                (): RuntimeState => ({ running: false, crashed: true, exitCode: 1, detail: 'fault: crashed' }),
+              ),
+            runningVersion: () => this.call({ mutates: false }, () => this.candidateAnswers, () => undefined),
             logsTail: async () => '',
           };
         },
