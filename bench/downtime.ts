@@ -1,0 +1,132 @@
+/**
+ * Failed requests and the longest outage while the Tenant Plane is upgraded, upgraded to a
+ * version that crashes on start (and rolls back), and rolled back: on Docker Compose (behind the
+ * proxy) and on the local runtime (the supervisor on PostgreSQL). A client asks GET /api/health
+ * every 20 ms, each time on a new connection (as curl does), with a 2 s timeout; a request fails
+ * when it gets no answer or anything but 200. The outage is the time from the last answer
+ * before a failure to the next answer. The baseline is the same client during a plain switch
+ * of the same Compose deployment: the tag edited and `docker-compose up -d tenant-plane`.
+ *
+ *   npm run bench:downtime        (needs a Docker Engine and HAProxy; builds the images it uses)
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from '../test/support/backends.js';
+import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
+import { localRuntimeEnv } from '../test/support/local-runtime.js';
+import { freePort, PostgresServer } from '../test/support/postgres-server.js';
+import { makeRelease, PRIORITY } from '../test/support/release.js';
+import { tpctl, type RunResult } from '../test/support/tpctl.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
+const BROKEN = { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' };
+
+/** One request on a new connection: did it get a 200 within 2 s? */
+const ask = (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const req = get(url, { agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+
+/** Polls `url` every 20 ms while `operation` runs. */
+async function measured(url: string, operation: () => Promise<void>) {
+  let stop = false;
+  let failed = 0;
+  let total = 0;
+  let longest = 0;
+  let lastOk = performance.now();
+  let down = false;
+  const poll = (async () => {
+    while (!stop) {
+      const sent = performance.now();
+      total++;
+      if (await ask(url)) {
+        if (down) longest = Math.max(longest, performance.now() - lastOk);
+        down = false;
+        lastOk = performance.now();
+      } else {
+        failed++;
+        down = true;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, 20 - (performance.now() - sent))));
+    }
+  })();
+  const started = performance.now();
+  await operation();
+  const tookMs = performance.now() - started;
+  stop = true;
+  await poll;
+  if (down) longest = Math.max(longest, performance.now() - lastOk);
+  return { failed, total, longestMs: Math.round(longest), tookMs: Math.round(tookMs) };
+}
+
+const expectExit = (code: number) => (res: RunResult) => {
+  if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code}: ${res.stdout}${res.stderr}`);
+};
+
+const rows: string[] = [];
+const report = (runtime: string, operation: string, r: Awaited<ReturnType<typeof measured>>) =>
+  rows.push(`${runtime.padEnd(9)} ${operation.padEnd(44)} ${String(r.failed).padStart(6)} of ${String(r.total).padEnd(5)} ${String(r.longestMs).padStart(6)} ms ${(r.tookMs / 1000).toFixed(2).padStart(7)} s`);
+
+requireDocker();
+process.stdout.write('building images… ');
+execFileSync('bash', [path.join(root, 'scripts', 'build-proxy-image.sh')], { stdio: 'ignore' });
+execFileSync('bash', [path.join(root, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
+buildVariant('1.2.2', '1.3.0', PRIORITY);
+buildVariant('1.2.2', '1.3.2', BROKEN);
+console.log('done');
+
+const pg = await PostgresServer.start();
+const admin = { email: 'a@example.com', password: 'bench-password-1' };
+const skip = { ATLAS_VERIFY_EMAIL: '', ATLAS_VERIFY_PASSWORD: '' };
+try {
+  const d = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('compose'), admin });
+  try {
+    await d.create();
+    report('compose', 'ATLAS_VERSION=1.3.0 upgrade-tp.sh', await measured(d.healthUrl, async () => expectExit(0)(await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1', ...skip }))));
+    report('compose', 'rollback-tp.sh', await measured(d.healthUrl, async () => expectExit(0)(await d.script('rollback-tp.sh', skip))));
+    report('compose', 'upgrade to 1.3.2, which crashes (rolled back)', await measured(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))));
+    // The baseline: the same switch without tpctl, the container recreated in place.
+    const setTag = (v: string) => writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${v}`));
+    report('compose', 'baseline: edit tag + docker-compose up -d', await measured(d.healthUrl, async () => {
+      setTag('1.3.0');
+      // Not d.compose (synchronous): the client must keep asking meanwhile.
+      await run('docker-compose', ['up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir });
+      await d.waitHealthy('1.3.0');
+    }));
+  } finally {
+    d.down();
+  }
+
+  const dir = tempDir('atlas-bench-local-');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/api/health`;
+  const env = { ...localRuntimeEnv(dir, port), DB_URL: await pg.createDatabase('local'), ...skip };
+  symlinkSync(path.join(root, 'scripts'), path.join(dir, 'scripts'));
+  const local = (args: string[], extra: Record<string, string> = {}) => tpctl(args, { ...env, ...extra }, { cwd: dir });
+  for (const release of [makeRelease({ version: '1.2.2' }), makeRelease({ version: '1.3.0', migrations: PRIORITY }), makeRelease({ version: '1.3.2', migrations: BROKEN })]) {
+    expectExit(0)(await local(['release', 'add', release]));
+  }
+  expectExit(0)(await local(['local', 'start', '--version', '1.2.2']));
+  try {
+    report('local', 'upgrade --to 1.3.0', await measured(url, async () => expectExit(0)(await local(['upgrade', '--to', '1.3.0', '--no-backup']))));
+    report('local', 'rollback', await measured(url, async () => expectExit(0)(await local(['rollback']))));
+    report('local', 'upgrade to 1.3.2, which crashes (rolled back)', await measured(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', '--no-backup']))));
+  } finally {
+    await local(['local', 'stop']);
+  }
+} finally {
+  await pg.destroy();
+}
+
+console.log('\nGET /api/health every 20 ms on a new connection, during each operation (no backup, no bake)\n');
+console.log(`${'runtime'.padEnd(9)} ${'operation'.padEnd(44)} ${'failed'.padStart(6)} of reqs  longest outage   took`);
+for (const row of rows) console.log(row);
