@@ -11,7 +11,6 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { tempDir } from '../test/support/backends.js';
@@ -20,60 +19,18 @@ import { localRuntimeEnv } from '../test/support/local-runtime.js';
 import { freePort, PostgresServer } from '../test/support/postgres-server.js';
 import { makeRelease, PRIORITY } from '../test/support/release.js';
 import { tpctl, type RunResult } from '../test/support/tpctl.js';
+import { measureDowntime, type Downtime } from '../test/support/downtime.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const run = promisify(execFile);
 const BROKEN = { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' };
-
-/** One request on a new connection: did it get a 200 within 2 s? */
-const ask = (url: string) =>
-  new Promise<boolean>((resolve) => {
-    const req = get(url, { agent: false, timeout: 2_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-  });
-
-/** Polls `url` every 20 ms while `operation` runs. */
-async function measured(url: string, operation: () => Promise<void>) {
-  let stop = false;
-  let failed = 0;
-  let total = 0;
-  let longest = 0;
-  let lastOk = performance.now();
-  let down = false;
-  const poll = (async () => {
-    while (!stop) {
-      const sent = performance.now();
-      total++;
-      if (await ask(url)) {
-        if (down) longest = Math.max(longest, performance.now() - lastOk);
-        down = false;
-        lastOk = performance.now();
-      } else {
-        failed++;
-        down = true;
-      }
-      await new Promise((r) => setTimeout(r, Math.max(0, 20 - (performance.now() - sent))));
-    }
-  })();
-  const started = performance.now();
-  await operation();
-  const tookMs = performance.now() - started;
-  stop = true;
-  await poll;
-  if (down) longest = Math.max(longest, performance.now() - lastOk);
-  return { failed, total, longestMs: Math.round(longest), tookMs: Math.round(tookMs) };
-}
 
 const expectExit = (code: number) => (res: RunResult) => {
   if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code}: ${res.stdout}${res.stderr}`);
 };
 
 const rows: string[] = [];
-const report = (runtime: string, operation: string, r: Awaited<ReturnType<typeof measured>>) =>
+const report = (runtime: string, operation: string, r: Downtime) =>
   rows.push(`${runtime.padEnd(9)} ${operation.padEnd(44)} ${String(r.failed).padStart(6)} of ${String(r.total).padEnd(5)} ${String(r.longestMs).padStart(6)} ms ${(r.tookMs / 1000).toFixed(2).padStart(7)} s`);
 
 requireDocker();
@@ -91,12 +48,12 @@ try {
   const d = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('compose'), admin });
   try {
     await d.create();
-    report('compose', 'ATLAS_VERSION=1.3.0 upgrade-tp.sh', await measured(d.healthUrl, async () => expectExit(0)(await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1', ...skip }))));
-    report('compose', 'rollback-tp.sh', await measured(d.healthUrl, async () => expectExit(0)(await d.script('rollback-tp.sh', skip))));
-    report('compose', 'upgrade to 1.3.2, which crashes (rolled back)', await measured(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))));
+    report('compose', 'ATLAS_VERSION=1.3.0 upgrade-tp.sh', await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1', ...skip }))));
+    report('compose', 'rollback-tp.sh', await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('rollback-tp.sh', skip))));
+    report('compose', 'upgrade to 1.3.2, which crashes (rolled back)', await measureDowntime(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))));
     // The baseline: the same switch without tpctl, the container recreated in place.
     const setTag = (v: string) => writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${v}`));
-    report('compose', 'baseline: edit tag + docker-compose up -d', await measured(d.healthUrl, async () => {
+    report('compose', 'baseline: edit tag + docker-compose up -d', await measureDowntime(d.healthUrl, async () => {
       setTag('1.3.0');
       // Not d.compose (synchronous): the client must keep asking meanwhile.
       await run('docker-compose', ['up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir });
@@ -117,9 +74,9 @@ try {
   }
   expectExit(0)(await local(['local', 'start', '--version', '1.2.2']));
   try {
-    report('local', 'upgrade --to 1.3.0', await measured(url, async () => expectExit(0)(await local(['upgrade', '--to', '1.3.0', '--no-backup']))));
-    report('local', 'rollback', await measured(url, async () => expectExit(0)(await local(['rollback']))));
-    report('local', 'upgrade to 1.3.2, which crashes (rolled back)', await measured(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', '--no-backup']))));
+    report('local', 'upgrade --to 1.3.0', await measureDowntime(url, async () => expectExit(0)(await local(['upgrade', '--to', '1.3.0', '--no-backup']))));
+    report('local', 'rollback', await measureDowntime(url, async () => expectExit(0)(await local(['rollback']))));
+    report('local', 'upgrade to 1.3.2, which crashes (rolled back)', await measureDowntime(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', '--no-backup']))));
   } finally {
     await local(['local', 'stop']);
   }

@@ -133,9 +133,13 @@ Upgrades the Tenant Plane (on Docker Compose: the deployment in the current dire
   (db-backup-<current>-<time>.sql.gz in ATLAS_LOG_DIR; needs DB_URL) → ./data/.atlas-previous-version
   → switch: Compose: the image tag set where the Compose files take it from (the file, the override
     file, an anchor, .env, a \${VAR:-default}), docker compose up -d tenant-plane;
+    with the proxy (./data/proxy/admin.sock) the new version starts beside the old one instead,
+    without traffic, and the checks below are made on it; the local runtime does the same on
+    PostgreSQL (not on the embedded database);
     Kubernetes: image, version annotation and change cause patched, rollout followed;
     Helm: helm upgrade --install --wait --timeout
-  → wait until HEALTH_URL answers "ok" for VERSION (HEALTH_TIMEOUT s; at once if it crashes)
+  → wait until HEALTH_URL (or the candidate's own address) answers "ok" for VERSION
+    (HEALTH_TIMEOUT s; at once if it crashes)
   → /app/.atlas-version checked → recovery checklist (with ATLAS_VERIFY_*)
   → bake: for ATLAS_BAKE_SECONDS (--bake-seconds; default 60, 0 skips it) the new version is
     watched against a baseline taken on the old one: health, authenticated reads (with
@@ -143,9 +147,12 @@ Upgrades the Tenant Plane (on Docker Compose: the deployment in the current dire
     ATLAS_BAKE_WEBHOOK_TEST=0), p95 latency within ATLAS_BAKE_MAX_LATENCY_RATIO (3) times the
     baseline's (at least 10 ms), and no 5xx where there were none (ATLAS_METRICS_TOKEN or the
     verification identity reads /metrics)
+  → promote (beside the old version only): the traffic moves to it, the old one finishes its
+    requests and stops; on Compose the service is then recreated on VERSION and takes it back
   → ./data/.atlas-upgrade-history
 
-Any failure after the switch takes the one way back: the previous version is put back (on
+A candidate that fails is removed, and the old version never stopped serving. Any failure after
+the switch takes the one way back: the previous version is put back (on
 Kubernetes kubectl rollout undo, on Helm helm rollback) and confirmed healthy, and both lines are
 recorded. Every command is in ATLAS_LOG_DIR/upgrade-<time>.log. A run killed earlier is led back
 to a known version first (see tpctl status).

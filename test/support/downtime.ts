@@ -1,0 +1,54 @@
+import { get } from 'node:http';
+
+/** One request on a new connection (as curl makes it): did it get a 200 within 2 s? */
+const ask = (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const req = get(url, { agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+
+export interface Downtime {
+  failed: number;
+  total: number;
+  /** From the last answer before a failure to the next answer. */
+  longestMs: number;
+  tookMs: number;
+}
+
+/** Asks `url` every 20 ms while `operation` runs: the requests that failed, and the longest outage. */
+export async function measureDowntime(url: string, operation: () => Promise<void>): Promise<Downtime> {
+  let stop = false;
+  let failed = 0;
+  let total = 0;
+  let longest = 0;
+  let lastOk = performance.now();
+  let down = false;
+  const poll = (async () => {
+    while (!stop) {
+      const sent = performance.now();
+      total++;
+      if (await ask(url)) {
+        if (down) longest = Math.max(longest, performance.now() - lastOk);
+        down = false;
+        lastOk = performance.now();
+      } else {
+        failed++;
+        down = true;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, 20 - (performance.now() - sent))));
+    }
+  })();
+  const started = performance.now();
+  try {
+    await operation();
+  } finally {
+    stop = true;
+    await poll;
+  }
+  if (down) longest = Math.max(longest, performance.now() - lastOk);
+  return { failed, total, longestMs: Math.round(longest), tookMs: Math.round(performance.now() - started) };
+}
