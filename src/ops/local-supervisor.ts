@@ -83,8 +83,12 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     server.listen(listen.port, listen.host, resolve);
   });
 
-  /** A child on a private port of loopback (any free one by default); it says when it is ready, and which port. */
-  const spawnChild = (version: string, ready: (c: Child) => void, exited: (c: Child, code: number | null) => void, port = 0): Child => {
+  /**
+   * A child on a private port of loopback (any free one by default); it says when it is ready,
+   * and which port. What its readiness and its exit mean depends on its role then: a candidate
+   * promoted since is the child that serves.
+   */
+  const spawnChild = (version: string, port = 0): Child => {
     const proc = spawn(process.execPath, [path.join(files.release(version), 'dist', 'cli', 'server.js')], {
       stdio: ['ignore', logFd, logFd, 'ipc'],
       env: { ...process.env, ATLAS_HOST: '127.0.0.1', ATLAS_PORT: String(port), ATLAS_HANDOFF: '1' },
@@ -93,10 +97,30 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     proc.on('message', (m) => {
       if (!isReadyMessage(m) || child.port) return;
       child.port = m.port;
-      ready(child);
+      if (child === serving) {
+        update({ state: 'running' });
+        handOverHeld();
+      } else if (child === candidate) updateCandidate({ state: 'running' });
     });
-    proc.once('exit', (code) => exited(child, code));
+    proc.once('exit', (code) => {
+      if (child === serving) servingExited(code);
+      // A crashed candidate is shown, not restarted: tpctl, which waits on it, decides.
+      else if (child === candidate) updateCandidate({ state: 'crashed', pid: undefined, exitCode: code ?? undefined });
+    });
     return child;
+  };
+
+  const servingExited = (code: number | null) => {
+    serving = undefined;
+    if (!wanted) {
+      update({ state: 'stopped', childPid: undefined, exitCode: code ?? undefined });
+      return;
+    }
+    // It died on its own: a crash. Restart with backoff, and show it meanwhile.
+    const restarts = status.restarts;
+    update({ state: 'crashed', childPid: undefined, exitCode: code ?? undefined, restarts: restarts + 1 });
+    for (const socket of held.splice(0)) socket.destroy();
+    restartTimer = setTimeout(() => start(restarts + 1), Math.min(500 * 2 ** restarts, 10_000));
   };
 
   const stopProcess = async (proc: ChildProcess) => {
@@ -114,28 +138,8 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
       update({ state: 'crashed', childPid: undefined, exitCode: undefined });
       return;
     }
-    const child = spawnChild(
-      version,
-      (c) => {
-        if (c !== serving) return;
-        update({ state: 'running' });
-        handOverHeld();
-      },
-      (c, code) => {
-        if (c !== serving) return;
-        serving = undefined;
-        if (!wanted) {
-          update({ state: 'stopped', childPid: undefined, exitCode: code ?? undefined });
-          return;
-        }
-        // It died on its own: a crash. Restart with backoff, and show it meanwhile.
-        update({ state: 'crashed', childPid: undefined, exitCode: code ?? undefined, restarts: restarts + 1 });
-        for (const socket of held.splice(0)) socket.destroy();
-        restartTimer = setTimeout(() => start(restarts + 1), Math.min(500 * 2 ** restarts, 10_000));
-      },
-    );
-    serving = child;
-    update({ childPid: child.proc.pid, version, state: 'starting', exitCode: undefined, restarts });
+    serving = spawnChild(version);
+    update({ childPid: serving.proc.pid, version, state: 'starting', exitCode: undefined, restarts });
   };
 
   const stopServing = async () => {
@@ -146,18 +150,10 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     else update({ state: 'stopped', childPid: undefined });
   };
 
-  /**
-   * Its port is chosen first, so that tpctl knows where to check it while it starts. A crashed
-   * candidate is shown, not restarted: tpctl, which waits on it, decides.
-   */
+  /** Its port is chosen first, so that tpctl knows where to check it while it starts. */
   const startCandidate = async (version: string) => {
     const port = await freePort();
-    candidate = spawnChild(
-      version,
-      (c) => c === candidate && updateCandidate({ state: 'running' }),
-      (c, code) => c === candidate && updateCandidate({ state: 'crashed', pid: undefined, exitCode: code ?? undefined }),
-      port,
-    );
+    candidate = spawnChild(version, port);
     update({ candidate: { version, pid: candidate.proc.pid, port, state: 'starting', exitCode: undefined } });
   };
   const stopCandidate = async () => {
@@ -172,6 +168,7 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     const old = serving;
     candidate = undefined;
     serving = child;
+    wanted = true;
     clearTimeout(restartTimer);
     update({ childPid: child.proc.pid, version: child.version, state: 'running', exitCode: undefined, restarts: 0, switches: (status.switches ?? 0) + 1, candidate: undefined });
     handOverHeld();

@@ -20,7 +20,7 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     expect(res.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in [\d.]+ s; 1\.3\.0 is healthy/);
     expect(res.code).toBe(0);
     const run = await lastRun(d);
-    expect(run?.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'baseline', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist', 'bake']);
+    expect(run?.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'baseline', 'backup', 'start-candidate', 'wait-healthy', 'verify', 'checklist', 'bake', 'promote']);
     expect(run?.bake).toMatchObject({ seconds: 4, signals: [], baseline: { errors5xx: 0 }, bake: { errors5xx: 0 } });
     for (const route of ['GET /api/health', 'GET /api/incidents', 'GET /api/settings', 'GET /api/agents']) {
       expect(run?.bake.baseline.routes[route]?.n, route).toBeGreaterThan(10);

@@ -10,7 +10,8 @@ import { admin, composeDeployments, historyLines, historyOutcomes, LOG, query } 
 import type { Deployment } from '../support/docker.js';
 import { renderTemplate } from '../support/helm-template.js';
 import { PG_PASSWORD } from '../support/postgres-server.js';
-import { tpctl } from '../support/tpctl.js';
+import { measureDowntime } from '../support/downtime.js';
+import { tpctl, type RunResult } from '../support/tpctl.js';
 
 /**
  * The operator guide's Options 1 and 2 on a real Docker Engine: images built by
@@ -23,9 +24,14 @@ describe('Option 1: upgrade with automatic rollback', () => {
   it('ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh: backup, previous version, history, log; 1.3.0 runs and adds its column', async () => {
     const d = await deployment();
     const composeBefore = d.read('docker-compose.yml');
-    const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    let res!: RunResult;
+    // Users asking all along (every 20 ms, through the proxy) see no failed request.
+    const downtime = await measureDowntime(d.healthUrl, async () => {
+      res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
+    });
     expect(res.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in [\d.]+ s; 1\.3\.0 is healthy/);
     expect(res.code).toBe(0);
+    expect(downtime).toMatchObject({ failed: 0, longestMs: 0 });
 
     expect(d.versionFile()).toBe('1.3.0');
     expect(d.read('data/.atlas-previous-version')).toBe('1.2.2\n');
@@ -47,7 +53,8 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(columns).toHaveLength(1);
 
     const history = JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { outcome: string; run: { steps: { step: string; durationMs: number }[]; backup: string; health: { body: string } } }[];
-    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist']);
+    // Behind the proxy: the new version starts beside the old one, is checked there, then promoted.
+    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'backup', 'start-candidate', 'wait-healthy', 'verify', 'checklist', 'promote']);
     expect(history[0]?.run.backup).toContain('db-backup-1.2.2-');
     expect(history[0]?.run.health.body).toContain('"version":"1.3.0"');
   });
@@ -74,7 +81,12 @@ describe('Option 1: upgrade with automatic rollback', () => {
 
   it('an upgrade to a version that crashes on start fails fast and 1.2.2 runs healthy on the newer schema; tpctl support-bundle holds what support asks for, no password', async () => {
     const d = await deployment();
-    const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.2', HEALTH_TIMEOUT: '60' });
+    let res!: RunResult;
+    const downtime = await measureDowntime(d.healthUrl, async () => {
+      res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.2', HEALTH_TIMEOUT: '60' });
+    });
+    // 1.2.2 never stopped serving.
+    expect(downtime).toMatchObject({ failed: 0, longestMs: 0 });
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/FAILED at wait-healthy: the Tenant Plane crashed: (restarting after exit 1|exited with 1|crash-looping: restarted \d+ times?)/);
     const logFile = /Log: (\S+?);/.exec(res.stdout)?.[1] ?? '';
@@ -121,7 +133,11 @@ describe('Option 2: manual rollback', () => {
     const d = await deployment();
     expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
 
-    const auto = await d.script('rollback-tp.sh');
+    let auto!: RunResult;
+    const downtime = await measureDowntime(d.healthUrl, async () => {
+      auto = await d.script('rollback-tp.sh');
+    });
+    expect(downtime).toMatchObject({ failed: 0, longestMs: 0 });
     expect(auto.stdout).toMatch(/^rolled back 1\.3\.0 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy/);
     expect(auto.code).toBe(0);
     expect(auto.stderr).toContain('rollback 1.3.0 -> 1.2.2 (target from data/.atlas-previous-version)');
@@ -144,7 +160,7 @@ describe('Option 2: manual rollback', () => {
       'ROLLBACK 1.3.0 -> 1.2.2',
     ]);
     expect(historyLines(d)[3]).toMatch(new RegExp(LOG('rollback')));
-  });
+  }, 150_000);
 
   it('without .atlas-previous-version, the history tells the target', async () => {
     const d = await deployment();
@@ -231,12 +247,13 @@ describe('Dry runs', () => {
     const migrations = await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name');
     const upgrade = await d.tpctl(['upgrade', '--to', '1.3.0', '--dry-run']);
     expect(upgrade.code).toBe(0);
-    expect(upgrade.stdout).toMatch(/^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}switch +configure \S+ service tenant-plane for 1\.3\.0 and restart it\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/);
+    expect(upgrade.stdout).toMatch(/^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}start-candidate +configure \S+ service tenant-plane for 1\.3\.0 and start it behind the proxy \(\S+admin\.sock\), without traffic; 1\.2\.2 serves meanwhile\n +undo: discard-candidate: stop and remove the candidate 1\.3\.0; configure 1\.2\.2 again, which kept serving\n(.*\n)* {2}promote +move the traffic to 1\.3\.0; 1\.2\.2 finishes the requests it has and stops\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/);
     const rollback = await d.tpctl(['rollback', '--to', '1.3.0', '--restore', '/nonexistent.sql.gz', '--dry-run']);
     expect(rollback.code).toBe(0);
     expect(rollback.stdout).toMatch(/^dry run: rollback 1\.2\.2 -> 1\.3\.0; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s);
     expect(d.read('docker-compose.yml')).toBe(compose);
-    expect(readdirSync(path.join(d.dir, 'data'))).toEqual([]);
+    // Only the proxy's socket directory, which Compose mounted.
+    expect(readdirSync(path.join(d.dir, 'data'))).toEqual(['proxy']);
     expect(existsSync(d.logDir)).toBe(false);
     expect(await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name')).toEqual(migrations);
     expect(d.versionFile()).toBe('1.2.2');
@@ -321,8 +338,8 @@ describe('Locks and crashes', () => {
   });
 
   // Every step that lasts long enough to be killed in (verify reads a version file that was
-  // fetched during wait-healthy: it takes no time of its own).
-  it.each(['backup', 'switch', 'wait-healthy'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
+  // fetched during wait-healthy: it takes no time of its own). A candidate left running is removed.
+  it.each(['backup', 'start-candidate', 'wait-healthy', 'promote'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
     const d = await deployment();
     const child = execFileSync('sh', ['-c', `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`], { encoding: 'utf8' }).trim();
     const deadline = Date.now() + 60_000;
@@ -344,11 +361,12 @@ describe('Locks and crashes', () => {
     await d.waitHealthy('1.2.2', 5);
     expect(d.versionFile()).toBe('1.2.2');
     // A ROLLBACK line follows when the killed run had already switched the configuration: surely
-    // after the switch step, perhaps during it, never before.
+    // after the step that starts the candidate, perhaps during it, never before.
     const lines = historyOutcomes(d);
     const rolledBack = ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'];
-    const expected = { backup: [rolledBack.slice(0, 1)], switch: [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack] }[step];
+    const expected = { backup: [rolledBack.slice(0, 1)], 'start-candidate': [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack], promote: [rolledBack] }[step];
     expect(expected).toContainEqual(lines);
+    expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'label=org.atlasai.candidate=true'], { encoding: 'utf8' }).trim()).toBe('');
     expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
     expect((await d.tpctl(['status'])).code).toBe(0);
   });
