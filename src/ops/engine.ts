@@ -65,7 +65,7 @@ export interface Step extends Action {
 }
 
 export interface Undo extends Action {
-  /** It (re)starts the Tenant Plane: the version we are back on is then confirmed healthy. */
+  /** It (re)starts the Tenant Plane, or gives the traffic back to it: the version we are back on is then confirmed healthy. */
   restarts: boolean;
   /** It switches the version back from the target: the history records a ROLLBACK line. */
   switchesBack?: boolean;

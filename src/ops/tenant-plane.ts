@@ -50,29 +50,34 @@ export function sumOf(metricsText: string, metric: string, label: RegExp): numbe
   return sum;
 }
 
-export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | undefined, metricsToken?: string): TenantPlane {
+/** The session of a run's sign-in, shared by every address the run reaches the Tenant Plane at. */
+interface SignedIn {
+  session: ReturnType<typeof signIn> | undefined;
+}
+
+export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | undefined, metricsToken?: string, signed: SignedIn = { session: undefined }): TenantPlane {
   const origin = new URL(healthUrl).origin;
-  // One sign-in serves every authenticated probe of a run (a login costs a memory-hard hash).
-  let session: ReturnType<typeof signIn> | undefined;
+  // One sign-in serves every authenticated probe of a run (a login costs a memory-hard hash),
+  // on the candidate too: sessions live in the database every version shares.
   const signedIn = async () => {
     if (!verify) return { error: 'no verification identity' };
     // A sign-in that got no answer (a busy moment) is tried again next time; one refused is kept.
-    session ??= signIn(origin, verify.auth).catch((err: Error) => {
-      session = undefined;
+    signed.session ??= signIn(origin, verify.auth).catch((err: Error) => {
+      signed.session = undefined;
       return { error: err.message };
     });
-    return session;
+    return signed.session;
   };
   const asIdentity = async (path: string, init: RequestInit = {}): Promise<Answer | undefined> => {
     const s = await signedIn();
     if ('error' in s) return undefined;
     const answer = await request(`${origin}${path}`, { ...init, headers: { ...s.headers, ...init.headers } });
-    if (answer.status === 401) session = undefined;
+    if (answer.status === 401) signed.session = undefined;
     return answer;
   };
   return {
     healthUrl,
-    at: (url) => tenantPlaneOverHttp(url, verify, metricsToken),
+    at: (url) => tenantPlaneOverHttp(url, verify, metricsToken, signed),
     health: () => probeHealth(healthUrl),
     checklist: verify && ((version, baseline) => runChecklist({ healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline })),
     async onlineAgents() {

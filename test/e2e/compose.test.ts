@@ -339,9 +339,9 @@ describe('Locks and crashes', () => {
 
   // Every step that lasts long enough to be killed in (verify reads a version file that was
   // fetched during wait-healthy: it takes no time of its own). A candidate left running is removed.
-  it.each(['backup', 'start-candidate', 'wait-healthy', 'promote'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
+  it.each(['backup', 'start-candidate', 'wait-healthy', 'bake', 'promote'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
     const d = await deployment();
-    const child = execFileSync('sh', ['-c', `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`], { encoding: 'utf8' }).trim();
+    const child = execFileSync('sh', ['-c', `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_BAKE_SECONDS=3 ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`], { encoding: 'utf8' }).trim();
     const deadline = Date.now() + 60_000;
     while (journalStep(d) !== step) {
       if (Date.now() > deadline) throw new Error(`the upgrade never reached step ${step}`);
@@ -364,12 +364,12 @@ describe('Locks and crashes', () => {
     // after the step that starts the candidate, perhaps during it, never before.
     const lines = historyOutcomes(d);
     const rolledBack = ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'];
-    const expected = { backup: [rolledBack.slice(0, 1)], 'start-candidate': [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack], promote: [rolledBack] }[step];
+    const expected = { backup: [rolledBack.slice(0, 1)], 'start-candidate': [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack], bake: [rolledBack], promote: [rolledBack] }[step];
     expect(expected).toContainEqual(lines);
     expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'label=org.atlasai.candidate=true'], { encoding: 'utf8' }).trim()).toBe('');
     expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
     expect((await d.tpctl(['status'])).code).toBe(0);
-  });
+  }, 120_000);
 });
 
 describe("the Helm chart's pre-upgrade backup Job", () => {

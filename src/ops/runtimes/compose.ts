@@ -33,7 +33,11 @@ export class ComposeCommands {
   }
 
   private compose(...args: string[]): Command {
-    return { argv: [...this.cli, ...this.files.flatMap((f) => ['-f', f]), ...args], cwd: this.projectDir, env: COMPOSE_ENV };
+    return this.inProject(undefined, args);
+  }
+
+  private inProject(project: string | undefined, args: string[]): Command {
+    return { argv: [...this.cli, ...(project ? ['-p', project] : []), ...this.files.flatMap((f) => ['-f', f]), ...args], cwd: this.projectDir, env: COMPOSE_ENV };
   }
 
   /** The merged configuration (overrides, merge keys, variables resolved): what Compose will run. */
@@ -59,12 +63,10 @@ export class ComposeCommands {
    * A candidate: a one-off container of the service (its configuration, the new tag), on the
    * port where the proxy expects it; named when the proxy finds it by name (a bridge network).
    */
-  runCandidate = (project: string, port: number, name: string | undefined): Command => {
-    // Under a project of its own: Compose v1 links a one-off container to its service's
-    // containers, which host networking refuses.
-    const { argv, ...rest } = this.compose('run', '-d', '--no-deps', '-l', CANDIDATE_LABEL, '-e', `ATLAS_PORT=${port}`, ...(name ? ['--name', name] : []), this.service);
-    return { ...rest, argv: [...this.cli, '-p', `${project}-candidate`, ...argv.slice(this.cli.length)] };
-  };
+  // Under a project of its own: Compose v1 links a one-off container to its service's
+  // containers, which host networking refuses.
+  runCandidate = (project: string, port: number, name: string | undefined): Command =>
+    this.inProject(`${project}-candidate`, ['run', '-d', '--no-deps', '-l', CANDIDATE_LABEL, '-e', `ATLAS_PORT=${port}`, ...(name ? ['--name', name] : []), this.service]);
   static projectOf = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{index .Config.Labels "com.docker.compose.project"}}', container] });
   static remove = (container: string): Command => ({ argv: ['docker', 'rm', '-f', container] });
   static logsOf = (container: string, lines: number): Command => ({ argv: ['docker', 'logs', '--tail', String(lines), container] });
