@@ -51,6 +51,8 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
   let serving: Child | undefined;
   let candidate: Child | undefined;
   let wanted = true;
+  /** A switch is under way (the old child stopping, the new one to start): connections wait for it. */
+  let switching = false;
   let restartTimer: NodeJS.Timeout | undefined;
   const held: Socket[] = [];
   const update = (patch: Partial<SupervisorStatus>) => {
@@ -62,9 +64,10 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
   const handOver = (socket: Socket) => {
     const to = serving;
     if (!to?.port || !to.proc.connected) {
-      // Held through a switch; while it crash-loops, closed at once (a client should not wait on that).
-      if (status.restarts > 0) socket.destroy();
-      else held.push(socket);
+      // Held through a switch or a start; closed at once while it is stopped or crash-loops (a
+      // client should not wait on that).
+      if (status.restarts === 0 && (switching || to)) held.push(socket);
+      else socket.destroy();
       return;
     }
     to.proc.send(HANDOFF.connection, socket, { keepOpen: false }, (err) => {
@@ -185,7 +188,9 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     serially(async () => {
       const c = candidate;
       if (c?.port && c.version === readCurrent(dataDir) && c.proc.exitCode === null) return promote(c);
+      switching = true;
       await stopServing();
+      switching = false;
       wanted = true;
       update({ switches: (status.switches ?? 0) + 1 });
       start(0);
@@ -195,6 +200,7 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     serially(async () => {
       await stopCandidate();
       await stopServing();
+      for (const socket of held.splice(0)) socket.destroy();
     }),
   );
   process.on('SIGUSR2', () =>
