@@ -1,6 +1,6 @@
 import { waitHealthy, probeHealth } from '../health.js';
 import type { Executor } from '../exec.js';
-import { ComposeCommands, parseContainerState, type ComposeRuntime } from './compose.js';
+import { ComposeCommands, type ComposeRuntime } from './compose.js';
 import type { ProxyApi, ProxyServer, ServerAddress } from './proxy.js';
 import type { Candidate, Candidates } from './runtime.js';
 
@@ -56,11 +56,8 @@ export class ComposeCandidates implements Candidates {
     const host = await this.address('candidate', id);
     return {
       healthUrl: this.healthUrl(host, 'candidate'),
-      state: async () => parseContainerState((await this.exec.check(ComposeCommands.inspectState(id))).stdout),
-      runningVersion: async () => {
-        const result = await this.exec.run(ComposeCommands.execIn(id, 'cat', '/app/.atlas-version'));
-        return result.code === 0 ? result.stdout.trim() : undefined;
-      },
+      state: () => this.runtime.stateOf(id),
+      runningVersion: () => this.runtime.versionIn(id),
       logsTail: async (lines) => {
         const result = await this.exec.run(ComposeCommands.logsOf(id, lines));
         return `${result.stdout}${result.stderr}`.trimEnd();

@@ -274,14 +274,23 @@ export class ComposeRuntime implements Runtime {
 
   async state(): Promise<RuntimeState> {
     const id = await this.container();
-    if (!id) return { running: false, crashed: true, exitCode: undefined, detail: 'no container' };
-    return parseContainerState((await this.exec.check(ComposeCommands.inspectState(id))).stdout);
+    return id ? this.stateOf(id) : { running: false, crashed: true, exitCode: undefined, detail: 'no container' };
   }
 
   async runningVersion(): Promise<string | undefined> {
     const id = await this.container();
-    const result = id ? await this.exec.run(ComposeCommands.execIn(id, 'cat', '/app/.atlas-version')) : undefined;
-    return result?.code === 0 ? result.stdout.trim() : undefined;
+    return id ? this.versionIn(id) : undefined;
+  }
+
+  /** A container's state, the service's or a candidate's. */
+  async stateOf(container: string): Promise<RuntimeState> {
+    return parseContainerState((await this.exec.check(ComposeCommands.inspectState(container))).stdout);
+  }
+
+  /** The version file inside a container (`docker compose exec … cat /app/.atlas-version`). */
+  async versionIn(container: string): Promise<string | undefined> {
+    const result = await this.exec.run(ComposeCommands.execIn(container, 'cat', '/app/.atlas-version'));
+    return result.code === 0 ? result.stdout.trim() : undefined;
   }
 
   async logsTail(lines: number): Promise<string> {
