@@ -170,7 +170,7 @@ describe('Option 2: manual rollback', () => {
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/target from .*\.atlas-upgrade-history \(the upgrade to 1\.3\.0\)/);
     expect(d.versionFile()).toBe('1.2.2');
-  });
+  }, 120_000);
 });
 
 describe('Restoring from a database backup', () => {
@@ -192,7 +192,7 @@ describe('Restoring from a database backup', () => {
     await d.waitHealthy('1.2.2', 5);
     const login = await fetch(`http://127.0.0.1:${d.port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
     expect(login.status).toBe(200);
-  });
+  }, 120_000);
 });
 
 describe('Refused before anything changes (exit 2)', () => {
@@ -282,7 +282,7 @@ describe('Know before switching: release metadata, upgrade paths, the target aga
     expect(log).toMatch(/ {3}path-check ok in \d+ ms: 2\.0\.0 can be upgraded to from 1\.3\.0 or newer; 1\.3\.0 runs\n/);
     expect(log).toMatch(/ {3}schema-check ok in \d+ ms: 2\.0\.0 can run on the schema as it is\n/);
     expect(d.versionFile()).toBe('2.0.0');
-  });
+  }, 120_000);
 
   it('1.3.1 drops a column under a waiver: the rollback to 1.2.2 is refused naming the migration and the 1.2.2 backup; with RESTORE_DB=1 and that file it goes through', async () => {
     const d = await deployment();
@@ -314,7 +314,7 @@ describe('Know before switching: release metadata, upgrade paths, the target aga
     expect(log).toMatch(/schema-check ok in \d+ ms: 1\.2\.2 can run on the schema \S+db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz holds\n/);
     await d.waitHealthy('1.2.2', 5);
     expect(await query(d, `SELECT name FROM schema_migrations WHERE name LIKE '091%'`)).toEqual([]);
-  });
+  }, 120_000);
 });
 
 describe('Locks and crashes', () => {

@@ -83,12 +83,18 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     // A seeded sequence of moments: a failing round can be replayed.
     let seed = Number(process.env.ATLAS_KILL_SEED ?? 20261201);
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    // The moments span an upgrade as long as one takes on this machine now, timed whole first:
+    // a fixed span would fall wholly before the switch on a loaded machine.
+    const timed = Date.now();
+    expect((await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
+    const spanMs = Date.now() - timed;
+    expect((await script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2' })).code).toBe(0);
     const deadline = Date.now() + 150_000;
     const outcomes = new Set<string>();
     const journal = path.join(dir, 'data', '.atlas-operation.json');
     for (let round = 1; round <= 10 && Date.now() < deadline; round++) {
       const before = history().length;
-      const delayMs = Math.round(random() * 3000);
+      const delayMs = Math.round(random() * spanMs);
       const child = spawn('bash', ['scripts/upgrade-tp.sh'], { cwd: dir, env: { ...env, ATLAS_VERSION: '1.3.0' }, stdio: 'ignore' });
       let gone = false;
       const exited = new Promise((resolve) => child.once('exit', resolve)).then(() => (gone = true));
@@ -123,7 +129,7 @@ describe('the local runtime (no Docker), on the embedded database', () => {
       outcomes.add(lines.join(' / ') || 'nothing written');
     }
     // The moments reached more than one of those states.
-    expect(outcomes.size).toBeGreaterThan(1);
+    expect(outcomes.size, JSON.stringify({ spanMs, outcomes: [...outcomes] })).toBeGreaterThan(1);
   }, 240_000);
 
   it('a rollback whose target and way back both fail to start exits 3, records both failures, and says what to run; that works once they start', async () => {
