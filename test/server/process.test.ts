@@ -98,7 +98,12 @@ describe('start-up', () => {
     const url = await sharedPostgres().createDatabase();
     const old = await start({ DB_URL: url, ...ADMIN });
     const newer = await start({ DB_URL: url }, makeRelease({ version: '1.4.0', migrations: { '0900_user_nickname.sql': 'ALTER TABLE users ADD COLUMN nickname text;' } }));
-    expect((await health(old.url)).body).toMatchObject({ status: 'ok', checks: { schema: { ahead: ['0900_user_nickname.sql'] } } });
+    // Health answers from its last periodic check, so the old server sees the new migration on its next one.
+    const oldHealth = await eventually('the old server to report the migration ahead of it', async () => {
+      const h = await health(old.url);
+      return (h.body as { checks?: { schema?: { ahead?: string[] } } }).checks?.schema?.ahead?.length ? h : undefined;
+    }, 5);
+    expect(oldHealth.body).toMatchObject({ status: 'ok', checks: { schema: { ahead: ['0900_user_nickname.sql'] } } });
     expect((await health(newer.url)).body).toMatchObject({ status: 'ok', version: '1.4.0' });
     for (const [from, to] of [
       [old, newer],
