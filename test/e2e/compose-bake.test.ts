@@ -43,7 +43,7 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     expect(res.code, res.stdout).toBe(1);
     // Or its health says so itself: its own database checks, starved of CPU, run (or end) late.
     const slow =
-      /p95 of GET \/api\/\w+ \d+ ms against \d+ ms before \(x[\d.]+ > x2, floor 10 ms\)|GET \/api\/\w+ failed: no answer from the health endpoint \(The operation was aborted due to timeout\)|GET \/api\/health failed: HTTP 503, status error: .*(this process is too busy to run its checks on time|the database has not answered for \d+ ms)/;
+      /p95 of GET \/api\/\w+ \d+ ms against \d+ ms before \(x[\d.]+ > x2, floor 10 ms\)|GET \/api\/\w+ failed: no answer from the health endpoint \(no answer within 2 s\)|GET \/api\/health failed: HTTP 503, status error: .*(this process is too busy to run its checks on time|the database has not answered for \d+ ms)/;
     expect(res.stdout).toMatch(new RegExp(`^upgrade to 1\\.3\\.0 FAILED at bake: (${slow.source}).*Rolled back: 1\\.2\\.2 runs and is healthy`));
     expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
     expect(d.versionFile()).toBe('1.2.2');

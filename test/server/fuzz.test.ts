@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
+import { eventually } from '../support/api-client.js';
 import { addUser, json, login, startTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
@@ -104,7 +105,10 @@ describe.each(backends)('fuzzing every route on $name', (backend) => {
             });
             requests++;
             const where = `${identity} ${route.method} ${path}`;
-            expect(res.statusCode, where).toBeLessThan(500);
+            // Health's 503 is its answer, not a failure: its last database check is late when
+            // the embedded database, in this process, keeps it busy on a loaded machine.
+            if (route.url === '/api/health' && res.statusCode === 503) expect(json(res).status, where).toBe('error');
+            else expect(res.statusCode, where).toBeLessThan(500);
             if (res.statusCode >= 400) expect(json(res), where).toEqual({ error: expect.any(String) as string, message: expect.any(String) as string });
           }),
           { numRuns: RUNS, seed: SEED },
@@ -112,7 +116,6 @@ describe.each(backends)('fuzzing every route on $name', (backend) => {
       }
     }
     expect(requests).toBe(routes.length * 3 * RUNS);
-    const health = await app.inject({ url: '/api/health' });
-    expect(health.statusCode).toBe(200);
+    await eventually('health after the run', async () => ((await app.inject({ url: '/api/health' })).statusCode === 200 ? true : undefined), 10);
   }, 240_000);
 });
