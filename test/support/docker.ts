@@ -13,7 +13,7 @@ export function requireDocker(): void {
   try {
     execFileSync('docker', ['info'], { stdio: 'ignore' });
   } catch {
-    throw new Error('no Docker Engine answers: start dockerd (.ci/run does: dockerd --storage-driver=vfs --bridge=none --iptables=false --ip-masq=false)');
+    throw new Error('no Docker Engine answers: start dockerd (.ci/run does: dockerd --storage-driver=overlay2, or vfs where overlay2 cannot mount, --bridge=none --iptables=false --ip-masq=false)');
   }
 }
 
