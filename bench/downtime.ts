@@ -4,8 +4,10 @@
  * proxy) and on the local runtime (the supervisor on PostgreSQL). A client asks GET /api/health
  * every 20 ms, each time on a new connection (as curl does), with a 2 s timeout; a request fails
  * when it gets no answer or anything but 200. The outage is the time from the last answer
- * before a failure to the next answer. The baseline is the same client during a plain switch
- * of the same Compose deployment: the tag edited and `docker-compose up -d tenant-plane`.
+ * before a failure to the next answer; the slowest request shows requests held. The baselines
+ * are the same client during a plain switch (the tag edited and `docker-compose up -d
+ * tenant-plane`) of the same Compose deployment, behind the proxy, and of a Compose file
+ * without the proxy, as operators wrote them before it.
  *
  *   npm run bench:downtime        (needs a Docker Engine and HAProxy; builds the images it uses)
  */
@@ -13,6 +15,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { stringify } from 'yaml';
 import { tempDir } from '../test/support/backends.js';
 import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
 import { localRuntimeEnv } from '../test/support/local-runtime.js';
@@ -29,9 +32,21 @@ const expectExit = (code: number) => (res: RunResult) => {
   if (res.code !== code) throw new Error(`expected exit ${code}, got ${res.code}: ${res.stdout}${res.stderr}`);
 };
 
+/** The switch without tpctl: the tag edited, the container recreated in place. */
+async function plainSwitch(d: Deployment, version: string): Promise<Downtime> {
+  return measureDowntime(d.healthUrl, async () => {
+    writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${version}`));
+    // Not d.compose (synchronous): the client must keep asking meanwhile.
+    await run('docker-compose', ['up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir });
+    await d.waitHealthy(version);
+  });
+}
+
 const rows: string[] = [];
 const report = (runtime: string, operation: string, r: Downtime) =>
-  rows.push(`${runtime.padEnd(9)} ${operation.padEnd(44)} ${String(r.failed).padStart(6)} of ${String(r.total).padEnd(5)} ${String(r.longestMs).padStart(6)} ms ${(r.tookMs / 1000).toFixed(2).padStart(7)} s`);
+  rows.push(
+    `${runtime.padEnd(9)} ${operation.padEnd(44)} ${String(r.failed).padStart(6)} of ${String(r.total).padEnd(5)} ${String(r.longestMs).padStart(6)} ms ${String(r.slowestMs).padStart(9)} ms ${(r.tookMs / 1000).toFixed(2).padStart(7)} s`,
+  );
 
 requireDocker();
 process.stdout.write('building images… ');
@@ -51,16 +66,16 @@ try {
     report('compose', 'ATLAS_VERSION=1.3.0 upgrade-tp.sh', await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1', ...skip }))));
     report('compose', 'rollback-tp.sh', await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('rollback-tp.sh', skip))));
     report('compose', 'upgrade to 1.3.2, which crashes (rolled back)', await measureDowntime(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))));
-    // The baseline: the same switch without tpctl, the container recreated in place.
-    const setTag = (v: string) => writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${v}`));
-    report('compose', 'baseline: edit tag + docker-compose up -d', await measureDowntime(d.healthUrl, async () => {
-      setTag('1.3.0');
-      // Not d.compose (synchronous): the client must keep asking meanwhile.
-      await run('docker-compose', ['up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir });
-      await d.waitHealthy('1.3.0');
-    }));
+    report('compose', 'baseline: edit tag + docker-compose up -d', await plainSwitch(d, '1.3.0'));
   } finally {
     d.down();
+  }
+  const plain = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('plain'), admin });
+  try {
+    await plain.create((service) => ({ 'docker-compose.yml': stringify({ services: { 'tenant-plane': { image: 'atlasai/tenant-plane:1.2.2', ...service } } }) }));
+    report('compose', 'the same, without the proxy', await plainSwitch(plain, '1.3.0'));
+  } finally {
+    plain.down();
   }
 
   const dir = tempDir('atlas-bench-local-');
@@ -85,5 +100,5 @@ try {
 }
 
 console.log('\nGET /api/health every 20 ms on a new connection, during each operation (no backup, no bake)\n');
-console.log(`${'runtime'.padEnd(9)} ${'operation'.padEnd(44)} ${'failed'.padStart(6)} of reqs  longest outage   took`);
+console.log(`${'runtime'.padEnd(9)} ${'operation'.padEnd(44)} ${'failed'.padStart(6)} of reqs  longest outage  slowest request   took`);
 for (const row of rows) console.log(row);
