@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { Database, Queryable, Row } from './database.js';
 import { acquireFileLock, LockHeldError } from '../shared/file-lock.js';
+import { writeFileAtomic } from '../shared/files.js';
 import { setAsideDirectoryKind } from '../shared/names.js';
 
 function queryable(target: PGlite | Transaction): Queryable {
@@ -35,12 +37,9 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
         'run `tpctl restore --undo` to put it back, or run the restore again',
     );
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   let db: PGlite;
   try {
-    // Loaded on use: tpctl commands that never open the embedded database do not pay for it.
-    const { PGlite } = await import('@electric-sql/pglite');
-    db = await PGlite.create(dataDir);
+    db = existsSync(dataDir) && readdirSync(dataDir).length ? await (await pglite()).create(dataDir) : await newCluster(dataDir, dir);
   } catch (err) {
     lock.release();
     throw err;
@@ -62,6 +61,48 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
       }
     },
   };
+}
+
+// Loaded on use: tpctl commands that never open the embedded database do not pay for it.
+const pglite = async () => (await import('@electric-sql/pglite')).PGlite;
+
+/** The file in a data directory that keeps a fresh cluster, named for the PGlite that made it. */
+export function freshClusterFile(dir: string): string {
+  let root = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
+  while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
+  const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+  return path.join(dir, `.pglite-fresh-${version}.tar.gz`);
+}
+
+/**
+ * A new cluster in `dataDir` (missing or empty). Making one runs initdb in WebAssembly (4 s here,
+ * more on a loaded machine), and a fresh cluster is the same every time: the first one made is
+ * kept in the data directory `keptIn` (PGlite's own dumpDataDir tarball, 4.5 MB), and every
+ * later one (a restore's, a restore test's) is unpacked from it (1 s). A kept copy that does not
+ * load (damaged, edited) is made again.
+ */
+export async function newCluster(dataDir: string, keptIn: string): Promise<PGlite> {
+  if (existsSync(dataDir) && readdirSync(dataDir).length) throw new Error(`${dataDir} is not empty: a new cluster goes into an empty directory`);
+  const PGlite = await pglite();
+  const file = freshClusterFile(keptIn);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (existsSync(file)) {
+    try {
+      return await PGlite.create(dataDir, { loadDataDir: new Blob([readFileSync(file)]) });
+    } catch {
+      rmSync(file, { force: true });
+      rmSync(dataDir, { recursive: true, force: true });
+      mkdirSync(dataDir, { mode: 0o700 });
+    }
+  }
+  const db = await PGlite.create(dataDir);
+  try {
+    // Before anything is written to it. PGlite runs on this one thread: nothing changes meanwhile.
+    writeFileAtomic(file, Buffer.from(await (await db.dumpDataDir('gzip')).arrayBuffer()), 0o600);
+  } catch {
+    // Not kept (keptIn not writable): the next new cluster is made by initdb too.
+  }
+  return db;
 }
 
 export class EmbeddedInUseError extends Error {}

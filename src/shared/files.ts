@@ -24,12 +24,12 @@ export function fsyncDir(dir: string): void {
  * Writes a file so that it is either the old content or the new, never half: a temporary file
  * in the same directory, fsync, rename over the target, fsync of the directory.
  */
-export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
+export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): void {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
     const fd = openSync(temp, 'w', mode);
     try {
-      writeSync(fd, content);
+      writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

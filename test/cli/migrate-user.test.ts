@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../src/db/migrations.js';
-import { sharedPostgres, tempDir } from '../support/backends.js';
+import { embeddedDir, sharedPostgres } from '../support/backends.js';
 import { PG_PASSWORD } from '../support/postgres-server.js';
 import { tpctl } from '../support/tpctl.js';
 
 describe('tpctl migrate and user, on PostgreSQL and embedded', () => {
   it.each(['postgres', 'embedded'] as const)('%s: status says pending, up applies, status says it can run', async (kind) => {
-    const env: Record<string, string> = kind === 'postgres' ? { DB_URL: await sharedPostgres().createDatabase() } : { ATLAS_DATA_DIR: tempDir() };
+    const env: Record<string, string> = kind === 'postgres' ? { DB_URL: await sharedPostgres().createDatabase() } : { ATLAS_DATA_DIR: embeddedDir() };
     const before = await tpctl(['migrate', 'status'], env);
     expect(before.code).toBe(1);
     expect(before.stdout).toContain(`pending: ${loadMigrations().map((m) => m.name).join(', ')}`);

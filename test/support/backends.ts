@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
+import { freshClusterFile } from '../../src/db/embedded.js';
 import { PostgresServer } from './postgres-server.js';
 
 /** The PostgreSQL server shared by this test run. */
@@ -12,6 +13,16 @@ export function sharedPostgres(): PostgresServer {
 
 export function tempDir(prefix = 'atlas-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * A new data directory for the embedded database, holding the fresh cluster that the run's
+ * global setup keeps in its TMPDIR: its first cluster is unpacked from it, not made by initdb.
+ */
+export function embeddedDir(): string {
+  const dir = tempDir();
+  copyFileSync(freshClusterFile(os.tmpdir()), freshClusterFile(dir));
+  return dir;
 }
 
 /** A directory of migration files: name → SQL. */
@@ -30,5 +41,5 @@ export interface Backend {
 /** The same tests run on both: a real PostgreSQL server and the embedded PGlite. */
 export const backends: Backend[] = [
   { name: 'postgres', open: async () => openDatabase({ url: await sharedPostgres().createDatabase(), embeddedDir: '' }) },
-  { name: 'embedded', open: () => openDatabase({ embeddedDir: tempDir() }) },
+  { name: 'embedded', open: () => openDatabase({ embeddedDir: embeddedDir() }) },
 ];

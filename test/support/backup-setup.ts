@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { expect } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
-import { sharedPostgres, tempDir } from './backends.js';
+import { embeddedDir, sharedPostgres, tempDir } from './backends.js';
 import type { PostgresServer } from './postgres-server.js';
 import { fillSampleData } from './sample-data.js';
 import { tpctl } from './tpctl.js';
@@ -19,7 +19,7 @@ export interface Setup {
 export async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Promise<Setup> {
   const logDir = tempDir('atlas-backups-');
   const env: Record<string, string> =
-    kind === 'postgres' ? { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup') } : { ATLAS_DATA_DIR: tempDir() };
+    kind === 'postgres' ? { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup') } : { ATLAS_DATA_DIR: embeddedDir() };
   Object.assign(env, { ATLAS_LOG_DIR: logDir });
   const open = () => (kind === 'postgres' ? openDatabase({ url: env.DB_URL, embeddedDir: '' }) : openEmbedded(env.ATLAS_DATA_DIR!));
   expect((await tpctl(['migrate', 'up'], env)).code).toBe(0);

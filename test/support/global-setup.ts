@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { newCluster } from '../../src/db/embedded.js';
 import { PostgresServer } from './postgres-server.js';
 
 declare module 'vitest' {
@@ -43,6 +44,8 @@ export async function setup(project: TestProject): Promise<void> {
   runDir = mkdtempSync(path.join(os.tmpdir(), 'atlas-run-'));
   chmodSync(runDir, 0o755); // PostgreSQL runs as its own user below it
   process.env.TMPDIR = runDir;
+  // The fresh embedded cluster that the tests' new data directories start from (embeddedDir()).
+  await (await newCluster(path.join(runDir, 'fresh-pglite'), runDir)).close();
   server = await PostgresServer.start();
   project.provide('pgPort', server.port);
   project.provide('pgDir', server.dir);

@@ -1,9 +1,10 @@
-import { createReadStream, mkdirSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type { Queryable } from '../../db/database.js';
+import { newCluster } from '../../db/embedded.js';
 import { CommandError, type Executor } from '../exec.js';
 import { readDump } from './dump-reader.js';
 import { checkClientTool, psqlSessionCommand } from './pg-tools.js';
@@ -70,17 +71,15 @@ export async function loadIntoSchema(url: string, file: string, schema: string, 
   }
 }
 
-/** Loads a backup of the embedded database into a new PGlite directory. */
-export async function loadIntoEmbedded(dataDir: string, file: string, onRead?: (chunk: Buffer) => void): Promise<void> {
+/** Loads a backup of the embedded database into a new PGlite directory (its fresh cluster kept in the data directory `keptIn`). */
+export async function loadIntoEmbedded(dataDir: string, keptIn: string, file: string, onRead?: (chunk: Buffer) => void): Promise<void> {
   const chunks: Buffer[] = [];
   const compressed = createReadStream(file, { highWaterMark: 1 << 20 });
   compressed.on('data', (d) => onRead?.(d as Buffer));
   await pipeline(compressed, zlib.createGunzip(), async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) chunks.push(chunk);
   });
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const { PGlite } = await import('@electric-sql/pglite');
-  const pg = await PGlite.create(dataDir);
+  const pg = await newCluster(dataDir, keptIn);
   try {
     await pg.exec(Buffer.concat(chunks).toString('utf8'));
   } catch (err) {

@@ -257,7 +257,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, read
   const at = new Date();
   const staging = setAsideDirectory(live, 'incoming', at);
   try {
-    await loadIntoEmbedded(embeddedDataDir(staging), plan.file, reading.onRead);
+    await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, plan.file, reading.onRead);
     reading.verify();
     const restored = await openEmbedded(staging);
     let since: SinceBackup;
