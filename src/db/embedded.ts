@@ -66,12 +66,20 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
 // Loaded on use: tpctl commands that never open the embedded database do not pay for it.
 const pglite = async () => (await import('@electric-sql/pglite')).PGlite;
 
+/** The installed PGlite's version, from its package.json, found above the entry point Node resolves. */
+function pgliteVersion(): string {
+  for (let dir = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const { name, version } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
+    if (name === '@electric-sql/pglite' && version) return version;
+  }
+  return 'unknown';
+}
+
 /** The file in a data directory that keeps a fresh cluster, named for the PGlite that made it. */
 export function freshClusterFile(dir: string): string {
-  let root = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
-  while (!existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
-  const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
-  return path.join(dir, `.pglite-fresh-${version}.tar.gz`);
+  return path.join(dir, `.pglite-fresh-${pgliteVersion()}.tar.gz`);
 }
 
 /**
