@@ -12,7 +12,7 @@
  *   npm run bench:downtime        (needs a Docker Engine and HAProxy; builds the images it uses)
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
@@ -35,7 +35,7 @@ const expectExit = (code: number) => (res: RunResult) => {
 /** The switch without tpctl: the tag edited, the container recreated in place. */
 async function plainSwitch(d: Deployment, version: string): Promise<Downtime> {
   return measureDowntime(d.healthUrl, async () => {
-    writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${version}`));
+    d.setTag(version);
     // Not d.compose (synchronous): the client must keep asking meanwhile.
     await run('docker-compose', ['up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir });
     await d.waitHealthy(version);

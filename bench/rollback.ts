@@ -8,7 +8,6 @@
  *   npm run bench:rollback        (needs a Docker Engine; builds the images it uses)
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RunRecord } from '../src/ops/run-record.js';
 import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
@@ -30,10 +29,8 @@ const pg = await PostgresServer.start();
 const d = new Deployment({ version: '1.3.0', dbUrl: await pg.createDatabase('bench'), admin: { email: 'a@example.com', password: 'bench-password-1' } });
 try {
   await d.create();
-  const setTag = (version: string) =>
-    writeFileSync(d.composeFile, readFileSync(d.composeFile, 'utf8').replace(/atlasai\/tenant-plane:[\w.-]+/, `atlasai/tenant-plane:${version}`));
   const backTo130 = async () => {
-    setTag('1.3.0');
+    d.setTag('1.3.0');
     d.compose('up', '-d', '--no-deps', 'tenant-plane');
     await d.waitHealthy('1.3.0');
   };
@@ -74,7 +71,7 @@ try {
     await backTo130();
 
     const start = performance.now();
-    setTag('1.2.2');
+    d.setTag('1.2.2');
     d.compose('up', '-d', '--no-deps', 'tenant-plane');
     await d.waitHealthy('1.2.2');
     raw.push(performance.now() - start);

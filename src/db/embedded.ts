@@ -39,7 +39,7 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
   }
   let db: PGlite;
   try {
-    db = existsSync(dataDir) && readdirSync(dataDir).length ? await (await pglite()).create(dataDir) : await newCluster(dataDir, dir);
+    db = isEmpty(dataDir) ? await newCluster(dataDir, dir) : await (await pglite()).create(dataDir);
   } catch (err) {
     lock.release();
     throw err;
@@ -66,8 +66,15 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
 // Loaded on use: tpctl commands that never open the embedded database do not pay for it.
 const pglite = async () => (await import('@electric-sql/pglite')).PGlite;
 
-/** The installed PGlite's version, from its package.json, found above the entry point Node resolves. */
+const isEmpty = (dir: string) => !existsSync(dir) || readdirSync(dir).length === 0;
+
+let installedVersion: string | undefined;
+/** The installed PGlite's version, from its package.json, found above the entry point Node resolves (once). */
 function pgliteVersion(): string {
+  return (installedVersion ??= readPgliteVersion());
+}
+
+function readPgliteVersion(): string {
   for (let dir = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')); dir !== path.dirname(dir); dir = path.dirname(dir)) {
     const manifest = path.join(dir, 'package.json');
     if (!existsSync(manifest)) continue;
@@ -90,7 +97,7 @@ export function freshClusterFile(dir: string): string {
  * load (damaged, edited) is made again.
  */
 export async function newCluster(dataDir: string, keptIn: string): Promise<PGlite> {
-  if (existsSync(dataDir) && readdirSync(dataDir).length) throw new Error(`${dataDir} is not empty: a new cluster goes into an empty directory`);
+  if (!isEmpty(dataDir)) throw new Error(`${dataDir} is not empty: a new cluster goes into an empty directory`);
   const PGlite = await pglite();
   const file = freshClusterFile(keptIn);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -108,7 +115,7 @@ export async function newCluster(dataDir: string, keptIn: string): Promise<PGlit
     // Before anything is written to it. PGlite runs on this one thread: nothing changes meanwhile.
     writeFileAtomic(file, Buffer.from(await (await db.dumpDataDir('gzip')).arrayBuffer()), 0o600);
   } catch {
-    // Not kept (keptIn not writable): the next new cluster is made by initdb too.
+    // Not kept (keptIn missing or not writable): the next new cluster is made by initdb too.
   }
   return db;
 }

@@ -37,12 +37,14 @@ export async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Pro
     await prepare(env, open, scale);
     return { env, logDir, open };
   }
-  if (!preparedEmbedded.has(scale)) {
+  let prepared = preparedEmbedded.get(scale);
+  if (!prepared) {
     const dir = embeddedDir();
-    preparedEmbedded.set(scale, prepare({ ATLAS_DATA_DIR: dir }, () => openEmbedded(dir), scale).then(() => dir));
+    prepared = prepare({ ATLAS_DATA_DIR: dir }, () => openEmbedded(dir), scale).then(() => dir);
+    preparedEmbedded.set(scale, prepared);
   }
   const env = { ATLAS_DATA_DIR: tempDir(), ATLAS_LOG_DIR: logDir };
-  cpSync(await preparedEmbedded.get(scale)!, env.ATLAS_DATA_DIR, { recursive: true });
+  cpSync(await prepared, env.ATLAS_DATA_DIR, { recursive: true });
   return { env, logDir, open: () => openEmbedded(env.ATLAS_DATA_DIR) };
 }
 

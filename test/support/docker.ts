@@ -161,6 +161,11 @@ export class Deployment {
     }
   }
 
+  /** The tag edited by hand in docker-compose.yml, as an operator switches without tpctl. */
+  setTag(version: string): void {
+    writeFileSync(this.composeFile, readFileSync(this.composeFile, 'utf8').replace(new RegExp(`${IMAGE}:[\\w.-]+`), `${IMAGE}:${version}`));
+  }
+
   /** The guide's check: `docker compose exec tenant-plane cat /app/.atlas-version` (v1 here). */
   versionFile(): string {
     return this.compose('exec', '-T', 'tenant-plane', 'cat', '/app/.atlas-version').trim();

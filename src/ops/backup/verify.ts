@@ -42,8 +42,7 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   if (!target.dbUrl) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-restore-test-'));
     try {
-      // The data directory's fresh cluster where there is one (verify may run where none is).
-      await loadIntoEmbedded(path.join(dir, 'pglite'), existsSync(target.dataDir) ? target.dataDir : dir, file, onRead);
+      await loadIntoEmbedded(path.join(dir, 'pglite'), target.dataDir, file, onRead);
       const db = await openEmbedded(dir);
       const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
       const diff = rowCountDifferences(manifest.tables, counts);
