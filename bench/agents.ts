@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { openDatabase } from '../src/db/database.js';
+import { openDatabase } from '../src/db/open.js';
 import { hashSecret, newSecret } from '../src/server/auth/secrets.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
 import { startServerUnderLoad } from '../test/support/server-process.js';

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openDatabase } from '../src/db/database.js';
+import { openDatabase } from '../src/db/open.js';
 import { connection } from '../src/ops/backup/pg-tools.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
 import { fillSampleData } from '../test/support/sample-data.js';

@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import type { RunRecord } from '../src/ops/run-record.js';
+import type { RunRecord } from '../src/ops/engine/state/run-record.js';
 import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
 import { median } from './median.js';

@@ -1,11 +1,20 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { OutcomeKind } from '../ops/outcome.js';
+import { EmbeddedInUseError } from '../db/embedded.js';
+import { Failed, Refused } from '../ops/core/errors.js';
+import type { OutcomeKind } from '../ops/engine/outcome.js';
 
 /**
  * The exit codes of every tpctl command (documented in the README): the one table. `failed`
  * also covers a check that did not pass; `refused` bad input, or refused before anything changed.
  */
 export const EXIT_CODES = { done: 0, failed: 1, refused: 2, 'needs-human': 3, locked: 4 } as const satisfies Record<OutcomeKind, number>;
+
+/** The outcome an error stands for, when it is one of ours; undefined for a bug. */
+export function kindOfError(err: unknown): 'refused' | 'failed' | undefined {
+  if (err instanceof Refused || err instanceof EmbeddedInUseError) return 'refused';
+  if (err instanceof Failed) return 'failed';
+  return undefined;
+}
 
 /** An error that reaches the operator as one clear message, ending the command as `kind`. */
 export class CliError extends Error {

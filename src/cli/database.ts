@@ -1,4 +1,5 @@
-import { openDatabase, type Database } from '../db/database.js';
+import { openDatabase } from '../db/open.js';
+import { type Database } from '../db/database.js';
 import type { DatabaseTarget } from '../ops/backup/create.js';
 import { urlSecrets } from '../shared/redact.js';
 import { EmbeddedInUseError } from '../db/embedded.js';

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Executor } from '../ops/exec.js';
-import { ComposeRuntime } from '../ops/runtimes/compose.js';
-import { HelmRuntime } from '../ops/runtimes/helm.js';
-import { KubernetesRuntime, DEFAULT_TARGET } from '../ops/runtimes/kubernetes.js';
-import { LocalRuntime } from '../ops/runtimes/local.js';
+import type { Executor } from '../ops/core/exec.js';
+import { ComposeRuntime } from '../ops/runtimes/compose/runtime.js';
+import { HelmRuntime } from '../ops/runtimes/helm/runtime.js';
+import { KubernetesRuntime } from '../ops/runtimes/kubernetes/runtime.js';
+import { DEFAULT_TARGET } from '../ops/runtimes/kubernetes/commands.js';
+import { LocalRuntime } from '../ops/runtimes/local/runtime.js';
 import type { Runtime } from '../ops/runtimes/runtime.js';
 import { appRoot } from '../shared/app-root.js';
 import { printable } from '../shared/version.js';

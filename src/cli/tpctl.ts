@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import { kindOfError } from '../ops/outcome.js';
-import { CliError, EXIT_CODES, type Command, type Io } from './command.js';
+import { CliError, EXIT_CODES, kindOfError, type Command, type Io } from './command.js';
 import { problem } from './words.js';
 
 interface Entry {

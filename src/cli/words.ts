@@ -1,7 +1,8 @@
-import { recoveryTarget } from '../ops/journal.js';
-import { Failed, Refused, type Next, type Outcome, type Preview, type Setting } from '../ops/outcome.js';
+import { recoveryTarget } from '../ops/engine/state/journal.js';
+import { type Outcome, type Preview } from '../ops/engine/outcome.js';
+import { Failed, Refused, type Next, type Setting } from '../ops/core/errors.js';
 import { sinceBackupLines } from '../ops/backup/since-backup.js';
-import type { RunRecord } from '../ops/run-record.js';
+import type { RunRecord } from '../ops/engine/state/run-record.js';
 
 /**
  * What tpctl says: outcomes and next steps turned into the operator's words, with the names of

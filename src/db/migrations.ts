@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Database, Queryable } from './database.js';
 import { appRoot } from '../shared/app-root.js';
+import { NO_TRANSACTION_RE } from './directives.js';
 
 export const MIGRATIONS_DIR = path.join(appRoot, 'migrations');
 const NAME_RE = /^\d{4}_[a-z0-9_]+\.sql$/;
@@ -116,9 +117,6 @@ export function describeChanged(changed: SchemaState['changed']): string {
     'released and put the change in a new migration'
   );
 }
-
-/** A migration whose first line is `-- atlas:no-transaction` (for CREATE INDEX CONCURRENTLY) runs statement by statement. */
-export const NO_TRANSACTION_RE = /^--[ \t]*atlas:no-transaction[ \t]*(\r?\n|$)/;
 
 export function describeBreaking(breaking: readonly BreakingMigration[]): string {
   return breaking.map((b) => `${b.name} (applied by ${b.appliedBy}) is not additive: ${b.rules.join(', ')}`).join('; ');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
+import { type Database } from '../../src/db/database.js';
 import { loadMigrations, migrate, MigrationError, readSchemaState } from '../../src/db/migrations.js';
 import { backends, migrationsDir, sharedPostgres } from '../support/backends.js';
 

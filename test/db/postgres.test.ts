@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
 import { PostgresServer } from '../support/postgres-server.js';
 
 it('a connection held between queries that the server ends fails its next query, and nothing crashes', async () => {

@@ -2,7 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readStatus } from '../../src/ops/runtimes/local-files.js';
+import { readStatus } from '../../src/ops/runtimes/local/files.js';
 import { processAlive } from '../../src/shared/file-lock.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { eventually } from '../support/api-client.js';

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { RELEASE_LABEL } from '../../src/ops/release-metadata.js';
+import { RELEASE_LABEL } from '../../src/ops/core/release-metadata.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
 import { admin, composeDeployments, historyLines, historyOutcomes, LOG, query } from '../support/compose-e2e.js';

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HelmCommands } from '../../src/ops/runtimes/helm.js';
-import { KubectlCommands, DEFAULT_TARGET } from '../../src/ops/runtimes/kubernetes.js';
+import { HelmCommands } from '../../src/ops/runtimes/helm/commands.js';
+import { KubectlCommands, DEFAULT_TARGET } from '../../src/ops/runtimes/kubernetes/commands.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
 import { FakeCli } from '../support/fake-cli.js';

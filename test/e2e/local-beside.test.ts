@@ -3,7 +3,7 @@ import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
-import { readStatus } from '../../src/ops/runtimes/local-files.js';
+import { readStatus } from '../../src/ops/runtimes/local/files.js';
 import { eventually } from '../support/api-client.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
 import { measureDowntime } from '../support/downtime.js';

@@ -1,7 +1,7 @@
 import { existsSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { ApiClient } from '../support/api-client.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';

@@ -2,7 +2,8 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
+import { type Database } from '../../src/db/database.js';
 import { freshClusterFile } from '../../src/db/embedded.js';
 import { PostgresServer } from './postgres-server.js';
 

@@ -1,6 +1,7 @@
 import { cpSync, readdirSync } from 'node:fs';
 import { expect } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
+import { type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
 import { embeddedDir, sharedPostgres, tempDir } from './backends.js';
 import type { PostgresServer } from './postgres-server.js';

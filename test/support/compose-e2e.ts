@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres } from './backends.js';
 import { buildVariant, Deployment, requireDocker } from './docker.js';

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
-import { RELEASE_LABEL } from '../../src/ops/release-metadata.js';
+import { RELEASE_LABEL } from '../../src/ops/core/release-metadata.js';
 import { tempDir } from './backends.js';
 import { freePort } from './postgres-server.js';
 import { runProcess, tpctl, type RunResult } from './tpctl.js';

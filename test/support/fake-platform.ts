@@ -1,14 +1,14 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Check } from '../../src/ops/checklist.js';
-import type { DatabaseWork } from '../../src/ops/database-work.js';
-import { stateFiles } from '../../src/ops/engine.js';
-import type { HealthEvidence } from '../../src/ops/health.js';
-import { readJournal, type Phase, type StepName } from '../../src/ops/journal.js';
-import { Refused } from '../../src/ops/outcome.js';
-import type { ReleaseMetadata } from '../../src/ops/release-metadata.js';
+import type { Check } from '../../src/ops/probes/checklist.js';
+import type { DatabaseWork } from '../../src/ops/backup/database-work.js';
+import { stateFiles } from '../../src/ops/engine/state/files.js';
+import type { HealthEvidence } from '../../src/ops/probes/health.js';
+import { readJournal, type Phase, type StepName } from '../../src/ops/engine/state/journal.js';
+import { Refused } from '../../src/ops/core/errors.js';
+import type { ReleaseMetadata } from '../../src/ops/core/release-metadata.js';
 import type { Candidate, Candidates, Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
-import type { TenantPlane } from '../../src/ops/tenant-plane.js';
+import type { TenantPlane } from '../../src/ops/probes/tenant-plane.js';
 
 /**
  * A platform the Tenant Plane runs on, as an in-memory state machine over a temporary data

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { createBackup, mb } from '../../ops/backup/create.js';
 import { listBackups } from '../../ops/backup/retention.js';
 import { verifyBackup } from '../../ops/backup/verify.js';
-import { Executor } from '../../ops/exec.js';
+import { Executor } from '../../ops/core/exec.js';
 import { CliError, parseFlags, type Command, type Io } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
 import { progressLine } from '../progress.js';

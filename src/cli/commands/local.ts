@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Executor } from '../../ops/exec.js';
-import { addRelease, chooseRelease, liveSupervisor, startLocal, stopLocal } from '../../ops/local-control.js';
-import { supervise } from '../../ops/local-supervisor.js';
+import { Executor } from '../../ops/core/exec.js';
+import { addRelease, chooseRelease, liveSupervisor, startLocal, stopLocal } from '../../ops/runtimes/local/control.js';
+import { supervise } from '../../ops/runtimes/local/supervisor.js';
 import { CliError, parseFlags, type Command, type Io } from '../command.js';
 import { printable } from '../../shared/version.js';
 import { dataDirOf, healthTimeoutMs, targetVersion, tenantPlaneOf } from './lifecycle.js';

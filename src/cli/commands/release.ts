@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { describeRelease, parseDeclared, RELEASE_FILE } from '../../ops/release-metadata.js';
+import { describeRelease, parseDeclared, RELEASE_FILE } from '../../ops/core/release-metadata.js';
 import { readAppVersion } from '../../shared/version.js';
 import { CliError, parseFlags, type Command } from '../command.js';
 

@@ -1,6 +1,6 @@
 import { restoreBackup, undoRestore } from '../../ops/backup/restore.js';
 import { sinceBackupLines } from '../../ops/backup/since-backup.js';
-import { Executor } from '../../ops/exec.js';
+import { Executor } from '../../ops/core/exec.js';
 import { CliError, parseFlags, type Command } from '../command.js';
 import { databaseTarget, secretsOf } from '../database.js';
 import { progressLine } from '../progress.js';

@@ -1,5 +1,5 @@
-import { Executor } from '../../ops/exec.js';
-import { supportBundle } from '../../ops/support-bundle.js';
+import { Executor } from '../../ops/core/exec.js';
+import { supportBundle } from '../../ops/actions/support-bundle.js';
 import { CliError, parseFlags, type Command, type Io } from '../command.js';
 import { secretsOf } from '../database.js';
 import { RUNTIME_HELP, runtimeFor, runtimeKind } from '../runtimes.js';

@@ -1,4 +1,4 @@
-import { runChecklist } from '../../ops/checklist.js';
+import { runChecklist } from '../../ops/probes/checklist.js';
 import { CliError, parseFlags, type Command } from '../command.js';
 import { healthUrlOf, targetVersion, verifyAuth } from './lifecycle.js';
 

@@ -1,5 +1,5 @@
 import { loadModule, parseSync, scanSync, type Node } from 'libpg-query';
-import { NO_TRANSACTION_RE } from '../migrations.js';
+import { NO_TRANSACTION_RE } from '../directives.js';
 
 /**
  * A migration file as the real PostgreSQL parser sees it: its statements with their positions,

@@ -2,12 +2,13 @@ import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openDatabase, type Database } from '../../db/database.js';
+import { openDatabase } from '../../db/open.js';
+import { type Database } from '../../db/database.js';
 import { openEmbedded } from '../../db/embedded.js';
 import { redactUrl } from '../../shared/redact.js';
 import { backupFileName } from '../../shared/names.js';
 import { readAppVersion } from '../../shared/version.js';
-import type { Executor } from '../exec.js';
+import type { Executor } from '../core/exec.js';
 import { CopyRowCounter } from './copy-rows.js';
 import { countRows, readDatabaseFacts, userTables, type DatabaseFacts } from './database-facts.js';
 import { writeManifest, type BackupManifest } from './manifest.js';
@@ -15,7 +16,7 @@ import { GzipReadBackError, ParallelGzipFile } from './parallel-gzip.js';
 import { checkClientTool, pgDumpCommand, serverVersion } from './pg-tools.js';
 import { backupPreamble } from './preamble.js';
 import { applyRetention } from './retention.js';
-import { Failed } from '../outcome.js';
+import { Failed } from '../core/errors.js';
 
 export interface DatabaseTarget {
   /** PostgreSQL; when absent, the embedded database of dataDir. */

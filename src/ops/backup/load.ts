@@ -5,13 +5,13 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type { Queryable } from '../../db/database.js';
 import { newCluster } from '../../db/embedded.js';
-import { CommandError, type Executor } from '../exec.js';
+import { CommandError, type Executor } from '../core/exec.js';
 import { readDump } from './dump-reader.js';
 import { checkClientTool, psqlSessionCommand } from './pg-tools.js';
 import { isBackupPreamble } from './preamble.js';
 import { SessionPool } from './session-pool.js';
 import { moveToSchema } from './sql-scan.js';
-import { Failed } from '../outcome.js';
+import { Failed } from '../core/errors.js';
 
 export class LoadError extends Failed {}
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../shared/files.js';
-import { Failed } from '../outcome.js';
+import { Failed } from '../core/errors.js';
 
 /**
  * The manifest written beside every backup (`<backup>.manifest.json`): what it holds and how to

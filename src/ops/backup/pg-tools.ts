@@ -1,7 +1,7 @@
 import { redactUrl, splitPassword } from '../../shared/redact.js';
 import { SET_ASIDE_SCHEMA_PATTERN } from '../../shared/names.js';
-import { CommandError, type Command, type Executor } from '../exec.js';
-import { Failed } from '../outcome.js';
+import { CommandError, type Command, type Executor } from '../core/exec.js';
+import { Failed } from '../core/errors.js';
 
 /**
  * The PostgreSQL client tools (pg_dump, psql) as commands. The password never goes on the

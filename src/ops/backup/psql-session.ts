@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
-import { CommandError, type Command, type CommandResult, type Executor } from '../exec.js';
+import { CommandError, type Command, type CommandResult, type Executor } from '../core/exec.js';
 
 /**
  * One psql process kept open to run SQL handed to it piece by piece. After each piece it

@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { openDatabase, type Database, type Queryable } from '../../db/database.js';
+import { openDatabase } from '../../db/open.js';
+import { type Database, type Queryable } from '../../db/database.js';
 import { EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
 import { fsyncDir } from '../../shared/files.js';
 import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchema, setAsideSchemaKind, setAsideToDrop } from '../../shared/names.js';
-import type { Executor } from '../exec.js';
-import { Refused } from '../outcome.js';
+import type { Executor } from '../core/exec.js';
+import { Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';

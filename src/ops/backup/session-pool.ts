@@ -1,4 +1,4 @@
-import type { Command, Executor } from '../exec.js';
+import type { Command, Executor } from '../core/exec.js';
 import { PsqlSession } from './psql-session.js';
 
 export interface Task {

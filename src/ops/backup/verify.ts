@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { openEmbedded } from '../../db/embedded.js';
-import type { Executor } from '../exec.js';
+import type { Executor } from '../core/exec.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
 import { digestBackup, sha256File } from './integrity.js';

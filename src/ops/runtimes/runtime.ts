@@ -1,6 +1,6 @@
-import type { CommandResult } from '../exec.js';
-import { Refused } from '../outcome.js';
-import type { ReleaseMetadata } from '../release-metadata.js';
+import type { CommandResult } from '../core/exec.js';
+import { Refused } from '../core/errors.js';
+import type { ReleaseMetadata } from '../core/release-metadata.js';
 
 /** What an upgrade needs to know of the thing running the Tenant Plane, to fail fast. */
 export interface RuntimeState {
@@ -106,3 +106,9 @@ export function migrateStatusOutput(result: CommandResult, version: string): str
   const why = result.stderr.trim().split('\n').at(-1) || (result.signal ? `killed by ${result.signal}` : `exit ${result.code}`);
   throw new Refused(`${version}'s own tpctl migrate status could not check the database: ${why}`);
 }
+
+/** What a wait for health asks the platform: the crash it shows, or undefined while there is none. */
+export const crashOf = (running: Pick<Runtime, 'state'>) => async (): Promise<string | undefined> => {
+  const state = await running.state();
+  return state.crashed ? state.detail : undefined;
+};

@@ -1,0 +1,96 @@
+import { type OpsContext, type Plan, type Step } from '../engine/engine.js';
+import { stateFiles } from '../engine/state/files.js';
+import { healthProblem } from '../probes/health.js';
+import { readHistory } from '../engine/state/history.js';
+import { operate, preview } from './operate.js';
+import { type Outcome } from '../engine/outcome.js';
+import { Refused } from '../core/errors.js';
+import { readPreviousVersion } from '../engine/state/previous-version.js';
+import { schemaCheck } from '../steps/compatibility.js';
+import { gate, preflight, promoteCandidate, restoreDatabase, startCandidate, stopTenantPlane, switchVersion, type CandidateRef } from '../steps/steps.js';
+import type { Runtime } from '../runtimes/runtime.js';
+
+export interface RollbackRequest {
+  /** The version to go back to; default: .atlas-previous-version, else the history. */
+  to: string | undefined;
+  /** Kubernetes and Helm: the revision to go back to (its version is the target). */
+  revision?: number | undefined;
+  /** A backup to restore first, with the Tenant Plane stopped. */
+  restore: string | undefined;
+  /** With restore: carry the rows created since the backup into the restored data. */
+  keepNew?: boolean;
+  /** Who holds the lock, in the operator's words. */
+  label: string;
+}
+
+/** The version a rollback goes to when none is named: the recorded previous version, else the history's. */
+export function detectRollbackTarget(dataDir: string, current: string): { version: string; source: string } | undefined {
+  const files = stateFiles(dataDir);
+  const previous = readPreviousVersion(files.previous);
+  if (previous) return { version: previous, source: files.previous };
+  const upgraded = readHistory(files.history)
+    .reverse()
+    .find((e) => e.kind === 'upgrade' && e.outcome === 'SUCCESS' && e.to === current);
+  return upgraded ? { version: upgraded.from, source: `${files.history} (the upgrade to ${current})` } : undefined;
+}
+
+async function revisionTarget(runtime: Runtime, revision: number): Promise<{ version: string; source: string }> {
+  if (!runtime.versionAtRevision) throw new Refused(`${runtime.describe()} has no numbered revisions: name the version to go back to`);
+  return { version: await runtime.versionAtRevision(revision), source: `revision ${revision}` };
+}
+
+/**
+ * preflight (the target is available, the backup checks out) → the target checked against
+ * the schema it would run on (the backup's, with a restore) → (stop, restore) → switch →
+ * wait healthy → verify → checklist; without a restore, where the runtime can, the target
+ * starts as a candidate beside what runs, is gated there, then promoted. If the target does not become healthy, the way back puts
+ * back what ran before (and the data the restore replaced), and confirms it is healthy.
+ */
+export async function planRollback(request: RollbackRequest, ctx: OpsContext): Promise<Plan | Outcome> {
+  const { runtime, database, log } = ctx;
+  // The emergency path: the configuration is parsed and its image checked, but the platform's
+  // full validation (Compose v1: a Python start-up, ~0.3 s) is left to the switch, which reports the same errors.
+  await runtime.check(false);
+  const from = await runtime.configuredVersion();
+  const named = request.to ? { version: request.to, source: 'the version asked for' } : undefined;
+  const target = request.revision !== undefined ? await revisionTarget(runtime, request.revision) : (named ?? detectRollbackTarget(ctx.settings.dataDir, from));
+  if (!target) {
+    const available = await runtime.availableVersions().catch(() => []);
+    throw new Refused(`cannot tell which version to roll back to: ${stateFiles(ctx.settings.dataDir).previous} is missing and the history has no upgrade to ${from}`, [
+      { do: 'name-rollback-target', available },
+    ]);
+  }
+  const to = target.version;
+  log.write(`rollback ${from} -> ${to} (target from ${target.source}) on ${runtime.describe()}`);
+  if (to === from && !request.restore && request.revision === undefined) {
+    if (!healthProblem(await ctx.tenantPlane.health(), to)) return { kind: 'done', run: undefined, unchanged: { op: 'rollback', version: to } };
+    log.write(`${to} is configured but does not answer healthy: it is restarted`);
+  }
+  if (request.restore && !database) throw new Refused('restoring needs the database', [{ do: 'set', setting: 'database' }]);
+  const restore = request.restore;
+  const steps: Step[] = [
+    preflight(ctx, async () => {
+      await runtime.ensureAvailable(to);
+      if (restore) await database?.checkBackup(restore);
+      return `${to} is available; ${from} runs now${restore ? `; ${restore} matches its manifest` : ''}`;
+    }),
+    schemaCheck(ctx, to, { restore, back: true }),
+  ];
+  if (restore && database) steps.push(stopTenantPlane(ctx, 'for the restore'), restoreDatabase(ctx, database, restore, Boolean(request.keepNew)));
+  // A restore stops the Tenant Plane, and a restart of the same version has nothing to run beside.
+  const candidates = restore || to === from || database?.embedded ? undefined : await runtime.candidates?.();
+  if (candidates) {
+    const candidate: CandidateRef = {};
+    steps.push(startCandidate(ctx, candidates, to, from, candidate), ...gate(ctx, to, { decisive: true, candidate }), promoteCandidate(ctx, candidates, to, from));
+  } else {
+    // Back to the same version there is nothing else known to run: no way back but a human.
+    steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
+  }
+  return { op: 'rollback', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
+}
+
+/** A rollback; one without a target that finds a killed run stops once that is led back. */
+export function rollback(request: RollbackRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<Outcome> {
+  const untargeted = !request.to && !request.restore && request.revision === undefined;
+  return (request.dryRun ? preview : operate)({ label: request.label, plan: async (recovery) => (recovery && untargeted ? { kind: 'done', run: undefined } : planRollback(request, ctx)) }, ctx);
+}

@@ -1,0 +1,46 @@
+import { createBackup, type DatabaseTarget } from './create.js';
+import { restoreBackup, undoRestore, type SetAside } from './restore.js';
+import { sinceBackupLines, type SinceBackup } from './since-backup.js';
+import { failedChecks, verifyBackup } from './verify.js';
+import type { Executor } from '../core/exec.js';
+import { Refused } from '../core/errors.js';
+
+/** What the lifecycle does with the database: the pre-upgrade backup, and the restore of a rollback and its undo. */
+export interface DatabaseWork {
+  /** The embedded database, which one process at a time may open: the Tenant Plane stops for a backup. */
+  readonly embedded: boolean;
+  /** PostgreSQL's URL; undefined for the embedded database. */
+  readonly dbUrl: string | undefined;
+  /** Where backups go. */
+  readonly backupDir: string;
+  /** Takes a verified pre-upgrade backup named after the version that runs. */
+  backup(appVersion: string): Promise<{ file: string; detail: string }>;
+  /** Refuses a backup that does not match its manifest (size, checksum). */
+  checkBackup(file: string): Promise<void>;
+  /** Restores, all or nothing; the data it replaces is set aside; with keepNew, rows created since the backup are carried over. */
+  restore(file: string, keepNew: boolean): Promise<{ sinceBackup: SinceBackup; detail: string }>;
+  /** Puts back the data the last restore set aside; the restored data is set aside in turn. */
+  undoRestore(): Promise<{ putBack: SetAside; restored: SetAside }>;
+}
+
+export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number }, exec: Executor): DatabaseWork {
+  return {
+    embedded: !target.dbUrl,
+    dbUrl: target.dbUrl,
+    backupDir: backups.logDir,
+    async backup(appVersion) {
+      const b = await createBackup({ ...target, ...backups, reason: 'pre-upgrade', appVersion }, exec);
+      return { file: b.file, detail: `${b.file} (${b.manifest.sizeBytes} bytes, sha256 ${b.manifest.sha256.slice(0, 12)}…)` };
+    },
+    async checkBackup(file) {
+      const verified = await verifyBackup(file, { exec, checksumOnly: true });
+      if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${failedChecks(verified)}`);
+    },
+    async restore(file, keepNew) {
+      const r = await restoreBackup({ ...target, file, keepNew }, exec);
+      const kept = r.safetyCopy ? `; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` : '';
+      return { sinceBackup: r.sinceBackup, detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup)].join('\n   ') };
+    },
+    undoRestore: () => undoRestore(target),
+  };
+}

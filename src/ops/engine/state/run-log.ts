@@ -1,0 +1,30 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { runLogName } from '../../../shared/names.js';
+import { redactSecrets } from '../../../shared/redact.js';
+import type { RunLog } from '../../core/exec.js';
+
+/**
+ * One log file per run (`upgrade-<ts>.log`, `rollback-<ts>.log` in ATLAS_LOG_DIR): every step,
+ * every command with its duration and outcome, timestamped (UTC), secrets redacted. Lines are
+ * appended as they happen, so a run that is killed leaves its log up to that moment.
+ */
+export class RunLogFile implements RunLog {
+  constructor(
+    readonly file: string,
+    private readonly secrets: readonly string[],
+    private readonly echo?: (line: string) => void,
+  ) {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+  }
+
+  static forRun(logDir: string, op: 'upgrade' | 'rollback', at: Date, secrets: readonly string[], echo?: (line: string) => void): RunLogFile {
+    return new RunLogFile(path.join(logDir, runLogName(op, at)), secrets, echo);
+  }
+
+  write(line: string): void {
+    const text = redactSecrets(line, this.secrets);
+    appendFileSync(this.file, `${new Date().toISOString()} ${text}\n`, { mode: 0o640 });
+    this.echo?.(text);
+  }
+}
