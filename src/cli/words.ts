@@ -1,8 +1,8 @@
 import { recoveryTarget } from '../ops/engine/state/journal.js';
-import { type Outcome, type Preview } from '../ops/engine/outcome.js';
+import type { Preview } from '../ops/engine/outcome.js';
 import { Failed, Refused, type Next, type Setting } from '../ops/core/errors.js';
 import { sinceBackupLines } from '../ops/backup/since-backup.js';
-import type { RunRecord } from '../ops/engine/state/run-record.js';
+import type { LifecycleOutcome, LifecycleRecord } from '../ops/steps/outputs.js';
 
 /**
  * What tpctl says: outcomes and next steps turned into the operator's words, with the names of
@@ -61,15 +61,15 @@ export function problem(err: Error): string {
   return withNext(err.message, err instanceof Refused || err instanceof Failed ? err.next : []);
 }
 
-const took = (r: RunRecord) => `${(r.durationMs / 1000).toFixed(1)} s`;
+const took = (r: LifecycleRecord) => `${(r.durationMs / 1000).toFixed(1)} s`;
 
-function done(r: RunRecord): string {
+function done(r: LifecycleRecord): string {
   if (r.op === 'upgrade') return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
   const since = r.sinceBackup ? sinceBackupLines(r.sinceBackup).map((line) => `\n${line}`).join('') : '';
   return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}${since}`;
 }
 
-function failed(o: Outcome & { kind: 'failed' }): string {
+function failed(o: LifecycleOutcome & { kind: 'failed' }): string {
   const r = o.run;
   const f = r.failure!;
   const at = `${r.op} to ${r.to} FAILED at ${f.step}`;
@@ -82,7 +82,7 @@ function failed(o: Outcome & { kind: 'failed' }): string {
   return `${at}, before anything changed: ${f.reason}. ${r.from} ${runs}${data}. Log: ${r.log}`;
 }
 
-function stuck(o: Outcome & { kind: 'needs-human' }): string {
+function stuck(o: LifecycleOutcome & { kind: 'needs-human' }): string {
   const r = o.run;
   const f = r.failure!;
   const recovering = o.recovery && o.recovery.run === r;
@@ -96,7 +96,7 @@ function stuck(o: Outcome & { kind: 'needs-human' }): string {
   return `${what}. The Tenant Plane is not healthy and needs a human: ${o.next.map(nextWords).join(', then ')}${facts.map((x) => `; ${x}`).join('')}`;
 }
 
-function recovered(o: Outcome): string | undefined {
+function recovered(o: LifecycleOutcome): string | undefined {
   const r = o.recovery;
   if (!r || o.kind === 'needs-human') return undefined;
   const data = r.restoredMayRemain ? `; it was putting back the data a restore replaced: the data restored from ${r.restoredMayRemain} may still be in place (${nextWords({ do: 'restore-undo' })})` : '';
@@ -121,7 +121,7 @@ function previewed(p: Preview): string {
 }
 
 /** An operation's outcome, in words: what happened, where the Tenant Plane is now, and what to do. */
-export function describeOutcome(o: Outcome): string {
+export function describeOutcome(o: LifecycleOutcome): string {
   const main = ((): string | undefined => {
     switch (o.kind) {
       case 'done':

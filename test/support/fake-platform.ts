@@ -4,7 +4,9 @@ import type { Check } from '../../src/ops/probes/checklist.js';
 import type { DatabaseWork } from '../../src/ops/backup/database-work.js';
 import { stateFiles } from '../../src/ops/engine/state/files.js';
 import type { HealthEvidence } from '../../src/ops/probes/health.js';
-import { readJournal, type Phase, type StepName } from '../../src/ops/engine/state/journal.js';
+import { readJournal, type Phase } from '../../src/ops/engine/state/journal.js';
+import { writePreviousVersion, type PreviousVersion } from '../../src/ops/engine/state/previous-version.js';
+import type { StepName } from '../../src/ops/engine/step.js';
 import { Refused } from '../../src/ops/core/errors.js';
 import type { ReleaseMetadata } from '../../src/ops/core/release-metadata.js';
 import type { Candidate, Candidates, Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
@@ -73,6 +75,8 @@ export class FakePlatform implements Runtime, TenantPlane {
   private onDeath!: (f: Fault) => void;
 
   readonly database: FakeDatabase;
+  /** The file an upgrade records the version it leaves in, written through the platform's faults too. */
+  readonly previousVersion: PreviousVersion;
 
   constructor(
     readonly dataDir: string,
@@ -84,6 +88,8 @@ export class FakePlatform implements Runtime, TenantPlane {
     this.configured = version;
     this.running = version;
     this.database = new FakeDatabase(this, options.embedded ?? false);
+    const file = stateFiles(dataDir).previous;
+    this.previousVersion = { file, write: (v) => this.call({ mutates: true }, () => writePreviousVersion(file, v), fail('previous-version')) };
     this.died = this.nextDeath();
     if (options.checklist === false) this.checklist = undefined;
   }

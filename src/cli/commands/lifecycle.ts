@@ -5,6 +5,7 @@ import type { VerifyAuth } from '../../ops/probes/checklist.js';
 import { type OpsContext } from '../../ops/engine/engine.js';
 import { stateFiles } from '../../ops/engine/state/files.js';
 import { Executor } from '../../ops/core/exec.js';
+import { previousVersionFile } from '../../ops/engine/state/previous-version.js';
 import { formatHistoryLine, readHistory } from '../../ops/engine/state/history.js';
 import { type Outcome, type OutcomeKind } from '../../ops/engine/outcome.js';
 import { Refused } from '../../ops/core/errors.js';
@@ -113,7 +114,7 @@ async function runOperation(
   let outcome: Outcome;
   try {
     const runtime = await runtimeFor(kind, io, exec, timeoutMs);
-    outcome = await action({ settings, runtime, tenantPlane, database: target && databaseWork(target, { logDir, keep }, exec), log });
+    outcome = await action({ settings, runtime, tenantPlane, database: target && databaseWork(target, { logDir, keep }, exec), log, previousVersion: previousVersionFile(stateFiles(dataDir).previous) });
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
     outcome = refusal(err, log);

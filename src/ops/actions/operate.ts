@@ -1,9 +1,11 @@
 import { acquireFileLock, LockHeldError } from '../../shared/file-lock.js';
-import { execute, Run, type OpsContext, type Plan, type Step } from '../engine/engine.js';
+import { execute, Run, type OpsContext, type Plan } from '../engine/engine.js';
+import type { Step } from '../engine/step.js';
 import { stateFiles } from '../engine/state/files.js';
 import type { RunLog } from '../core/exec.js';
 import { readJournal } from '../engine/state/journal.js';
-import { type Outcome, type Recovery } from '../engine/outcome.js';
+import type { Recovery } from '../engine/outcome.js';
+import type { LifecycleOutcome, LifecycleRecord } from '../steps/outputs.js';
 import { Refused } from '../core/errors.js';
 import { recoverInterrupted } from './recover.js';
 
@@ -11,11 +13,11 @@ export interface Operation {
   /** Who holds the lock, in the operator's words (`tpctl upgrade --to 1.3.0`): shown to whoever waits for it. */
   label: string;
   /** Plans the run once the lock is held and any killed run was led back; it only reads (and throws Refused). */
-  plan(recovery: Recovery | undefined): Promise<Plan | Outcome>;
+  plan(recovery: Recovery<LifecycleRecord> | undefined): Promise<Plan | LifecycleOutcome>;
 }
 
 /** lock → lead a killed run back → plan → the steps (and, on failure, the way back) → unlock. */
-export async function operate(operation: Operation, ctx: OpsContext): Promise<Outcome> {
+export async function operate(operation: Operation, ctx: OpsContext): Promise<LifecycleOutcome> {
   let lock;
   try {
     lock = acquireFileLock(stateFiles(ctx.settings.dataDir).lock, operation.label);
@@ -23,7 +25,7 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
     if (err instanceof LockHeldError) return { kind: 'locked', holder: err.holder };
     throw err;
   }
-  let recovery: Recovery | undefined;
+  let recovery: Recovery<LifecycleRecord> | undefined;
   try {
     const t = lock.tookOverFrom;
     if (t) ctx.log.write(`took over the lock of "${t.what}" (pid ${t.pid} on ${t.host}, since ${t.since}): that process is gone`);
@@ -32,7 +34,7 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
     recovery = recovered?.recovery;
     if (recovered && recovered.outcome.kind !== 'done') return { ...recovered.outcome, recovery };
     const planned = await operation.plan(recovery);
-    const outcome = 'steps' in planned ? await execute(planned, ctx) : planned;
+    const outcome = 'steps' in planned ? await execute<LifecycleRecord>(planned, ctx) : planned;
     return { ...outcome, recovery };
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
@@ -45,7 +47,7 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Ou
 /** What a check that only reads finds, for a dry run; its refusal is the dry run's. */
 async function check(step: Step, run: Run): Promise<string> {
   try {
-    return await step.run(run);
+    return await step.run(run.facts(step));
   } catch (err) {
     if (err instanceof Refused) throw err;
     return `could not check: ${err instanceof Error ? err.message : String(err)}`;
@@ -58,7 +60,7 @@ async function check(step: Step, run: Run): Promise<string> {
  * work (a preflight that could pull an image is not run either); a killed run is only reported,
  * since a real run would lead it back first.
  */
-export async function preview(operation: Operation, ctx: OpsContext): Promise<Outcome> {
+export async function preview(operation: Operation, ctx: OpsContext): Promise<LifecycleOutcome> {
   try {
     const interrupted = readJournal(stateFiles(ctx.settings.dataDir).journal);
     const planned = await operation.plan(undefined);
@@ -78,7 +80,7 @@ export async function preview(operation: Operation, ctx: OpsContext): Promise<Ou
 }
 
 /** The outcome of a refusal, written to the run log: nothing was changed. */
-export function refusal(err: Refused, log: RunLog): Outcome {
+export function refusal(err: Refused, log: RunLog): LifecycleOutcome {
   log.write(`refused: ${err.message}`);
   return { kind: 'refused', reason: err.message, next: err.next };
 }

@@ -2,8 +2,10 @@ import { execute, recordInterrupted, type OpsContext } from '../engine/engine.js
 import { stateFiles } from '../engine/state/files.js';
 import { healthProblem } from '../probes/health.js';
 import { clearJournal, readJournal, recoveryTarget } from '../engine/state/journal.js';
-import type { Outcome, Recovery } from '../engine/outcome.js';
-import { gate, switchVersion } from '../steps/steps.js';
+import type { Recovery } from '../engine/outcome.js';
+import { outputs, type LifecycleOutcome, type LifecycleRecord } from '../steps/outputs.js';
+import { gate } from '../steps/gate.js';
+import { switchVersion } from '../steps/switching.js';
 
 /**
  * Finds a run that was killed (its journal is still there, and the caller holds the lock, so
@@ -11,7 +13,7 @@ import { gate, switchVersion } from '../steps/steps.js';
  * version: an interrupted upgrade goes back to the version it left, an interrupted rollback or
  * way back is completed. Nothing is switched when that version already runs healthy.
  */
-export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: Recovery; outcome: Outcome } | undefined> {
+export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: Recovery<LifecycleRecord>; outcome: LifecycleOutcome } | undefined> {
   const { dataDir } = ctx.settings;
   const journal = readJournal(stateFiles(dataDir).journal);
   if (!journal) return undefined;
@@ -21,7 +23,7 @@ export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: R
   // A candidate the run had started is removed first: the traffic is then on what the runtime runs.
   if (await (await ctx.runtime.candidates?.())?.discard()) ctx.log.write('removed the candidate the interrupted run had started');
   const target = recoveryTarget(journal);
-  const restoredMayRemain = journal.phase === 'way-back' ? journal.restored : undefined;
+  const restoredMayRemain = journal.phase === 'way-back' ? journal.outputs[outputs.restored.name] : undefined;
   const configured = await ctx.runtime.configuredVersion();
   if (configured === target && !healthProblem(await ctx.tenantPlane.health(), target)) {
     clearJournal(stateFiles(dataDir).journal);
@@ -29,7 +31,7 @@ export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: R
     return { recovery: { interrupted: journal, target, run: undefined, restoredMayRemain }, outcome: { kind: 'done', run: undefined } };
   }
   // Back to the known version; if even that fails, there is nowhere safer to go.
-  const outcome = await execute(
+  const outcome = await execute<LifecycleRecord>(
     {
       op: 'rollback',
       from: configured,

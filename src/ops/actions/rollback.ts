@@ -1,14 +1,18 @@
-import { type OpsContext, type Plan, type Step } from '../engine/engine.js';
-import { stateFiles } from '../engine/state/files.js';
-import { healthProblem } from '../probes/health.js';
-import { readHistory } from '../engine/state/history.js';
-import { operate, preview } from './operate.js';
-import { type Outcome } from '../engine/outcome.js';
 import { Refused } from '../core/errors.js';
+import type { OpsContext, Plan } from '../engine/engine.js';
+import type { Step } from '../engine/step.js';
+import { stateFiles } from '../engine/state/files.js';
+import { readHistory } from '../engine/state/history.js';
 import { readPreviousVersion } from '../engine/state/previous-version.js';
-import { schemaCheck } from '../steps/compatibility.js';
-import { gate, preflight, promoteCandidate, restoreDatabase, startCandidate, stopTenantPlane, switchVersion, type CandidateRef } from '../steps/steps.js';
+import { healthProblem } from '../probes/health.js';
 import type { Runtime } from '../runtimes/runtime.js';
+import { schemaCheck } from '../steps/compatibility.js';
+import { restoreDatabase } from '../steps/database.js';
+import { gate } from '../steps/gate.js';
+import { outputs, type LifecycleOutcome } from '../steps/outputs.js';
+import { preflight } from '../steps/preflight.js';
+import { promoteCandidate, startCandidate, stopTenantPlane, switchVersion } from '../steps/switching.js';
+import { operate, preview } from './operate.js';
 
 export interface RollbackRequest {
   /** The version to go back to; default: .atlas-previous-version, else the history. */
@@ -46,7 +50,7 @@ async function revisionTarget(runtime: Runtime, revision: number): Promise<{ ver
  * starts as a candidate beside what runs, is gated there, then promoted. If the target does not become healthy, the way back puts
  * back what ran before (and the data the restore replaced), and confirms it is healthy.
  */
-export async function planRollback(request: RollbackRequest, ctx: OpsContext): Promise<Plan | Outcome> {
+export async function planRollback(request: RollbackRequest, ctx: OpsContext): Promise<Plan | LifecycleOutcome> {
   const { runtime, database, log } = ctx;
   // The emergency path: the configuration is parsed and its image checked, but the platform's
   // full validation (Compose v1: a Python start-up, ~0.3 s) is left to the switch, which reports the same errors.
@@ -80,17 +84,25 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
   // A restore stops the Tenant Plane, and a restart of the same version has nothing to run beside.
   const candidates = restore || to === from || database?.embedded ? undefined : await runtime.candidates?.();
   if (candidates) {
-    const candidate: CandidateRef = {};
-    steps.push(startCandidate(ctx, candidates, to, from, candidate), ...gate(ctx, to, { decisive: true, candidate }), promoteCandidate(ctx, candidates, to, from));
+    steps.push(startCandidate(ctx, candidates, to, from), ...gate(ctx, to, { decisive: true, beside: true }), promoteCandidate(ctx, candidates, to, from));
   } else {
     // Back to the same version there is nothing else known to run: no way back but a human.
     steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
   }
-  return { op: 'rollback', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
+  return {
+    op: 'rollback',
+    from,
+    to,
+    steps,
+    confirmBack: gate(ctx, from, { decisive: false }),
+    recordSuccess: true,
+    whenStuck: [{ do: 'rollback', to: from }],
+    restores: outputs.restored,
+  };
 }
 
 /** A rollback; one without a target that finds a killed run stops once that is led back. */
-export function rollback(request: RollbackRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<Outcome> {
+export function rollback(request: RollbackRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<LifecycleOutcome> {
   const untargeted = !request.to && !request.restore && request.revision === undefined;
   return (request.dryRun ? preview : operate)({ label: request.label, plan: async (recovery) => (recovery && untargeted ? { kind: 'done', run: undefined } : planRollback(request, ctx)) }, ctx);
 }

@@ -1,12 +1,15 @@
-import { type OpsContext, type Plan, type Step } from '../engine/engine.js';
-import { stateFiles } from '../engine/state/files.js';
-import { operate, preview } from './operate.js';
 import { compareVersions } from '../../shared/version.js';
-import { type Outcome } from '../engine/outcome.js';
 import { Refused } from '../core/errors.js';
-import { writePreviousVersion } from '../engine/state/previous-version.js';
+import { given, type OpsContext, type Plan } from '../engine/engine.js';
+import type { Step } from '../engine/step.js';
+import { bakeStep, baselineStep } from '../steps/bake.js';
 import { pathCheck, schemaCheck } from '../steps/compatibility.js';
-import { backupDatabase, bakeStep, baselineStep, gate, preflight, promoteCandidate, startCandidate, stopTenantPlane, switchVersion, type CandidateRef } from '../steps/steps.js';
+import { backupDatabase } from '../steps/database.js';
+import { gate } from '../steps/gate.js';
+import { outputs, type LifecycleOutcome } from '../steps/outputs.js';
+import { preflight } from '../steps/preflight.js';
+import { promoteCandidate, recordPreviousVersion, startCandidate, stopTenantPlane, switchVersion } from '../steps/switching.js';
+import { operate, preview } from './operate.js';
 
 export interface UpgradeRequest {
   to: string;
@@ -17,15 +20,13 @@ export interface UpgradeRequest {
 }
 
 /**
- * preflight (the target is available) → the upgrade path and the schema checked (refusals
- * that change nothing) → baseline (for the bake) → stop (the embedded database
- * only) → pre-upgrade backup → the previous version recorded, switch → wait healthy (fail fast
- * on a crash) → verify → checklist → bake. The way back of a failure is the rollback's: switch
- * back, the same gate. Where the runtime can, the switch starts a candidate beside the old
- * version instead, the gate and the bake check the candidate, and only then is it promoted: a
- * failure before that removes the candidate, and the old version never stopped serving.
+ * The upgrade's plan: its steps are the one description of the sequence (`tpctl upgrade
+ * --dry-run` prints it). The way back of a failure is the rollback's: switch back, the same
+ * gate. Where the runtime can, the new version starts as a candidate beside the old one, the
+ * gate and the bake check the candidate, and only then is it promoted: a failure before that
+ * removes the candidate, and the old version never stopped serving.
  */
-export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Promise<Plan | Outcome> {
+export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Promise<Plan | LifecycleOutcome> {
   const { runtime, database, log } = ctx;
   const to = request.to;
   await runtime.check(true);
@@ -38,40 +39,37 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
   }
   log.write(`upgrade ${from} -> ${to} on ${runtime.describe()}`);
   const baking = ctx.settings.bake.seconds > 0;
+  // The embedded database is one process's: a candidate could not open it beside the old version.
+  const candidates = database?.embedded ? undefined : await runtime.candidates?.();
+  const beside = candidates !== undefined;
   const steps: Step[] = [
-    preflight(ctx, async (run) => {
+    preflight(ctx, async () => {
       await runtime.ensureAvailable(to);
-      if (!baking) run.bake = { skipped: true };
       return `${to} is available; ${from} runs now${request.backup ? '' : '; no pre-upgrade backup, as asked'}${baking ? '' : '; no bake, as asked'}`;
     }),
     pathCheck(ctx, from, to),
     schemaCheck(ctx, to, { restore: undefined, back: false }),
-  ];
-  if (baking) steps.push(baselineStep(ctx));
-  if (request.backup && database) {
+    ...(baking ? [baselineStep(ctx)] : []),
     // The embedded database is one process's at a time: the Tenant Plane stops for the backup.
-    if (database.embedded) steps.push(stopTenantPlane(ctx, 'for the backup of the embedded database'));
-    steps.push(backupDatabase(database, from));
-  }
-  // The embedded database is one process's: a candidate could not open it beside the old version.
-  const candidates = database?.embedded ? undefined : await runtime.candidates?.();
-  const candidate: CandidateRef | undefined = candidates && {};
-  const switching = candidates && candidate ? startCandidate(ctx, candidates, to, from, candidate) : switchVersion(ctx, to, { back: from });
-  steps.push(
-    {
-      ...switching,
-      run: (run) => {
-        writePreviousVersion(stateFiles(ctx.settings.dataDir).previous, from);
-        return switching.run(run);
-      },
-    },
-    ...gate(ctx, to, { decisive: true, candidate }),
-    ...(baking ? [bakeStep(ctx, to, candidate)] : []),
+    ...(request.backup && database ? [...(database.embedded ? [stopTenantPlane(ctx, 'for the backup of the embedded database')] : []), backupDatabase(database, from)] : []),
+    recordPreviousVersion(ctx, from),
+    candidates ? startCandidate(ctx, candidates, to, from) : switchVersion(ctx, to, { back: from }),
+    ...gate(ctx, to, { decisive: true, beside }),
+    ...(baking ? [bakeStep(ctx, to, beside)] : []),
     ...(candidates ? [promoteCandidate(ctx, candidates, to, from)] : []),
-  );
-  return { op: 'upgrade', from, to, steps, confirmBack: gate(ctx, from, { decisive: false }), recordSuccess: true, whenStuck: [{ do: 'rollback', to: from }] };
+  ];
+  return {
+    op: 'upgrade',
+    from,
+    to,
+    steps,
+    confirmBack: gate(ctx, from, { decisive: false }),
+    recordSuccess: true,
+    whenStuck: [{ do: 'rollback', to: from }],
+    given: baking ? [] : [given(outputs.bake, { skipped: true })],
+  };
 }
 
-export function upgrade(request: UpgradeRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<Outcome> {
+export function upgrade(request: UpgradeRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<LifecycleOutcome> {
   return (request.dryRun ? preview : operate)({ label: request.label, plan: () => planUpgrade(request, ctx) }, ctx);
 }

@@ -1,18 +1,17 @@
-import { stateFiles } from './state/files.js';
 import { utcStamp } from '../../shared/names.js';
-import type { SinceBackup } from '../backup/since-backup.js';
-import type { BakeReport, BakeSettings, Baseline } from '../probes/bake.js';
-import type { AgentBaseline } from '../probes/checklist.js';
+import type { BakeSettings } from '../probes/bake.js';
 import type { DatabaseWork } from '../backup/database-work.js';
-import type { HealthEvidence } from '../probes/health.js';
-import { appendHistory, type HistoryEntry } from './state/history.js';
-import { clearJournal, writeJournal, type Journal, type Phase, type StepName } from './state/journal.js';
-import { type Outcome } from './outcome.js';
-import { Refused, type Next } from '../core/errors.js';
-import { writeRunRecord, type FailureRecord, type RunRecord, type StepRecord } from './state/run-record.js';
 import type { RunLog } from '../core/exec.js';
+import { Refused, type Next } from '../core/errors.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { TenantPlane } from '../probes/tenant-plane.js';
+import type { Outcome } from './outcome.js';
+import type { Action, Facts, Keeping, Output, Step } from './step.js';
+import { stateFiles } from './state/files.js';
+import { appendHistory, type HistoryEntry } from './state/history.js';
+import { clearJournal, writeJournal, type Journal, type Phase } from './state/journal.js';
+import type { PreviousVersion } from './state/previous-version.js';
+import { writeRunRecord, type FailureRecord, type RunRecord, type StepRecord } from './state/run-record.js';
 
 /**
  * The lifecycle engine: an operation is a plan of declared steps, each with its work and, where
@@ -37,33 +36,17 @@ export interface OpsContext {
   database: DatabaseWork | undefined;
   /** The run log (`file` is what the history and the record point to). */
   log: RunLog & { readonly file: string };
+  /** Where an upgrade records the version it leaves. */
+  previousVersion: PreviousVersion;
 }
 
-export interface Action {
-  name: StepName;
-  /** What it does, for the run log. */
-  what: string;
-  /** Does the work; returns what was found or done, for the log and the record. */
-  run(run: Run): Promise<string>;
+/** A value the plan gives its steps from the start (the bake it skips, say). */
+export interface Given<T = unknown> {
+  output: Output<T>;
+  value: T;
 }
 
-export interface Step extends Action {
-  /** Puts back what the step changes; absent when it changes nothing that must be put back. */
-  undo?: Undo;
-  /** A failure of the step itself changes nothing (so its undo is not needed then). */
-  atomic?: boolean;
-  /** It changes what runs and nothing can put that back: a failure after it needs a human. */
-  final?: boolean;
-  /** It only reads (a check that may refuse): a dry run runs it too. */
-  readsOnly?: boolean;
-}
-
-export interface Undo extends Action {
-  /** It (re)starts the Tenant Plane, or gives the traffic back to it: the version we are back on is then confirmed healthy. */
-  restarts: boolean;
-  /** It switches the version back from the target: the history records a ROLLBACK line. */
-  switchesBack?: boolean;
-}
+export const given = <T>(o: Output<T>, value: T): Given => ({ output: o, value });
 
 export interface Plan {
   op: 'upgrade' | 'rollback';
@@ -76,68 +59,87 @@ export interface Plan {
   recordSuccess: boolean;
   /** What a human should try first when the way back fails too. */
   whenStuck: Next[];
+  given?: Given[];
+  /** The output that names the backup a run restored: its history lines say `restored:<file>`. */
+  restores?: Output<string>;
 }
 
 /** A step's failure, with what the run log, the record and the operator need. */
 export class StepFailed extends Error {
   constructor(
-    readonly step: StepName,
+    readonly step: string,
     message: string,
     readonly error?: unknown,
-    readonly evidence?: HealthEvidence,
     readonly logsTail?: string,
   ) {
     super(message);
   }
 }
 
-const asFailure = (step: StepName, err: unknown) => (err instanceof StepFailed ? err : new StepFailed(step, err instanceof Error ? err.message : String(err), err));
+const asFailure = (step: string, err: unknown) => (err instanceof StepFailed ? err : new StepFailed(step, err instanceof Error ? err.message : String(err), err));
 const failureRecord = (f: StepFailed | undefined): FailureRecord | null => (f ? { step: f.step, reason: f.message, logsTail: f.logsTail } : null);
 
-/** One run of a plan: what it did, step by step, and what it found out on the way. */
+/** Every output the plan's steps (and their undos) read or produce, once each. */
+function declaredOutputs(plan: Plan): Output<unknown>[] {
+  const actions: Action[] = [...plan.steps, ...plan.steps.flatMap((s) => (s.undo ? [s.undo] : [])), ...plan.confirmBack];
+  const all = [...(plan.given ?? []).map((g) => g.output), ...actions.flatMap((a) => [...(a.reads ?? []), ...(a.produces ?? [])])];
+  return [...new Map(all.map((o) => [o.name, o])).values()];
+}
+
+/** One run of a plan: what it did, step by step, and the values its steps handed on. */
 export class Run {
   readonly steps: StepRecord[] = [];
   readonly startedAt = new Date();
   phase: Phase = 'forward';
-  backup: string | undefined;
-  restored: string | undefined;
-  sinceBackup: SinceBackup | undefined;
-  restoreUndone: string | undefined;
   switchedBack = false;
-  health: HealthEvidence | undefined;
-  agentBaseline: AgentBaseline | undefined;
-  baseline: Baseline | undefined;
-  bake: BakeReport | { skipped: true } | undefined;
+  private readonly values: Map<string, unknown>;
+  private readonly declared: Output<unknown>[];
 
   constructor(
     readonly plan: Plan,
     readonly ctx: OpsContext,
-  ) {}
+  ) {
+    this.values = new Map((plan.given ?? []).map((g) => [g.output.name, g.value]));
+    this.declared = declaredOutputs(plan);
+  }
 
   private get files() {
     return stateFiles(this.ctx.settings.dataDir);
+  }
+
+  /** The values a step declared, and only those: a step that reaches for another is a bug. */
+  facts(action: Action): Facts {
+    const declared = (list: readonly Output<unknown>[] | undefined, o: Output<unknown>, verb: string) => {
+      if (!list?.some((d) => d.name === o.name)) throw new Error(`step ${action.name} ${verb} ${o.name} without declaring it`);
+    };
+    return {
+      get: <T>(o: Output<T>) => {
+        declared(action.reads, o, 'reads');
+        return this.values.get(o.name) as T | undefined;
+      },
+      put: (o, value) => {
+        declared(action.produces, o, 'produces');
+        this.values.set(o.name, value);
+      },
+    };
+  }
+
+  /** The declared outputs kept as asked (null where not produced; the journal leaves those out). */
+  private kept(keeping: readonly Keeping[], absent: null | undefined): Record<string, unknown> {
+    return Object.fromEntries(this.declared.filter((o) => keeping.includes(o.kept)).map((o) => [o.name, this.values.get(o.name) ?? absent]));
   }
 
   /** Runs one step: the journal first, then the work, timed, logged and recorded. */
   async perform(action: Action): Promise<void> {
     const { op, from, to } = this.plan;
     const log = this.ctx.log;
-    writeJournal(this.files.journal, {
-      op,
-      from,
-      to,
-      step: action.name,
-      phase: this.phase,
-      startedAt: this.startedAt.toISOString(),
-      log: log.file,
-      backup: this.backup,
-      restored: this.restored,
-    });
+    const outputs = this.kept(['journal'], undefined) as Record<string, string | undefined>;
+    writeJournal(this.files.journal, { op, from, to, step: action.name, phase: this.phase, startedAt: this.startedAt.toISOString(), log: log.file, outputs });
     log.write(`== ${action.name}: ${action.what}`);
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     try {
-      const detail = await action.run(this);
+      const detail = await action.run(this.facts(action));
       this.steps.push({ step: action.name, phase: this.phase, ok: true, durationMs: took(), detail });
       log.write(`   ${action.name} ok in ${took()} ms: ${detail}`);
     } catch (err) {
@@ -146,6 +148,11 @@ export class Run {
       log.write(`   ${action.name} FAILED: ${failure.message}`);
       throw failure;
     }
+  }
+
+  /** The backup this run restored, if its plan restores one and it got that far. */
+  restored(): string | undefined {
+    return this.plan.restores && (this.values.get(this.plan.restores.name) as string | undefined);
   }
 
   history(entry: Omit<HistoryEntry, 'at' | 'log'>): void {
@@ -167,13 +174,8 @@ export class Run {
       durationMs: finishedAt.getTime() - this.startedAt.getTime(),
       log: this.ctx.log.file,
       steps: this.steps,
-      backup: this.backup ?? null,
-      restored: this.restored ?? null,
-      sinceBackup: this.sinceBackup ?? null,
-      restoreUndone: this.restoreUndone ?? null,
+      ...this.kept(['record', 'journal'], null),
       switchedBack: this.switchedBack,
-      health: this.health ?? null,
-      bake: this.bake ?? null,
       failure: failureRecord(failure),
       wayBack: failureRecord(wayBack),
     };
@@ -194,7 +196,12 @@ export function recordInterrupted(dataDir: string, journal: Journal): void {
  * written to the history (its Refused is thrown on, as a refusal of the plan is); any other
  * failure takes the one way back.
  */
-export async function execute(plan: Plan, ctx: OpsContext): Promise<Outcome> {
+export async function execute<R extends RunRecord = RunRecord>(plan: Plan, ctx: OpsContext): Promise<Outcome<R>> {
+  // The record holds the plan's outputs: the caller that made the plan knows their types.
+  return (await run(plan, ctx)) as Outcome<R>;
+}
+
+async function run(plan: Plan, ctx: OpsContext): Promise<Outcome> {
   const run = new Run(plan, ctx);
   const done: Step[] = [];
   for (const step of plan.steps) {
@@ -211,7 +218,7 @@ export async function execute(plan: Plan, ctx: OpsContext): Promise<Outcome> {
       return goBack(run, done, failure);
     }
   }
-  if (plan.recordSuccess) run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'SUCCESS', restored: run.restored });
+  if (plan.recordSuccess) run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'SUCCESS', restored: run.restored() });
   return { kind: 'done', run: run.finish('done') };
 }
 
@@ -222,7 +229,7 @@ export async function execute(plan: Plan, ctx: OpsContext): Promise<Outcome> {
  */
 async function goBack(run: Run, done: Step[], failure: StepFailed): Promise<Outcome> {
   const { plan, ctx } = run;
-  run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'FAILED', restored: run.restored });
+  run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'FAILED', restored: run.restored() });
   run.phase = 'way-back';
   const stuck = async (wayBack?: StepFailed): Promise<Outcome> => ({
     kind: 'needs-human',

@@ -1,6 +1,7 @@
 import type { Next } from '../core/errors.js';
 import type { LockHolder } from '../../shared/file-lock.js';
-import type { Journal, StepName } from './state/journal.js';
+import type { Journal } from './state/journal.js';
+import type { StepName } from './step.js';
 import type { RunRecord } from './state/run-record.js';
 
 /**
@@ -17,12 +18,12 @@ export interface Standing {
 }
 
 /** A run that was killed, found by the next one, and what was done about it. */
-export interface Recovery {
+export interface Recovery<R extends RunRecord = RunRecord> {
   interrupted: Journal;
   /** The version it was led back to. */
   target: string;
   /** The run that led it back; undefined when the target already ran healthy. */
-  run: RunRecord | undefined;
+  run: R | undefined;
   /** It was killed while putting back the data of a restore: the data restored from this backup may still be in place. */
   restoredMayRemain: string | undefined;
 }
@@ -40,13 +41,14 @@ export interface Preview {
   interrupted: Journal | undefined;
 }
 
-export type Outcome = (
+/** `R`: the run record as the plan's outputs make it (the actions name their own). */
+export type Outcome<R extends RunRecord = RunRecord> = (
   /** Done; `run` is undefined when there was nothing to do (`unchanged`), only a recovery to make, or a dry run (`preview`). */
-  | { kind: 'done'; run: RunRecord | undefined; unchanged?: { op: RunRecord['op']; version: string }; preview?: Preview }
+  | { kind: 'done'; run: R | undefined; unchanged?: { op: RunRecord['op']; version: string }; preview?: Preview }
   /** Failed, and back where it started (`now`): nothing was changed, or it was put back and confirmed healthy. */
-  | { kind: 'failed'; run: RunRecord; now: Standing }
+  | { kind: 'failed'; run: R; now: Standing }
   /** Failed, and the way back failed too (or there was none): a human must look. */
-  | { kind: 'needs-human'; run: RunRecord; now: Standing; next: Next[] }
+  | { kind: 'needs-human'; run: R; now: Standing; next: Next[] }
   | { kind: 'refused'; reason: string; next: Next[] }
   | { kind: 'locked'; holder: LockHolder }
-) & { /** A killed run this one found first and led back. */ recovery?: Recovery | undefined };
+) & { /** A killed run this one found first and led back. */ recovery?: Recovery<R> | undefined };

@@ -51,11 +51,24 @@ export interface Baseline extends Figures {
   webhooksDelivering: WebhookState[];
 }
 
+/**
+ * One signal's verdict, with its figures (model: Argo Rollouts' analysis runs): `inconclusive`
+ * when there was not enough to judge it (too few samples, no baseline, counters not readable).
+ */
+export type Verdict = { result: 'pass' | 'fail' | 'inconclusive' } & (
+  | { signal: 'answers'; route: string; samples: number; failures: number; firstFailure?: string | undefined }
+  | { signal: 'latency'; route: string; samples: number; minSamples: number; p95Ms: number; baselineP95Ms: number | null; limitMs: number | null }
+  | { signal: 'webhook'; webhook: string; tested: boolean; failure?: string | undefined }
+  | { signal: '5xx'; answers: number | null; baselineAnswers: number | null }
+);
+
 export interface BakeReport {
   seconds: number;
   baseline: Figures;
   bake: Figures;
-  /** What decided a failure (empty when it passed), with its numbers. */
+  /** Each signal judged, as data (`tpctl history --json`). */
+  verdicts: Verdict[];
+  /** What decided a failure, in words (empty when it passed): the run log's and the operator's. */
   signals: string[];
 }
 
@@ -80,13 +93,21 @@ function figures(samples: readonly Probe[]): Record<string, RouteFigures> {
   );
 }
 
+/** The latency verdict of a route, with its figures (the same rule as latencyRegression). */
+function latencyVerdict(route: string, base: RouteFigures | undefined, bake: RouteFigures, ratio: number, minSamples: number): Verdict {
+  const samples = bake.n - bake.failures;
+  const judged = base && base.n - base.failures > 0;
+  const limitMs = judged ? ratio * Math.max(base.p95, LATENCY_FLOOR_MS) : null;
+  const result = limitMs === null || samples < minSamples ? 'inconclusive' : bake.p95 > limitMs ? 'fail' : 'pass';
+  return { signal: 'latency', route, result, samples, minSamples, p95Ms: bake.p95, baselineP95Ms: judged ? base.p95 : null, limitMs };
+}
+
 /**
  * A latency regression: the bake's p95 above `ratio` times the baseline's p95, where a baseline
  * below LATENCY_FLOOR_MS counts as the floor. Judged once the route has `minSamples` samples.
  */
 export function latencyRegression(route: string, base: RouteFigures | undefined, bake: RouteFigures, ratio: number, minSamples: number): string | undefined {
-  if (!base || base.n - base.failures === 0 || bake.n - bake.failures < minSamples) return undefined;
-  if (bake.p95 <= ratio * Math.max(base.p95, LATENCY_FLOOR_MS)) return undefined;
+  if (!base || latencyVerdict(route, base, bake, ratio, minSamples).result !== 'fail') return undefined;
   const times = base.p95 > 0 ? `x${(bake.p95 / base.p95).toFixed(1)}` : 'from 0 ms';
   return `p95 of ${route} ${bake.p95} ms against ${base.p95} ms before (${times} > x${ratio}, floor ${LATENCY_FLOOR_MS} ms)`;
 }
@@ -137,12 +158,16 @@ export async function takeBaseline(tp: TenantPlane, settings: BakeSettings): Pro
 export async function bake(tp: TenantPlane, version: string, baseline: Baseline, settings: BakeSettings, log: (line: string) => void): Promise<BakeReport> {
   const before = await tp.counters();
   const seen = new Map(baseline.webhooksDelivering.map((w) => [w.id, w.lastDelivery?.id ?? 0]));
+  /** Webhooks that delivered before and fail now: why, by id. */
+  const webhookFailures = new Map<string, string>();
   const tested: string[] = [];
   if (settings.webhookTest) {
     for (const w of baseline.webhooksDelivering) {
       const test = await tp.testWebhook(w.id);
       log(`   webhook ${w.name}: test delivery ${test.ok ? 'delivered' : `FAILED: ${test.detail}`}`);
-      if (!test.ok) tested.push(`webhook ${w.name} delivered before the switch and its test delivery now fails: ${test.detail}`);
+      if (test.ok) continue;
+      webhookFailures.set(w.id, test.detail);
+      tested.push(`webhook ${w.name} delivered before the switch and its test delivery now fails: ${test.detail}`);
     }
   }
   let counters = before;
@@ -154,17 +179,17 @@ export async function bake(tp: TenantPlane, version: string, baseline: Baseline,
     for (const w of (await tp.webhooks()) ?? []) {
       const last = w.lastDelivery;
       if (seen.has(w.id) && last && last.id > (seen.get(w.id) ?? 0) && last.status !== 'delivered' && (last.lastError || last.lastStatusCode)) {
-        found.push(`webhook ${w.name} delivered before the switch and now fails: ${last.lastError ?? `HTTP ${last.lastStatusCode}`}`);
+        const why = last.lastError ?? `HTTP ${last.lastStatusCode}`;
+        webhookFailures.set(w.id, why);
+        found.push(`webhook ${w.name} delivered before the switch and now fails: ${why}`);
       }
     }
     return found;
   };
+  const warm = (samples: readonly Probe[], route: string) => figures(samples.filter((p) => p.route === route).slice(WARM_UP).slice(-WINDOW))[route] ?? { n: 0, p50: 0, p95: 0, failures: 0 };
   const judge = (samples: readonly Probe[]): string[] => {
     const failed = samples.find((p) => !p.ok);
-    const regressions = tp.probeRoutes.flatMap((route) => {
-      const warm = samples.filter((p) => p.route === route).slice(WARM_UP).slice(-WINDOW);
-      return latencyRegression(route, baseline.routes[route], figures(warm)[route] ?? { n: 0, p50: 0, p95: 0, failures: 0 }, settings.maxLatencyRatio, MIN_SAMPLES) ?? [];
-    });
+    const regressions = tp.probeRoutes.flatMap((route) => latencyRegression(route, baseline.routes[route], warm(samples, route), settings.maxLatencyRatio, MIN_SAMPLES) ?? []);
     return [...(failed ? [`${failed.route} failed: ${failed.detail}`] : []), ...regressions];
   };
   let lastRead = performance.now();
@@ -178,10 +203,31 @@ export async function bake(tp: TenantPlane, version: string, baseline: Baseline,
       });
   const signals = watched.signals.length ? watched.signals : [...judge(watched.samples), ...(await fromServer())];
   const samples = watched.samples;
+  const errors5xx = delta(before, counters, 'errors5xx');
+  const verdicts: Verdict[] = [
+    ...tp.probeRoutes.map((route): Verdict => {
+      const probes = samples.filter((p) => p.route === route);
+      const failed = probes.filter((p) => !p.ok);
+      return { signal: 'answers', route, result: failed.length ? 'fail' : probes.length ? 'pass' : 'inconclusive', samples: probes.length, failures: failed.length, firstFailure: failed[0]?.detail };
+    }),
+    ...tp.probeRoutes.map((route) => latencyVerdict(route, baseline.routes[route], warm(samples, route), settings.maxLatencyRatio, MIN_SAMPLES)),
+    ...baseline.webhooksDelivering.map((w): Verdict => {
+      const failure = webhookFailures.get(w.id);
+      return { signal: 'webhook', webhook: w.name, tested: settings.webhookTest, result: failure ? 'fail' : settings.webhookTest ? 'pass' : 'inconclusive', failure };
+    }),
+    {
+      signal: '5xx',
+      answers: errors5xx ?? null,
+      baselineAnswers: baseline.errors5xx ?? null,
+      // Where the baseline had 5xx answers too, more of them prove nothing.
+      result: errors5xx === 0 ? 'pass' : errors5xx === undefined || baseline.errors5xx !== 0 ? 'inconclusive' : 'fail',
+    },
+  ];
   return {
     seconds: settings.seconds,
     baseline: { routes: baseline.routes, errors5xx: baseline.errors5xx, webhookFailures: baseline.webhookFailures, agentsOnline: baseline.agentsOnline },
-    bake: { routes: figures(samples), errors5xx: delta(before, counters, 'errors5xx'), webhookFailures: delta(before, counters, 'webhookFailures'), agentsOnline: counters?.agentsOnline },
+    bake: { routes: figures(samples), errors5xx, webhookFailures: delta(before, counters, 'webhookFailures'), agentsOnline: counters?.agentsOnline },
+    verdicts,
     signals,
   };
 }

@@ -3,7 +3,8 @@ import { isObject, isStringList, parseJson } from '../../shared/json.js';
 import { compareVersions, isVersion } from '../../shared/version.js';
 import { backupMigrations } from '../backup/backup-migrations.js';
 import { listBackups } from '../backup/retention.js';
-import type { OpsContext, Step } from '../engine/engine.js';
+import type { OpsContext } from '../engine/engine.js';
+import type { Step } from '../engine/step.js';
 import { Refused, type Next } from '../core/errors.js';
 import type { ReleaseMetadata } from '../core/release-metadata.js';
 

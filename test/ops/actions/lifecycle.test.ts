@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../../src/cli/command.js';
 import { BAKE_DEFAULTS } from '../../../src/ops/probes/bake.js';
 import { describeOutcome } from '../../../src/cli/words.js';
-import { type OpsContext } from '../../../src/ops/engine/engine.js';
+import { execute, type OpsContext, type Plan } from '../../../src/ops/engine/engine.js';
+import { output, type StepName } from '../../../src/ops/engine/step.js';
 import { stateFiles } from '../../../src/ops/engine/state/files.js';
-import type { Phase, StepName } from '../../../src/ops/engine/state/journal.js';
+import type { Phase } from '../../../src/ops/engine/state/journal.js';
 import { writeManifest } from '../../../src/ops/backup/manifest.js';
 import type { Outcome } from '../../../src/ops/engine/outcome.js';
 import type { ReleaseMetadata } from '../../../src/ops/core/release-metadata.js';
@@ -72,7 +73,7 @@ class World {
 
   ctx(): OpsContext {
     const log = new RunLogFile(path.join(this.dir, 'logs', `run-${++this.runs}.log`), []);
-    return { settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE }, runtime: this.platform, tenantPlane: this.platform, database: this.platform.database, log };
+    return { settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE }, runtime: this.platform, tenantPlane: this.platform, database: this.platform.database, log, previousVersion: this.platform.previousVersion };
   }
 
   operate(): Promise<Outcome> {
@@ -340,7 +341,7 @@ describe('the engine, beyond the matrix', () => {
     const w = new World(upgradeScenario);
     const ctx = w.ctx();
     const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0 } } });
-    expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'path-check', 'schema-check', 'backup', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
+    expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'path-check', 'schema-check', 'backup', 'previous-version', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
   });
 
   it.each([upgradeScenario, SCENARIOS[4]!])('a dry run of the $name shows the planned steps, their undos and the way back, and changes nothing', async (scenario) => {
@@ -440,6 +441,23 @@ describe('the engine, beyond the matrix', () => {
     expect(w.history()).toEqual(['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2', '1.2.2 -> 1.3.0 SUCCESS']);
     expect(describeOutcome(outcome).split('\n')).toEqual([expect.stringMatching(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs/), expect.stringMatching(/^upgraded 1\.2\.2 -> 1\.3\.0 in/)]);
     w.expectRuns('1.3.0');
+  });
+
+  it('a step reaches only the outputs it declared: reading another is a bug, caught at once', async () => {
+    const w = new World(upgradeScenario);
+    const ctx = w.ctx();
+    const baseline = output<string>('baseline');
+    const plan: Plan = {
+      op: 'upgrade',
+      from: '1.2.2',
+      to: '1.3.0',
+      steps: [{ name: 'peek', what: 'reads what it did not declare', run: async (facts) => facts.get(baseline) ?? 'nothing' }],
+      confirmBack: [],
+      recordSuccess: false,
+      whenStuck: [],
+    };
+    const outcome = await execute(plan, ctx);
+    expect(outcome.kind === 'failed' && outcome.run.failure?.reason).toBe('step peek reads baseline without declaring it');
   });
 
   it('a journal that was edited is refused, and nothing is switched', async () => {
@@ -545,7 +563,7 @@ describe('the checks before the switch', () => {
     expect(await upgrade(dry, w.ctx())).toMatchObject({ kind: 'refused', next: [{ do: 'upgrade', to: '1.2.5' }] });
     w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.0'));
     const passing = await upgrade(dry, w.ctx());
-    expect(describeOutcome(passing)).toContain('path-check    check that 1.3.0 can be upgraded to from 1.2.2 (its minimumUpgradeFrom)\n                checked: 1.3.0 can be upgraded to from 1.2.0 or newer; 1.2.2 runs');
+    expect(describeOutcome(passing)).toContain('path-check        check that 1.3.0 can be upgraded to from 1.2.2 (its minimumUpgradeFrom)\n                    checked: 1.3.0 can be upgraded to from 1.2.0 or newer; 1.2.2 runs');
     expect(describeOutcome(passing)).toContain('checked: 1.3.0 can run on the schema as it is');
     untouched(w);
   });

@@ -106,6 +106,31 @@ describe('the bake', () => {
     expect((await bake(tenantPlane(state), '1.3.0', baseline, { ...settings, webhookTest: false }, () => {})).signals).toEqual(['webhook pager delivered before the switch and now fails: HTTP 500']);
   });
 
+  it('gives each signal a verdict with its figures: pass, fail, or inconclusive when it could not be judged', async () => {
+    const state = { ms: 2, version: '1.2.2', errors5xx: 0, webhooks: [hook('delivered')], testOk: true };
+    const baseline = await takeBaseline(tenantPlane(state), settings);
+    Object.assign(state, { version: '1.3.0', ms: 40 });
+    const slow = await bake(tenantPlane(state), '1.3.0', baseline, { ...settings, seconds: 30 }, () => {});
+    expect(slow.verdicts).toEqual([
+      { signal: 'answers', route: 'GET /api/health', result: 'pass', samples: expect.any(Number) as unknown, failures: 0, firstFailure: undefined },
+      { signal: 'answers', route: 'GET /api/incidents', result: 'pass', samples: expect.any(Number) as unknown, failures: 0, firstFailure: undefined },
+      { signal: 'latency', route: 'GET /api/health', result: 'fail', samples: expect.any(Number) as unknown, minSamples: 20, p95Ms: 40, baselineP95Ms: 2, limitMs: 30 },
+      { signal: 'latency', route: 'GET /api/incidents', result: 'fail', samples: expect.any(Number) as unknown, minSamples: 20, p95Ms: 40, baselineP95Ms: 2, limitMs: 30 },
+      { signal: 'webhook', webhook: 'pager', tested: true, result: 'pass', failure: undefined },
+      { signal: '5xx', answers: 0, baselineAnswers: 0, result: 'pass' },
+    ]);
+    // A webhook that fails its test ends the bake before any probe: the probes could not be judged.
+    Object.assign(state, { ms: 2, testOk: false });
+    const early = await bake(tenantPlane(state), '1.3.0', baseline, settings, () => {});
+    expect(early.verdicts.filter((v) => v.result !== 'pass').map((v) => [v.signal, v.result])).toEqual([
+      ['answers', 'inconclusive'],
+      ['answers', 'inconclusive'],
+      ['latency', 'inconclusive'],
+      ['latency', 'inconclusive'],
+      ['webhook', 'fail'],
+    ]);
+  });
+
   it('takes no baseline from a version that does not answer healthy', async () => {
     const tp = tenantPlane({ ms: 1, version: '1.2.2', errors5xx: 0, webhooks: [], testOk: true });
     await expect(takeBaseline({ ...tp, probe: async (route) => ({ route, ok: false, ms: 1, detail: 'ECONNREFUSED' }) }, settings)).rejects.toThrow(/did not answer healthy at any of \d+ probes \(ECONNREFUSED\)/);

@@ -3,15 +3,13 @@ import os from 'node:os';
 import { writeFileAtomic } from '../../../shared/files.js';
 import { isVersion } from '../../../shared/version.js';
 import { Refused } from '../../core/errors.js';
+import { STEP_NAME, type StepName } from '../step.js';
 
 /**
  * `./data/.atlas-operation.json`: the step an upgrade or rollback has reached, rewritten
  * atomically before each step and removed at the end. A run killed at any step leaves it
  * behind, so the next run knows what was under way and can lead back to a known version.
  */
-export const STEP_NAMES = ['preflight', 'path-check', 'schema-check', 'baseline', 'stop', 'backup', 'restore', 'switch', 'start-candidate', 'wait-healthy', 'verify', 'checklist', 'bake', 'promote', 'roll-back', 'discard-candidate', 'undo-restore', 'start'] as const;
-export type StepName = (typeof STEP_NAMES)[number];
-
 /** `forward`: towards the operation's target; `way-back`: putting back what it changed, after a failure. */
 export type Phase = 'forward' | 'way-back';
 
@@ -25,10 +23,12 @@ export interface Journal {
   log: string;
   pid: number;
   host: string;
-  backup?: string | undefined;
-  /** The backup the run had restored, when it had. */
-  restored?: string | undefined;
+  /** The values its steps had produced that a recovery needs (the backup it had restored, say), by output name. */
+  outputs: Record<string, string>;
 }
+
+/** The fields of the journal itself; any other field of the file is an output. */
+const FIELDS = new Set(['op', 'from', 'to', 'step', 'phase', 'startedAt', 'log', 'pid', 'host']);
 
 /**
  * The version a run killed here is led back to: an upgrade goes back to the version it left, a
@@ -38,9 +38,12 @@ export function recoveryTarget(journal: Journal): string {
   return journal.phase === 'forward' && journal.op === 'rollback' ? journal.to : journal.from;
 }
 
-export function writeJournal(file: string, journal: Omit<Journal, 'pid' | 'host'>): Journal {
-  const full = { ...journal, pid: process.pid, host: os.hostname() };
-  writeFileAtomic(file, `${JSON.stringify(full, null, 2)}\n`);
+/** Written flat: the outputs beside the journal's own fields, as the journals of earlier releases had their `backup` and `restored`. */
+export function writeJournal(file: string, journal: Omit<Journal, 'pid' | 'host' | 'outputs'> & { outputs: Record<string, string | undefined> }): Journal {
+  const outputs = Object.fromEntries(Object.entries(journal.outputs).filter((e): e is [string, string] => e[1] !== undefined));
+  const full = { ...journal, outputs, pid: process.pid, host: os.hostname() };
+  const { outputs: _outputs, ...own } = full;
+  writeFileAtomic(file, `${JSON.stringify({ ...outputs, ...own }, null, 2)}\n`);
   return full;
 }
 
@@ -69,18 +72,21 @@ export function readJournal(file: string): Journal | undefined {
     (j.op === 'upgrade' || j.op === 'rollback') &&
     isVersion(j.from) &&
     isVersion(j.to) &&
-    (STEP_NAMES as readonly unknown[]).includes(j.step) &&
+    typeof j.step === 'string' &&
+    STEP_NAME.test(j.step) &&
     (j.phase === undefined || j.phase === 'forward' || j.phase === 'way-back') &&
     typeof j.log === 'string' &&
     typeof j.startedAt === 'string' &&
     Number.isSafeInteger(j.pid) &&
     typeof j.host === 'string' &&
-    (j.restored === undefined || typeof j.restored === 'string');
+    Object.entries(j).every(([k, v]) => FIELDS.has(k) || (typeof v === 'string' && v.length <= 4096));
   if (!valid || !j) {
     throw new Refused(`${file} does not describe an operation (it may have been edited): check what runs, then remove it`, [{ do: 'status' }]);
   }
   // Journals of earlier releases have no phase: they were written on the way forward.
-  return { ...(j as unknown as Journal), phase: (j.phase as Phase | undefined) ?? 'forward' };
+  const outputs = Object.fromEntries(Object.entries(j).filter(([k]) => !FIELDS.has(k))) as Record<string, string>;
+  const own = Object.fromEntries(Object.entries(j).filter(([k]) => FIELDS.has(k))) as unknown as Omit<Journal, 'outputs'>;
+  return { ...own, phase: own.phase ?? 'forward', outputs };
 }
 
 export function clearJournal(file: string): void {

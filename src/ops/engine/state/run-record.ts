@@ -1,13 +1,11 @@
 import { readJsonFile, writeFileAtomic } from '../../../shared/files.js';
-import type { SinceBackup } from '../../backup/since-backup.js';
-import type { BakeReport } from '../../probes/bake.js';
-import type { HealthEvidence } from '../../probes/health.js';
-import type { Phase, StepName } from './journal.js';
+import type { StepName } from '../step.js';
+import type { Phase } from './journal.js';
 import type { HistoryEntry } from './history.js';
 
 /**
- * `<log>.json` beside each run log: the run as data (steps and their durations, the backup,
- * the health evidence, what failed) for `tpctl history --json`. This module writes and reads it.
+ * `<log>.json` beside each run log: the run as data (steps and their durations, what failed,
+ * and what its steps produced: the backup, the health evidence, the bake) for `tpctl history --json`. This module writes and reads it.
  */
 export interface StepRecord {
   step: StepName;
@@ -33,20 +31,13 @@ export interface RunRecord {
   durationMs: number;
   log: string;
   steps: StepRecord[];
-  backup: string | null;
-  restored: string | null;
-  /** What the restore found the live data held that the backup did not, and what it carried over. */
-  sinceBackup: SinceBackup | null;
-  /** The way back put the data from before the restore back; the restored data was kept as this. */
-  restoreUndone: string | null;
   /** The way back switched the version back from `to` to `from`. */
   switchedBack: boolean;
-  health: HealthEvidence | null;
-  /** An upgrade's bake: the baseline and the bake's figures and what decided; or that it was skipped. */
-  bake: BakeReport | { skipped: true } | null;
   failure: FailureRecord | null;
   /** What failed on the way back, when it did. */
   wayBack: FailureRecord | null;
+  /** The outputs of the plan's steps that are kept in the record, by name (null when not produced). */
+  [output: string]: unknown;
 }
 
 export const recordPath = (logFile: string) => logFile.replace(/\.log$/, '.json');

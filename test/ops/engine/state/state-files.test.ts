@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendHistory, formatHistoryLine, parseHistoryLine, readHistory, type HistoryEntry } from '../../../../src/ops/engine/state/history.js';
@@ -52,7 +52,9 @@ describe('the history (.atlas-upgrade-history)', () => {
 });
 
 describe('the journal (.atlas-operation.json)', () => {
-  const journal: Omit<Journal, 'pid' | 'host'> = { op: 'upgrade', from: '1.2.2', to: '1.3.0', step: 'switch', phase: 'forward', startedAt: '2026-03-26T10:00:00.000Z', log: '/var/log/atlas/upgrade-20260326T100000.log', backup: undefined, restored: undefined };
+  const journal: Omit<Journal, 'pid' | 'host'> = { op: 'upgrade', from: '1.2.2', to: '1.3.0', step: 'switch', phase: 'forward', startedAt: '2026-03-26T10:00:00.000Z', log: '/var/log/atlas/upgrade-20260326T100000.log', outputs: {} };
+  /** The journal as a file holds it: its outputs are fields of their own. */
+  const { outputs: _outputs, ...onDisk } = journal;
 
   it('round-trips, naming the process that wrote it; clearing it twice is fine', () => {
     const file = path.join(tempDir(), '.atlas-operation.json');
@@ -72,20 +74,29 @@ describe('the journal (.atlas-operation.json)', () => {
 
   it('reads a journal of an earlier release (no phase) as written on the way forward', () => {
     const file = path.join(tempDir(), '.atlas-operation.json');
-    writeFileSync(file, JSON.stringify({ ...journal, phase: undefined, pid: 10, host: 'h' }));
+    writeFileSync(file, JSON.stringify({ ...onDisk, phase: undefined, pid: 10, host: 'h' }));
     expect(readJournal(file)?.phase).toBe('forward');
   });
 
   it.each([
     ['not JSON', '{"op":'],
     ['a list', '[]'],
-    ['a version that is a command', JSON.stringify({ ...journal, to: '$(reboot)', pid: 1, host: 'h' })],
-    ['an unknown step', JSON.stringify({ ...journal, step: 'rm -rf', pid: 1, host: 'h' })],
-    ['a pid that is not a number', JSON.stringify({ ...journal, pid: '1', host: 'h' })],
+    ['a version that is a command', JSON.stringify({ ...onDisk, to: '$(reboot)', pid: 1, host: 'h' })],
+    ['an unknown step', JSON.stringify({ ...onDisk, step: 'rm -rf', pid: 1, host: 'h' })],
+    ['a pid that is not a number', JSON.stringify({ ...onDisk, pid: '1', host: 'h' })],
   ])('refuses one that is %s, saying what to do', (_what, content) => {
     const file = path.join(tempDir(), '.atlas-operation.json');
     writeFileSync(file, content);
     expect(() => readJournal(file)).toThrow(/does not describe an operation \(it may have been edited\)/);
+  });
+
+  it('keeps the outputs a recovery needs as fields of their own, as earlier releases wrote `restored`; an output that is not text is refused', () => {
+    const file = path.join(tempDir(), '.atlas-operation.json');
+    writeJournal(file, { ...journal, outputs: { restored: '/backups/db-backup-1.2.2.sql.gz', backup: undefined } });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ restored: '/backups/db-backup-1.2.2.sql.gz', step: 'switch' });
+    expect(readJournal(file)?.outputs).toEqual({ restored: '/backups/db-backup-1.2.2.sql.gz' });
+    writeFileSync(file, JSON.stringify({ ...onDisk, restored: { $: 'x' }, pid: 1, host: 'h' }));
+    expect(() => readJournal(file)).toThrow(/does not describe an operation/);
   });
 });
 
@@ -100,5 +111,11 @@ describe('the previous version (.atlas-previous-version)', () => {
     const file = path.join(tempDir(), '.atlas-previous-version');
     writeFileSync(file, content);
     expect(readPreviousVersion(file)).toBeUndefined();
+  });
+
+  it('a file that cannot be read is an error, not a missing version', () => {
+    const file = path.join(tempDir(), '.atlas-previous-version');
+    mkdirSync(file);
+    expect(() => readPreviousVersion(file)).toThrow(/EISDIR/);
   });
 });
