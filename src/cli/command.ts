@@ -2,6 +2,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EmbeddedInUseError } from '../db/embedded.js';
 import { Failed, Refused } from '../ops/core/errors.js';
 import type { OutcomeKind } from '../ops/engine/outcome.js';
+import { parseVersion, VersionError } from '../shared/version.js';
+import type { Factory } from './factory.js';
+import { CliError } from './io.js';
 
 /**
  * The exit codes of every tpctl command (documented in the README): the one table. `failed`
@@ -16,30 +19,11 @@ export function kindOfError(err: unknown): 'refused' | 'failed' | undefined {
   return undefined;
 }
 
-/** An error that reaches the operator as one clear message, ending the command as `kind`. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly kind: OutcomeKind = 'refused',
-  ) {
-    super(message);
-  }
-}
-
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: Record<string, string | undefined>;
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-  /** Whether standard error is a terminal (progress is drawn only there). */
-  isTTY: boolean;
-}
-
 export interface Command {
   /** Full help: usage, what it does, options, examples. */
   help: string;
-  /** Runs it; how it ended decides the exit code. */
-  run(args: string[], io: Io): Promise<OutcomeKind>;
+  /** Runs it with what the factory builds from the environment; how it ended decides the exit code. */
+  run(args: string[], f: Factory): Promise<OutcomeKind>;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -62,4 +46,21 @@ export async function readStdin(stream: NodeJS.ReadableStream): Promise<string> 
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+const MOVING_TAGS = new Set(['latest', 'stable', 'edge', 'main', 'master', 'nightly', 'dev', 'current', 'beta', 'lts']);
+
+/** A version to move to, checked before anything else happens: no shell, path or moving tag passes. */
+export function targetVersion(text: string, variable: string): string {
+  if (MOVING_TAGS.has(text.toLowerCase())) {
+    throw new CliError(
+      `"${text}" is a moving tag: it names different images over time, so an upgrade to it could not be checked, recorded or rolled back to; name the exact version, e.g. ${variable}=1.3.0`,
+    );
+  }
+  try {
+    return parseVersion(text).text;
+  } catch (err) {
+    if (err instanceof VersionError) throw new CliError(`${variable}: ${err.message}`);
+    throw err;
+  }
 }

@@ -3,65 +3,127 @@ import path from 'node:path';
 import type { Executor } from '../ops/core/exec.js';
 import { ComposeRuntime } from '../ops/runtimes/compose/runtime.js';
 import { HelmRuntime } from '../ops/runtimes/helm/runtime.js';
-import { KubernetesRuntime } from '../ops/runtimes/kubernetes/runtime.js';
 import { DEFAULT_TARGET } from '../ops/runtimes/kubernetes/commands.js';
+import { KubernetesRuntime } from '../ops/runtimes/kubernetes/runtime.js';
 import { LocalRuntime } from '../ops/runtimes/local/runtime.js';
 import type { Runtime } from '../ops/runtimes/runtime.js';
 import { appRoot } from '../shared/app-root.js';
 import { printable } from '../shared/version.js';
-import { CliError, type Io } from './command.js';
+import { CliError } from './io.js';
 
-const KINDS = ['compose', 'kubernetes', 'helm', 'local'] as const;
-export type RuntimeKind = (typeof KINDS)[number];
+/** What a runtime is built from: the environment, and the settings the factory read. */
+export interface RuntimeEnvironment {
+  env: Readonly<Record<string, string | undefined>>;
+  dataDir: string;
+  rolloutTimeoutMs: number;
+}
 
-export const RUNTIME_HELP = `Runtime (--runtime, or ATLAS_RUNTIME; default compose):
-  compose     the files Compose reads here (COMPOSE_FILE, else compose.yaml, docker-compose.yml, …
-              and the override file), ATLAS_SERVICE (tenant-plane), ATLAS_IMAGE
-  kubernetes  deployment ATLAS_DEPLOYMENT (atlasai-tp) in ATLAS_NAMESPACE (atlasai), container
-              tenant-plane, image ATLAS_IMAGE; kubectl's current context; ROLLOUT_TIMEOUT (300 s)
-  helm        release ATLAS_HELM_RELEASE (atlasai-tp) in ATLAS_NAMESPACE, chart ATLAS_HELM_CHART
-              (this release's deploy/helm/atlasai-tp); Helm 3.14 or later; ROLLOUT_TIMEOUT
-  local       releases side by side in ATLAS_DATA_DIR (see tpctl local --help)`;
-
-/** The runtime to work on: --runtime, else ATLAS_RUNTIME, else compose. */
-export function runtimeKind(io: Io, flag?: string): RuntimeKind {
-  const kind = flag ?? (io.env.ATLAS_RUNTIME || 'compose');
-  if (!(KINDS as readonly string[]).includes(kind)) {
-    throw new CliError(`${flag === undefined ? 'ATLAS_RUNTIME' : '--runtime'}=${printable(kind, 20)} is not valid: ${KINDS.join(', ')}`);
-  }
-  return kind as RuntimeKind;
+/**
+ * One platform tpctl works on, as the CLI knows it: the only place that names platforms. A new
+ * runtime is a driver under ops/runtimes/ and an entry here.
+ */
+export interface RuntimeEntry {
+  /** Its name in the operator's words, as the stop command's note says it. */
+  title: string;
+  /** Its paragraph of --help: what it works on and the variables it reads. */
+  help: string;
+  /** How an upgrade switches on it, for tpctl upgrade --help. */
+  switching: string;
+  /** How it goes back to a numbered revision, where it keeps them. */
+  revisions?: string;
+  /** The command that stops the Tenant Plane on it, for a restore made by hand; absent where another entry's serves. */
+  stop?: string;
+  /** Without DB_URL it works on the embedded database in ATLAS_DATA_DIR (the others need PostgreSQL). */
+  embeddedDatabase: boolean;
+  create(e: RuntimeEnvironment, exec: Executor): Promise<Runtime>;
 }
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** A Kubernetes object name from the environment, checked (it becomes a kubectl argument). */
-function k8sName(io: Io, variable: string, fallback: string): string {
-  const name = io.env[variable] || fallback;
+function k8sName(env: RuntimeEnvironment['env'], variable: string, fallback: string): string {
+  const name = env[variable] || fallback;
   if (!K8S_NAME.test(name)) throw new CliError(`${variable}=${printable(name, 70)} is not a Kubernetes name (lower-case letters, digits and '-', at most 63)`);
   return name;
 }
 
-export async function runtimeFor(kind: RuntimeKind, io: Io, exec: Executor, rolloutTimeoutMs: number): Promise<Runtime> {
-  const image = io.env.ATLAS_IMAGE || DEFAULT_TARGET.image;
-  const dataDir = io.env.ATLAS_DATA_DIR || './data';
-  switch (kind) {
-    case 'local':
-      return new LocalRuntime(dataDir, exec);
-    case 'compose':
-      return ComposeRuntime.create(exec, { cwd: process.cwd(), env: io.env, service: io.env.ATLAS_SERVICE || 'tenant-plane', image, dataDir });
-    case 'kubernetes':
-    case 'helm': {
-      const target = {
-        namespace: k8sName(io, 'ATLAS_NAMESPACE', DEFAULT_TARGET.namespace),
-        deployment: k8sName(io, 'ATLAS_DEPLOYMENT', DEFAULT_TARGET.deployment),
-        container: DEFAULT_TARGET.container,
-        image,
-      };
-      if (kind === 'kubernetes') return new KubernetesRuntime(exec, target, rolloutTimeoutMs);
-      const release = k8sName(io, 'ATLAS_HELM_RELEASE', DEFAULT_TARGET.deployment);
-      const chart = io.env.ATLAS_HELM_CHART || path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
-      if (!io.env.ATLAS_HELM_CHART && !existsSync(chart)) throw new CliError(`no chart at ${chart}: set ATLAS_HELM_CHART to the chart to upgrade with`);
-      return new HelmRuntime(exec, { ...target, release, chart }, rolloutTimeoutMs);
-    }
+const image = (e: RuntimeEnvironment) => e.env.ATLAS_IMAGE || DEFAULT_TARGET.image;
+const kubernetesTarget = (e: RuntimeEnvironment) => ({
+  namespace: k8sName(e.env, 'ATLAS_NAMESPACE', DEFAULT_TARGET.namespace),
+  deployment: k8sName(e.env, 'ATLAS_DEPLOYMENT', DEFAULT_TARGET.deployment),
+  container: DEFAULT_TARGET.container,
+  image: image(e),
+});
+
+export const RUNTIMES = {
+  compose: {
+    title: 'Docker Compose',
+    help: `the files Compose reads here (COMPOSE_FILE, else compose.yaml, docker-compose.yml, …
+              and the override file), ATLAS_SERVICE (tenant-plane), ATLAS_IMAGE`,
+    switching: `the image tag set where the Compose files take it from (the file, the override
+    file, an anchor, .env, a \${VAR:-default}), docker compose up -d tenant-plane; beside the
+    old version where the proxy runs (./data/proxy/admin.sock)`,
+    stop: 'docker compose stop tenant-plane',
+    embeddedDatabase: false,
+    create: async (e, exec) => ComposeRuntime.create(exec, { cwd: process.cwd(), env: e.env, service: e.env.ATLAS_SERVICE || 'tenant-plane', image: image(e), dataDir: e.dataDir }),
+  },
+  kubernetes: {
+    title: 'Kubernetes',
+    help: `deployment ATLAS_DEPLOYMENT (atlasai-tp) in ATLAS_NAMESPACE (atlasai), container
+              tenant-plane, image ATLAS_IMAGE; kubectl's current context; ROLLOUT_TIMEOUT (300 s)`,
+    switching: 'image, version annotation and change cause patched, rollout followed',
+    revisions: 'kubectl rollout undo --to-revision',
+    stop: 'kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai',
+    embeddedDatabase: false,
+    create: async (e, exec) => new KubernetesRuntime(exec, kubernetesTarget(e), e.rolloutTimeoutMs),
+  },
+  helm: {
+    title: 'Helm',
+    help: `release ATLAS_HELM_RELEASE (atlasai-tp) in ATLAS_NAMESPACE, chart ATLAS_HELM_CHART
+              (this release's deploy/helm/atlasai-tp); Helm 3.14 or later; ROLLOUT_TIMEOUT`,
+    switching: 'helm upgrade --install --wait --timeout',
+    revisions: 'helm rollback REV --wait',
+    embeddedDatabase: false,
+    async create(e, exec) {
+      const release = k8sName(e.env, 'ATLAS_HELM_RELEASE', DEFAULT_TARGET.deployment);
+      const chart = e.env.ATLAS_HELM_CHART || path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
+      if (!e.env.ATLAS_HELM_CHART && !existsSync(chart)) throw new CliError(`no chart at ${chart}: set ATLAS_HELM_CHART to the chart to upgrade with`);
+      return new HelmRuntime(exec, { ...kubernetesTarget(e), release, chart }, e.rolloutTimeoutMs);
+    },
+  },
+  local: {
+    title: 'local runtime',
+    help: 'releases side by side in ATLAS_DATA_DIR (see tpctl local --help)',
+    switching: 'the current release changed, beside the old one on PostgreSQL (not on the embedded database)',
+    stop: 'tpctl local stop',
+    embeddedDatabase: true,
+    create: async (e, exec) => new LocalRuntime(e.dataDir, exec),
+  },
+} satisfies Record<string, RuntimeEntry>;
+
+export type RuntimeKind = keyof typeof RUNTIMES;
+const KINDS = Object.keys(RUNTIMES) as RuntimeKind[];
+
+export const RUNTIME_HELP = `Runtime (--runtime, or ATLAS_RUNTIME; default compose):
+${KINDS.map((k) => `  ${k.padEnd(10)}  ${RUNTIMES[k].help}`).join('\n')}`;
+
+/** How each runtime switches, for tpctl upgrade --help. */
+export const SWITCHING_HELP = KINDS.map((k) => `  ${RUNTIMES[k].title}: ${RUNTIMES[k].switching}`).join('\n');
+
+/** How the runtimes that keep numbered revisions go back to one, for tpctl rollback --help. */
+export const REVISIONS_HELP = KINDS.flatMap((k) => (RUNTIMES[k] as RuntimeEntry).revisions ?? []).join(', ');
+
+/** How to stop the Tenant Plane on each runtime that has a command of its own. */
+export const STOP_COMMANDS = KINDS.flatMap((k) => {
+  const stop: string | undefined = (RUNTIMES[k] as RuntimeEntry).stop;
+  return stop ? [`${stop} (${RUNTIMES[k].title})`] : [];
+});
+
+/** The runtime to work on: --runtime, else ATLAS_RUNTIME, else compose. */
+export function runtimeKind(env: RuntimeEnvironment['env'], flag?: string): RuntimeKind {
+  const kind = flag ?? (env.ATLAS_RUNTIME || 'compose');
+  if (!(KINDS as readonly string[]).includes(kind)) {
+    throw new CliError(`${flag === undefined ? 'ATLAS_RUNTIME' : '--runtime'}=${printable(kind, 20)} is not valid: ${KINDS.join(', ')}`);
   }
+  return kind as RuntimeKind;
 }

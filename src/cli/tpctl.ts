@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { CliError, EXIT_CODES, kindOfError, type Command, type Io } from './command.js';
+import { EXIT_CODES, kindOfError, type Command } from './command.js';
+import { CliError, type Io } from './io.js';
+import { Factory } from './factory.js';
 import { problem } from './words.js';
 
 interface Entry {
@@ -10,26 +12,26 @@ interface Entry {
 }
 
 const COMMANDS: Entry[] = [
-  { name: 'upgrade', summary: 'upgrade to a version: backup, switch, health gate, automatic rollback', load: async () => (await import('./commands/lifecycle.js')).upgradeCommand },
-  { name: 'rollback', summary: 'roll back to the previous version (or --to VERSION), optionally restoring a backup', load: async () => (await import('./commands/lifecycle.js')).rollbackCommand },
-  { name: 'status', summary: 'what runs, whether it is healthy, and any operation under way or interrupted', load: async () => (await import('./commands/lifecycle.js')).statusCommand },
-  { name: 'verify', summary: 'the recovery checklist: health, version, a login, the agents back', load: async () => (await import('./commands/verify.js')).verifyCommand },
-  { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/lifecycle.js')).historyCommand },
-  { name: 'support-bundle', summary: "one archive for support: versions, run logs, health, the platform's logs, status", load: async () => (await import('./commands/support.js')).supportBundleCommand },
-  { name: 'revisions', summary: 'the revisions Kubernetes or Helm keeps, with the version each runs', load: async () => (await import('./commands/lifecycle.js')).revisionsCommand },
-  { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/local.js')).releaseAdd },
-  { name: 'release describe', summary: "this release's metadata (migrations and verdicts, upgrade path), as the build ships it", load: async () => (await import('./commands/release.js')).releaseDescribe },
-  { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy', load: async () => (await import('./commands/local.js')).localStart },
-  { name: 'local stop', summary: 'stop the local runtime', load: async () => (await import('./commands/local.js')).localStop },
-  { name: 'local run', summary: 'run the local runtime supervisor in the foreground (for systemd and the like)', load: async () => (await import('./commands/local.js')).localRun },
-  { name: 'backup create', summary: 'take a verified database backup (db-backup-<version>-<time>.sql.gz)', load: async () => (await import('./commands/backup.js')).backupCreate },
-  { name: 'backup list', summary: 'the backups in ATLAS_LOG_DIR, newest first', load: async () => (await import('./commands/backup.js')).backupList },
-  { name: 'backup verify', summary: 'check a backup against its manifest (and with --restore-test, by restoring it)', load: async () => (await import('./commands/backup.js')).backupVerify },
-  { name: 'restore', summary: 'restore a backup into the database, all or nothing (--undo puts the data back)', load: async () => (await import('./commands/restore.js')).restore },
-  { name: 'migrate lint', summary: 'check that migrations are purely additive (the previous version keeps working)', load: async () => (await import('./commands/migrate.js')).migrateLint },
-  { name: 'migrate status', summary: 'applied, pending and unknown (ahead) migrations, and whether this version can run', load: async () => (await import('./commands/migrate.js')).migrateStatus },
-  { name: 'migrate up', summary: 'apply pending migrations (the server also does this at start)', load: async () => (await import('./commands/migrate.js')).migrateUp },
-  { name: 'user create', summary: 'create a user (e.g. the first admin) directly in the database', load: async () => (await import('./commands/user.js')).userCreate },
+  { name: 'upgrade', summary: 'upgrade to a version: backup, switch, health gate, automatic rollback', load: async () => (await import('./commands/upgrade.js')).command },
+  { name: 'rollback', summary: 'roll back to the previous version (or --to VERSION), optionally restoring a backup', load: async () => (await import('./commands/rollback.js')).command },
+  { name: 'status', summary: 'what runs, whether it is healthy, and any operation under way or interrupted', load: async () => (await import('./commands/status.js')).command },
+  { name: 'verify', summary: 'the recovery checklist: health, version, a login, the agents back', load: async () => (await import('./commands/verify.js')).command },
+  { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)', load: async () => (await import('./commands/history.js')).command },
+  { name: 'support-bundle', summary: "one archive for support: versions, run logs, health, the platform's logs, status", load: async () => (await import('./commands/support-bundle.js')).command },
+  { name: 'revisions', summary: 'the revisions Kubernetes or Helm keeps, with the version each runs', load: async () => (await import('./commands/revisions.js')).command },
+  { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime', load: async () => (await import('./commands/release-add.js')).command },
+  { name: 'release describe', summary: "this release's metadata (migrations and verdicts, upgrade path), as the build ships it", load: async () => (await import('./commands/release-describe.js')).command },
+  { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy', load: async () => (await import('./commands/local-start.js')).command },
+  { name: 'local stop', summary: 'stop the local runtime', load: async () => (await import('./commands/local-stop.js')).command },
+  { name: 'local run', summary: 'run the local runtime supervisor in the foreground (for systemd and the like)', load: async () => (await import('./commands/local-run.js')).command },
+  { name: 'backup create', summary: 'take a verified database backup (db-backup-<version>-<time>.sql.gz)', load: async () => (await import('./commands/backup-create.js')).command },
+  { name: 'backup list', summary: 'the backups in ATLAS_LOG_DIR, newest first', load: async () => (await import('./commands/backup-list.js')).command },
+  { name: 'backup verify', summary: 'check a backup against its manifest (and with --restore-test, by restoring it)', load: async () => (await import('./commands/backup-verify.js')).command },
+  { name: 'restore', summary: 'restore a backup into the database, all or nothing (--undo puts the data back)', load: async () => (await import('./commands/restore.js')).command },
+  { name: 'migrate lint', summary: 'check that migrations are purely additive (the previous version keeps working)', load: async () => (await import('./commands/migrate-lint.js')).command },
+  { name: 'migrate status', summary: 'applied, pending and unknown (ahead) migrations, and whether this version can run', load: async () => (await import('./commands/migrate-status.js')).command },
+  { name: 'migrate up', summary: 'apply pending migrations (the server also does this at start)', load: async () => (await import('./commands/migrate-up.js')).command },
+  { name: 'user create', summary: 'create a user (e.g. the first admin) directly in the database', load: async () => (await import('./commands/user-create.js')).command },
 ];
 
 function overview(): string {
@@ -73,7 +75,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return EXIT_CODES.done;
   }
   try {
-    return EXIT_CODES[await command.run(found.args, io)];
+    return EXIT_CODES[await command.run(found.args, new Factory(io))];
   } catch (err) {
     const kind = err instanceof CliError ? err.kind : kindOfError(err);
     if (!kind) throw err;

@@ -1,3 +1,5 @@
+import { describeBreaking, type SchemaState } from '../db/migrations.js';
+import { STOP_COMMANDS } from './runtimes.js';
 import { recoveryTarget } from '../ops/engine/state/journal.js';
 import type { Preview } from '../ops/engine/outcome.js';
 import { Failed, Refused, type Next, type Setting } from '../ops/core/errors.js';
@@ -37,7 +39,7 @@ export function nextWords(next: Next): string {
     case 'manual-restore':
       return 'or use the manual path: zcat FILE | psql DB_URL';
     case 'stop-tenant-plane':
-      return 'stop it first: docker compose stop tenant-plane (Docker Compose), kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai (Kubernetes), or tpctl local stop (local runtime)';
+      return `stop it first: ${STOP_COMMANDS.slice(0, -1).join(', ')}, or ${STOP_COMMANDS.at(-1)}`;
     case 'start-local':
       return `start it with tpctl local start${next.naming ? ' --version <version>' : ''}`;
     case 'add-release':
@@ -139,4 +141,25 @@ export function describeOutcome(o: LifecycleOutcome): string {
     }
   })();
   return [recovered(o), main].filter(Boolean).join('\n');
+}
+
+/** What `tpctl migrate status` and `migrate up` say of the schema. */
+export function describeSchemaState(state: SchemaState): string {
+  const lines = [
+    `applied: ${state.applied.length}${state.applied.length ? ` (last: ${state.applied.at(-1)?.name}, by ${state.applied.at(-1)?.appVersion})` : ''}`,
+    `pending: ${state.pending.length ? state.pending.join(', ') : 'none'}`,
+    `ahead:   ${state.ahead.length ? `${state.ahead.join(', ')} (applied by a newer version; this version ignores them)` : 'none'}`,
+  ];
+  if (state.changed.length) lines.push(`changed: ${state.changed.map((c) => c.name).join(', ')} (edited after being applied)`);
+  if (state.breaking.length) lines.push(`breaking: ${describeBreaking(state.breaking)}`);
+  lines.push(
+    state.canRun
+      ? 'this version can run on this schema'
+      : state.changed.length
+        ? 'this version cannot run on this schema: an applied migration was edited'
+        : state.breaking.length
+          ? 'this version cannot run on this schema: a newer version applied a migration that is not additive; restore a backup taken at or before this version'
+          : 'this version cannot run on this schema yet: apply the pending migrations with `tpctl migrate up` (the server also does at start)',
+  );
+  return lines.join('\n');
 }

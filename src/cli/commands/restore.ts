@@ -1,11 +1,10 @@
 import { restoreBackup, undoRestore } from '../../ops/backup/restore.js';
 import { sinceBackupLines } from '../../ops/backup/since-backup.js';
-import { Executor } from '../../ops/core/exec.js';
-import { CliError, parseFlags, type Command } from '../command.js';
-import { databaseTarget, secretsOf } from '../database.js';
+import { parseFlags, type Command } from '../command.js';
+import { CliError } from '../io.js';
 import { progressLine } from '../progress.js';
 
-export const restore: Command = {
+export const command: Command = {
   help: `Usage: tpctl restore FILE [--dry-run] [--keep-new] [--json]
        tpctl restore --undo
 
@@ -44,9 +43,10 @@ migrations are those of the backup. Start the Tenant Plane again afterwards (doc
 
 Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing changed),
 2 refused.`,
-  async run(args, io) {
+  async run(args, f) {
+    const { io } = f;
     const { values, positionals } = parseFlags(args, { undo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'keep-new': { type: 'boolean' }, json: { type: 'boolean' } }, 1);
-    const target = databaseTarget(io);
+    const target = f.database;
     if (values.undo) {
       if (positionals.length || values['dry-run'] || values['keep-new']) throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
       const undone = await undoRestore(target);
@@ -58,7 +58,7 @@ Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing
     if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
     const progress = progressLine(io.isTTY && !values.json, io.err);
     const plan = { ...target, file, dryRun: values['dry-run'], keepNew: values['keep-new'], onProgress: progress.update };
-    const result = await restoreBackup(plan, new Executor(undefined, secretsOf(io))).finally(progress.done);
+    const result = await restoreBackup(plan, f.executor()).finally(progress.done);
     if (values.json) {
       io.out(JSON.stringify(result, null, 2));
       return 'done';

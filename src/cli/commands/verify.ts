@@ -1,8 +1,8 @@
 import { runChecklist } from '../../ops/probes/checklist.js';
-import { CliError, parseFlags, type Command } from '../command.js';
-import { healthUrlOf, targetVersion, verifyAuth } from './lifecycle.js';
+import { parseFlags, targetVersion, type Command } from '../command.js';
+import { CliError } from '../io.js';
 
-export const verifyCommand: Command = {
+export const command: Command = {
   help: `Usage: tpctl verify [--expect-version VERSION] [--agents-within SECONDS] [--json]
 
 Runs the operator guide's recovery checklist against the running Tenant Plane (HEALTH_URL):
@@ -18,14 +18,15 @@ Each check prints PASS or FAIL with its evidence. tpctl upgrade and tpctl rollba
 checklist after each switch when a verification identity is set; a failure rolls back.
 
 Exit code: 0 every check passed, 1 one failed, 2 bad input.`,
-  async run(args, io) {
+  async run(args, f) {
+    const { io } = f;
     const { values } = parseFlags(args, { 'expect-version': { type: 'string' }, 'agents-within': { type: 'string' }, json: { type: 'boolean' } });
     const agentsWithin = values['agents-within'] === undefined ? 60 : Number(values['agents-within']);
     if (!Number.isFinite(agentsWithin) || agentsWithin < 0 || agentsWithin > 3600) throw new CliError('--agents-within takes seconds, from 0 to 3600');
     const result = await runChecklist({
-      healthUrl: healthUrlOf(io),
+      healthUrl: f.healthUrl,
       expectVersion: values['expect-version'] === undefined ? undefined : targetVersion(values['expect-version'], '--expect-version'),
-      auth: verifyAuth(io),
+      auth: f.verifyAuth,
       agentsWithinMs: agentsWithin * 1000,
     });
     io.out(values.json ? JSON.stringify(result, null, 2) : [...result.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`), result.ok ? 'all checks passed' : 'the checklist FAILED'].join('\n'));

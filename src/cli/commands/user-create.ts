@@ -1,8 +1,8 @@
 import { createUser, ROLES, UserInputError, type Role } from '../../db/users.js';
-import { CliError, parseFlags, readStdin, type Command } from '../command.js';
-import { openCliDatabase } from '../database.js';
+import { parseFlags, readStdin, type Command } from '../command.js';
+import { CliError } from '../io.js';
 
-export const userCreate: Command = {
+export const command: Command = {
   help: `Usage: tpctl user create --email EMAIL [--role admin|operator|viewer] [--name NAME] [--password-stdin] [--json]
 
 Creates a user in the database (DB_URL, or the embedded database in ATLAS_DATA_DIR).
@@ -12,7 +12,8 @@ The role defaults to admin. Passwords have at least 12 characters.
 
 Example:
   printf '%s' "$PASSWORD" | tpctl user create --email ops@example.com --password-stdin`,
-  async run(args, io) {
+  async run(args, f) {
+    const { io } = f;
     const { values } = parseFlags(args, {
       email: { type: 'string' },
       role: { type: 'string', default: 'admin' },
@@ -24,7 +25,7 @@ Example:
     if (!ROLES.includes(values.role as Role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}`);
     const password = values['password-stdin'] ? (await readStdin(io.stdin)).replace(/\r?\n$/, '') : io.env.ATLAS_ADMIN_PASSWORD;
     if (!password) throw new CliError('give the password on standard input with --password-stdin, or in ATLAS_ADMIN_PASSWORD');
-    const db = await openCliDatabase(io);
+    const db = await f.openDatabase();
     try {
       const user = await createUser(db, { email: values.email, password, role: values.role as Role, name: values.name });
       if (!user) throw new CliError(`a user with the email ${values.email.trim().toLowerCase()} already exists`);

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describeRelease, parseDeclared, RELEASE_FILE } from '../../ops/core/release-metadata.js';
 import { readAppVersion } from '../../shared/version.js';
-import { CliError, parseFlags, type Command } from '../command.js';
+import { parseFlags, type Command } from '../command.js';
+import { CliError } from '../io.js';
 
-export const releaseDescribe: Command = {
+export const command: Command = {
   help: `Usage: tpctl release describe [--declared FILE]
 
 Prints this release's metadata as JSON, as the build ships it in /app/${RELEASE_FILE} and in
@@ -12,7 +13,8 @@ verdict (additive, or the rules waived), minimumUpgradeFrom (declared in the rep
 ${RELEASE_FILE}, read from --declared) and the oldest version it can be rolled back to without
 a restore. scripts/build-release.sh runs it; refused (exit 2) when a migration does not pass
 tpctl migrate lint.`,
-  async run(args, io) {
+  async run(args, f) {
+    const { io } = f;
     const { values } = parseFlags(args, { declared: { type: 'string' } });
     const file = values.declared;
     if (file !== undefined && !existsSync(file)) throw new CliError(`no such file: ${file}`);

@@ -1,18 +1,16 @@
-import { Executor } from '../../ops/core/exec.js';
 import { supportBundle } from '../../ops/actions/support-bundle.js';
-import { CliError, parseFlags, type Command, type Io } from '../command.js';
-import { secretsOf } from '../database.js';
-import { RUNTIME_HELP, runtimeFor, runtimeKind } from '../runtimes.js';
-import { logDirOf } from './backup.js';
-import { dataDirOf, rolloutTimeoutMs, tenantPlaneOf } from './lifecycle.js';
+import { parseFlags, type Command } from '../command.js';
+import { CliError } from '../io.js';
+import type { Factory } from '../factory.js';
+import { RUNTIME_HELP } from '../runtimes.js';
 
 /** Every secret tpctl may know of, to keep out of the bundle. */
-function bundleSecrets(io: Io): string[] {
-  const named = ['ATLAS_VERIFY_PASSWORD', 'ATLAS_VERIFY_TOKEN', 'ATLAS_ADMIN_PASSWORD', 'ATLAS_METRICS_TOKEN'].map((v) => io.env[v] ?? '');
-  return [...secretsOf(io), ...named.filter((s) => s.length >= 4)];
+function bundleSecrets(f: Factory): string[] {
+  const named = ['ATLAS_VERIFY_PASSWORD', 'ATLAS_VERIFY_TOKEN', 'ATLAS_ADMIN_PASSWORD', 'ATLAS_METRICS_TOKEN'].map((v) => f.io.env[v] ?? '');
+  return [...f.secrets, ...named.filter((s) => s.length >= 4)];
 }
 
-export const supportBundleCommand: Command = {
+export const command: Command = {
   help: `Usage: tpctl support-bundle [--out DIR] [--runs N] [--runtime KIND] [--json]
 
 Collects what the operator guide's "Getting help" asks for into one
@@ -31,18 +29,19 @@ archive is readable by its owner only (0600); look inside before sending it.
 ${RUNTIME_HELP}
 
 Exit code: 0 written (even with parts missing), 2 bad input.`,
-  async run(args, io) {
+  async run(args, f) {
+    const { io } = f;
     const { values } = parseFlags(args, { out: { type: 'string' }, runs: { type: 'string' }, runtime: { type: 'string' }, json: { type: 'boolean' } });
     const runs = values.runs === undefined ? 5 : Number(values.runs);
     if (!/^\d{1,3}$/.test(values.runs ?? '5') || runs < 1) throw new CliError(`--runs=${values.runs} is not valid: a count of run logs from 1 to 999`);
-    const secrets = bundleSecrets(io);
-    const exec = new Executor(undefined, secrets);
-    const runtime = await runtimeFor(runtimeKind(io, values.runtime), io, exec, rolloutTimeoutMs(io)).catch((err: Error) => err);
+    const secrets = bundleSecrets(f);
+    const exec = f.executor(undefined, secrets);
+    const runtime = await f.runtime(f.runtimeKind(values.runtime), exec).catch((err: Error) => err);
     const bundle = await supportBundle({
-      dataDir: dataDirOf(io),
-      logDir: logDirOf(io),
+      dataDir: f.dataDir,
+      logDir: f.logDir,
       runtime,
-      tenantPlane: tenantPlaneOf(io),
+      tenantPlane: f.tenantPlane,
       exec,
       secrets,
       outDir: values.out ?? '.',

@@ -1,0 +1,31 @@
+import { verifyBackup } from '../../ops/backup/verify.js';
+import { parseFlags, type Command } from '../command.js';
+import { CliError } from '../io.js';
+import { progressLine } from '../progress.js';
+
+export const command: Command = {
+  help: `Usage: tpctl backup verify FILE [--restore-test] [--json]
+
+Checks the backup against its manifest: present, same size, same SHA-256, and a gzip
+stream that inflates whole to the recorded size. With --restore-test, also restores it into
+a scratch database on the same server (DB_URL; the user needs CREATEDB) or into a scratch
+embedded database, compares every table's row count with the manifest, and drops it.
+
+Exit code: 0 when every check passes, 1 when one fails.`,
+  async run(args, f) {
+    const { io } = f;
+    const { values, positionals } = parseFlags(args, { 'restore-test': { type: 'boolean' }, json: { type: 'boolean' } }, 1);
+    const file = positionals[0];
+    if (!file) throw new CliError('name the backup file to verify, e.g. tpctl backup verify /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
+    const progress = progressLine(io.isTTY && !values.json, io.err);
+    const result = await verifyBackup(file, { restoreTest: values['restore-test'] ? f.database : undefined, exec: f.executor(), onProgress: progress.update }).finally(
+      progress.done,
+    );
+    io.out(
+      values.json
+        ? JSON.stringify(result, null, 2)
+        : [`${file}: ${result.ok ? 'verified' : 'FAILED verification'}`, ...result.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`)].join('\n'),
+    );
+    return result.ok ? 'done' : 'failed';
+  },
+};
