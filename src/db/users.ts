@@ -60,3 +60,46 @@ export async function createUser(db: Queryable, input: NewUser): Promise<User | 
   );
   return row ? toUser(row) : undefined;
 }
+
+export interface UserChange {
+  name: string | null;
+  role: Role | null;
+  disabled: boolean | null;
+  passwordHash: string | null;
+}
+
+/** Users as admins manage them and as a login finds them. */
+export function usersRepository(q: Queryable) {
+  return {
+    async list(): Promise<User[]> {
+      return (await q.query(`SELECT ${userColumns()} FROM users ORDER BY email`)).map(toUser);
+    },
+
+    /** The user, its row locked until the transaction ends. */
+    async lock(id: string): Promise<User | undefined> {
+      const [row] = await q.query(`SELECT ${userColumns()} FROM users WHERE id = $1 FOR UPDATE`, [id]);
+      return row && toUser(row);
+    },
+
+    /** The ids of the enabled admins, their rows locked: two admins demoting each other at once cannot both pass. */
+    async lockActiveAdmins(): Promise<string[]> {
+      return (await q.query<{ id: string }>(`SELECT id FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE`)).map((a) => a.id);
+    },
+
+    async update(id: string, c: UserChange): Promise<User | undefined> {
+      const [row] = await q.query(
+        `UPDATE users SET name = coalesce($2, name), role = coalesce($3, role), disabled = coalesce($4, disabled),
+                password_hash = coalesce($5, password_hash), updated_at = now()
+          WHERE id = $1 RETURNING ${userColumns()}`,
+        [id, c.name, c.role, c.disabled, c.passwordHash],
+      );
+      return row && toUser(row);
+    },
+
+    /** The user with this (normalized) email and its password hash, for a login. */
+    async forLogin(email: string): Promise<{ user: User; passwordHash: string } | undefined> {
+      const [row] = await q.query(`SELECT ${userColumns()}, password_hash FROM users WHERE email = $1`, [email]);
+      return row && { user: toUser(row), passwordHash: row.password_hash as string };
+    },
+  };
+}

@@ -1,9 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { agentsRepository } from '../db/agents.js';
 import type { Database } from '../db/database.js';
 import { requireUser, type Credentials } from './auth/access.js';
-import { agentOnline } from './routes/agents.js';
 
 /**
  * What the Tenant Plane counts, in the Prometheus text format at GET /metrics: requests by route
@@ -18,6 +18,7 @@ export interface Metrics {
 
 export function createMetrics(db: Database, version: string, agentOnlineSeconds: number): Metrics {
   const registry = new Registry();
+  const agents = agentsRepository(db, agentOnlineSeconds);
   collectDefaultMetrics({ register: registry });
   new Gauge({ name: 'atlas_build_info', help: 'The version of the Tenant Plane that runs (always 1)', labelNames: ['version'], registers: [registry] }).set({ version }, 1);
   const deliveries = new Counter({ name: 'atlas_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [registry] });
@@ -27,8 +28,7 @@ export function createMetrics(db: Database, version: string, agentOnlineSeconds:
     help: `Edge agents seen within the last ${agentOnlineSeconds} s`,
     registers: [registry],
     async collect() {
-      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM agents WHERE ${agentOnline(agentOnlineSeconds)}`);
-      this.set(row?.n ?? 0);
+      this.set(await agents.countOnline());
     },
   });
   return {

@@ -1,18 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Database, Queryable } from '../../db/database.js';
+import { executionsRepository } from '../../db/executions.js';
 import { claimAnswer, executionAnswer, executionsAnswer, noContent, resultAnswer } from '../../shared/api-shapes.js';
 import { caller, callingAgent } from '../auth/access.js';
 import { badRequest, notFound } from '../errors.js';
-import { recordIncidentEvent } from '../incident-events.js';
+import { recordIncidentEvent } from '../../db/incident-events.js';
 import { idParams, type IdParams } from './schemas.js';
 
 /** Output kept per execution; the agent bounds what it sends, the server bounds what it keeps. */
 export const OUTPUT_LIMIT = 64 * 1024;
 const FINAL = ['succeeded', 'failed', 'timed_out', 'refused'] as const;
 type Final = (typeof FINAL)[number];
-
-const COLUMNS = 'id, runbook, agent_id, incident_id, status, exit_code, output, output_truncated, error, created_at, started_at, finished_at';
 
 export function toExecution(row: Record<string, unknown>) {
   return {
@@ -55,16 +54,10 @@ export async function queueExecutions(
   incidentId: number | null,
 ): Promise<Record<string, unknown>[]> {
   if (Boolean(target.agentId) === Boolean(target.label)) throw badRequest('name either agentId (one agent) or label (every agent with that label)');
-  const agents = await tx.query<{ id: string }>(
-    'SELECT id FROM agents WHERE revoked_at IS NULL AND (id = $1 OR $2 = ANY(labels))',
-    [target.agentId ?? null, target.label ?? null],
-  );
+  const executions = executionsRepository(tx);
+  const agents = await executions.targetAgents(target.agentId ?? null, target.label ?? null);
   if (!agents.length) throw notFound(target.agentId ? `no enrolled agent ${target.agentId}` : `no enrolled agent has the label "${target.label}"`);
-  const rows = await tx.query(
-    `INSERT INTO runbook_executions (runbook, agent_id, incident_id, requested_by)
-     SELECT $1, unnest($2::uuid[]), $3, $4 RETURNING ${COLUMNS}`,
-    [target.runbook, agents.map((a) => a.id), incidentId, requestedBy.id],
-  );
+  const rows = await executions.queue(target.runbook, agents, incidentId, requestedBy.id);
   if (incidentId !== null) {
     for (const row of rows) {
       await recordIncidentEvent(tx, incidentId, requestedBy.email, 'execution_started', { executionId: row.id, runbook: row.runbook, agentId: row.agent_id });
@@ -83,6 +76,7 @@ interface ResultBody {
 
 /** Runbook executions: queued by operators, claimed and reported by agents. */
 export function executionRoutes(app: FastifyInstance, db: Database, shutdown: AbortSignal): void {
+  const executions = executionsRepository(db);
   app.post<{ Body: ExecutionTarget }>(
     '/api/executions',
     {
@@ -115,18 +109,13 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
     },
     async (request) => {
       const q = request.query;
-      const rows = await db.query(
-        `SELECT ${COLUMNS} FROM runbook_executions
-          WHERE ($1::uuid IS NULL OR agent_id = $1) AND ($2::bigint IS NULL OR incident_id = $2) AND ($3::text IS NULL OR status = $3)
-          ORDER BY created_at DESC LIMIT $4`,
-        [q.agentId ?? null, q.incidentId ?? null, q.status ?? null, q.limit],
-      );
+      const rows = await executions.list({ agentId: q.agentId ?? null, incidentId: q.incidentId ?? null, status: q.status ?? null, limit: q.limit });
       return { executions: rows.map(toExecution) };
     },
   );
 
   app.get<{ Params: IdParams }>('/api/executions/:id', { schema: { params: idParams, response: { 200: executionAnswer } } }, async (request) => {
-    const [row] = await db.query(`SELECT ${COLUMNS} FROM runbook_executions WHERE id = $1`, [request.params.id]);
+    const row = await executions.find(request.params.id);
     if (!row) throw notFound(`no execution ${request.params.id}`);
     return { execution: toExecution(row) };
   });
@@ -138,14 +127,7 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
       const agent = callingAgent(request);
       const deadline = Date.now() + request.body.waitSeconds * 1000;
       for (;;) {
-        // SKIP LOCKED: replicas polling at once never hand one execution to two claimants.
-        const [row] = await db.query(
-          `UPDATE runbook_executions SET status = 'running', started_at = now()
-            WHERE id = (SELECT id FROM runbook_executions WHERE agent_id = $1 AND status = 'queued'
-                         ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING id, runbook`,
-          [agent.id],
-        );
+        const row = await executions.claim(agent.id);
         if (row) return { execution: { id: row.id, runbook: row.runbook } };
         if (Date.now() >= deadline || shutdown.aborted) break;
         await sleep(250, undefined, { signal: shutdown }).catch(() => {});
@@ -180,11 +162,13 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
       const body = request.body;
       const output = body.output ?? '';
       const finished = await db.transaction(async (tx) => {
-        const [row] = await tx.query(
-          `UPDATE runbook_executions SET status = $3, exit_code = $4, output = $5, output_truncated = $6, error = $7, finished_at = now()
-            WHERE id = $1 AND agent_id = $2 AND status = 'running' RETURNING ${COLUMNS}`,
-          [request.params.id, agent.id, body.status, body.exitCode ?? null, output.slice(0, OUTPUT_LIMIT), Boolean(body.outputTruncated) || output.length > OUTPUT_LIMIT, body.error ?? null],
-        );
+        const row = await executionsRepository(tx).finish(request.params.id, agent.id, {
+          status: body.status,
+          exitCode: body.exitCode ?? null,
+          output: output.slice(0, OUTPUT_LIMIT),
+          outputTruncated: Boolean(body.outputTruncated) || output.length > OUTPUT_LIMIT,
+          error: body.error ?? null,
+        });
         if (row?.incident_id !== null && row?.incident_id !== undefined) {
           await recordIncidentEvent(tx, row.incident_id as string, agent.name, 'execution_finished', {
             executionId: row.id,
@@ -197,9 +181,9 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
       });
       if (finished) return { acknowledged: true, execution: toExecution(finished) };
       // A result sent again (the first acknowledgement was lost) is acknowledged, not applied twice.
-      const [existing] = await db.query<{ status: string }>('SELECT status FROM runbook_executions WHERE id = $1 AND agent_id = $2', [request.params.id, agent.id]);
+      const existing = await executions.statusFor(request.params.id, agent.id);
       if (!existing) throw notFound(`this agent has no execution ${request.params.id}`);
-      if (existing.status === 'queued') throw badRequest(`execution ${request.params.id} was never claimed by this agent`);
+      if (existing === 'queued') throw badRequest(`execution ${request.params.id} was never claimed by this agent`);
       return { acknowledged: true, duplicate: true };
     },
   );

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database, Queryable } from '../../db/database.js';
+import { executionsRepository } from '../../db/executions.js';
+import { incidentsRepository } from '../../db/incidents.js';
 import { executionsAnswer, incidentAnswer, incidentDetailAnswer, incidentsAnswer, okAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { conflict, notFound } from '../errors.js';
-import { recordIncidentEvent } from '../incident-events.js';
+import { recordIncidentEvent } from '../../db/incident-events.js';
 import { executionTarget, queueExecutions, toExecution, type ExecutionTarget } from './executions.js';
 
 const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
@@ -13,10 +15,6 @@ interface IncidentParams {
   id: number;
 }
 const incidentParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1, maximum: 9_007_199_254_740_991 } } } as const;
-
-const COLUMNS = `i.id, i.title, i.description, i.severity, i.status, i.assignee_id, a.email AS assignee_email,
-  i.created_at, i.updated_at, i.acknowledged_at, i.resolved_at`;
-const FROM = 'FROM incidents i LEFT JOIN users a ON a.id = i.assignee_id';
 
 function toIncident(row: Record<string, unknown>) {
   return {
@@ -34,15 +32,13 @@ function toIncident(row: Record<string, unknown>) {
 }
 
 async function loadIncident(db: Queryable, id: number) {
-  const [row] = await db.query(`SELECT ${COLUMNS} ${FROM} WHERE i.id = $1`, [id]);
+  const row = await incidentsRepository(db).find(id);
   if (!row) throw notFound(`no incident ${id}`);
   return toIncident(row);
 }
 
 async function assertUser(db: Queryable, id: string | null | undefined): Promise<void> {
-  if (!id) return;
-  const [row] = await db.query('SELECT 1 FROM users WHERE id = $1 AND NOT disabled', [id]);
-  if (!row) throw notFound(`no enabled user ${id} to assign`);
+  if (id && !(await incidentsRepository(db).assignable(id))) throw notFound(`no enabled user ${id} to assign`);
 }
 
 /** Incidents: create, list, read with their timeline, acknowledge, resolve, and runbooks started from them. */
@@ -70,12 +66,15 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
       const user = caller(request);
       const incident = await db.transaction(async (tx) => {
         await assertUser(tx, request.body.assigneeId);
-        const [row] = await tx.query<{ id: string }>(
-          'INSERT INTO incidents (title, description, severity, assignee_id, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-          [request.body.title.trim(), request.body.description ?? '', request.body.severity, request.body.assigneeId ?? null, user.id],
-        );
-        await recordIncidentEvent(tx, row!.id, user.email, 'created', { severity: request.body.severity });
-        return loadIncident(tx, Number(row!.id));
+        const id = await incidentsRepository(tx).insert({
+          title: request.body.title.trim(),
+          description: request.body.description ?? '',
+          severity: request.body.severity,
+          assigneeId: request.body.assigneeId ?? null,
+          createdBy: user.id,
+        });
+        await recordIncidentEvent(tx, id, user.email, 'created', { severity: request.body.severity });
+        return loadIncident(tx, id);
       });
       void reply.code(201);
       return { incident };
@@ -103,14 +102,14 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     },
     async (request) => {
       const q = request.query;
-      const rows = await db.query(
-        `SELECT ${COLUMNS} ${FROM}
-          WHERE ($1::text IS NULL OR i.status = $1) AND ($2::text IS NULL OR i.severity = $2) AND ($3::uuid IS NULL OR i.assignee_id = $3)
-            AND ($4::text IS NULL OR i.title ILIKE '%' || replace(replace(replace($4, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
-            AND ($5::bigint IS NULL OR i.id < $5)
-          ORDER BY i.id DESC LIMIT $6`,
-        [q.status ?? null, q.severity ?? null, q.assigneeId ?? null, q.q ?? null, q.before ?? null, q.limit],
-      );
+      const rows = await incidentsRepository(db).list({
+        status: q.status ?? null,
+        severity: q.severity ?? null,
+        assigneeId: q.assigneeId ?? null,
+        q: q.q ?? null,
+        before: q.before ?? null,
+        limit: q.limit,
+      });
       const incidents = rows.map(toIncident);
       // The next page is `?before=<nextBefore>`; null when this page is the last.
       return { incidents, nextBefore: incidents.length === q.limit ? (incidents.at(-1)?.id ?? null) : null };
@@ -119,28 +118,20 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
 
   app.get<{ Params: IncidentParams }>('/api/incidents/:id', { schema: { params: incidentParams, response: { 200: incidentDetailAnswer } } }, async (request) => {
     const incident = await loadIncident(db, request.params.id);
-    const timeline = await db.query('SELECT id::int AS id, at, actor, kind, detail FROM incident_events WHERE incident_id = $1 ORDER BY at, id', [request.params.id]);
-    const executions = await db.query(
-      'SELECT id, runbook, agent_id, incident_id, status, exit_code, output, output_truncated, error, created_at, started_at, finished_at FROM runbook_executions WHERE incident_id = $1 ORDER BY created_at',
-      [request.params.id],
-    );
+    const timeline = await incidentsRepository(db).timeline(request.params.id);
+    const executions = await executionsRepository(db).ofIncident(request.params.id);
     return { incident, timeline, executions: executions.map(toExecution) };
   });
 
   /** Moves an incident to a status it may reach, recording who did it; refuses what makes no sense. */
   async function transition(id: number, to: 'acknowledged' | 'resolved', actor: string, note: string | undefined) {
     return db.transaction(async (tx) => {
-      const [current] = await tx.query<{ status: string }>('SELECT status FROM incidents WHERE id = $1 FOR UPDATE', [id]);
-      if (!current) throw notFound(`no incident ${id}`);
-      if (current.status === to) throw conflict(`incident ${id} is already ${to}`);
-      if (current.status === 'resolved') throw conflict(`incident ${id} is resolved; it cannot be ${to} again`);
-      await tx.query(
-        `UPDATE incidents SET status = $2, updated_at = now(),
-                acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN now() ELSE acknowledged_at END,
-                resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE resolved_at END
-          WHERE id = $1`,
-        [id, to],
-      );
+      const incidents = incidentsRepository(tx);
+      const status = await incidents.lockStatus(id);
+      if (!status) throw notFound(`no incident ${id}`);
+      if (status === to) throw conflict(`incident ${id} is already ${to}`);
+      if (status === 'resolved') throw conflict(`incident ${id} is resolved; it cannot be ${to} again`);
+      await incidents.setStatus(id, to);
       await recordIncidentEvent(tx, id, actor, to, note ? { note } : {});
       return loadIncident(tx, id);
     });
@@ -184,11 +175,12 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
         incident: await db.transaction(async (tx) => {
           await loadIncident(tx, request.params.id);
           await assertUser(tx, b.assigneeId);
-          await tx.query(
-            `UPDATE incidents SET title = coalesce($2, title), severity = coalesce($3, severity),
-                    assignee_id = CASE WHEN $4 THEN $5::uuid ELSE assignee_id END, updated_at = now() WHERE id = $1`,
-            [request.params.id, b.title?.trim() ?? null, b.severity ?? null, b.assigneeId !== undefined, b.assigneeId ?? null],
-          );
+          await incidentsRepository(tx).update(request.params.id, {
+            title: b.title?.trim() ?? null,
+            severity: b.severity ?? null,
+            reassign: b.assigneeId !== undefined,
+            assigneeId: b.assigneeId ?? null,
+          });
           await recordIncidentEvent(tx, request.params.id, user.email, 'updated', { ...b });
           return loadIncident(tx, request.params.id);
         }),

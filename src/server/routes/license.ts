@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { licenseRepository } from '../../db/license.js';
 import { licenseAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import { badRequest } from '../errors.js';
@@ -9,8 +10,7 @@ import { checkLicense } from '../license.js';
 /** The running version and the license; the version is shown whatever state the license is in. */
 export function licenseRoutes(app: FastifyInstance, db: Database, version: string, publicKey: KeyObject): void {
   app.get('/api/admin/license', { schema: { response: { 200: licenseAnswer } } }, async () => {
-    const [row] = await db.query<{ document: string }>('SELECT document FROM license');
-    return { version, license: checkLicense(row?.document, publicKey) };
+    return { version, license: checkLicense(await licenseRepository(db).document(), publicKey) };
   });
 
   app.put<{ Body: { document: string } }>(
@@ -29,11 +29,7 @@ export function licenseRoutes(app: FastifyInstance, db: Database, version: strin
     async (request) => {
       const report = checkLicense(request.body.document, publicKey);
       if (report.status === 'invalid') throw badRequest(`license refused: ${report.message}`);
-      await db.query(
-        `INSERT INTO license (document, installed_by) VALUES ($1, $2)
-         ON CONFLICT (singleton) DO UPDATE SET document = excluded.document, installed_by = excluded.installed_by, installed_at = now()`,
-        [request.body.document.trim(), caller(request).id],
-      );
+      await licenseRepository(db).install(request.body.document.trim(), caller(request).id);
       return { version, license: report };
     },
   );

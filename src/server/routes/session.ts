@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
 import { meAnswer, noContent, userAnswer } from '../../shared/api-shapes.js';
-import { normalizeEmail, toUser, userColumns, UserInputError } from '../../db/users.js';
+import { normalizeEmail, UserInputError, usersRepository } from '../../db/users.js';
 import { UNKNOWN_USER_HASH, verifyPassword } from '../../shared/password.js';
 import { caller } from '../auth/access.js';
 import { LoginThrottler } from '../auth/login-throttle.js';
@@ -46,10 +46,10 @@ export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginT
           'retry-after': String(attempt.retryAfter),
         });
       }
-      const [row] = await db.query(`SELECT ${userColumns()}, password_hash FROM users WHERE email = $1`, [email]);
-      const passwordOk = await verifyPassword(request.body.password, (row?.password_hash as string) ?? UNKNOWN_USER_HASH);
-      if (!row || !passwordOk) throw new HttpError(401, 'invalid_credentials', 'the email or the password is wrong');
-      const user = toUser(row);
+      const found = await usersRepository(db).forLogin(email);
+      const passwordOk = await verifyPassword(request.body.password, found?.passwordHash ?? UNKNOWN_USER_HASH);
+      if (!found || !passwordOk) throw new HttpError(401, 'invalid_credentials', 'the email or the password is wrong');
+      const user = found.user;
       if (user.disabled) throw new HttpError(403, 'account_disabled', 'this account is disabled; ask an admin to enable it');
       await throttle.succeeded(attempt, email);
       await startSession(db, request, reply, user.id, sessionTtlSeconds);

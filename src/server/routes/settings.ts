@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.js';
+import { settingsRepository } from '../../db/settings.js';
 import { noContent, settingAnswer, settingsAnswer, settingsAuditAnswer } from '../../shared/api-shapes.js';
 import { caller } from '../auth/access.js';
 import type { CachedReads } from '../cached-reads.js';
@@ -22,12 +23,10 @@ function toSetting(row: Record<string, unknown>) {
   return { key: row.key, value: row.value, updatedAt: row.updated_at, updatedBy: row.updated_by_email ?? null };
 }
 
-const SETTING_SELECT = `SELECT s.key, s.value, s.updated_at, u.email AS updated_by_email
-  FROM settings s LEFT JOIN users u ON u.id = s.updated_by`;
-
 /** Key/value configuration: anyone logged in reads it, admins change it, every change is audited. */
 export function settingRoutes(app: FastifyInstance, db: Database, cache: CachedReads): void {
-  const all = async () => (await cache.lookup('settings', 'all', async () => (await db.query(`${SETTING_SELECT} ORDER BY s.key`)).map(toSetting))) ?? [];
+  const settings = settingsRepository(db);
+  const all = async () => (await cache.lookup('settings', 'all', async () => (await settings.all()).map(toSetting))) ?? [];
 
   app.get('/api/settings', { schema: { response: { 200: settingsAnswer } } }, async () => ({ settings: await all() }));
 
@@ -40,23 +39,16 @@ export function settingRoutes(app: FastifyInstance, db: Database, cache: CachedR
   /** Writes (or with `value` undefined, deletes) a setting and audits it, in one transaction. */
   async function change(key: string, value: unknown, userId: string, email: string): Promise<boolean> {
     return db.transaction(async (tx) => {
-      const [old] = await tx.query<{ value: unknown }>('SELECT value FROM settings WHERE key = $1 FOR UPDATE', [key]);
+      const inTx = settingsRepository(tx);
+      const old = await inTx.lock(key);
       const newJson = value === undefined ? null : JSON.stringify(value);
-      if (value === undefined) {
+      if (newJson === null) {
         if (!old) return false;
-        await tx.query('DELETE FROM settings WHERE key = $1', [key]);
+        await inTx.remove(key);
       } else {
-        await tx.query(
-          `INSERT INTO settings (key, value, updated_by) VALUES ($1, $2::jsonb, $3)
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = now()`,
-          [key, newJson, userId],
-        );
+        await inTx.put(key, newJson, userId);
       }
-      await tx.query(
-        `INSERT INTO settings_audit (key, old_value, new_value, changed_by, changed_by_email)
-         SELECT $1, $2::jsonb, $3::jsonb, $4, $5 WHERE $2::jsonb IS DISTINCT FROM $3::jsonb`,
-        [key, old ? JSON.stringify(old.value) : null, newJson, userId, email],
-      );
+      await inTx.audit(key, old ? JSON.stringify(old.value) : null, newJson, { id: userId, email });
       return true;
     });
   }
@@ -74,7 +66,7 @@ export function settingRoutes(app: FastifyInstance, db: Database, cache: CachedR
     async (request) => {
       const user = caller(request);
       await change(request.params.key, request.body.value, user.id, user.email);
-      const [row] = await db.query(`${SETTING_SELECT} WHERE s.key = $1`, [request.params.key]);
+      const row = await settings.find(request.params.key);
       return { setting: toSetting(row ?? {}) };
     },
   );
@@ -105,12 +97,7 @@ export function settingRoutes(app: FastifyInstance, db: Database, cache: CachedR
     },
     async (request) => {
       const { key, limit, before } = request.query;
-      const rows = await db.query(
-        `SELECT id::int AS id, key, old_value, new_value, changed_by_email, changed_at FROM settings_audit
-          WHERE ($1::text IS NULL OR key = $1) AND ($2::bigint IS NULL OR id < $2)
-          ORDER BY id DESC LIMIT $3`,
-        [key ?? null, before ?? null, limit],
-      );
+      const rows = await settings.auditTrail({ key: key ?? null, before: before ?? null, limit });
       const entries = rows.map((r) => ({
         id: r.id,
         key: r.key,

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database, Queryable } from '../../db/database.js';
 import { userAnswer, usersAnswer } from '../../shared/api-shapes.js';
-import { createUser, ROLES, toUser, userColumns, UserInputError, type Role, type User } from '../../db/users.js';
+import { apiTokensRepository } from '../../db/api-tokens.js';
+import { createUser, ROLES, toUser, UserInputError, usersRepository, type Role, type User } from '../../db/users.js';
 import { hashPassword, passwordProblem } from '../../shared/password.js';
 import { endAllSessions } from '../auth/sessions.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -35,16 +36,15 @@ const password = { type: 'string', maxLength: 1024 } as const;
  * admin rows are locked so that two admins demoting each other at once cannot both pass.
  */
 async function assertAnAdminRemains(tx: Queryable, changedId: string): Promise<void> {
-  const admins = await tx.query<{ id: string }>(`SELECT id FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE`);
-  if (!admins.some((a) => a.id !== changedId)) {
+  const admins = await usersRepository(tx).lockActiveAdmins();
+  if (!admins.some((id) => id !== changedId)) {
     throw conflict('this is the last enabled admin; make another user admin first');
   }
 }
 
 export function userRoutes(app: FastifyInstance, db: Database): void {
   app.get('/api/admin/users', { schema: { response: { 200: usersAnswer } } }, async () => {
-    const rows = await db.query(`SELECT ${userColumns()} FROM users ORDER BY email`);
-    return { users: rows.map((r) => publicUser(toUser(r))) };
+    return { users: (await usersRepository(db).list()).map(publicUser) };
   });
 
   app.post<{ Body: NewUserBody }>(
@@ -94,20 +94,16 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
       if (problem) throw badRequest(problem);
       const passwordHash = patch.password === undefined ? null : await hashPassword(patch.password);
       const user = await db.transaction(async (tx) => {
-        const [current] = await tx.query(`SELECT ${userColumns()} FROM users WHERE id = $1 FOR UPDATE`, [request.params.id]);
+        const users = usersRepository(tx);
+        const current = await users.lock(request.params.id);
         if (!current) throw notFound(`no user ${request.params.id}`);
         const losesAdmin = current.role === 'admin' && ((patch.role && patch.role !== 'admin') || patch.disabled === true);
         if (losesAdmin) await assertAnAdminRemains(tx, request.params.id);
-        const [row] = await tx.query(
-          `UPDATE users SET name = coalesce($2, name), role = coalesce($3, role), disabled = coalesce($4, disabled),
-                  password_hash = coalesce($5, password_hash), updated_at = now()
-            WHERE id = $1 RETURNING ${userColumns()}`,
-          [request.params.id, patch.name ?? null, patch.role ?? null, patch.disabled ?? null, passwordHash],
-        );
+        const updated = await users.update(request.params.id, { name: patch.name ?? null, role: patch.role ?? null, disabled: patch.disabled ?? null, passwordHash });
         if (patch.disabled === true || passwordHash) await endAllSessions(tx, request.params.id);
         // A password set by an admin is a reset: whatever the old one let in goes, API tokens too.
-        if (passwordHash) await tx.query('UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [request.params.id]);
-        return toUser(row ?? {});
+        if (passwordHash) await apiTokensRepository(tx).revokeAll(request.params.id);
+        return updated ?? toUser({});
       });
       return { user: publicUser(user) };
     },

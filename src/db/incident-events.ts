@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/database.js';
+import type { Queryable } from './database.js';
 
 /**
  * What happens to an incident, in one place: each event goes on the incident's timeline and,
