@@ -59,3 +59,18 @@ export function printable(text: string, max = 80): string {
   const shown = text.length > max ? `${text.slice(0, max)}…` : text;
   return JSON.stringify(shown).slice(1, -1);
 }
+
+/**
+ * A one-line version file (`.atlas-previous-version`, `releases/current`): undefined when it is
+ * missing or does not hold a version; any other failure to read it is an error.
+ */
+export function readVersionFile(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return isVersion(text.trim()) ? parseVersion(text.trim()).text : undefined;
+}

@@ -1,6 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { isVersion, parseVersion } from '../../../shared/version.js';
+import { isVersion, parseVersion, readVersionFile } from '../../../shared/version.js';
 import { readJsonFile, writeFileAtomic } from '../../../shared/files.js';
 
 /**
@@ -44,25 +44,13 @@ export interface CandidateStatus {
   exitCode: number | undefined;
 }
 
-export function readCurrent(dataDir: string): string | undefined {
-  try {
-    return parseVersion(readFileSync(localFiles(dataDir).current, 'utf8').trim()).text;
-  } catch {
-    return undefined;
-  }
-}
+export const readCurrent = (dataDir: string): string | undefined => readVersionFile(localFiles(dataDir).current);
 
 export function writeCurrent(dataDir: string, version: string): void {
   writeFileAtomic(localFiles(dataDir).current, `${parseVersion(version).text}\n`);
 }
 
-export function readCandidate(dataDir: string): string | undefined {
-  try {
-    return parseVersion(readFileSync(localFiles(dataDir).candidate, 'utf8').trim()).text;
-  } catch {
-    return undefined;
-  }
-}
+export const readCandidate = (dataDir: string): string | undefined => readVersionFile(localFiles(dataDir).candidate);
 
 /** Names the candidate to run, or (undefined) none. */
 export function writeCandidate(dataDir: string, version: string | undefined): void {

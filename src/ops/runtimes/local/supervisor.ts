@@ -29,6 +29,24 @@ interface Child {
 }
 
 /**
+ * What the supervisor is set on, which decides what a connection and a child's exit mean:
+ * `serve`: a child should serve (an exit is a crash: restarted with backoff; connections wait
+ * for a start but are closed while it crash-loops); `switch`: the child stops to be started on
+ * another version (its exit is expected; connections wait); `stop`: nothing should run (around
+ * a restore, or at the end: connections are closed).
+ */
+type Intent = 'serve' | 'switch' | 'stop';
+
+const stopProcess = async (proc: ChildProcess) => {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+};
+
+/**
  * Keeps one release of the Tenant Plane serving as a child process, and owns the public address:
  * it accepts every connection and hands it to the child that serves, so no switch refuses one
  * (a connection that arrives while none is ready waits for one). It restarts a crashed child
@@ -44,191 +62,197 @@ interface Child {
  *
  * A candidate answers on its own port only (in the status file), until it is promoted.
  */
-export async function supervise(dataDir: string, listen: { host: string; port: number }): Promise<void> {
-  const files = localFiles(dataDir);
-  const logFd = openSync(files.log, 'a', 0o640);
-  let status: SupervisorStatus = { supervisorPid: process.pid, childPid: undefined, version: '', state: 'stopped', exitCode: undefined, restarts: 0, switches: 0, since: new Date().toISOString() };
-  let serving: Child | undefined;
-  let candidate: Child | undefined;
-  let wanted = true;
-  /** A switch is under way (the old child stopping, the new one to start): connections wait for it. */
-  let switching = false;
-  let restartTimer: NodeJS.Timeout | undefined;
-  const held: Socket[] = [];
-  const update = (patch: Partial<SupervisorStatus>) => {
-    status = { ...status, ...patch, since: new Date().toISOString() };
-    writeStatus(dataDir, status);
-  };
-  const updateCandidate = (patch: Partial<CandidateStatus>) => status.candidate && update({ candidate: { ...status.candidate, ...patch } });
+class Supervisor {
+  private readonly files: ReturnType<typeof localFiles>;
+  private readonly logFd: number;
+  private status: SupervisorStatus = { supervisorPid: process.pid, childPid: undefined, version: '', state: 'stopped', exitCode: undefined, restarts: 0, switches: 0, since: new Date().toISOString() };
+  private intent: Intent = 'serve';
+  private serving: Child | undefined;
+  private candidate: Child | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** Connections waiting for a child to be ready. */
+  private readonly held: Socket[] = [];
+  /** Signals are handled one at a time, in order. */
+  private queue = Promise.resolve();
 
-  const handOver = (socket: Socket) => {
-    const to = serving;
+  constructor(private readonly dataDir: string) {
+    this.files = localFiles(dataDir);
+    this.logFd = openSync(this.files.log, 'a', 0o640);
+  }
+
+  private update(patch: Partial<SupervisorStatus>): void {
+    this.status = { ...this.status, ...patch, since: new Date().toISOString() };
+    writeStatus(this.dataDir, this.status);
+  }
+
+  private updateCandidate(patch: Partial<CandidateStatus>): void {
+    if (this.status.candidate) this.update({ candidate: { ...this.status.candidate, ...patch } });
+  }
+
+  handOver(socket: Socket): void {
+    const to = this.serving;
     if (!to?.port || !to.proc.connected) {
       // Held through a switch or a start; closed at once while it is stopped or crash-loops (a
       // client should not wait on that).
-      if (status.restarts === 0 && (switching || to)) held.push(socket);
+      if (this.status.restarts === 0 && (this.intent === 'switch' || to)) this.held.push(socket);
       else socket.destroy();
       return;
     }
     to.proc.send(HANDOFF.connection, socket, { keepOpen: false }, (err) => {
-      if (err && !socket.destroyed) held.push(socket);
+      if (err && !socket.destroyed) this.held.push(socket);
     });
-  };
-  const handOverHeld = () => {
-    for (const socket of held.splice(0)) if (!socket.destroyed) handOver(socket);
-  };
-  const server = createServer({ pauseOnConnect: true }, (socket) => {
-    socket.setTimeout(HOLD_MS, () => socket.destroy());
-    handOver(socket);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, resolve);
-  });
+  }
+
+  private handOverHeld(): void {
+    for (const socket of this.held.splice(0)) if (!socket.destroyed) this.handOver(socket);
+  }
+
+  closeHeld(): void {
+    for (const socket of this.held.splice(0)) socket.destroy();
+  }
 
   /**
    * A child on a private port of loopback (any free one by default); it says when it is ready,
    * and which port. What its readiness and its exit mean depends on its role then: a candidate
    * promoted since is the child that serves.
    */
-  const spawnChild = (version: string, port = 0): Child => {
-    const proc = spawn(process.execPath, [path.join(files.release(version), 'dist', 'cli', 'server.js')], {
-      stdio: ['ignore', logFd, logFd, 'ipc'],
+  private spawnChild(version: string, port = 0): Child {
+    const proc = spawn(process.execPath, [path.join(this.files.release(version), 'dist', 'cli', 'server.js')], {
+      stdio: ['ignore', this.logFd, this.logFd, 'ipc'],
       env: { ...process.env, ATLAS_HOST: '127.0.0.1', ATLAS_PORT: String(port), ATLAS_HANDOFF: '1' },
     });
     const child: Child = { version, proc, port: undefined };
     proc.on('message', (m) => {
       if (!isReadyMessage(m) || child.port) return;
       child.port = m.port;
-      if (child === serving) {
-        update({ state: 'running' });
-        handOverHeld();
-      } else if (child === candidate) updateCandidate({ state: 'running' });
+      if (child === this.serving) {
+        this.update({ state: 'running' });
+        this.handOverHeld();
+      } else if (child === this.candidate) this.updateCandidate({ state: 'running' });
     });
     proc.once('exit', (code) => {
-      if (child === serving) servingExited(code);
+      if (child === this.serving) this.servingExited(code);
       // A crashed candidate is shown, not restarted: tpctl, which waits on it, decides.
-      else if (child === candidate) updateCandidate({ state: 'crashed', pid: undefined, exitCode: code ?? undefined });
+      else if (child === this.candidate) this.updateCandidate({ state: 'crashed', pid: undefined, exitCode: code ?? undefined });
     });
     return child;
-  };
+  }
 
-  const servingExited = (code: number | null) => {
-    serving = undefined;
-    if (!wanted) {
-      update({ state: 'stopped', childPid: undefined, exitCode: code ?? undefined });
+  private servingExited(code: number | null): void {
+    this.serving = undefined;
+    if (this.intent !== 'serve') {
+      this.update({ state: 'stopped', childPid: undefined, exitCode: code ?? undefined });
       return;
     }
     // It died on its own: a crash. Restart with backoff, and show it meanwhile.
-    const restarts = status.restarts;
-    update({ state: 'crashed', childPid: undefined, exitCode: code ?? undefined, restarts: restarts + 1 });
-    for (const socket of held.splice(0)) socket.destroy();
-    restartTimer = setTimeout(() => start(restarts + 1), Math.min(500 * 2 ** restarts, 10_000));
-  };
+    const restarts = this.status.restarts;
+    this.update({ state: 'crashed', childPid: undefined, exitCode: code ?? undefined, restarts: restarts + 1 });
+    this.closeHeld();
+    this.restartTimer = setTimeout(() => this.start(restarts + 1), Math.min(500 * 2 ** restarts, 10_000));
+  }
 
-  const stopProcess = async (proc: ChildProcess) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
-  };
-
-  const start = (restarts: number) => {
-    const version = readCurrent(dataDir);
+  /** Serves `releases/current`. */
+  start(restarts: number): void {
+    this.intent = 'serve';
+    const version = readCurrent(this.dataDir);
     if (!version) {
-      update({ state: 'crashed', childPid: undefined, exitCode: undefined });
+      this.update({ state: 'crashed', childPid: undefined, exitCode: undefined });
       return;
     }
-    serving = spawnChild(version);
-    update({ childPid: serving.proc.pid, version, state: 'starting', exitCode: undefined, restarts });
-  };
+    this.serving = this.spawnChild(version);
+    this.update({ childPid: this.serving.proc.pid, version, state: 'starting', exitCode: undefined, restarts });
+  }
 
-  const stopServing = async () => {
-    clearTimeout(restartTimer);
-    wanted = false;
-    const child = serving;
+  private async stopServing(intent: 'switch' | 'stop'): Promise<void> {
+    clearTimeout(this.restartTimer);
+    this.intent = intent;
+    const child = this.serving;
     if (child) await stopProcess(child.proc);
-    else update({ state: 'stopped', childPid: undefined });
-  };
+    else this.update({ state: 'stopped', childPid: undefined });
+  }
 
   /** Its port is chosen first, so that tpctl knows where to check it while it starts. */
-  const startCandidate = async (version: string) => {
+  private async startCandidate(version: string): Promise<void> {
     const port = await freePort();
-    candidate = spawnChild(version, port);
-    update({ candidate: { version, pid: candidate.proc.pid, port, state: 'starting', exitCode: undefined } });
-  };
-  const stopCandidate = async () => {
-    const child = candidate;
-    candidate = undefined;
-    update({ candidate: undefined });
+    this.candidate = this.spawnChild(version, port);
+    this.update({ candidate: { version, pid: this.candidate.proc.pid, port, state: 'starting', exitCode: undefined } });
+  }
+
+  private async stopCandidate(): Promise<void> {
+    const child = this.candidate;
+    this.candidate = undefined;
+    this.update({ candidate: undefined });
     if (child) await stopProcess(child.proc);
-  };
+  }
 
   /** The candidate takes the new connections; the old child finishes those it has, then stops. */
-  const promote = async (child: Child) => {
-    const old = serving;
-    candidate = undefined;
-    serving = child;
-    wanted = true;
-    clearTimeout(restartTimer);
-    update({ childPid: child.proc.pid, version: child.version, state: 'running', exitCode: undefined, restarts: 0, switches: (status.switches ?? 0) + 1, candidate: undefined });
-    handOverHeld();
+  private async promote(child: Child): Promise<void> {
+    const old = this.serving;
+    this.candidate = undefined;
+    this.serving = child;
+    this.intent = 'serve';
+    clearTimeout(this.restartTimer);
+    this.update({ childPid: child.proc.pid, version: child.version, state: 'running', exitCode: undefined, restarts: 0, switches: (this.status.switches ?? 0) + 1, candidate: undefined });
+    this.handOverHeld();
     if (old) await stopProcess(old.proc);
-  };
+  }
 
-  // Signals are handled one at a time, in order.
-  let queue = Promise.resolve();
-  const serially = (work: () => Promise<void>): void => {
-    queue = queue.then(work, work);
-  };
+  serially(work: () => Promise<void>): void {
+    this.queue = this.queue.then(work, work);
+  }
 
-  process.on('SIGHUP', () =>
-    serially(async () => {
-      const c = candidate;
-      if (c?.port && c.version === readCurrent(dataDir) && c.proc.exitCode === null) return promote(c);
-      switching = true;
-      await stopServing();
-      switching = false;
-      wanted = true;
-      update({ switches: (status.switches ?? 0) + 1 });
-      start(0);
-    }),
-  );
-  process.on('SIGUSR1', () =>
-    serially(async () => {
-      await stopCandidate();
-      await stopServing();
-      for (const socket of held.splice(0)) socket.destroy();
-    }),
-  );
-  process.on('SIGUSR2', () =>
-    serially(async () => {
-      if (!serving) {
-        wanted = true;
-        start(0);
-      }
-      const want = readCandidate(dataDir);
-      if (candidate && (candidate.version !== want || status.candidate?.state === 'crashed')) await stopCandidate();
-      if (want && !candidate) await startCandidate(want);
-    }),
-  );
+  /** SIGHUP. */
+  async switchToCurrent(): Promise<void> {
+    const c = this.candidate;
+    if (c?.port && c.version === readCurrent(this.dataDir) && c.proc.exitCode === null) return this.promote(c);
+    await this.stopServing('switch');
+    this.update({ switches: (this.status.switches ?? 0) + 1 });
+    this.start(0);
+  }
+
+  /** SIGUSR1, and the end. */
+  async stopAll(): Promise<void> {
+    await this.stopCandidate();
+    await this.stopServing('stop');
+    this.closeHeld();
+  }
+
+  /** SIGUSR2. */
+  async startWanted(): Promise<void> {
+    if (!this.serving) this.start(0);
+    const want = readCandidate(this.dataDir);
+    if (this.candidate && (this.candidate.version !== want || this.status.candidate?.state === 'crashed')) await this.stopCandidate();
+    if (want && !this.candidate) await this.startCandidate(want);
+  }
+}
+
+export async function supervise(dataDir: string, listen: { host: string; port: number }): Promise<void> {
+  const supervisor = new Supervisor(dataDir);
+  const server = createServer({ pauseOnConnect: true }, (socket) => {
+    socket.setTimeout(HOLD_MS, () => socket.destroy());
+    supervisor.handOver(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, resolve);
+  });
+  process.on('SIGHUP', () => supervisor.serially(() => supervisor.switchToCurrent()));
+  process.on('SIGUSR1', () => supervisor.serially(() => supervisor.stopAll()));
+  process.on('SIGUSR2', () => supervisor.serially(() => supervisor.startWanted()));
   const finished = new Promise<void>((resolve) => {
     process.once('SIGTERM', () =>
-      serially(async () => {
+      supervisor.serially(async () => {
         server.close();
-        for (const socket of held.splice(0)) socket.destroy();
-        await stopCandidate();
-        await stopServing();
-        await unlink(files.status).catch(() => {});
+        supervisor.closeHeld();
+        await supervisor.stopAll();
+        await unlink(localFiles(dataDir).status).catch(() => {});
         resolve();
       }),
     );
   });
   // Signal handlers do not keep Node.js alive, and with the child stopped nothing else would.
   const keepAlive = setInterval(() => {}, 2 ** 30);
-  start(0);
+  supervisor.start(0);
   await finished;
   clearInterval(keepAlive);
 }
