@@ -7,7 +7,13 @@ const layer = (name, comment, from, forbidden) => ({ name, comment, severity: 'e
 
 module.exports = {
   forbidden: [
-    { name: 'no-circular', comment: 'modules that import each other cannot be understood, tested or moved apart', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'no-circular',
+      comment: 'modules that import each other cannot be understood, tested or moved apart',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
 
     // The three programs share only src/shared; the server and tpctl talk over HTTP.
     layer('shared-is-the-bottom', 'shared/ is used by all and uses none of them', '^src/shared/', '^src/(?!shared/)'),
@@ -18,9 +24,24 @@ module.exports = {
 
     // ops: actions → steps → engine → runtimes / backup / probes → core → shared.
     layer('core-is-the-bottom-of-ops', 'core/ (executor, errors, release metadata) imports no other part of ops', '^src/ops/core/', '^src/ops/(?!core/)'),
-    layer('probes-below-runtimes', 'probes take callbacks (crashed()) rather than a runtime', '^src/ops/probes/', '^src/ops/(runtimes|backup|engine|steps|actions)/'),
-    layer('backup-below-the-engine', 'backups and restores know no runtime, probe or step', '^src/ops/backup/', '^src/ops/(runtimes|probes|engine|steps|actions)/'),
-    layer('runtimes-below-the-engine', 'a runtime driver knows no backup, engine, step or action', '^src/ops/runtimes/', '^src/ops/(backup|engine|steps|actions)/'),
+    layer(
+      'probes-below-runtimes',
+      'probes take callbacks (crashed()) rather than a runtime',
+      '^src/ops/probes/',
+      '^src/ops/(runtimes|backup|engine|steps|actions)/',
+    ),
+    layer(
+      'backup-below-the-engine',
+      'backups and restores know no runtime, probe or step',
+      '^src/ops/backup/',
+      '^src/ops/(runtimes|probes|engine|steps|actions)/',
+    ),
+    layer(
+      'runtimes-below-the-engine',
+      'a runtime driver knows no backup, engine, step or action',
+      '^src/ops/runtimes/',
+      '^src/ops/(backup|engine|steps|actions)/',
+    ),
     layer('engine-names-no-step', 'the engine runs declared steps; it imports none', '^src/ops/engine/', '^src/ops/(steps|actions)/'),
     layer('steps-below-actions', 'steps are composed by actions, never the other way', '^src/ops/steps/', '^src/ops/actions/'),
     {

@@ -63,7 +63,9 @@ try {
   console.log(line('GET /api/health', health));
   console.log(`steady: ${(steady.requests.total / transactions).toFixed(1)} check-ins per database transaction (${transactions} transactions)`);
   console.log(`ratio steady check-ins / health: ${(rate(steady) / rate(health)).toFixed(2)}`);
-  console.log(`at the default ${DEFAULT_INTERVAL_SECONDS} s interval: ${Math.floor(rate(steady) * DEFAULT_INTERVAL_SECONDS).toLocaleString('en-US')} agents per replica`);
+  console.log(
+    `at the default ${DEFAULT_INTERVAL_SECONDS} s interval: ${Math.floor(rate(steady) * DEFAULT_INTERVAL_SECONDS).toLocaleString('en-US')} agents per replica`,
+  );
 } finally {
   tp.child.kill('SIGTERM');
   await tp.exited;

@@ -70,7 +70,10 @@ try {
     backup.naive.push(await timed(() => execFileSync('sh', ['-c', `pg_dump '${c.url}' | gzip -6 > '${naiveFile}'`], { env: shellEnv })));
     backup.ours.push(await timed(() => execFileSync(process.execPath, [tpctl, 'backup', 'create'], { env, stdio: 'ignore' })));
   }
-  const ours = readdirSync(logDir).filter((n) => /^db-backup-.*\.sql\.gz$/.test(n)).sort().at(-1)!;
+  const ours = readdirSync(logDir)
+    .filter((n) => /^db-backup-.*\.sql\.gz$/.test(n))
+    .sort()
+    .at(-1)!;
   const ourFile = path.join(logDir, ours);
   const sizes = { ours: statSync(ourFile).size, naive: statSync(naiveFile).size };
 
@@ -79,7 +82,17 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     restore.naive.push(await timed(() => execFileSync('sh', ['-c', `zcat '${ourFile}' | psql -q '${c.url}' > /dev/null 2>&1`], { env: shellEnv }), cpu.naive));
     let out = '';
-    restore.ours.push(await timed(() => void (out = execFileSync(process.execPath, [tpctl, 'restore', ourFile, '--keep-new', '--json'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })), cpu.ours));
+    restore.ours.push(
+      await timed(
+        () =>
+          void (out = execFileSync(process.execPath, [tpctl, 'restore', ourFile, '--keep-new', '--json'], {
+            env,
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'inherit'],
+          })),
+        cpu.ours,
+      ),
+    );
     const { sinceBackup } = JSON.parse(out) as { sinceBackup: { compareMs: number; carryMs: number } };
     restore.compared.push((sinceBackup.compareMs + sinceBackup.carryMs) / 1000);
   }
@@ -92,13 +105,17 @@ try {
   line('size', sizes.ours / 1e6, sizes.naive / 1e6, '≤ 1.10: gzip -6', 'MB');
   line('restore', median(restore.ours), median(restore.naive), '≤ 0.70: zcat | psql');
   const share = median(restore.compared.map((t, i) => t / restore.ours[i]!));
-  console.log(`compare  ${median(restore.compared).toFixed(2).padStart(8)} s  of the restore's time: ${(share * 100).toFixed(1)} %  (target ≤ 15 %: the comparison with the live data and the carry)`);
+  console.log(
+    `compare  ${median(restore.compared).toFixed(2).padStart(8)} s  of the restore's time: ${(share * 100).toFixed(1)} %  (target ≤ 15 %: the comparison with the live data and the carry)`,
+  );
   // On this many cores no restore can take less than its CPU-seconds divided by them.
   const cores = os.availableParallelism();
   console.log(
     `CPU      ${median(cpu.ours).toFixed(1).padStart(8)} s  ${median(cpu.naive).toFixed(1).padStart(8)} s   CPU-seconds of the restore; on ${cores} cores tpctl's floor is ${(median(cpu.ours) / cores).toFixed(2)} s, ratio ${(median(cpu.ours) / cores / median(restore.naive)).toFixed(2)} of zcat | psql`,
   );
-  console.log(`\nall rounds: backup ${backup.ours.map((t) => t.toFixed(2)).join(' ')} vs ${backup.naive.map((t) => t.toFixed(2)).join(' ')}; restore ${restore.ours.map((t) => t.toFixed(2)).join(' ')} vs ${restore.naive.map((t) => t.toFixed(2)).join(' ')}; compare ${restore.compared.map((t) => t.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nall rounds: backup ${backup.ours.map((t) => t.toFixed(2)).join(' ')} vs ${backup.naive.map((t) => t.toFixed(2)).join(' ')}; restore ${restore.ours.map((t) => t.toFixed(2)).join(' ')} vs ${restore.naive.map((t) => t.toFixed(2)).join(' ')}; compare ${restore.compared.map((t) => t.toFixed(2)).join(' ')}`,
+  );
 } finally {
   await pg.destroy();
   rmSync(logDir, { recursive: true, force: true });

@@ -63,16 +63,26 @@ try {
   const d = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('compose'), admin });
   try {
     await d.create();
-    report('compose', 'ATLAS_VERSION=1.3.0 upgrade-tp.sh', await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1', ...skip }))));
+    report(
+      'compose',
+      'ATLAS_VERSION=1.3.0 upgrade-tp.sh',
+      await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1', ...skip }))),
+    );
     report('compose', 'rollback-tp.sh', await measureDowntime(d.healthUrl, async () => expectExit(0)(await d.script('rollback-tp.sh', skip))));
-    report('compose', 'upgrade to 1.3.2, which crashes (rolled back)', await measureDowntime(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))));
+    report(
+      'compose',
+      'upgrade to 1.3.2, which crashes (rolled back)',
+      await measureDowntime(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))),
+    );
     report('compose', 'baseline: edit tag + docker-compose up -d', await plainSwitch(d, '1.3.0'));
   } finally {
     d.down();
   }
   const plain = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('plain'), admin });
   try {
-    await plain.create((service) => ({ 'docker-compose.yml': stringify({ services: { 'tenant-plane': { image: 'atlasai/tenant-plane:1.2.2', ...service } } }) }));
+    await plain.create((service) => ({
+      'docker-compose.yml': stringify({ services: { 'tenant-plane': { image: 'atlasai/tenant-plane:1.2.2', ...service } } }),
+    }));
     report('compose', 'the same, without the proxy', await plainSwitch(plain, '1.3.0'));
   } finally {
     plain.down();
@@ -84,14 +94,22 @@ try {
   const env = { ...localRuntimeEnv(dir, port), DB_URL: await pg.createDatabase('local'), ...skip };
   symlinkSync(path.join(root, 'scripts'), path.join(dir, 'scripts'));
   const local = (args: string[], extra: Record<string, string> = {}) => tpctl(args, { ...env, ...extra }, { cwd: dir });
-  for (const release of [makeRelease({ version: '1.2.2' }), makeRelease({ version: '1.3.0', migrations: PRIORITY }), makeRelease({ version: '1.3.2', migrations: BROKEN })]) {
+  for (const release of [
+    makeRelease({ version: '1.2.2' }),
+    makeRelease({ version: '1.3.0', migrations: PRIORITY }),
+    makeRelease({ version: '1.3.2', migrations: BROKEN }),
+  ]) {
     expectExit(0)(await local(['release', 'add', release]));
   }
   expectExit(0)(await local(['local', 'start', '--version', '1.2.2']));
   try {
     report('local', 'upgrade --to 1.3.0', await measureDowntime(url, async () => expectExit(0)(await local(['upgrade', '--to', '1.3.0', '--no-backup']))));
     report('local', 'rollback', await measureDowntime(url, async () => expectExit(0)(await local(['rollback']))));
-    report('local', 'upgrade to 1.3.2, which crashes (rolled back)', await measureDowntime(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', '--no-backup']))));
+    report(
+      'local',
+      'upgrade to 1.3.2, which crashes (rolled back)',
+      await measureDowntime(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', '--no-backup']))),
+    );
   } finally {
     await local(['local', 'stop']);
   }

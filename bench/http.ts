@@ -49,7 +49,11 @@ try {
   });
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
   for (const key of ['site.name', 'notify.channel', 'backup.keep']) {
-    await fetch(`${tp.url}/api/admin/settings/${key}`, { method: 'PUT', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ value: `value of ${key}` }) });
+    await fetch(`${tp.url}/api/admin/settings/${key}`, {
+      method: 'PUT',
+      headers: { cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: `value of ${key}` }),
+    });
   }
   const healthBody = await (await fetch(`${tp.url}/api/health`)).text();
   const settingsBody = await (await fetch(`${tp.url}/api/settings`, { headers: { cookie } })).text();

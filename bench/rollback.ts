@@ -81,16 +81,22 @@ try {
   const crash = await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup']);
   const record = (JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { run: RunRecord | null }[]).reverse().find((e) => e.run?.to === '1.3.2')?.run;
   if (crash.code !== 1 || !record) throw new Error(`the crash run did not roll back: ${crash.stdout}`);
-  const fromCrashStart = record.steps.slice(record.steps.findIndex((s) => s.step === 'switch' || s.step === 'start-candidate')).reduce((sum, s) => sum + s.durationMs, 0);
+  const fromCrashStart = record.steps
+    .slice(record.steps.findIndex((s) => s.step === 'switch' || s.step === 'start-candidate'))
+    .reduce((sum, s) => sum + s.durationMs, 0);
 
   console.log(`\nrollback on Docker Compose (host networking), start to healthy, medians of ${ROUNDS}, alternated\n`);
   console.log(`tpctl rollback --to 1.2.2, until 1.2.2 serves    ${(median(ours) / 1000).toFixed(2)} s`);
   console.log(`edit tag + docker-compose up -d + curl loop       ${(median(raw) / 1000).toFixed(2)} s`);
   console.log(`ratio                                             ${(median(ours) / median(raw)).toFixed(2)}   (target ≤ 1.5)`);
-  console.log(`tpctl rollback --to 1.2.2, until it returns       ${(median(oursDone) / 1000).toFixed(2)} s   (the old container retired, the service recreated on 1.2.2)`);
+  console.log(
+    `tpctl rollback --to 1.2.2, until it returns       ${(median(oursDone) / 1000).toFixed(2)} s   (the old container retired, the service recreated on 1.2.2)`,
+  );
   console.log(`  ratio                                           ${(median(oursDone) / median(raw)).toFixed(2)}`);
   console.log(`with the recovery checklist (ATLAS_VERIFY_*)      ${(median(checked) / 1000).toFixed(2)} s   (until it returns)`);
-  console.log(`\ncrashing 1.3.2 started → 1.2.2 healthy again       ${(fromCrashStart / 1000).toFixed(2)} s   (switch, fail-fast wait, roll-back, wait, verify; HEALTH_TIMEOUT was ${d.env.HEALTH_TIMEOUT} s)`);
+  console.log(
+    `\ncrashing 1.3.2 started → 1.2.2 healthy again       ${(fromCrashStart / 1000).toFixed(2)} s   (switch, fail-fast wait, roll-back, wait, verify; HEALTH_TIMEOUT was ${d.env.HEALTH_TIMEOUT} s)`,
+  );
   const rounds = (xs: number[]) => xs.map((t) => (t / 1000).toFixed(2)).join(' ');
   console.log(`\nall rounds: tpctl ${rounds(ours)} (returned ${rounds(oursDone)}); raw ${rounds(raw)}; with the checklist ${rounds(checked)}`);
 } finally {

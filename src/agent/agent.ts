@@ -116,7 +116,11 @@ export class EdgeAgent {
       if (!sent) continue;
       // Acknowledged, or refused for good (the execution is unknown, or the result is not one
       // the Tenant Plane takes): either way it is done; a refusal is logged, and work goes on.
-      if (sent.status !== 200) this.log.error({ execution: executionId, status: sent.status, message: sent.body.message }, 'the Tenant Plane refused this result for good; it is dropped');
+      if (sent.status !== 200)
+        this.log.error(
+          { execution: executionId, status: sent.status, message: sent.body.message },
+          'the Tenant Plane refused this result for good; it is dropped',
+        );
       this.state.acknowledge(executionId);
     }
   }
@@ -127,7 +131,11 @@ export class EdgeAgent {
       const claim = await this.persist('poll for work', () => this.call('/api/agent/executions/claim', { waitSeconds: 20 }, 30_000));
       const execution = claim?.status === 200 ? claimedExecution(claim.body) : undefined;
       if (!execution) {
-        if (claim?.status === 200 && claim.body.execution) this.log.error({ answer: JSON.stringify(claim.body.execution).slice(0, 200) }, 'the Tenant Plane handed out an execution that is not one (its id must be a UUID): ignored');
+        if (claim?.status === 200 && claim.body.execution)
+          this.log.error(
+            { answer: JSON.stringify(claim.body.execution).slice(0, 200) },
+            'the Tenant Plane handed out an execution that is not one (its id must be a UUID): ignored',
+          );
         continue;
       }
       this.log.info({ execution: execution.id, runbook: execution.runbook }, 'running');

@@ -41,7 +41,8 @@ export function loadAgentConfig(file: string): AgentConfig {
   } catch (err) {
     throw new AgentConfigError(`cannot read the agent configuration ${file}: ${(err as Error).message}`);
   }
-  if (typeof raw.server !== 'string' || !/^https?:\/\/[^\s]+$/.test(raw.server)) throw new AgentConfigError('server must be the Tenant Plane URL, e.g. https://tp.example.com');
+  if (typeof raw.server !== 'string' || !/^https?:\/\/[^\s]+$/.test(raw.server))
+    throw new AgentConfigError('server must be the Tenant Plane URL, e.g. https://tp.example.com');
   if (typeof raw.name !== 'string' || !NAME_RE.test(raw.name)) throw new AgentConfigError('name must be 1-100 letters, digits, _ . -');
   const runbooks = new Map<string, RunbookSpec>();
   for (const [name, spec] of Object.entries((raw.runbooks ?? {}) as Record<string, unknown>)) {
@@ -50,7 +51,11 @@ export function loadAgentConfig(file: string): AgentConfig {
     if (!Array.isArray(s.command) || s.command.length === 0 || !s.command.every((a) => typeof a === 'string')) {
       throw new AgentConfigError(`runbook ${name}: command must be a non-empty array of strings (the program and its arguments; no shell)`);
     }
-    runbooks.set(name, { command: s.command, timeoutSeconds: number(s.timeoutSeconds, `runbook ${name}: timeoutSeconds`, 300, 1, 86_400), ...(s.description ? { description: String(s.description) } : {}) });
+    runbooks.set(name, {
+      command: s.command,
+      timeoutSeconds: number(s.timeoutSeconds, `runbook ${name}: timeoutSeconds`, 300, 1, 86_400),
+      ...(s.description ? { description: String(s.description) } : {}),
+    });
   }
   return {
     server: raw.server.replace(/\/+$/, ''),

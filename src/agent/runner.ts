@@ -17,7 +17,13 @@ export interface RunbookResult {
  */
 export function runRunbook(name: string, spec: RunbookSpec | undefined, outputLimit: number): Promise<RunbookResult> {
   if (!spec) {
-    return Promise.resolve({ status: 'refused', exitCode: null, output: '', outputTruncated: false, error: `runbook "${name}" is not defined in this agent's configuration; it was not run` });
+    return Promise.resolve({
+      status: 'refused',
+      exitCode: null,
+      output: '',
+      outputTruncated: false,
+      error: `runbook "${name}" is not defined in this agent's configuration; it was not run`,
+    });
   }
   return new Promise((resolve) => {
     const [program, ...args] = spec.command;

@@ -55,7 +55,8 @@ export class Factory {
       const raw = this.env.ATLAS_BACKUP_KEEP;
       if (raw === undefined || raw === '') return 10;
       const keep = Number(raw);
-      if (!Number.isInteger(keep) || keep < 1 || keep > 10_000) throw new CliError(`ATLAS_BACKUP_KEEP=${raw.slice(0, 20)} is not valid: expected a whole number of backups, at least 1`);
+      if (!Number.isInteger(keep) || keep < 1 || keep > 10_000)
+        throw new CliError(`ATLAS_BACKUP_KEEP=${raw.slice(0, 20)} is not valid: expected a whole number of backups, at least 1`);
       return keep;
     });
   }
@@ -96,10 +97,12 @@ export class Factory {
     const [name, raw] = flag === undefined ? ['ATLAS_BAKE_SECONDS', this.env.ATLAS_BAKE_SECONDS] : ['--bake-seconds', flag];
     const secondsText = raw === undefined || raw === '' ? String(BAKE_DEFAULTS.seconds) : raw;
     const bakeSeconds = Number(secondsText);
-    if (!/^\d{1,4}$/.test(secondsText) || bakeSeconds > 3600) throw new CliError(`${name}=${printable(secondsText, 20)} is not valid: expected whole seconds, from 0 (no bake) to 3600`);
+    if (!/^\d{1,4}$/.test(secondsText) || bakeSeconds > 3600)
+      throw new CliError(`${name}=${printable(secondsText, 20)} is not valid: expected whole seconds, from 0 (no bake) to 3600`);
     const ratioText = this.env.ATLAS_BAKE_MAX_LATENCY_RATIO || String(BAKE_DEFAULTS.maxLatencyRatio);
     const ratio = Number(ratioText);
-    if (!Number.isFinite(ratio) || ratio < 1 || ratio > 100) throw new CliError(`ATLAS_BAKE_MAX_LATENCY_RATIO=${printable(ratioText, 20)} is not valid: expected a number from 1 to 100`);
+    if (!Number.isFinite(ratio) || ratio < 1 || ratio > 100)
+      throw new CliError(`ATLAS_BAKE_MAX_LATENCY_RATIO=${printable(ratioText, 20)} is not valid: expected a number from 1 to 100`);
     const test = this.env.ATLAS_BAKE_WEBHOOK_TEST ?? '1';
     if (test !== '0' && test !== '1') throw new CliError('ATLAS_BAKE_WEBHOOK_TEST must be 0 or 1');
     return { ...BAKE_DEFAULTS, seconds: bakeSeconds, maxLatencyRatio: ratio, webhookTest: test === '1' };

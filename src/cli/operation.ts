@@ -36,7 +36,9 @@ export async function runOperation(
   mkdirSync(dataDir, { recursive: true });
   const echo = flags.json ? undefined : (line: string) => io.err(line);
   // A dry run leaves no trace: its lines go to the terminal only.
-  const log = flags['dry-run'] ? { file: '(dry run: no log)', write: (line: string) => echo?.(line) } : RunLogFile.forRun(logDir, op, new Date(), f.secrets, echo);
+  const log = flags['dry-run']
+    ? { file: '(dry run: no log)', write: (line: string) => echo?.(line) }
+    : RunLogFile.forRun(logDir, op, new Date(), f.secrets, echo);
   const exec = f.executor(log);
   let outcome: LifecycleOutcome;
   try {

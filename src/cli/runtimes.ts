@@ -65,7 +65,8 @@ export const RUNTIMES = {
     old version where the proxy runs (./data/proxy/admin.sock)`,
     stop: 'docker compose stop tenant-plane',
     embeddedDatabase: false,
-    create: async (e, exec) => ComposeRuntime.create(exec, { cwd: process.cwd(), env: e.env, service: e.env.ATLAS_SERVICE || 'tenant-plane', image: image(e), dataDir: e.dataDir }),
+    create: async (e, exec) =>
+      ComposeRuntime.create(exec, { cwd: process.cwd(), env: e.env, service: e.env.ATLAS_SERVICE || 'tenant-plane', image: image(e), dataDir: e.dataDir }),
   },
   kubernetes: {
     title: 'Kubernetes',

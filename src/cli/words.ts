@@ -66,8 +66,13 @@ export function problem(err: Error): string {
 const took = (r: LifecycleRecord) => `${(r.durationMs / 1000).toFixed(1)} s`;
 
 function done(r: LifecycleRecord): string {
-  if (r.op === 'upgrade') return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
-  const since = r.sinceBackup ? sinceBackupLines(r.sinceBackup).map((line) => `\n${line}`).join('') : '';
+  if (r.op === 'upgrade')
+    return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
+  const since = r.sinceBackup
+    ? sinceBackupLines(r.sinceBackup)
+        .map((line) => `\n${line}`)
+        .join('')
+    : '';
   return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}${since}`;
 }
 
@@ -101,14 +106,18 @@ function stuck(o: LifecycleOutcome & { kind: 'needs-human' }): string {
 function recovered(o: LifecycleOutcome): string | undefined {
   const r = o.recovery;
   if (!r || o.kind === 'needs-human') return undefined;
-  const data = r.restoredMayRemain ? `; it was putting back the data a restore replaced: the data restored from ${r.restoredMayRemain} may still be in place (${nextWords({ do: 'restore-undo' })})` : '';
+  const data = r.restoredMayRemain
+    ? `; it was putting back the data a restore replaced: the data restored from ${r.restoredMayRemain} may still be in place (${nextWords({ do: 'restore-undo' })})`
+    : '';
   return `recovered the interrupted ${r.interrupted.op} ${r.interrupted.from} -> ${r.interrupted.to}: ${r.target} runs and is healthy${data}`;
 }
 
 function previewed(p: Preview): string {
   const width = Math.max(...p.steps.map((s) => s.step.length));
   const killed = p.interrupted
-    ? [`first, the killed ${p.interrupted.op} ${p.interrupted.from} -> ${p.interrupted.to} (at step ${p.interrupted.step}) would be led back to ${recoveryTarget(p.interrupted)}`]
+    ? [
+        `first, the killed ${p.interrupted.op} ${p.interrupted.from} -> ${p.interrupted.to} (at step ${p.interrupted.step}) would be led back to ${recoveryTarget(p.interrupted)}`,
+      ]
     : [];
   return [
     `dry run: ${p.op} ${p.from} -> ${p.to}; nothing was changed`,
@@ -128,7 +137,10 @@ export function describeOutcome(o: LifecycleOutcome): string {
     switch (o.kind) {
       case 'done':
         if (o.preview) return previewed(o.preview);
-        if (o.unchanged) return o.unchanged.op === 'upgrade' ? `already configured for ${o.unchanged.version}: nothing to do` : `${o.unchanged.version} is configured and healthy: nothing to roll back`;
+        if (o.unchanged)
+          return o.unchanged.op === 'upgrade'
+            ? `already configured for ${o.unchanged.version}: nothing to do`
+            : `${o.unchanged.version} is configured and healthy: nothing to roll back`;
         return o.run && o.run !== o.recovery?.run ? done(o.run) : undefined;
       case 'failed':
         return failed(o);

@@ -15,7 +15,9 @@ export function executionsRepository(q: Queryable) {
   return {
     /** The enrolled agents that are the one named or carry the label. */
     async targetAgents(agentId: string | null, label: string | null): Promise<string[]> {
-      return (await q.query<{ id: string }>('SELECT id FROM agents WHERE revoked_at IS NULL AND (id = $1 OR $2 = ANY(labels))', [agentId, label])).map((a) => a.id);
+      return (await q.query<{ id: string }>('SELECT id FROM agents WHERE revoked_at IS NULL AND (id = $1 OR $2 = ANY(labels))', [agentId, label])).map(
+        (a) => a.id,
+      );
     },
 
     queue: (runbook: string, agentIds: string[], incidentId: number | null, requestedBy: string) =>

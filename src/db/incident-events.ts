@@ -25,10 +25,12 @@ export async function recordIncidentEvent(
   kind: IncidentEventKind,
   detail: Record<string, unknown> = {},
 ): Promise<void> {
-  const [event] = await tx.query<{ at: Date }>(
-    'INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4::jsonb) RETURNING at',
-    [incidentId, actor, kind, JSON.stringify(detail)],
-  );
+  const [event] = await tx.query<{ at: Date }>('INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4::jsonb) RETURNING at', [
+    incidentId,
+    actor,
+    kind,
+    JSON.stringify(detail),
+  ]);
   const name = INCIDENT_EVENTS[kind];
   await tx.query(
     `INSERT INTO webhook_deliveries (webhook_id, event, payload)

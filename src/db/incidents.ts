@@ -27,13 +27,10 @@ export interface IncidentChange {
 export function incidentsRepository(q: Queryable) {
   return {
     async insert(i: { title: string; description: string; severity: string; assigneeId: string | null; createdBy: string }): Promise<number> {
-      const [row] = await q.query<{ id: string }>('INSERT INTO incidents (title, description, severity, assignee_id, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id', [
-        i.title,
-        i.description,
-        i.severity,
-        i.assigneeId,
-        i.createdBy,
-      ]);
+      const [row] = await q.query<{ id: string }>(
+        'INSERT INTO incidents (title, description, severity, assignee_id, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+        [i.title, i.description, i.severity, i.assigneeId, i.createdBy],
+      );
       return Number(row!.id);
     },
 

@@ -57,12 +57,12 @@ export function checksumOf(sql: string): string {
 }
 
 export function loadMigrations(dir: string = MIGRATIONS_DIR): MigrationFile[] {
-  const names = readdirSync(dir).filter((n) => n.endsWith('.sql')).sort();
+  const names = readdirSync(dir)
+    .filter((n) => n.endsWith('.sql'))
+    .sort();
   const misnamed = names.filter((n) => !NAME_RE.test(n));
   if (misnamed.length > 0) {
-    throw new MigrationError(
-      `migration files must be named NNNN_lower_snake_case.sql; rename: ${misnamed.join(', ')} (in ${dir})`,
-    );
+    throw new MigrationError(`migration files must be named NNNN_lower_snake_case.sql; rename: ${misnamed.join(', ')} (in ${dir})`);
   }
   return names.map((name) => {
     const sql = readFileSync(path.join(dir, name), 'utf8');
@@ -101,9 +101,7 @@ export function appliedFromRows(rows: readonly Record<string, unknown>[]): Appli
 }
 
 export async function readSchemaState(db: Queryable, files: readonly MigrationFile[]): Promise<SchemaState> {
-  const [table] = await db.query<{ present: boolean }>(
-    `SELECT to_regclass('schema_migrations') IS NOT NULL AS present`,
-  );
+  const [table] = await db.query<{ present: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`);
   const applied = appliedFromRows(table?.present ? await db.query<Record<string, unknown>>('SELECT * FROM schema_migrations ORDER BY name') : []);
   const comparison = compareSchema(applied, files);
   const canRun = comparison.pending.length === 0 && comparison.changed.length === 0 && comparison.breaking.length === 0;
@@ -173,12 +171,7 @@ export interface MigrateResult {
  * Applies pending migrations in order, each in its own transaction, under a PostgreSQL advisory
  * lock. Refuses (before applying anything) when an applied migration's file has changed.
  */
-export async function migrate(
-  db: Database,
-  files: readonly MigrationFile[],
-  appVersion: string,
-  onWait: () => void = () => {},
-): Promise<MigrateResult> {
+export async function migrate(db: Database, files: readonly MigrationFile[], appVersion: string, onWait: () => void = () => {}): Promise<MigrateResult> {
   return db.session(async (conn) => {
     const [got] = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_KEY]);
     if (!got?.locked) {
@@ -197,7 +190,9 @@ export async function migrate(
       const before = await readSchemaState(conn, files);
       if (before.changed.length > 0) throw new MigrationError(describeChanged(before.changed));
       if (before.breaking.length > 0) {
-        throw new MigrationError(`this version cannot run on this schema: ${describeBreaking(before.breaking)}; restore a backup taken at or before this version`);
+        throw new MigrationError(
+          `this version cannot run on this schema: ${describeBreaking(before.breaking)}; restore a backup taken at or before this version`,
+        );
       }
       const applied: string[] = [];
       for (const file of files.filter((f) => before.pending.includes(f.name))) {

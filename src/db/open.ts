@@ -19,4 +19,3 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   const { openEmbedded } = await import('./embedded.js');
   return openEmbedded(config.embeddedDir);
 }
-

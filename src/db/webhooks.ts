@@ -24,26 +24,19 @@ export function webhooksRepository(q: Queryable) {
     list: () => q.query(`${SELECT} ORDER BY w.name, w.id`),
 
     async create(w: { name: string; url: string; secret: string; events: string[]; enabled: boolean; createdBy: string }): Promise<Row | undefined> {
-      const [row] = await q.query<{ id: string }>('INSERT INTO webhooks (name, url, secret, events, enabled, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id', [
-        w.name,
-        w.url,
-        w.secret,
-        w.events,
-        w.enabled,
-        w.createdBy,
-      ]);
+      const [row] = await q.query<{ id: string }>(
+        'INSERT INTO webhooks (name, url, secret, events, enabled, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
+        [w.name, w.url, w.secret, w.events, w.enabled, w.createdBy],
+      );
       return row && find(row.id);
     },
 
     /** The webhook as changed; undefined when there is no such webhook. */
     async update(id: string, c: WebhookChange): Promise<Row | undefined> {
-      const rows = await q.query('UPDATE webhooks SET name = coalesce($2, name), url = coalesce($3, url), events = coalesce($4, events), enabled = coalesce($5, enabled) WHERE id = $1 RETURNING id', [
-        id,
-        c.name,
-        c.url,
-        c.events,
-        c.enabled,
-      ]);
+      const rows = await q.query(
+        'UPDATE webhooks SET name = coalesce($2, name), url = coalesce($3, url), events = coalesce($4, events), enabled = coalesce($5, enabled) WHERE id = $1 RETURNING id',
+        [id, c.name, c.url, c.events, c.enabled],
+      );
       return rows.length ? find(id) : undefined;
     },
 

@@ -89,10 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook('onResponse', async (request, reply) => {
     const level = (request.url === '/api/health' || request.url === '/metrics') && reply.statusCode === 200 ? 'debug' : 'info';
-    request.log[level](
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'request',
-    );
+    request.log[level]({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
   const cache = new CachedReads(db);
   const checkins = new CheckinWriter(db);

@@ -47,7 +47,8 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
 
 function metricsToken(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
-  if (raw.length < 16 || /\s/.test(raw)) throw new ConfigError('ATLAS_METRICS_TOKEN must be at least 16 characters, without spaces (e.g. openssl rand -hex 24)');
+  if (raw.length < 16 || /\s/.test(raw))
+    throw new ConfigError('ATLAS_METRICS_TOKEN must be at least 16 characters, without spaces (e.g. openssl rand -hex 24)');
   return raw;
 }
 

@@ -20,8 +20,7 @@ export interface LicenseClaims {
 }
 
 export type LicenseReport =
-  | { status: 'missing' | 'invalid'; valid: false; message: string }
-  | ({ status: 'valid' | 'expired'; valid: boolean; message: string } & LicenseClaims);
+  { status: 'missing' | 'invalid'; valid: false; message: string } | ({ status: 'valid' | 'expired'; valid: boolean; message: string } & LicenseClaims);
 
 export function signLicense(claims: LicenseClaims, privateKey: KeyObject): string {
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');

@@ -20,8 +20,16 @@ export function createMetrics(db: Database, version: string, agentOnlineSeconds:
   const registry = new Registry();
   const agents = agentsRepository(db, agentOnlineSeconds);
   collectDefaultMetrics({ register: registry });
-  new Gauge({ name: 'atlas_build_info', help: 'The version of the Tenant Plane that runs (always 1)', labelNames: ['version'], registers: [registry] }).set({ version }, 1);
-  const deliveries = new Counter({ name: 'atlas_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [registry] });
+  new Gauge({ name: 'atlas_build_info', help: 'The version of the Tenant Plane that runs (always 1)', labelNames: ['version'], registers: [registry] }).set(
+    { version },
+    1,
+  );
+  const deliveries = new Counter({
+    name: 'atlas_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   const checkins = new Counter({ name: 'atlas_agent_checkins_total', help: 'Edge agent check-ins', registers: [registry] });
   new Gauge({
     name: 'atlas_agents_online',
@@ -40,7 +48,12 @@ export function createMetrics(db: Database, version: string, agentOnlineSeconds:
 
 /** The request counters and the latency histogram, by route pattern (never the raw URL: its values would be unbounded). */
 export function countRequests(app: FastifyInstance, metrics: Metrics): void {
-  const requests = new Counter({ name: 'atlas_http_requests_total', help: 'HTTP requests by route and status class', labelNames: ['method', 'route', 'status_class'], registers: [metrics.registry] });
+  const requests = new Counter({
+    name: 'atlas_http_requests_total',
+    help: 'HTTP requests by route and status class',
+    labelNames: ['method', 'route', 'status_class'],
+    registers: [metrics.registry],
+  });
   const duration = new Histogram({
     name: 'atlas_http_request_duration_seconds',
     help: 'HTTP request latency by route',

@@ -38,5 +38,9 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       return { url, schema: url.startsWith('/api') ? { ...schema, security: SECURITY[access] } : { ...schema, hide: true } };
     },
   });
-  app.get('/api/openapi.json', { config: { access: 'public' }, schema: { response: { 200: { type: 'object', additionalProperties: true, description: 'this document' } } } }, async () => app.swagger());
+  app.get(
+    '/api/openapi.json',
+    { config: { access: 'public' }, schema: { response: { 200: { type: 'object', additionalProperties: true, description: 'this document' } } } },
+    async () => app.swagger(),
+  );
 }

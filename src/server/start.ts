@@ -61,9 +61,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
   const migrations = loadMigrations();
   try {
     db = await connect(config, log, () => signalled !== undefined);
-    const result = await migrate(db, migrations, version, () =>
-      log.info('another process is applying migrations; waiting for it'),
-    );
+    const result = await migrate(db, migrations, version, () => log.info('another process is applying migrations; waiting for it'));
     log.info({ applied: result.applied, ahead: result.state.ahead, total: result.state.applied.length }, 'schema ready');
     if (result.state.ahead.length > 0) {
       log.warn({ ahead: result.state.ahead }, 'the schema is ahead of this version (as after a rollback); serving on it');

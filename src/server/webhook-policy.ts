@@ -93,9 +93,14 @@ export async function checkWebhookUrl(policy: WebhookPolicy, text: string, optio
   if (url.username || url.password) throw new WebhookPolicyError('a webhook URL carries no user name or password (the signature authenticates it)');
   const host = hostOf(url);
   if (policy.allowedHosts.has(host) || (!isIP(host) && !options.resolve)) return;
-  const addresses = isIP(host) ? [host] : await dns.promises.lookup(host, { all: true }).then((r) => r.map((a) => a.address), () => {
-    throw new WebhookPolicyError(`the webhook host ${host} does not resolve`);
-  });
+  const addresses = isIP(host)
+    ? [host]
+    : await dns.promises.lookup(host, { all: true }).then(
+        (r) => r.map((a) => a.address),
+        () => {
+          throw new WebhookPolicyError(`the webhook host ${host} does not resolve`);
+        },
+      );
   const refused = refusalOf(policy, host, addresses);
   if (refused) throw refused;
 }
@@ -112,7 +117,11 @@ export function guardedLookup(policy: WebhookPolicy, url: URL) {
   return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, []);
-      const refused = refusalOf(policy, host, addresses.map((a) => a.address));
+      const refused = refusalOf(
+        policy,
+        host,
+        addresses.map((a) => a.address),
+      );
       if (refused) return callback(refused, []);
       if (options.all) return callback(null, addresses);
       callback(null, addresses[0]!.address, addresses[0]!.family);

@@ -15,7 +15,10 @@ export class AnswerError extends Error {}
  * named `name`), or undefined. `removeAdditional` drops what a schema closed with
  * `additionalProperties: false` does not name, instead of refusing it.
  */
-export function schemaChecker(options: { removeAdditional?: boolean; allErrors?: boolean }, name: string): (schema: object, value: unknown) => string | undefined {
+export function schemaChecker(
+  options: { removeAdditional?: boolean; allErrors?: boolean },
+  name: string,
+): (schema: object, value: unknown) => string | undefined {
   const ajv = new Ajv({ strict: false, ...options });
   (addFormatsPlugin as unknown as (a: Ajv) => void)(ajv);
   const compiled = new WeakMap<object, ValidateFunction>();

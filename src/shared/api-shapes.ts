@@ -8,12 +8,17 @@ import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
  */
 
 /** An object whose every property is required and which has no others. */
-function object<const P extends Record<string, JSONSchema>>(properties: P): { type: 'object'; additionalProperties: false; required: (keyof P & string)[]; properties: P } {
+function object<const P extends Record<string, JSONSchema>>(
+  properties: P,
+): { type: 'object'; additionalProperties: false; required: (keyof P & string)[]; properties: P } {
   return { type: 'object', additionalProperties: false, required: Object.keys(properties), properties };
 }
 
 /** The same object, where only `required` must be there. */
-function partly<const P extends Record<string, JSONSchema>, const R extends keyof P & string>(properties: P, required: R[]): { type: 'object'; additionalProperties: false; required: R[]; properties: P } {
+function partly<const P extends Record<string, JSONSchema>, const R extends keyof P & string>(
+  properties: P,
+  required: R[],
+): { type: 'object'; additionalProperties: false; required: R[]; properties: P } {
   return { type: 'object', additionalProperties: false, required, properties };
 }
 
@@ -33,7 +38,14 @@ const nextBefore = nullable(integer);
 
 export const errorShape = object({ error: text, message: text });
 
-export const userShape = object({ id: uuid, email: text, name: text, role: { type: 'string', enum: ['admin', 'operator', 'viewer'] }, disabled: boolean, createdAt: at });
+export const userShape = object({
+  id: uuid,
+  email: text,
+  name: text,
+  role: { type: 'string', enum: ['admin', 'operator', 'viewer'] },
+  disabled: boolean,
+  createdAt: at,
+});
 export const userAnswer = object({ user: userShape });
 export const usersAnswer = object({ users: { type: 'array', items: userShape } });
 export const meAnswer = object({ user: userShape, via: { type: 'string', enum: ['session', 'token'] } });
@@ -50,7 +62,16 @@ export const healthAnswer = object({
 export const licenseAnswer = object({
   version: text,
   license: partly(
-    { status: { type: 'string', enum: ['missing', 'invalid', 'valid', 'expired'] }, valid: boolean, message: text, licensee: text, tenant: text, seats: integer, issuedAt: text, expiresAt: text },
+    {
+      status: { type: 'string', enum: ['missing', 'invalid', 'valid', 'expired'] },
+      valid: boolean,
+      message: text,
+      licensee: text,
+      tenant: text,
+      seats: integer,
+      issuedAt: text,
+      expiresAt: text,
+    },
     ['status', 'valid', 'message'],
   ),
 });
@@ -68,9 +89,15 @@ export const settingsAuditAnswer = object({
   nextBefore,
 });
 
-export const enrollmentTokenCreatedAnswer = object({ enrollmentToken: object({ id: uuid, name: text, labels: texts, expiresAt: at, token: text }), note: text });
+export const enrollmentTokenCreatedAnswer = object({
+  enrollmentToken: object({ id: uuid, name: text, labels: texts, expiresAt: at, token: text }),
+  note: text,
+});
 export const enrollmentTokensAnswer = object({
-  enrollmentTokens: { type: 'array', items: object({ id: uuid, name: text, labels: texts, createdAt: at, expiresAt: at, usedAt: nullable(at), revokedAt: nullable(at) }) },
+  enrollmentTokens: {
+    type: 'array',
+    items: object({ id: uuid, name: text, labels: texts, createdAt: at, expiresAt: at, usedAt: nullable(at), revokedAt: nullable(at) }),
+  },
 });
 export const enrolledAnswer = object({ agent: object({ id: uuid, name: text, labels: texts }), credential: text });
 export const checkinAnswer = object({ ok: { type: 'boolean', const: true }, agentId: uuid });
@@ -107,7 +134,9 @@ export const executionShape = object({
 export const executionsAnswer = object({ executions: { type: 'array', items: executionShape } });
 export const executionAnswer = object({ execution: executionShape });
 export const claimAnswer = object({ execution: object({ id: uuid, runbook: text }) });
-export const resultAnswer = partly({ acknowledged: { type: 'boolean', const: true }, execution: executionShape, duplicate: { type: 'boolean', const: true } }, ['acknowledged']);
+export const resultAnswer = partly({ acknowledged: { type: 'boolean', const: true }, execution: executionShape, duplicate: { type: 'boolean', const: true } }, [
+  'acknowledged',
+]);
 
 export const incidentShape = object({
   id: integer,
@@ -124,7 +153,11 @@ export const incidentShape = object({
 export const incidentAnswer = object({ incident: incidentShape });
 export const incidentsAnswer = object({ incidents: { type: 'array', items: incidentShape }, nextBefore });
 export const incidentEventShape = object({ id: integer, at, actor: text, kind: text, detail: { type: 'object' } });
-export const incidentDetailAnswer = object({ incident: incidentShape, timeline: { type: 'array', items: incidentEventShape }, executions: executionsAnswer.properties.executions });
+export const incidentDetailAnswer = object({
+  incident: incidentShape,
+  timeline: { type: 'array', items: incidentEventShape },
+  executions: executionsAnswer.properties.executions,
+});
 export const noContent = { type: 'null', description: 'no body' } as const;
 export const okAnswer = object({ ok: { type: 'boolean', const: true } });
 
@@ -139,7 +172,18 @@ export const webhookShape = object({
   deliveries: object({
     pending: integer,
     failed: integer,
-    last: nullable(object({ id: integer, event: text, status: deliveryStatus, attempts: integer, lastStatusCode: nullable(integer), lastError: nullable(text), createdAt: at, deliveredAt: nullable(at) })),
+    last: nullable(
+      object({
+        id: integer,
+        event: text,
+        status: deliveryStatus,
+        attempts: integer,
+        lastStatusCode: nullable(integer),
+        lastError: nullable(text),
+        createdAt: at,
+        deliveredAt: nullable(at),
+      }),
+    ),
   }),
 });
 export const webhookAnswer = object({ webhook: webhookShape });

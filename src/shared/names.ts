@@ -9,12 +9,18 @@ import path from 'node:path';
 
 /** UTC, yyyymmddThhmmss: history lines, run logs, backup files. */
 export function utcStamp(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  return at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '');
 }
 
 /** yyyymmddthhmmssmmm: set-aside copies, unique even for restores in the same second (lower case: a PostgreSQL name). */
 function fineStamp(at: Date): string {
-  return at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
+  return at
+    .toISOString()
+    .replace(/[-:.Z]/g, '')
+    .toLowerCase();
 }
 
 const BACKUP_RE = /^db-backup-(.+)-(\d{8}T\d{6})\.sql\.gz$/;
@@ -91,5 +97,8 @@ export function setAsideToDrop(found: readonly string[], kindOf: (name: string) 
 
 /** The newest copy of a kind (stamps sort as times). */
 export function newestSetAside(found: readonly string[], kindOf: (name: string) => SetAsideKind | undefined, kind: SetAsideKind): string | undefined {
-  return found.filter((name) => kindOf(name) === kind).sort().at(-1);
+  return found
+    .filter((name) => kindOf(name) === kind)
+    .sort()
+    .at(-1);
 }

@@ -18,9 +18,7 @@ export interface Version {
 export function parseVersion(text: string): Version {
   const m = VERSION_RE.exec(text);
   if (!m) {
-    throw new VersionError(
-      `"${printable(text)}" is not a release version: expected MAJOR.MINOR.PATCH such as 1.3.0 (optionally -rc.1)`,
-    );
+    throw new VersionError(`"${printable(text)}" is not a release version: expected MAJOR.MINOR.PATCH such as 1.3.0 (optionally -rc.1)`);
   }
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), prerelease: m[4], text };
 }

@@ -36,7 +36,10 @@ describe('tpctl migrate lint', () => {
     expect(res.code).toBe(1);
     const report = JSON.parse(res.stdout) as { violations: number; notes: number; findings: { rule: string; line: number }[] };
     expect(report).toMatchObject({ violations: 1, notes: 1 });
-    expect(report.findings.map((f) => [f.rule, f.line])).toEqual([['backfill', 1], ['rename', 2]]);
+    expect(report.findings.map((f) => [f.rule, f.line])).toEqual([
+      ['backfill', 1],
+      ['rename', 2],
+    ]);
   });
 
   it('exits 2 on a file that does not parse, with the parser position', async () => {

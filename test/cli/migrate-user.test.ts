@@ -9,7 +9,11 @@ describe('tpctl migrate and user, on PostgreSQL and embedded', () => {
     const env: Record<string, string> = kind === 'postgres' ? { DB_URL: await sharedPostgres().createDatabase() } : { ATLAS_DATA_DIR: embeddedDir() };
     const before = await tpctl(['migrate', 'status'], env);
     expect(before.code).toBe(1);
-    expect(before.stdout).toContain(`pending: ${loadMigrations().map((m) => m.name).join(', ')}`);
+    expect(before.stdout).toContain(
+      `pending: ${loadMigrations()
+        .map((m) => m.name)
+        .join(', ')}`,
+    );
     expect(before.stdout).toContain('cannot run on this schema yet');
 
     const up = await tpctl(['migrate', 'up'], env);

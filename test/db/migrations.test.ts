@@ -8,9 +8,7 @@ const FIRST = { '0001_widgets.sql': 'CREATE TABLE widgets (id int PRIMARY KEY, n
 const SECOND = { ...FIRST, '0002_widget_colour.sql': 'ALTER TABLE widgets ADD COLUMN colour text;' };
 
 async function tables(db: Database): Promise<string[]> {
-  const rows = await db.query<{ t: string }>(
-    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
-  );
+  const rows = await db.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
   return rows.map((r) => r.t);
 }
 
@@ -22,9 +20,7 @@ describe('loadMigrations', () => {
   });
 
   it('refuses a misnamed migration file instead of skipping it', () => {
-    expect(() => loadMigrations(migrationsDir({ '0001_a.sql': 'SELECT 1;', 'add-users.sql': 'SELECT 2;' }))).toThrow(
-      /rename: add-users\.sql/,
-    );
+    expect(() => loadMigrations(migrationsDir({ '0001_a.sql': 'SELECT 1;', 'add-users.sql': 'SELECT 2;' }))).toThrow(/rename: add-users\.sql/);
   });
 
   it("ships this project's own migrations under valid names", () => {
@@ -51,9 +47,7 @@ describe.each(backends)('migrate on $name', (backend) => {
     db = await backend.open();
     await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.2.2');
     const edited = migrationsDir({ ...SECOND, '0001_widgets.sql': 'CREATE TABLE widgets (id bigint PRIMARY KEY);' });
-    await expect(migrate(db, loadMigrations(edited), '1.3.0')).rejects.toThrow(
-      /applied migration 0001_widgets\.sql changed since they were applied/,
-    );
+    await expect(migrate(db, loadMigrations(edited), '1.3.0')).rejects.toThrow(/applied migration 0001_widgets\.sql changed since they were applied/);
     const state = await readSchemaState(db, loadMigrations(edited));
     expect(state.pending).toEqual(['0002_widget_colour.sql']);
     expect(state.changed.map((c) => c.name)).toEqual(['0001_widgets.sql']);
@@ -66,9 +60,7 @@ describe.each(backends)('migrate on $name', (backend) => {
       ...FIRST,
       '0002_half.sql': 'CREATE TABLE gadgets (id int);\nINSERT INTO no_such_table VALUES (1);',
     });
-    await expect(migrate(db, loadMigrations(broken), '1.3.0')).rejects.toThrow(
-      /migration 0002_half\.sql failed and was rolled back: .*no_such_table/,
-    );
+    await expect(migrate(db, loadMigrations(broken), '1.3.0')).rejects.toThrow(/migration 0002_half\.sql failed and was rolled back: .*no_such_table/);
     expect(await tables(db)).toEqual(['schema_migrations', 'widgets']);
     const state = await readSchemaState(db, loadMigrations(broken));
     expect(state.pending).toEqual(['0002_half.sql']);
@@ -78,7 +70,8 @@ describe.each(backends)('migrate on $name', (backend) => {
     db = await backend.open();
     const concurrent = migrationsDir({
       ...FIRST,
-      '0002_index.sql': '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_id_name_idx ON widgets (id, name);\n',
+      '0002_index.sql':
+        '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_id_name_idx ON widgets (id, name);\n',
     });
     const result = await migrate(db, loadMigrations(concurrent), '1.3.0');
     expect(result.applied).toEqual(['0001_widgets.sql', '0002_index.sql']);
@@ -90,7 +83,8 @@ describe.each(backends)('migrate on $name', (backend) => {
     db = await backend.open();
     const broken = {
       ...FIRST,
-      '0002_index.sql': '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS bad_idx ON widgets (no_such_column);\n',
+      '0002_index.sql':
+        '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS bad_idx ON widgets (no_such_column);\n',
     };
     await expect(migrate(db, loadMigrations(migrationsDir(broken)), '1.3.0')).rejects.toThrow(
       /0002_index\.sql \(no transaction\) failed at statement 2 of 2: .*no_such_column.*must be idempotent/,
@@ -108,7 +102,7 @@ describe.each(backends)('migrate on $name', (backend) => {
     expect(older.state.ahead).toEqual(['0002_widget_colour.sql']);
     expect(older.state.canRun).toBe(true);
   });
-  it('records each migration\'s lint verdict: additive, or the rules a waiver let through', async () => {
+  it("records each migration's lint verdict: additive, or the rules a waiver let through", async () => {
     db = await backend.open();
     const dropped = { ...SECOND, '0003_drop_colour.sql': '-- atlas:allow drop-column the colour was never shown\nALTER TABLE widgets DROP COLUMN colour;\n' };
     await migrate(db, loadMigrations(migrationsDir(dropped)), '1.3.1');

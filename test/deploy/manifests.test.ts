@@ -14,15 +14,26 @@ type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 const k8sDir = path.join(appRoot, 'deploy', 'k8s');
 const chartDir = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
-const parse = (text: string): Doc[] => parseAllDocuments(text).map((d) => d.toJS() as Doc).filter(Boolean);
+const parse = (text: string): Doc[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Doc)
+    .filter(Boolean);
 const manifests = ['', 'examples']
-  .flatMap((sub) => readdirSync(path.join(k8sDir, sub)).filter((n) => n.endsWith('.yaml')).map((n) => path.join(sub, n)))
+  .flatMap((sub) =>
+    readdirSync(path.join(k8sDir, sub))
+      .filter((n) => n.endsWith('.yaml'))
+      .map((n) => path.join(sub, n)),
+  )
   .flatMap((n) => parse(readFileSync(path.join(k8sDir, n), 'utf8')).map((doc) => ({ file: n, doc })));
 const values = parse(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8'))[0]!;
 const chart = parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8'))[0]!;
 
 function renderChart(overrides: Doc = {}): Doc[] {
-  const context = { Values: { ...values, ...overrides }, Chart: { AppVersion: String(chart.appVersion), Name: String(chart.name) }, Release: { Name: 'atlasai-tp', Namespace: 'atlasai' } };
+  const context = {
+    Values: { ...values, ...overrides },
+    Chart: { AppVersion: String(chart.appVersion), Name: String(chart.name) },
+    Release: { Name: 'atlasai-tp', Namespace: 'atlasai' },
+  };
   return readdirSync(path.join(chartDir, 'templates'))
     .filter((n) => n.endsWith('.yaml'))
     .flatMap((n) => parse(renderTemplate(readFileSync(path.join(chartDir, 'templates', n), 'utf8'), context)));
@@ -33,9 +44,12 @@ const deployment = (docs: Doc[]) => byKind(docs, 'Deployment')[0]!;
 const container = (docs: Doc[]) => deployment(docs).spec.template.spec.containers[0];
 
 describe('deploy/k8s', () => {
-  it.each(manifests.map((m) => [`${m.file}: ${m.doc.kind} ${m.doc.metadata?.name}`, m.doc]))('%s validates against the Kubernetes API schemas', (_name, doc) => {
-    expect(validateManifest(doc)).toEqual([]);
-  });
+  it.each(manifests.map((m) => [`${m.file}: ${m.doc.kind} ${m.doc.metadata?.name}`, m.doc]))(
+    '%s validates against the Kubernetes API schemas',
+    (_name, doc) => {
+      expect(validateManifest(doc)).toEqual([]);
+    },
+  );
 
   it('the validation is not vacuous: a misspelt field and a wrong type are caught', () => {
     const d = structuredClone(deployment(manifests.map((m) => m.doc)));
@@ -50,7 +64,12 @@ describe('deploy/k8s', () => {
     const docs = manifests.map((m) => m.doc);
     expect(byKind(docs, 'Namespace')[0]?.metadata.name).toBe('atlasai');
     const d = deployment(docs);
-    expect(d.metadata).toMatchObject({ name: 'atlasai-tp', namespace: 'atlasai', labels: { app: 'atlasai-tp' }, annotations: { 'atlasai.io/version': '1.3.0', 'kubernetes.io/change-cause': expect.any(String) } });
+    expect(d.metadata).toMatchObject({
+      name: 'atlasai-tp',
+      namespace: 'atlasai',
+      labels: { app: 'atlasai-tp' },
+      annotations: { 'atlasai.io/version': '1.3.0', 'kubernetes.io/change-cause': expect.any(String) },
+    });
     expect(d.spec.replicas).toBe(3);
     expect(d.spec.revisionHistoryLimit).toBeGreaterThanOrEqual(10);
     expect(d.spec.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
@@ -107,7 +126,8 @@ describe('deploy/helm/atlasai-tp', () => {
       expect(twin!.metadata.namespace).toBe(doc.metadata.namespace);
     }
     const [a, b] = [deployment(plain), deployment(rendered)];
-    for (const field of ['selector', 'strategy', 'replicas', 'revisionHistoryLimit', 'progressDeadlineSeconds']) expect([field, b.spec[field]]).toEqual([field, a.spec[field]]);
+    for (const field of ['selector', 'strategy', 'replicas', 'revisionHistoryLimit', 'progressDeadlineSeconds'])
+      expect([field, b.spec[field]]).toEqual([field, a.spec[field]]);
     expect(b.spec.template.metadata).toEqual(a.spec.template.metadata);
     // Everything of the container but its image (a value) is the same.
     expect({ ...container(rendered), image: 'x' }).toEqual({ ...container(plain), image: 'x' });
@@ -122,7 +142,12 @@ describe('deploy/helm/atlasai-tp', () => {
     expect(job.spec.backoffLimit).toBe(0);
     const c = job.spec.template.spec.containers[0];
     expect(c.command).toEqual(['node', '/app/dist/cli/tpctl.js', 'backup', 'create']);
-    expect(c.env).toEqual(expect.arrayContaining([{ name: 'ATLAS_LOG_DIR', value: '/backups' }, { name: 'ATLAS_BACKUP_KEEP', value: '10' }]));
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'ATLAS_LOG_DIR', value: '/backups' },
+        { name: 'ATLAS_BACKUP_KEEP', value: '10' },
+      ]),
+    );
     expect(c.volumeMounts).toEqual([{ name: 'backups', mountPath: '/backups' }]);
     expect(job.spec.template.spec.volumes).toEqual([{ name: 'backups', persistentVolumeClaim: { claimName: 'atlasai-tp-backups' } }]);
     expect(renderChart({ backup: { ...values.backup, enabled: false } }).map((d) => d.kind)).not.toContain('Job');

@@ -39,7 +39,10 @@ describe('the systemd unit of the local runtime', () => {
   const dir = tempDir('atlas-systemd-');
   // The unit's paths, moved into this test's directory.
   const moved = (value: string) =>
-    value.replaceAll('/opt/atlas', appRoot).replaceAll('/var/lib/atlas', path.join(dir, 'var-lib-atlas')).replaceAll('/var/log/atlas', path.join(dir, 'var-log-atlas'));
+    value
+      .replaceAll('/opt/atlas', appRoot)
+      .replaceAll('/var/lib/atlas', path.join(dir, 'var-lib-atlas'))
+      .replaceAll('/var/log/atlas', path.join(dir, 'var-log-atlas'));
   let supervisor: ReturnType<typeof spawn> | undefined;
   afterAll(() => supervisor?.kill('SIGKILL'));
 
@@ -54,7 +57,15 @@ describe('the systemd unit of the local runtime', () => {
     expect(unit.get('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     const port = await freePort();
     // The EnvironmentFile's settings (port, admin), then the unit's own Environment.
-    const env: Record<string, string> = { ...localRuntimeEnv(dir, port), ...Object.fromEntries(unit.get('Environment')!.flatMap((e) => e.split(' ')).map((pair) => moved(pair).split('=') as [string, string])) };
+    const env: Record<string, string> = {
+      ...localRuntimeEnv(dir, port),
+      ...Object.fromEntries(
+        unit
+          .get('Environment')!
+          .flatMap((e) => e.split(' '))
+          .map((pair) => moved(pair).split('=') as [string, string]),
+      ),
+    };
     const dataDir = path.join(dir, 'var-lib-atlas');
     expect(env.ATLAS_DATA_DIR).toBe(dataDir);
     for (const version of ['1.2.2', '1.3.0']) expect((await tpctl(['release', 'add', makeRelease({ version })], env)).code).toBe(0);

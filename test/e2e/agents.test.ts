@@ -29,14 +29,26 @@ let tp: ServerProcess & { url: string };
 let api: ApiClient;
 const agents: AgentProcess[] = [];
 const servers: ServerProcess[] = [];
-const env = () => ({ DB_URL: dbUrl, ATLAS_PORT: String(port), ATLAS_WEBHOOK_POLL_MS: '100', ATLAS_WEBHOOK_BACKOFF_MS: '100', ATLAS_WEBHOOK_MAX_ATTEMPTS: '3', ATLAS_WEBHOOK_ALLOW: '127.0.0.1', ...admin });
+const env = () => ({
+  DB_URL: dbUrl,
+  ATLAS_PORT: String(port),
+  ATLAS_WEBHOOK_POLL_MS: '100',
+  ATLAS_WEBHOOK_BACKOFF_MS: '100',
+  ATLAS_WEBHOOK_MAX_ATTEMPTS: '3',
+  ATLAS_WEBHOOK_ALLOW: '127.0.0.1',
+  ...admin,
+});
 
 async function startTp(): Promise<void> {
   tp = await startServer(env());
   servers.push(tp);
 }
 
-async function enrolledAgent(name: string, runbooks = RUNBOOKS, extra: Partial<ConstructorParameters<typeof AgentProcess>[0]> = {}): Promise<AgentProcess & { id: string }> {
+async function enrolledAgent(
+  name: string,
+  runbooks = RUNBOOKS,
+  extra: Partial<ConstructorParameters<typeof AgentProcess>[0]> = {},
+): Promise<AgentProcess & { id: string }> {
   const token = await api.post<{ enrollmentToken: { token: string } }>('/api/admin/enrollment-tokens', { name, labels: ['site-a'] });
   const agent = new AgentProcess({ server: tp.url, name, runbooks, ...extra });
   const enrolled = await agent.enroll(token.body.enrollmentToken.token);
@@ -74,7 +86,10 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
   it('a runbook named like an inherited property is refused, binary output is stored escaped, and the agent goes on claiming work', async () => {
     const agent = await enrolledAgent('edge-hostile');
     // By label, the Tenant Plane hands out any runbook name: the agent alone decides.
-    expect(await runOn(agent.id, 'constructor', { label: 'site-a' })).toMatchObject({ status: 'refused', error: expect.stringContaining('runbook "constructor" is not defined') as unknown });
+    expect(await runOn(agent.id, 'constructor', { label: 'site-a' })).toMatchObject({
+      status: 'refused',
+      error: expect.stringContaining('runbook "constructor" is not defined') as unknown,
+    });
     expect(await runOn(agent.id, 'toString', { label: 'site-a' })).toMatchObject({ status: 'refused' });
     expect(await runOn(agent.id, 'binary')).toMatchObject({ status: 'succeeded', output: 'a\\x00b\\xffc é' });
     expect(await runOn(agent.id, 'quick')).toMatchObject({ status: 'succeeded' });
@@ -113,7 +128,9 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
     try {
       const refused = await agent.enroll('aet_fake');
       expect(refused.code).toBe(2);
-      expect(refused.stderr).toMatch(/^atlas-edge-agent: POST \/api\/agents\/enroll answered a body of another shape: body\/agent must have required property '\w+'/m);
+      expect(refused.stderr).toMatch(
+        /^atlas-edge-agent: POST \/api\/agents\/enroll answered a body of another shape: body\/agent must have required property '\w+'/m,
+      );
       expect((await agent.enroll('aet_fake')).code).toBe(0);
       agent.start();
       await eventually('the agent to refuse the execution', async () => (agent.output.includes('not one') ? true : undefined));
@@ -121,7 +138,9 @@ describe('edge agents against hostile input (security review, finding 4 and 7)',
       await eventually('the agent to claim again after its result was refused', async () => (claims >= 3 ? true : undefined));
       expect(results).toEqual([`/api/agent/executions/${validId}/result`]);
       expect(agent.output).toContain('the Tenant Plane refused this result for good; it is dropped');
-      expect(agent.output).toMatch(/HTTP 200 with a body that is not a JSON object.*the Tenant Plane is unreachable; retrying|the Tenant Plane is unreachable; retrying.*HTTP 200 with a body that is not a JSON object/);
+      expect(agent.output).toMatch(
+        /HTTP 200 with a body that is not a JSON object.*the Tenant Plane is unreachable; retrying|the Tenant Plane is unreachable; retrying.*HTTP 200 with a body that is not a JSON object/,
+      );
       expect(readdirSync(path.join(agent.stateDir, 'results'))).toEqual([]);
     } finally {
       await agent.stop();
@@ -174,7 +193,9 @@ describe('edge agents', () => {
     const a = await enrolledAgent('edge-back-1', RUNBOOKS, { backoffCapSeconds: 2 });
     const b = await enrolledAgent('edge-back-2', RUNBOOKS, { backoffCapSeconds: 2 });
     const slow = await api.post<{ executions: Execution[] }>('/api/executions', { runbook: 'slow', agentId: a.id });
-    await eventually('the slow runbook to start', async () => ((await api.get<{ execution: Execution }>(`/api/executions/${slow.body.executions[0]!.id}`)).body.execution.status === 'running' ? true : undefined));
+    await eventually('the slow runbook to start', async () =>
+      (await api.get<{ execution: Execution }>(`/api/executions/${slow.body.executions[0]!.id}`)).body.execution.status === 'running' ? true : undefined,
+    );
 
     tp.child.kill('SIGTERM');
     await tp.exited;
@@ -182,10 +203,14 @@ describe('edge agents', () => {
     await startTp();
     const back = Date.now();
     // Every agent must report in within one backoff cap (2 s), plus its check-in interval and slack.
-    await eventually('both agents to report in again', async () => {
-      const list = (await api.get<{ agents: { id: string; lastSeenAt: string }[] }>('/api/agents')).body.agents;
-      return [a.id, b.id].every((id) => Date.parse(list.find((x) => x.id === id)?.lastSeenAt ?? '0') >= back - 50) ? true : undefined;
-    }, 2 + 0.5 + 1.5);
+    await eventually(
+      'both agents to report in again',
+      async () => {
+        const list = (await api.get<{ agents: { id: string; lastSeenAt: string }[] }>('/api/agents')).body.agents;
+        return [a.id, b.id].every((id) => Date.parse(list.find((x) => x.id === id)?.lastSeenAt ?? '0') >= back - 50) ? true : undefined;
+      },
+      2 + 0.5 + 1.5,
+    );
     const result = await eventually('the result kept through the outage', async () => {
       const e = (await api.get<{ execution: Execution }>(`/api/executions/${slow.body.executions[0]!.id}`)).body.execution;
       return e.status === 'running' ? undefined : e;
@@ -208,11 +233,16 @@ describe('edge agents', () => {
 
     const created = await api.post<{ executions: Execution[] }>('/api/executions', { runbook: 'record', agentId: first.id });
     const ids = [created.body.executions[0]!.id];
-    for (let i = 1; i < 30; i++) ids.push((await api.post<{ executions: Execution[] }>('/api/executions', { runbook: 'record', agentId: first.id })).body.executions[0]!.id);
-    await eventually('all 30 executions to finish', async () => {
-      const list = (await api.get<{ executions: Execution[] }>(`/api/executions?agentId=${first.id}&limit=200`)).body.executions;
-      return list.filter((e) => e.status === 'succeeded').length === 30 ? true : undefined;
-    }, 60);
+    for (let i = 1; i < 30; i++)
+      ids.push((await api.post<{ executions: Execution[] }>('/api/executions', { runbook: 'record', agentId: first.id })).body.executions[0]!.id);
+    await eventually(
+      'all 30 executions to finish',
+      async () => {
+        const list = (await api.get<{ executions: Execution[] }>(`/api/executions?agentId=${first.id}&limit=200`)).body.executions;
+        return list.filter((e) => e.status === 'succeeded').length === 30 ? true : undefined;
+      },
+      60,
+    );
     expect(readFileSync(path.join(shared, 'runs'), 'utf8').trim().split('\n')).toHaveLength(30);
     // Both processes did take work: the claims really raced.
     const ran = (output: string) => output.split('\n').filter((l) => l.includes('"msg":"running"')).length;
@@ -231,7 +261,9 @@ describe('edge agents', () => {
     const again = new AgentProcess({ server: tp.url, name: 'edge-twice' });
     const reused = await again.enroll(token.body.enrollmentToken.token);
     expect(reused.code).toBe(2);
-    expect(reused.stderr).toContain('enrollment refused (HTTP 401): this enrollment token is not valid: it was used already, revoked, expired, or never issued');
+    expect(reused.stderr).toContain(
+      'enrollment refused (HTTP 401): this enrollment token is not valid: it was used already, revoked, expired, or never issued',
+    );
 
     const revokedToken = await api.post<{ enrollmentToken: { id: string; token: string } }>('/api/admin/enrollment-tokens', { name: 'revoked' });
     expect((await api.call('DELETE', `/api/admin/enrollment-tokens/${revokedToken.body.enrollmentToken.id}`)).status).toBe(204);
@@ -246,8 +278,19 @@ describe('edge agents', () => {
   it('never shows a credential, a token or a webhook secret again', async () => {
     const agent = await enrolledAgent('edge-secret');
     const credential = (JSON.parse(readFileSync(path.join(agent.stateDir, 'credential.json'), 'utf8')) as { credential: string }).credential;
-    const hook = await api.post<{ secret: string; webhook: { id: string } }>('/api/admin/webhooks', { name: 'x', url: 'http://127.0.0.1:9/hook', events: ['incident.created'] });
-    for (const p of ['/api/agents', `/api/agents/${agent.id}`, '/api/admin/enrollment-tokens', '/api/admin/webhooks', `/api/admin/webhooks/${hook.body.webhook.id}/deliveries`, '/api/executions']) {
+    const hook = await api.post<{ secret: string; webhook: { id: string } }>('/api/admin/webhooks', {
+      name: 'x',
+      url: 'http://127.0.0.1:9/hook',
+      events: ['incident.created'],
+    });
+    for (const p of [
+      '/api/agents',
+      `/api/agents/${agent.id}`,
+      '/api/admin/enrollment-tokens',
+      '/api/admin/webhooks',
+      `/api/admin/webhooks/${hook.body.webhook.id}/deliveries`,
+      '/api/executions',
+    ]) {
       const res = await api.get(p);
       expect(res.status).toBe(200);
       expect(res.text).not.toContain(credential);
@@ -287,8 +330,12 @@ describe('incidents and webhooks', () => {
       req.on('end', () => {
         const hook = req.url!.slice(1);
         // Verify as a receiver would, from the documented scheme: t=<ts>,v1=<hex HMAC-SHA256("<t>.<body>")>.
-        const [t, v1] = String(req.headers['x-atlas-signature']).split(',').map((p) => p.split('=')[1] ?? '');
-        const expected = createHmac('sha256', secrets.get(hook) ?? '').update(`${t}.${body}`).digest();
+        const [t, v1] = String(req.headers['x-atlas-signature'])
+          .split(',')
+          .map((p) => p.split('=')[1] ?? '');
+        const expected = createHmac('sha256', secrets.get(hook) ?? '')
+          .update(`${t}.${body}`)
+          .digest();
         const signatureValid = Boolean(v1) && Buffer.from(v1!, 'hex').length === expected.length && timingSafeEqual(Buffer.from(v1!, 'hex'), expected);
         received.push({ event: String(req.headers['x-atlas-event']), delivery: String(req.headers['x-atlas-delivery']), body, signatureValid });
         // Each delivery of a webhook fails its first `failFirst` attempts.
@@ -305,7 +352,11 @@ describe('incidents and webhooks', () => {
   afterAll(() => receiver.close());
 
   async function webhook(name: string, failures: number): Promise<string> {
-    const res = await api.post<{ webhook: { id: string }; secret: string }>('/api/admin/webhooks', { name, url: `${receiverUrl}/${name}`, events: ['incident.created', 'incident.acknowledged', 'incident.resolved', 'incident.execution_finished'] });
+    const res = await api.post<{ webhook: { id: string }; secret: string }>('/api/admin/webhooks', {
+      name,
+      url: `${receiverUrl}/${name}`,
+      events: ['incident.created', 'incident.acknowledged', 'incident.resolved', 'incident.execution_finished'],
+    });
     expect(res.status).toBe(201);
     secrets.set(name, res.body.secret);
     failFirst.set(name, failures);
@@ -319,13 +370,21 @@ describe('incidents and webhooks', () => {
     const flaky = await webhook('flaky', 2);
     const broken = await webhook('broken', 100);
     const agent = await enrolledAgent('edge-incident');
-    const created = await api.post<{ incident: { id: number; status: string } }>('/api/incidents', { title: 'Disk full on edge-incident', severity: 'high', description: 'df says 100%' });
+    const created = await api.post<{ incident: { id: number; status: string } }>('/api/incidents', {
+      title: 'Disk full on edge-incident',
+      severity: 'high',
+      description: 'df says 100%',
+    });
     expect(created).toMatchObject({ status: 201, body: { incident: { status: 'open' } } });
     const id = created.body.incident.id;
     expect((await api.post(`/api/incidents/${id}/acknowledge`, { note: 'looking' })).body).toMatchObject({ incident: { status: 'acknowledged' } });
     const started = await api.post<{ executions: { id: string }[] }>(`/api/incidents/${id}/runbooks`, { runbook: 'quick', agentId: agent.id });
     expect(started.status).toBe(201);
-    await eventually('the runbook to finish', async () => ((await api.get<{ execution: { status: string } }>(`/api/executions/${started.body.executions[0]!.id}`)).body.execution.status === 'succeeded' ? true : undefined));
+    await eventually('the runbook to finish', async () =>
+      (await api.get<{ execution: { status: string } }>(`/api/executions/${started.body.executions[0]!.id}`)).body.execution.status === 'succeeded'
+        ? true
+        : undefined,
+    );
     expect((await api.post(`/api/incidents/${id}/resolve`, { note: 'cleaned up' })).body).toMatchObject({ incident: { status: 'resolved' } });
     expect((await api.post(`/api/incidents/${id}/resolve`)).status).toBe(409);
 

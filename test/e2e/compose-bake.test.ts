@@ -9,10 +9,14 @@ import type { Deployment } from '../support/docker.js';
 /** The bake on a real Docker Engine: a healthy version passes it; a slow one, sign-ins that stop working and refused webhooks fail it. */
 const deployment = composeDeployments();
 
-describe('the bake: after the gate, the guide\'s reasons to roll back watched against a baseline', () => {
+describe("the bake: after the gate, the guide's reasons to roll back watched against a baseline", () => {
   type Figures = { routes: Record<string, { n: number; p95: number }>; errors5xx: number };
   const lastRun = async (d: Deployment) =>
-    (JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { run: { steps: { step: string }[]; bake: { seconds: number; signals: string[]; baseline: Figures; bake: Figures } } }[]).at(-1)?.run;
+    (
+      JSON.parse((await d.tpctl(['history', '--json'])).stdout) as {
+        run: { steps: { step: string }[]; bake: { seconds: number; signals: string[]; baseline: Figures; bake: Figures } };
+      }[]
+    ).at(-1)?.run;
 
   it('a normal upgrade passes the bake; the baseline and bake figures are in tpctl history --json', async () => {
     const d = await deployment();
@@ -20,7 +24,19 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     expect(res.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in [\d.]+ s; 1\.3\.0 is healthy/);
     expect(res.code).toBe(0);
     const run = await lastRun(d);
-    expect(run?.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'baseline', 'backup', 'start-candidate', 'wait-healthy', 'verify', 'checklist', 'bake', 'promote']);
+    expect(run?.steps.map((s) => s.step)).toEqual([
+      'preflight',
+      'path-check',
+      'schema-check',
+      'baseline',
+      'backup',
+      'start-candidate',
+      'wait-healthy',
+      'verify',
+      'checklist',
+      'bake',
+      'promote',
+    ]);
     expect(run?.bake).toMatchObject({ seconds: 4, signals: [], baseline: { errors5xx: 0 }, bake: { errors5xx: 0 } });
     for (const route of ['GET /api/health', 'GET /api/incidents', 'GET /api/settings', 'GET /api/agents']) {
       expect(run?.bake.baseline.routes[route]?.n, route).toBeGreaterThan(10);
@@ -37,7 +53,11 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     // tenth of one, from its start, left a warm process room for the bake's light probing; with
     // 1%, a loaded machine makes its probes time out, which fails the bake as well.)
     await eventually('the bake', async () => (d.read('data/.atlas-operation.json').includes('"step": "bake"') ? true : undefined), 90);
-    const container = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'ancestor=atlasai/tenant-plane:1.3.0'], { encoding: 'utf8' }).trim();
+    const container = execFileSync(
+      'docker',
+      ['ps', '-q', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'ancestor=atlasai/tenant-plane:1.3.0'],
+      { encoding: 'utf8' },
+    ).trim();
     execFileSync('docker', ['update', '--cpus', '0.02', container], { stdio: 'ignore' });
     const res = await upgrading;
     expect(res.code, res.stdout).toBe(1);
@@ -77,12 +97,18 @@ describe('the bake: after the gate, the guide\'s reasons to roll back watched ag
     try {
       const d = await deployment();
       const api = await ApiClient.login(`http://127.0.0.1:${d.port}`, admin.email, admin.password);
-      const hook = await api.post<{ webhook: { id: string } }>('/api/admin/webhooks', { name: 'pager', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, events: ['incident.created'] });
+      const hook = await api.post<{ webhook: { id: string } }>('/api/admin/webhooks', {
+        name: 'pager',
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        events: ['incident.created'],
+      });
       expect((await api.post(`/api/admin/webhooks/${hook.body.webhook.id}/test`)).body).toMatchObject({ status: 'delivered' });
 
       const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '10' });
       expect(res.code).toBe(1);
-      expect(res.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at bake: webhook pager delivered before the switch and its test delivery now fails: HTTP 500.*Rolled back: 1\.2\.2 runs and is healthy/);
+      expect(res.stdout).toMatch(
+        /^upgrade to 1\.3\.0 FAILED at bake: webhook pager delivered before the switch and its test delivery now fails: HTTP 500.*Rolled back: 1\.2\.2 runs and is healthy/,
+      );
       expect(seen).toEqual(['AtlasAI-TenantPlane/1.2.2', 'AtlasAI-TenantPlane/1.3.0']);
       expect(d.versionFile()).toBe('1.2.2');
     } finally {

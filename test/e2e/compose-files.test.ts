@@ -64,7 +64,7 @@ describe('Compose files as operators write them: upgrade to 1.3.0 and back, each
     await upgradeAndBack(d, { 'b.yml': upgrade(':1.2.2', ':1.3.0'), 'a.yml': (t) => t });
   });
 
-  it('a tag from ${ATLAS_VERSION} in .env (the scripts\' own ATLAS_VERSION does not leak into Compose); a digest pin is refused, nothing changed', async () => {
+  it("a tag from ${ATLAS_VERSION} in .env (the scripts' own ATLAS_VERSION does not leak into Compose); a digest pin is refused, nothing changed", async () => {
     const d = await deployment('1.2.2', (service) => ({
       'docker-compose.yml': `services:\n  tenant-plane:\n    image: atlasai/tenant-plane:\${ATLAS_VERSION}\n${settings(service, 4)}\n`,
       '.env': '# the release we run\nATLAS_VERSION=1.2.2\nOTHER=kept\n',
@@ -76,7 +76,9 @@ describe('Compose files as operators write them: upgrade to 1.3.0 and back, each
     writeFileSync(path.join(d.dir, 'docker-compose.yml'), pinned);
     const refused = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', SKIP_BACKUP: '1' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain(`tenant-plane is pinned by digest (atlasai/tenant-plane:1.2.2@${digest}): Docker runs that digest whatever the tag says, so changing the tag would change nothing. Remove "@${digest}"`);
+    expect(refused.stderr).toContain(
+      `tenant-plane is pinned by digest (atlasai/tenant-plane:1.2.2@${digest}): Docker runs that digest whatever the tag says, so changing the tag would change nothing. Remove "@${digest}"`,
+    );
     expect(refused.stderr).toContain('nothing was changed');
     expect(d.read('docker-compose.yml')).toBe(pinned);
     expect(d.read('.env')).toContain('ATLAS_VERSION=1.2.2\n');

@@ -41,7 +41,9 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(log).toMatch(/== backup: back up the database/);
     expect(log).toMatch(/\$ docker-compose -f \S+ up -d --no-deps tenant-plane\n.*→ ok in \d+ ms/);
     expect(log).toMatch(/wait-healthy ok in \d+ ms/);
-    expect(log).toMatch(/PASS login: POST \/api\/login as admin@example\.com \(admin\) gave a session\n.*PASS version: GET \/api\/admin\/license shows version 1\.3\.0/);
+    expect(log).toMatch(
+      /PASS login: POST \/api\/login as admin@example\.com \(admin\) gave a session\n.*PASS version: GET \/api\/admin\/license shows version 1\.3\.0/,
+    );
     expect(log).not.toContain(PG_PASSWORD);
     const backups = readdirSync(d.logDir).filter((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n));
     expect(backups).toHaveLength(1);
@@ -52,9 +54,22 @@ describe('Option 1: upgrade with automatic rollback', () => {
     const columns = await query(d, `SELECT 1 FROM information_schema.columns WHERE table_name = 'incidents' AND column_name = 'priority'`);
     expect(columns).toHaveLength(1);
 
-    const history = JSON.parse((await d.tpctl(['history', '--json'])).stdout) as { outcome: string; run: { steps: { step: string; durationMs: number }[]; backup: string; health: { body: string } } }[];
+    const history = JSON.parse((await d.tpctl(['history', '--json'])).stdout) as {
+      outcome: string;
+      run: { steps: { step: string; durationMs: number }[]; backup: string; health: { body: string } };
+    }[];
     // Behind the proxy: the new version starts beside the old one, is checked there, then promoted.
-    expect(history[0]?.run.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'backup', 'start-candidate', 'wait-healthy', 'verify', 'checklist', 'promote']);
+    expect(history[0]?.run.steps.map((s) => s.step)).toEqual([
+      'preflight',
+      'path-check',
+      'schema-check',
+      'backup',
+      'start-candidate',
+      'wait-healthy',
+      'verify',
+      'checklist',
+      'promote',
+    ]);
     expect(history[0]?.run.backup).toContain('db-backup-1.2.2-');
     expect(history[0]?.run.health.body).toContain('"version":"1.3.0"');
   });
@@ -63,7 +78,9 @@ describe('Option 1: upgrade with automatic rollback', () => {
     const d = await deployment();
     const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_VERIFY_PASSWORD: 'not-the-password-1' });
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/^upgrade to 1\.3\.0 FAILED at checklist: login: POST \/api\/login as admin@example\.com: HTTP 401: the email or the password is wrong.*Rolled back: 1\.2\.2 runs and is healthy/);
+    expect(res.stdout).toMatch(
+      /^upgrade to 1\.3\.0 FAILED at checklist: login: POST \/api\/login as admin@example\.com: HTTP 401: the email or the password is wrong.*Rolled back: 1\.2\.2 runs and is healthy/,
+    );
     expect(d.versionFile()).toBe('1.2.2');
     expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
   });
@@ -107,13 +124,19 @@ describe('Option 1: upgrade with automatic rollback', () => {
       execFileSync('tar', ['-xzf', file, '-C', into]);
       const [top] = readdirSync(into);
       const read = (name: string) => (existsSync(path.join(into, top!, name)) ? readFileSync(path.join(into, top!, name), 'utf8') : undefined);
-      const all = execFileSync('find', [path.join(into, top!), '-type', 'f'], { encoding: 'utf8' }).trim().split('\n').map((f) => readFileSync(f, 'utf8')).join('\n');
+      const all = execFileSync('find', [path.join(into, top!), '-type', 'f'], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((f) => readFileSync(f, 'utf8'))
+        .join('\n');
       for (const secret of [PG_PASSWORD, admin.password]) expect(all).not.toContain(secret);
       return { res, read, names: readdirSync(path.join(into, top!)) };
     };
     const up = await bundle();
     expect(up.names.sort()).toEqual(['MANIFEST.txt', 'health.json', 'history.json', 'history.txt', 'logs', 'runtime-logs.txt', 'status.json', 'versions.txt']);
-    expect(up.read('versions.txt')).toMatch(/^configured: +1\.2\.2\nrunning: +1\.2\.2\n(.*\n)*last upgrade: +1\.2\.2 -> 1\.3\.2 FAILED, at \d{8}T\d{6} UTC\nlast rollback: +1\.3\.2 -> 1\.2\.2 SUCCESS/);
+    expect(up.read('versions.txt')).toMatch(
+      /^configured: +1\.2\.2\nrunning: +1\.2\.2\n(.*\n)*last upgrade: +1\.2\.2 -> 1\.3\.2 FAILED, at \d{8}T\d{6} UTC\nlast rollback: +1\.3\.2 -> 1\.2\.2 SUCCESS/,
+    );
     expect(JSON.parse(up.read('health.json')!)).toMatchObject({ status: 'ok', version: '1.2.2' });
     expect(up.read(`logs/${path.basename(logFile)}`)).toContain('FAILED');
     expect(up.read('runtime-logs.txt')).toMatch(/Tenant Plane starting/);
@@ -143,7 +166,9 @@ describe('Option 2: manual rollback', () => {
     expect(auto.stderr).toContain('rollback 1.3.0 -> 1.2.2 (target from data/.atlas-previous-version)');
     // An ordinary rollback (additive migrations only) passes the schema check, made by 1.2.2's own code; its time is in the log.
     const rollbackLog = readFileSync(/Log: (\S+)/.exec(auto.stdout)?.[1] ?? '', 'utf8');
-    expect(rollbackLog).toMatch(/\$ docker run --rm --network host -e DB_URL atlasai\/tenant-plane:1\.2\.2 node \/app\/dist\/cli\/tpctl\.js migrate status --json\n/);
+    expect(rollbackLog).toMatch(
+      /\$ docker run --rm --network host -e DB_URL atlasai\/tenant-plane:1\.2\.2 node \/app\/dist\/cli\/tpctl\.js migrate status --json\n/,
+    );
     expect(rollbackLog).toMatch(/ {3}schema-check ok in \d+ ms: 1\.2\.2 can run on the schema as it is\n/);
     expect(d.versionFile()).toBe('1.2.2');
     expect(d.read('docker-compose.yml')).toContain('image: atlasai/tenant-plane:1.2.2');
@@ -153,12 +178,7 @@ describe('Option 2: manual rollback', () => {
     const named = await d.script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2' });
     expect(named.code).toBe(0);
     expect(d.versionFile()).toBe('1.2.2');
-    expect(historyOutcomes(d)).toEqual([
-      '1.2.2 -> 1.3.0 SUCCESS',
-      'ROLLBACK 1.3.0 -> 1.2.2',
-      '1.2.2 -> 1.3.0 SUCCESS',
-      'ROLLBACK 1.3.0 -> 1.2.2',
-    ]);
+    expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.0 SUCCESS', 'ROLLBACK 1.3.0 -> 1.2.2', '1.2.2 -> 1.3.0 SUCCESS', 'ROLLBACK 1.3.0 -> 1.2.2']);
     expect(historyLines(d)[3]).toMatch(new RegExp(LOG('rollback')));
   }, 150_000);
 
@@ -190,7 +210,11 @@ describe('Restoring from a database backup', () => {
     expect(migrations.map((m) => m.name)).not.toContain('0900_incident_priority.sql');
     expect(historyLines(d).at(-1)).toMatch(new RegExp(`ROLLBACK 1\\.3\\.0 -> 1\\.2\\.2 restored:\\S+${backup.replace(/\./g, '\\.')} ${LOG('rollback')}$`));
     await d.waitHealthy('1.2.2', 5);
-    const login = await fetch(`http://127.0.0.1:${d.port}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
+    const login = await fetch(`http://127.0.0.1:${d.port}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(admin),
+    });
     expect(login.status).toBe(200);
   }, 120_000);
 });
@@ -233,7 +257,9 @@ describe('Refused before anything changes (exit 2)', () => {
     const malformed = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' });
     expect(malformed.code).toBe(2);
     // Compose's own reading, with where.
-    expect(malformed.stderr).toMatch(/docker-compose\.yml service tenant-plane: Compose cannot read its configuration:\n.*ParserError: while parsing a flow sequence\n\s+in "\S+docker-compose\.yml", line \d+, column \d+/);
+    expect(malformed.stderr).toMatch(
+      /docker-compose\.yml service tenant-plane: Compose cannot read its configuration:\n.*ParserError: while parsing a flow sequence\n\s+in "\S+docker-compose\.yml", line \d+, column \d+/,
+    );
     expect(d.read('data/.atlas-upgrade-history')).toBe('');
     writeFileSync(d.composeFile, compose);
     untouched();
@@ -247,10 +273,14 @@ describe('Dry runs', () => {
     const migrations = await query(d, 'SELECT name, checksum FROM schema_migrations ORDER BY name');
     const upgrade = await d.tpctl(['upgrade', '--to', '1.3.0', '--dry-run']);
     expect(upgrade.code).toBe(0);
-    expect(upgrade.stdout).toMatch(/^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}start-candidate +configure \S+ service tenant-plane for 1\.3\.0 and start it behind the proxy \(\S+admin\.sock\), without traffic; 1\.2\.2 serves meanwhile\n +undo: discard-candidate: stop and remove the candidate 1\.3\.0; configure 1\.2\.2 again, which kept serving\n(.*\n)* {2}promote +move the traffic to 1\.3\.0; 1\.2\.2 finishes the requests it has and stops\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/);
+    expect(upgrade.stdout).toMatch(
+      /^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}start-candidate +configure \S+ service tenant-plane for 1\.3\.0 and start it behind the proxy \(\S+admin\.sock\), without traffic; 1\.2\.2 serves meanwhile\n +undo: discard-candidate: stop and remove the candidate 1\.3\.0; configure 1\.2\.2 again, which kept serving\n(.*\n)* {2}promote +move the traffic to 1\.3\.0; 1\.2\.2 finishes the requests it has and stops\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/,
+    );
     const rollback = await d.tpctl(['rollback', '--to', '1.3.0', '--restore', '/nonexistent.sql.gz', '--dry-run']);
     expect(rollback.code).toBe(0);
-    expect(rollback.stdout).toMatch(/^dry run: rollback 1\.2\.2 -> 1\.3\.0; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s);
+    expect(rollback.stdout).toMatch(
+      /^dry run: rollback 1\.2\.2 -> 1\.3\.0; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s,
+    );
     expect(d.read('docker-compose.yml')).toBe(compose);
     // Only the proxy's socket directory, which Compose mounted.
     expect(readdirSync(path.join(d.dir, 'data'))).toEqual(['proxy']);
@@ -261,16 +291,28 @@ describe('Dry runs', () => {
 });
 
 describe('Know before switching: release metadata, upgrade paths, the target against the live schema', () => {
-  const snapshot = (d: Deployment) => ({ compose: d.read('docker-compose.yml'), history: d.read('data/.atlas-upgrade-history'), previous: d.read('data/.atlas-previous-version') });
+  const snapshot = (d: Deployment) => ({
+    compose: d.read('docker-compose.yml'),
+    history: d.read('data/.atlas-upgrade-history'),
+    previous: d.read('data/.atlas-previous-version'),
+  });
 
   it('2.0.0 (minimumUpgradeFrom 1.3.0, read from its image label): refused from 1.2.2 naming the stop, nothing changed; from 1.3.0 it goes through', async () => {
-    const label = execFileSync('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${RELEASE_LABEL}" }}`, 'atlasai/tenant-plane:2.0.0'], { encoding: 'utf8' });
-    expect(JSON.parse(label)).toMatchObject({ version: '2.0.0', minimumUpgradeFrom: '1.3.0', migrations: expect.arrayContaining([expect.objectContaining({ name: '0900_incident_priority.sql', verdict: 'additive' })]) as unknown });
+    const label = execFileSync('docker', ['image', 'inspect', '--format', `{{ index .Config.Labels "${RELEASE_LABEL}" }}`, 'atlasai/tenant-plane:2.0.0'], {
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(label)).toMatchObject({
+      version: '2.0.0',
+      minimumUpgradeFrom: '1.3.0',
+      migrations: expect.arrayContaining([expect.objectContaining({ name: '0900_incident_priority.sql', verdict: 'additive' })]) as unknown,
+    });
     const d = await deployment();
     const before = snapshot(d);
     const refused = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '2.0.0' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('2.0.0 cannot be upgraded to from 1.2.2: it needs 1.3.0 or newer (minimumUpgradeFrom in its release.json); upgrade to 1.3.0 first: ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh\nnothing was changed');
+    expect(refused.stderr).toContain(
+      '2.0.0 cannot be upgraded to from 1.2.2: it needs 1.3.0 or newer (minimumUpgradeFrom in its release.json); upgrade to 1.3.0 first: ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh\nnothing was changed',
+    );
     expect(snapshot(d)).toEqual(before);
     expect(d.versionFile()).toBe('1.2.2');
 
@@ -287,7 +329,10 @@ describe('Know before switching: release metadata, upgrade paths, the target aga
   it('1.3.1 drops a column under a waiver: the rollback to 1.2.2 is refused naming the migration and the 1.2.2 backup; with RESTORE_DB=1 and that file it goes through', async () => {
     const d = await deployment();
     expect((await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.1' })).code).toBe(0);
-    const verdicts = await query<{ name: string; breaking_rules: string[] }>(d, `SELECT name, breaking_rules FROM schema_migrations WHERE name LIKE '091%' ORDER BY name`);
+    const verdicts = await query<{ name: string; breaking_rules: string[] }>(
+      d,
+      `SELECT name, breaking_rules FROM schema_migrations WHERE name LIKE '091%' ORDER BY name`,
+    );
     expect(verdicts).toEqual([
       { name: '0910_incident_nickname.sql', breaking_rules: [] },
       { name: '0911_drop_incident_nickname.sql', breaking_rules: ['drop-column'] },
@@ -301,7 +346,9 @@ describe('Know before switching: release metadata, upgrade paths, the target aga
     expect(dry.stderr).toContain(safePath);
     const refused = await d.script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('1.2.2 cannot run on the schema as it is: 0911_drop_incident_nickname.sql (applied by 1.3.1) is not additive: drop-column');
+    expect(refused.stderr).toContain(
+      '1.2.2 cannot run on the schema as it is: 0911_drop_incident_nickname.sql (applied by 1.3.1) is not additive: drop-column',
+    );
     expect(refused.stderr).toContain(`restore the newest backup taken at or before 1.2.2: ${safePath}\nnothing was changed`);
     expect(snapshot(d)).toEqual(before);
     expect(d.versionFile()).toBe('1.3.1');
@@ -339,37 +386,62 @@ describe('Locks and crashes', () => {
 
   // Every step that lasts long enough to be killed in (verify reads a version file that was
   // fetched during wait-healthy: it takes no time of its own). A candidate left running is removed.
-  it.each(['backup', 'start-candidate', 'wait-healthy', 'bake', 'promote'])('an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2', async (step) => {
-    const d = await deployment();
-    const child = execFileSync('sh', ['-c', `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_BAKE_SECONDS=3 ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`], { encoding: 'utf8' }).trim();
-    const deadline = Date.now() + 60_000;
-    while (journalStep(d) !== step) {
-      if (Date.now() > deadline) throw new Error(`the upgrade never reached step ${step}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    process.kill(Number(child), 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 100));
+  it.each(['backup', 'start-candidate', 'wait-healthy', 'bake', 'promote'])(
+    'an upgrade killed (kill -9) at step %s is recognised and led back to a healthy 1.2.2',
+    async (step) => {
+      const d = await deployment();
+      const child = execFileSync(
+        'sh',
+        [
+          '-c',
+          `cd '${d.dir}' && (HEALTH_URL='${d.healthUrl}' ATLAS_LOG_DIR='${d.logDir}' DB_URL='${d.options.dbUrl}' ATLAS_BAKE_SECONDS=3 ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh > /dev/null 2>&1 & echo $!)`,
+        ],
+        { encoding: 'utf8' },
+      ).trim();
+      const deadline = Date.now() + 60_000;
+      while (journalStep(d) !== step) {
+        if (Date.now() > deadline) throw new Error(`the upgrade never reached step ${step}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      process.kill(Number(child), 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
 
-    const status = await d.tpctl(['status']);
-    expect(status.code).toBe(1);
-    expect(status.stdout).toMatch(new RegExp(`INTERRUPTED upgrade 1\\.2\\.2 -> 1\\.3\\.0 at step ${step} \\(pid ${child} is gone\\); run \`tpctl rollback\``));
+      const status = await d.tpctl(['status']);
+      expect(status.code).toBe(1);
+      expect(status.stdout).toMatch(
+        new RegExp(`INTERRUPTED upgrade 1\\.2\\.2 -> 1\\.3\\.0 at step ${step} \\(pid ${child} is gone\\); run \`tpctl rollback\``),
+      );
 
-    const recover = await d.script('rollback-tp.sh');
-    expect(recover.stdout).toMatch(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs and is healthy/);
-    expect(recover.code).toBe(0);
-    expect(recover.stderr).toMatch(/took over the lock of "tpctl upgrade --to 1\.3\.0"/);
-    await d.waitHealthy('1.2.2', 5);
-    expect(d.versionFile()).toBe('1.2.2');
-    // A ROLLBACK line follows when the killed run had already switched the configuration: surely
-    // after the step that starts the candidate, perhaps during it, never before.
-    const lines = historyOutcomes(d);
-    const rolledBack = ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'];
-    const expected = { backup: [rolledBack.slice(0, 1)], 'start-candidate': [rolledBack.slice(0, 1), rolledBack], 'wait-healthy': [rolledBack], bake: [rolledBack], promote: [rolledBack] }[step];
-    expect(expected).toContainEqual(lines);
-    expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'label=org.atlasai.candidate=true'], { encoding: 'utf8' }).trim()).toBe('');
-    expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
-    expect((await d.tpctl(['status'])).code).toBe(0);
-  }, 120_000);
+      const recover = await d.script('rollback-tp.sh');
+      expect(recover.stdout).toMatch(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs and is healthy/);
+      expect(recover.code).toBe(0);
+      expect(recover.stderr).toMatch(/took over the lock of "tpctl upgrade --to 1\.3\.0"/);
+      await d.waitHealthy('1.2.2', 5);
+      expect(d.versionFile()).toBe('1.2.2');
+      // A ROLLBACK line follows when the killed run had already switched the configuration: surely
+      // after the step that starts the candidate, perhaps during it, never before.
+      const lines = historyOutcomes(d);
+      const rolledBack = ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'];
+      const expected = {
+        backup: [rolledBack.slice(0, 1)],
+        'start-candidate': [rolledBack.slice(0, 1), rolledBack],
+        'wait-healthy': [rolledBack],
+        bake: [rolledBack],
+        promote: [rolledBack],
+      }[step];
+      expect(expected).toContainEqual(lines);
+      expect(
+        execFileSync(
+          'docker',
+          ['ps', '-aq', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'label=org.atlasai.candidate=true'],
+          { encoding: 'utf8' },
+        ).trim(),
+      ).toBe('');
+      expect(existsSync(path.join(d.dir, 'data', '.atlas-operation.json'))).toBe(false);
+      expect((await d.tpctl(['status'])).code).toBe(0);
+    },
+    120_000,
+  );
 });
 
 describe("the Helm chart's pre-upgrade backup Job", () => {
@@ -379,7 +451,14 @@ describe("the Helm chart's pre-upgrade backup Job", () => {
     values.image.tag = '1.2.2';
     const context = { Values: values, Chart: { AppVersion: '1.2.2', Name: 'atlasai-tp' }, Release: { Name: 'atlasai-tp', Namespace: 'atlasai' } };
     const job = parseDocument(renderTemplate(readFileSync(path.join(chartDir, 'templates', 'backup-job.yaml'), 'utf8'), context)).toJS() as {
-      spec: { template: { spec: { securityContext: { runAsUser: number; runAsGroup: number }; containers: { image: string; command: string[]; env: { name: string; value?: string }[]; volumeMounts: { mountPath: string }[] }[] } } };
+      spec: {
+        template: {
+          spec: {
+            securityContext: { runAsUser: number; runAsGroup: number };
+            containers: { image: string; command: string[]; env: { name: string; value?: string }[]; volumeMounts: { mountPath: string }[] }[];
+          };
+        };
+      };
     };
     const pod = job.spec.template.spec;
     const container = pod.containers[0]!;
@@ -390,7 +469,23 @@ describe("the Helm chart's pre-upgrade backup Job", () => {
     // The Secret's key becomes DB_URL; the other variables are the Job's own.
     const env = container.env.flatMap((e) => ['-e', `${e.name}=${e.value ?? dbUrl}`]);
     const user = `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`;
-    execFileSync('docker', ['run', '--rm', '--network', 'host', '--user', user, '-v', `${volume}:${container.volumeMounts[0]!.mountPath}`, ...env, container.image, ...container.command], { stdio: 'pipe' });
+    execFileSync(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--network',
+        'host',
+        '--user',
+        user,
+        '-v',
+        `${volume}:${container.volumeMounts[0]!.mountPath}`,
+        ...env,
+        container.image,
+        ...container.command,
+      ],
+      { stdio: 'pipe' },
+    );
 
     const files = readdirSync(volume);
     const backup = files.find((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n));

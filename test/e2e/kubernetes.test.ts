@@ -33,19 +33,34 @@ const fake = new FakeCli(
     { when: 'upgraded', match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
     { when: 'upgraded', match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 2), replicaSet(2, '1.3.0', 1)]) }] },
     { when: 'upgraded', match: ['rollout', 'status'], replies: [{ stdout: status.progressing }] },
-    { when: 'upgraded', match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', crashLooping), pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
+    {
+      when: 'upgraded',
+      match: ['get', 'pods'],
+      replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', crashLooping), pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }],
+    },
     { when: 'upgraded', match: ['rollout', 'undo', '--to-revision=1'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }], then: 'rolled-back' },
     { when: 'rolled-back', match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
     // The undo moves revision 1 to the top as revision 3 (the documentation's "DeploymentRollback").
     { when: 'rolled-back', match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(2, '1.3.0', 0), replicaSet(3, '1.2.3', 3)]) }] },
     { when: 'rolled-back', match: ['rollout', 'status'], replies: [{ stdout: status.complete }] },
     { when: 'rolled-back', match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
-    { when: 'rolled-back', match: ['rollout', 'history'], replies: [{ stdout: 'deployment.apps/atlasai-tp \nREVISION  CHANGE-CAUSE\n2         tpctl: 1.3.0\n3         <none>\n' }] },
+    {
+      when: 'rolled-back',
+      match: ['rollout', 'history'],
+      replies: [{ stdout: 'deployment.apps/atlasai-tp \nREVISION  CHANGE-CAUSE\n2         tpctl: 1.3.0\n3         <none>\n' }],
+    },
     { when: 'rolled-back', match: ['exec', '-n', 'atlasai', '--', 'cat', '/app/.atlas-version'], replies: [{ stdout: '1.2.3\n' }] },
   ],
 );
 /** `helm history -o json` entries, in the shape of helm/helm pkg/cmd/testdata/output/history.json. */
-const entry = (revision: number, status: string, description: string) => ({ revision, updated: '2026-11-26T10:00:00Z', status, chart: 'atlasai-tp-0.1.0', app_version: '1.2.3', description });
+const entry = (revision: number, status: string, description: string) => ({
+  revision,
+  updated: '2026-11-26T10:00:00Z',
+  status,
+  chart: 'atlasai-tp-0.1.0',
+  app_version: '1.2.3',
+  description,
+});
 const helmFake = new FakeCli(
   ['helm', 'kubectl'],
   [
@@ -54,7 +69,13 @@ const helmFake = new FakeCli(
     { when: 'initial', match: ['helm', 'upgrade'], replies: [{ stderr: 'Error: UPGRADE FAILED: context deadline exceeded\n', code: 1 }], then: 'upgraded' },
     { when: 'upgraded', match: ['kubectl', 'get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
     { when: 'upgraded', match: ['kubectl', 'get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', crashLooping)]) }] },
-    { when: 'upgraded', match: ['helm', 'history'], replies: [{ stdout: JSON.stringify([entry(1, 'deployed', 'Install complete'), entry(2, 'failed', 'Upgrade "atlasai-tp" failed: context deadline exceeded')]) }] },
+    {
+      when: 'upgraded',
+      match: ['helm', 'history'],
+      replies: [
+        { stdout: JSON.stringify([entry(1, 'deployed', 'Install complete'), entry(2, 'failed', 'Upgrade "atlasai-tp" failed: context deadline exceeded')]) },
+      ],
+    },
     { when: 'upgraded', match: ['helm', 'rollback', '1'], replies: [{ stdout: 'Rollback was a success! Happy Helming!\n' }], then: 'rolled-back' },
     { when: 'rolled-back', match: ['kubectl', 'get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
     { when: 'rolled-back', match: ['kubectl', 'get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
@@ -68,7 +89,10 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   const dbUrl = await sharedPostgres().createDatabase('k8s');
-  server = await startServer({ DB_URL: dbUrl, ATLAS_ADMIN_EMAIL: 'admin@example.com', ATLAS_ADMIN_PASSWORD: 'k8s-admin-pw-12' }, makeRelease({ version: '1.2.3' }));
+  server = await startServer(
+    { DB_URL: dbUrl, ATLAS_ADMIN_EMAIL: 'admin@example.com', ATLAS_ADMIN_PASSWORD: 'k8s-admin-pw-12' },
+    makeRelease({ version: '1.2.3' }),
+  );
   env = {
     PATH: fake.path,
     DB_URL: dbUrl,
@@ -87,7 +111,9 @@ afterAll(async () => {
 describe('tpctl on Kubernetes', () => {
   it('an upgrade whose new pods crash is undone: backup, patch, rollout undo to the revision of 1.2.3, healthy, recorded', async () => {
     const result = await tpctl(['upgrade', '--to', '1.3.0', '--runtime', 'kubernetes'], env);
-    expect(result.stdout).toMatch(/upgrade to 1\.3\.0 FAILED at switch: the new pods crash: pod atlasai-tp-2abc-x1: CrashLoopBackOff.*Rolled back: 1\.2\.3 runs and is healthy/);
+    expect(result.stdout).toMatch(
+      /upgrade to 1\.3\.0 FAILED at switch: the new pods crash: pod atlasai-tp-2abc-x1: CrashLoopBackOff.*Rolled back: 1\.2\.3 runs and is healthy/,
+    );
     expect(result.code).toBe(1);
 
     const calls = fake.calls();
@@ -102,7 +128,13 @@ describe('tpctl on Kubernetes', () => {
     expect(backups).toHaveLength(1);
     const history = readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8');
     expect(history).toMatch(/^\d{8}T\d{6} 1\.2\.3 -> 1\.3\.0 FAILED log:\S+upgrade-\d{8}T\d{6}\.log\n\d{8}T\d{6} ROLLBACK 1\.3\.0 -> 1\.2\.3 log:/);
-    const log = readFileSync(path.join(env.ATLAS_LOG_DIR!, readdirSync(env.ATLAS_LOG_DIR!).find((n) => n.startsWith('upgrade-') && n.endsWith('.log'))!), 'utf8');
+    const log = readFileSync(
+      path.join(
+        env.ATLAS_LOG_DIR!,
+        readdirSync(env.ATLAS_LOG_DIR!).find((n) => n.startsWith('upgrade-') && n.endsWith('.log'))!,
+      ),
+      'utf8',
+    );
     expect(log).toContain('$ kubectl rollout undo deployment/atlasai-tp --to-revision=1 -n atlasai');
     expect(log).toContain('/app/.atlas-version is 1.2.3');
   });
@@ -144,7 +176,9 @@ describe('tpctl on Helm', () => {
   it('a failed helm upgrade is undone with helm rollback to the revision of 1.2.3, healthy, recorded', async () => {
     const helmEnv = { ...env, PATH: helmFake.path, ATLAS_LOG_DIR: path.join(dir, 'helm-logs'), ATLAS_DATA_DIR: path.join(dir, 'helm-data') };
     const result = await tpctl(['upgrade', '--to', '1.3.0', '--runtime', 'helm'], helmEnv);
-    expect(result.stdout).toMatch(/upgrade to 1\.3\.0 FAILED at switch: helm upgrade failed: Error: UPGRADE FAILED: context deadline exceeded; pod atlasai-tp-2abc-x1: CrashLoopBackOff.*Rolled back: 1\.2\.3 runs and is healthy/);
+    expect(result.stdout).toMatch(
+      /upgrade to 1\.3\.0 FAILED at switch: helm upgrade failed: Error: UPGRADE FAILED: context deadline exceeded; pod atlasai-tp-2abc-x1: CrashLoopBackOff.*Rolled back: 1\.2\.3 runs and is healthy/,
+    );
     expect(result.code).toBe(1);
 
     const helmCalls = helmFake.calls().filter((c) => c[0] === 'helm');
@@ -153,6 +187,8 @@ describe('tpctl on Helm', () => {
     expect(helmCalls).toContainEqual(commands.upgrade('1.3.0', 300_000).argv);
     expect(helmCalls.at(-1)).toEqual(commands.rollback(1, 300_000).argv);
     expect(readdirSync(helmEnv.ATLAS_LOG_DIR).filter((n) => /^db-backup-1\.2\.3-\d{8}T\d{6}\.sql\.gz$/.test(n))).toHaveLength(1);
-    expect(readFileSync(path.join(helmEnv.ATLAS_DATA_DIR, '.atlas-upgrade-history'), 'utf8')).toMatch(/ 1\.2\.3 -> 1\.3\.0 FAILED log:.*\n.* ROLLBACK 1\.3\.0 -> 1\.2\.3 log:/);
+    expect(readFileSync(path.join(helmEnv.ATLAS_DATA_DIR, '.atlas-upgrade-history'), 'utf8')).toMatch(
+      / 1\.2\.3 -> 1\.3\.0 FAILED log:.*\n.* ROLLBACK 1\.3\.0 -> 1\.2\.3 log:/,
+    );
   });
 });

@@ -51,7 +51,11 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
     let taken: (string[] | undefined)[] = [];
     const url = env.HEALTH_URL!;
     const downtime = await measureDowntime(url, async () => {
-      taken = [await steps(['upgrade', '--to', '1.3.0', '--no-backup'], 0), await steps(['upgrade', '--to', '1.3.2', '--no-backup'], 1), await steps(['rollback', '--to', '1.2.2'], 0)];
+      taken = [
+        await steps(['upgrade', '--to', '1.3.0', '--no-backup'], 0),
+        await steps(['upgrade', '--to', '1.3.2', '--no-backup'], 1),
+        await steps(['rollback', '--to', '1.2.2'], 0),
+      ];
     });
     expect(downtime).toMatchObject({ failed: 0 });
     expect(downtime.total).toBeGreaterThan(20);
@@ -64,8 +68,17 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
   }, 120_000);
 
   it('a run killed while its candidate bakes leaves it to the next run, which removes it first', async () => {
-    const child = spawn(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), 'upgrade', '--to', '1.3.0', '--no-backup'], { cwd: dir, env: { ...env, ATLAS_BAKE_SECONDS: '60' }, stdio: 'ignore' });
-    await eventually('the bake', async () => (existsSync(data('.atlas-operation.json')) && readFileSync(data('.atlas-operation.json'), 'utf8').includes('"step": "bake"') ? true : undefined), 60);
+    const child = spawn(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), 'upgrade', '--to', '1.3.0', '--no-backup'], {
+      cwd: dir,
+      env: { ...env, ATLAS_BAKE_SECONDS: '60' },
+      stdio: 'ignore',
+    });
+    await eventually(
+      'the bake',
+      async () =>
+        existsSync(data('.atlas-operation.json')) && readFileSync(data('.atlas-operation.json'), 'utf8').includes('"step": "bake"') ? true : undefined,
+      60,
+    );
     expect(readStatus(path.join(dir, 'data'))?.candidate).toMatchObject({ version: '1.3.0', state: 'running' });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));

@@ -51,7 +51,9 @@ describe('the local runtime on PostgreSQL: know before switching', () => {
     const before = snapshot();
     const refused = await script('upgrade-tp.sh', { ATLAS_VERSION: '2.0.0' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('2.0.0 cannot be upgraded to from 1.2.2: it needs 1.3.0 or newer (minimumUpgradeFrom in its release.json); upgrade to 1.3.0 first: ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh\nnothing was changed');
+    expect(refused.stderr).toContain(
+      '2.0.0 cannot be upgraded to from 1.2.2: it needs 1.3.0 or newer (minimumUpgradeFrom in its release.json); upgrade to 1.3.0 first: ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh\nnothing was changed',
+    );
     expect(snapshot()).toEqual(before);
 
     expect((await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0' })).code).toBe(0);
@@ -83,7 +85,9 @@ describe('the local runtime on PostgreSQL: know before switching', () => {
     expect(dry.code).toBe(2);
     const refused = await script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2' });
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain(`1.2.2 cannot run on the schema as it is: 0911_drop_incident_nickname.sql (applied by 1.3.1) is not additive: drop-column; restore the newest backup taken at or before 1.2.2: ${safePath}\nnothing was changed`);
+    expect(refused.stderr).toContain(
+      `1.2.2 cannot run on the schema as it is: 0911_drop_incident_nickname.sql (applied by 1.3.1) is not additive: drop-column; restore the newest backup taken at or before 1.2.2: ${safePath}\nnothing was changed`,
+    );
     expect(snapshot()).toEqual(before);
     expect(await healthyVersion()).toBe('1.3.1');
 
@@ -91,7 +95,9 @@ describe('the local runtime on PostgreSQL: know before switching', () => {
     expect(restored.stdout).toMatch(/^rolled back 1\.3\.1 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy, on the database restored from/);
     expect(restored.code).toBe(0);
     expect(logOf(restored.stdout)).toContain(`schema-check ok in`);
-    expect(logOf(restored.stdout)).toMatch(new RegExp(` {3}schema-check ok in \\d+ ms: 1\\.2\\.2 can run on the schema ${backup.replace(/[.]/g, '\\.')} holds\n`));
+    expect(logOf(restored.stdout)).toMatch(
+      new RegExp(` {3}schema-check ok in \\d+ ms: 1\\.2\\.2 can run on the schema ${backup.replace(/[.]/g, '\\.')} holds\n`),
+    );
     expect(await healthyVersion()).toBe('1.2.2');
   });
 });

@@ -17,7 +17,11 @@ let env: Record<string, string>;
 
 const script = (name: string, extra: Record<string, string> = {}) => runProcess('bash', [`scripts/${name}`], { ...env, ...extra }, { cwd: dir });
 const local = (args: string[]) => tpctl(args, env, { cwd: dir });
-const history = () => readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8').trim().split('\n').map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
+const history = () =>
+  readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
 async function health(): Promise<{ version: string; checks: { schema: { applied: number } } }> {
   return (await (await fetch(env.HEALTH_URL!)).json()) as { version: string; checks: { schema: { applied: number } } };
 }
@@ -52,8 +56,24 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     expect(readdirSync(path.join(dir, 'logs')).filter((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n))).toHaveLength(1);
     expect(readFileSync(path.join(dir, 'data', 'releases', 'current'), 'utf8')).toBe('1.3.0\n');
     // It passed the bake, against a baseline taken on 1.2.2 before the switch.
-    const [entry] = JSON.parse((await local(['history', '--json'])).stdout) as { run: { steps: { step: string }[]; bake: { seconds: number; signals: string[]; baseline: { routes: Record<string, { n: number }> }; bake: { routes: Record<string, { n: number }> } } } }[];
-    expect(entry?.run.steps.map((s) => s.step)).toEqual(['preflight', 'path-check', 'schema-check', 'baseline', 'stop', 'backup', 'switch', 'wait-healthy', 'verify', 'bake']);
+    const [entry] = JSON.parse((await local(['history', '--json'])).stdout) as {
+      run: {
+        steps: { step: string }[];
+        bake: { seconds: number; signals: string[]; baseline: { routes: Record<string, { n: number }> }; bake: { routes: Record<string, { n: number }> } };
+      };
+    }[];
+    expect(entry?.run.steps.map((s) => s.step)).toEqual([
+      'preflight',
+      'path-check',
+      'schema-check',
+      'baseline',
+      'stop',
+      'backup',
+      'switch',
+      'wait-healthy',
+      'verify',
+      'bake',
+    ]);
     expect(entry?.run.bake).toMatchObject({ seconds: 3, signals: [] });
     expect(entry?.run.bake.baseline.routes['GET /api/health']?.n).toBeGreaterThan(5);
     expect(entry?.run.bake.bake.routes['GET /api/health']?.n).toBeGreaterThan(5);
@@ -62,7 +82,9 @@ describe('the local runtime (no Docker), on the embedded database', () => {
   it('an upgrade to a release that crashes on start rolls itself back to 1.3.0', async () => {
     const res = await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.2' });
     expect(res.code).toBe(1);
-    expect(res.stdout).toMatch(/FAILED at wait-healthy: the Tenant Plane crashed: crashed 1\.3\.2 \(exit 1, 1 restart\).*Rolled back: 1\.3\.0 runs and is healthy/);
+    expect(res.stdout).toMatch(
+      /FAILED at wait-healthy: the Tenant Plane crashed: crashed 1\.3\.2 \(exit 1, 1 restart\).*Rolled back: 1\.3\.0 runs and is healthy/,
+    );
     expect((await health()).version).toBe('1.3.0');
     expect(history().slice(1)).toEqual(['1.3.0 -> 1.3.2 FAILED', 'ROLLBACK 1.3.2 -> 1.3.0']);
   });
@@ -82,7 +104,7 @@ describe('the local runtime (no Docker), on the embedded database', () => {
   it('an upgrade killed with kill -9 at random moments, round after round, is led back by the next rollback to a healthy 1.2.2, with a truthful history', async () => {
     // A seeded sequence of moments: a failing round can be replayed.
     let seed = Number(process.env.ATLAS_KILL_SEED ?? 20261201);
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     // The moments span an upgrade as long as one takes on this machine now, timed whole first:
     // a fixed span would fall wholly before the switch on a loaded machine.
     const timed = Date.now();
@@ -116,13 +138,16 @@ describe('the local runtime (no Docker), on the embedded database', () => {
       // before or after the switch (the ROLLBACK line says the configuration was switched back);
       // the upgrade finished first (the rollback then went back by the previous version); or
       // killed between its SUCCESS line and its end.
-      expect([
-        [],
-        ['1.2.2 -> 1.3.0 INTERRUPTED'],
-        ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'],
-        ['1.2.2 -> 1.3.0 SUCCESS', 'ROLLBACK 1.3.0 -> 1.2.2'],
-        ['1.2.2 -> 1.3.0 SUCCESS', '1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'],
-      ], JSON.stringify(where)).toContainEqual(lines);
+      expect(
+        [
+          [],
+          ['1.2.2 -> 1.3.0 INTERRUPTED'],
+          ['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'],
+          ['1.2.2 -> 1.3.0 SUCCESS', 'ROLLBACK 1.3.0 -> 1.2.2'],
+          ['1.2.2 -> 1.3.0 SUCCESS', '1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2'],
+        ],
+        JSON.stringify(where),
+      ).toContainEqual(lines);
       if (configuredAtDeath === '1.3.0') expect(lines.at(-1), JSON.stringify(where)).toBe('ROLLBACK 1.3.0 -> 1.2.2');
       expect(existsSync(path.join(dir, 'data', '.atlas-operation.json'))).toBe(false);
       expect((await local(['status'])).code).toBe(0);
@@ -140,8 +165,12 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     const res = await local(['rollback']);
     expect(res.code).toBe(3);
     expect(history().slice(-2)).toEqual(['ROLLBACK 1.3.0 -> 1.2.2 FAILED', 'ROLLBACK 1.2.2 -> 1.3.0 FAILED']);
-    expect(res.stdout).toMatch(/^rollback to 1\.2\.2 FAILED at wait-healthy \(the Tenant Plane crashed: .*\) and the way back to 1\.3\.0 FAILED at wait-healthy too \(.*\)\. The Tenant Plane is not healthy and needs a human: read \S+, then ATLAS_VERSION=1\.3\.0 bash scripts\/rollback-tp\.sh/);
-    const record = JSON.parse((await local(['history', '--json'])).stdout) as { run: { outcome: string; failure: { step: string }; wayBack: { step: string } } }[];
+    expect(res.stdout).toMatch(
+      /^rollback to 1\.2\.2 FAILED at wait-healthy \(the Tenant Plane crashed: .*\) and the way back to 1\.3\.0 FAILED at wait-healthy too \(.*\)\. The Tenant Plane is not healthy and needs a human: read \S+, then ATLAS_VERSION=1\.3\.0 bash scripts\/rollback-tp\.sh/,
+    );
+    const record = JSON.parse((await local(['history', '--json'])).stdout) as {
+      run: { outcome: string; failure: { step: string }; wayBack: { step: string } };
+    }[];
     expect(record.at(-1)?.run).toMatchObject({ outcome: 'needs-human', failure: { step: 'wait-healthy' }, wayBack: { step: 'wait-healthy' } });
 
     for (const file of broken) rmSync(file);

@@ -22,11 +22,20 @@ const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}
 /** Waits until the element's text matches; fails with what it last showed. */
 async function text(locator: Locator, expected: string | RegExp, seconds = 10, reload = false): Promise<void> {
   let last = '';
-  await eventually(`"${String(expected)}" on the page (last seen: "${last}")`, async () => {
-    if (reload) await page.reload();
-    last = ((await locator.first().textContent({ timeout: 1_000 }).catch(() => '')) ?? '').trim();
-    return (typeof expected === 'string' ? last === expected : expected.test(last)) ? true : undefined;
-  }, seconds).catch((err: Error) => {
+  await eventually(
+    `"${String(expected)}" on the page (last seen: "${last}")`,
+    async () => {
+      if (reload) await page.reload();
+      last = (
+        (await locator
+          .first()
+          .textContent({ timeout: 1_000 })
+          .catch(() => '')) ?? ''
+      ).trim();
+      return (typeof expected === 'string' ? last === expected : expected.test(last)) ? true : undefined;
+    },
+    seconds,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; the element shows "${last}"`);
   });
 }
@@ -53,7 +62,16 @@ beforeAll(async () => {
   agent.start();
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage();
 }, 60_000);
@@ -104,7 +122,11 @@ describe('the web pages', () => {
     await page.getByRole('button', { name: 'Resolve' }).click();
     await text(page.locator('#incident-status'), 'resolved');
     const timeline = await page.locator('ol li').allTextContents();
-    expect(timeline.map((t) => t.replace(/^\d+ s ago: /, ''))).toEqual(['created by admin@example.com', 'acknowledged by admin@example.com', 'resolved by admin@example.com']);
+    expect(timeline.map((t) => t.replace(/^\d+ s ago: /, ''))).toEqual([
+      'created by admin@example.com',
+      'acknowledged by admin@example.com',
+      'resolved by admin@example.com',
+    ]);
     expect(new URL(page.url()).pathname).toBe(`/incidents/${created.body.incident.id}`);
     await shot('incident-resolved');
   });

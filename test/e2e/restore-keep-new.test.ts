@@ -27,7 +27,8 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
   beforeAll(async () => {
     env = { ...localRuntimeEnv(dir, await freePort()), ...(kind === 'postgres' ? { DB_URL: await sharedPostgres().createDatabase('keepnew') } : {}) };
     symlinkSync(path.join(appRoot, 'scripts'), path.join(dir, 'scripts'));
-    for (const release of [makeRelease({ version: '1.2.2' }), makeRelease({ version: '1.3.0', migrations: PRIORITY })]) expect((await local(['release', 'add', release])).code).toBe(0);
+    for (const release of [makeRelease({ version: '1.2.2' }), makeRelease({ version: '1.3.0', migrations: PRIORITY })])
+      expect((await local(['release', 'add', release])).code).toBe(0);
     expect((await local(['local', 'start', '--version', '1.2.2'])).code).toBe(0);
   }, 120_000);
 
@@ -47,10 +48,11 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     expect(existsSync(path.join(dir, 'data', '.atlas-upgrade-history'))).toBe(false);
   });
 
-  it('1.2.2 is healthy; every row created on 1.3.0 is there and readable through its API; the 1.3.0 column is gone; rows changed since have the backup\'s values and are listed', async () => {
+  it("1.2.2 is healthy; every row created on 1.3.0 is there and readable through its API; the 1.3.0 column is gone; rows changed since have the backup's values and are listed", async () => {
     // Before the backup, on 1.2.2: an agent, an incident and a setting.
     let api = await signIn();
-    const token = (await api.post<{ enrollmentToken: { token: string } }>('/api/admin/enrollment-tokens', { name: 'edge-1', labels: ['site-a'] })).body.enrollmentToken.token;
+    const token = (await api.post<{ enrollmentToken: { token: string } }>('/api/admin/enrollment-tokens', { name: 'edge-1', labels: ['site-a'] })).body
+      .enrollmentToken.token;
     const agent = (await api.post<{ agent: { id: string } }>('/api/agents/enroll', { token, name: 'edge-1', runbooks: ['disk-usage'] })).body.agent;
     const before = (await api.post<{ incident: { id: number } }>('/api/incidents', { title: 'before the backup', severity: 'low' })).body.incident;
     expect((await api.call('PUT', '/api/admin/settings/support.email', { value: 'ops@example.com' })).status).toBe(200);
@@ -64,8 +66,13 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     api = await signIn();
     const created = (await api.post<{ incident: { id: number } }>('/api/incidents', { title: 'written on 1.3.0', severity: 'high' })).body.incident;
     expect((await api.post(`/api/incidents/${created.id}/comments`, { text: 'a comment on 1.3.0' })).status).toBe(201);
-    const execution = (await api.post<{ executions: { id: string }[] }>(`/api/incidents/${created.id}/runbooks`, { runbook: 'disk-usage', agentId: agent.id })).body.executions[0]!;
-    const user = await api.post<{ user: { id: string } }>('/api/admin/users', { email: 'new-on-130@example.com', password: 'a-long-password-1', role: 'operator' });
+    const execution = (await api.post<{ executions: { id: string }[] }>(`/api/incidents/${created.id}/runbooks`, { runbook: 'disk-usage', agentId: agent.id }))
+      .body.executions[0]!;
+    const user = await api.post<{ user: { id: string } }>('/api/admin/users', {
+      email: 'new-on-130@example.com',
+      password: 'a-long-password-1',
+      role: 'operator',
+    });
     expect(user.status).toBe(201);
     expect((await api.post(`/api/incidents/${before.id}/acknowledge`)).status).toBe(200);
     expect((await api.call('PUT', '/api/admin/settings/support.email', { value: 'changed@example.com' })).status).toBe(200);
@@ -81,7 +88,7 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     expect(lines).toContain('  columns the backup does not have (their values are discarded): priority');
     expect(lines).toContain('  carried over: 1 of 1');
     expect(lines).toContain('runbook_executions: 1 created, 0 changed, 0 deleted since the backup');
-    expect(lines).toContain("settings: 0 created, 1 changed, 0 deleted since the backup");
+    expect(lines).toContain('settings: 0 created, 1 changed, 0 deleted since the backup');
     expect(lines).toContain("  changed (the backup's values are restored): support.email");
     expect(lines.filter((l) => l.startsWith('sessions: '))).toHaveLength(1);
     expect(lines).toContain('  not carried: sign-ins end with a restore: everyone signs in again');
@@ -89,7 +96,9 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     // 1.2.2 serves it all (sessions were not carried: sign in again).
     expect(((await (await fetch(env.HEALTH_URL!)).json()) as { version: string }).version).toBe('1.2.2');
     api = await signIn();
-    const read = await api.get<{ incident: { title: string }; timeline: { kind: string; detail: { text?: string } }[]; executions: { id: string }[] }>(`/api/incidents/${created.id}`);
+    const read = await api.get<{ incident: { title: string }; timeline: { kind: string; detail: { text?: string } }[]; executions: { id: string }[] }>(
+      `/api/incidents/${created.id}`,
+    );
     expect(read.status).toBe(200);
     expect(read.body.incident.title).toBe('written on 1.3.0');
     expect(read.body.timeline.map((e) => e.kind)).toEqual(expect.arrayContaining(['created', 'comment', 'execution_started']));
@@ -99,15 +108,21 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     expect((await api.get<{ incident: { status: string } }>(`/api/incidents/${before.id}`)).body.incident.status).toBe('open');
     expect((await api.get<{ setting: { value: string } }>('/api/settings/support.email')).body.setting.value).toBe('ops@example.com');
     // New incidents continue past the carried id.
-    expect((await api.post<{ incident: { id: number } }>('/api/incidents', { title: 'after the restore', severity: 'low' })).body.incident.id).toBeGreaterThan(created.id);
+    expect((await api.post<{ incident: { id: number } }>('/api/incidents', { title: 'after the restore', severity: 'low' })).body.incident.id).toBeGreaterThan(
+      created.id,
+    );
 
     if (kind === 'postgres') {
       const db = await openDatabase({ url: env.DB_URL, embeddedDir: '', applicationName: 'tpctl' });
-      const columns = await db.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'incidents' AND column_name = 'priority'`).finally(() => db.close());
+      const columns = await db
+        .query(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'incidents' AND column_name = 'priority'`)
+        .finally(() => db.close());
       expect(columns).toEqual([]);
     }
     // The run record holds the same report, as data.
-    const entries = JSON.parse((await local(['history', '--json'])).stdout) as { run?: { sinceBackup: { carried: { table: string; carried: number }[] } | null } }[];
+    const entries = JSON.parse((await local(['history', '--json'])).stdout) as {
+      run?: { sinceBackup: { carried: { table: string; carried: number }[] } | null };
+    }[];
     const entry = entries.find((e) => e.run?.sinceBackup);
     expect(entry?.run?.sinceBackup?.carried.find((c) => c.table === 'incidents')?.carried).toBe(1);
   }, 240_000);

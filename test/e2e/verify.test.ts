@@ -20,7 +20,9 @@ beforeAll(async () => {
   agent = new AgentProcess({ server: tp.url, name: 'edge-v', checkinIntervalSeconds: 0.5 });
   expect((await agent.enroll(enrollment)).code).toBe(0);
   agent.start();
-  await eventually('the agent to be online', async () => ((await api.get<{ agents: { online: boolean }[] }>('/api/agents')).body.agents[0]?.online ? true : undefined));
+  await eventually('the agent to be online', async () =>
+    (await api.get<{ agents: { online: boolean }[] }>('/api/agents')).body.agents[0]?.online ? true : undefined,
+  );
 });
 
 afterAll(async () => {

@@ -152,12 +152,12 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       const routes = json(index).routes as { method: string; url: string; access: string }[];
       expect(routes.length).toBeGreaterThanOrEqual(17);
       // Enrollment is authenticated by the one-time token in its body; the API's description is public.
-      expect(routes.filter((r) => r.access === 'public').map((r) => `${r.method} ${r.url}`).sort()).toEqual([
-        'GET /api/health',
-        'GET /api/openapi.json',
-        'POST /api/agents/enroll',
-        'POST /api/login',
-      ]);
+      expect(
+        routes
+          .filter((r) => r.access === 'public')
+          .map((r) => `${r.method} ${r.url}`)
+          .sort(),
+      ).toEqual(['GET /api/health', 'GET /api/openapi.json', 'POST /api/agents/enroll', 'POST /api/login']);
       expect(routes.filter((r) => r.access === 'agent').map((r) => r.url)).toEqual([
         '/api/agent/checkin',
         '/api/agent/executions/claim',
@@ -189,7 +189,12 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
 
   describe('users', () => {
     it('admins create users; duplicates, weak passwords, bad emails and unknown roles are refused clearly', async () => {
-      const ok = await app.inject({ method: 'POST', url: '/api/admin/users', headers: { cookie: admin }, payload: { email: 'New@Example.com', password: PASSWORD, role: 'viewer', name: 'New' } });
+      const ok = await app.inject({
+        method: 'POST',
+        url: '/api/admin/users',
+        headers: { cookie: admin },
+        payload: { email: 'New@Example.com', password: PASSWORD, role: 'viewer', name: 'New' },
+      });
       expect(ok.statusCode).toBe(201);
       expect(json(ok).user).toMatchObject({ email: 'new@example.com', role: 'viewer', disabled: false });
       const cases: [Record<string, unknown>, number, RegExp][] = [
@@ -212,7 +217,12 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       const res = await app.inject({ method: 'PATCH', url: `/api/admin/users/${me!.id}`, headers: { cookie: admin }, payload: { role: 'viewer' } });
       expect(res.statusCode).toBe(409);
       expect(json(res).message).toMatch(/last enabled admin/);
-      const unknown = await app.inject({ method: 'PATCH', url: '/api/admin/users/00000000-0000-4000-8000-000000000000', headers: { cookie: admin }, payload: { name: 'x' } });
+      const unknown = await app.inject({
+        method: 'PATCH',
+        url: '/api/admin/users/00000000-0000-4000-8000-000000000000',
+        headers: { cookie: admin },
+        payload: { name: 'x' },
+      });
       expect(unknown.statusCode).toBe(404);
       const empty = await app.inject({ method: 'PATCH', url: `/api/admin/users/${me!.id}`, headers: { cookie: admin }, payload: {} });
       expect(empty.statusCode).toBe(400);
@@ -221,8 +231,7 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
 
   describe('settings', () => {
     it('records every change with who, when, old and new value; an unchanged write records nothing', async () => {
-      const put = (value: unknown) =>
-        app.inject({ method: 'PUT', url: '/api/admin/settings/notify.channel', headers: { cookie: admin }, payload: { value } });
+      const put = (value: unknown) => app.inject({ method: 'PUT', url: '/api/admin/settings/notify.channel', headers: { cookie: admin }, payload: { value } });
       expect((await put('#ops')).statusCode).toBe(200);
       expect((await put({ name: '#ops-critical', mention: [1, 2] })).statusCode).toBe(200);
       await put({ name: '#ops-critical', mention: [1, 2] });
@@ -262,8 +271,7 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
 
   describe('license', () => {
     const get = () => app.inject({ url: '/api/admin/license', headers: { cookie: admin } });
-    const install = (document: string) =>
-      app.inject({ method: 'PUT', url: '/api/admin/license', headers: { cookie: admin }, payload: { document } });
+    const install = (document: string) => app.inject({ method: 'PUT', url: '/api/admin/license', headers: { cookie: admin }, payload: { document } });
 
     it('reports a missing license, and still shows the version', async () => {
       await db.query('DELETE FROM license');
@@ -303,7 +311,13 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
     it('gets a 4xx with a JSON message, never a 500 or a stack trace', async () => {
       const index = json(await app.inject({ url: '/api', headers: { cookie: admin } })).routes as { method: string; url: string }[];
       const hostile = ['not-a-uuid', '..%2F..%2Fetc', '%00', "'; DROP TABLE users; --", 'x'.repeat(300)];
-      const bodies = ['{bad json', '[]', '"just a string"', JSON.stringify({ unexpected: true }), JSON.stringify({ email: 1, password: [], name: {}, document: 7 })];
+      const bodies = [
+        '{bad json',
+        '[]',
+        '"just a string"',
+        JSON.stringify({ unexpected: true }),
+        JSON.stringify({ email: 1, password: [], name: {}, document: 7 }),
+      ];
       let refused = 0;
       for (const route of index) {
         if (route.url === '/api/logout') continue; // would end the admin's session
@@ -335,7 +349,12 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
     it('refuses a body that is not JSON, and a body too large', async () => {
       const text = await app.inject({ method: 'POST', url: '/api/login', headers: { 'content-type': 'application/xml' }, payload: '<login/>' });
       expect(text.statusCode).toBe(415);
-      const huge = await app.inject({ method: 'POST', url: '/api/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email: 'a@b.cd', password: 'x'.repeat(300_000) }) });
+      const huge = await app.inject({
+        method: 'POST',
+        url: '/api/login',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ email: 'a@b.cd', password: 'x'.repeat(300_000) }),
+      });
       expect(huge.statusCode).toBe(413);
     });
   });

@@ -16,16 +16,86 @@ import { backends } from '../support/backends.js';
 const RUNS = 12;
 const SEED = Number(process.env.ATLAS_FUZZ_SEED ?? Date.now() % 2 ** 31);
 
-const FIELDS = ['email', 'password', 'name', 'title', 'description', 'severity', 'status', 'url', 'events', 'enabled', 'value', 'role', 'disabled', 'runbook', 'label', 'labels', 'agentId', 'assigneeId', 'document', 'note', 'text', 'token', 'ttlSeconds', 'waitSeconds', 'exitCode', 'output', 'limit', 'before', 'q', 'incidentId', 'key'];
+const FIELDS = [
+  'email',
+  'password',
+  'name',
+  'title',
+  'description',
+  'severity',
+  'status',
+  'url',
+  'events',
+  'enabled',
+  'value',
+  'role',
+  'disabled',
+  'runbook',
+  'label',
+  'labels',
+  'agentId',
+  'assigneeId',
+  'document',
+  'note',
+  'text',
+  'token',
+  'ttlSeconds',
+  'waitSeconds',
+  'exitCode',
+  'output',
+  'limit',
+  'before',
+  'q',
+  'incidentId',
+  'key',
+];
 
-const nastyText = fc.constantFrom('\u0000', 'a\u0000b', '\ud800', 'x\udfffy', '1e309', '-1e309', '1e20', '-1', '0', '9'.repeat(400), "'; DROP TABLE users; --", '../../etc/passwd', '%00', '__proto__', 'constructor', '<script>alert(1)</script>', ' ', '', '\r\nX-Injected: 1');
-const text = fc.oneof({ arbitrary: nastyText, weight: 3 }, { arbitrary: fc.string({ unit: 'binary', maxLength: 40 }), weight: 1 }, { arbitrary: fc.string({ maxLength: 3000 }), weight: 1 });
+const nastyText = fc.constantFrom(
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '1e309',
+  '-1e309',
+  '1e20',
+  '-1',
+  '0',
+  '9'.repeat(400),
+  "'; DROP TABLE users; --",
+  '../../etc/passwd',
+  '%00',
+  '__proto__',
+  'constructor',
+  '<script>alert(1)</script>',
+  ' ',
+  '',
+  '\r\nX-Injected: 1',
+);
+const text = fc.oneof(
+  { arbitrary: nastyText, weight: 3 },
+  { arbitrary: fc.string({ unit: 'binary', maxLength: 40 }), weight: 1 },
+  { arbitrary: fc.string({ maxLength: 3000 }), weight: 1 },
+);
 const number = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(1e308, -0, Number.MAX_SAFE_INTEGER + 2, 2 ** 63));
 const scalar = fc.oneof(text, number, fc.boolean(), fc.constant(null));
 const value = fc.letrec((tie) => ({
-  any: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('any'), { maxLength: 4 }), fc.dictionary(fc.oneof(fc.constantFrom(...FIELDS), text), tie('any'), { maxKeys: 5 })),
+  any: fc.oneof(
+    { depthSize: 'small' },
+    scalar,
+    fc.array(tie('any'), { maxLength: 4 }),
+    fc.dictionary(fc.oneof(fc.constantFrom(...FIELDS), text), tie('any'), { maxKeys: 5 }),
+  ),
 })).any;
-type Schema = { type?: string | string[]; properties?: Record<string, Schema>; required?: string[]; items?: Schema; enum?: unknown[]; format?: string; minimum?: number; maximum?: number };
+type Schema = {
+  type?: string | string[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  enum?: unknown[];
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+};
 
 /**
  * Input shaped as a route's own schema says (so that it gets past validation to the code
@@ -42,7 +112,8 @@ function shapedAs(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknown> 
       options.push(fc.record(props, { requiredKeys: schema.required ?? [] }));
     } else if (type === 'array') options.push(fc.array(shapedAs(schema.items, depth + 1), { maxLength: 4 }));
     else if (type === 'string') options.push(schema.format === 'uuid' ? fc.uuid() : text, fc.constantFrom('a@example.com', 'low', 'open', 'x'));
-    else if (type === 'integer' || type === 'number') options.push(number, fc.integer({ min: schema.minimum ?? -10, max: Math.min(schema.maximum ?? 1000, 1000) }));
+    else if (type === 'integer' || type === 'number')
+      options.push(number, fc.integer({ min: schema.minimum ?? -10, max: Math.min(schema.maximum ?? 1000, 1000) }));
     else if (type === 'boolean') options.push(fc.boolean());
   }
   return fc.oneof(...options);
@@ -53,7 +124,10 @@ const body = (schema: Schema | undefined) =>
   fc.oneof(
     { arbitrary: shapedAs(schema).map((v) => JSON.stringify(v) ?? 'null'), weight: 4 },
     { arbitrary: fc.dictionary(fc.constantFrom(...FIELDS), value, { maxKeys: 6 }).map((o) => JSON.stringify(o)), weight: 1 },
-    { arbitrary: fc.constantFrom('{"limit":1e309}', '{"value":-1e999}', '{bad json', '', 'null', '[]', '"\\u0000"', '{"__proto__":{"admin":true}}'), weight: 1 },
+    {
+      arbitrary: fc.constantFrom('{"limit":1e309}', '{"value":-1e999}', '{bad json', '', 'null', '[]', '"\\u0000"', '{"__proto__":{"admin":true}}'),
+      weight: 1,
+    },
     { arbitrary: fc.integer({ min: 1, max: 5000 }).map((n) => `{"value":${'['.repeat(n)}${']'.repeat(n)}}`), weight: 1 },
   );
 
@@ -63,7 +137,9 @@ const asText = (v: unknown): string => (typeof v === 'string' ? v : (JSON.string
 
 /** A query string: the route's own parameters with generated values (or stray ones), as text. */
 const query = (schema: Schema | undefined) =>
-  fc.dictionary(fc.constantFrom(...Object.keys(schema?.properties ?? {}), 'x'), fc.oneof(text, number.map(asText), shapedAs(schema).map(asText)), { maxKeys: 4 });
+  fc.dictionary(fc.constantFrom(...Object.keys(schema?.properties ?? {}), 'x'), fc.oneof(text, number.map(asText), shapedAs(schema).map(asText)), {
+    maxKeys: 4,
+  });
 
 describe.each(backends)('fuzzing every route on $name', (backend) => {
   let db: Database;
@@ -93,27 +169,34 @@ describe.each(backends)('fuzzing every route on $name', (backend) => {
     for (const route of routes) {
       for (const [identity, cookie] of Object.entries(who)) {
         await fc.assert(
-          fc.asyncProperty(fc.array(fc.oneof(text, fc.uuid(), fc.integer({ min: -1, max: 1e6 }).map(String)), { minLength: 2, maxLength: 2 }), query(route.query), body(route.body), async ([p1, p2], q, payload) => {
-            const path = route.url.replace(/:\w+/, encode(p1!)).replace(/:\w+/, encode(p2!));
-            const qs = Object.entries(q).map(([k, v]) => `${k}=${encode(v)}`).join('&');
-            const takesBody = route.method !== 'GET' && route.method !== 'DELETE';
-            const res = await app.inject({
-              method: route.method as 'POST',
-              url: qs ? `${path}?${qs}` : path,
-              headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
-              ...(takesBody ? { payload } : {}),
-            });
-            requests++;
-            const where = `${identity} ${route.method} ${path}`;
-            // Health's 503 is its answer, not a failure: its last database check is late when
-            // the embedded database, in this process, keeps it busy on a loaded machine.
-            if (route.url === '/api/health' && res.statusCode === 503) {
-              expect(json(res), where).toMatchObject({ status: 'error', checks: { database: { status: expect.any(String) as string } } });
-              return;
-            }
-            expect(res.statusCode, where).toBeLessThan(500);
-            if (res.statusCode >= 400) expect(json(res), where).toEqual({ error: expect.any(String) as string, message: expect.any(String) as string });
-          }),
+          fc.asyncProperty(
+            fc.array(fc.oneof(text, fc.uuid(), fc.integer({ min: -1, max: 1e6 }).map(String)), { minLength: 2, maxLength: 2 }),
+            query(route.query),
+            body(route.body),
+            async ([p1, p2], q, payload) => {
+              const path = route.url.replace(/:\w+/, encode(p1!)).replace(/:\w+/, encode(p2!));
+              const qs = Object.entries(q)
+                .map(([k, v]) => `${k}=${encode(v)}`)
+                .join('&');
+              const takesBody = route.method !== 'GET' && route.method !== 'DELETE';
+              const res = await app.inject({
+                method: route.method as 'POST',
+                url: qs ? `${path}?${qs}` : path,
+                headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
+                ...(takesBody ? { payload } : {}),
+              });
+              requests++;
+              const where = `${identity} ${route.method} ${path}`;
+              // Health's 503 is its answer, not a failure: its last database check is late when
+              // the embedded database, in this process, keeps it busy on a loaded machine.
+              if (route.url === '/api/health' && res.statusCode === 503) {
+                expect(json(res), where).toMatchObject({ status: 'error', checks: { database: { status: expect.any(String) as string } } });
+                return;
+              }
+              expect(res.statusCode, where).toBeLessThan(500);
+              if (res.statusCode >= 400) expect(json(res), where).toEqual({ error: expect.any(String) as string, message: expect.any(String) as string });
+            },
+          ),
           { numRuns: RUNS, seed: SEED },
         );
       }

@@ -35,7 +35,9 @@ describe('GET /metrics', () => {
 
     const latency = families.get('atlas_http_request_duration_seconds')!;
     expect(latency.type).toBe('HISTOGRAM');
-    expect(Object.keys(latency.metrics[0]?.buckets ?? {}).sort()).toEqual(['0.002', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '+Inf'].sort());
+    expect(Object.keys(latency.metrics[0]?.buckets ?? {}).sort()).toEqual(
+      ['0.002', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '+Inf'].sort(),
+    );
     // (This parser keeps a histogram's buckets but not its other labels: the count, as written.)
     expect(res.body).toContain('atlas_http_request_duration_seconds_count{method="GET",route="/api/health"} 1\n');
 

@@ -38,7 +38,15 @@ describe('web pages (in process)', () => {
   });
 
   it('never redirect a login to another site, however the path is written', async () => {
-    for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example', '/\t/evil.example', '/\n/evil.example', '/\r\nSet-Cookie: x=1', '/..//evil.example']) {
+    for (const next of [
+      'https://evil.example/',
+      '//evil.example/',
+      '/\\evil.example',
+      '/\t/evil.example',
+      '/\n/evil.example',
+      '/\r\nSet-Cookie: x=1',
+      '/..//evil.example',
+    ]) {
       const res = await postLogin(t.app, { ...ADMIN, next });
       expect({ next, status: res.statusCode, location: res.headers.location }).toEqual({ next, status: 303, location: '/incidents' });
     }
@@ -51,7 +59,11 @@ describe('web pages (in process)', () => {
   it('refuse a login form posted from another site (login CSRF): no session is made', async () => {
     const before = await t.db.query('SELECT 1 FROM sessions');
     const own = await loginForm(t.app);
-    for (const token of [{ csrf: '', cookie: '' }, { csrf: own.csrf, cookie: '' }, { csrf: 'forged', cookie: own.cookie }]) {
+    for (const token of [
+      { csrf: '', cookie: '' },
+      { csrf: own.csrf, cookie: '' },
+      { csrf: 'forged', cookie: own.cookie },
+    ]) {
       const res = await postLogin(t.app, ADMIN, token);
       expect(res.statusCode).toBe(403);
       expect(res.body).toContain('This login form was not sent from this site');
@@ -60,11 +72,17 @@ describe('web pages (in process)', () => {
     expect(await t.db.query('SELECT 1 FROM sessions')).toHaveLength(before.length);
   });
 
-  it('count failed form logins against the client address, not the server\'s own', async () => {
+  it("count failed form logins against the client address, not the server's own", async () => {
     const wrong = { email: 'admin@example.com', password: 'not-the-password' };
     const from = (remoteAddress: string) => async () => {
       const token = await loginForm(t.app);
-      return t.app.inject({ method: 'POST', url: '/login', remoteAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: token.cookie }, payload: new URLSearchParams({ csrf: token.csrf, ...wrong }).toString() });
+      return t.app.inject({
+        method: 'POST',
+        url: '/login',
+        remoteAddress,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: token.cookie },
+        payload: new URLSearchParams({ csrf: token.csrf, ...wrong }).toString(),
+      });
     };
     await from('203.0.113.7')();
     const rows = await t.db.query<{ key: string }>(`SELECT key FROM login_failures WHERE key LIKE 'address:%'`);
@@ -74,7 +92,12 @@ describe('web pages (in process)', () => {
   });
 
   it('refuse a form without the anti-forgery token, changing nothing', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/incidents', headers: { cookie: t.admin, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'title=forged&severity=low' });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/incidents',
+      headers: { cookie: t.admin, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'title=forged&severity=low',
+    });
     expect(res.statusCode).toBe(403);
     expect(res.body).toContain('anti-forgery token');
     expect(await t.db.query(`SELECT 1 FROM incidents WHERE title = 'forged'`)).toHaveLength(0);
@@ -90,7 +113,12 @@ describe('web pages (in process)', () => {
   });
 
   it('serve every page with security headers and HTML-escaped content', async () => {
-    await t.app.inject({ method: 'POST', url: '/api/incidents', headers: { cookie: t.admin }, payload: { title: '<script>alert(1)</script>', severity: 'low' } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/incidents',
+      headers: { cookie: t.admin },
+      payload: { title: '<script>alert(1)</script>', severity: 'low' },
+    });
     const res = await t.app.inject({ url: '/incidents', headers: { cookie: t.admin } });
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.headers['content-security-policy']).toBe("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");

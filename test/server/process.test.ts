@@ -24,7 +24,10 @@ async function login(url: string): Promise<string> {
     body: JSON.stringify({ email: ADMIN.ATLAS_ADMIN_EMAIL, password: ADMIN.ATLAS_ADMIN_PASSWORD }),
   });
   expect(res.status).toBe(200);
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
 }
 
 async function health(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -97,12 +100,19 @@ describe('start-up', () => {
   it('a rolling update: the old and the new version serve side by side on the new (additive) schema, sharing sessions', async () => {
     const url = await sharedPostgres().createDatabase();
     const old = await start({ DB_URL: url, ...ADMIN });
-    const newer = await start({ DB_URL: url }, makeRelease({ version: '1.4.0', migrations: { '0900_user_nickname.sql': 'ALTER TABLE users ADD COLUMN nickname text;' } }));
+    const newer = await start(
+      { DB_URL: url },
+      makeRelease({ version: '1.4.0', migrations: { '0900_user_nickname.sql': 'ALTER TABLE users ADD COLUMN nickname text;' } }),
+    );
     // Health answers from its last periodic check, so the old server sees the new migration on its next one.
-    const oldHealth = await eventually('the old server to report the migration ahead of it', async () => {
-      const h = await health(old.url);
-      return (h.body as { checks?: { schema?: { ahead?: string[] } } }).checks?.schema?.ahead?.length ? h : undefined;
-    }, 5);
+    const oldHealth = await eventually(
+      'the old server to report the migration ahead of it',
+      async () => {
+        const h = await health(old.url);
+        return (h.body as { checks?: { schema?: { ahead?: string[] } } }).checks?.schema?.ahead?.length ? h : undefined;
+      },
+      5,
+    );
     expect(oldHealth.body).toMatchObject({ status: 'ok', checks: { schema: { ahead: ['0900_user_nickname.sql'] } } });
     expect((await health(newer.url)).body).toMatchObject({ status: 'ok', version: '1.4.0' });
     for (const [from, to] of [

@@ -20,7 +20,14 @@ async function call(replica: { url: string }, path: string, init: { method?: str
     body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
   });
   const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> | undefined, cookie: res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ') };
+  return {
+    status: res.status,
+    body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> | undefined,
+    cookie: res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; '),
+  };
 }
 
 async function login(replica: { url: string }, email: string, password: string): Promise<string> {
@@ -58,9 +65,10 @@ describe('three replicas, one database', () => {
     }
   });
 
-  it('a revoked API token, and all of a user\'s tokens revoked at once', async () => {
+  it("a revoked API token, and all of a user's tokens revoked at once", async () => {
     const cookie = await login(replicas[0]!, ADMIN.ATLAS_ADMIN_EMAIL, ADMIN.ATLAS_ADMIN_PASSWORD);
-    const make = async () => (await call(replicas[0]!, '/api/tokens', { method: 'POST', headers: { cookie }, body: { name: 'ci' } })).body!.token as { id: string; secret: string };
+    const make = async () =>
+      (await call(replicas[0]!, '/api/tokens', { method: 'POST', headers: { cookie }, body: { name: 'ci' } })).body!.token as { id: string; secret: string };
     const [one, two, three] = [await make(), await make(), await make()];
     for (const t of [one, two, three]) expect(await everywhere('/api/me', { authorization: `Bearer ${t.secret}` })).toEqual([200, 200, 200]);
     expect((await call(replicas[1]!, `/api/tokens/${one.id}`, { method: 'DELETE', headers: { cookie }, body: {} })).status).toBe(204);
@@ -72,7 +80,11 @@ describe('three replicas, one database', () => {
 
   it('a disabled user, and a role taken away, count on all three at once', async () => {
     const admin = await login(replicas[0]!, ADMIN.ATLAS_ADMIN_EMAIL, ADMIN.ATLAS_ADMIN_PASSWORD);
-    const created = await call(replicas[0]!, '/api/admin/users', { method: 'POST', headers: { cookie: admin }, body: { email: 'ops@example.com', password: 'ops-password-0451', role: 'admin' } });
+    const created = await call(replicas[0]!, '/api/admin/users', {
+      method: 'POST',
+      headers: { cookie: admin },
+      body: { email: 'ops@example.com', password: 'ops-password-0451', role: 'admin' },
+    });
     const id = (created.body!.user as { id: string }).id;
     const cookie = await login(replicas[1]!, 'ops@example.com', 'ops-password-0451');
     expect(await everywhere('/api/admin/users', { cookie })).toEqual([200, 200, 200]);
@@ -85,7 +97,8 @@ describe('three replicas, one database', () => {
 
   it('a revoked agent is refused by all three at once, its check-in included', async () => {
     const admin = await login(replicas[0]!, ADMIN.ATLAS_ADMIN_EMAIL, ADMIN.ATLAS_ADMIN_PASSWORD);
-    const token = (await call(replicas[0]!, '/api/admin/enrollment-tokens', { method: 'POST', headers: { cookie: admin }, body: { name: 'edge-replicas' } })).body!.enrollmentToken as { token: string };
+    const token = (await call(replicas[0]!, '/api/admin/enrollment-tokens', { method: 'POST', headers: { cookie: admin }, body: { name: 'edge-replicas' } }))
+      .body!.enrollmentToken as { token: string };
     const enrolled = (await call(replicas[1]!, '/api/agents/enroll', { method: 'POST', body: { token: token.token, name: 'edge-replicas' } })).body!;
     const authorization = `Bearer ${enrolled.credential as string}`;
     expect(await everywhere('/api/agent/checkin', { authorization }, 'POST', { version: '1.3.0' })).toEqual([200, 200, 200]);
@@ -96,13 +109,21 @@ describe('three replicas, one database', () => {
 
   it('a change none of them wrote (psql) is heard by all three within a moment: a token, and a setting', async () => {
     const cookie = await login(replicas[0]!, ADMIN.ATLAS_ADMIN_EMAIL, ADMIN.ATLAS_ADMIN_PASSWORD);
-    const token = (await call(replicas[0]!, '/api/tokens', { method: 'POST', headers: { cookie }, body: { name: 'psql' } })).body!.token as { id: string; secret: string };
+    const token = (await call(replicas[0]!, '/api/tokens', { method: 'POST', headers: { cookie }, body: { name: 'psql' } })).body!.token as {
+      id: string;
+      secret: string;
+    };
     expect(await everywhere('/api/me', { authorization: `Bearer ${token.secret}` })).toEqual([200, 200, 200]);
     await sql('UPDATE api_tokens SET revoked_at = now() WHERE id = $1', [token.id]);
-    await eventually('the token refused everywhere', async () => ((await everywhere('/api/me', { authorization: `Bearer ${token.secret}` })).every((s) => s === 401) ? true : undefined), 1);
+    await eventually(
+      'the token refused everywhere',
+      async () => ((await everywhere('/api/me', { authorization: `Bearer ${token.secret}` })).every((s) => s === 401) ? true : undefined),
+      1,
+    );
 
     expect((await call(replicas[1]!, '/api/admin/settings/site.name', { method: 'PUT', headers: { cookie }, body: { value: 'Atlas' } })).status).toBe(200);
-    const read = async () => Promise.all(replicas.map(async (r) => ((await call(r, '/api/settings/site.name', { headers: { cookie } })).body!.setting as { value: unknown }).value));
+    const read = async () =>
+      Promise.all(replicas.map(async (r) => ((await call(r, '/api/settings/site.name', { headers: { cookie } })).body!.setting as { value: unknown }).value));
     expect(await read()).toEqual(['Atlas', 'Atlas', 'Atlas']);
     await sql(`UPDATE settings SET value = '"Atlas by psql"' WHERE key = 'site.name'`);
     await eventually('the setting read everywhere', async () => ((await read()).every((v) => v === 'Atlas by psql') ? true : undefined), 1);

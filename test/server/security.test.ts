@@ -9,21 +9,35 @@ describe('cross-site requests to the API (finding 1)', () => {
   const newAdmin = 'email=x%40evil.example&password=a-long-password-1&role=admin';
 
   it('refuses a form post signed in by the session cookie, creating nothing', async () => {
-    const form = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: { cookie: t.admin, 'content-type': 'application/x-www-form-urlencoded' }, payload: newAdmin });
+    const form = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: { cookie: t.admin, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: newAdmin,
+    });
     expect(form.statusCode).toBe(403);
-    const text = await t.app.inject({ method: 'POST', url: '/api/admin/users', headers: { cookie: t.admin, 'content-type': 'text/plain' }, payload: '{"email":"x@evil.example","password":"a-long-password-1","role":"admin"}' });
+    const text = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: { cookie: t.admin, 'content-type': 'text/plain' },
+      payload: '{"email":"x@evil.example","password":"a-long-password-1","role":"admin"}',
+    });
     expect(text.statusCode).toBe(403);
     expect(json(text)).toMatchObject({ error: 'cross_site_request' });
     expect(await t.db.query(`SELECT 1 FROM users WHERE email = 'x@evil.example'`)).toEqual([]);
   });
 
   it('refuses a bodiless unsafe request signed in by the cookie (a no-cors fetch), and takes it with a JSON body or an API token', async () => {
-    const created = json(await t.app.inject({ method: 'POST', url: '/api/incidents', headers: { cookie: t.admin }, payload: { title: 'csrf', severity: 'low' } })) as { incident: { id: string } };
+    const created = json(
+      await t.app.inject({ method: 'POST', url: '/api/incidents', headers: { cookie: t.admin }, payload: { title: 'csrf', severity: 'low' } }),
+    ) as { incident: { id: string } };
     const url = `/api/incidents/${created.incident.id}/acknowledge`;
     const bare = await t.app.inject({ method: 'POST', url, headers: { cookie: t.admin } });
     expect(bare.statusCode).toBe(403);
     expect((await t.app.inject({ method: 'POST', url, headers: { cookie: t.admin }, payload: {} })).statusCode).toBe(200);
-    const { token } = json(await t.app.inject({ method: 'POST', url: '/api/tokens', headers: { cookie: t.admin }, payload: { name: 'csrf-test' } })) as { token: { id: string; secret: string } };
+    const { token } = json(await t.app.inject({ method: 'POST', url: '/api/tokens', headers: { cookie: t.admin }, payload: { name: 'csrf-test' } })) as {
+      token: { id: string; secret: string };
+    };
     const revoke = await t.app.inject({ method: 'DELETE', url: `/api/tokens/${token.id}`, headers: { authorization: `Bearer ${token.secret}` } });
     expect(revoke.statusCode).toBe(204);
   });
@@ -36,7 +50,9 @@ describe.each(backends)('login throttling on $name (finding 3)', (backend) => {
     try {
       await addUser(db, 'target@example.com', 'viewer');
       const answers = await Promise.all(
-        Array.from({ length: 25 }, () => app.inject({ method: 'POST', url: '/api/login', payload: { email: 'target@example.com', password: 'wrong-password-0' } })),
+        Array.from({ length: 25 }, () =>
+          app.inject({ method: 'POST', url: '/api/login', payload: { email: 'target@example.com', password: 'wrong-password-0' } }),
+        ),
       );
       const codes = answers.map((a) => a.statusCode);
       expect(codes.filter((c) => c === 401)).toHaveLength(5);
@@ -57,7 +73,13 @@ describe('the client address behind a proxy (finding 3)', () => {
     try {
       const codes: number[] = [];
       for (let i = 0; i < 5; i++) {
-        const res = await app.inject({ method: 'POST', url: '/api/login', remoteAddress: '10.0.0.5', headers: { 'x-forwarded-for': `198.51.100.${i}, 203.0.113.9` }, payload: { email: `nobody${i}@example.com`, password: 'wrong-password-0' } });
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/login',
+          remoteAddress: '10.0.0.5',
+          headers: { 'x-forwarded-for': `198.51.100.${i}, 203.0.113.9` },
+          payload: { email: `nobody${i}@example.com`, password: 'wrong-password-0' },
+        });
         codes.push(res.statusCode);
       }
       expect(codes).toEqual([401, 401, 401, 429, 429]);
@@ -119,28 +141,50 @@ describe.each(backends)('bad input gets a 4xx, never a 500, on $name (finding 5)
 
   it('keeps a whole surrogate pair (an emoji) in a setting', async () => {
     t = await started();
-    const res = await t.app.inject({ method: 'PUT', url: '/api/admin/settings/mood', headers: { cookie: t.admin, 'content-type': 'application/json' }, payload: '{"value":"ok \\ud83d\\ude00"}' });
+    const res = await t.app.inject({
+      method: 'PUT',
+      url: '/api/admin/settings/mood',
+      headers: { cookie: t.admin, 'content-type': 'application/json' },
+      payload: '{"value":"ok \\ud83d\\ude00"}',
+    });
     expect({ backend: backend.name, status: res.statusCode }).toEqual({ backend: backend.name, status: 200 });
     expect(json(res)).toMatchObject({ setting: { value: 'ok \u{1F600}' } });
   });
 });
 
 describe('where webhooks may go (finding 6)', () => {
-  it('refuses internal destinations when a webhook is saved, by address and by the name\'s addresses', async () => {
+  it("refuses internal destinations when a webhook is saved, by address and by the name's addresses", async () => {
     const db = await backends[0]!.open();
     const { app } = await startTestApp(db, { webhookAllow: '' });
     try {
       await addUser(db, 'admin@example.com', 'admin');
       const admin = await login(app, 'admin@example.com');
-      const save = (url: string) => app.inject({ method: 'POST', url: '/api/admin/webhooks', headers: { cookie: admin }, payload: { name: 'x', url, events: ['incident.created'] } });
-      for (const url of ['http://127.0.0.1/', 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/', 'http://localhost:5432/', 'http://0/', 'http://2130706433/', 'http://[::ffff:127.0.0.1]/', 'http://10.1.2.3/', 'http://192.168.0.1/', 'http://user:pw@203.0.113.10/']) {
+      const save = (url: string) =>
+        app.inject({ method: 'POST', url: '/api/admin/webhooks', headers: { cookie: admin }, payload: { name: 'x', url, events: ['incident.created'] } });
+      for (const url of [
+        'http://127.0.0.1/',
+        'http://169.254.169.254/latest/meta-data/',
+        'http://[::1]/',
+        'http://localhost:5432/',
+        'http://0/',
+        'http://2130706433/',
+        'http://[::ffff:127.0.0.1]/',
+        'http://10.1.2.3/',
+        'http://192.168.0.1/',
+        'http://user:pw@203.0.113.10/',
+      ]) {
         const res = await save(url);
         expect({ url, status: res.statusCode }).toEqual({ url, status: 400 });
         expect(json(res).message).toMatch(/not allowed|user name or password/);
       }
       // A public address is taken (nothing is sent at saving).
       expect((await save('http://203.0.113.10/hook')).statusCode).toBe(201);
-      const patched = await app.inject({ method: 'PATCH', url: `/api/admin/webhooks/${(await db.query<{ id: string }>('SELECT id FROM webhooks'))[0]!.id}`, headers: { cookie: admin }, payload: { url: 'http://127.0.0.1:9/' } });
+      const patched = await app.inject({
+        method: 'PATCH',
+        url: `/api/admin/webhooks/${(await db.query<{ id: string }>('SELECT id FROM webhooks'))[0]!.id}`,
+        headers: { cookie: admin },
+        payload: { url: 'http://127.0.0.1:9/' },
+      });
       expect(patched.statusCode).toBe(400);
     } finally {
       await app.close();
@@ -169,7 +213,11 @@ describe('where webhooks may go (finding 6)', () => {
       );
       for (const row of rows) {
         const test = json(await app.inject({ method: 'POST', url: `/api/admin/webhooks/${row.id}/test`, headers: { cookie: admin }, payload: {} }));
-        expect(test).toMatchObject({ status: 'pending', statusCode: null, error: expect.stringMatching(/^refused by the webhook policy: .*127\.0\.0\.1 is an internal address/) as unknown });
+        expect(test).toMatchObject({
+          status: 'pending',
+          statusCode: null,
+          error: expect.stringMatching(/^refused by the webhook policy: .*127\.0\.0\.1 is an internal address/) as unknown,
+        });
       }
       expect(received).toEqual([]);
     } finally {
@@ -182,7 +230,14 @@ describe('where webhooks may go (finding 6)', () => {
       await addUser(db2, 'admin@example.com', 'admin');
       const admin = await login(allowed, 'admin@example.com');
       const test = async (path: string, p = port) => {
-        const hook = json(await allowed.inject({ method: 'POST', url: '/api/admin/webhooks', headers: { cookie: admin }, payload: { name: path, url: `http://127.0.0.1:${p}${path}`, events: ['incident.created'] } })) as { webhook: { id: string } };
+        const hook = json(
+          await allowed.inject({
+            method: 'POST',
+            url: '/api/admin/webhooks',
+            headers: { cookie: admin },
+            payload: { name: path, url: `http://127.0.0.1:${p}${path}`, events: ['incident.created'] },
+          }),
+        ) as { webhook: { id: string } };
         return json(await allowed.inject({ method: 'POST', url: `/api/admin/webhooks/${hook.webhook.id}/test`, headers: { cookie: admin }, payload: {} }));
       };
       expect(await test('/ok')).toMatchObject({ status: 'delivered', statusCode: 200, error: null });
@@ -209,15 +264,21 @@ describe('where webhooks may go (finding 6)', () => {
 describe('credentials (finding 8)', () => {
   const t = signedInApp();
 
-  it('a password reset by an admin revokes the user\'s API tokens with the sessions; DELETE /api/tokens revokes all of one\'s own', async () => {
+  it("a password reset by an admin revokes the user's API tokens with the sessions; DELETE /api/tokens revokes all of one's own", async () => {
     await addUser(t.db, 'reset@example.com', 'operator');
     const user = await login(t.app, 'reset@example.com');
-    const make = async (cookie: string, name: string) => (json(await t.app.inject({ method: 'POST', url: '/api/tokens', headers: { cookie }, payload: { name } })) as { token: { secret: string } }).token.secret;
+    const make = async (cookie: string, name: string) =>
+      (json(await t.app.inject({ method: 'POST', url: '/api/tokens', headers: { cookie }, payload: { name } })) as { token: { secret: string } }).token.secret;
     const first = await make(user, 'ci');
     const asToken = (secret: string) => t.app.inject({ url: '/api/me', headers: { authorization: `Bearer ${secret}` } });
     expect((await asToken(first)).statusCode).toBe(200);
     const [row] = await t.db.query<{ id: string }>(`SELECT id FROM users WHERE email = 'reset@example.com'`);
-    const reset = await t.app.inject({ method: 'PATCH', url: `/api/admin/users/${row!.id}`, headers: { cookie: t.admin }, payload: { password: 'a-brand-new-password-1' } });
+    const reset = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/admin/users/${row!.id}`,
+      headers: { cookie: t.admin },
+      payload: { password: 'a-brand-new-password-1' },
+    });
     expect(reset.statusCode).toBe(200);
     expect((await asToken(first)).statusCode).toBe(401);
 
@@ -230,7 +291,12 @@ describe('credentials (finding 8)', () => {
   });
 
   it('the enrollment token names the agent, not the agent; one enrolled agent per name, and a refused enrollment leaves the token unspent', async () => {
-    const token = async (name: string) => (json(await t.app.inject({ method: 'POST', url: '/api/admin/enrollment-tokens', headers: { cookie: t.admin }, payload: { name } })) as { enrollmentToken: { token: string } }).enrollmentToken.token;
+    const token = async (name: string) =>
+      (
+        json(await t.app.inject({ method: 'POST', url: '/api/admin/enrollment-tokens', headers: { cookie: t.admin }, payload: { name } })) as {
+          enrollmentToken: { token: string };
+        }
+      ).enrollmentToken.token;
     const enroll = (secret: string, name: string) => t.app.inject({ method: 'POST', url: '/api/agents/enroll', payload: { token: secret, name } });
     const first = json(await enroll(await token('edge-a'), 'admin-console')) as { agent: { id: string; name: string } };
     expect(first.agent.name).toBe('edge-a');
@@ -238,7 +304,9 @@ describe('credentials (finding 8)', () => {
     const refused = await enroll(second, 'edge-a');
     expect(refused.statusCode).toBe(409);
     expect(json(refused).message).toMatch(/an agent named "edge-a" is enrolled already/);
-    expect((await t.app.inject({ method: 'DELETE', url: `/api/admin/agents/${first.agent.id}`, headers: { cookie: t.admin }, payload: {} })).statusCode).toBe(204);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/admin/agents/${first.agent.id}`, headers: { cookie: t.admin }, payload: {} })).statusCode).toBe(
+      204,
+    );
     expect((await enroll(second, 'whatever')).statusCode).toBe(201);
   });
 });

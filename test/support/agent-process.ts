@@ -46,7 +46,9 @@ export class AgentProcess {
 
   enroll(token: string): Promise<RunResult> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [this.binary(), 'enroll', '--config', this.configFile], { env: { PATH: process.env.PATH ?? '', ATLAS_ENROLLMENT_TOKEN: token } });
+      const child = spawn(process.execPath, [this.binary(), 'enroll', '--config', this.configFile], {
+        env: { PATH: process.env.PATH ?? '', ATLAS_ENROLLMENT_TOKEN: token },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

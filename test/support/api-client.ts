@@ -6,7 +6,11 @@ export class ApiClient {
 
   static async login(base: string, email: string, password: string): Promise<ApiClient> {
     const client = new ApiClient(base);
-    const res = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    const res = await fetch(`${base}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
     if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
     client.cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     return client;

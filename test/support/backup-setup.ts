@@ -51,8 +51,13 @@ export async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Pro
 
 /** The copies restores leave beside the data: set-aside schemas, or directories beside the embedded database. */
 export async function setAsideCopies(kind: Kind, setup: Setup): Promise<string[]> {
-  if (kind === 'embedded') return readdirSync(setup.env.ATLAS_DATA_DIR!).filter((n) => /^pglite\.[a-z-]+-\d{8}t\d{9}$/.test(n)).sort();
-  return (await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`))).map((r) => r.name);
+  if (kind === 'embedded')
+    return readdirSync(setup.env.ATLAS_DATA_DIR!)
+      .filter((n) => /^pglite\.[a-z-]+-\d{8}t\d{9}$/.test(n))
+      .sort();
+  return (await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas%' ORDER BY 1`))).map(
+    (r) => r.name,
+  );
 }
 
 export async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>): Promise<T> {

@@ -25,7 +25,10 @@ function buildImages(): void {
   buildVariant('1.2.2', '1.3.2', { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
   // Releases with their own release.json and migrations, built by the scripts as a developer builds them.
   for (const release of Object.values(RELEASES_WITH_METADATA)) {
-    execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) }, stdio: 'ignore' });
+    execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], {
+      env: { ...process.env, ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) },
+      stdio: 'ignore',
+    });
   }
 }
 
@@ -52,7 +55,11 @@ async function imagesOnce(): Promise<void> {
 }
 
 /** For one test file: Docker checked and the images there before its tests, its deployments taken down after. */
-export function composeDeployments(): (version?: string, layout?: Parameters<Deployment['create']>[0], composeEnv?: Record<string, string>) => Promise<Deployment> {
+export function composeDeployments(): (
+  version?: string,
+  layout?: Parameters<Deployment['create']>[0],
+  composeEnv?: Record<string, string>,
+) => Promise<Deployment> {
   const deployments: Deployment[] = [];
   beforeAll(async () => {
     requireDocker();

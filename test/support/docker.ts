@@ -13,7 +13,9 @@ export function requireDocker(): void {
   try {
     execFileSync('docker', ['info'], { stdio: 'ignore' });
   } catch {
-    throw new Error('no Docker Engine answers: start dockerd (.ci/run does: dockerd --storage-driver=overlay2, or vfs where overlay2 cannot mount, --bridge=none --iptables=false --ip-masq=false)');
+    throw new Error(
+      'no Docker Engine answers: start dockerd (.ci/run does: dockerd --storage-driver=overlay2, or vfs where overlay2 cannot mount, --bridge=none --iptables=false --ip-masq=false)',
+    );
   }
 }
 
@@ -129,7 +131,12 @@ export class Deployment {
 
   /** Compose run in the deployment directory, finding its files itself (COMPOSE_FILE from `composeEnv`). */
   compose(...args: string[]): string {
-    return execFileSync('docker-compose', args, { cwd: this.dir, env: { ...process.env, ...this.composeEnv }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('docker-compose', args, {
+      cwd: this.dir,
+      env: { ...process.env, ...this.composeEnv },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 
   /** Runs a script of the guide from the deployment directory: `bash scripts/<name>`. */
@@ -156,7 +163,8 @@ export class Deployment {
     for (;;) {
       const h = await this.health();
       if (h?.status === 200 && h.version === version) return;
-      if (Date.now() > deadline) throw new Error(`${version} not healthy at ${this.healthUrl}: ${h?.body ?? 'no answer'}\n${this.compose('logs', '--tail', '30')}`);
+      if (Date.now() > deadline)
+        throw new Error(`${version} not healthy at ${this.healthUrl}: ${h?.body ?? 'no answer'}\n${this.compose('logs', '--tail', '30')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

@@ -120,7 +120,11 @@ export class FakePlatform implements Runtime, TenantPlane {
     const where = journal ? `${journal.startedAt} ${journal.step} ${journal.phase}` : undefined;
     if (journal) this.calledIn.add(journal.step);
     for (const f of this.faults) if (f.firedIn && f.firedIn !== where) f.spent = true;
-    const fault = journal && this.faults.find((f) => !f.spent && f.notIn !== journal.startedAt && f.step === journal.step && f.phase === journal.phase && (!f.firedIn || f.firedIn === where));
+    const fault =
+      journal &&
+      this.faults.find(
+        (f) => !f.spent && f.notIn !== journal.startedAt && f.step === journal.step && f.phase === journal.phase && (!f.firedIn || f.firedIn === where),
+      );
     if (!fault) return effect();
     fault.firedIn = where;
     if (fault.how === 'fail') return failure();
@@ -170,16 +174,31 @@ export class FakePlatform implements Runtime, TenantPlane {
       { mutates: false },
       (): RuntimeState => {
         const crashed = !this.stopped && this.broken.has(this.configured);
-        return { running: this.healthy, crashed, exitCode: crashed ? 1 : undefined, detail: crashed ? `${this.configured} exited with 1` : this.stopped ? 'stopped' : 'running' };
+        return {
+          running: this.healthy,
+          crashed,
+          exitCode: crashed ? 1 : undefined,
+          detail: crashed ? `${this.configured} exited with 1` : this.stopped ? 'stopped' : 'running',
+        };
       },
       (): RuntimeState => ({ running: false, crashed: true, exitCode: 1, detail: 'fault: crashed' }),
     );
-  runningVersion = () => this.call({ mutates: false }, () => this.running, () => undefined);
+  runningVersion = () =>
+    this.call(
+      { mutates: false },
+      () => this.running,
+      () => undefined,
+    );
   releaseMetadata = (version: string) => this.call({ mutates: false }, () => this.metadata.get(version), fail('releaseMetadata'));
   targetSchemaStatus = (version: string) =>
     this.call(
       { mutates: false },
-      () => JSON.stringify({ version, changed: [], breaking: this.schemaBreaks.has(version) ? [{ name: '0900_drop_nickname.sql', rules: ['drop-column'], appliedBy: this.configured }] : [] }),
+      () =>
+        JSON.stringify({
+          version,
+          changed: [],
+          breaking: this.schemaBreaks.has(version) ? [{ name: '0900_drop_nickname.sql', rules: ['drop-column'], appliedBy: this.configured }] : [],
+        }),
       fail('targetSchemaStatus'),
     );
   logsTail = async () => '';
@@ -209,7 +228,12 @@ export class FakePlatform implements Runtime, TenantPlane {
                 },
                 (): RuntimeState => ({ running: false, crashed: true, exitCode: 1, detail: 'fault: crashed' }),
               ),
-            runningVersion: () => this.call({ mutates: false }, () => this.candidateAnswers, () => undefined),
+            runningVersion: () =>
+              this.call(
+                { mutates: false },
+                () => this.candidateAnswers,
+                () => undefined,
+              ),
             logsTail: async () => '',
           };
         },
@@ -300,7 +324,12 @@ export class FakePlatform implements Runtime, TenantPlane {
       () => this.probed(route, this.healthy ? this.running : undefined, version),
       () => ({ route, ok: false, ms: 1, detail: 'fault: HTTP 500' }),
     );
-  counters = () => this.call({ mutates: false }, () => ({ errors5xx: 0, webhookFailures: 0, agentsOnline: 1 }), () => undefined);
+  counters = () =>
+    this.call(
+      { mutates: false },
+      () => ({ errors5xx: 0, webhookFailures: 0, agentsOnline: 1 }),
+      () => undefined,
+    );
   webhooks = async () => [];
   testWebhook = async () => ({ ok: true, detail: 'delivered' });
 }
@@ -354,7 +383,15 @@ export class FakeDatabase implements DatabaseWork {
         this.setAside.push(this.data);
         this.data = `restored from ${path.basename(file)}${keepNew ? ', with the rows created since' : ''}`;
         // What the live data held beyond the backup: one incident created since.
-        const incidents = { table: 'incidents', kind: 'compared' as const, created: 1, changed: 0, deleted: 0, columnsNotInBackup: [], keys: { created: ['7'], changed: [], deleted: [] } };
+        const incidents = {
+          table: 'incidents',
+          kind: 'compared' as const,
+          created: 1,
+          changed: 0,
+          deleted: 0,
+          columnsNotInBackup: [],
+          keys: { created: ['7'], changed: [], deleted: [] },
+        };
         const carried = keepNew ? [{ table: 'incidents', carried: 1, columnsLeftBehind: [], leftOut: [], sequences: {} }] : undefined;
         return { sinceBackup: { tables: [incidents], carried, compareMs: 0, carryMs: 0 }, detail: 'restored' };
       },

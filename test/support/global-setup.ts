@@ -25,7 +25,10 @@ function removeOrphanedDeployments(): void {
   let listed: string;
   try {
     const format = '{{.ID}} {{.Label "com.docker.compose.project.working_dir"}}';
-    listed = execFileSync('docker', ['ps', '-a', '--filter', 'label=com.docker.compose.project.working_dir', '--format', format], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    listed = execFileSync('docker', ['ps', '-a', '--filter', 'label=com.docker.compose.project.working_dir', '--format', format], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     return; // no Docker here
   }

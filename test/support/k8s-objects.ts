@@ -38,7 +38,17 @@ export function pod(name: string, version: string, status: { restartCount: numbe
     spec: template(version).spec,
     status: {
       phase: 'Running',
-      containerStatuses: [{ name: 'tenant-plane', image: `atlasai/tenant-plane:${version}`, imageID: '', ready: false, restartCount: status.restartCount, state: status.state, lastState: status.lastState ?? {} }],
+      containerStatuses: [
+        {
+          name: 'tenant-plane',
+          image: `atlasai/tenant-plane:${version}`,
+          imageID: '',
+          ready: false,
+          restartCount: status.restartCount,
+          state: status.state,
+          lastState: status.lastState ?? {},
+        },
+      ],
     },
   };
 }

@@ -71,7 +71,19 @@ export class PostgresServer {
     }
     const init = spawnSync(
       path.join(bin, 'initdb'),
-      ['-D', path.join(dir, 'data'), '-U', PG_USER, '--pwfile', path.join(dir, 'pwfile'), '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--no-sync'],
+      [
+        '-D',
+        path.join(dir, 'data'),
+        '-U',
+        PG_USER,
+        '--pwfile',
+        path.join(dir, 'pwfile'),
+        '--auth-host=scram-sha-256',
+        '--auth-local=trust',
+        '-E',
+        'UTF8',
+        '--no-sync',
+      ],
       { encoding: 'utf8', ...user },
     );
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
@@ -83,7 +95,19 @@ export class PostgresServer {
   /** Starts (again) the server on the same directory and port. */
   async resume(): Promise<void> {
     const fast = this.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
-    const args = ['-D', path.join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1', ...fast, '-c', 'max_connections=200'];
+    const args = [
+      '-D',
+      path.join(this.dir, 'data'),
+      '-p',
+      String(this.port),
+      '-k',
+      this.dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      ...fast,
+      '-c',
+      'max_connections=200',
+    ];
     const child = spawn(path.join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -67,7 +67,8 @@ export const RELEASES_WITH_METADATA = {
     declared: { minimumUpgradeFrom: '1.2.0' },
     migrations: {
       '0910_incident_nickname.sql': 'ALTER TABLE incidents ADD COLUMN nickname text;\n',
-      '0911_drop_incident_nickname.sql': '-- atlas:allow drop-column the nickname was never shown; going back needs a restore\nALTER TABLE incidents DROP COLUMN nickname;\n',
+      '0911_drop_incident_nickname.sql':
+        '-- atlas:allow drop-column the nickname was never shown; going back needs a restore\nALTER TABLE incidents DROP COLUMN nickname;\n',
     },
   },
 } satisfies Record<string, CheckoutRelease>;

@@ -13,7 +13,13 @@ time (UTC), size, why it was taken, and when it was last verified.`,
     const { values } = parseFlags(args, { json: { type: 'boolean' } });
     const backups = listBackups(f.logDir);
     if (values.json) {
-      io.out(JSON.stringify(backups.map((b) => ({ ...b, verified: Boolean(b.manifest?.verifiedAt) })), null, 2));
+      io.out(
+        JSON.stringify(
+          backups.map((b) => ({ ...b, verified: Boolean(b.manifest?.verifiedAt) })),
+          null,
+          2,
+        ),
+      );
       return 'done';
     }
     if (!backups.length) {
@@ -23,7 +29,11 @@ time (UTC), size, why it was taken, and when it was last verified.`,
     const table = [['VERSION', 'TAKEN (UTC)', 'SIZE', 'REASON', 'VERIFIED', 'FILE']];
     for (const b of backups) {
       const taken = b.timestamp.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)$/, '$1-$2-$3 $4:$5:$6');
-      const verified = b.manifest ? (b.manifest.verifiedAt ? `yes ${b.manifest.verifiedAt.slice(0, 19).replace('T', ' ')}` : 'no') : `no (${b.problem ?? 'no manifest'})`;
+      const verified = b.manifest
+        ? b.manifest.verifiedAt
+          ? `yes ${b.manifest.verifiedAt.slice(0, 19).replace('T', ' ')}`
+          : 'no'
+        : `no (${b.problem ?? 'no manifest'})`;
       table.push([b.version, taken, mb(b.sizeBytes), b.manifest?.reason ?? '?', verified, path.basename(b.file)]);
     }
     const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));

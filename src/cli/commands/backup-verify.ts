@@ -18,13 +18,18 @@ Exit code: 0 when every check passes, 1 when one fails.`,
     const file = positionals[0];
     if (!file) throw new CliError('name the backup file to verify, e.g. tpctl backup verify /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
     const progress = progressLine(io.isTTY && !values.json, io.err);
-    const result = await verifyBackup(file, { restoreTest: values['restore-test'] ? f.database : undefined, exec: f.executor(), onProgress: progress.update }).finally(
-      progress.done,
-    );
+    const result = await verifyBackup(file, {
+      restoreTest: values['restore-test'] ? f.database : undefined,
+      exec: f.executor(),
+      onProgress: progress.update,
+    }).finally(progress.done);
     io.out(
       values.json
         ? JSON.stringify(result, null, 2)
-        : [`${file}: ${result.ok ? 'verified' : 'FAILED verification'}`, ...result.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`)].join('\n'),
+        : [
+            `${file}: ${result.ok ? 'verified' : 'FAILED verification'}`,
+            ...result.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`),
+          ].join('\n'),
     );
     return result.ok ? 'done' : 'failed';
   },

@@ -20,7 +20,11 @@ Exit code: 0 when this version can run on the schema, 1 when it cannot.`,
     const db = await f.openDatabase();
     try {
       const state = await readSchemaState(db, loadMigrations());
-      io.out(values.json ? JSON.stringify({ version: readAppVersion(), database: db.location, ...state }, null, 2) : `database: ${db.location}\n${describeSchemaState(state)}`);
+      io.out(
+        values.json
+          ? JSON.stringify({ version: readAppVersion(), database: db.location, ...state }, null, 2)
+          : `database: ${db.location}\n${describeSchemaState(state)}`,
+      );
       return state.canRun ? 'done' : 'failed';
     } finally {
       await db.close();

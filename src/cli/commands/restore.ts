@@ -45,10 +45,15 @@ Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing
 2 refused.`,
   async run(args, f) {
     const { io } = f;
-    const { values, positionals } = parseFlags(args, { undo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'keep-new': { type: 'boolean' }, json: { type: 'boolean' } }, 1);
+    const { values, positionals } = parseFlags(
+      args,
+      { undo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'keep-new': { type: 'boolean' }, json: { type: 'boolean' } },
+      1,
+    );
     const target = f.database;
     if (values.undo) {
-      if (positionals.length || values['dry-run'] || values['keep-new']) throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
+      if (positionals.length || values['dry-run'] || values['keep-new'])
+        throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
       const undone = await undoRestore(target);
       const message = `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is now ${undone.restored.kind} ${undone.restored.name}`;
       io.out(values.json ? JSON.stringify({ undone: message, ...undone }, null, 2) : message);
@@ -69,7 +74,9 @@ Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing
       [
         result.dryRun ? `dry run: ${file} would restore ${what}; nothing was changed` : `restored ${file}: ${what}`,
         ...sinceBackupLines(result.sinceBackup),
-        ...(result.safetyCopy ? [`the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)`] : []),
+        ...(result.safetyCopy
+          ? [`the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)`]
+          : []),
         ...result.notes,
       ].join('\n'),
     );

@@ -21,7 +21,13 @@ ${RUNTIME_HELP}`,
       throw new CliError(err.message, 'failed');
     });
     if (values.json) io.out(JSON.stringify(revisions, null, 2));
-    else io.out([`revisions of ${runtime.describe()}:`, ...revisions.map((r) => `  ${String(r.revision).padStart(4)}  ${(r.version ?? '?').padEnd(12)} ${r.note}`)].join('\n'));
+    else
+      io.out(
+        [
+          `revisions of ${runtime.describe()}:`,
+          ...revisions.map((r) => `  ${String(r.revision).padStart(4)}  ${(r.version ?? '?').padEnd(12)} ${r.note}`),
+        ].join('\n'),
+      );
     return 'done';
   },
 };

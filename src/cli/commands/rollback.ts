@@ -53,8 +53,11 @@ human, 4 locked.`,
     if (values.to !== undefined && values['to-revision'] !== undefined) throw new CliError('--to and --to-revision name the target twice: give one');
     const to = values.to === undefined ? undefined : targetVersion(values.to, '--to');
     const revision = values['to-revision'] === undefined ? undefined : revisionNumber(values['to-revision']);
-    if (values['keep-new'] && values.restore === undefined) throw new CliError('--keep-new carries rows into a restored database: it needs --restore BACKUP_FILE');
+    if (values['keep-new'] && values.restore === undefined)
+      throw new CliError('--keep-new carries rows into a restored database: it needs --restore BACKUP_FILE');
     const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
-    return runOperation(f, 'rollback', values, (ctx) => rollback({ to, revision, restore: values.restore, keepNew: values['keep-new'], label, dryRun: values['dry-run'] }, ctx));
+    return runOperation(f, 'rollback', values, (ctx) =>
+      rollback({ to, revision, restore: values.restore, keepNew: values['keep-new'], label, dryRun: values['dry-run'] }, ctx),
+    );
   },
 };

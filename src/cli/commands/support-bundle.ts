@@ -53,7 +53,10 @@ Exit code: 0 written (even with parts missing), 2 bad input.`,
       return 'done';
     }
     const width = Math.max(...[...bundle.parts, ...bundle.missing].map((p) => p.name.length));
-    const lines = [`wrote ${bundle.file} (${(bundle.bytes / 1024).toFixed(1)} KB, readable by its owner only):`, ...bundle.parts.map((p) => `  ${p.name.padEnd(width)}  ${p.what}`)];
+    const lines = [
+      `wrote ${bundle.file} (${(bundle.bytes / 1024).toFixed(1)} KB, readable by its owner only):`,
+      ...bundle.parts.map((p) => `  ${p.name.padEnd(width)}  ${p.what}`),
+    ];
     if (bundle.missing.length) lines.push('not collected:', ...bundle.missing.map((p) => `  ${p.name.padEnd(width)}  ${p.what}`));
     io.out(lines.join('\n'));
     return 'done';

@@ -52,6 +52,8 @@ Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 
     });
     if (!values.to) throw new CliError('name the version: tpctl upgrade --to 1.3.0');
     const to = targetVersion(values.to, '--to');
-    return runOperation(f, 'upgrade', values, (ctx) => upgrade({ to, backup: !values['no-backup'], label: `tpctl upgrade --to ${to}`, dryRun: values['dry-run'] }, ctx));
+    return runOperation(f, 'upgrade', values, (ctx) =>
+      upgrade({ to, backup: !values['no-backup'], label: `tpctl upgrade --to ${to}`, dryRun: values['dry-run'] }, ctx),
+    );
   },
 };

@@ -29,7 +29,13 @@ Exit code: 0 every check passed, 1 one failed, 2 bad input.`,
       auth: f.verifyAuth,
       agentsWithinMs: agentsWithin * 1000,
     });
-    io.out(values.json ? JSON.stringify(result, null, 2) : [...result.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`), result.ok ? 'all checks passed' : 'the checklist FAILED'].join('\n'));
+    io.out(
+      values.json
+        ? JSON.stringify(result, null, 2)
+        : [...result.checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`), result.ok ? 'all checks passed' : 'the checklist FAILED'].join(
+            '\n',
+          ),
+    );
     return result.ok ? 'done' : 'failed';
   },
 };

@@ -20,9 +20,25 @@ export interface FileContext {
 
 /** Functions PostgreSQL marks STABLE or IMMUTABLE: as a column default they cause no table rewrite. */
 const NON_VOLATILE_FUNCTIONS = new Set([
-  'now', 'transaction_timestamp', 'statement_timestamp', 'current_setting', 'lower', 'upper', 'length',
-  'concat', 'jsonb_build_object', 'jsonb_build_array', 'json_build_object', 'json_build_array', 'to_jsonb',
-  'to_json', 'make_interval', 'date_trunc', 'abs', 'round', 'array_length',
+  'now',
+  'transaction_timestamp',
+  'statement_timestamp',
+  'current_setting',
+  'lower',
+  'upper',
+  'length',
+  'concat',
+  'jsonb_build_object',
+  'jsonb_build_array',
+  'json_build_object',
+  'json_build_array',
+  'to_jsonb',
+  'to_json',
+  'make_interval',
+  'date_trunc',
+  'abs',
+  'round',
+  'array_length',
 ]);
 const SERIAL_TYPES = new Set(['serial', 'serial2', 'serial4', 'serial8', 'smallserial', 'bigserial']);
 
@@ -76,8 +92,17 @@ function checkAddColumn(def: ColumnDef, table: string): Hit[] {
 }
 
 const ADDITIVE_SUBCOMMANDS = new Set([
-  'AT_ValidateConstraint', 'AT_SetStatistics', 'AT_SetStorage', 'AT_SetCompression', 'AT_SetOptions',
-  'AT_ResetOptions', 'AT_SetRelOptions', 'AT_ResetRelOptions', 'AT_ChangeOwner', 'AT_ClusterOn', 'AT_DropCluster',
+  'AT_ValidateConstraint',
+  'AT_SetStatistics',
+  'AT_SetStorage',
+  'AT_SetCompression',
+  'AT_SetOptions',
+  'AT_ResetOptions',
+  'AT_SetRelOptions',
+  'AT_ResetRelOptions',
+  'AT_ChangeOwner',
+  'AT_ClusterOn',
+  'AT_DropCluster',
 ]);
 const BLOCKING_CONSTRAINTS = new Set(['CONSTR_CHECK', 'CONSTR_FOREIGN', 'CONSTR_UNIQUE', 'CONSTR_EXCLUSION', 'CONSTR_PRIMARY']);
 
@@ -113,7 +138,9 @@ function checkAlterTableCmd(cmd: AlterTableCmd, table: string): Hit[] {
     case 'AT_DetachPartitionFinalize':
       return [{ rule: 'detach-partition', subject: table }];
     default:
-      return cmd.subtype && ADDITIVE_SUBCOMMANDS.has(cmd.subtype) ? [] : [{ rule: 'unrecognised-statement', subject: `ALTER TABLE ${table} ${cmd.subtype ?? ''}` }];
+      return cmd.subtype && ADDITIVE_SUBCOMMANDS.has(cmd.subtype)
+        ? []
+        : [{ rule: 'unrecognised-statement', subject: `ALTER TABLE ${table} ${cmd.subtype ?? ''}` }];
   }
 }
 
@@ -248,7 +275,11 @@ export function checkStatement(node: Node, ctx: FileContext): Hit[] {
     const e = node.AlterEnumStmt;
     const type = strings(e.typeName).join('.');
     if (ctx.created.has(qualified(strings(e.typeName)))) return [];
-    return [e.oldVal ? { rule: 'rename', subject: `${type} value '${e.oldVal}' → '${e.newVal ?? ''}'` } : { rule: 'enum-add-value', subject: `${type} '${e.newVal ?? ''}'` }];
+    return [
+      e.oldVal
+        ? { rule: 'rename', subject: `${type} value '${e.oldVal}' → '${e.newVal ?? ''}'` }
+        : { rule: 'enum-add-value', subject: `${type} '${e.newVal ?? ''}'` },
+    ];
   }
   if ('AlterObjectSchemaStmt' in node) {
     const s = node.AlterObjectSchemaStmt;

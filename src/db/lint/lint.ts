@@ -98,7 +98,10 @@ export async function verdictOf(file: string, sql: string): Promise<RuleId[]> {
 export function migrationFiles(paths: readonly string[]): string[] {
   return paths.flatMap((p) =>
     statSync(p).isDirectory()
-      ? readdirSync(p).filter((n) => n.endsWith('.sql')).sort().map((n) => path.join(p, n))
+      ? readdirSync(p)
+          .filter((n) => n.endsWith('.sql'))
+          .sort()
+          .map((n) => path.join(p, n))
       : [p],
   );
 }
@@ -135,7 +138,9 @@ export function formatReport(report: LintReport): string {
   const lines: string[] = [];
   for (const e of report.parseErrors) lines.push(`${e.file}:${e.line}:${e.column} syntax error: ${e.message}`);
   for (const f of report.findings.filter((x) => !x.waived)) {
-    lines.push(`${f.file}:${f.line}:${f.column} ${LABEL[f.severity]} ${f.rule}: ${f.subject}${f.context && !f.subject.startsWith(f.context) ? ` (${f.context})` : ''}`);
+    lines.push(
+      `${f.file}:${f.line}:${f.column} ${LABEL[f.severity]} ${f.rule}: ${f.subject}${f.context && !f.subject.startsWith(f.context) ? ` (${f.context})` : ''}`,
+    );
     lines.push(`    ${f.statement}`);
     lines.push(`  ${f.severity === 'note' ? 'note' : 'breaks'}: ${f.breaks}`);
     lines.push(`  instead: ${f.instead}`);

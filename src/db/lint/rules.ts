@@ -54,8 +54,7 @@ export const RULES = {
   'set-not-null': {
     severity: 'violation',
     breaks: 'the previous version may write NULL here; its inserts and updates fail (and the check scans the whole table under lock)',
-    instead:
-      'add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it only once every version that can be rolled back to writes the column; then SET NOT NULL',
+    instead: 'add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it only once every version that can be rolled back to writes the column; then SET NOT NULL',
   },
   'drop-not-null': {
     severity: 'violation',
@@ -69,7 +68,7 @@ export const RULES = {
   },
   truncate: {
     severity: 'violation',
-    breaks: "removes every row, for the previous version too; a rollback of the code cannot bring the data back",
+    breaks: 'removes every row, for the previous version too; a rollback of the code cannot bring the data back',
     instead: 'delete the rows you mean in a reviewed backfill (DELETE … WHERE …), or stop using the table and drop it in a later release',
   },
   'add-constraint': {
@@ -107,7 +106,8 @@ export const RULES = {
   'add-column-unique': {
     severity: 'violation',
     breaks: "a UNIQUE or PRIMARY KEY on a new column builds a unique index under the table's exclusive lock: both versions stall while it builds",
-    instead: 'add the column plain; build the index with CREATE UNIQUE INDEX CONCURRENTLY in a migration whose first line is `-- atlas:no-transaction`, and attach it (ADD CONSTRAINT … UNIQUE USING INDEX) in a later migration',
+    instead:
+      'add the column plain; build the index with CREATE UNIQUE INDEX CONCURRENTLY in a migration whose first line is `-- atlas:no-transaction`, and attach it (ADD CONSTRAINT … UNIQUE USING INDEX) in a later migration',
   },
   'drop-database': {
     severity: 'violation',
@@ -116,8 +116,10 @@ export const RULES = {
   },
   'alter-domain': {
     severity: 'violation',
-    breaks: "a domain's constraint, NOT NULL or default applies to every column of that type: the previous version's writes may fail it, or it relied on what is dropped",
-    instead: 'create a new domain beside the old one and move columns to it expand/contract (new column, write both, backfill, switch reads), then drop the old one in a later release',
+    breaks:
+      "a domain's constraint, NOT NULL or default applies to every column of that type: the previous version's writes may fail it, or it relied on what is dropped",
+    instead:
+      'create a new domain beside the old one and move columns to it expand/contract (new column, write both, backfill, switch reads), then drop the old one in a later release',
   },
   reindex: {
     severity: 'violation',
@@ -172,7 +174,8 @@ export const RULES = {
   'unrecognised-statement': {
     severity: 'violation',
     breaks: 'the linter does not know this statement to be additive, and what is not known to be additive counts as breaking',
-    instead: 'check by hand that the previous version keeps working after it, and waive it with the reason: `-- atlas:allow unrecognised-statement <why it is additive>`',
+    instead:
+      'check by hand that the previous version keeps working after it, and waive it with the reason: `-- atlas:allow unrecognised-statement <why it is additive>`',
   },
   'unused-waiver': {
     severity: 'review',

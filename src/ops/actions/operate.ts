@@ -29,7 +29,8 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Li
   try {
     const t = lock.tookOverFrom;
     if (t) ctx.log.write(`took over the lock of "${t.what}" (pid ${t.pid} on ${t.host}, since ${t.since}): that process is gone`);
-    if (!ctx.tenantPlane.checklist) ctx.log.write('the recovery checklist (a login, the license version, the agents back) is not run: no verification identity is set');
+    if (!ctx.tenantPlane.checklist)
+      ctx.log.write('the recovery checklist (a login, the license version, the agents back) is not run: no verification identity is set');
     const recovered = await recoverInterrupted(ctx);
     recovery = recovered?.recovery;
     if (recovered && recovered.outcome.kind !== 'done') return { ...recovered.outcome, recovery };

@@ -18,7 +18,9 @@ export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: R
   const journal = readJournal(stateFiles(dataDir).journal);
   if (!journal) return undefined;
   const way = journal.phase === 'way-back' ? ' on its way back' : '';
-  ctx.log.write(`found an interrupted ${journal.op} ${journal.from} -> ${journal.to}, stopped at step ${journal.step}${way} (pid ${journal.pid} on ${journal.host} is gone; its log: ${journal.log})`);
+  ctx.log.write(
+    `found an interrupted ${journal.op} ${journal.from} -> ${journal.to}, stopped at step ${journal.step}${way} (pid ${journal.pid} on ${journal.host} is gone; its log: ${journal.log})`,
+  );
   recordInterrupted(dataDir, journal);
   // A candidate the run had started is removed first: the traffic is then on what the runtime runs.
   if (await (await ctx.runtime.candidates?.())?.discard()) ctx.log.write('removed the candidate the interrupted run had started');

@@ -60,9 +60,10 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
   const target = request.revision !== undefined ? await revisionTarget(runtime, request.revision) : (named ?? detectRollbackTarget(ctx.settings.dataDir, from));
   if (!target) {
     const available = await runtime.availableVersions().catch(() => []);
-    throw new Refused(`cannot tell which version to roll back to: ${stateFiles(ctx.settings.dataDir).previous} is missing and the history has no upgrade to ${from}`, [
-      { do: 'name-rollback-target', available },
-    ]);
+    throw new Refused(
+      `cannot tell which version to roll back to: ${stateFiles(ctx.settings.dataDir).previous} is missing and the history has no upgrade to ${from}`,
+      [{ do: 'name-rollback-target', available }],
+    );
   }
   const to = target.version;
   log.write(`rollback ${from} -> ${to} (target from ${target.source}) on ${runtime.describe()}`);
@@ -104,5 +105,8 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
 /** A rollback; one without a target that finds a killed run stops once that is led back. */
 export function rollback(request: RollbackRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<LifecycleOutcome> {
   const untargeted = !request.to && !request.restore && request.revision === undefined;
-  return (request.dryRun ? preview : operate)({ label: request.label, plan: async (recovery) => (recovery && untargeted ? { kind: 'done', run: undefined } : planRollback(request, ctx)) }, ctx);
+  return (request.dryRun ? preview : operate)(
+    { label: request.label, plan: async (recovery) => (recovery && untargeted ? { kind: 'done', run: undefined } : planRollback(request, ctx)) },
+    ctx,
+  );
 }

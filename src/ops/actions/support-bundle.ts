@@ -103,12 +103,20 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
     if (health.error) missing.push({ name: 'health.json', what: `GET ${inputs.tenantPlane.healthUrl}: no answer (${health.error})` });
     else put('health.json', health.body ?? '', `GET ${inputs.tenantPlane.healthUrl}: HTTP ${health.status}`);
 
-    await collect('history.txt', 'the history (data/.atlas-upgrade-history)', () => (existsSync(files.history) ? readFileSync(files.history, 'utf8') : undefined));
-    put('history.json', `${JSON.stringify(withRunRecords(entries), null, 2)}\n`, `tpctl history --json (${entries.length} run${entries.length === 1 ? '' : 's'})`);
+    await collect('history.txt', 'the history (data/.atlas-upgrade-history)', () =>
+      existsSync(files.history) ? readFileSync(files.history, 'utf8') : undefined,
+    );
+    put(
+      'history.json',
+      `${JSON.stringify(withRunRecords(entries), null, 2)}\n`,
+      `tpctl history --json (${entries.length} run${entries.length === 1 ? '' : 's'})`,
+    );
 
     const logs = existsSync(inputs.logDir) ? readdirSync(inputs.logDir).filter((n) => RUN_LOG.test(n)) : [];
     // Newest first by the stamp in the name; each log with its record.
-    const newest = [...new Set(logs.map((n) => n.replace(/\.(log|json)$/, '')))].sort((a, b) => b.slice(b.indexOf('-')).localeCompare(a.slice(a.indexOf('-')))).slice(0, inputs.runs);
+    const newest = [...new Set(logs.map((n) => n.replace(/\.(log|json)$/, '')))]
+      .sort((a, b) => b.slice(b.indexOf('-')).localeCompare(a.slice(a.indexOf('-'))))
+      .slice(0, inputs.runs);
     if (newest.length === 0) missing.push({ name: 'logs/', what: `the run logs: none in ${inputs.logDir}` });
     for (const run of newest) {
       for (const ext of ['log', 'json']) {
@@ -117,10 +125,13 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
       }
     }
 
-    if (inputs.runtime instanceof Error) missing.push({ name: 'runtime-logs.txt', what: `the Tenant Plane's logs: ${redactForSupport(inputs.runtime.message, inputs.secrets)}` });
+    if (inputs.runtime instanceof Error)
+      missing.push({ name: 'runtime-logs.txt', what: `the Tenant Plane's logs: ${redactForSupport(inputs.runtime.message, inputs.secrets)}` });
     else {
       const { runtime: platform } = inputs;
-      await collect('runtime-logs.txt', `the Tenant Plane's logs (${platform.describe()}, last 2000 lines)`, () => platform.logsTail(2000).then((t) => t || undefined));
+      await collect('runtime-logs.txt', `the Tenant Plane's logs (${platform.describe()}, last 2000 lines)`, () =>
+        platform.logsTail(2000).then((t) => t || undefined),
+      );
     }
 
     const manifest = [

@@ -35,7 +35,10 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
   // Going back is a rollback's work: its checks and its history line say so.
   if (compareVersions(to, from) < 0) throw new Refused(`${to} is older than ${from}, which runs: an upgrade only goes forward`, [{ do: 'rollback', to }]);
   if (request.backup && !database) {
-    throw new Refused('the pre-upgrade backup needs the database, reached from this host (for Compose, publish the PostgreSQL port)', [{ do: 'set', setting: 'database' }, { do: 'skip-backup' }]);
+    throw new Refused('the pre-upgrade backup needs the database, reached from this host (for Compose, publish the PostgreSQL port)', [
+      { do: 'set', setting: 'database' },
+      { do: 'skip-backup' },
+    ]);
   }
   log.write(`upgrade ${from} -> ${to} on ${runtime.describe()}`);
   const baking = ctx.settings.bake.seconds > 0;
@@ -51,7 +54,9 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
     schemaCheck(ctx, to, { restore: undefined, back: false }),
     ...(baking ? [baselineStep(ctx)] : []),
     // The embedded database is one process's at a time: the Tenant Plane stops for the backup.
-    ...(request.backup && database ? [...(database.embedded ? [stopTenantPlane(ctx, 'for the backup of the embedded database')] : []), backupDatabase(database, from)] : []),
+    ...(request.backup && database
+      ? [...(database.embedded ? [stopTenantPlane(ctx, 'for the backup of the embedded database')] : []), backupDatabase(database, from)]
+      : []),
     recordPreviousVersion(ctx, from),
     candidates ? startCandidate(ctx, candidates, to, from) : switchVersion(ctx, to, { back: from }),
     ...gate(ctx, to, { decisive: true, beside }),

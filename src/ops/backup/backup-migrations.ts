@@ -30,7 +30,8 @@ function createdColumns(sql: string): string[] {
 
 /** The values of `INSERT INTO … VALUES (…)` (how the embedded database's dumps write rows): constants only. */
 function insertedValues(sql: string): (string | null)[] {
-  const insert = (parseSync(sql).stmts?.[0]?.stmt as Tree | undefined)?.InsertStmt as { selectStmt?: { SelectStmt?: { valuesLists?: { List?: { items?: Tree[] } }[] } } } | undefined;
+  const insert = (parseSync(sql).stmts?.[0]?.stmt as Tree | undefined)?.InsertStmt as
+    { selectStmt?: { SelectStmt?: { valuesLists?: { List?: { items?: Tree[] } }[] } } } | undefined;
   const items = insert?.selectStmt?.SelectStmt?.valuesLists?.[0]?.List?.items ?? [];
   return items.map((item) => {
     const c = item.A_Const as { isnull?: boolean; sval?: { sval?: string }; ival?: { ival?: number } } | undefined;
@@ -57,7 +58,13 @@ export async function backupMigrations(file: string): Promise<AppliedMigration[]
       if (item.kind === 'rows' && item.table === TABLE) {
         reading = true;
         columns = (COLUMNS.exec(item.copy)?.[1] ?? '').split(',').map((c) => c.trim());
-        rows.push(...Buffer.concat(item.data).toString('utf8').split('\n').filter(Boolean).map((line) => line.split('\t').map(copyValue)));
+        rows.push(
+          ...Buffer.concat(item.data)
+            .toString('utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => line.split('\t').map(copyValue)),
+        );
       } else if (item.kind === 'statement' && item.sql.startsWith(`INSERT INTO ${TABLE} `)) {
         reading = true;
         rows.push(insertedValues(item.sql));

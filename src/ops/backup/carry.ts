@@ -53,7 +53,13 @@ function carrySql(from: string, into: string, source: TableShape, target: TableS
 }
 
 /** Inserts the created rows of one table: all at once, or, when one of them is refused, one by one (each under a savepoint). */
-async function carryTable(tx: Queryable, from: string, into: string, source: TableShape, target: TableShape): Promise<Pick<TableCarried, 'carried' | 'leftOut'>> {
+async function carryTable(
+  tx: Queryable,
+  from: string,
+  into: string,
+  source: TableShape,
+  target: TableShape,
+): Promise<Pick<TableCarried, 'carried' | 'leftOut'>> {
   await tx.exec('SAVEPOINT atlas_carry');
   try {
     const rows = await tx.query(`${carrySql(from, into, source, target, false)} RETURNING 1`);

@@ -131,7 +131,9 @@ async function dumpEmbedded(db: Database & { pglite: import('@electric-sql/pglit
 export async function createBackup(plan: BackupPlan, exec: Executor): Promise<BackupResult> {
   await ensureWritableDir(plan.logDir);
   const started = performance.now();
-  const db = plan.dbUrl ? await openDatabase({ url: plan.dbUrl, embeddedDir: plan.dataDir, poolSize: 1, applicationName: 'tpctl' }) : await openEmbedded(plan.dataDir);
+  const db = plan.dbUrl
+    ? await openDatabase({ url: plan.dbUrl, embeddedDir: plan.dataDir, poolSize: 1, applicationName: 'tpctl' })
+    : await openEmbedded(plan.dataDir);
   let writer: ParallelGzipFile | undefined;
   try {
     const facts = await readDatabaseFacts(db).catch((err: Error) => {
@@ -181,7 +183,9 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
     await writer?.abort();
     if (err instanceof GzipReadBackError) throw new BackupError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new BackupError(`the disk holding ${plan.logDir} filled up during the backup; nothing was kept. Free some space, then try again`, [{ do: 'set', setting: 'log-dir' }]);
+      throw new BackupError(`the disk holding ${plan.logDir} filled up during the backup; nothing was kept. Free some space, then try again`, [
+        { do: 'set', setting: 'log-dir' },
+      ]);
     }
     throw err;
   } finally {

@@ -39,7 +39,10 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
     async restore(file, keepNew) {
       const r = await restoreBackup({ ...target, file, keepNew }, exec);
       const kept = r.safetyCopy ? `; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` : '';
-      return { sinceBackup: r.sinceBackup, detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup)].join('\n   ') };
+      return {
+        sinceBackup: r.sinceBackup,
+        detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup)].join('\n   '),
+      };
     },
     undoRestore: () => undoRestore(target),
   };

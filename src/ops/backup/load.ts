@@ -100,7 +100,8 @@ const BATCH_BYTES = 1 << 20;
 export async function loadEmbeddedDumpIntoSchema(target: Queryable, dump: AsyncIterable<Buffer>, schema: string): Promise<void> {
   let batch = '';
   for await (const item of readDump(dump, PIECE_BYTES)) {
-    if (item.kind !== 'statement') throw new LoadError(`the embedded database's dump holds ${item.kind === 'rows' ? 'COPY rows' : 'a psql command'}, which it never writes`);
+    if (item.kind !== 'statement')
+      throw new LoadError(`the embedded database's dump holds ${item.kind === 'rows' ? 'COPY rows' : 'a psql command'}, which it never writes`);
     batch += `${moveToSchema(item.sql, schema).sql}\n`;
     if (batch.length > BATCH_BYTES) {
       await target.exec(batch);

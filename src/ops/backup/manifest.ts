@@ -48,7 +48,9 @@ export function readManifest(backupFile: string): BackupManifest {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ManifestError(code === 'ENOENT' ? `no manifest beside ${path.basename(backupFile)} (expected ${file})` : `the manifest ${file} is not valid JSON`);
+    throw new ManifestError(
+      code === 'ENOENT' ? `no manifest beside ${path.basename(backupFile)} (expected ${file})` : `the manifest ${file} is not valid JSON`,
+    );
   }
   const m = parsed as Record<string, unknown>;
   const bad =

@@ -87,7 +87,7 @@ export class ParallelGzipFile {
     if (!member) return;
     this.hash.update(member);
     // A write may be short (a full disk writes what fits): write the rest, which then fails.
-    for (let done = 0; done < member.length; ) {
+    for (let done = 0; done < member.length;) {
       const { bytesWritten } = await this.handle.write(member, done, member.length - done, this.written + done);
       if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
       done += bytesWritten;

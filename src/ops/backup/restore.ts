@@ -97,7 +97,8 @@ function heldElsewhere(err: unknown): never {
  * before cancelling it. Never fails the restore: returns a note for each copy left.
  */
 async function dropSetAside(url: string, keep: string): Promise<string[]> {
-  const left = (name: string, why: string) => `schema ${name}, set aside by an earlier restore, ${why}: the next restore drops it (or DROP SCHEMA ${name} CASCADE)`;
+  const left = (name: string, why: string) =>
+    `schema ${name}, set aside by an earlier restore, ${why}: the next restore drops it (or DROP SCHEMA ${name} CASCADE)`;
   return connected(url, (db) =>
     db.transaction(async (tx) => {
       const old = setAsideToDrop(await schemaNames(tx), setAsideSchemaKind, keep);
@@ -110,7 +111,9 @@ async function dropSetAside(url: string, keep: string): Promise<string[]> {
         } catch (err) {
           await tx.exec('ROLLBACK TO SAVEPOINT atlas_prune');
           const code = (err as { code?: string }).code;
-          notes.push(left(name, code === LOCK_NOT_AVAILABLE ? 'is in use (autovacuum, or a session reading it)' : `could not be dropped (${(err as Error).message})`));
+          notes.push(
+            left(name, code === LOCK_NOT_AVAILABLE ? 'is in use (autovacuum, or a session reading it)' : `could not be dropped (${(err as Error).message})`),
+          );
         }
       }
       return notes;
@@ -159,9 +162,10 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
          FROM pg_namespace WHERE nspname = 'public'`,
     );
     if (!may?.owns || !may.create) {
-      throw new Refused('this user may not set the current data aside (it needs to own schema public and to create schemas in the database); restore as the database owner', [
-        { do: 'manual-restore' },
-      ]);
+      throw new Refused(
+        'this user may not set the current data aside (it needs to own schema public and to create schemas in the database); restore as the database owner',
+        [{ do: 'manual-restore' }],
+      );
     }
     await db.exec(`CREATE SCHEMA ${incoming}; GRANT USAGE ON SCHEMA ${incoming} TO PUBLIC;`);
   });
@@ -199,7 +203,9 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
         // so that what is compared is what is set aside and carried. Taken while the load runs:
         // autovacuum working on a table gives way only after a second.
         const live = await userTables(tx);
-        const held = live.length ? tx.exec(`SET LOCAL lock_timeout = '${HOLD_TIMEOUT}'; LOCK TABLE ${live.join(', ')} IN SHARE MODE`).catch(heldElsewhere) : undefined;
+        const held = live.length
+          ? tx.exec(`SET LOCAL lock_timeout = '${HOLD_TIMEOUT}'; LOCK TABLE ${live.join(', ')} IN SHARE MODE`).catch(heldElsewhere)
+          : undefined;
         await Promise.all([held, load()]);
         const notes = await pruned;
         await refuseWhileServing(tx); // it may have been started again during the load
@@ -247,7 +253,9 @@ async function sinceBackupEmbedded(restored: Database, live: string, keepNew: bo
     }
     return sinceBackup(restored, LIVE_COPY, 'public');
   });
-  const [carried, carryMs] = await timed(async () => (keepNew ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables))) : undefined));
+  const [carried, carryMs] = await timed(async () =>
+    keepNew ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables))) : undefined,
+  );
   await restored.exec(`DROP SCHEMA ${LIVE_COPY} CASCADE`);
   return { tables, carried, compareMs, carryMs };
 }
@@ -297,7 +305,10 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
   const manifest = checked.manifest;
   const kind = plan.dbUrl ? 'postgres' : 'embedded';
   if (manifest.source !== kind) {
-    throw new Refused(`this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind`, [{ do: 'set', setting: 'database' }]);
+    throw new Refused(
+      `this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind`,
+      [{ do: 'set', setting: 'database' }],
+    );
   }
   let swapped: Swapped;
   const reading = verifiedAsRead(manifest, plan.onProgress);
@@ -307,7 +318,10 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
     if (err instanceof EmbeddedInUseError) throw new Refused(err.message, [{ do: 'stop-tenant-plane' }]);
     if (err instanceof Refused) throw err;
     // A load that stopped before the sum was checked: a damaged file is named as such.
-    const sum = await sha256File(plan.file).then((read) => sha256Check(read.sha256, manifest.sha256), () => undefined);
+    const sum = await sha256File(plan.file).then(
+      (read) => sha256Check(read.sha256, manifest.sha256),
+      () => undefined,
+    );
     if (sum && !sum.ok) throw notVerified(`sha256: ${sum.detail}`);
     if (err instanceof LoadError) throw new LoadError(`${err.message}\nnothing was changed: the database is as it was before the restore`);
     throw err;

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { parseBackupFileName } from '../../shared/names.js';
 import { manifestPath, readManifest, type BackupManifest } from './manifest.js';
 
-
 export interface BackupEntry {
   file: string;
   version: string;

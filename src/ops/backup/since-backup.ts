@@ -76,7 +76,9 @@ function hashedSide(schema: string, table: TableShape, other: TableShape, common
 export function comparison(liveSchema: string, backupSchema: string, live: TableShape, backup: TableShape, form: JoinForm) {
   const common = live.columns.filter((c) => !live.key.includes(c.name) && backup.columns.some((b) => b.name === c.name)).map((c) => c.name);
   const inOrder = form === 'in-order';
-  const key = live.key.map((k): [string, string] => (inOrder ? [comparable(live, backup, k, 'l'), comparable(backup, live, k, 'b')] : [`l.${ident(k)}`, `b.${ident(k)}`]));
+  const key = live.key.map((k): [string, string] =>
+    inOrder ? [comparable(live, backup, k, 'l'), comparable(backup, live, k, 'b')] : [`l.${ident(k)}`, `b.${ident(k)}`],
+  );
   const sides = inOrder
     ? `${qualified(liveSchema, live.name)} l FULL JOIN ${qualified(backupSchema, backup.name)} b`
     : `${hashedSide(liveSchema, live, backup, common)} l FULL JOIN ${hashedSide(backupSchema, backup, live, common)} b`;
@@ -84,10 +86,16 @@ export function comparison(liveSchema: string, backupSchema: string, live: Table
   // Only a table with a primary key is compared: there is a first key column.
   const [l0, b0] = key[0]!;
   const values = (alias: string, table: TableShape, other: TableShape) => `(${common.map((c) => comparable(table, other, c, alias)).join(', ')})`;
-  const differ = !inOrder ? 'l.atlas_hash <> b.atlas_hash' : common.length ? `${l0} IS NOT NULL AND ${b0} IS NOT NULL AND ${values('l', live, backup)} IS DISTINCT FROM ${values('b', backup, live)}` : 'false';
+  const differ = !inOrder
+    ? 'l.atlas_hash <> b.atlas_hash'
+    : common.length
+      ? `${l0} IS NOT NULL AND ${b0} IS NOT NULL AND ${values('l', live, backup)} IS DISTINCT FROM ${values('b', backup, live)}`
+      : 'false';
   const conditions = { created: `${b0} IS NULL`, deleted: `${l0} IS NULL`, changed: differ };
   return {
-    counts: `SELECT ${Object.entries(conditions).map(([name, where]) => `count(*) FILTER (WHERE ${where})::int AS ${name}`).join(', ')} FROM ${from}`,
+    counts: `SELECT ${Object.entries(conditions)
+      .map(([name, where]) => `count(*) FILTER (WHERE ${where})::int AS ${name}`)
+      .join(', ')} FROM ${from}`,
     keys: (kind: keyof typeof conditions) =>
       `SELECT CASE WHEN ${conditions.deleted} THEN ${keyText(key.map(([, b]) => b))} ELSE ${keyText(key.map(([l]) => l))} END AS key FROM ${from}
         WHERE ${conditions[kind]} ORDER BY ${key.map(([l, b]) => `coalesce(${l}, ${b})`).join(', ')} LIMIT ${KEYS_LISTED}`,

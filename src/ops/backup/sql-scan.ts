@@ -43,7 +43,7 @@ function endOf(sql: string, i: number): { kind: Token['kind']; end: number } | u
 
 function* tokens(sql: string): Generator<Token> {
   let code = 0;
-  for (let i = 0; i < sql.length; ) {
+  for (let i = 0; i < sql.length;) {
     const span = endOf(sql, i);
     if (!span) {
       i++;

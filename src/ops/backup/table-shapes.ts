@@ -35,7 +35,15 @@ export const keyText = (columns: readonly string[]) => (columns.length === 1 ? `
 
 /** The tables of `schema` (partitions count as their parent), by name. */
 export async function tableShapes(db: Queryable, schema: string): Promise<Map<string, TableShape>> {
-  const rows = await db.query<{ table: string; column: string; type: string; hashable: boolean; generated: boolean; key_position: number | null; estimated: number }>(
+  const rows = await db.query<{
+    table: string;
+    column: string;
+    type: string;
+    hashable: boolean;
+    generated: boolean;
+    key_position: number | null;
+    estimated: number;
+  }>(
     `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attgenerated <> '' AS generated,
             greatest(c.reltuples, 0)::float8 AS estimated,
             EXISTS (SELECT 1 FROM pg_type t JOIN pg_opclass o ON o.opcintype = CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE t.oid END
@@ -63,9 +71,7 @@ export async function tableShapes(db: Queryable, schema: string): Promise<Map<st
     if (r.key_position !== null) shape.keyAt.set(r.column, r.key_position);
   }
   for (const p of parents) shapes.get(p.table)?.parents.push(p.parent);
-  return new Map(
-    [...shapes].map(([name, { keyAt, ...shape }]) => [name, { ...shape, key: [...keyAt].sort((a, b) => a[1] - b[1]).map(([column]) => column) }]),
-  );
+  return new Map([...shapes].map(([name, { keyAt, ...shape }]) => [name, { ...shape, key: [...keyAt].sort((a, b) => a[1] - b[1]).map(([column]) => column) }]));
 }
 
 /** Parents before children, so that a child's foreign key finds its parent; ties (and cycles) by name. */

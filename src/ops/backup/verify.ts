@@ -46,7 +46,11 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
       const db = await openEmbedded(dir);
       const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
       const diff = rowCountDifferences(manifest.tables, counts);
-      return { name, ok: diff.length === 0, detail: diff.length ? diff.join('; ') : `restored into a scratch embedded database: ${Object.keys(counts).length} tables, row counts match` };
+      return {
+        name,
+        ok: diff.length === 0,
+        detail: diff.length ? diff.join('; ') : `restored into a scratch embedded database: ${Object.keys(counts).length} tables, row counts match`,
+      };
     } catch (err) {
       return { name, ok: false, detail: (err as Error).message };
     } finally {
@@ -67,7 +71,13 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   try {
     const counts = await loadIntoSchema(url, file, 'public', exec, { onRead });
     const diff = rowCountDifferences(manifest.tables, counts);
-    return { name, ok: diff.length === 0, detail: diff.length ? diff.join('; ') : `restored into scratch database ${scratch} on the same server: ${Object.keys(counts).length} tables, row counts match; dropped it` };
+    return {
+      name,
+      ok: diff.length === 0,
+      detail: diff.length
+        ? diff.join('; ')
+        : `restored into scratch database ${scratch} on the same server: ${Object.keys(counts).length} tables, row counts match; dropped it`,
+    };
   } catch (err) {
     return { name, ok: false, detail: (err as Error).message };
   } finally {
@@ -78,7 +88,10 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
 
 /** The checks that failed, as one line: `name: detail; …`. */
 export function failedChecks(result: VerifyResult): string {
-  return result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('; ');
+  return result.checks
+    .filter((c) => !c.ok)
+    .map((c) => `${c.name}: ${c.detail}`)
+    .join('; ');
 }
 
 /** The checks that need no reading of the file: it is there, its manifest reads, and it has the size the manifest says. */
@@ -98,7 +111,11 @@ export function checkManifest(file: string): VerifyResult {
     return result();
   }
   const size = statSync(file).size;
-  checks.push({ name: 'size', ok: size === manifest.sizeBytes, detail: `${size} bytes${size === manifest.sizeBytes ? '' : `, the manifest says ${manifest.sizeBytes}`}` });
+  checks.push({
+    name: 'size',
+    ok: size === manifest.sizeBytes,
+    detail: `${size} bytes${size === manifest.sizeBytes ? '' : `, the manifest says ${manifest.sizeBytes}`}`,
+  });
   return result(manifest);
 }
 
@@ -130,11 +147,19 @@ export async function verifyBackup(
   checks.push({
     name: 'gzip',
     ok: whole,
-    detail: digest.gzipError ? `the gzip stream is damaged: ${digest.gzipError}` : whole ? `inflates to ${digest.uncompressedBytes} bytes` : `inflates to ${digest.uncompressedBytes} bytes, the manifest says ${manifest.uncompressedBytes}`,
+    detail: digest.gzipError
+      ? `the gzip stream is damaged: ${digest.gzipError}`
+      : whole
+        ? `inflates to ${digest.uncompressedBytes} bytes`
+        : `inflates to ${digest.uncompressedBytes} bytes, the manifest says ${manifest.uncompressedBytes}`,
   });
   if (options.restoreTest && checks.every((c) => c.ok)) {
     let loaded = 0;
-    checks.push(await restoreTest(file, manifest, options.restoreTest, options.exec, (chunk) => options.onProgress?.({ phase: 'restore test', done: (loaded += chunk.length), total: size })));
+    checks.push(
+      await restoreTest(file, manifest, options.restoreTest, options.exec, (chunk) =>
+        options.onProgress?.({ phase: 'restore test', done: (loaded += chunk.length), total: size }),
+      ),
+    );
   }
   const verified = result();
   if (verified.ok) writeManifest(file, { ...manifest, verifiedAt: new Date().toISOString() });

@@ -51,7 +51,10 @@ function parseObject(text: string, source: string): Record<string, unknown> {
 
 function optionalVersion(value: unknown, field: string, source: string): string | null {
   if (value === undefined || value === null) return null;
-  if (!isVersion(value)) throw new Refused(`${source}: ${field} is ${typeof value === 'string' ? `"${printable(value)}"` : `a ${typeof value}`}, not a release version such as 1.3.0`);
+  if (!isVersion(value))
+    throw new Refused(
+      `${source}: ${field} is ${typeof value === 'string' ? `"${printable(value)}"` : `a ${typeof value}`}, not a release version such as 1.3.0`,
+    );
   return value;
 }
 
@@ -59,7 +62,10 @@ function optionalVersion(value: unknown, field: string, source: string): string 
 export function parseDeclared(text: string, source: string): DeclaredRelease {
   const o = parseObject(text, source);
   const unknown = Object.keys(o).filter((k) => k !== 'minimumUpgradeFrom');
-  if (unknown.length) throw new Refused(`${source}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => printable(k)).join(', ')} (only minimumUpgradeFrom is declared; the build completes the rest)`);
+  if (unknown.length)
+    throw new Refused(
+      `${source}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => printable(k)).join(', ')} (only minimumUpgradeFrom is declared; the build completes the rest)`,
+    );
   return { minimumUpgradeFrom: optionalVersion(o.minimumUpgradeFrom, 'minimumUpgradeFrom', source) };
 }
 
@@ -71,7 +77,9 @@ export async function describeRelease(version: string, declared: DeclaredRelease
   const report = await lintMigrations([dir]);
   const counts = countBySeverity(report);
   if (counts.violations || report.parseErrors.length) {
-    throw new Refused(`the migrations in ${dir} do not pass the lint (${counts.violations} violations, ${report.parseErrors.length} not parsed): run tpctl migrate lint ${dir}`);
+    throw new Refused(
+      `the migrations in ${dir} do not pass the lint (${counts.violations} violations, ${report.parseErrors.length} not parsed): run tpctl migrate lint ${dir}`,
+    );
   }
   const migrations = loadMigrations(dir).map((f): ReleaseMigration => {
     const waivedRules = breakingRules(report.findings.filter((x) => path.basename(x.file) === f.name));
@@ -96,7 +104,12 @@ function parseMigration(value: unknown, source: string): ReleaseMigration {
     isStringList(value.waivedRules) &&
     (value.verdict === 'waived') === value.waivedRules.length > 0;
   if (!ok) throw new Refused(`${source}: a migration entry is not {name, checksum, verdict, waivedRules}`);
-  return { name: value.name as string, checksum: value.checksum as string, verdict: value.verdict as ReleaseMigration['verdict'], waivedRules: value.waivedRules as string[] };
+  return {
+    name: value.name as string,
+    checksum: value.checksum as string,
+    verdict: value.verdict as ReleaseMigration['verdict'],
+    waivedRules: value.waivedRules as string[],
+  };
 }
 
 /** A release's metadata as shipped (a file, an image label): read as hostile input. */

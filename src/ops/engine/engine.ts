@@ -76,7 +76,8 @@ export class StepFailed extends Error {
   }
 }
 
-const asFailure = (step: string, err: unknown) => (err instanceof StepFailed ? err : new StepFailed(step, err instanceof Error ? err.message : String(err), err));
+const asFailure = (step: string, err: unknown) =>
+  err instanceof StepFailed ? err : new StepFailed(step, err instanceof Error ? err.message : String(err), err);
 const failureRecord = (f: StepFailed | undefined): FailureRecord | null => (f ? { step: f.step, reason: f.message, logsTail: f.logsTail } : null);
 
 /** Every output the plan's steps (and their undos) read or produce, once each. */

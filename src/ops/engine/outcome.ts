@@ -42,13 +42,14 @@ export interface Preview {
 }
 
 /** `R`: the run record as the plan's outputs make it (the actions name their own). */
-export type Outcome<R extends RunRecord = RunRecord> = (
+export type Outcome<R extends RunRecord = RunRecord> =
   /** Done; `run` is undefined when there was nothing to do (`unchanged`), only a recovery to make, or a dry run (`preview`). */
-  | { kind: 'done'; run: R | undefined; unchanged?: { op: RunRecord['op']; version: string }; preview?: Preview }
-  /** Failed, and back where it started (`now`): nothing was changed, or it was put back and confirmed healthy. */
-  | { kind: 'failed'; run: R; now: Standing }
-  /** Failed, and the way back failed too (or there was none): a human must look. */
-  | { kind: 'needs-human'; run: R; now: Standing; next: Next[] }
-  | { kind: 'refused'; reason: string; next: Next[] }
-  | { kind: 'locked'; holder: LockHolder }
-) & { /** A killed run this one found first and led back. */ recovery?: Recovery<R> | undefined };
+  (
+    | { kind: 'done'; run: R | undefined; unchanged?: { op: RunRecord['op']; version: string }; preview?: Preview }
+    /** Failed, and back where it started (`now`): nothing was changed, or it was put back and confirmed healthy. */
+    | { kind: 'failed'; run: R; now: Standing }
+    /** Failed, and the way back failed too (or there was none): a human must look. */
+    | { kind: 'needs-human'; run: R; now: Standing; next: Next[] }
+    | { kind: 'refused'; reason: string; next: Next[] }
+    | { kind: 'locked'; holder: LockHolder }
+  ) & { /** A killed run this one found first and led back. */ recovery?: Recovery<R> | undefined };

@@ -118,7 +118,13 @@ const delta = (a: Counters | undefined, b: Counters | undefined, key: 'errors5xx
  * Probes every route once a round, a round every `roundMs`, for `ms`; after each round `check`
  * may find decisive signals, which end it at once.
  */
-async function probeFor(tp: TenantPlane, version: string | undefined, ms: number, roundMs: number, check: (samples: Probe[]) => Promise<string[]>): Promise<{ samples: Probe[]; signals: string[] }> {
+async function probeFor(
+  tp: TenantPlane,
+  version: string | undefined,
+  ms: number,
+  roundMs: number,
+  check: (samples: Probe[]) => Promise<string[]>,
+): Promise<{ samples: Probe[]; signals: string[] }> {
   const samples: Probe[] = [];
   const deadline = performance.now() + ms;
   do {
@@ -138,7 +144,10 @@ export async function takeBaseline(tp: TenantPlane, settings: BakeSettings): Pro
   const { samples } = await probeFor(tp, undefined, settings.baselineMs, settings.roundMs, async () => []);
   // Nothing to compare with: the health URL does not reach the version that runs.
   const health = samples.filter((s) => s.route === 'GET /api/health');
-  if (!health.some((s) => s.ok)) throw new Error(`the version that runs did not answer healthy at any of ${health.length} probes (${health.at(-1)?.detail ?? 'no probe'}): no baseline to bake against`);
+  if (!health.some((s) => s.ok))
+    throw new Error(
+      `the version that runs did not answer healthy at any of ${health.length} probes (${health.at(-1)?.detail ?? 'no probe'}): no baseline to bake against`,
+    );
   const after = await tp.counters();
   return {
     routes: figures(samples),
@@ -186,10 +195,18 @@ export async function bake(tp: TenantPlane, version: string, baseline: Baseline,
     }
     return found;
   };
-  const warm = (samples: readonly Probe[], route: string) => figures(samples.filter((p) => p.route === route).slice(WARM_UP).slice(-WINDOW))[route] ?? { n: 0, p50: 0, p95: 0, failures: 0 };
+  const warm = (samples: readonly Probe[], route: string) =>
+    figures(
+      samples
+        .filter((p) => p.route === route)
+        .slice(WARM_UP)
+        .slice(-WINDOW),
+    )[route] ?? { n: 0, p50: 0, p95: 0, failures: 0 };
   const judge = (samples: readonly Probe[]): string[] => {
     const failed = samples.find((p) => !p.ok);
-    const regressions = tp.probeRoutes.flatMap((route) => latencyRegression(route, baseline.routes[route], warm(samples, route), settings.maxLatencyRatio, MIN_SAMPLES) ?? []);
+    const regressions = tp.probeRoutes.flatMap(
+      (route) => latencyRegression(route, baseline.routes[route], warm(samples, route), settings.maxLatencyRatio, MIN_SAMPLES) ?? [],
+    );
     return [...(failed ? [`${failed.route} failed: ${failed.detail}`] : []), ...regressions];
   };
   let lastRead = performance.now();
@@ -208,12 +225,25 @@ export async function bake(tp: TenantPlane, version: string, baseline: Baseline,
     ...tp.probeRoutes.map((route): Verdict => {
       const probes = samples.filter((p) => p.route === route);
       const failed = probes.filter((p) => !p.ok);
-      return { signal: 'answers', route, result: failed.length ? 'fail' : probes.length ? 'pass' : 'inconclusive', samples: probes.length, failures: failed.length, firstFailure: failed[0]?.detail };
+      return {
+        signal: 'answers',
+        route,
+        result: failed.length ? 'fail' : probes.length ? 'pass' : 'inconclusive',
+        samples: probes.length,
+        failures: failed.length,
+        firstFailure: failed[0]?.detail,
+      };
     }),
     ...tp.probeRoutes.map((route) => latencyVerdict(route, baseline.routes[route], warm(samples, route), settings.maxLatencyRatio, MIN_SAMPLES)),
     ...baseline.webhooksDelivering.map((w): Verdict => {
       const failure = webhookFailures.get(w.id);
-      return { signal: 'webhook', webhook: w.name, tested: settings.webhookTest, result: failure ? 'fail' : settings.webhookTest ? 'pass' : 'inconclusive', failure };
+      return {
+        signal: 'webhook',
+        webhook: w.name,
+        tested: settings.webhookTest,
+        result: failure ? 'fail' : settings.webhookTest ? 'pass' : 'inconclusive',
+        failure,
+      };
     }),
     {
       signal: '5xx',

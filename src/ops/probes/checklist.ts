@@ -90,7 +90,9 @@ export async function runChecklist(plan: ChecklistPlan): Promise<{ ok: boolean; 
   checks.push({
     name: 'health',
     ok: health.status === 200 && health.body.status === 'ok',
-    evidence: health.status ? `GET ${plan.healthUrl}: HTTP ${health.status}, "status":"${typeof health.body.status === 'string' ? health.body.status : '?'}", version ${healthVersion ?? '?'}` : `GET ${plan.healthUrl}: no answer (${message(health)})`,
+    evidence: health.status
+      ? `GET ${plan.healthUrl}: HTTP ${health.status}, "status":"${typeof health.body.status === 'string' ? health.body.status : '?'}", version ${healthVersion ?? '?'}`
+      : `GET ${plan.healthUrl}: no answer (${message(health)})`,
   });
 
   const expected = plan.expectVersion ?? healthVersion;
@@ -117,7 +119,10 @@ export async function runChecklist(plan: ChecklistPlan): Promise<{ ok: boolean; 
   checks.push({
     name: 'version',
     ok: license.status === 200 && shown === expected,
-    evidence: license.status === 200 ? `GET /api/admin/license shows version ${shown ?? '?'}${shown === expected ? '' : `, expected ${expected ?? '?'}`}` : `GET /api/admin/license: HTTP ${license.status}: ${message(license)}`,
+    evidence:
+      license.status === 200
+        ? `GET /api/admin/license shows version ${shown ?? '?'}${shown === expected ? '' : `, expected ${expected ?? '?'}`}`
+        : `GET /api/admin/license: HTTP ${license.status}: ${message(license)}`,
   });
 
   const baseline = plan.baseline ?? (await onlineAgents(origin, session.headers));
@@ -135,9 +140,10 @@ export async function runChecklist(plan: ChecklistPlan): Promise<{ ok: boolean; 
       checks.push({
         name: 'agents',
         ok: waiting.size === 0,
-        evidence: waiting.size === 0
-          ? `${total} of ${total} agents online before have reported in since ${baseline.since.toISOString()}`
-          : `${total - waiting.size} of ${total} agents reported in within ${Math.round(plan.agentsWithinMs / 1000)} s; not back: ${late.join(', ')}`,
+        evidence:
+          waiting.size === 0
+            ? `${total} of ${total} agents online before have reported in since ${baseline.since.toISOString()}`
+            : `${total - waiting.size} of ${total} agents reported in within ${Math.round(plan.agentsWithinMs / 1000)} s; not back: ${late.join(', ')}`,
       });
       break;
     }

@@ -77,7 +77,12 @@ interface SignedIn {
   session: ReturnType<typeof signIn> | undefined;
 }
 
-export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | undefined, metricsToken?: string, signed: SignedIn = { session: undefined }): TenantPlane {
+export function tenantPlaneOverHttp(
+  healthUrl: string,
+  verify: Verification | undefined,
+  metricsToken?: string,
+  signed: SignedIn = { session: undefined },
+): TenantPlane {
   const origin = new URL(healthUrl).origin;
   // One sign-in serves every authenticated probe of a run (a login costs a memory-hard hash),
   // on the candidate too: sessions live in the database every version shares.
@@ -101,7 +106,9 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
     healthUrl,
     at: (url) => tenantPlaneOverHttp(url, verify, metricsToken, signed),
     health: () => probeHealth(healthUrl),
-    checklist: verify && ((version, baseline) => runChecklist({ healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline })),
+    checklist:
+      verify &&
+      ((version, baseline) => runChecklist({ healthUrl, expectVersion: version, auth: verify.auth, agentsWithinMs: verify.agentsWithinMs, baseline })),
     async onlineAgents() {
       const s = await signedIn();
       return 'error' in s ? undefined : onlineAgents(origin, s.headers).catch(() => ({ agents: {}, since: new Date() }));
@@ -146,7 +153,11 @@ export function tenantPlaneOverHttp(healthUrl: string, verify: Verification | un
       return read.webhooks.map((w) => ({ id: w.id, name: w.name, lastDelivery: w.deliveries.last }));
     },
     async testWebhook(id) {
-      const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
+      const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      }).catch((err: Error) => ({ status: 0, body: { message: err.message } }));
       const where = `POST /api/admin/webhooks/${id}/test`;
       if (!answer) return { ok: false, detail: `${where}: the verification login failed` };
       if (answer.status !== 200) return { ok: false, detail: `${where}: ${answer.status ? `HTTP ${answer.status}` : 'no answer'}: ${message(answer)}` };

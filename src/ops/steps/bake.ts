@@ -5,7 +5,9 @@ import { checked } from './gate.js';
 import { outputs } from './outputs.js';
 
 const figuresLine = (f: Figures) =>
-  `${Object.entries(f.routes).map(([route, r]) => `${route} p95 ${r.p95} ms (${r.n})`).join(', ')}; 5xx: ${f.errors5xx ?? 'not read'}; agents online: ${f.agentsOnline ?? 'not read'}`;
+  `${Object.entries(f.routes)
+    .map(([route, r]) => `${route} p95 ${r.p95} ms (${r.n})`)
+    .join(', ')}; 5xx: ${f.errors5xx ?? 'not read'}; agents online: ${f.agentsOnline ?? 'not read'}`;
 
 /** Before anything changes, on the version that runs: what the bake compares the new version with. */
 export function baselineStep(ctx: OpsContext): Step {

@@ -35,7 +35,9 @@ export function pathCheck(ctx: OpsContext, from: string, to: string): Step {
       const minimum = found.metadata.minimumUpgradeFrom;
       if (!minimum) return `${to} declares no minimum version to upgrade from`;
       if (compareVersions(from, minimum) < 0) {
-        throw new Refused(`${to} cannot be upgraded to from ${from}: it needs ${minimum} or newer (minimumUpgradeFrom in its release.json)`, [{ do: 'upgrade', to: minimum }]);
+        throw new Refused(`${to} cannot be upgraded to from ${from}: it needs ${minimum} or newer (minimumUpgradeFrom in its release.json)`, [
+          { do: 'upgrade', to: minimum },
+        ]);
       }
       return `${to} can be upgraded to from ${minimum} or newer; ${from} runs`;
     },
@@ -71,9 +73,12 @@ function backupForVersion(backupDir: string, version: string): string | undefine
 function refuse(ctx: OpsContext, to: string, answer: TargetAnswer, where: string, back: boolean): never {
   const why = [
     ...(answer.breaking.length ? [describeBreaking(answer.breaking)] : []),
-    ...(answer.changed.length ? [`${answer.changed.join(', ')} differ${answer.changed.length === 1 ? 's' : ''} from ${to}'s file of the same name (checksum)`] : []),
+    ...(answer.changed.length
+      ? [`${answer.changed.join(', ')} differ${answer.changed.length === 1 ? 's' : ''} from ${to}'s file of the same name (checksum)`]
+      : []),
   ].join('; ');
-  const next: Next[] = back && ctx.database ? [{ do: 'rollback-restoring', to, backup: backupForVersion(ctx.database.backupDir, to), backupDir: ctx.database.backupDir }] : [];
+  const next: Next[] =
+    back && ctx.database ? [{ do: 'rollback-restoring', to, backup: backupForVersion(ctx.database.backupDir, to), backupDir: ctx.database.backupDir }] : [];
   throw new Refused(`${to} cannot run on ${where}: ${why}`, next);
 }
 
@@ -88,18 +93,23 @@ export function schemaCheck(ctx: OpsContext, to: string, options: { restore: str
   const { runtime, database } = ctx;
   return {
     name: 'schema-check',
-    what: restore ? `check that ${to} can run on the schema ${restore} holds` : `check with ${to}'s own tpctl migrate status that it can run on the schema as it is`,
+    what: restore
+      ? `check that ${to} can run on the schema ${restore} holds`
+      : `check with ${to}'s own tpctl migrate status that it can run on the schema as it is`,
     readsOnly: true,
     async run() {
       if (restore) {
         const found = await metadataOf(ctx, to);
         if ('missing' in found) return `not checked: ${found.missing}`;
         const answer = compareSchema(await backupMigrations(restore), found.metadata.migrations);
-        if (answer.breaking.length || answer.changed.length) refuse(ctx, to, { breaking: answer.breaking, changed: answer.changed.map((c) => c.name) }, `the schema ${restore} holds`, back);
+        if (answer.breaking.length || answer.changed.length)
+          refuse(ctx, to, { breaking: answer.breaking, changed: answer.changed.map((c) => c.name) }, `the schema ${restore} holds`, back);
         return `${to} can run on the schema ${restore} holds${answer.pending.length ? ` (it applies ${answer.pending.join(', ')})` : ''}`;
       }
-      if (!runtime.targetSchemaStatus) return `not checked: on ${runtime.name} the target's code runs in the cluster, not here; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`;
-      if (!database?.dbUrl) return `not checked: ${database ? 'the embedded database is open by the running Tenant Plane' : 'the database is not reachable from here'}; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`;
+      if (!runtime.targetSchemaStatus)
+        return `not checked: on ${runtime.name} the target's code runs in the cluster, not here; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`;
+      if (!database?.dbUrl)
+        return `not checked: ${database ? 'the embedded database is open by the running Tenant Plane' : 'the database is not reachable from here'}; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`;
       const answer = parseTargetAnswer(await runtime.targetSchemaStatus(to, database.dbUrl), to);
       if (answer.breaking.length || answer.changed.length) refuse(ctx, to, answer, 'the schema as it is', back);
       return `${to} can run on the schema as it is`;

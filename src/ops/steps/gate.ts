@@ -39,7 +39,13 @@ export function gate(ctx: OpsContext, version: string, options: { decisive: bool
         if (wait.evidence) facts.put(outputs.health, wait.evidence);
         if (!wait.healthy) {
           const logsTail = await runtime.logsTail(20).catch(() => undefined);
-          if (logsTail) log.write(`   last log lines of the Tenant Plane:\n${logsTail.split('\n').map((l) => `     | ${l}`).join('\n')}`);
+          if (logsTail)
+            log.write(
+              `   last log lines of the Tenant Plane:\n${logsTail
+                .split('\n')
+                .map((l) => `     | ${l}`)
+                .join('\n')}`,
+            );
           throw new StepFailed('wait-healthy', wait.reason, undefined, logsTail);
         }
         return `healthy after ${wait.elapsedMs} ms: ${wait.evidence?.body ?? ''}`;
@@ -65,7 +71,13 @@ export function gate(ctx: OpsContext, version: string, options: { decisive: bool
       // A candidate is reached with the same identity, so it has the checklist too.
       const result = await checked(ctx, beside, facts).tenantPlane.checklist!(version, facts.get(outputs.agentBaseline));
       for (const c of result.checks) log.write(`   ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
-      if (!result.ok && options.decisive) throw new Error(result.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`).join('; '));
+      if (!result.ok && options.decisive)
+        throw new Error(
+          result.checks
+            .filter((c) => !c.ok)
+            .map((c) => `${c.name}: ${c.evidence}`)
+            .join('; '),
+        );
       return result.ok ? `${result.checks.length} checks passed` : 'checks failed (see above); kept going back to the known version';
     },
   });

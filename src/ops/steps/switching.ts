@@ -36,7 +36,8 @@ export function recordPreviousVersion(ctx: OpsContext, version: string): Step {
   };
 }
 
-const configure = (ctx: OpsContext, version: string, revision?: number) => `configure ${ctx.runtime.describe()} for ${version}${revision ? ` (revision ${revision})` : ''} and restart it`;
+const configure = (ctx: OpsContext, version: string, revision?: number) =>
+  `configure ${ctx.runtime.describe()} for ${version}${revision ? ` (revision ${revision})` : ''} and restart it`;
 
 /**
  * Switches what runs to `version`. Its undo switches back to `back`; without one (the version

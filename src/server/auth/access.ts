@@ -122,7 +122,7 @@ async function authenticateAgent({ db, cache, checkins }: Credentials, request: 
   // A check-in writes it anyway; other routes move it at most every AGENT_TOUCH_MS, unawaited.
   if (!request.routeOptions.config.checksIn && Date.now() - agent.seen > AGENT_TOUCH_MS) {
     agent.seen = Date.now();
-    checkins.record(agent.id).catch((err: unknown) => request.log.warn({ err, agent: agent.id }, 'could not write the agent\'s last-seen time'));
+    checkins.record(agent.id).catch((err: unknown) => request.log.warn({ err, agent: agent.id }, "could not write the agent's last-seen time"));
   }
   return { id: agent.id, name: agent.name };
 }
@@ -139,7 +139,11 @@ function refuseCrossSite(request: FastifyRequest, user: AuthUser): void {
   if (user.via.kind !== 'session' || SAFE_METHODS.has(request.method)) return;
   const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new HttpError(403, 'cross_site_request', 'a request signed in with the session cookie must send a JSON body (content-type: application/json; {} when there is nothing to send), so that another site cannot make it');
+    throw new HttpError(
+      403,
+      'cross_site_request',
+      'a request signed in with the session cookie must send a JSON body (content-type: application/json; {} when there is nothing to send), so that another site cannot make it',
+    );
   }
 }
 

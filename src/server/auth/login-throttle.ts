@@ -36,7 +36,10 @@ export class LoginThrottler {
       for (const { key } of [...keys].sort((a, b) => a.key.localeCompare(b.key))) {
         await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE, key]);
       }
-      await tx.query(`DELETE FROM login_failures WHERE key = ANY($1::text[]) AND at < now() - $2 * interval '1 second'`, [keys.map((k) => k.key), this.limits.windowSeconds]);
+      await tx.query(`DELETE FROM login_failures WHERE key = ANY($1::text[]) AND at < now() - $2 * interval '1 second'`, [
+        keys.map((k) => k.key),
+        this.limits.windowSeconds,
+      ]);
       const rows = await tx.query<{ key: string; expires_in: number }>(
         `SELECT key, extract(epoch FROM at + $2 * interval '1 second' - now())::float8 AS expires_in
            FROM login_failures WHERE key = ANY($1::text[]) ORDER BY at`,
@@ -49,7 +52,9 @@ export class LoginThrottler {
         if (expiries.length >= max) wait = Math.max(wait, Math.ceil(expiries[expiries.length - max] ?? 0), 1);
       }
       if (wait > 0) return { retryAfter: wait };
-      const inserted = await tx.query<{ id: string }>('INSERT INTO login_failures (key) SELECT unnest($1::text[]) RETURNING id::text AS id', [keys.map((k) => k.key)]);
+      const inserted = await tx.query<{ id: string }>('INSERT INTO login_failures (key) SELECT unnest($1::text[]) RETURNING id::text AS id', [
+        keys.map((k) => k.key),
+      ]);
       return { ids: inserted.map((r) => r.id) };
     });
   }

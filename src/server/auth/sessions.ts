@@ -5,18 +5,13 @@ import { hashSecret, newSecret } from './secrets.js';
 export const SESSION_COOKIE = 'atlas_session';
 
 /** Sessions live in the database, so any replica serves any logged-in user. */
-export async function startSession(
-  db: Queryable,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  userId: string,
-  ttlSeconds: number,
-): Promise<void> {
+export async function startSession(db: Queryable, request: FastifyRequest, reply: FastifyReply, userId: string, ttlSeconds: number): Promise<void> {
   const token = newSecret('ats');
-  await db.query(
-    `INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second')`,
-    [hashSecret(token), userId, ttlSeconds],
-  );
+  await db.query(`INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second')`, [
+    hashSecret(token),
+    userId,
+    ttlSeconds,
+  ]);
   setSessionCookie(reply, token, request.protocol === 'https', ttlSeconds);
 }
 

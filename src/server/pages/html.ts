@@ -35,6 +35,7 @@ export function ago(iso: unknown, now = Date.now()): Html {
   if (typeof iso !== 'string' && !(iso instanceof Date)) return html`never`;
   const at = new Date(iso);
   const s = Math.max(0, Math.round((now - at.getTime()) / 1000));
-  const text = s < 60 ? `${s} s ago` : s < 3600 ? `${Math.floor(s / 60)} min ago` : s < 86_400 ? `${Math.floor(s / 3600)} h ago` : `${Math.floor(s / 86_400)} d ago`;
+  const text =
+    s < 60 ? `${s} s ago` : s < 3600 ? `${Math.floor(s / 60)} min ago` : s < 86_400 ? `${Math.floor(s / 3600)} h ago` : `${Math.floor(s / 86_400)} d ago`;
   return html`<time datetime="${at.toISOString()}" title="${at.toISOString()}">${text}</time>`;
 }

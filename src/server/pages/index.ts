@@ -10,7 +10,9 @@ export async function registerPages(app: FastifyInstance): Promise<void> {
   // Form bodies are parsed for the pages only (an encapsulated context): the API takes JSON.
   await app.register(async (pages) => {
     await pages.register(formbody);
-    pages.get('/assets/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(APP_CSS));
+    pages.get('/assets/app.css', async (_request, reply) =>
+      reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(APP_CSS),
+    );
     sessionPages(pages);
     incidentPages(pages);
     settingsPages(pages);

@@ -12,15 +12,14 @@ import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sam
 const LOGIN_CSRF_COOKIE = 'atlas_login_csrf';
 
 function loginForm(next: string, email: string, csrf: string, error?: string) {
-  return html`
-${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''}
-<form class="stack" method="post" action="/login">
-  <input type="hidden" name="next" value="${next}">
-  <input type="hidden" name="csrf" value="${csrf}">
-  <label>Email <input type="email" name="email" autocomplete="username" required value="${email}" autofocus></label>
-  <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
-  <button class="primary" type="submit">Log in</button>
-</form>`;
+  return html` ${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''}
+    <form class="stack" method="post" action="/login">
+      <input type="hidden" name="next" value="${next}" />
+      <input type="hidden" name="csrf" value="${csrf}" />
+      <label>Email <input type="email" name="email" autocomplete="username" required value="${email}" autofocus /></label>
+      <label>Password <input type="password" name="password" autocomplete="current-password" required /></label>
+      <button class="primary" type="submit">Log in</button>
+    </form>`;
 }
 
 export function sessionPages(app: FastifyInstance): void {

@@ -62,7 +62,17 @@ export function checkCsrf(viewer: Viewer, form: Record<string, string> | undefin
 }
 
 export function forbiddenForm(reply: FastifyReply, viewer: Viewer): FastifyReply {
-  return sendPage(reply, layout('Refused', viewer, html`<p class="alert" role="alert">This form was not sent from this site (missing or wrong anti-forgery token). Go back, reload the page and try again.</p>`), 403);
+  return sendPage(
+    reply,
+    layout(
+      'Refused',
+      viewer,
+      html`<p class="alert" role="alert">
+        This form was not sent from this site (missing or wrong anti-forgery token). Go back, reload the page and try again.
+      </p>`,
+    ),
+    403,
+  );
 }
 
 const THIS_SITE = 'http://this-site.invalid';

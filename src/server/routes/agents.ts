@@ -1,7 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { agentsRepository } from '../../db/agents.js';
 import type { Database } from '../../db/database.js';
-import { agentAnswer, agentsAnswer, checkinAnswer, enrolledAnswer, enrollmentTokenCreatedAnswer, enrollmentTokensAnswer, noContent } from '../../shared/api-shapes.js';
+import {
+  agentAnswer,
+  agentsAnswer,
+  checkinAnswer,
+  enrolledAnswer,
+  enrollmentTokenCreatedAnswer,
+  enrollmentTokensAnswer,
+  noContent,
+} from '../../shared/api-shapes.js';
 import type { AgentFacts, CheckinWriter } from '../agent-checkins.js';
 import { AGENT_NOT_VALID, caller, callingAgent } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
@@ -63,21 +71,36 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
         ttlSeconds: request.body.ttlSeconds ?? 86_400,
       });
       void reply.code(201);
-      return { enrollmentToken: { id: row?.id, name: row?.name, labels: row?.labels, expiresAt: row?.expires_at, token }, note: 'the token is shown only now and enrolls one agent' };
+      return {
+        enrollmentToken: { id: row?.id, name: row?.name, labels: row?.labels, expiresAt: row?.expires_at, token },
+        note: 'the token is shown only now and enrolls one agent',
+      };
     },
   );
 
   app.get('/api/admin/enrollment-tokens', { schema: { response: { 200: enrollmentTokensAnswer } } }, async () => {
     const rows = await agents.enrollmentTokens();
     return {
-      enrollmentTokens: rows.map((r) => ({ id: r.id, name: r.name, labels: r.labels, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at, revokedAt: r.revoked_at })),
+      enrollmentTokens: rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        labels: r.labels,
+        createdAt: r.created_at,
+        expiresAt: r.expires_at,
+        usedAt: r.used_at,
+        revokedAt: r.revoked_at,
+      })),
     };
   });
 
-  app.delete<{ Params: IdParams }>('/api/admin/enrollment-tokens/:id', { schema: { params: idParams, response: { 204: noContent } } }, async (request, reply) => {
-    if (!(await agents.revokeEnrollmentToken(request.params.id))) throw notFound(`no enrollment token ${request.params.id}`);
-    void reply.code(204);
-  });
+  app.delete<{ Params: IdParams }>(
+    '/api/admin/enrollment-tokens/:id',
+    { schema: { params: idParams, response: { 204: noContent } } },
+    async (request, reply) => {
+      if (!(await agents.revokeEnrollmentToken(request.params.id))) throw notFound(`no enrollment token ${request.params.id}`);
+      void reply.code(204);
+    },
+  );
 
   app.post<{ Body: AgentFacts & { token: string; name: string } }>(
     '/api/agents/enroll',
@@ -103,8 +126,15 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
         runbooks: request.body.runbooks ?? [],
       });
       if ('refused' in enrollment) {
-        if (enrollment.refused === 'token') throw new HttpError(401, 'invalid_enrollment_token', 'this enrollment token is not valid: it was used already, revoked, expired, or never issued; ask an admin for a new one');
-        throw conflict(`an agent named "${enrollment.name}" is enrolled already: revoke it first (DELETE /api/admin/agents/<id>), or enroll with a token of another name`);
+        if (enrollment.refused === 'token')
+          throw new HttpError(
+            401,
+            'invalid_enrollment_token',
+            'this enrollment token is not valid: it was used already, revoked, expired, or never issued; ask an admin for a new one',
+          );
+        throw conflict(
+          `an agent named "${enrollment.name}" is enrolled already: revoke it first (DELETE /api/admin/agents/<id>), or enroll with a token of another name`,
+        );
       }
       const agent = enrollment.enrolled;
       void reply.code(201);

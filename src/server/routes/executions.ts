@@ -81,7 +81,10 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
     '/api/executions',
     {
       config: { access: 'operator' },
-      schema: { body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget }, response: { 201: executionsAnswer } },
+      schema: {
+        body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget },
+        response: { 201: executionsAnswer },
+      },
     },
     async (request, reply) => {
       const rows = await db.transaction((tx) => queueExecutions(tx, request.body, caller(request), null));
@@ -122,7 +125,12 @@ export function executionRoutes(app: FastifyInstance, db: Database, shutdown: Ab
 
   app.post<{ Body: { waitSeconds: number } }>(
     '/api/agent/executions/claim',
-    { schema: { body: { type: 'object', additionalProperties: false, properties: { waitSeconds: { type: 'integer', minimum: 0, maximum: 25, default: 0 } } }, response: { 200: claimAnswer, 204: noContent } } },
+    {
+      schema: {
+        body: { type: 'object', additionalProperties: false, properties: { waitSeconds: { type: 'integer', minimum: 0, maximum: 25, default: 0 } } },
+        response: { 200: claimAnswer, 204: noContent },
+      },
+    },
     async (request, reply) => {
       const agent = callingAgent(request);
       const deadline = Date.now() + request.body.waitSeconds * 1000;

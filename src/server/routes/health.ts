@@ -29,7 +29,13 @@ async function check(db: Database, migrations: readonly MigrationFile[]): Promis
       database: { status: 'ok', kind: db.kind, latencyMs },
       schema: state.canRun
         ? { status: 'ok', applied: state.applied.length, ahead: state.ahead }
-        : { status: 'error', pending: state.pending, changed: state.changed.map((c) => c.name), breaking: state.breaking.map((b) => b.name), ahead: state.ahead },
+        : {
+            status: 'error',
+            pending: state.pending,
+            changed: state.changed.map((c) => c.name),
+            breaking: state.breaking.map((b) => b.name),
+            ahead: state.ahead,
+          },
     };
   } catch (err) {
     return { database: { status: 'error', kind: db.kind, message: (err as Error).message }, schema: { status: 'unknown' } };

@@ -116,12 +116,16 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     },
   );
 
-  app.get<{ Params: IncidentParams }>('/api/incidents/:id', { schema: { params: incidentParams, response: { 200: incidentDetailAnswer } } }, async (request) => {
-    const incident = await loadIncident(db, request.params.id);
-    const timeline = await incidentsRepository(db).timeline(request.params.id);
-    const executions = await executionsRepository(db).ofIncident(request.params.id);
-    return { incident, timeline, executions: executions.map(toExecution) };
-  });
+  app.get<{ Params: IncidentParams }>(
+    '/api/incidents/:id',
+    { schema: { params: incidentParams, response: { 200: incidentDetailAnswer } } },
+    async (request) => {
+      const incident = await loadIncident(db, request.params.id);
+      const timeline = await incidentsRepository(db).timeline(request.params.id);
+      const executions = await executionsRepository(db).ofIncident(request.params.id);
+      return { incident, timeline, executions: executions.map(toExecution) };
+    },
+  );
 
   /** Moves an incident to a status it may reach, recording who did it; refuses what makes no sense. */
   async function transition(id: number, to: 'acknowledged' | 'resolved', actor: string, note: string | undefined) {
@@ -192,7 +196,11 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     '/api/incidents/:id/comments',
     {
       config: { access: 'operator' },
-      schema: { params: incidentParams, body: { type: 'object', required: ['text'], additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 10_000 } } }, response: { 201: okAnswer } },
+      schema: {
+        params: incidentParams,
+        body: { type: 'object', required: ['text'], additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 10_000 } } },
+        response: { 201: okAnswer },
+      },
     },
     async (request, reply) => {
       await db.transaction(async (tx) => {
@@ -208,7 +216,11 @@ export function incidentRoutes(app: FastifyInstance, db: Database): void {
     '/api/incidents/:id/runbooks',
     {
       config: { access: 'operator' },
-      schema: { params: incidentParams, body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget }, response: { 201: executionsAnswer } },
+      schema: {
+        params: incidentParams,
+        body: { type: 'object', required: ['runbook'], additionalProperties: false, properties: executionTarget },
+        response: { 201: executionsAnswer },
+      },
     },
     async (request, reply) => {
       const user = caller(request);

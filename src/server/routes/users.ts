@@ -99,7 +99,12 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
         if (!current) throw notFound(`no user ${request.params.id}`);
         const losesAdmin = current.role === 'admin' && ((patch.role && patch.role !== 'admin') || patch.disabled === true);
         if (losesAdmin) await assertAnAdminRemains(tx, request.params.id);
-        const updated = await users.update(request.params.id, { name: patch.name ?? null, role: patch.role ?? null, disabled: patch.disabled ?? null, passwordHash });
+        const updated = await users.update(request.params.id, {
+          name: patch.name ?? null,
+          role: patch.role ?? null,
+          disabled: patch.disabled ?? null,
+          passwordHash,
+        });
         if (patch.disabled === true || passwordHash) await endAllSessions(tx, request.params.id);
         // A password set by an admin is a reset: whatever the old one let in goes, API tokens too.
         if (passwordHash) await apiTokensRepository(tx).revokeAll(request.params.id);

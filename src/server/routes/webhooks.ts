@@ -11,7 +11,13 @@ import { deliverDue, type WebhookDelivery } from '../webhooks.js';
 import { idParams, type IdParams } from './schemas.js';
 
 const url = { type: 'string', maxLength: 2000, pattern: '^https?://[^\\s]+$' } as const;
-const events = { type: 'array', minItems: 1, maxItems: 20, uniqueItems: true, items: { type: 'string', enum: WEBHOOK_EVENTS.filter((e) => e !== 'test') } } as const;
+const events = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 20,
+  uniqueItems: true,
+  items: { type: 'string', enum: WEBHOOK_EVENTS.filter((e) => e !== 'test') },
+} as const;
 
 function toWebhook(row: Record<string, unknown>) {
   return {
@@ -77,14 +83,24 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
     {
       schema: {
         params: idParams,
-        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, url, events, enabled: { type: 'boolean' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, url, events, enabled: { type: 'boolean' } },
+        },
         response: { 200: webhookAnswer },
       },
     },
     async (request) => {
       const b = request.body;
       if (b.url !== undefined) await allowed(b.url);
-      const webhook = await webhooks.update(request.params.id, { name: b.name ?? null, url: b.url ?? null, events: b.events ?? null, enabled: b.enabled ?? null });
+      const webhook = await webhooks.update(request.params.id, {
+        name: b.name ?? null,
+        url: b.url ?? null,
+        events: b.events ?? null,
+        enabled: b.enabled ?? null,
+      });
       if (!webhook) throw notFound(`no webhook ${request.params.id}`);
       return { webhook: toWebhook(webhook) };
     },
@@ -103,7 +119,10 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, status: { type: 'string', enum: ['pending', 'delivered', 'failed'] } },
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+            status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+          },
         },
         response: { 200: deliveriesAnswer },
       },

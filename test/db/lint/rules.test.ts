@@ -5,7 +5,10 @@ import { RULES, type RuleId } from '../../../src/db/lint/rules.js';
 
 beforeAll(async () => loadModule());
 
-const rulesHit = (sql: string) => lintSql('m.sql', sql).filter((f) => !f.waived).map((f) => f.rule);
+const rulesHit = (sql: string) =>
+  lintSql('m.sql', sql)
+    .filter((f) => !f.waived)
+    .map((f) => f.rule);
 
 /**
  * For every rule: SQL that breaks it, and the nearest SQL that does not. Tables named here
@@ -13,7 +16,15 @@ const rulesHit = (sql: string) => lintSql('m.sql', sql).filter((f) => !f.waived)
  */
 const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
   'drop-object': {
-    bad: ['DROP TABLE users;', 'DROP VIEW ops.active_jobs;', 'DROP TYPE "Mood";', 'DROP FUNCTION ops.f(int);', 'DROP SCHEMA ops CASCADE;', 'DROP INDEX users_email_idx;', 'DROP SEQUENCE ops.seq;'],
+    bad: [
+      'DROP TABLE users;',
+      'DROP VIEW ops.active_jobs;',
+      'DROP TYPE "Mood";',
+      'DROP FUNCTION ops.f(int);',
+      'DROP SCHEMA ops CASCADE;',
+      'DROP INDEX users_email_idx;',
+      'DROP SEQUENCE ops.seq;',
+    ],
     good: ['CREATE TABLE scratch (id int);\nDROP TABLE scratch;', 'CREATE TYPE "Mood" AS ENUM (\'a\'); DROP TYPE "Mood";'],
   },
   'drop-column': {
@@ -25,7 +36,14 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['ALTER TABLE users VALIDATE CONSTRAINT users_email_check;'],
   },
   rename: {
-    bad: ['ALTER TABLE users RENAME TO people;', 'ALTER TABLE users RENAME COLUMN name TO full_name;', 'ALTER TABLE users RENAME CONSTRAINT a TO b;', "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';", 'ALTER INDEX users_email_idx RENAME TO users_mail_idx;', 'ALTER VIEW ops.v RENAME TO w;'],
+    bad: [
+      'ALTER TABLE users RENAME TO people;',
+      'ALTER TABLE users RENAME COLUMN name TO full_name;',
+      'ALTER TABLE users RENAME CONSTRAINT a TO b;',
+      "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';",
+      'ALTER INDEX users_email_idx RENAME TO users_mail_idx;',
+      'ALTER VIEW ops.v RENAME TO w;',
+    ],
     good: ['CREATE TABLE t (a int); ALTER TABLE t RENAME COLUMN a TO b;'],
   },
   'set-schema': {
@@ -38,7 +56,7 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
   },
   'add-column-not-null': {
     bad: ['ALTER TABLE users ADD COLUMN karma int NOT NULL;', 'ALTER TABLE "Audit Log" ADD "Level" text NOT NULL;'],
-    good: ["ALTER TABLE users ADD COLUMN karma int NOT NULL DEFAULT 0;", 'ALTER TABLE users ADD COLUMN karma int;'],
+    good: ['ALTER TABLE users ADD COLUMN karma int NOT NULL DEFAULT 0;', 'ALTER TABLE users ADD COLUMN karma int;'],
   },
   'set-not-null': {
     bad: ['ALTER TABLE users ALTER COLUMN name SET NOT NULL;', 'ALTER TABLE users ADD CONSTRAINT name_nn NOT NULL name;'],
@@ -58,7 +76,7 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
   },
   'add-constraint': {
     bad: [
-      'ALTER TABLE users ADD CONSTRAINT role_ok CHECK (role IN (\'admin\', \'viewer\')) NOT VALID;',
+      "ALTER TABLE users ADD CONSTRAINT role_ok CHECK (role IN ('admin', 'viewer')) NOT VALID;",
       'ALTER TABLE users ADD FOREIGN KEY (team_id) REFERENCES teams (id);',
       'ALTER TABLE users ADD CONSTRAINT users_name_key UNIQUE (name);',
       'ALTER TABLE ops.jobs ADD CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&);',
@@ -68,8 +86,17 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['ALTER TABLE users ADD COLUMN team_id int REFERENCES teams (id);', 'CREATE TABLE t (a int); ALTER TABLE t ADD CHECK (a > 0);'],
   },
   'volatile-default': {
-    bad: ['ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();', 'ALTER TABLE users ADD COLUMN n bigserial;', 'ALTER TABLE users ADD COLUMN n int GENERATED ALWAYS AS IDENTITY;', 'ALTER TABLE users ADD COLUMN r float8 DEFAULT my_random();'],
-    good: ['ALTER TABLE users ADD COLUMN seen timestamptz DEFAULT now();', "ALTER TABLE users ADD COLUMN meta jsonb DEFAULT '{}'::jsonb;", 'ALTER TABLE users ADD COLUMN at timestamptz DEFAULT CURRENT_TIMESTAMP;'],
+    bad: [
+      'ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();',
+      'ALTER TABLE users ADD COLUMN n bigserial;',
+      'ALTER TABLE users ADD COLUMN n int GENERATED ALWAYS AS IDENTITY;',
+      'ALTER TABLE users ADD COLUMN r float8 DEFAULT my_random();',
+    ],
+    good: [
+      'ALTER TABLE users ADD COLUMN seen timestamptz DEFAULT now();',
+      "ALTER TABLE users ADD COLUMN meta jsonb DEFAULT '{}'::jsonb;",
+      'ALTER TABLE users ADD COLUMN at timestamptz DEFAULT CURRENT_TIMESTAMP;',
+    ],
   },
   'stored-generated-column': {
     bad: ['ALTER TABLE users ADD COLUMN email_lower text GENERATED ALWAYS AS (lower(email)) STORED;'],
@@ -80,7 +107,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY users_role_idx ON users (role);', 'CREATE TABLE t (a int);\nCREATE INDEX t_a_idx ON t (a);'],
   },
   'concurrently-in-transaction': {
-    bad: ['CREATE INDEX CONCURRENTLY users_role_idx ON users (role);', '-- a comment first\n-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (role);', 'REINDEX TABLE CONCURRENTLY users;'],
+    bad: [
+      'CREATE INDEX CONCURRENTLY users_role_idx ON users (role);',
+      '-- a comment first\n-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (role);',
+      'REINDEX TABLE CONCURRENTLY users;',
+    ],
     good: ['-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_role_idx ON users (role);'],
   },
   'transaction-control': {
@@ -104,7 +135,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ["ALTER TABLE users ADD COLUMN tier text DEFAULT 'free';"],
   },
   'opaque-body': {
-    bad: ["DO $$ BEGIN EXECUTE 'DROP TABLE ' || 'users'; END $$;", "DO LANGUAGE plpython3u $$ plpy.execute('select 1') $$;", "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('DROP TABLE %I', 'x'); END $$;"],
+    bad: [
+      "DO $$ BEGIN EXECUTE 'DROP TABLE ' || 'users'; END $$;",
+      "DO LANGUAGE plpython3u $$ plpy.execute('select 1') $$;",
+      "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('DROP TABLE %I', 'x'); END $$;",
+    ],
     good: ["DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ro') THEN CREATE ROLE ro; END IF; END $$;"],
   },
   'trigger-on-existing-table': {
@@ -121,7 +156,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
   },
   'unrecognised-statement': {
     bad: ['ALTER TABLE users DISABLE TRIGGER ALL;', 'CLUSTER users USING users_pkey;', 'ALTER TABLE users SET UNLOGGED;'],
-    good: ["COMMENT ON TABLE users IS 'people who log in';", 'ALTER TABLE users ALTER COLUMN name SET STATISTICS 500;', 'CREATE EXTENSION IF NOT EXISTS pgcrypto;'],
+    good: [
+      "COMMENT ON TABLE users IS 'people who log in';",
+      'ALTER TABLE users ALTER COLUMN name SET STATISTICS 500;',
+      'CREATE EXTENSION IF NOT EXISTS pgcrypto;',
+    ],
   },
   'add-column-unique': {
     bad: ['ALTER TABLE users ADD COLUMN code text CONSTRAINT users_code_key UNIQUE;', 'ALTER TABLE ops.jobs ADD COLUMN ref bigint PRIMARY KEY;'],
@@ -132,7 +171,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['CREATE SCHEMA archive;'],
   },
   'alter-domain': {
-    bad: ['ALTER DOMAIN positive ADD CONSTRAINT positive_check CHECK (VALUE > 0);', 'ALTER DOMAIN email SET NOT NULL;', 'ALTER DOMAIN email DROP CONSTRAINT email_check;'],
+    bad: [
+      'ALTER DOMAIN positive ADD CONSTRAINT positive_check CHECK (VALUE > 0);',
+      'ALTER DOMAIN email SET NOT NULL;',
+      'ALTER DOMAIN email DROP CONSTRAINT email_check;',
+    ],
     good: ['CREATE DOMAIN score AS int; ALTER DOMAIN score ADD CONSTRAINT score_check CHECK (VALUE >= 0);'],
   },
   reindex: {
@@ -140,7 +183,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['-- atlas:no-transaction\nREINDEX TABLE CONCURRENTLY users;'],
   },
   'detach-partition': {
-    bad: ['ALTER TABLE events DETACH PARTITION events_2025;', '-- atlas:no-transaction\nALTER TABLE events DETACH PARTITION events_2025 CONCURRENTLY;', 'ALTER TABLE events DETACH PARTITION events_2025 FINALIZE;'],
+    bad: [
+      'ALTER TABLE events DETACH PARTITION events_2025;',
+      '-- atlas:no-transaction\nALTER TABLE events DETACH PARTITION events_2025 CONCURRENTLY;',
+      'ALTER TABLE events DETACH PARTITION events_2025 FINALIZE;',
+    ],
     good: ['CREATE TABLE e (a int) PARTITION BY RANGE (a); ALTER TABLE e DETACH PARTITION e1;'],
   },
   'unused-waiver': {
@@ -148,7 +195,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['-- atlas:allow rename the old name was never released\nALTER TABLE users RENAME TO people;'],
   },
   backfill: {
-    bad: ["UPDATE users SET role = 'viewer' WHERE role IS NULL;", "INSERT INTO settings (key, value) VALUES ('a', '1');", 'DELETE FROM sessions WHERE expires_at < now();'],
+    bad: [
+      "UPDATE users SET role = 'viewer' WHERE role IS NULL;",
+      "INSERT INTO settings (key, value) VALUES ('a', '1');",
+      'DELETE FROM sessions WHERE expires_at < now();',
+    ],
     good: ['SELECT 1;'],
   },
   'enum-add-value': {
@@ -174,7 +225,8 @@ describe('every rule', () => {
 
 describe('findings', () => {
   it('point at the line and column of each statement, several on one line and across lines', () => {
-    const sql = "-- header comment\nCREATE TABLE ok (id int);  ALTER TABLE users DROP COLUMN a; ALTER TABLE users\n  RENAME COLUMN b\n  TO c;\n/* block */ TRUNCATE \"Audit Log\";";
+    const sql =
+      '-- header comment\nCREATE TABLE ok (id int);  ALTER TABLE users DROP COLUMN a; ALTER TABLE users\n  RENAME COLUMN b\n  TO c;\n/* block */ TRUNCATE "Audit Log";';
     const found = lintSql('0002_x.sql', sql).map((f) => [f.rule, f.line, f.column, f.statement]);
     expect(found).toEqual([
       ['drop-column', 2, 28, 'ALTER TABLE users DROP COLUMN a'],

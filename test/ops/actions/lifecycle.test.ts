@@ -73,7 +73,14 @@ class World {
 
   ctx(): OpsContext {
     const log = new RunLogFile(path.join(this.dir, 'logs', `run-${++this.runs}.log`), []);
-    return { settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE }, runtime: this.platform, tenantPlane: this.platform, database: this.platform.database, log, previousVersion: this.platform.previousVersion };
+    return {
+      settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE },
+      runtime: this.platform,
+      tenantPlane: this.platform,
+      database: this.platform.database,
+      log,
+      previousVersion: this.platform.previousVersion,
+    };
   }
 
   operate(): Promise<Outcome> {
@@ -89,7 +96,10 @@ class World {
 
   async plannedSteps(): Promise<StepName[]> {
     const { s } = this;
-    const plan = s.op === 'upgrade' ? await planUpgrade({ to: s.to, backup: Boolean(s.backup), label: '' }, this.ctx()) : await planRollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, label: '' }, this.ctx());
+    const plan =
+      s.op === 'upgrade'
+        ? await planUpgrade({ to: s.to, backup: Boolean(s.backup), label: '' }, this.ctx())
+        : await planRollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, label: '' }, this.ctx());
     if (!('steps' in plan)) throw new Error('nothing planned');
     return plan.steps.map((step) => step.name);
   }
@@ -98,7 +108,11 @@ class World {
   history(): string[] {
     const file = stateFiles(this.dir).history;
     if (!existsSync(file)) return [];
-    return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:\S+$/, ''));
+    return readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:\S+$/, ''));
   }
 
   /** The process is gone: its lock names a pid no process has. */
@@ -130,7 +144,11 @@ class World {
   }
 
   expectRuns(version: string): void {
-    expect({ configured: this.platform.configured, running: this.platform.running, healthy: this.platform.healthy }).toEqual({ configured: version, running: version, healthy: true });
+    expect({ configured: this.platform.configured, running: this.platform.running, healthy: this.platform.healthy }).toEqual({
+      configured: version,
+      running: version,
+      healthy: true,
+    });
   }
 }
 
@@ -188,7 +206,7 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
 
   describe.each(forward)('a failure at %s', (step) => {
     it('goes back: exit 1, FAILED (and the ROLLBACK line once it had switched), the version it started from healthy, its data', async () => {
-        const w = new World(s);
+      const w = new World(s);
       w.platform.inject(fault(step, 'forward', 'fail'));
       const outcome = await w.operate();
       expect(outcome.kind).toBe('failed');
@@ -205,7 +223,7 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
     });
 
     it.each(back.get(step)!)(`and a failure on the way back at %s needs a human: exit 3, both failures recorded`, async (wayBack) => {
-        const w = new World(s);
+      const w = new World(s);
       w.platform.inject(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', 'fail'));
       const outcome = await w.operate();
       if (wayBack === 'checklist') {
@@ -226,25 +244,28 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
       w.expectFinished(outcome);
     });
 
-    it.each(back.get(step)!.flatMap((wayBack) => DEATHS.map((how) => [wayBack, how] as const)))('and dying on the way back at %s (%s), the next run leads back to the version it started from', async (wayBack, how) => {
-      const w = new World(s);
-      const configured = await w.killedBy(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', how));
-      const outcome = await w.recover();
-      expect(outcome.kind).toBe('done');
-      expect(w.history()).toEqual([
-        line(s, 'FAILED', restoredBefore(step, w)),
-        rollbackLine(s.to, s.from, 'INTERRUPTED'),
-        ...(configured !== s.from ? [rollbackLine(configured, s.from)] : []),
-      ]);
-      w.expectRuns(s.from);
-      expect(outcome.recovery?.restoredMayRemain).toBe(restoredBefore(step, w));
-      w.expectFinished(outcome);
-    });
+    it.each(back.get(step)!.flatMap((wayBack) => DEATHS.map((how) => [wayBack, how] as const)))(
+      'and dying on the way back at %s (%s), the next run leads back to the version it started from',
+      async (wayBack, how) => {
+        const w = new World(s);
+        const configured = await w.killedBy(fault(step, 'forward', 'fail'), fault(wayBack, 'way-back', how));
+        const outcome = await w.recover();
+        expect(outcome.kind).toBe('done');
+        expect(w.history()).toEqual([
+          line(s, 'FAILED', restoredBefore(step, w)),
+          rollbackLine(s.to, s.from, 'INTERRUPTED'),
+          ...(configured !== s.from ? [rollbackLine(configured, s.from)] : []),
+        ]);
+        w.expectRuns(s.from);
+        expect(outcome.recovery?.restoredMayRemain).toBe(restoredBefore(step, w));
+        w.expectFinished(outcome);
+      },
+    );
   });
 
   describe.each(forward)('the process dying at %s', (step) => {
     it.each(DEATHS)('(%s): the next run records INTERRUPTED and leads back to a healthy known version', async (how) => {
-        const w = new World(s);
+      const w = new World(s);
       const configured = await w.killedBy(fault(step, 'forward', how));
       const outcome = await w.recover();
       expect(outcome.kind).toBe('done');
@@ -282,7 +303,11 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
       const again = w.platform.configured;
       const outcome = await w.recover();
       expect(outcome.kind).toBe('done');
-      expect(w.history()).toEqual([line(s, 'INTERRUPTED'), rollbackLine(configured, target, 'INTERRUPTED'), ...(again !== target ? [rollbackLine(again, target)] : [])]);
+      expect(w.history()).toEqual([
+        line(s, 'INTERRUPTED'),
+        rollbackLine(configured, target, 'INTERRUPTED'),
+        ...(again !== target ? [rollbackLine(again, target)] : []),
+      ]);
       w.expectRuns(target);
       w.expectFinished(outcome);
     });
@@ -299,8 +324,13 @@ describe('the engine, beyond the matrix', () => {
     const outcome = await w.operate();
     expect(outcome.kind).toBe('needs-human');
     expect(w.history()).toEqual(['ROLLBACK 1.3.0 -> 1.2.2 FAILED', 'ROLLBACK 1.2.2 -> 1.3.0 FAILED']);
-    expect(outcome.kind === 'needs-human' && outcome.run.wayBack).toMatchObject({ step: 'wait-healthy', reason: expect.stringMatching(/crashed: 1\.3\.0 exited with 1/) as unknown });
-    expect(describeOutcome(outcome)).toMatch(/^rollback to 1\.2\.2 FAILED at wait-healthy \(.*\) and the way back to 1\.3\.0 FAILED at wait-healthy too .*needs a human: read \S+, then ATLAS_VERSION=1\.3\.0 bash scripts\/rollback-tp\.sh/);
+    expect(outcome.kind === 'needs-human' && outcome.run.wayBack).toMatchObject({
+      step: 'wait-healthy',
+      reason: expect.stringMatching(/crashed: 1\.3\.0 exited with 1/) as unknown,
+    });
+    expect(describeOutcome(outcome)).toMatch(
+      /^rollback to 1\.2\.2 FAILED at wait-healthy \(.*\) and the way back to 1\.3\.0 FAILED at wait-healthy too .*needs a human: read \S+, then ATLAS_VERSION=1\.3\.0 bash scripts\/rollback-tp\.sh/,
+    );
     w.expectFinished(outcome);
   });
 
@@ -308,7 +338,10 @@ describe('the engine, beyond the matrix', () => {
     const w = new World(upgradeScenario);
     w.platform.answersAs.set('1.3.0', '1.3.0-rc.9');
     const outcome = await w.operate();
-    expect(outcome.kind === 'failed' && outcome.run.failure).toMatchObject({ step: 'wait-healthy', reason: expect.stringMatching(/it answers for version 1\.3\.0-rc\.9, not 1\.3\.0/) as unknown });
+    expect(outcome.kind === 'failed' && outcome.run.failure).toMatchObject({
+      step: 'wait-healthy',
+      reason: expect.stringMatching(/it answers for version 1\.3\.0-rc\.9, not 1\.3\.0/) as unknown,
+    });
     expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
     w.expectRuns('1.2.2');
   });
@@ -331,7 +364,10 @@ describe('the engine, beyond the matrix', () => {
     const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0.3 } } });
     expect(outcome.kind).toBe('failed');
     if (outcome.kind !== 'failed') return;
-    expect(outcome.run.failure).toMatchObject({ step: 'bake', reason: expect.stringMatching(/^p95 of GET \/api\/health 50 ms against 1 ms before \(x50\.0 > x3, floor 10 ms\)/) as unknown });
+    expect(outcome.run.failure).toMatchObject({
+      step: 'bake',
+      reason: expect.stringMatching(/^p95 of GET \/api\/health 50 ms against 1 ms before \(x50\.0 > x3, floor 10 ms\)/) as unknown,
+    });
     expect(outcome.run.bake).toMatchObject({ baseline: { routes: { 'GET /api/health': { p95: 1 } } }, bake: { routes: { 'GET /api/health': { p95: 50 } } } });
     expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
     w.expectRuns('1.2.2');
@@ -341,21 +377,31 @@ describe('the engine, beyond the matrix', () => {
     const w = new World(upgradeScenario);
     const ctx = w.ctx();
     const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0 } } });
-    expect(outcome.kind === 'done' && outcome.run).toMatchObject({ bake: { skipped: true }, steps: ['preflight', 'path-check', 'schema-check', 'backup', 'previous-version', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({ step })) });
+    expect(outcome.kind === 'done' && outcome.run).toMatchObject({
+      bake: { skipped: true },
+      steps: ['preflight', 'path-check', 'schema-check', 'backup', 'previous-version', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({
+        step,
+      })),
+    });
   });
 
-  it.each([upgradeScenario, SCENARIOS[4]!])('a dry run of the $name shows the planned steps, their undos and the way back, and changes nothing', async (scenario) => {
-    const w = new World(scenario);
-    const lines: string[] = [];
-    const ctx = { ...w.ctx(), log: { file: '(dry run)', write: (line: string) => lines.push(line) } };
-    const request = { to: scenario.to, backup: true, restore: scenario.restore ? w.backupFile : undefined, label: 'test', dryRun: true };
-    const outcome = scenario.op === 'upgrade' ? await upgrade(request, ctx) : await rollback(request, ctx);
-    expect(outcome.kind === 'done' && outcome.preview?.steps.map((s) => s.step)).toEqual(await w.plannedSteps());
-    expect(outcome.kind === 'done' && outcome.preview?.steps.find((s) => s.step === 'switch')?.undo?.step).toBe('roll-back');
-    expect(describeOutcome(outcome)).toMatch(new RegExp(`^dry run: ${scenario.op} ${scenario.from} -> ${scenario.to}; nothing was changed\nsteps:\n  preflight `));
-    expect({ touched: w.platform.touched, history: w.history(), data: w.platform.database.data }).toEqual({ touched: 0, history: [], data: 'live' });
-    expect(existsSync(stateFiles(w.dir).journal) || existsSync(stateFiles(w.dir).lock) || existsSync(stateFiles(w.dir).previous)).toBe(false);
-  });
+  it.each([upgradeScenario, SCENARIOS[4]!])(
+    'a dry run of the $name shows the planned steps, their undos and the way back, and changes nothing',
+    async (scenario) => {
+      const w = new World(scenario);
+      const lines: string[] = [];
+      const ctx = { ...w.ctx(), log: { file: '(dry run)', write: (line: string) => lines.push(line) } };
+      const request = { to: scenario.to, backup: true, restore: scenario.restore ? w.backupFile : undefined, label: 'test', dryRun: true };
+      const outcome = scenario.op === 'upgrade' ? await upgrade(request, ctx) : await rollback(request, ctx);
+      expect(outcome.kind === 'done' && outcome.preview?.steps.map((s) => s.step)).toEqual(await w.plannedSteps());
+      expect(outcome.kind === 'done' && outcome.preview?.steps.find((s) => s.step === 'switch')?.undo?.step).toBe('roll-back');
+      expect(describeOutcome(outcome)).toMatch(
+        new RegExp(`^dry run: ${scenario.op} ${scenario.from} -> ${scenario.to}; nothing was changed\nsteps:\n  preflight `),
+      );
+      expect({ touched: w.platform.touched, history: w.history(), data: w.platform.database.data }).toEqual({ touched: 0, history: [], data: 'live' });
+      expect(existsSync(stateFiles(w.dir).journal) || existsSync(stateFiles(w.dir).lock) || existsSync(stateFiles(w.dir).previous)).toBe(false);
+    },
+  );
 
   it('refuses, with nothing recorded or changed, a target that is not available', async () => {
     const w = new World({ ...upgradeScenario, to: '9.9.9' });
@@ -370,8 +416,14 @@ describe('the engine, beyond the matrix', () => {
   it('refuses a downgrade through upgrade, naming the rollback to use', async () => {
     const w = new World(rollbackScenario);
     const outcome = await upgrade({ to: '1.2.2', backup: true, label: 'test' }, w.ctx());
-    expect(outcome).toMatchObject({ kind: 'refused', reason: '1.2.2 is older than 1.3.0, which runs: an upgrade only goes forward', next: [{ do: 'rollback', to: '1.2.2' }] });
-    expect(describeOutcome(outcome)).toBe('1.2.2 is older than 1.3.0, which runs: an upgrade only goes forward; ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh\nnothing was changed');
+    expect(outcome).toMatchObject({
+      kind: 'refused',
+      reason: '1.2.2 is older than 1.3.0, which runs: an upgrade only goes forward',
+      next: [{ do: 'rollback', to: '1.2.2' }],
+    });
+    expect(describeOutcome(outcome)).toBe(
+      '1.2.2 is older than 1.3.0, which runs: an upgrade only goes forward; ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh\nnothing was changed',
+    );
     expect(w.platform.touched).toBe(0);
   });
 
@@ -398,17 +450,31 @@ describe('the engine, beyond the matrix', () => {
 
   it('a second operation while one holds the lock is locked out, and says who holds it', async () => {
     const w = new World(upgradeScenario);
-    writeFileSync(stateFiles(w.dir).lock, JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' }));
+    writeFileSync(
+      stateFiles(w.dir).lock,
+      JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' }),
+    );
     const outcome = await w.operate();
-    expect(outcome).toEqual({ kind: 'locked', holder: { pid: process.pid, host: expect.any(String) as unknown, since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' } });
+    expect(outcome).toEqual({
+      kind: 'locked',
+      holder: { pid: process.pid, host: expect.any(String) as unknown, since: '2026-12-01T10:00:00.000Z', what: 'tpctl upgrade --to 1.3.0' },
+    });
     expect(EXIT_CODES[outcome.kind]).toBe(4);
     expect(w.history()).toEqual([]);
   });
 
   it('nothing to do: an upgrade to the configured version, a rollback to a configured version that is healthy', async () => {
     const w = new World(upgradeScenario);
-    expect(await upgrade({ to: '1.2.2', backup: true, label: 'test' }, w.ctx())).toMatchObject({ kind: 'done', run: undefined, unchanged: { op: 'upgrade', version: '1.2.2' } });
-    expect(await rollback({ to: '1.2.2', restore: undefined, label: 'test' }, w.ctx())).toMatchObject({ kind: 'done', run: undefined, unchanged: { op: 'rollback', version: '1.2.2' } });
+    expect(await upgrade({ to: '1.2.2', backup: true, label: 'test' }, w.ctx())).toMatchObject({
+      kind: 'done',
+      run: undefined,
+      unchanged: { op: 'upgrade', version: '1.2.2' },
+    });
+    expect(await rollback({ to: '1.2.2', restore: undefined, label: 'test' }, w.ctx())).toMatchObject({
+      kind: 'done',
+      run: undefined,
+      unchanged: { op: 'rollback', version: '1.2.2' },
+    });
     expect(w.platform.touched).toBe(0);
   });
 
@@ -439,7 +505,10 @@ describe('the engine, beyond the matrix', () => {
     const outcome = await w.operate();
     expect(outcome.kind).toBe('done');
     expect(w.history()).toEqual(['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2', '1.2.2 -> 1.3.0 SUCCESS']);
-    expect(describeOutcome(outcome).split('\n')).toEqual([expect.stringMatching(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs/), expect.stringMatching(/^upgraded 1\.2\.2 -> 1\.3\.0 in/)]);
+    expect(describeOutcome(outcome).split('\n')).toEqual([
+      expect.stringMatching(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs/),
+      expect.stringMatching(/^upgraded 1\.2\.2 -> 1\.3\.0 in/),
+    ]);
     w.expectRuns('1.3.0');
   });
 
@@ -462,7 +531,10 @@ describe('the engine, beyond the matrix', () => {
 
   it('a journal that was edited is refused, and nothing is switched', async () => {
     const w = new World(upgradeScenario);
-    writeFileSync(stateFiles(w.dir).journal, JSON.stringify({ op: 'upgrade', from: '1.2.2', to: '$(reboot)', step: 'switch', startedAt: 'x', log: 'x', pid: 1, host: 'h' }));
+    writeFileSync(
+      stateFiles(w.dir).journal,
+      JSON.stringify({ op: 'upgrade', from: '1.2.2', to: '$(reboot)', step: 'switch', startedAt: 'x', log: 'x', pid: 1, host: 'h' }),
+    );
     const outcome = await w.recover();
     expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/\.atlas-operation\.json does not describe an operation/) as unknown });
     expect(w.platform.touched).toBe(0);
@@ -471,13 +543,19 @@ describe('the engine, beyond the matrix', () => {
 });
 
 describe('the checks before the switch', () => {
-  const metadata = (version: string, minimumUpgradeFrom: string | null): ReleaseMetadata => ({ format: 'atlas-release-1', version, minimumUpgradeFrom, oldestRollbackWithoutRestore: null, migrations: [] });
+  const metadata = (version: string, minimumUpgradeFrom: string | null): ReleaseMetadata => ({
+    format: 'atlas-release-1',
+    version,
+    minimumUpgradeFrom,
+    oldestRollbackWithoutRestore: null,
+    migrations: [],
+  });
   const untouched = (w: World) => {
     expect({ touched: w.platform.touched, configured: w.platform.configured, history: w.history() }).toEqual({ touched: 0, configured: w.s.from, history: [] });
     expect(existsSync(stateFiles(w.dir).previous) || existsSync(stateFiles(w.dir).journal)).toBe(false);
   };
 
-  it('refuses an upgrade from a version older than the target\'s minimumUpgradeFrom, naming the stop; exit 2, nothing changed', async () => {
+  it("refuses an upgrade from a version older than the target's minimumUpgradeFrom, naming the stop; exit 2, nothing changed", async () => {
     const w = new World(SCENARIOS[0]!);
     w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.5'));
     const outcome = await w.operate();
@@ -494,7 +572,9 @@ describe('the checks before the switch', () => {
     const w = new World(SCENARIOS[0]!);
     w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.2'));
     const outcome = await w.operate();
-    expect(outcome.kind === 'done' && outcome.run?.steps.find((st) => st.step === 'path-check')?.detail).toBe('1.3.0 can be upgraded to from 1.2.2 or newer; 1.2.2 runs');
+    expect(outcome.kind === 'done' && outcome.run?.steps.find((st) => st.step === 'path-check')?.detail).toBe(
+      '1.3.0 can be upgraded to from 1.2.2 or newer; 1.2.2 runs',
+    );
   });
 
   it('refuses a mislabelled build: metadata of another version', async () => {
@@ -511,15 +591,35 @@ describe('the checks before the switch', () => {
     const backup = (name: string, appVersion: string) => {
       const file = path.join(w.dir, name);
       writeFileSync(file, 'a backup');
-      writeManifest(file, { format: 'atlas-backup-1', file: name, appVersion, lastMigration: null, source: 'postgres', postgres: { server: '17', client: '17' }, reason: 'pre-upgrade', createdAt: '', durationMs: 1, sizeBytes: 8, uncompressedBytes: 8, sha256: '', tables: {}, verifiedAt: null });
+      writeManifest(file, {
+        format: 'atlas-backup-1',
+        file: name,
+        appVersion,
+        lastMigration: null,
+        source: 'postgres',
+        postgres: { server: '17', client: '17' },
+        reason: 'pre-upgrade',
+        createdAt: '',
+        durationMs: 1,
+        sizeBytes: 8,
+        uncompressedBytes: 8,
+        sha256: '',
+        tables: {},
+        verifiedAt: null,
+      });
       return file;
     };
     backup('db-backup-1.2.1-20260101T000000.sql.gz', '1.2.1');
     const wanted = backup('db-backup-1.2.2-20260301T000000.sql.gz', '1.2.2');
     backup('db-backup-1.3.0-20260401T000000.sql.gz', '1.3.0');
     const outcome = await w.operate();
-    expect(outcome).toMatchObject({ kind: 'refused', reason: '1.2.2 cannot run on the schema as it is: 0900_drop_nickname.sql (applied by 1.3.0) is not additive: drop-column' });
-    expect(describeOutcome(outcome)).toContain(`restore the newest backup taken at or before 1.2.2: RESTORE_DB=1 DB_BACKUP_FILE=${wanted} ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`);
+    expect(outcome).toMatchObject({
+      kind: 'refused',
+      reason: '1.2.2 cannot run on the schema as it is: 0900_drop_nickname.sql (applied by 1.3.0) is not additive: drop-column',
+    });
+    expect(describeOutcome(outcome)).toContain(
+      `restore the newest backup taken at or before 1.2.2: RESTORE_DB=1 DB_BACKUP_FILE=${wanted} ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`,
+    );
     untouched(w);
   });
 
@@ -527,7 +627,9 @@ describe('the checks before the switch', () => {
     const w = new World(SCENARIOS[3]!);
     w.platform.schemaBreaks.add('1.2.2');
     const outcome = await w.operate();
-    expect(describeOutcome(outcome)).toContain(`restore a backup taken at or before 1.2.2 (there is none in ${w.dir}): RESTORE_DB=1 DB_BACKUP_FILE=<backup> ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`);
+    expect(describeOutcome(outcome)).toContain(
+      `restore a backup taken at or before 1.2.2 (there is none in ${w.dir}): RESTORE_DB=1 DB_BACKUP_FILE=<backup> ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh`,
+    );
   });
 
   it.each([
@@ -538,7 +640,10 @@ describe('the checks before the switch', () => {
     const w = new World(SCENARIOS[3]!);
     w.platform.targetSchemaStatus = async () => answer;
     const outcome = await w.operate();
-    expect(outcome).toMatchObject({ kind: 'refused', reason: expect.stringMatching(/^1\.2\.2's tpctl migrate status (did not answer JSON|answered something else than its schema status)/) as unknown });
+    expect(outcome).toMatchObject({
+      kind: 'refused',
+      reason: expect.stringMatching(/^1\.2\.2's tpctl migrate status (did not answer JSON|answered something else than its schema status)/) as unknown,
+    });
     untouched(w);
   });
 
@@ -553,7 +658,10 @@ describe('the checks before the switch', () => {
     const w = new World(SCENARIOS[3]!);
     w.platform.targetSchemaStatus = async () => JSON.stringify({ version: '1.2.2', changed: [{ name: '0002_agents.sql' }] });
     const outcome = await w.operate();
-    expect(outcome).toMatchObject({ kind: 'refused', reason: "1.2.2 cannot run on the schema as it is: 0002_agents.sql differs from 1.2.2's file of the same name (checksum)" });
+    expect(outcome).toMatchObject({
+      kind: 'refused',
+      reason: "1.2.2 cannot run on the schema as it is: 0002_agents.sql differs from 1.2.2's file of the same name (checksum)",
+    });
   });
 
   it('a dry run makes the checks and is refused as the run would be; one that passes shows what they found', async () => {
@@ -563,9 +671,10 @@ describe('the checks before the switch', () => {
     expect(await upgrade(dry, w.ctx())).toMatchObject({ kind: 'refused', next: [{ do: 'upgrade', to: '1.2.5' }] });
     w.platform.metadata.set('1.3.0', metadata('1.3.0', '1.2.0'));
     const passing = await upgrade(dry, w.ctx());
-    expect(describeOutcome(passing)).toContain('path-check        check that 1.3.0 can be upgraded to from 1.2.2 (its minimumUpgradeFrom)\n                    checked: 1.3.0 can be upgraded to from 1.2.0 or newer; 1.2.2 runs');
+    expect(describeOutcome(passing)).toContain(
+      'path-check        check that 1.3.0 can be upgraded to from 1.2.2 (its minimumUpgradeFrom)\n                    checked: 1.3.0 can be upgraded to from 1.2.0 or newer; 1.2.2 runs',
+    );
     expect(describeOutcome(passing)).toContain('checked: 1.3.0 can run on the schema as it is');
     untouched(w);
   });
 });
-

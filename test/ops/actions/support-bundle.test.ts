@@ -15,7 +15,17 @@ function setUp() {
   mkdirSync(dataDir);
   mkdirSync(logDir);
   const platform = new FakePlatform(dataDir, '1.2.2', ['1.2.2', '1.3.0']);
-  const inputs = { dataDir, logDir, runtime: platform, tenantPlane: platform, exec: new Executor(undefined, []), secrets: ['s3cret-db-pw'], outDir: path.join(dir, 'out'), runs: 2, now: new Date('2026-12-01T02:03:04Z') };
+  const inputs = {
+    dataDir,
+    logDir,
+    runtime: platform,
+    tenantPlane: platform,
+    exec: new Executor(undefined, []),
+    secrets: ['s3cret-db-pw'],
+    outDir: path.join(dir, 'out'),
+    runs: 2,
+    now: new Date('2026-12-01T02:03:04Z'),
+  };
   return { dir, dataDir, logDir, platform, inputs };
 }
 
@@ -29,7 +39,8 @@ function unpack(file: string): Map<string, string> {
 
 describe('tpctl support-bundle', () => {
   it('redacts known secrets, passwords in URLs and the credentials the Tenant Plane issues', () => {
-    const text = 'DB_URL=postgresql://atlas:pa%40ss@db:5432/atlas s3cret-db-pw token atp_0123456789abcdefABCDEF_- agent aga_abcdefghijklmnopqrstu whs_xxxxxxxxxxxxxxxxxxxxxxxx atp_short';
+    const text =
+      'DB_URL=postgresql://atlas:pa%40ss@db:5432/atlas s3cret-db-pw token atp_0123456789abcdefABCDEF_- agent aga_abcdefghijklmnopqrstu whs_xxxxxxxxxxxxxxxxxxxxxxxx atp_short';
     expect(redactForSupport(text, ['s3cret-db-pw'])).toBe('DB_URL=postgresql://atlas:***@db:5432/atlas *** token atp_*** agent aga_*** whs_*** atp_short');
   });
 
@@ -41,14 +52,21 @@ describe('tpctl support-bundle', () => {
       ['upgrade-20261201T010000.json', '{"outcome":"failed"}\n'],
       ['rollback-20261201T010500.log', 'rolled back\n'],
       ['db-backup-1.2.2-20261201T010000.sql.gz', 'not a log'],
-    ]) writeFileSync(path.join(logDir, name!), text!);
+    ])
+      writeFileSync(path.join(logDir, name!), text!);
     const bundle = await supportBundle(inputs);
     expect(bundle.file).toBe(path.join(inputs.outDir, 'atlas-support-20261201T020304.tar.gz'));
     expect(statSync(bundle.file).mode & 0o777).toBe(0o600);
     const files = unpack(bundle.file);
-    expect([...files.keys()].filter((f) => f.startsWith('logs/')).sort()).toEqual(['logs/rollback-20261201T010500.log', 'logs/upgrade-20261201T010000.json', 'logs/upgrade-20261201T010000.log']);
+    expect([...files.keys()].filter((f) => f.startsWith('logs/')).sort()).toEqual([
+      'logs/rollback-20261201T010500.log',
+      'logs/upgrade-20261201T010000.json',
+      'logs/upgrade-20261201T010000.log',
+    ]);
     expect(files.get('logs/upgrade-20261201T010000.log')).toBe('pg_dump postgresql://atlas:***@127.0.0.1/atlas\n');
-    expect(files.get('versions.txt')).toMatch(/^configured: +1\.2\.2\nrunning: +1\.2\.2\nprevious: +none recorded\nlast upgrade: +none recorded\nlast rollback: +none recorded\n$/);
+    expect(files.get('versions.txt')).toMatch(
+      /^configured: +1\.2\.2\nrunning: +1\.2\.2\nprevious: +none recorded\nlast upgrade: +none recorded\nlast rollback: +none recorded\n$/,
+    );
     expect(files.get('MANIFEST.txt')).toContain('logs/upgrade-20261201T010000.log');
     expect(readdirSync(inputs.outDir)).toEqual(['atlas-support-20261201T020304.tar.gz']);
   });

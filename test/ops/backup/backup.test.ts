@@ -23,9 +23,11 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     setup = await setUp(kind);
   });
 
-  it('the migrations a backup holds are read from the dump, with their verdicts (the restore path\'s schema check)', async () => {
+  it("the migrations a backup holds are read from the dump, with their verdicts (the restore path's schema check)", async () => {
     await withDb(setup, (db) =>
-      db.exec(`INSERT INTO schema_migrations (name, checksum, app_version, duration_ms, breaking_rules) VALUES ('0900_drop.sql', 'c\\\\d', '1.3.1', 1, '{drop-column,rename}')`),
+      db.exec(
+        `INSERT INTO schema_migrations (name, checksum, app_version, duration_ms, breaking_rules) VALUES ('0900_drop.sql', 'c\\\\d', '1.3.1', 1, '{drop-column,rename}')`,
+      ),
     );
     try {
       const applied = await backupMigrations(await createBackup(setup));
@@ -76,7 +78,9 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     const res = await tpctl(['restore', file], setup.env);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
-    expect(res.stdout.trimEnd()).toMatch(/^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n( {2}.*\n)*){16}the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/);
+    expect(res.stdout.trimEnd()).toMatch(
+      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n( {2}.*\n)*){16}the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
+    );
     expect(await withDb(setup, fingerprint)).toEqual(before);
     const after = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));
     expect(after.map((r) => r.name)).toEqual(SHIPPED);
@@ -92,7 +96,9 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(await withDb(setup, fingerprint)).not.toEqual(changed);
     const undo = await tpctl(['restore', '--undo'], setup.env);
     expect(undo.code).toBe(0);
-    expect(undo.stdout).toMatch(/^put back (schema atlas_pre_restore_|directory \S+pglite\.pre-restore-)\w+.*; the restored data is now (schema atlas_undone_restore_|directory \S+pglite\.undone-)/);
+    expect(undo.stdout).toMatch(
+      /^put back (schema atlas_pre_restore_|directory \S+pglite\.pre-restore-)\w+.*; the restored data is now (schema atlas_undone_restore_|directory \S+pglite\.undone-)/,
+    );
     expect(await withDb(setup, fingerprint)).toEqual(changed);
     expect((await setAside()).map((n) => n.replace(/\d{8}t\d{9}$/, ''))).toEqual([kind === 'postgres' ? 'atlas_undone_restore_' : 'pglite.undone-']);
 
@@ -102,7 +108,11 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
   });
 
   it.each([
-    ['truncated', (f: string) => truncateSync(f, Math.floor(statSync(f).size / 2)), /FAIL size.*\n.*FAIL sha256.*\n.*FAIL gzip: the gzip stream is damaged: unexpected end of file/],
+    [
+      'truncated',
+      (f: string) => truncateSync(f, Math.floor(statSync(f).size / 2)),
+      /FAIL size.*\n.*FAIL sha256.*\n.*FAIL gzip: the gzip stream is damaged: unexpected end of file/,
+    ],
     ['one byte flipped', (f: string) => flipByte(f), /FAIL sha256: [0-9a-f]{64} differs from the manifest's/],
     ['without its manifest', (f: string) => unlinkSync(`${f}.manifest.json`), /FAIL manifest: no manifest beside/],
     ['with extra bytes appended', (f: string) => appendFileSync(f, 'garbage'), /FAIL size.*\n.*FAIL sha256/],
@@ -185,7 +195,9 @@ describe('restoring PostgreSQL', () => {
     const setup = await setUp('postgres');
     const file = await createBackup(setup);
     expect((await tpctl(['restore', file], setup.env)).code).toBe(0);
-    const [older] = await withDb(setup, (db) => db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas_pre_restore_%'`));
+    const [older] = await withDb(setup, (db) =>
+      db.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'atlas_pre_restore_%'`),
+    );
     const { default: pg } = await import('pg');
     const reader = new pg.Client({ connectionString: setup.env.DB_URL });
     await reader.connect();
@@ -193,7 +205,9 @@ describe('restoring PostgreSQL', () => {
       await reader.query(`BEGIN; LOCK TABLE ${older!.name}.incidents IN ACCESS SHARE MODE`);
       const res = await tpctl(['restore', file], setup.env);
       expect(res.code).toBe(0);
-      expect(res.stdout).toContain(`schema ${older!.name}, set aside by an earlier restore, is in use (autovacuum, or a session reading it): the next restore drops it`);
+      expect(res.stdout).toContain(
+        `schema ${older!.name}, set aside by an earlier restore, is in use (autovacuum, or a session reading it): the next restore drops it`,
+      );
     } finally {
       await reader.end();
     }
@@ -276,7 +290,9 @@ describe('restoring PostgreSQL', () => {
     );
     const before = await withDb(setup, fingerprint);
     const file = await createBackup(setup);
-    await withDb(setup, (db) => db.exec(`INSERT INTO public."Odd Notes" (body) VALUES ('after'); DROP VIEW public.tense_notes; DROP FUNCTION public.note_count();`));
+    await withDb(setup, (db) =>
+      db.exec(`INSERT INTO public."Odd Notes" (body) VALUES ('after'); DROP VIEW public.tense_notes; DROP FUNCTION public.note_count();`),
+    );
 
     expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stderr: '' });
     expect(await withDb(setup, fingerprint)).toEqual(before);
@@ -292,8 +308,16 @@ describe('restoring PostgreSQL', () => {
   });
 
   it.each([
-    ['a row PostgreSQL refuses', (sql: string) => sql.replace(/^(COPY public\.incidents .*\n)\d+/m, '$1not-a-number'), /exited with 3: ERROR: {2}invalid input syntax for type bigint: "not-a-number"/],
-    ['a psql command', (sql: string) => sql.replace(/^COPY public\.incidents /m, '\\! touch /tmp/atlas-pwned\n$&'), /the backup holds a psql command that a restore does not run: \\! touch/],
+    [
+      'a row PostgreSQL refuses',
+      (sql: string) => sql.replace(/^(COPY public\.incidents .*\n)\d+/m, '$1not-a-number'),
+      /exited with 3: ERROR: {2}invalid input syntax for type bigint: "not-a-number"/,
+    ],
+    [
+      'a psql command',
+      (sql: string) => sql.replace(/^COPY public\.incidents /m, '\\! touch /tmp/atlas-pwned\n$&'),
+      /the backup holds a psql command that a restore does not run: \\! touch/,
+    ],
   ])('a verified backup with %s fails the restore half-way, and nothing is changed or left behind', async (_name, edit, error) => {
     const setup = await setUp('postgres', 5);
     const file = await createBackup(setup);
@@ -313,7 +337,9 @@ describe('restoring PostgreSQL', () => {
     const file = await createBackup(setup);
     const res = await tpctl(['backup', 'verify', file, '--restore-test'], setup.env);
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(/ok {3}restore test: restored into scratch database (atlas_restore_test_\w+) on the same server: \d+ tables, row counts match; dropped it/);
+    expect(res.stdout).toMatch(
+      /ok {3}restore test: restored into scratch database (atlas_restore_test_\w+) on the same server: \d+ tables, row counts match; dropped it/,
+    );
     const scratch = /scratch database (\w+)/.exec(res.stdout)?.[1];
     expect((await sharedPostgres().sql(`SELECT 1 FROM pg_database WHERE datname = '${scratch}'`)).rowCount).toBe(0);
   });
@@ -338,7 +364,9 @@ describe('what backups never show', () => {
     await exited;
     expect(child.exitCode).toBe(0);
     expect(sawPgDump).toBe(true);
-    expect(processes).toMatch(/pg_dump --format=plain --no-owner --no-privileges --exclude-schema=atlas_\*_restore_\* --dbname postgresql:\/\/atlasusr@127\.0\.0\.1/);
+    expect(processes).toMatch(
+      /pg_dump --format=plain --no-owner --no-privileges --exclude-schema=atlas_\*_restore_\* --dbname postgresql:\/\/atlasusr@127\.0\.0\.1/,
+    );
     expect(processes).not.toContain(PG_PASSWORD);
     expect(output).not.toContain(PG_PASSWORD);
 
@@ -373,7 +401,9 @@ describe('backup files', () => {
     const setup = await setUp('postgres', 0);
     // Rows that compress poorly, so that the dump outgrows the small disk half-way.
     await withDb(setup, (db) =>
-      db.exec(`INSERT INTO settings (key, value) SELECT 'noise.' || g, to_jsonb((SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 64) s)) FROM generate_series(1, 400) g`),
+      db.exec(
+        `INSERT INTO settings (key, value) SELECT 'noise.' || g, to_jsonb((SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 64) s)) FROM generate_series(1, 400) g`,
+      ),
     );
     const small = tempDir('atlas-small-disk-');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
@@ -409,7 +439,9 @@ describe('backup files', () => {
     const list = await tpctl(['backup', 'list'], setup.env);
     expect(list.stdout.trimEnd().split('\n')).toEqual([
       expect.stringMatching(/^VERSION +TAKEN \(UTC\) +SIZE +REASON +VERIFIED +FILE$/) as string,
-      expect.stringMatching(new RegExp(`^1\\.3\\.0 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +[\\d.]+ MB +manual +yes .* ${path.basename(newest)}$`)) as string,
+      expect.stringMatching(
+        new RegExp(`^1\\.3\\.0 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +[\\d.]+ MB +manual +yes .* ${path.basename(newest)}$`),
+      ) as string,
       expect.stringMatching(new RegExp(`^1\\.3\\.0 .* manual +yes .* ${path.basename(second)}$`)) as string,
     ]);
     expect((await tpctl(['backup', 'create'], { ...setup.env, ATLAS_BACKUP_KEEP: 'all' })).stderr).toContain('ATLAS_BACKUP_KEEP=all is not valid');
@@ -424,7 +456,11 @@ describe('backup files', () => {
     writeManifest(names[1]!, { ...sampleManifest, verifiedAt: '2026-01-02T00:00:05.000Z' });
     const removed = applyRetention(dir, 1);
     expect(removed).toEqual([names[2], names[0]]);
-    expect(readdirSync(dir).filter((n) => n.endsWith('.sql.gz')).sort()).toEqual([path.basename(names[1]!), path.basename(names[3]!)]);
+    expect(
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.sql.gz'))
+        .sort(),
+    ).toEqual([path.basename(names[1]!), path.basename(names[3]!)]);
   });
 });
 
@@ -450,14 +486,20 @@ describe('progress and tool checks', () => {
     const setup = await setUp('postgres', 10);
     const env = { ...process.env, ...setup.env };
     // `script` gives tpctl a real pseudo-terminal.
-    const onTerminal = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} backup create`, '/dev/null'], { env, encoding: 'utf8' });
+    const onTerminal = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} backup create`, '/dev/null'], {
+      env,
+      encoding: 'utf8',
+    });
     expect(onTerminal).toMatch(/dumping: [\d.]+ MB of ~\d+ MB, [\d.]+ MB\/s(, about \d+ s left)?/);
     const piped = await tpctl(['backup', 'create'], setup.env);
     expect(piped.stderr).toBe('');
     expect(piped.stdout).not.toMatch(/MB\/s/);
 
     const file = (JSON.parse((await tpctl(['backup', 'list', '--json'], setup.env)).stdout) as { file: string }[])[0]!.file;
-    const restoring = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} restore ${file}`, '/dev/null'], { env, encoding: 'utf8' });
+    const restoring = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} restore ${file}`, '/dev/null'], {
+      env,
+      encoding: 'utf8',
+    });
     expect(restoring).toMatch(/restoring: [\d.]+ MB of ~\d+ MB/);
     expect(restoring).toMatch(/building indexes and checking constraints: \d+ of \d+, \d+ s/);
   });
@@ -468,7 +510,9 @@ describe('progress and tool checks', () => {
     writeFileSync(path.join(bin, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 14.11"\n', { mode: 0o755 });
     const res = await tpctl(['backup', 'create'], { ...setup.env, PATH: `${bin}:${process.env.PATH ?? ''}` });
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/pg_dump \(PostgreSQL\) 14\.11 is older than the PostgreSQL 15 server and cannot dump it: install the PostgreSQL client tools of the same major version as the server \(Debian\/Ubuntu: apt-get install postgresql-client-15\)/);
+    expect(res.stderr).toMatch(
+      /pg_dump \(PostgreSQL\) 14\.11 is older than the PostgreSQL 15 server and cannot dump it: install the PostgreSQL client tools of the same major version as the server \(Debian\/Ubuntu: apt-get install postgresql-client-15\)/,
+    );
   });
 
   it('refuses to back up the embedded database while the Tenant Plane holds it', async () => {

@@ -33,7 +33,9 @@ describe('moveToSchema', () => {
       sql: 'ALTER TABLE ONLY incoming.runs ADD CONSTRAINT runs_fk FOREIGN KEY (a) REFERENCES incoming."Odd ""Name"""(id);',
       names: new Set(['runs', '"Odd ""Name"""']),
     });
-    expect(move("CREATE TABLE public.t (m public.mood DEFAULT 'ok'::public.mood);").sql).toBe("CREATE TABLE incoming.t (m incoming.mood DEFAULT 'ok'::incoming.mood);");
+    expect(move("CREATE TABLE public.t (m public.mood DEFAULT 'ok'::public.mood);").sql).toBe(
+      "CREATE TABLE incoming.t (m incoming.mood DEFAULT 'ok'::incoming.mood);",
+    );
   });
 
   it('moves the names PostgreSQL reads from literals: regclass casts and setval', () => {
@@ -120,7 +122,9 @@ ALTER TABLE ONLY public.t
 describe('readDump', () => {
   it('splits a dump into statements, psql commands and COPY rows', async () => {
     const whole = await items(DUMP, 1 << 20, (b) => [b]);
-    expect(whole.map((i) => (i.kind === 'rows' ? `rows ${i.table} ${Buffer.concat(i.data).toString().split('\n').length - 1}` : i.kind === 'psql' ? i.line : i.sql))).toEqual([
+    expect(
+      whole.map((i) => (i.kind === 'rows' ? `rows ${i.table} ${Buffer.concat(i.data).toString().split('\n').length - 1}` : i.kind === 'psql' ? i.line : i.sql)),
+    ).toEqual([
       '\\restrict abc123',
       'SET statement_timeout = 0;',
       "SELECT pg_catalog.set_config('search_path', '', false);",
@@ -131,7 +135,10 @@ describe('readDump', () => {
       'ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);',
       '\\unrestrict abc123',
     ]);
-    expect(whole[4]).toMatchObject({ copy: 'COPY public.t (id, note) FROM stdin;', bytes: Buffer.byteLength('1\tsemi; colon\n2\ta \\\\. backslash-dot\n3\t\\N\n') });
+    expect(whole[4]).toMatchObject({
+      copy: 'COPY public.t (id, note) FROM stdin;',
+      bytes: Buffer.byteLength('1\tsemi; colon\n2\ta \\\\. backslash-dot\n3\t\\N\n'),
+    });
   });
 
   it('reads the same however the stream is cut, and hands big tables out in whole-row pieces', async () => {

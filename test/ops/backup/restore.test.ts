@@ -17,8 +17,7 @@ async function restoreJson(setup: Setup, args: string[]): Promise<RestoreResult>
   return JSON.parse(res.stdout) as RestoreResult;
 }
 
-const counts = (tables: TableSince[]) =>
-  Object.fromEntries(tables.map((t) => [t.table, t.kind === 'compared' ? [t.created, t.changed, t.deleted] : t.kind]));
+const counts = (tables: TableSince[]) => Object.fromEntries(tables.map((t) => [t.table, t.kind === 'compared' ? [t.created, t.changed, t.deleted] : t.kind]));
 
 const one = async <R extends Record<string, unknown>>(db: Database, sql: string) => (await db.query<R>(sql))[0];
 
@@ -87,7 +86,7 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
     }
   });
 
-  it('--keep-new carries the rows created since: restored columns only, parents first, ids continue past them; rows changed since get the backup\'s values and are listed', async () => {
+  it("--keep-new carries the rows created since: restored columns only, parents first, ids continue past them; rows changed since get the backup's values and are listed", async () => {
     const setup = await setUp(kind);
     const file = await createBackup(setup);
     const [incident] = await withDb(setup, async (db) => {
@@ -112,7 +111,12 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
       expect(await one(db, `SELECT title FROM incidents WHERE id = ${id}`)).toEqual({ title: 'carried' });
       expect(await one(db, `SELECT count(*)::int AS n FROM incident_events WHERE incident_id = ${id}`)).toEqual({ n: 1 });
       expect(await one(db, `SELECT title FROM incidents WHERE id = 1`)).not.toEqual({ title: 'damaged' });
-      expect(await one(db, `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'incidents' AND column_name = 'risk_score' AND table_schema = 'public'`)).toEqual({ n: 0 });
+      expect(
+        await one(
+          db,
+          `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'incidents' AND column_name = 'risk_score' AND table_schema = 'public'`,
+        ),
+      ).toEqual({ n: 0 });
       expect(await one(db, `SELECT count(*)::int AS n FROM sessions WHERE token_hash = 'new-session'`)).toEqual({ n: 0 });
       // The identity continues past the carried id.
       const [next] = await db.query<{ id: string | number }>(`INSERT INTO incidents (title, severity) VALUES ('after', 'low') RETURNING id`);
@@ -134,7 +138,11 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
     expect(text.stdout).toContain('  carried over: 1 of 2');
     expect(text.stdout).toMatch(/\n {2}left out [0-9a-f-]{36}: duplicate key value violates unique constraint "users_email_key"/);
     await withDb(setup, async (db) => {
-      expect((await db.query<{ name: string }>(`SELECT name FROM users WHERE email IN ('user1@example.com', 'fresh@example.com') ORDER BY email`)).map((r) => r.name)).toEqual(['Fresh', 'User 1']);
+      expect(
+        (await db.query<{ name: string }>(`SELECT name FROM users WHERE email IN ('user1@example.com', 'fresh@example.com') ORDER BY email`)).map(
+          (r) => r.name,
+        ),
+      ).toEqual(['Fresh', 'User 1']);
     });
   });
 
@@ -165,7 +173,10 @@ describe.each<Kind>(['postgres', 'embedded'])('what a restore discards, and --ke
 describe('restore flags', () => {
   it('refuses what does not go together, before touching anything', async () => {
     const setup = await setUp('embedded');
-    for (const args of [['--undo', '--keep-new'], ['--undo', '--dry-run']]) {
+    for (const args of [
+      ['--undo', '--keep-new'],
+      ['--undo', '--dry-run'],
+    ]) {
       const res = await tpctl(['restore', ...args], setup.env);
       expect(res.code).toBe(2);
       expect(res.stderr).toMatch(/--undo takes no file and no other flag/);
@@ -192,9 +203,18 @@ describe.each(backends)('the comparison of two copies of a table on $name', (bac
       for (const form of ['in-order', 'hashed'] as const) {
         const sql = comparison('live', 'backup', live, backup, form);
         expect(await db.query(sql.counts), form).toEqual([{ created: 2, changed: 3, deleted: 2 }]);
-        expect((await db.query<{ key: string }>(sql.keys('changed'))).map((r) => r.key), form).toEqual(['(eu,10)', '(eu,11)', '(eu,12)']);
-        expect((await db.query<{ key: string }>(sql.keys('deleted'))).map((r) => r.key), form).toEqual(['(eu,1)', '(eu,2)']);
-        expect((await db.query<{ key: string }>(sql.keys('created'))).map((r) => r.key), form).toEqual(['(eu,101)', '(us,1)']);
+        expect(
+          (await db.query<{ key: string }>(sql.keys('changed'))).map((r) => r.key),
+          form,
+        ).toEqual(['(eu,10)', '(eu,11)', '(eu,12)']);
+        expect(
+          (await db.query<{ key: string }>(sql.keys('deleted'))).map((r) => r.key),
+          form,
+        ).toEqual(['(eu,1)', '(eu,2)']);
+        expect(
+          (await db.query<{ key: string }>(sql.keys('created'))).map((r) => r.key),
+          form,
+        ).toEqual(['(eu,101)', '(us,1)']);
       }
     } finally {
       await db.close();
@@ -219,7 +239,13 @@ describe('restoring PostgreSQL while another session writes to the live data', (
     const writer = await otherSession(setup.env.DB_URL!);
     try {
       await eventually('the live tables held still', async () =>
-        (await writer.query(`SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'incidents' AND l.mode = 'ShareLock' AND l.granted`)).rowCount ? true : undefined,
+        (
+          await writer.query(
+            `SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'incidents' AND l.mode = 'ShareLock' AND l.granted`,
+          )
+        ).rowCount
+          ? true
+          : undefined,
       );
       let written = false;
       const write = writer.query(`INSERT INTO incidents (title, severity) VALUES ('written during the restore', 'low')`).then(() => (written = true));

@@ -7,7 +7,9 @@ import { sharedPostgres } from '../../support/backends.js';
 /** A task that records when it ran (in the database's clock) and takes `seconds`. */
 function step(name: string, names: string[] | undefined, seconds: number, sideBySide?: Task['sideBySide']): Task {
   return {
-    sql: [`INSERT INTO steps VALUES ('${name}', clock_timestamp(), NULL); SELECT pg_sleep(${seconds}); UPDATE steps SET ended = clock_timestamp() WHERE name = '${name}';\n`],
+    sql: [
+      `INSERT INTO steps VALUES ('${name}', clock_timestamp(), NULL); SELECT pg_sleep(${seconds}); UPDATE steps SET ended = clock_timestamp() WHERE name = '${name}';\n`,
+    ],
     names: names && new Set(names),
     sideBySide,
   };

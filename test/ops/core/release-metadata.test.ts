@@ -28,13 +28,17 @@ describe('release metadata', () => {
   });
 
   it.each([
-    ['a violation without a waiver', { ...ADD, '0002_drop.sql': 'ALTER TABLE widgets DROP COLUMN colour;\n' }, /do not pass the lint \(1 violations, 0 not parsed\)/],
+    [
+      'a violation without a waiver',
+      { ...ADD, '0002_drop.sql': 'ALTER TABLE widgets DROP COLUMN colour;\n' },
+      /do not pass the lint \(1 violations, 0 not parsed\)/,
+    ],
     ['a statement that does not parse', { ...ADD, '0002_bad.sql': 'ALTER TABLE widgets ADD COLUMN;\n' }, /do not pass the lint \(0 violations, 1 not parsed\)/],
   ])('refuses to describe a release with %s: it must not ship', async (_what, files, message) => {
     await expect(describeRelease('1.3.1', { minimumUpgradeFrom: null }, migrations(files))).rejects.toThrow(message);
   });
 
-  it('ships the project\'s own migrations as additive', async () => {
+  it("ships the project's own migrations as additive", async () => {
     const m = await describeRelease('1.3.0', { minimumUpgradeFrom: '1.2.0' });
     expect(m.migrations.length).toBeGreaterThan(0);
     expect(m.migrations.every((x) => x.verdict === 'additive')).toBe(true);
@@ -50,18 +54,34 @@ describe('release metadata', () => {
     ['a list', '[]', 'x: is not a JSON object'],
     ['another format', '{"format":"v0"}', 'x: format is not atlas-release-1'],
     ['a bad version', '{"format":"atlas-release-1","version":"latest","migrations":[]}', 'x: version is not a release version'],
-    ['a bad minimumUpgradeFrom', '{"format":"atlas-release-1","version":"1.3.0","minimumUpgradeFrom":"$(id)","migrations":[]}', 'x: minimumUpgradeFrom is "$(id)", not a release version such as 1.3.0'],
+    [
+      'a bad minimumUpgradeFrom',
+      '{"format":"atlas-release-1","version":"1.3.0","minimumUpgradeFrom":"$(id)","migrations":[]}',
+      'x: minimumUpgradeFrom is "$(id)", not a release version such as 1.3.0',
+    ],
     ['migrations that are not a list', '{"format":"atlas-release-1","version":"1.3.0","migrations":{}}', 'x: migrations is not a list'],
-    ['a bad checksum', '{"format":"atlas-release-1","version":"1.3.0","migrations":[{"name":"a.sql","checksum":"x","verdict":"additive","waivedRules":[]}]}', 'x: a migration entry is not {name, checksum, verdict, waivedRules}'],
-    ['a waived verdict with no rule', `{"format":"atlas-release-1","version":"1.3.0","migrations":[{"name":"a.sql","checksum":"${'a'.repeat(64)}","verdict":"waived","waivedRules":[]}]}`, 'x: a migration entry is not {name, checksum, verdict, waivedRules}'],
+    [
+      'a bad checksum',
+      '{"format":"atlas-release-1","version":"1.3.0","migrations":[{"name":"a.sql","checksum":"x","verdict":"additive","waivedRules":[]}]}',
+      'x: a migration entry is not {name, checksum, verdict, waivedRules}',
+    ],
+    [
+      'a waived verdict with no rule',
+      `{"format":"atlas-release-1","version":"1.3.0","migrations":[{"name":"a.sql","checksum":"${'a'.repeat(64)}","verdict":"waived","waivedRules":[]}]}`,
+      'x: a migration entry is not {name, checksum, verdict, waivedRules}',
+    ],
   ])('refuses shipped metadata that is %s', (_what, text, message) => {
     expect(() => parseReleaseMetadata(text, 'x')).toThrow(new Refused(message.replace('x: is', 'x is')));
   });
 
-  it('reads the repository\'s release.json as declared, and refuses anything else in it', () => {
+  it("reads the repository's release.json as declared, and refuses anything else in it", () => {
     expect(parseDeclared('{"minimumUpgradeFrom": "1.2.0"}', 'release.json')).toEqual({ minimumUpgradeFrom: '1.2.0' });
     expect(parseDeclared('{}', 'release.json')).toEqual({ minimumUpgradeFrom: null });
-    expect(() => parseDeclared('{"minimumUpgradeFrom": "1.2"}', 'release.json')).toThrow('release.json: minimumUpgradeFrom is "1.2", not a release version such as 1.3.0');
-    expect(() => parseDeclared('{"minimumUpgradeFrom": "1.2.0", "version": "9.9.9"}', 'release.json')).toThrow('release.json: unknown field version (only minimumUpgradeFrom is declared; the build completes the rest)');
+    expect(() => parseDeclared('{"minimumUpgradeFrom": "1.2"}', 'release.json')).toThrow(
+      'release.json: minimumUpgradeFrom is "1.2", not a release version such as 1.3.0',
+    );
+    expect(() => parseDeclared('{"minimumUpgradeFrom": "1.2.0", "version": "9.9.9"}', 'release.json')).toThrow(
+      'release.json: unknown field version (only minimumUpgradeFrom is declared; the build completes the rest)',
+    );
   });
 });

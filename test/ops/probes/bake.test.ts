@@ -23,7 +23,11 @@ function tenantPlane(state: { ms: number; version: string; errors5xx: number; we
 }
 
 const settings = { ...BAKE_DEFAULTS, seconds: 0.3, baselineMs: 50, roundMs: 2 };
-const hook = (status: string, id = 1): WebhookState => ({ id: '7', name: 'pager', lastDelivery: { id, status, lastStatusCode: status === 'delivered' ? 200 : 500, lastError: status === 'delivered' ? null : 'HTTP 500' } });
+const hook = (status: string, id = 1): WebhookState => ({
+  id: '7',
+  name: 'pager',
+  lastDelivery: { id, status, lastStatusCode: status === 'delivered' ? 200 : 500, lastError: status === 'delivered' ? null : 'HTTP 500' },
+});
 
 describe('the bake', () => {
   it('the latency rule: p95 above ratio times the baseline p95, the baseline counted as at least 10 ms', () => {
@@ -41,7 +45,12 @@ describe('the bake', () => {
   it('percentiles are nearest-rank', () => {
     expect(percentile([], 95)).toBe(0);
     expect(percentile([5], 95)).toBe(5);
-    expect(percentile([...Array(100).keys()].map((i) => i + 1), 95)).toBe(95);
+    expect(
+      percentile(
+        [...Array(100).keys()].map((i) => i + 1),
+        95,
+      ),
+    ).toBe(95);
     expect(percentile([1, 2, 3, 100], 50)).toBe(2);
   });
 
@@ -91,19 +100,27 @@ describe('the bake', () => {
     const baseline = await takeBaseline(tenantPlane(state), settings);
     expect(baseline.webhooksDelivering.map((w) => w.name)).toEqual(['pager']);
 
-    expect((await bake(tenantPlane(state), '1.3.0', baseline, settings, () => {})).signals).toEqual(['GET /api/health failed: it answers for version 1.2.2, not 1.3.0']);
+    expect((await bake(tenantPlane(state), '1.3.0', baseline, settings, () => {})).signals).toEqual([
+      'GET /api/health failed: it answers for version 1.2.2, not 1.3.0',
+    ]);
 
     state.version = '1.3.0';
     const tp = tenantPlane(state);
     const errors = { ...tp, counters: async () => ({ errors5xx: (state.errors5xx += 1), webhookFailures: 0, agentsOnline: 2 }) };
-    expect((await bake(errors, '1.3.0', baseline, settings, () => {})).signals).toEqual([expect.stringMatching(/^\d+ answers with a 5xx status during the bake, none in the baseline$/)]);
+    expect((await bake(errors, '1.3.0', baseline, settings, () => {})).signals).toEqual([
+      expect.stringMatching(/^\d+ answers with a 5xx status during the bake, none in the baseline$/),
+    ]);
 
     state.testOk = false;
-    expect((await bake(tenantPlane(state), '1.3.0', baseline, settings, () => {})).signals).toEqual(['webhook pager delivered before the switch and its test delivery now fails: HTTP 500']);
+    expect((await bake(tenantPlane(state), '1.3.0', baseline, settings, () => {})).signals).toEqual([
+      'webhook pager delivered before the switch and its test delivery now fails: HTTP 500',
+    ]);
 
     // Real deliveries, with the test deliveries off: a newer delivery that failed.
     Object.assign(state, { testOk: true, webhooks: [hook('pending', 2)] });
-    expect((await bake(tenantPlane(state), '1.3.0', baseline, { ...settings, webhookTest: false }, () => {})).signals).toEqual(['webhook pager delivered before the switch and now fails: HTTP 500']);
+    expect((await bake(tenantPlane(state), '1.3.0', baseline, { ...settings, webhookTest: false }, () => {})).signals).toEqual([
+      'webhook pager delivered before the switch and now fails: HTTP 500',
+    ]);
   });
 
   it('gives each signal a verdict with its figures: pass, fail, or inconclusive when it could not be judged', async () => {
@@ -114,8 +131,26 @@ describe('the bake', () => {
     expect(slow.verdicts).toEqual([
       { signal: 'answers', route: 'GET /api/health', result: 'pass', samples: expect.any(Number) as unknown, failures: 0, firstFailure: undefined },
       { signal: 'answers', route: 'GET /api/incidents', result: 'pass', samples: expect.any(Number) as unknown, failures: 0, firstFailure: undefined },
-      { signal: 'latency', route: 'GET /api/health', result: 'fail', samples: expect.any(Number) as unknown, minSamples: 20, p95Ms: 40, baselineP95Ms: 2, limitMs: 30 },
-      { signal: 'latency', route: 'GET /api/incidents', result: 'fail', samples: expect.any(Number) as unknown, minSamples: 20, p95Ms: 40, baselineP95Ms: 2, limitMs: 30 },
+      {
+        signal: 'latency',
+        route: 'GET /api/health',
+        result: 'fail',
+        samples: expect.any(Number) as unknown,
+        minSamples: 20,
+        p95Ms: 40,
+        baselineP95Ms: 2,
+        limitMs: 30,
+      },
+      {
+        signal: 'latency',
+        route: 'GET /api/incidents',
+        result: 'fail',
+        samples: expect.any(Number) as unknown,
+        minSamples: 20,
+        p95Ms: 40,
+        baselineP95Ms: 2,
+        limitMs: 30,
+      },
       { signal: 'webhook', webhook: 'pager', tested: true, result: 'pass', failure: undefined },
       { signal: '5xx', answers: 0, baselineAnswers: 0, result: 'pass' },
     ]);
@@ -133,6 +168,8 @@ describe('the bake', () => {
 
   it('takes no baseline from a version that does not answer healthy', async () => {
     const tp = tenantPlane({ ms: 1, version: '1.2.2', errors5xx: 0, webhooks: [], testOk: true });
-    await expect(takeBaseline({ ...tp, probe: async (route) => ({ route, ok: false, ms: 1, detail: 'ECONNREFUSED' }) }, settings)).rejects.toThrow(/did not answer healthy at any of \d+ probes \(ECONNREFUSED\)/);
+    await expect(takeBaseline({ ...tp, probe: async (route) => ({ route, ok: false, ms: 1, detail: 'ECONNREFUSED' }) }, settings)).rejects.toThrow(
+      /did not answer healthy at any of \d+ probes \(ECONNREFUSED\)/,
+    );
   });
 });

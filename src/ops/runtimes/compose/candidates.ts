@@ -43,7 +43,10 @@ export class ComposeCandidates implements Candidates {
   }
 
   private async ids(): Promise<string[]> {
-    return (await this.exec.check(this.commands.candidateIds())).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    return (await this.exec.check(this.commands.candidateIds())).stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   }
 
   /** Where tpctl reaches a server: its IP, or (named, on a bridge network) its container's, which the proxy is told too. */

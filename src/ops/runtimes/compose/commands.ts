@@ -28,7 +28,11 @@ export class ComposeCommands {
   }
 
   private inProject(project: string | undefined, args: string[]): Command {
-    return { argv: [...this.cli, ...(project ? ['-p', project] : []), ...this.files.flatMap((f) => ['-f', f]), ...args], cwd: this.projectDir, env: COMPOSE_ENV };
+    return {
+      argv: [...this.cli, ...(project ? ['-p', project] : []), ...this.files.flatMap((f) => ['-f', f]), ...args],
+      cwd: this.projectDir,
+      env: COMPOSE_ENV,
+    };
   }
 
   /** The merged configuration (overrides, merge keys, variables resolved): what Compose will run. */
@@ -49,7 +53,8 @@ export class ComposeCommands {
   });
   /** The candidates of this deployment: one-off containers of the service, labelled by tpctl. */
   candidateIds = (): Command => ({ argv: ['docker', 'ps', '-aq', ...this.labelled(CANDIDATE_LABEL)] });
-  private labelled = (...labels: string[]) => [`com.docker.compose.project.working_dir=${this.projectDir}`, ...labels].flatMap((l) => ['--filter', `label=${l}`]);
+  private labelled = (...labels: string[]) =>
+    [`com.docker.compose.project.working_dir=${this.projectDir}`, ...labels].flatMap((l) => ['--filter', `label=${l}`]);
   /**
    * A candidate: a one-off container of the service (its configuration, the new tag), on the
    * port where the proxy expects it; named when the proxy finds it by name (a bridge network).
@@ -57,11 +62,25 @@ export class ComposeCommands {
   // Under a project of its own: Compose v1 links a one-off container to its service's
   // containers, which host networking refuses.
   runCandidate = (project: string, port: number, name: string | undefined): Command =>
-    this.inProject(`${project}-candidate`, ['run', '-d', '--no-deps', '-l', CANDIDATE_LABEL, '-e', `ATLAS_PORT=${port}`, ...(name ? ['--name', name] : []), this.service]);
-  static projectOf = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{index .Config.Labels "com.docker.compose.project"}}', container] });
+    this.inProject(`${project}-candidate`, [
+      'run',
+      '-d',
+      '--no-deps',
+      '-l',
+      CANDIDATE_LABEL,
+      '-e',
+      `ATLAS_PORT=${port}`,
+      ...(name ? ['--name', name] : []),
+      this.service,
+    ]);
+  static projectOf = (container: string): Command => ({
+    argv: ['docker', 'inspect', '--format', '{{index .Config.Labels "com.docker.compose.project"}}', container],
+  });
   static remove = (container: string): Command => ({ argv: ['docker', 'rm', '-f', container] });
   static logsOf = (container: string, lines: number): Command => ({ argv: ['docker', 'logs', '--tail', String(lines), container] });
-  static addressOf = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container] });
+  static addressOf = (container: string): Command => ({
+    argv: ['docker', 'inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container],
+  });
   /** `docker compose exec tenant-plane cat /app/.atlas-version`, on the container found above. */
   static execIn = (container: string, ...command: string[]): Command => ({ argv: ['docker', 'exec', container, ...command] });
   static inspectState = (container: string): Command => ({ argv: ['docker', 'inspect', '--format', '{{.RestartCount}} {{json .State}}', container] });

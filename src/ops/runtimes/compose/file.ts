@@ -162,7 +162,10 @@ export function findServiceImage(inputs: ComposeInputs, service: string, effecti
       break;
     }
   }
-  if (!found) return refuse(`no Compose file sets \`image:\` of \`${service}\` where tpctl can change it (it may come from \`extends:\`); set its tag to the version by hand`);
+  if (!found)
+    return refuse(
+      `no Compose file sets \`image:\` of \`${service}\` where tpctl can change it (it may come from \`extends:\`); set its tag to the version by hand`,
+    );
   const { file, node } = found;
   if (!isScalar(node) || typeof node.value !== 'string' || !node.range) return refuse(`${file.path}: \`image:\` of \`${service}\` is not a string`);
   const raw = file.text.slice(node.range[0], node.range[1]);
@@ -199,16 +202,27 @@ export function findServiceImage(inputs: ComposeInputs, service: string, effecti
     return { repository, tag, digest, place: { file: file.path, range: [start, start + tag.length], what: `the tag in ${file.path}` } };
   }
   const v = piece.variable!;
-  if (only.from !== tagFrom || only.to !== tagTo) return refuse(`${file.path}: \${${v.name}} of \`${service}\` holds more than the tag; set it to the version by hand`);
+  if (only.from !== tagFrom || only.to !== tagTo)
+    return refuse(`${file.path}: \${${v.name}} of \`${service}\` holds more than the tag; set it to the version by hand`);
   if (expand(v, env).byDefault) {
     const start = base + v.argumentAt;
-    return { repository, tag, digest, place: { file: file.path, range: [start, start + v.argument.length], what: `the default of \${${v.name}} in ${file.path}` } };
+    return {
+      repository,
+      tag,
+      digest,
+      place: { file: file.path, range: [start, start + v.argument.length], what: `the default of \${${v.name}} in ${file.path}` },
+    };
   }
   if (inputs.shell[v.name] !== undefined) {
-    return refuse(`the tag of \`${service}\` comes from \${${v.name}}, set in the environment tpctl runs in; set ${v.name} in .env instead (Compose reads it there) and unset it`);
+    return refuse(
+      `the tag of \`${service}\` comes from \${${v.name}}, set in the environment tpctl runs in; set ${v.name} in .env instead (Compose reads it there) and unset it`,
+    );
   }
   const entry = dotenv.get(v.name);
-  if (!entry || !inputs.envFile) return refuse(`the tag of \`${service}\` comes from \${${v.name}}, which is set neither in .env nor with a default; add ${v.name}=<version> to .env beside the Compose file`);
+  if (!entry || !inputs.envFile)
+    return refuse(
+      `the tag of \`${service}\` comes from \${${v.name}}, which is set neither in .env nor with a default; add ${v.name}=<version> to .env beside the Compose file`,
+    );
   return { repository, tag, digest, place: { file: inputs.envFile.path, range: entry.range, what: `${v.name} in ${inputs.envFile.path}` } };
 }
 

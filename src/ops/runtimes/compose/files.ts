@@ -24,7 +24,10 @@ export function composeFiles(cwd: string, env: Readonly<Record<string, string | 
   const setting = (name: string) => env[name] || dotenv?.get(name)?.value;
   const list = setting('COMPOSE_FILE');
   if (list) {
-    const files = list.split(setting('COMPOSE_PATH_SEPARATOR') || path.delimiter).filter(Boolean).map((f) => path.resolve(cwd, f));
+    const files = list
+      .split(setting('COMPOSE_PATH_SEPARATOR') || path.delimiter)
+      .filter(Boolean)
+      .map((f) => path.resolve(cwd, f));
     const missing = files.find((f) => !existsSync(f));
     if (missing) throw new ComposeFileError(`COMPOSE_FILE names ${missing}, which does not exist`);
     return files;

@@ -47,7 +47,8 @@ export function parseServersState(text: string): Record<ProxyServer, ServerAddre
   const find = (name: ProxyServer): ServerAddress => {
     const row = rows.find((r) => r.srv_name === name);
     const port = Number(row?.srv_port);
-    if (!row || !Number.isInteger(port) || port < 1 || port > 65535) throw new ProxyError(`the proxy's backend ${BACKEND} has no server "${name}" with a port: is this the Tenant Plane's proxy?`);
+    if (!row || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw new ProxyError(`the proxy's backend ${BACKEND} has no server "${name}" with a port: is this the Tenant Plane's proxy?`);
     const ip = row.srv_addr && /^[\d.:a-fA-F]+$/.test(row.srv_addr) && row.srv_addr !== '0.0.0.0' ? row.srv_addr : undefined;
     return { ip, port, name: row.srv_fqdn && row.srv_fqdn !== '-' ? row.srv_fqdn : undefined };
   };

@@ -105,7 +105,9 @@ export class ComposeRuntime implements Runtime {
     try {
       return parseVersion(tag).text;
     } catch {
-      throw new Refused(`service ${this.options.service} runs tag "${tag}", not a release version; set it to the version that runs (e.g. 1.2.2) before upgrading`);
+      throw new Refused(
+        `service ${this.options.service} runs tag "${tag}", not a release version; set it to the version that runs (e.g. 1.2.2) before upgrading`,
+      );
     }
   }
 
@@ -114,13 +116,18 @@ export class ComposeRuntime implements Runtime {
     if ((await this.exec.run(ComposeCommands.imagePresent(image))).code === 0) return;
     const pulled = await this.exec.run(ComposeCommands.pull(image));
     if (pulled.code !== 0) {
-      throw new Refused(`the image ${image} is not on this host and cannot be pulled (${pulled.stderr.trim().split('\n').at(-1) ?? ''})`, [{ do: 'build-image', version }]);
+      throw new Refused(`the image ${image} is not on this host and cannot be pulled (${pulled.stderr.trim().split('\n').at(-1) ?? ''})`, [
+        { do: 'build-image', version },
+      ]);
     }
   }
 
   async availableVersions(): Promise<string[]> {
     const out = await this.exec.check(ComposeCommands.imageTags(this.options.image));
-    return out.stdout.split('\n').map((t) => t.trim()).filter(isVersion);
+    return out.stdout
+      .split('\n')
+      .map((t) => t.trim())
+      .filter(isVersion);
   }
 
   async releaseMetadata(version: string): Promise<ReleaseMetadata | undefined> {

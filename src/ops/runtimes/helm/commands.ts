@@ -21,9 +21,23 @@ export class HelmCommands {
    */
   upgrade = (version: string, timeoutMs: number): Command => ({
     argv: [
-      'helm', 'upgrade', this.t.release, this.t.chart, '-n', this.t.namespace, '--install', '--reset-then-reuse-values',
-      '--set-string', `image.tag=${version}`, '--set-string', `changeCause=tpctl: ${version}`,
-      '--description', `tenant-plane ${version}`, '--wait', '--timeout', `${Math.ceil(timeoutMs / 1000)}s`,
+      'helm',
+      'upgrade',
+      this.t.release,
+      this.t.chart,
+      '-n',
+      this.t.namespace,
+      '--install',
+      '--reset-then-reuse-values',
+      '--set-string',
+      `image.tag=${version}`,
+      '--set-string',
+      `changeCause=tpctl: ${version}`,
+      '--description',
+      `tenant-plane ${version}`,
+      '--wait',
+      '--timeout',
+      `${Math.ceil(timeoutMs / 1000)}s`,
     ],
     timeoutMs: timeoutMs + 60_000,
   });

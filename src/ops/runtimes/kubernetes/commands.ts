@@ -40,7 +40,12 @@ export class KubectlCommands {
       '-p',
       JSON.stringify({
         metadata: { annotations: { [VERSION_ANNOTATION]: version, 'kubernetes.io/change-cause': cause } },
-        spec: { template: { metadata: { annotations: { [VERSION_ANNOTATION]: version } }, spec: { containers: [{ name: this.t.container, image: `${this.t.image}:${version}` }] } } },
+        spec: {
+          template: {
+            metadata: { annotations: { [VERSION_ANNOTATION]: version } },
+            spec: { containers: [{ name: this.t.container, image: `${this.t.image}:${version}` }] },
+          },
+        },
       }),
     );
   /** Where the rollout stands now (no watching: the driver polls, so that a crash ends the wait at once). */
@@ -48,7 +53,14 @@ export class KubectlCommands {
   rolloutUndo = (revision?: number) => this.kubectl('rollout', 'undo', this.ref, ...(revision ? [`--to-revision=${revision}`] : []));
   rolloutHistory = () => this.kubectl('rollout', 'history', this.ref);
   stop = (replicas: number) =>
-    this.kubectl('patch', 'deployment', this.t.deployment, '--type=strategic', '-p', JSON.stringify({ metadata: { annotations: { [STOPPED_REPLICAS_ANNOTATION]: String(replicas) } }, spec: { replicas: 0 } }));
+    this.kubectl(
+      'patch',
+      'deployment',
+      this.t.deployment,
+      '--type=strategic',
+      '-p',
+      JSON.stringify({ metadata: { annotations: { [STOPPED_REPLICAS_ANNOTATION]: String(replicas) } }, spec: { replicas: 0 } }),
+    );
   scale = (replicas: number) => this.kubectl('scale', this.ref, `--replicas=${replicas}`);
   versionFile = () => this.kubectl('exec', this.ref, '-c', this.t.container, '--', 'cat', '/app/.atlas-version');
   logs = (lines: number) => this.kubectl('logs', this.ref, '-c', this.t.container, `--tail=${lines}`);

@@ -81,7 +81,12 @@ export function podsState(podList: string, version: string): RuntimeState {
       const reason = c.state?.waiting?.reason ?? terminated?.reason;
       if ((reason && CRASHING.has(reason)) || (c.restartCount ?? 0) > 0) {
         const message = c.state?.waiting?.message ? ` (${c.state.waiting.message})` : '';
-        return { running: false, crashed: true, exitCode: terminated?.exitCode, detail: `pod ${pod.metadata?.name ?? '?'}: ${reason ?? 'restarted'}${message}, ${c.restartCount ?? 0} restarts` };
+        return {
+          running: false,
+          crashed: true,
+          exitCode: terminated?.exitCode,
+          detail: `pod ${pod.metadata?.name ?? '?'}: ${reason ?? 'restarted'}${message}, ${c.restartCount ?? 0} restarts`,
+        };
       }
     }
   }
@@ -142,7 +147,10 @@ export class KubernetesRuntime implements Runtime {
 
   async versionAtRevision(revision: number): Promise<string> {
     const found = (await this.replicaSetRevisions()).find((r) => r.revision === revision);
-    if (!found?.version) throw new Refused(`${this.describe()} has no revision ${revision} (kubectl rollout history deployment/${this.target.deployment} -n ${this.target.namespace})`);
+    if (!found?.version)
+      throw new Refused(
+        `${this.describe()} has no revision ${revision} (kubectl rollout history deployment/${this.target.deployment} -n ${this.target.namespace})`,
+      );
     return found.version;
   }
 

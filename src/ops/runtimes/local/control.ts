@@ -78,10 +78,16 @@ export async function startLocal(
   options.launch();
   let status: SupervisorStatus | undefined;
   while (!(status = liveSupervisor(dataDir))?.version) {
-    if (Date.now() > deadline) throw new Failed(`the supervisor did not start within ${Math.round(options.timeoutMs / 1000)} s`, [{ do: 'read-log', log: files.log }]);
+    if (Date.now() > deadline)
+      throw new Failed(`the supervisor did not start within ${Math.round(options.timeoutMs / 1000)} s`, [{ do: 'read-log', log: files.log }]);
     await sleep(50);
   }
-  const wait = await waitHealthy({ probe: () => options.tenantPlane.health(), version: status.version, timeoutMs: Math.max(0, deadline - Date.now()), crashed: crashOf(new LocalRuntime(dataDir)) });
+  const wait = await waitHealthy({
+    probe: () => options.tenantPlane.health(),
+    version: status.version,
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    crashed: crashOf(new LocalRuntime(dataDir)),
+  });
   if (!wait.healthy) throw new Failed(`started, but ${status.version} is not healthy: ${wait.reason}`, [{ do: 'read-log', log: files.log }]);
   return status;
 }

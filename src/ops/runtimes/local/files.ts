@@ -63,7 +63,9 @@ const isPid = (n: unknown) => Number.isSafeInteger(n) && (n as number) > 1;
 const validCandidate = (c: Partial<CandidateStatus>) =>
   isVersion(c.version) &&
   (c.pid === undefined || isPid(c.pid)) &&
-  Number.isInteger(c.port) && c.port! > 0 && c.port! < 65536 &&
+  Number.isInteger(c.port) &&
+  c.port! > 0 &&
+  c.port! < 65536 &&
   ['starting', 'running', 'crashed'].includes(c.state as string);
 
 /**

@@ -80,7 +80,10 @@ export class LocalRuntime implements Runtime {
   /** The release's own tpctl, with the same Node.js. */
   async targetSchemaStatus(version: string, dbUrl: string): Promise<string> {
     const tpctl = path.join(this.files.release(version), 'dist', 'cli', 'tpctl.js');
-    return migrateStatusOutput(await this.exec.run({ argv: [process.execPath, tpctl, 'migrate', 'status', '--json'], env: { DB_URL: dbUrl }, timeoutMs: 60_000 }), version);
+    return migrateStatusOutput(
+      await this.exec.run({ argv: [process.execPath, tpctl, 'migrate', 'status', '--json'], env: { DB_URL: dbUrl }, timeoutMs: 60_000 }),
+      version,
+    );
   }
 
   async switchTo(version: string): Promise<void> {
@@ -118,7 +121,12 @@ export class LocalRuntime implements Runtime {
           state: async () => {
             const c = candidate();
             const crashed = !c || c.state === 'crashed';
-            return { running: !crashed, crashed, exitCode: c?.exitCode, detail: c ? `${c.state} ${c.version}${crashed ? ` (exit ${c.exitCode ?? '?'})` : ''}` : 'no candidate' };
+            return {
+              running: !crashed,
+              crashed,
+              exitCode: c?.exitCode,
+              detail: c ? `${c.state} ${c.version}${crashed ? ` (exit ${c.exitCode ?? '?'})` : ''}` : 'no candidate',
+            };
           },
           runningVersion: async () => {
             const c = candidate();
@@ -132,7 +140,10 @@ export class LocalRuntime implements Runtime {
         writeCurrent(this.dataDir, version);
         writeCandidate(this.dataDir, undefined);
         this.signal('SIGHUP');
-        await this.until(`serve ${version}`, (s) => (s.switches ?? 0) > (before.switches ?? 0) && s.version === version && s.state !== 'stopped' && !s.candidate);
+        await this.until(
+          `serve ${version}`,
+          (s) => (s.switches ?? 0) > (before.switches ?? 0) && s.version === version && s.state !== 'stopped' && !s.candidate,
+        );
       },
       discard,
     };

@@ -65,7 +65,16 @@ const stopProcess = async (proc: ChildProcess) => {
 class Supervisor {
   private readonly files: ReturnType<typeof localFiles>;
   private readonly logFd: number;
-  private status: SupervisorStatus = { supervisorPid: process.pid, childPid: undefined, version: '', state: 'stopped', exitCode: undefined, restarts: 0, switches: 0, since: new Date().toISOString() };
+  private status: SupervisorStatus = {
+    supervisorPid: process.pid,
+    childPid: undefined,
+    version: '',
+    state: 'stopped',
+    exitCode: undefined,
+    restarts: 0,
+    switches: 0,
+    since: new Date().toISOString(),
+  };
   private intent: Intent = 'serve';
   private serving: Child | undefined;
   private candidate: Child | undefined;
@@ -192,7 +201,15 @@ class Supervisor {
     this.serving = child;
     this.intent = 'serve';
     clearTimeout(this.restartTimer);
-    this.update({ childPid: child.proc.pid, version: child.version, state: 'running', exitCode: undefined, restarts: 0, switches: (this.status.switches ?? 0) + 1, candidate: undefined });
+    this.update({
+      childPid: child.proc.pid,
+      version: child.version,
+      state: 'running',
+      exitCode: undefined,
+      restarts: 0,
+      switches: (this.status.switches ?? 0) + 1,
+      candidate: undefined,
+    });
     this.handOverHeld();
     if (old) await stopProcess(old.proc);
   }

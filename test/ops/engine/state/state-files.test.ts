@@ -28,7 +28,15 @@ describe('the history (.atlas-upgrade-history)', () => {
       expect(entry, line).toBeDefined();
       expect(formatHistoryLine(entry!)).toBe(line);
     }
-    expect(parseHistoryLine(GUIDE_LINES[1]!)).toEqual({ at: '20260326T120000', kind: 'rollback', from: '1.3.0', to: '1.2.2', outcome: 'SUCCESS', restored: undefined, log: '/var/log/atlas/rollback-20260326T120000.log' });
+    expect(parseHistoryLine(GUIDE_LINES[1]!)).toEqual({
+      at: '20260326T120000',
+      kind: 'rollback',
+      from: '1.3.0',
+      to: '1.2.2',
+      outcome: 'SUCCESS',
+      restored: undefined,
+      log: '/var/log/atlas/rollback-20260326T120000.log',
+    });
   });
 
   it('round-trips through the file, appended a line at a time', () => {
@@ -41,18 +49,44 @@ describe('the history (.atlas-upgrade-history)', () => {
 
   it('skips lines an operator added or broke, and keeps the rest', () => {
     const file = path.join(tempDir(), '.atlas-upgrade-history');
-    writeFileSync(file, ['# notes by hand', GUIDE_LINES[0], '20260326T100000 1.2.2 -> $(reboot) SUCCESS log:/x', '20260326T100000 1.2.2 -> 1.3.0 log:/x', 'garbage', GUIDE_LINES[1]].join('\n'));
+    writeFileSync(
+      file,
+      [
+        '# notes by hand',
+        GUIDE_LINES[0],
+        '20260326T100000 1.2.2 -> $(reboot) SUCCESS log:/x',
+        '20260326T100000 1.2.2 -> 1.3.0 log:/x',
+        'garbage',
+        GUIDE_LINES[1],
+      ].join('\n'),
+    );
     expect(readHistory(file).map(formatHistoryLine)).toEqual([GUIDE_LINES[0], GUIDE_LINES[1]]);
   });
 
   it('an entry cannot forge a second line', () => {
-    const entry: HistoryEntry = { at: '20260326T100000', kind: 'upgrade', from: '1.2.2', to: '1.3.0', outcome: 'SUCCESS', log: '/var/log/atlas/upgrade.log\n20260326T100001 ROLLBACK 1.3.0 -> 1.2.2 log:/x' };
+    const entry: HistoryEntry = {
+      at: '20260326T100000',
+      kind: 'upgrade',
+      from: '1.2.2',
+      to: '1.3.0',
+      outcome: 'SUCCESS',
+      log: '/var/log/atlas/upgrade.log\n20260326T100001 ROLLBACK 1.3.0 -> 1.2.2 log:/x',
+    };
     expect(parseHistoryLine(formatHistoryLine(entry))).toBeUndefined();
   });
 });
 
 describe('the journal (.atlas-operation.json)', () => {
-  const journal: Omit<Journal, 'pid' | 'host'> = { op: 'upgrade', from: '1.2.2', to: '1.3.0', step: 'switch', phase: 'forward', startedAt: '2026-03-26T10:00:00.000Z', log: '/var/log/atlas/upgrade-20260326T100000.log', outputs: {} };
+  const journal: Omit<Journal, 'pid' | 'host'> = {
+    op: 'upgrade',
+    from: '1.2.2',
+    to: '1.3.0',
+    step: 'switch',
+    phase: 'forward',
+    startedAt: '2026-03-26T10:00:00.000Z',
+    log: '/var/log/atlas/upgrade-20260326T100000.log',
+    outputs: {},
+  };
   /** The journal as a file holds it: its outputs are fields of their own. */
   const { outputs: _outputs, ...onDisk } = journal;
 

@@ -14,7 +14,14 @@ const HELM_HISTORY_WITH_ROLLBACK_JSON =
   '[{"revision":1,"updated":"1977-09-02T22:04:05Z","status":"superseded","chart":"foo-0.1.0-beta.1","app_version":"1.0","description":"Install complete"},{"revision":2,"updated":"1977-09-02T22:04:05Z","status":"superseded","chart":"foo-0.1.0-beta.1","app_version":"1.0","description":"Upgrade complete"},{"revision":3,"updated":"1977-09-02T22:04:05Z","status":"deployed","chart":"foo-0.1.0-beta.1","app_version":"1.0","rollback_revision":1,"description":"Rollback to 1"}]\n';
 
 /** A history in the same shape, of the Tenant Plane's chart. */
-const entry = (revision: number, status: string, description: string) => ({ revision, updated: '2026-11-26T10:00:00Z', status, chart: 'atlasai-tp-0.1.0', app_version: '1.2.3', description });
+const entry = (revision: number, status: string, description: string) => ({
+  revision,
+  updated: '2026-11-26T10:00:00Z',
+  status,
+  chart: 'atlasai-tp-0.1.0',
+  app_version: '1.2.3',
+  description,
+});
 const values = (tag: string) => ({ stdout: JSON.stringify({ image: { tag } }) });
 const target = { ...DEFAULT_TARGET, release: 'atlasai-tp', chart: '/opt/atlasai/deploy/helm/atlasai-tp' };
 
@@ -25,9 +32,23 @@ describe('helm commands', () => {
     expect(h.history().argv).toEqual(['helm', 'history', 'atlasai-tp', '-n', 'atlasai', '-o', 'json']);
     expect(h.values(2).argv).toEqual(['helm', 'get', 'values', 'atlasai-tp', '-n', 'atlasai', '--revision', '2', '-o', 'json']);
     expect(h.upgrade('1.3.0', 120_000).argv).toEqual([
-      'helm', 'upgrade', 'atlasai-tp', '/opt/atlasai/deploy/helm/atlasai-tp', '-n', 'atlasai', '--install', '--reset-then-reuse-values',
-      '--set-string', 'image.tag=1.3.0', '--set-string', 'changeCause=tpctl: 1.3.0',
-      '--description', 'tenant-plane 1.3.0', '--wait', '--timeout', '120s',
+      'helm',
+      'upgrade',
+      'atlasai-tp',
+      '/opt/atlasai/deploy/helm/atlasai-tp',
+      '-n',
+      'atlasai',
+      '--install',
+      '--reset-then-reuse-values',
+      '--set-string',
+      'image.tag=1.3.0',
+      '--set-string',
+      'changeCause=tpctl: 1.3.0',
+      '--description',
+      'tenant-plane 1.3.0',
+      '--wait',
+      '--timeout',
+      '120s',
     ]);
     expect(h.rollback(2, 90_500).argv).toEqual(['helm', 'rollback', 'atlasai-tp', '2', '-n', 'atlasai', '--wait', '--timeout', '91s']);
   });
@@ -39,7 +60,7 @@ describe('helm commands', () => {
 });
 
 describe('parsing helm output', () => {
-  it('reads the history of Helm\'s test data, oldest first', () => {
+  it("reads the history of Helm's test data, oldest first", () => {
     expect(parseHelmHistory(HELM_HISTORY_JSON)).toEqual([
       { revision: 3, status: 'superseded', chart: 'foo-0.1.0-beta.1', appVersion: '1.0', description: 'Release mock' },
       { revision: 4, status: 'deployed', chart: 'foo-0.1.0-beta.1', appVersion: '1.0', description: 'Release mock' },
@@ -57,7 +78,7 @@ describe('parsing helm output', () => {
     expect(() => parseHelmHistory('Error: release: not found')).toThrow();
   });
 
-  it('reads the image tag of a revision\'s values, and none when there are no values', () => {
+  it("reads the image tag of a revision's values, and none when there are no values", () => {
     expect(imageTagOf('{"image":{"tag":"1.3.0"},"replicas":3}')).toBe('1.3.0');
     expect(imageTagOf('null')).toBeUndefined();
     expect(imageTagOf('{"image":{"repository":"registry.example/atlasai/tenant-plane"}}')).toBeUndefined();
@@ -93,7 +114,15 @@ describe('the Helm driver, on helm and kubectl replies', () => {
     const helm = driver([
       {
         match: ['history'],
-        replies: [{ stdout: JSON.stringify([entry(1, 'superseded', 'Install complete'), entry(2, 'superseded', 'tenant-plane 1.2.3'), entry(3, 'failed', 'Upgrade "atlasai-tp" failed: context deadline exceeded')]) }],
+        replies: [
+          {
+            stdout: JSON.stringify([
+              entry(1, 'superseded', 'Install complete'),
+              entry(2, 'superseded', 'tenant-plane 1.2.3'),
+              entry(3, 'failed', 'Upgrade "atlasai-tp" failed: context deadline exceeded'),
+            ]),
+          },
+        ],
       },
       { match: ['get', 'values', '1'], replies: [values('1.2.2')] },
       { match: ['get', 'values', '2'], replies: [values('1.2.3')] },
@@ -115,7 +144,7 @@ describe('the Helm driver, on helm and kubectl replies', () => {
     expect(helmCalls().at(-1)?.[1]).toBe('upgrade');
   });
 
-  it('goes to the revision it is told, and finds the version of a revision (values, else the chart\'s appVersion)', async () => {
+  it("goes to the revision it is told, and finds the version of a revision (values, else the chart's appVersion)", async () => {
     const helm = driver([
       { match: ['history'], replies: [{ stdout: HELM_HISTORY_WITH_ROLLBACK_JSON }] },
       { match: ['get', 'values', '2'], replies: [values('1.2.3')] },
@@ -142,7 +171,9 @@ describe('the Helm driver, on helm and kubectl replies', () => {
       { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
       { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', crashLooping)]) }] },
     ]);
-    await expect(helm.switchTo('1.3.0')).rejects.toThrow(/helm upgrade failed: Error: UPGRADE FAILED: context deadline exceeded; pod atlasai-tp-2abc-x1: CrashLoopBackOff/);
+    await expect(helm.switchTo('1.3.0')).rejects.toThrow(
+      /helm upgrade failed: Error: UPGRADE FAILED: context deadline exceeded; pod atlasai-tp-2abc-x1: CrashLoopBackOff/,
+    );
   });
 
   it('refuses a release it cannot read, saying so', async () => {

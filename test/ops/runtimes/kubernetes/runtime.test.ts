@@ -17,7 +17,11 @@ REVISION    CHANGE-CAUSE
 `;
 const DOC_STATUS_PROGRESSING = 'Waiting for rollout to finish: 1 out of 3 new replicas have been updated...\n';
 const DOC_STATUS_COMPLETE = 'Waiting for rollout to finish: 2 of 3 updated replicas are available...\ndeployment "nginx-deployment" successfully rolled out\n';
-const DOC_STATUS_DEADLINE = { stdout: 'Waiting for rollout to finish: 2 out of 3 new replicas have been updated...\n', stderr: 'error: deployment "nginx" exceeded its progress deadline\n', code: 1 };
+const DOC_STATUS_DEADLINE = {
+  stdout: 'Waiting for rollout to finish: 2 out of 3 new replicas have been updated...\n',
+  stderr: 'error: deployment "nginx" exceeded its progress deadline\n',
+  code: 1,
+};
 // kubectl's own printer (kubernetes/kubernetes, staging/src/k8s.io/kubectl/pkg/polymorphichelpers/history.go):
 // a tabwriter with padding 2, "<none>" for a revision without a change cause.
 const KUBECTL_HISTORY_NONE = 'deployment.apps/atlasai-tp \nREVISION  CHANGE-CAUSE\n1         <none>\n2         tpctl: 1.3.0\n';
@@ -45,7 +49,12 @@ describe('kubectl commands', () => {
     expect(argv.slice(-2)).toEqual(['-n', 'atlasai']);
     expect(JSON.parse(argv[6]!)).toEqual({
       metadata: { annotations: { 'atlasai.io/version': '1.3.0', 'kubernetes.io/change-cause': 'tpctl: 1.3.0' } },
-      spec: { template: { metadata: { annotations: { 'atlasai.io/version': '1.3.0' } }, spec: { containers: [{ name: 'tenant-plane', image: 'atlasai/tenant-plane:1.3.0' }] } } },
+      spec: {
+        template: {
+          metadata: { annotations: { 'atlasai.io/version': '1.3.0' } },
+          spec: { containers: [{ name: 'tenant-plane', image: 'atlasai/tenant-plane:1.3.0' }] },
+        },
+      },
     });
   });
 
@@ -78,9 +87,15 @@ describe('parsing kubectl output', () => {
   });
 
   it('reads rollout status: progressing, complete, deadline exceeded', () => {
-    expect(parseRolloutStatus(DOC_STATUS_PROGRESSING)).toEqual({ state: 'progressing', message: 'Waiting for rollout to finish: 1 out of 3 new replicas have been updated...' });
+    expect(parseRolloutStatus(DOC_STATUS_PROGRESSING)).toEqual({
+      state: 'progressing',
+      message: 'Waiting for rollout to finish: 1 out of 3 new replicas have been updated...',
+    });
     expect(parseRolloutStatus(DOC_STATUS_COMPLETE)).toEqual({ state: 'complete', message: 'deployment "nginx-deployment" successfully rolled out' });
-    expect(parseRolloutStatus(`${DOC_STATUS_DEADLINE.stdout}${DOC_STATUS_DEADLINE.stderr}`)).toEqual({ state: 'deadline-exceeded', message: 'error: deployment "nginx" exceeded its progress deadline' });
+    expect(parseRolloutStatus(`${DOC_STATUS_DEADLINE.stdout}${DOC_STATUS_DEADLINE.stderr}`)).toEqual({
+      state: 'deadline-exceeded',
+      message: 'error: deployment "nginx" exceeded its progress deadline',
+    });
   });
 
   const replicaSets = [replicaSet(1, '1.2.2', 0), replicaSet(3, '1.2.3', 0), replicaSet(2, '1.3.0', 3)];
@@ -160,7 +175,7 @@ describe('the Kubernetes driver, on kubectl replies', () => {
 
   it.each([
     ['stopped by tpctl with 5 replicas', { 'atlasai.io/stopped-replicas': '5' }, '--replicas=5'],
-    ['scaled to 0 by hand, as the guide\'s restore steps do', {}, '--replicas=3'],
+    ["scaled to 0 by hand, as the guide's restore steps do", {}, '--replicas=3'],
   ])('a switch on a Deployment %s scales it back up (the health gate follows)', async (_how, annotations, expected) => {
     const k8s = driver([
       { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0', 0, annotations)) }] },
@@ -186,7 +201,7 @@ describe('the Kubernetes driver, on kubectl replies', () => {
     expect(verbs().filter((v) => v === 'rollout status')).toHaveLength(1);
   });
 
-  it('stops when the progress deadline is exceeded, with kubectl\'s words', async () => {
+  it("stops when the progress deadline is exceeded, with kubectl's words", async () => {
     const k8s = driver([
       { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
       { match: ['get', 'replicasets'], replies: [{ stdout: history }] },
@@ -211,7 +226,8 @@ describe('the Kubernetes driver, on kubectl replies', () => {
   });
 
   it('reports kubectl failing (no cluster, no rights) rather than waiting', async () => {
-    const forbidden = 'Error from server (Forbidden): deployments.apps "atlasai-tp" is forbidden: User "ops" cannot get resource "deployments" in API group "apps" in the namespace "atlasai"\n';
+    const forbidden =
+      'Error from server (Forbidden): deployments.apps "atlasai-tp" is forbidden: User "ops" cannot get resource "deployments" in API group "apps" in the namespace "atlasai"\n';
     const k8s = driver([
       { match: ['get', 'replicasets'], replies: [{ stdout: history }] },
       { match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }] },
@@ -223,14 +239,22 @@ describe('the Kubernetes driver, on kubectl replies', () => {
   });
 
   it('reads the configured version from the Deployment, and refuses one that is not a release', async () => {
-    const k8s = driver([{ match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }, { stdout: JSON.stringify(deployment('latest')) }] }]);
+    const k8s = driver([
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }, { stdout: JSON.stringify(deployment('latest')) }] },
+    ]);
     expect(await k8s.configuredVersion()).toBe('1.2.3');
     await expect(k8s.configuredVersion()).rejects.toThrow('runs "latest", not a release version');
   });
 
   it('stop scales to zero once and start brings back the replicas it had', async () => {
     const k8s = driver([
-      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3', 3)) }, { stdout: JSON.stringify(deployment('1.2.3', 0, { 'atlasai.io/stopped-replicas': '3' })) }] },
+      {
+        match: ['get', 'deployment'],
+        replies: [
+          { stdout: JSON.stringify(deployment('1.2.3', 3)) },
+          { stdout: JSON.stringify(deployment('1.2.3', 0, { 'atlasai.io/stopped-replicas': '3' })) },
+        ],
+      },
       { match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }] },
       { match: ['scale'], replies: [{ stdout: 'deployment.apps/atlasai-tp scaled\n' }] },
     ]);
