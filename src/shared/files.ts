@@ -10,6 +10,16 @@ export function readJsonFile<T>(file: string): T | undefined {
   }
 }
 
+/** A file's text, or undefined when it does not exist; any other failure to read it is an error. */
+export function readTextIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** fsync of a directory, so that a rename in it survives a crash. */
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { appRoot } from './app-root.js';
+import { readTextIfPresent } from './files.js';
 
 /** Release versions are plain semantic versions: 1.3.0, 1.4.0-rc.1. */
 const VERSION_RE = /^(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})\.(0|[1-9]\d{0,5})(?:-([0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*))?$/;
@@ -63,12 +64,6 @@ export function printable(text: string, max = 80): string {
  * missing or does not hold a version; any other failure to read it is an error.
  */
 export function readVersionFile(file: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  return isVersion(text.trim()) ? parseVersion(text.trim()).text : undefined;
+  const text = readTextIfPresent(file)?.trim();
+  return isVersion(text) ? parseVersion(text).text : undefined;
 }

@@ -13,6 +13,7 @@ import { outputs, type LifecycleOutcome } from '../steps/outputs.js';
 import { preflight } from '../steps/preflight.js';
 import { promoteCandidate, startCandidate, stopTenantPlane, switchVersion } from '../steps/switching.js';
 import { operate, preview } from './operate.js';
+import { planFrom } from './plan.js';
 
 export interface RollbackRequest {
   /** The version to go back to; default: .atlas-previous-version, else the history. */
@@ -90,16 +91,7 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
     // Back to the same version there is nothing else known to run: no way back but a human.
     steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
   }
-  return {
-    op: 'rollback',
-    from,
-    to,
-    steps,
-    confirmBack: gate(ctx, from, { decisive: false }),
-    recordSuccess: true,
-    whenStuck: [{ do: 'rollback', to: from }],
-    restores: outputs.restored,
-  };
+  return planFrom(ctx, 'rollback', from, to, steps, { restores: outputs.restored });
 }
 
 /** A rollback; one without a target that finds a killed run stops once that is led back. */

@@ -10,6 +10,7 @@ import { outputs, type LifecycleOutcome } from '../steps/outputs.js';
 import { preflight } from '../steps/preflight.js';
 import { promoteCandidate, recordPreviousVersion, startCandidate, stopTenantPlane, switchVersion } from '../steps/switching.js';
 import { operate, preview } from './operate.js';
+import { planFrom } from './plan.js';
 
 export interface UpgradeRequest {
   to: string;
@@ -63,16 +64,7 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
     ...(baking ? [bakeStep(ctx, to, beside)] : []),
     ...(candidates ? [promoteCandidate(ctx, candidates, to, from)] : []),
   ];
-  return {
-    op: 'upgrade',
-    from,
-    to,
-    steps,
-    confirmBack: gate(ctx, from, { decisive: false }),
-    recordSuccess: true,
-    whenStuck: [{ do: 'rollback', to: from }],
-    given: baking ? [] : [given(outputs.bake, { skipped: true })],
-  };
+  return planFrom(ctx, 'upgrade', from, to, steps, { given: baking ? [] : [given(outputs.bake, { skipped: true })] });
 }
 
 export function upgrade(request: UpgradeRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<LifecycleOutcome> {

@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { readTextIfPresent } from '../../../shared/files.js';
 import { isVersion } from '../../../shared/version.js';
 
 /**
@@ -51,14 +52,7 @@ export function parseHistoryLine(line: string): HistoryEntry | undefined {
 
 /** The history's entries in file order; lines that are not entries are skipped. */
 export function readHistory(file: string): HistoryEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  return text.split('\n').flatMap((line) => parseHistoryLine(line) ?? []);
+  return (readTextIfPresent(file) ?? '').split('\n').flatMap((line) => parseHistoryLine(line) ?? []);
 }
 
 /** Appends one entry with a single write(2) on an O_APPEND descriptor: lines never interleave. */

@@ -1,6 +1,6 @@
-import { readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import os from 'node:os';
-import { writeFileAtomic } from '../../../shared/files.js';
+import { readTextIfPresent, writeFileAtomic } from '../../../shared/files.js';
 import { isVersion } from '../../../shared/version.js';
 import { Refused } from '../../core/errors.js';
 import { STEP_NAME, type StepName } from '../step.js';
@@ -52,13 +52,8 @@ export function writeJournal(file: string, journal: Omit<Journal, 'pid' | 'host'
  * been edited: its versions become runtime arguments, so anything not of its form is refused.
  */
 export function readJournal(file: string): Journal | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const text = readTextIfPresent(file);
+  if (text === undefined) return undefined;
   let j: Record<string, unknown> | null = null;
   try {
     j = JSON.parse(text) as Record<string, unknown> | null;
