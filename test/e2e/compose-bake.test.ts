@@ -30,6 +30,7 @@ describe("the bake: after the gate, the guide's reasons to roll back watched aga
       'schema-check',
       'baseline',
       'backup',
+      'previous-version',
       'start-candidate',
       'wait-healthy',
       'verify',

@@ -64,6 +64,7 @@ describe('Option 1: upgrade with automatic rollback', () => {
       'path-check',
       'schema-check',
       'backup',
+      'previous-version',
       'start-candidate',
       'wait-healthy',
       'verify',
@@ -274,7 +275,7 @@ describe('Dry runs', () => {
     const upgrade = await d.tpctl(['upgrade', '--to', '1.3.0', '--dry-run']);
     expect(upgrade.code).toBe(0);
     expect(upgrade.stdout).toMatch(
-      /^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}start-candidate +configure \S+ service tenant-plane for 1\.3\.0 and start it behind the proxy \(\S+admin\.sock\), without traffic; 1\.2\.2 serves meanwhile\n +undo: discard-candidate: stop and remove the candidate 1\.3\.0; configure 1\.2\.2 again, which kept serving\n(.*\n)* {2}promote +move the traffic to 1\.3\.0; 1\.2\.2 finishes the requests it has and stops\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/,
+      /^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}previous-version +record 1\.2\.2 in \S+\.atlas-previous-version: the version a rollback goes back to\n {2}start-candidate +configure \S+ service tenant-plane for 1\.3\.0 and start it behind the proxy \(\S+admin\.sock\), without traffic; 1\.2\.2 serves meanwhile\n +undo: discard-candidate: stop and remove the candidate 1\.3\.0; configure 1\.2\.2 again, which kept serving\n(.*\n)* {2}promote +move the traffic to 1\.3\.0; 1\.2\.2 finishes the requests it has and stops\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/,
     );
     const rollback = await d.tpctl(['rollback', '--to', '1.3.0', '--restore', '/nonexistent.sql.gz', '--dry-run']);
     expect(rollback.code).toBe(0);

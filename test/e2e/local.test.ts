@@ -59,7 +59,13 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     const [entry] = JSON.parse((await local(['history', '--json'])).stdout) as {
       run: {
         steps: { step: string }[];
-        bake: { seconds: number; signals: string[]; baseline: { routes: Record<string, { n: number }> }; bake: { routes: Record<string, { n: number }> } };
+        bake: {
+          seconds: number;
+          signals: string[];
+          verdicts: { signal: string; result: string }[];
+          baseline: { routes: Record<string, { n: number }> };
+          bake: { routes: Record<string, { n: number }> };
+        };
       };
     }[];
     expect(entry?.run.steps.map((s) => s.step)).toEqual([
@@ -69,12 +75,16 @@ describe('the local runtime (no Docker), on the embedded database', () => {
       'baseline',
       'stop',
       'backup',
+      'previous-version',
       'switch',
       'wait-healthy',
       'verify',
       'bake',
     ]);
     expect(entry?.run.bake).toMatchObject({ seconds: 3, signals: [] });
+    // The same, as data: each signal's verdict.
+    expect(entry?.run.bake.verdicts).toContainEqual(expect.objectContaining({ signal: 'answers', route: 'GET /api/health', result: 'pass' }));
+    expect(entry?.run.bake.verdicts.filter((v) => v.result === 'fail')).toEqual([]);
     expect(entry?.run.bake.baseline.routes['GET /api/health']?.n).toBeGreaterThan(5);
     expect(entry?.run.bake.bake.routes['GET /api/health']?.n).toBeGreaterThan(5);
   });
