@@ -59,9 +59,19 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
     });
     expect(downtime).toMatchObject({ failed: 0 });
     expect(downtime.total).toBeGreaterThan(20);
-    expect(taken[0]).toEqual(['preflight', 'path-check', 'schema-check', 'start-candidate', 'wait-healthy', 'verify', 'promote']);
+    expect(taken[0]).toEqual(['preflight', 'path-check', 'schema-check', 'previous-version', 'start-candidate', 'wait-healthy', 'verify', 'promote']);
     // The crashing candidate was removed; 1.3.0, which never stopped, was confirmed.
-    expect(taken[1]).toEqual(['preflight', 'path-check', 'schema-check', 'start-candidate', 'wait-healthy', 'discard-candidate', 'wait-healthy', 'verify']);
+    expect(taken[1]).toEqual([
+      'preflight',
+      'path-check',
+      'schema-check',
+      'previous-version',
+      'start-candidate',
+      'wait-healthy',
+      'discard-candidate',
+      'wait-healthy',
+      'verify',
+    ]);
     expect(taken[2]).toEqual(['preflight', 'schema-check', 'start-candidate', 'wait-healthy', 'verify', 'promote']);
     expect(readStatus(path.join(dir, 'data'))).toMatchObject({ version: '1.2.2', state: 'running' });
     expect(readStatus(path.join(dir, 'data'))?.candidate).toBeUndefined();
