@@ -20,4 +20,4 @@ if [ ! -x "$bin/node" ]; then
 fi
 echo "== the server, agent and lifecycle tests on Node.js $("$bin/node" --version)"
 cd "$root"
-PATH="$bin:$PATH" node node_modules/vitest/vitest.mjs run test/server test/agent test/shared test/ops/lifecycle.test.ts test/ops/bake.test.ts
+PATH="$bin:$PATH" node node_modules/vitest/vitest.mjs run test/server test/agent test/shared test/ops/actions/lifecycle.test.ts test/ops/probes/bake.test.ts

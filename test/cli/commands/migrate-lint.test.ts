@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../support/backends.js';
-import { tpctl } from '../support/tpctl.js';
+import { tempDir } from '../../support/backends.js';
+import { tpctl } from '../../support/tpctl.js';
 
 function dirWith(files: Record<string, string>): string {
   const dir = tempDir('atlas-lint-');
