@@ -35,11 +35,44 @@ const INTERNAL: [string, number, 'ipv4' | 'ipv6'][] = [
 const internal = new BlockList();
 for (const [net, prefix, type] of INTERNAL) internal.addSubnet(net, prefix, type);
 
-/** An IPv4 address written as IPv6 (::ffff:127.0.0.1) is judged as the IPv4 one. */
+/**
+ * IPv6 forms that carry an IPv4 address, each judged as the IPv4 address it carries (where it
+ * sits among the 16 bytes): a way round the IPv4 table otherwise.
+ */
+const CARRIES_IPV4: [string, number, number][] = [
+  ['::ffff:0:0', 96, 12], // IPv4-mapped: ::ffff:127.0.0.1
+  ['64:ff9b::', 96, 12], // NAT64: 64:ff9b::7f00:1
+  ['2002::', 16, 2], // 6to4: 2002:7f00:1::
+  ['::', 96, 12], // IPv4-compatible (deprecated): ::127.0.0.1
+];
+const carriers = CARRIES_IPV4.map(([net, prefix, at]) => {
+  const list = new BlockList();
+  list.addSubnet(net, prefix, 'ipv6');
+  return { list, at };
+});
+
+/** The 16 bytes of an IPv6 address (dotted IPv4 tail and `::` expanded). */
+function ipv6Bytes(address: string): number[] {
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
+  const text = tail ? address.slice(0, tail.index) + `${((+tail[1]! << 8) | +tail[2]!).toString(16)}:${((+tail[3]! << 8) | +tail[4]!).toString(16)}` : address;
+  const [head = '', rest] = text.split('::');
+  const groups = (part: string) => part.split(':').filter(Boolean);
+  const missing = 8 - groups(head).length - (rest === undefined ? 0 : groups(rest).length);
+  const all = [...groups(head), ...(rest === undefined ? [] : [...Array<string>(missing).fill('0'), ...groups(rest)])];
+  return all.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]);
+}
+
+/** An address as the table judges it: an IPv6 form that carries an IPv4 address is that IPv4 address. */
 function plain(address: string): { address: string; type: 'ipv4' | 'ipv6' } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return { address: mapped, type: 'ipv4' };
-  return { address, type: isIP(address) === 6 ? 'ipv6' : 'ipv4' };
+  if (isIP(address) !== 6) return { address, type: 'ipv4' };
+  const carrier = carriers.find((c) => c.list.check(address, 'ipv6'));
+  if (!carrier) return { address, type: 'ipv6' };
+  return {
+    address: ipv6Bytes(address)
+      .slice(carrier.at, carrier.at + 4)
+      .join('.'),
+    type: 'ipv4',
+  };
 }
 
 /** Reads ATLAS_WEBHOOK_ALLOW: hosts, addresses and CIDRs, separated by commas or spaces. */
@@ -65,8 +98,10 @@ export function parseWebhookAllow(raw: string | undefined): WebhookPolicy {
 /** Why an address may not be sent to, or undefined when it may. */
 function refusal(policy: WebhookPolicy, address: string): string | undefined {
   const a = plain(address);
-  if (policy.allowedAddresses.check(a.address, a.type) || !internal.check(a.address, a.type)) return undefined;
-  return `${address} is an internal address (loopback, link-local, private or unspecified)`;
+  const allowed = policy.allowedAddresses.check(a.address, a.type) || (a.address !== address && policy.allowedAddresses.check(address, 'ipv6'));
+  if (allowed || !internal.check(a.address, a.type)) return undefined;
+  const carrying = a.address === address ? '' : ` (carrying ${a.address})`;
+  return `${address}${carrying} is an internal address (loopback, link-local, private or unspecified)`;
 }
 
 const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '').toLowerCase();

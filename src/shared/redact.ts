@@ -42,3 +42,21 @@ export function urlSecrets(url: string | undefined): string[] {
     return [];
   }
 }
+
+/** The prefixes of the secrets the Tenant Plane issues (`atp_…`): one table, for issuing them and for finding them in text. */
+export const CREDENTIAL_PREFIXES = { apiToken: 'atp', session: 'ats', agent: 'aga', enrollment: 'aet', webhook: 'whs' } as const;
+
+/** Credentials found by their form, whoever's they are. */
+const CREDENTIAL_FORMS: [RegExp, string][] = [
+  // A password in a URL's user info: scheme://user:pw@
+  [/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]+@/gi, '$1***@'],
+  // libpq's keyword form and a URL's parameter: password=pw, password='p w'
+  [/\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'"]+)/gi, '$1***'],
+  // The Tenant Plane's own secrets, by prefix.
+  [new RegExp(`\\b(${Object.values(CREDENTIAL_PREFIXES).join('|')})_[A-Za-z0-9_-]{16,}`, 'g'), '$1_***'],
+];
+
+/** Text with every credential that can be recognised by its form replaced by `***`. */
+export function redactCredentials(text: string): string {
+  return CREDENTIAL_FORMS.reduce((out, [re, by]) => out.replace(re, by), text);
+}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { acquireFileLock, LockHeldError } from '../../src/shared/file-lock.js';
 import { hashPassword, passwordProblem, verifyPassword } from '../../src/shared/password.js';
 import { connection } from '../../src/ops/backup/pg-tools.js';
-import { redactSecrets, redactUrl, urlSecrets } from '../../src/shared/redact.js';
+import { redactCredentials, redactSecrets, redactUrl, urlSecrets } from '../../src/shared/redact.js';
 import { compareVersions, parseVersion, readAppVersion } from '../../src/shared/version.js';
 import { tempDir } from '../support/backends.js';
 
@@ -54,6 +54,18 @@ describe('redaction', () => {
     expect(connection('postgresql://u:p%40ss@h/db')).toEqual({ url: 'postgresql://u@h/db', env: { PGPASSWORD: 'p@ss' } });
     expect(redactSecrets('connect p@ss and p%40ss', urlSecrets('postgresql://u:p%40ss@h/db'))).toBe('connect *** and ***');
     expect(redactSecrets('nothing here', [''])).toBe('nothing here');
+  });
+});
+
+describe('credentials found by their form', () => {
+  it("redacts every credential the Tenant Plane issues, sessions too, and libpq's password= keyword form", () => {
+    const session = `ats_${'s'.repeat(43)}`;
+    expect(redactCredentials(`cookie atlas_session=${session}; token atp_${'t'.repeat(43)}`)).toBe('cookie atlas_session=ats_***; token atp_***');
+    expect(redactCredentials("host=db user=atlas password=s3cret dbname=atlas and password = 'p w\\'d' sslmode=require")).toBe(
+      'host=db user=atlas password=*** dbname=atlas and password = *** sslmode=require',
+    );
+    expect(redactCredentials('postgresql://u@h/db?sslmode=require&password=s3cret&x=1')).toBe('postgresql://u@h/db?sslmode=require&password=***&x=1');
+    expect(redactCredentials('nothing: a password is asked for, ats_short')).toBe('nothing: a password is asked for, ats_short');
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { countBySeverity, formatReport, lintMigrations } from '../../db/lint/lint.js';
 import { MIGRATIONS_DIR } from '../../db/migrations.js';
 import { parseFlags, type Command } from '../command.js';
@@ -25,7 +25,11 @@ Exit code: 0 clean, 1 violations, 2 a file does not parse (or bad input).`,
     const { io } = f;
     const { values, positionals } = parseFlags(args, { json: { type: 'boolean' } }, Infinity);
     const paths = positionals.length ? positionals : [MIGRATIONS_DIR];
-    for (const p of paths) if (!existsSync(p)) throw new CliError(`no such file or directory: ${p}`);
+    for (const p of paths) {
+      if (!existsSync(p)) throw new CliError(`no such file or directory: ${p}`);
+      // Only migrations are read: a syntax error quotes the text, so another file would be shown.
+      if (!p.endsWith('.sql') && !statSync(p).isDirectory()) throw new CliError(`${p} is not a migration (NNNN_name.sql) or a directory of them`);
+    }
     const report = await lintMigrations(paths);
     const counts = countBySeverity(report);
     io.out(values.json ? JSON.stringify({ ...counts, ...report }, null, 2) : formatReport(report));

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { supportBundleName } from '../../shared/names.js';
-import { redactSecrets } from '../../shared/redact.js';
+import { redactCredentials, redactSecrets } from '../../shared/redact.js';
 import { stateFiles } from '../engine/state/files.js';
 import type { Executor } from '../core/exec.js';
 import { readHistory, type HistoryEntry } from '../engine/state/history.js';
@@ -45,14 +45,9 @@ export interface Bundle {
   missing: BundlePart[];
 }
 
-/** Passwords in URLs (`scheme://user:pw@`) and the Tenant Plane's own credentials (API tokens, agents', enrollment, webhook secrets). */
-const PATTERNS: [RegExp, string][] = [
-  [/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]+@/gi, '$1***@'],
-  [/\b(atp|aga|aet|whs)_[A-Za-z0-9_-]{16,}/g, '$1_***'],
-];
-
+/** The secrets tpctl knows of, and every credential recognised by its form (shared/redact.ts). */
 export function redactForSupport(text: string, secrets: readonly string[]): string {
-  return PATTERNS.reduce((out, [re, by]) => out.replace(re, by), redactSecrets(text, secrets));
+  return redactCredentials(redactSecrets(text, secrets));
 }
 
 const RUN_LOG = /^(upgrade|rollback)-\d{8}T\d{6}\.(log|json)$/;

@@ -1,12 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Queryable } from '../../db/database.js';
 import { hashSecret, newSecret } from './secrets.js';
+import { CREDENTIAL_PREFIXES } from '../../shared/redact.js';
 
 export const SESSION_COOKIE = 'atlas_session';
 
 /** Sessions live in the database, so any replica serves any logged-in user. */
 export async function startSession(db: Queryable, request: FastifyRequest, reply: FastifyReply, userId: string, ttlSeconds: number): Promise<void> {
-  const token = newSecret('ats');
+  const token = newSecret(CREDENTIAL_PREFIXES.session);
   await db.query(`INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3 * interval '1 second')`, [
     hashSecret(token),
     userId,

@@ -16,6 +16,7 @@ import { hashSecret, newSecret } from '../auth/secrets.js';
 import { conflict, HttpError, notFound } from '../errors.js';
 import { idParams, type IdParams } from './schemas.js';
 import type { Metrics } from '../metrics.js';
+import { CREDENTIAL_PREFIXES } from '../../shared/redact.js';
 
 const runbookList = {
   type: 'array',
@@ -62,7 +63,7 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
       },
     },
     async (request, reply) => {
-      const token = newSecret('aet');
+      const token = newSecret(CREDENTIAL_PREFIXES.enrollment);
       const row = await agents.createEnrollmentToken({
         tokenHash: hashSecret(token),
         name: request.body.name,
@@ -117,7 +118,7 @@ export function agentRoutes(app: FastifyInstance, db: Database, onlineSeconds: n
       },
     },
     async (request, reply) => {
-      const credential = newSecret('aga');
+      const credential = newSecret(CREDENTIAL_PREFIXES.agent);
       const enrollment = await agents.enroll({
         tokenHash: hashSecret(request.body.token),
         credentialHash: hashSecret(credential),

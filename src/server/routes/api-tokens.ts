@@ -6,6 +6,7 @@ import { caller } from '../auth/access.js';
 import { hashSecret, newSecret } from '../auth/secrets.js';
 import { notFound } from '../errors.js';
 import { idParams, type IdParams } from './schemas.js';
+import { CREDENTIAL_PREFIXES } from '../../shared/redact.js';
 
 function toToken(row: Record<string, unknown>) {
   return {
@@ -40,7 +41,7 @@ export function apiTokenRoutes(app: FastifyInstance, db: Database): void {
       },
     },
     async (request, reply) => {
-      const token = newSecret('atp');
+      const token = newSecret(CREDENTIAL_PREFIXES.apiToken);
       const row = await tokens.create({ userId: caller(request).id, name: request.body.name.trim(), tokenHash: hashSecret(token), prefix: token.slice(0, 8) });
       void reply.code(201);
       return { token: { ...toToken(row ?? {}), secret: token }, note: 'the secret is shown only now; store it safely' };

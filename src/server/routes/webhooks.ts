@@ -9,6 +9,7 @@ import { checkWebhookUrl, WebhookPolicyError } from '../webhook-policy.js';
 import { WEBHOOK_EVENTS } from '../../db/incident-events.js';
 import { deliverDue, type WebhookDelivery } from '../webhooks.js';
 import { idParams, type IdParams } from './schemas.js';
+import { CREDENTIAL_PREFIXES } from '../../shared/redact.js';
 
 const url = { type: 'string', maxLength: 2000, pattern: '^https?://[^\\s]+$' } as const;
 const events = {
@@ -69,7 +70,7 @@ export function webhookRoutes(app: FastifyInstance, db: Database, settings: Webh
     },
     async (request, reply) => {
       await allowed(request.body.url);
-      const secret = newSecret('whs');
+      const secret = newSecret(CREDENTIAL_PREFIXES.webhook);
       const webhook = await webhooks.create({ ...request.body, secret, enabled: request.body.enabled ?? true, createdBy: caller(request).id });
       void reply.code(201);
       return { webhook: toWebhook(webhook ?? {}), secret, note: 'the signing secret is shown only now' };

@@ -17,6 +17,14 @@ describe('tpctl migrate lint', () => {
     expect(res.stdout).toMatch(/\d+ files?: 0 violations/);
   });
 
+  it('reads only migrations: a file named by mistake (or on purpose) is refused without a word of it shown', async () => {
+    const dir = dirWith({ shadow: 'root:$6$secretword:19000:0:99999:7:::\n' });
+    const res = await tpctl(['migrate', 'lint', path.join(dir, 'shadow')], {});
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('is not a migration (NNNN_name.sql) or a directory of them');
+    expect(`${res.stdout}${res.stderr}`).not.toContain('secretword');
+  });
+
   it('fails a migration that drops a column, naming the line, what breaks and the safe alternative', async () => {
     const dir = dirWith({
       '0001_init.sql': 'CREATE TABLE incidents (id int PRIMARY KEY, title text, severity text);',
