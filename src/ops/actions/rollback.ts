@@ -45,11 +45,10 @@ async function revisionTarget(runtime: Runtime, revision: number): Promise<{ ver
 }
 
 /**
- * preflight (the target is available, the backup checks out) → the target checked against
- * the schema it would run on (the backup's, with a restore) → (stop, restore) → switch →
- * wait healthy → verify → checklist; without a restore, where the runtime can, the target
- * starts as a candidate beside what runs, is gated there, then promoted. If the target does not become healthy, the way back puts
- * back what ran before (and the data the restore replaced), and confirms it is healthy.
+ * The rollback's plan (`tpctl rollback --dry-run` prints it). With a restore the Tenant Plane
+ * stops and the backup is restored first; without one, where the runtime can, the target starts
+ * beside what runs, is gated there, then promoted. If the target does not become healthy, the
+ * way back puts back what ran before (and the data the restore replaced) and confirms it.
  */
 export async function planRollback(request: RollbackRequest, ctx: OpsContext): Promise<Plan | LifecycleOutcome> {
   const { runtime, database, log } = ctx;
