@@ -55,7 +55,10 @@ const kubernetesTarget = (e: RuntimeEnvironment) => ({
   image: image(e),
 });
 
-export const RUNTIMES = {
+const KINDS = ['compose', 'kubernetes', 'helm', 'local'] as const;
+export type RuntimeKind = (typeof KINDS)[number];
+
+export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
   compose: {
     title: 'Docker Compose',
     help: `the files Compose reads here (COMPOSE_FILE, else compose.yaml, docker-compose.yml, …
@@ -100,10 +103,7 @@ export const RUNTIMES = {
     embeddedDatabase: true,
     create: async (e, exec) => new LocalRuntime(e.dataDir, exec),
   },
-} satisfies Record<string, RuntimeEntry>;
-
-export type RuntimeKind = keyof typeof RUNTIMES;
-const KINDS = Object.keys(RUNTIMES) as RuntimeKind[];
+};
 
 export const RUNTIME_HELP = `Runtime (--runtime, or ATLAS_RUNTIME; default compose):
 ${KINDS.map((k) => `  ${k.padEnd(10)}  ${RUNTIMES[k].help}`).join('\n')}`;
@@ -112,12 +112,12 @@ ${KINDS.map((k) => `  ${k.padEnd(10)}  ${RUNTIMES[k].help}`).join('\n')}`;
 export const SWITCHING_HELP = KINDS.map((k) => `  ${RUNTIMES[k].title}: ${RUNTIMES[k].switching}`).join('\n');
 
 /** How the runtimes that keep numbered revisions go back to one, for tpctl rollback --help. */
-export const REVISIONS_HELP = KINDS.flatMap((k) => (RUNTIMES[k] as RuntimeEntry).revisions ?? []).join(', ');
+export const REVISIONS_HELP = KINDS.flatMap((k) => RUNTIMES[k].revisions ?? []).join(', ');
 
 /** How to stop the Tenant Plane on each runtime that has a command of its own. */
 export const STOP_COMMANDS = KINDS.flatMap((k) => {
-  const stop: string | undefined = (RUNTIMES[k] as RuntimeEntry).stop;
-  return stop ? [`${stop} (${RUNTIMES[k].title})`] : [];
+  const { stop, title } = RUNTIMES[k];
+  return stop ? [`${stop} (${title})`] : [];
 });
 
 /** The runtime to work on: --runtime, else ATLAS_RUNTIME, else compose. */

@@ -41,9 +41,9 @@ export interface OpsContext {
 }
 
 /** A value the plan gives its steps from the start (the bake it skips, say). */
-export interface Given<T = unknown> {
-  output: Output<T>;
-  value: T;
+export interface Given {
+  output: Output<unknown>;
+  value: unknown;
 }
 
 export const given = <T>(o: Output<T>, value: T): Given => ({ output: o, value });
