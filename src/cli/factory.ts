@@ -3,6 +3,7 @@ import { EmbeddedInUseError } from '../db/embedded.js';
 import type { Database } from '../db/database.js';
 import { openDatabase } from '../db/open.js';
 import type { DatabaseTarget } from '../ops/backup/create.js';
+import { backupKeys, type BackupKeys } from '../ops/backup/signing.js';
 import { Executor, type RunLog } from '../ops/core/exec.js';
 import { BAKE_DEFAULTS, type BakeSettings } from '../ops/probes/bake.js';
 import type { VerifyAuth } from '../ops/probes/checklist.js';
@@ -112,7 +113,23 @@ export class Factory {
   get database(): DatabaseTarget {
     const dbUrl = this.env.DB_URL || undefined;
     if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl)) throw new CliError('DB_URL must be a postgresql:// URL');
-    return { dbUrl, dataDir: this.dataDir };
+    return { dbUrl, dataDir: this.dataDir, keys: this.backupKeys() };
+  }
+
+  /**
+   * The keys that sign and check backups: ATLAS_BACKUP_KEY_FILE, default backup-keys in the
+   * data directory. ATLAS_TRUST_UNSIGNED=1 (or the command's --trust-unsigned) accepts a backup
+   * that no key of the ring signed.
+   */
+  backupKeys(trustFlag = false): BackupKeys {
+    const trust = this.env.ATLAS_TRUST_UNSIGNED ?? '';
+    if (!['', '0', '1'].includes(trust)) throw new CliError('ATLAS_TRUST_UNSIGNED must be 1 (accept unsigned backups) or 0');
+    return { keyFile: this.env.ATLAS_BACKUP_KEY_FILE || backupKeys({ dataDir: this.dataDir }).keyFile, trustUnsigned: trustFlag || trust === '1' };
+  }
+
+  /** The database, its backups checked with the keys, trusting unsigned ones when the command's flag says so. */
+  databaseTrusting(trustFlag: boolean | undefined): DatabaseTarget {
+    return { ...this.database, keys: this.backupKeys(Boolean(trustFlag)) };
   }
 
   /** The secrets a command must keep out of everything it prints. */

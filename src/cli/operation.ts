@@ -21,7 +21,7 @@ import { describeOutcome } from './words.js';
 export async function runOperation(
   f: Factory,
   op: 'upgrade' | 'rollback',
-  flags: { json?: boolean; runtime?: string; 'bake-seconds'?: string; 'dry-run'?: boolean },
+  flags: { json?: boolean; runtime?: string; 'bake-seconds'?: string; 'dry-run'?: boolean; 'trust-unsigned'?: boolean },
   action: (ctx: OpsContext) => Promise<LifecycleOutcome>,
 ): Promise<OutcomeKind> {
   const { io } = f;
@@ -32,7 +32,7 @@ export async function runOperation(
   const logDir = f.logDir;
   const keep = f.backupKeep;
   // Clusters and Compose run PostgreSQL, reached through DB_URL; a runtime on this host may use the embedded database.
-  const target = io.env.DB_URL || RUNTIMES[kind].embeddedDatabase ? f.database : undefined;
+  const target = io.env.DB_URL || RUNTIMES[kind].embeddedDatabase ? f.databaseTrusting(flags['trust-unsigned']) : undefined;
   mkdirSync(dataDir, { recursive: true });
   const echo = flags.json ? undefined : (line: string) => io.err(line);
   // A dry run leaves no trace: its lines go to the terminal only.

@@ -21,6 +21,8 @@ const COMMANDS: { name: string; summary: string }[] = [
   { name: 'backup create', summary: 'take a verified database backup (db-backup-<version>-<time>.sql.gz)' },
   { name: 'backup list', summary: 'the backups in ATLAS_LOG_DIR, newest first' },
   { name: 'backup verify', summary: 'check a backup against its manifest (and with --restore-test, by restoring it)' },
+  { name: 'backup sign', summary: 'sign a backup taken before signing or elsewhere, once it passes every other check' },
+  { name: 'backup rotate-key', summary: 'a new backup signing key; the older ones stay to check older backups' },
   { name: 'restore', summary: 'restore a backup into the database, all or nothing (--undo puts the data back)' },
   { name: 'migrate lint', summary: 'check that migrations are purely additive (the previous version keeps working)' },
   { name: 'migrate status', summary: 'applied, pending and unknown (ahead) migrations, and whether this version can run' },

@@ -16,6 +16,7 @@ const SETTINGS: Record<Setting, string> = {
   'log-dir': 'set ATLAS_LOG_DIR to another directory',
   image: 'set ATLAS_IMAGE if that is intended',
   'compose-file': 'run from the deployment directory, or set COMPOSE_FILE',
+  'backup-key-file': 'fix the keyring, or set ATLAS_BACKUP_KEY_FILE to the one that signed the backups',
 };
 
 export function nextWords(next: Next): string {

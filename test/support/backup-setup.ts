@@ -1,8 +1,12 @@
-import { cpSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
 import { type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
+import { readManifest, writeManifest } from '../../src/ops/backup/manifest.js';
+import { backupKeys, sign } from '../../src/ops/backup/signing.js';
 import { embeddedDir, sharedPostgres, tempDir } from './backends.js';
 import type { PostgresServer } from './postgres-server.js';
 import { fillSampleData } from './sample-data.js';
@@ -33,7 +37,7 @@ const preparedEmbedded = new Map<number, Promise<string>>();
 export async function setUp(kind: Kind, scale = 1, server?: PostgresServer): Promise<Setup> {
   const logDir = tempDir('atlas-backups-');
   if (kind === 'postgres') {
-    const env = { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup'), ATLAS_LOG_DIR: logDir };
+    const env = { DB_URL: await (server ?? sharedPostgres()).createDatabase('backup'), ATLAS_LOG_DIR: logDir, ATLAS_DATA_DIR: tempDir() };
     const open = () => openDatabase({ url: env.DB_URL, embeddedDir: '' });
     await prepare(env, open, scale);
     return { env, logDir, open };
@@ -67,6 +71,19 @@ export async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>):
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Rewrites the SQL inside a backup and makes its manifest describe the result (size, sums). With
+ * `signed`, signs it again with the setup's keyring, as someone who holds the key could; else its
+ * old signature stays, which no longer matches.
+ */
+export function rewriteBackup(setup: Setup, file: string, edit: (sql: string) => string, signed: boolean): void {
+  const sql = Buffer.from(edit(gunzipSync(readFileSync(file)).toString()));
+  const gz = gzipSync(sql);
+  writeFileSync(file, gz);
+  const manifest = { ...readManifest(file), sizeBytes: gz.length, uncompressedBytes: sql.length, sha256: createHash('sha256').update(gz).digest('hex') };
+  writeManifest(file, signed ? sign(manifest, backupKeys({ dataDir: setup.env.ATLAS_DATA_DIR! })) : manifest);
 }
 
 export async function createBackup(setup: Setup): Promise<string> {

@@ -5,13 +5,17 @@ import { CliError } from '../io.js';
 import { progressLine } from '../progress.js';
 
 export const command: Command = {
-  help: `Usage: tpctl restore FILE [--dry-run] [--keep-new] [--json]
+  help: `Usage: tpctl restore FILE [--dry-run] [--keep-new] [--trust-unsigned] [--json]
        tpctl restore --undo
 
 Restores a backup into the database (DB_URL, or the embedded database in ATLAS_DATA_DIR).
 Stop the Tenant Plane first: the restore refuses while it is still connected.
 
-  1. verifies the backup against its manifest, and refuses one that fails;
+  1. verifies the backup before any of it runs: its manifest's signature (a key of the
+     keyring, see tpctl backup sign --help), then its size and SHA-256, as it is copied
+     apart: what is loaded is that copy, the very bytes checked. It refuses one that fails;
+     while loading, it refuses any statement our backups never hold (a psql command, a
+     role, COPY ... PROGRAM, a function no migration defines);
   2. loads it beside the current data (PostgreSQL: into a schema of its own, over several
      psql sessions at once; embedded: into a new directory) and compares every table's row
      count with the manifest;
@@ -32,6 +36,8 @@ migrations are those of the backup. Start the Tenant Plane again afterwards (doc
 --dry-run   load, compare and report, then drop the loaded copy: the current data is not
             touched (on PostgreSQL the Tenant Plane may keep running; the embedded
             database opens in one process at a time, so stop it there too).
+--trust-unsigned  accept a backup no key of the keyring signed (made elsewhere, or before
+            signing); said in the output. ATLAS_TRUST_UNSIGNED=1 does the same.
 --keep-new  carry the rows created since the backup into the restored data, inside the
             swap, all or nothing: only the columns the restored tables have, parents before
             children, sequences and identities set past every carried id. A row the restored
@@ -47,12 +53,18 @@ Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing
     const { io } = f;
     const { values, positionals } = parseFlags(
       args,
-      { undo: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'keep-new': { type: 'boolean' }, json: { type: 'boolean' } },
+      {
+        undo: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'keep-new': { type: 'boolean' },
+        'trust-unsigned': { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
       1,
     );
-    const target = f.database;
+    const target = f.databaseTrusting(values['trust-unsigned']);
     if (values.undo) {
-      if (positionals.length || values['dry-run'] || values['keep-new'])
+      if (positionals.length || values['dry-run'] || values['keep-new'] || values['trust-unsigned'])
         throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
       const undone = await undoRestore(target);
       const message = `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is now ${undone.restored.kind} ${undone.restored.name}`;

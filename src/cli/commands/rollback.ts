@@ -12,7 +12,7 @@ function revisionNumber(text: string): number {
 }
 
 export const command: Command = {
-  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE [--keep-new]] [--dry-run] [--json]
+  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE [--keep-new] [--trust-unsigned]] [--dry-run] [--json]
 
 Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
 (or, without it, the one the history's last upgrade came from); checks the image is here (or
@@ -27,7 +27,8 @@ With --restore, the Tenant Plane is stopped and the backup
 restored (all or nothing; see tpctl restore --help) before the switch. Needs DB_URL. The
 output lists, per table, the rows created, changed and deleted since the backup: what the
 restore discards. --keep-new (KEEP_NEW=1) carries the rows created since into the restored
-data, within the same swap (see tpctl restore --help).
+data, within the same swap (see tpctl restore --help). The backup must be signed by a key of
+the keyring; --trust-unsigned (ATLAS_TRUST_UNSIGNED=1) accepts one that is not, and says so.
 
 If VERSION does not become healthy, the way back puts back what ran before (and, after a
 restore, the data the restore replaced) and confirms it is healthy. Without --to, a run killed
@@ -47,6 +48,7 @@ human, 4 locked.`,
       runtime: { type: 'string' },
       restore: { type: 'string' },
       'keep-new': { type: 'boolean' },
+      'trust-unsigned': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
     });
@@ -55,6 +57,8 @@ human, 4 locked.`,
     const revision = values['to-revision'] === undefined ? undefined : revisionNumber(values['to-revision']);
     if (values['keep-new'] && values.restore === undefined)
       throw new CliError('--keep-new carries rows into a restored database: it needs --restore BACKUP_FILE');
+    if (values['trust-unsigned'] && values.restore === undefined)
+      throw new CliError('--trust-unsigned is about the backup to restore: it needs --restore BACKUP_FILE');
     const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
     return runOperation(f, 'rollback', values, (ctx) =>
       rollback({ to, revision, restore: values.restore, keepNew: values['keep-new'], label, dryRun: values['dry-run'] }, ctx),

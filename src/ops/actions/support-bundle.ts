@@ -1,6 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readTextIfPresent } from '../../shared/files.js';
 import { supportBundleName } from '../../shared/names.js';
 import { redactCredentials, redactSecrets } from '../../shared/redact.js';
 import { stateFiles } from '../engine/state/files.js';
@@ -98,9 +100,7 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
     if (health.error) missing.push({ name: 'health.json', what: `GET ${inputs.tenantPlane.healthUrl}: no answer (${health.error})` });
     else put('health.json', health.body ?? '', `GET ${inputs.tenantPlane.healthUrl}: HTTP ${health.status}`);
 
-    await collect('history.txt', 'the history (data/.atlas-upgrade-history)', () =>
-      existsSync(files.history) ? readFileSync(files.history, 'utf8') : undefined,
-    );
+    await collect('history.txt', 'the history (data/.atlas-upgrade-history)', () => readTextIfPresent(files.history));
     put(
       'history.json',
       `${JSON.stringify(withRunRecords(entries), null, 2)}\n`,
@@ -116,7 +116,7 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
     for (const run of newest) {
       for (const ext of ['log', 'json']) {
         const file = path.join(inputs.logDir, `${run}.${ext}`);
-        if (existsSync(file)) put(`logs/${run}.${ext}`, readFileSync(file, 'utf8'), ext === 'log' ? `the run log of ${run}` : `the run record of ${run}`);
+        await collect(`logs/${run}.${ext}`, ext === 'log' ? `the run log of ${run}` : `the run record of ${run}`, () => readTextIfPresent(file));
       }
     }
 
@@ -141,7 +141,7 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
 
     // Written under a temporary name and renamed: no half-written archive under the final name.
     const file = path.join(inputs.outDir, name);
-    const temp = path.join(inputs.outDir, `.${name}.${process.pid}.tmp`);
+    const temp = path.join(inputs.outDir, `.${name}.${randomBytes(8).toString('hex')}.tmp`);
     try {
       await inputs.exec.check({ argv: ['tar', '-czf', temp, '-C', staging, stem] });
       chmodSync(temp, 0o600);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statfsSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import type { Executor } from '../core/exec.js';
 import { CopyRowCounter } from './copy-rows.js';
 import { countRows, readDatabaseFacts, userTables, type DatabaseFacts } from './database-facts.js';
 import { writeManifest, type BackupManifest } from './manifest.js';
+import { backupKeys, sign, type BackupKeys } from './signing.js';
 import { GzipReadBackError, ParallelGzipFile } from './parallel-gzip.js';
 import { checkClientTool, pgDumpCommand, serverVersion } from './pg-tools.js';
 import { backupPreamble } from './preamble.js';
@@ -22,6 +23,8 @@ export interface DatabaseTarget {
   /** PostgreSQL; when absent, the embedded database of dataDir. */
   dbUrl: string | undefined;
   dataDir: string;
+  /** The keys that sign and check its backups; default: backupKeys(). */
+  keys?: BackupKeys | undefined;
 }
 
 export interface Progress {
@@ -135,6 +138,8 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
     ? await openDatabase({ url: plan.dbUrl, embeddedDir: plan.dataDir, poolSize: 1, applicationName: 'tpctl' })
     : await openEmbedded(plan.dataDir);
   let writer: ParallelGzipFile | undefined;
+  /** The backup, once complete under its final name: removed again if its manifest cannot be written. */
+  let written: string | undefined;
   try {
     const facts = await readDatabaseFacts(db).catch((err: Error) => {
       throw new BackupError(`cannot read the database at ${plan.dbUrl ? redactUrl(plan.dbUrl) : db.location}: ${err.message}`);
@@ -157,8 +162,9 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
     };
     await sink(Buffer.from(backupPreamble(appVersion, createdAt.toISOString())));
     const dumped = plan.dbUrl ? await dumpPostgres(plan.dbUrl, exec, sink) : await dumpEmbedded(db as Awaited<ReturnType<typeof openEmbedded>>, sink);
-    const written = await out.finish();
+    const sum = await out.finish();
     writer = undefined;
+    written = file;
 
     const manifest: BackupManifest = {
       format: 'atlas-backup-1',
@@ -170,17 +176,19 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
       reason: plan.reason,
       createdAt: createdAt.toISOString(),
       durationMs: Math.round(performance.now() - started),
-      sizeBytes: written.sizeBytes,
-      uncompressedBytes: written.uncompressedBytes,
-      sha256: written.sha256,
+      sizeBytes: sum.sizeBytes,
+      uncompressedBytes: sum.uncompressedBytes,
+      sha256: sum.sha256,
       tables: dumped.tables,
       verifiedAt: new Date().toISOString(),
     };
-    writeManifest(file, manifest);
+    writeManifest(file, sign(manifest, backupKeys(plan)));
+    written = undefined;
     const removed = plan.keep === undefined ? [] : applyRetention(plan.logDir, plan.keep);
     return { file, manifest, removed };
   } catch (err) {
     await writer?.abort();
+    if (written) rmSync(written, { force: true });
     if (err instanceof GzipReadBackError) throw new BackupError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new BackupError(`the disk holding ${plan.logDir} filled up during the backup; nothing was kept. Free some space, then try again`, [

@@ -33,7 +33,7 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
       return { file: b.file, detail: `${b.file} (${b.manifest.sizeBytes} bytes, sha256 ${b.manifest.sha256.slice(0, 12)}…)` };
     },
     async checkBackup(file) {
-      const verified = await verifyBackup(file, { exec, checksumOnly: true });
+      const verified = await verifyBackup(file, target, { exec, checksumOnly: true });
       if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${failedChecks(verified)}`);
     },
     async restore(file, keepNew) {
@@ -41,7 +41,7 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
       const kept = r.safetyCopy ? `; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` : '';
       return {
         sinceBackup: r.sinceBackup,
-        detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup)].join('\n   '),
+        detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup), ...r.notes].join('\n   '),
       };
     },
     undoRestore: () => undoRestore(target),

@@ -10,29 +10,55 @@ export type DumpItem =
   | { kind: 'rows'; copy: string; table: string; data: Buffer[]; bytes: number };
 
 const NEWLINE = 0x0a;
-const END_OF_COPY = Buffer.from('\n\\.\n');
+const DOT_LINE = Buffer.from('\n\\.');
 
-/** Where the `\.` line that ends a COPY block starts, looking from line start `from`; -1 if not here. */
-function endOfCopy(buf: Buffer, from: number): number {
-  if (buf[from] === 0x5c && buf[from + 1] === 0x2e && buf[from + 2] === NEWLINE) return from;
-  const at = buf.indexOf(END_OF_COPY, from);
-  return at < 0 ? -1 : at + 1;
+/**
+ * The longest line or statement a backup may hold. The Tenant Plane never writes a value near
+ * it (its API takes bodies of 1 MB at most), and a restore holds one line in memory at a time.
+ */
+export const MAX_LINE_BYTES = 64 << 20;
+
+export class DumpFormatError extends Error {}
+
+const tooLong = () => new DumpFormatError(`the backup holds a line or statement of more than ${MAX_LINE_BYTES >> 20} MB, which the Tenant Plane never writes`);
+
+/**
+ * Where the `\.` line that ends a COPY block starts, looking from line start `from`; -1 if not
+ * here. No row may start with `\.` (pg_dump escapes every backslash): psql would end the rows
+ * there, maybe where this reader does not, and take the lines after them for commands.
+ */
+function endOfCopy(buf: Buffer, from: number, table: string): number {
+  const at = buf[from] === 0x5c && buf[from + 1] === 0x2e ? from : buf.indexOf(DOT_LINE, from) + 1 || -1;
+  if (at < 0 || at + 2 >= buf.length) return -1;
+  if (buf[at + 2] !== NEWLINE) throw new DumpFormatError(`a row of ${table} starts with \\. (the end-of-rows mark) and goes on: pg_dump never writes that`);
+  return at;
 }
 
 /**
  * Splits a pg_dump plain-format stream into statements, psql commands and COPY rows, handing
  * the rows of big tables out in pieces of about `pieceBytes` so that they can load in parallel.
+ * Memory stays within a piece and one line, which may not exceed MAX_LINE_BYTES.
  */
 export async function* readDump(source: AsyncIterable<Buffer>, pieceBytes: number): AsyncGenerator<DumpItem> {
   let carry: Buffer = Buffer.alloc(0);
+  /** Chunks without a line end, joined once one comes: a long line is copied once, not once per chunk. */
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
   let statement = '';
   let copy: { copy: string; table: string; data: Buffer[]; bytes: number } | undefined;
   for await (const chunk of source) {
-    const buf: Buffer = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+    if (chunk.indexOf(NEWLINE) < 0) {
+      pending.push(chunk);
+      if ((pendingBytes += chunk.length) + carry.length > MAX_LINE_BYTES) throw tooLong();
+      continue;
+    }
+    const buf: Buffer = carry.length || pending.length ? Buffer.concat([carry, ...pending, chunk]) : chunk;
+    pending = [];
+    pendingBytes = 0;
     let pos = 0;
     while (pos < buf.length) {
       if (copy) {
-        const end = endOfCopy(buf, pos);
+        const end = endOfCopy(buf, pos, copy.table);
         const upTo = end >= 0 ? end : buf.lastIndexOf(NEWLINE) + 1;
         if (upTo > pos) {
           copy.data.push(buf.subarray(pos, upTo));
@@ -64,6 +90,7 @@ export async function* readDump(source: AsyncIterable<Buffer>, pieceBytes: numbe
         }
       }
       statement += `${line}\n`;
+      if (statement.length > MAX_LINE_BYTES) throw tooLong();
       if (!line.trimEnd().endsWith(';') || !statementComplete(statement)) continue;
       const sql = statement.trim();
       statement = '';
@@ -72,6 +99,9 @@ export async function* readDump(source: AsyncIterable<Buffer>, pieceBytes: numbe
       else yield { kind: 'statement', sql };
     }
     carry = buf.subarray(pos);
+    if (carry.length > MAX_LINE_BYTES) throw tooLong();
   }
-  if (copy || statement.trim() || carry.length) throw new Error(`the backup ends in the middle of ${copy ? `the rows of ${copy.table}` : 'a statement'}`);
+  if (copy || statement.trim() || carry.length || pending.length) {
+    throw new DumpFormatError(`the backup ends in the middle of ${copy ? `the rows of ${copy.table}` : 'a statement'}`);
+  }
 }

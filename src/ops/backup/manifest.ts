@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../shared/files.js';
 import { Failed } from '../core/errors.js';
+import type { Signature } from './signing.js';
 
 /**
  * The manifest written beside every backup (`<backup>.manifest.json`): what it holds and how to
@@ -26,6 +27,8 @@ export interface BackupManifest {
   tables: Record<string, number>;
   /** When the file was last checked against this manifest (checksum and gzip stream). */
   verifiedAt: string | null;
+  /** HMAC-SHA256 of the other fields (signing.ts); absent on a backup made before signing or elsewhere. */
+  signature?: Signature;
 }
 
 export class ManifestError extends Failed {}
@@ -40,6 +43,11 @@ export function writeManifest(backupFile: string, manifest: BackupManifest): voi
 
 const STRING_FIELDS = ['file', 'appVersion', 'source', 'reason', 'createdAt', 'sha256'] as const;
 const NUMBER_FIELDS = ['durationMs', 'sizeBytes', 'uncompressedBytes'] as const;
+
+const validSignature = (s: unknown) => {
+  const sig = s as Partial<Signature> | null;
+  return typeof sig === 'object' && sig !== null && /^[0-9a-f]{16}$/.test(String(sig.keyId)) && /^[0-9a-f]{64}$/.test(String(sig.hmacSha256));
+};
 
 export function readManifest(backupFile: string): BackupManifest {
   const file = manifestPath(backupFile);
@@ -59,7 +67,8 @@ export function readManifest(backupFile: string): BackupManifest {
     NUMBER_FIELDS.some((k) => typeof m[k] !== 'number') ||
     typeof m.tables !== 'object' ||
     m.tables === null ||
-    Object.values(m.tables).some((n) => typeof n !== 'number');
+    Object.values(m.tables).some((n) => typeof n !== 'number') ||
+    (m.signature !== undefined && !validSignature(m.signature));
   if (bad) throw new ManifestError(`the manifest ${file} is not an atlas-backup-1 manifest (fields missing or of the wrong type)`);
   return m as unknown as BackupManifest;
 }

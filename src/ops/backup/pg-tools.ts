@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { redactUrl, splitPassword } from '../../shared/redact.js';
 import { SET_ASIDE_SCHEMA_PATTERN } from '../../shared/names.js';
 import { CommandError, type Command, type Executor } from '../core/exec.js';
@@ -44,6 +45,22 @@ export function psqlSessionCommand(url: string, maintenanceWorkMem: string): Com
     // own commits need not wait for the disk.
     env: { ...c.env, PGOPTIONS: `-c maintenance_work_mem=${maintenanceWorkMem} -c synchronous_commit=off -c client_min_messages=warning` },
   };
+}
+
+/** The first minor release of each major that knows `\restrict` (CVE-2025-8714); 18 and later all do. */
+const RESTRICT_SINCE: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+
+/**
+ * The line that puts a psql session in restricted mode (no meta-command runs after it), when
+ * this psql (its --version text) knows it; undefined when it does not.
+ */
+export function psqlRestrictLine(version: string): string | undefined {
+  const m = /\(PostgreSQL\) (\d+)\.(\d+)/.exec(version);
+  if (!m) return undefined;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  const since = RESTRICT_SINCE[major];
+  const knows = major >= 18 || (since !== undefined && minor >= since);
+  return knows ? `\\restrict ${randomBytes(24).toString('hex')}` : undefined;
 }
 
 export class ToolError extends Failed {}

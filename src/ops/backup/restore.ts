@@ -7,7 +7,7 @@ import { EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from 
 import { fsyncDir } from '../../shared/files.js';
 import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchema, setAsideSchemaKind, setAsideToDrop } from '../../shared/names.js';
 import type { Executor } from '../core/exec.js';
-import { Refused } from '../core/errors.js';
+import { Failed, Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';
@@ -15,8 +15,8 @@ import { embeddedDump } from './create.js';
 import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
 import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
-import { checkManifest, failedChecks, rowCountDifferences, sha256Check } from './verify.js';
-import { readingDigest, sha256File } from './integrity.js';
+import { checkedBackup, rowCountDifferences } from './verify.js';
+import type { CheckedCopy } from './checked-copy.js';
 
 export interface RestorePlan extends DatabaseTarget {
   file: string;
@@ -45,35 +45,21 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-const notVerified = (detail: string) => new Refused(`the backup failed verification, nothing was changed: ${detail}`);
-
-/** What a restore reads of the backup file: summed and counted as it goes. */
-interface Reading {
-  onRead: (chunk: Buffer) => void;
-  /** Throws unless what was read is the whole file its manifest describes (once, after the load). */
-  verify: () => void;
-}
-
-/**
- * The backup is verified while it loads, not before: the load reads every byte of the file once,
- * and nothing it loads counts until the swap, which first checks the sum.
- */
-function verifiedAsRead(manifest: BackupManifest, onProgress: RestorePlan['onProgress']): Reading {
-  const digest = readingDigest();
+/** The checked bytes of the backup, read for the load: progress by the bytes read. */
+function loading(copy: CheckedCopy, onProgress: RestorePlan['onProgress']) {
   let read = 0;
-  return {
-    onRead(chunk) {
-      digest.add(chunk);
-      onProgress?.({ phase: 'restoring', done: (read += chunk.length), total: manifest.sizeBytes });
-    },
-    verify() {
-      const { sizeBytes, sha256 } = digest.result();
-      if (sizeBytes !== manifest.sizeBytes) throw notVerified(`size: ${sizeBytes} bytes read, the manifest says ${manifest.sizeBytes}`);
-      const sum = sha256Check(sha256, manifest.sha256);
-      if (!sum.ok) throw notVerified(`sha256: ${sum.detail}`);
-    },
-  };
+  return copy.read((chunk) => onProgress?.({ phase: 'restoring', done: (read += chunk.length), total: copy.sizeBytes }));
 }
+
+/** An error of the database itself (it has a SQLSTATE), such as a deferred constraint failing at commit: a failed load, not a bug. */
+const refusedByDatabase =
+  (what: string) =>
+  (err: unknown): never => {
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof Error && !(err instanceof Failed) && !(err instanceof Refused) && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
+      throw new LoadError(`${what} did not commit: ${err.message}`);
+    throw err;
+  };
 
 /** The Tenant Plane must not be using the database while it is swapped. */
 const notWhileServing = (detail: string) => new Refused(`the Tenant Plane is still connected to this database (${detail})`, [{ do: 'stop-tenant-plane' }]);
@@ -151,7 +137,7 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   return [value, Math.round(performance.now() - started)];
 }
 
-async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, reading: Reading, exec: Executor): Promise<Swapped> {
+async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, copy: CheckedCopy, exec: Executor): Promise<Swapped> {
   const at = new Date();
   const safety = setAsideSchema('pre-restore', at);
   const incoming = setAsideSchema('incoming', at);
@@ -176,11 +162,9 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   // Meanwhile, the copies earlier restores set aside are dropped (not by a dry run).
   const pruned = plan.dryRun ? Promise.resolve([]) : dropSetAside(plan.dbUrl, incoming);
   const load = async () => {
-    const loaded = await loadIntoSchema(plan.dbUrl, plan.file, incoming, exec, {
-      onRead: reading.onRead,
+    const loaded = await loadIntoSchema(plan.dbUrl, loading(copy, plan.onProgress), incoming, exec, {
       onSteps: (done, total) => plan.onProgress?.({ phase: 'building indexes and checking constraints', done, total, unit: 'steps' }),
     });
-    reading.verify();
     const diff = rowCountDifferences(manifest.tables, loaded);
     if (diff.length) throw new LoadError(`the loaded data does not match the backup: ${diff.join('; ')}`);
   };
@@ -218,7 +202,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
         const [carried, carryMs] = await timed(async () => (plan.keepNew ? carryCreatedRows(tx, safety, 'public', withCreatedRows(tables)) : undefined));
         return { notes, sinceBackup: { tables, carried, compareMs, carryMs } };
       }),
-    );
+    ).catch(refusedByDatabase('the swap'));
     return { safetyCopy: { kind: 'schema', name: safety }, ...swapped };
   } catch (err) {
     await pruned;
@@ -254,20 +238,21 @@ async function sinceBackupEmbedded(restored: Database, live: string, keepNew: bo
     return sinceBackup(restored, LIVE_COPY, 'public');
   });
   const [carried, carryMs] = await timed(async () =>
-    keepNew ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables))) : undefined,
+    keepNew
+      ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables))).catch(refusedByDatabase('the carry'))
+      : undefined,
   );
   await restored.exec(`DROP SCHEMA ${LIVE_COPY} CASCADE`);
   return { tables, carried, compareMs, carryMs };
 }
 
-async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, reading: Reading): Promise<Swapped> {
+async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy: CheckedCopy): Promise<Swapped> {
   const live = embeddedDataDir(plan.dataDir);
   const lock = lockEmbedded(live);
   const at = new Date();
   const staging = setAsideDirectory(live, 'incoming', at);
   try {
-    await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, plan.file, reading.onRead);
-    reading.verify();
+    await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, loading(copy, plan.onProgress));
     const restored = await openEmbedded(staging);
     let since: SinceBackup;
     try {
@@ -300,33 +285,26 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, read
  */
 export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<RestoreResult> {
   const started = performance.now();
-  const checked = checkManifest(plan.file);
-  if (!checked.ok || !checked.manifest) throw notVerified(failedChecks(checked));
-  const manifest = checked.manifest;
-  const kind = plan.dbUrl ? 'postgres' : 'embedded';
-  if (manifest.source !== kind) {
-    throw new Refused(
-      `this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind`,
-      [{ do: 'set', setting: 'database' }],
-    );
-  }
+  const { manifest, copy, trusted } = await checkedBackup(plan.file, plan, plan.onProgress);
   let swapped: Swapped;
-  const reading = verifiedAsRead(manifest, plan.onProgress);
   try {
-    swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, reading, exec) : await restoreEmbedded(plan, manifest, reading);
+    const kind = plan.dbUrl ? 'postgres' : 'embedded';
+    if (manifest.source !== kind) {
+      throw new Refused(
+        `this is a backup of ${manifest.source === 'postgres' ? 'a PostgreSQL server' : 'the embedded database'}; it restores only into the same kind`,
+        [{ do: 'set', setting: 'database' }],
+      );
+    }
+    swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, copy, exec) : await restoreEmbedded(plan, manifest, copy);
   } catch (err) {
     if (err instanceof EmbeddedInUseError) throw new Refused(err.message, [{ do: 'stop-tenant-plane' }]);
-    if (err instanceof Refused) throw err;
-    // A load that stopped before the sum was checked: a damaged file is named as such.
-    const sum = await sha256File(plan.file).then(
-      (read) => sha256Check(read.sha256, manifest.sha256),
-      () => undefined,
-    );
-    if (sum && !sum.ok) throw notVerified(`sha256: ${sum.detail}`);
     if (err instanceof LoadError) throw new LoadError(`${err.message}\nnothing was changed: the database is as it was before the restore`);
     throw err;
+  } finally {
+    copy.close();
   }
-  return { file: plan.file, dryRun: Boolean(plan.dryRun), ...swapped, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
+  const notes = trusted ? [trusted, ...swapped.notes] : swapped.notes;
+  return { file: plan.file, dryRun: Boolean(plan.dryRun), ...swapped, notes, tables: manifest.tables, durationMs: Math.round(performance.now() - started) };
 }
 
 /** Puts back the data the newest restore set aside (the undo of that restore); the restored data is set aside in turn. */

@@ -1,14 +1,18 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { openEmbedded } from '../../db/embedded.js';
 import type { Executor } from '../core/exec.js';
+import { Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows } from './database-facts.js';
-import { digestBackup, sha256File } from './integrity.js';
-import { loadIntoEmbedded, loadIntoSchema } from './load.js';
+import { CheckedCopy } from './checked-copy.js';
+import { checkedItems, loadIntoEmbedded, loadIntoSchema } from './load.js';
+import { backupKeys, checkSignature, sign, type BackupKeys } from './signing.js';
 import { readManifest, writeManifest, type BackupManifest } from './manifest.js';
 import { withDatabase } from './pg-tools.js';
 
@@ -16,6 +20,8 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** Passed only because the operator said to trust it (an unsigned backup). */
+  trusted?: true;
 }
 
 export interface VerifyResult {
@@ -36,13 +42,19 @@ export function rowCountDifferences(expected: Record<string, number>, actual: Re
     .map(([table, n]) => `${table}: ${actual[table] ?? 'missing'} rows, the backup has ${n}`);
 }
 
-/** Restores into a scratch database on the same server (or a scratch embedded directory), compares, drops it. */
-async function restoreTest(file: string, manifest: BackupManifest, target: DatabaseTarget, exec: Executor, onRead: (chunk: Buffer) => void): Promise<Check> {
+/** Restores the checked bytes into a scratch database on the same server (or a scratch embedded directory), compares, drops it. */
+async function restoreTest(
+  copy: CheckedCopy,
+  manifest: BackupManifest,
+  target: DatabaseTarget,
+  exec: Executor,
+  onRead: (chunk: Buffer) => void,
+): Promise<Check> {
   const name = 'restore test';
   if (!target.dbUrl) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-restore-test-'));
     try {
-      await loadIntoEmbedded(path.join(dir, 'pglite'), target.dataDir, file, onRead);
+      await loadIntoEmbedded(path.join(dir, 'pglite'), target.dataDir, copy.read(onRead));
       const db = await openEmbedded(dir);
       const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
       const diff = rowCountDifferences(manifest.tables, counts);
@@ -69,7 +81,7 @@ async function restoreTest(file: string, manifest: BackupManifest, target: Datab
   }
   const url = withDatabase(target.dbUrl, scratch);
   try {
-    const counts = await loadIntoSchema(url, file, 'public', exec, { onRead });
+    const counts = await loadIntoSchema(url, copy.read(onRead), 'public', exec);
     const diff = rowCountDifferences(manifest.tables, counts);
     return {
       name,
@@ -94,8 +106,8 @@ export function failedChecks(result: VerifyResult): string {
     .join('; ');
 }
 
-/** The checks that need no reading of the file: it is there, its manifest reads, and it has the size the manifest says. */
-export function checkManifest(file: string): VerifyResult {
+/** The checks that need no reading of the file: it is there, its manifest reads, and is signed by a key of the ring (or trusted unsigned). */
+export function checkManifest(file: string, keys: BackupKeys): VerifyResult {
   const checks: Check[] = [];
   const result = (manifest?: BackupManifest): VerifyResult => ({ file, ok: checks.every((c) => c.ok), checks, manifest });
   if (!existsSync(file)) {
@@ -110,58 +122,129 @@ export function checkManifest(file: string): VerifyResult {
     checks.push({ name: 'manifest', ok: false, detail: (err as Error).message });
     return result();
   }
-  const size = statSync(file).size;
-  checks.push({
-    name: 'size',
-    ok: size === manifest.sizeBytes,
-    detail: `${size} bytes${size === manifest.sizeBytes ? '' : `, the manifest says ${manifest.sizeBytes}`}`,
-  });
+  checks.push(checkSignature(manifest, keys));
   return result(manifest);
 }
 
+const notVerified = (detail: string) => new Refused(`the backup failed verification, nothing was changed: ${detail}`);
+
+/** The copy's size and SHA-256 against the manifest's. */
+function sumChecks(copy: CheckedCopy, manifest: BackupManifest): Check[] {
+  const size = copy.sizeBytes === manifest.sizeBytes;
+  return [
+    { name: 'size', ok: size, detail: `${copy.sizeBytes} bytes${size ? '' : `, the manifest says ${manifest.sizeBytes}`}` },
+    sha256Check(copy.sha256, manifest.sha256),
+  ];
+}
+
 /**
- * Checks a backup against its manifest: present, same size, same SHA-256, and a gzip stream
- * that inflates whole to the recorded size; with `restoreTest`, also loads it into a scratch
- * database and compares row counts. A backup that passes is marked verified in its manifest.
- * `checksumOnly` (before a rollback stops anything) checks the manifest, size and SHA-256 only.
+ * A backup checked before any of it is used: its manifest and signature, then its bytes, copied
+ * apart as they are summed (CheckedCopy): what is loaded afterwards is exactly what was checked.
+ * Refuses (nothing run, nothing changed) a backup that fails; `trusted` says when it was
+ * accepted unsigned. The caller closes the copy.
+ */
+export async function checkedBackup(
+  file: string,
+  target: DatabaseTarget,
+  onProgress?: (p: Progress) => void,
+): Promise<{ manifest: BackupManifest; copy: CheckedCopy; trusted: string | undefined }> {
+  const first = checkManifest(file, backupKeys(target));
+  if (!first.ok || !first.manifest) throw notVerified(failedChecks(first));
+  const manifest = first.manifest;
+  let read = 0;
+  const copy = await CheckedCopy.take(file, (n) => onProgress?.({ phase: 'checking', done: (read += n), total: manifest.sizeBytes }));
+  const failed = sumChecks(copy, manifest).filter((c) => !c.ok);
+  if (failed.length) {
+    copy.close();
+    throw notVerified(failed.map((c) => `${c.name}: ${c.detail}`).join('; '));
+  }
+  const signature = first.checks.find((c) => c.name === 'signature');
+  return { manifest, copy, trusted: signature?.trusted ? `${file}: ${signature.detail}` : undefined };
+}
+
+async function* counted(source: AsyncIterable<Buffer>, count: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    count(chunk.length);
+    yield chunk;
+  }
+}
+
+/** The gzip stream (whole, and of the recorded size) and its SQL (what checkedItems lets through), read once. */
+async function contentChecks(compressed: Readable, manifest: BackupManifest): Promise<Check[]> {
+  let inflated = 0;
+  const gunzip = compressed.pipe(zlib.createGunzip({ chunkSize: 1 << 20 }));
+  try {
+    const items = checkedItems(counted(gunzip, (n) => (inflated += n)));
+    while (!(await items.next()).done) {
+      /* each item is checked as it is read */
+    }
+  } catch (err) {
+    const zlibError = String((err as NodeJS.ErrnoException).code ?? '').startsWith('Z_');
+    return zlibError
+      ? [{ name: 'gzip', ok: false, detail: `the gzip stream is damaged: ${(err as Error).message}` }]
+      : [{ name: 'content', ok: false, detail: (err as Error).message }];
+  } finally {
+    compressed.destroy();
+  }
+  const whole = inflated === manifest.uncompressedBytes;
+  return [
+    { name: 'gzip', ok: whole, detail: `inflates to ${inflated} bytes${whole ? '' : `, the manifest says ${manifest.uncompressedBytes}`}` },
+    {
+      name: 'content',
+      ok: true,
+      detail: 'only what our backups hold: tables, their rows, indexes, constraints, triggers and the functions our migrations define',
+    },
+  ];
+}
+
+/**
+ * Checks a backup: present, signed, same size and SHA-256 as its manifest, a gzip stream that
+ * inflates whole to the recorded size, and SQL that holds only what our backups hold; with
+ * `restoreTest`, also loads those very bytes into a scratch database and compares row counts.
+ * A backup that passes is marked verified in its manifest. `checksumOnly` (before a rollback
+ * stops anything) checks the manifest, signature, size and SHA-256 only.
  */
 export async function verifyBackup(
   file: string,
-  options: { restoreTest?: DatabaseTarget; exec: Executor; onProgress?: (p: Progress) => void; checksumOnly?: boolean },
+  target: DatabaseTarget,
+  options: { restoreTest?: boolean; exec: Executor; onProgress?: (p: Progress) => void; checksumOnly?: boolean },
 ): Promise<VerifyResult> {
-  const first = checkManifest(file);
+  const first = checkManifest(file, backupKeys(target));
   const { checks, manifest } = first;
-  if (!manifest) return first;
+  if (!manifest || !first.ok) return first;
   const size = manifest.sizeBytes;
   const result = (): VerifyResult => ({ ...first, ok: checks.every((c) => c.ok) });
   let read = 0;
-  const onBytes = (n: number) => options.onProgress?.({ phase: 'checking', done: (read += n), total: size });
-  if (options.checksumOnly) {
-    const sum = await sha256File(file, onBytes);
-    checks.push(sha256Check(sum.sha256, manifest.sha256));
-    return result();
-  }
-  const digest = await digestBackup(file, onBytes);
-  checks.push(sha256Check(digest.sha256, manifest.sha256));
-  const whole = digest.uncompressedBytes === manifest.uncompressedBytes;
-  checks.push({
-    name: 'gzip',
-    ok: whole,
-    detail: digest.gzipError
-      ? `the gzip stream is damaged: ${digest.gzipError}`
-      : whole
-        ? `inflates to ${digest.uncompressedBytes} bytes`
-        : `inflates to ${digest.uncompressedBytes} bytes, the manifest says ${manifest.uncompressedBytes}`,
-  });
-  if (options.restoreTest && checks.every((c) => c.ok)) {
-    let loaded = 0;
-    checks.push(
-      await restoreTest(file, manifest, options.restoreTest, options.exec, (chunk) =>
-        options.onProgress?.({ phase: 'restore test', done: (loaded += chunk.length), total: size }),
-      ),
-    );
+  const copy = await CheckedCopy.take(file, (n) => options.onProgress?.({ phase: 'checking', done: (read += n), total: size }));
+  try {
+    checks.push(...sumChecks(copy, manifest));
+    if (options.checksumOnly || !checks.every((c) => c.ok)) return result();
+    checks.push(...(await contentChecks(copy.read(), manifest)));
+    if (options.restoreTest && checks.every((c) => c.ok)) {
+      let loaded = 0;
+      checks.push(
+        await restoreTest(copy, manifest, target, options.exec, (chunk) =>
+          options.onProgress?.({ phase: 'restore test', done: (loaded += chunk.length), total: size }),
+        ),
+      );
+    }
+  } finally {
+    copy.close();
   }
   const verified = result();
   if (verified.ok) writeManifest(file, { ...manifest, verifiedAt: new Date().toISOString() });
   return verified;
+}
+
+/**
+ * Signs a backup that has no valid signature (taken before signing, or on another host) once
+ * it passes every check but that one: the operator vouches for where it came from.
+ */
+export async function signBackup(file: string, target: DatabaseTarget, exec: Executor): Promise<VerifyResult & { signedBy?: string }> {
+  const keys = backupKeys(target);
+  const verified = await verifyBackup(file, { ...target, keys: { ...keys, trustUnsigned: true } }, { exec });
+  if (!verified.ok) return verified;
+  const signed = sign(readManifest(file), keys);
+  writeManifest(file, signed);
+  return { ...verified, manifest: signed, signedBy: signed.signature?.keyId };
 }

@@ -4,7 +4,7 @@
  */
 
 /** A setting the operator can change, by what it means (the CLI knows its variable). */
-export type Setting = 'database' | 'log-dir' | 'image' | 'compose-file';
+export type Setting = 'database' | 'log-dir' | 'image' | 'compose-file' | 'backup-key-file';
 
 /** What to do next, as data; the CLI turns it into the command to type. */
 export type Next =

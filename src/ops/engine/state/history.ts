@@ -1,5 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { readTextIfPresent } from '../../../shared/files.js';
+import { appendText, readTextIfPresent } from '../../../shared/files.js';
 import { isVersion } from '../../../shared/version.js';
 
 /**
@@ -57,10 +56,5 @@ export function readHistory(file: string): HistoryEntry[] {
 
 /** Appends one entry with a single write(2) on an O_APPEND descriptor: lines never interleave. */
 export function appendHistory(file: string, entry: HistoryEntry): void {
-  const fd = openSync(file, 'a', 0o644);
-  try {
-    writeSync(fd, `${formatHistoryLine(entry)}\n`);
-  } finally {
-    closeSync(fd);
-  }
+  appendText(file, `${formatHistoryLine(entry)}\n`, 0o644);
 }

@@ -1,5 +1,6 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { appendText } from '../../../shared/files.js';
 import { runLogName } from '../../../shared/names.js';
 import { redactSecrets } from '../../../shared/redact.js';
 import type { RunLog } from '../../core/exec.js';
@@ -24,7 +25,7 @@ export class RunLogFile implements RunLog {
 
   write(line: string): void {
     const text = redactSecrets(line, this.secrets);
-    appendFileSync(this.file, `${new Date().toISOString()} ${text}\n`, { mode: 0o640 });
+    appendText(this.file, `${new Date().toISOString()} ${text}\n`);
     this.echo?.(text);
   }
 }

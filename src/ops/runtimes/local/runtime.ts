@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../../shared/file-lock.js';
+import { readTextIfPresent } from '../../../shared/files.js';
 import { isVersion } from '../../../shared/version.js';
 import { localFiles, readCandidate, readCurrent, readStatus, writeCandidate, writeCurrent, type SupervisorStatus } from './files.js';
 import { Executor } from '../../core/exec.js';
@@ -171,11 +172,8 @@ export class LocalRuntime implements Runtime {
   }
 
   async logsTail(lines: number): Promise<string> {
-    try {
-      return readFileSync(this.files.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
+    // Not through a link: a planted one would put any file of this host in the support bundle.
+    return (readTextIfPresent(this.files.log) ?? '').trimEnd().split('\n').slice(-lines).join('\n');
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
+import { openNoFollow } from '../../../shared/files.js';
 import { HANDOFF, isReadyMessage } from '../../../shared/handoff.js';
 import { localFiles, readCandidate, readCurrent, writeStatus, type CandidateStatus, type SupervisorStatus } from './files.js';
 
@@ -86,7 +87,7 @@ class Supervisor {
 
   constructor(private readonly dataDir: string) {
     this.files = localFiles(dataDir);
-    this.logFd = openSync(this.files.log, 'a', 0o640);
+    this.logFd = openNoFollow(this.files.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o640)!;
   }
 
   private update(patch: Partial<SupervisorStatus>): void {

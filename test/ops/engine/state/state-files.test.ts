@@ -150,6 +150,6 @@ describe('the previous version (.atlas-previous-version)', () => {
   it('a file that cannot be read is an error, not a missing version', () => {
     const file = path.join(tempDir(), '.atlas-previous-version');
     mkdirSync(file);
-    expect(() => readPreviousVersion(file)).toThrow(/EISDIR/);
+    expect(() => readPreviousVersion(file)).toThrow(/is not a regular file: refused/);
   });
 });

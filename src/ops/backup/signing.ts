@@ -1,0 +1,128 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { openNoFollow, writeFileAtomic } from '../../shared/files.js';
+import { Refused } from '../core/errors.js';
+import type { BackupManifest } from './manifest.js';
+import type { Check } from './verify.js';
+
+/**
+ * Backups are signed with HMAC-SHA256 over their manifest (which holds the file's SHA-256).
+ * HMAC, not Ed25519: tpctl both signs and checks, on the host that holds the key, so a
+ * public key would buy nothing, while one symmetric key is simpler to keep, rotate and back up.
+ * The key must not live beside the backups: whoever can write there must not be able to sign.
+ */
+export interface BackupKeys {
+  /** The keyring; default: backup-keys in the data directory, created on first use (mode 0600). */
+  keyFile: string;
+  /** Accept a backup that is unsigned or signed by a key not in the ring (logged in its checks). */
+  trustUnsigned: boolean;
+}
+
+export interface Signature {
+  keyId: string;
+  hmacSha256: string;
+}
+
+/** The keys of a database target: its own, or the keyring in its data directory, trusting nothing unsigned. */
+export const backupKeys = (target: { dataDir: string; keys?: BackupKeys | undefined }): BackupKeys =>
+  target.keys ?? { keyFile: path.join(target.dataDir, 'backup-keys'), trustUnsigned: false };
+
+interface Key {
+  id: string;
+  secret: Buffer;
+}
+
+const KEY_LINE = /^([0-9a-f]{16}) ([A-Za-z0-9_-]{43})$/;
+const keyId = (secret: Buffer) => createHash('sha256').update(secret).digest('hex').slice(0, 16);
+
+const problem = (file: string, why: string) => new Refused(`the backup keyring ${file} ${why}`, [{ do: 'set', setting: 'backup-key-file' }]);
+
+/** The keyring, newest key first: one `<id> <key>` line per key; `#` starts a comment. */
+function readKeyring(file: string): Key[] | undefined {
+  const fd = openNoFollow(file);
+  if (fd === undefined) return undefined;
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw problem(file, 'is not a regular file');
+    if (stat.mode & 0o077) throw problem(file, `may be read or written by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`);
+    if (typeof process.getuid === 'function' && stat.uid !== process.getuid() && process.getuid() !== 0) throw problem(file, 'belongs to another user');
+    const keys = readFileSync(fd, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+      .map((line) => {
+        const m = KEY_LINE.exec(line);
+        const secret = m && Buffer.from(m[2]!, 'base64url');
+        if (!m || !secret || keyId(secret) !== m[1]) throw problem(file, 'holds a line that is not a key (expected "<id> <key>", as tpctl writes them)');
+        return { id: m[1], secret };
+      });
+    if (!keys.length) throw problem(file, 'holds no key');
+    return keys;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function keyLine(): string {
+  const secret = randomBytes(32);
+  return `${keyId(secret)} ${secret.toString('base64url')}`;
+}
+
+function writeKeyring(file: string, lines: string[]): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeFileAtomic(
+    file,
+    `# AtlasAI Tenant Plane backup signing keys, newest first: the first signs, all verify.\n# Keep a copy apart from the backups; never beside them.\n${lines.join('\n')}\n`,
+    0o600,
+  );
+}
+
+/** The key that signs: the ring's first, made on first use. */
+function signingKey(file: string): Key {
+  const ring = readKeyring(file);
+  if (ring) return ring[0]!;
+  writeKeyring(file, [keyLine()]);
+  return readKeyring(file)![0]!;
+}
+
+/** A new signing key at the head of the ring; the older keys stay, to check older backups. */
+export function rotateKey(keys: BackupKeys): { keyId: string; kept: number } {
+  const ring = readKeyring(keys.keyFile) ?? [];
+  writeKeyring(keys.keyFile, [keyLine(), ...ring.map((k) => `${k.id} ${k.secret.toString('base64url')}`)]);
+  return { keyId: readKeyring(keys.keyFile)![0]!.id, kept: ring.length };
+}
+
+/** What is signed: every field of the manifest but the signature and the time of the last check, in a fixed order. */
+function signedText(manifest: BackupManifest): string {
+  const { signature: _signature, verifiedAt: _verifiedAt, ...signed } = manifest;
+  return JSON.stringify(signed, Object.keys(signed).sort());
+}
+
+const hmac = (key: Key, manifest: BackupManifest) => createHmac('sha256', key.secret).update(signedText(manifest)).digest('hex');
+
+export function sign(manifest: BackupManifest, keys: BackupKeys): BackupManifest {
+  const key = signingKey(keys.keyFile);
+  return { ...manifest, signature: { keyId: key.id, hmacSha256: hmac(key, manifest) } };
+}
+
+/** Whether the manifest is signed by a key of the ring; with trustUnsigned, said and accepted. */
+export function checkSignature(manifest: BackupManifest, keys: BackupKeys): Check {
+  const check = (ok: boolean, detail: string): Check => ({ name: 'signature', ok, detail });
+  const untrusted = (why: string): Check =>
+    keys.trustUnsigned
+      ? { ...check(true, `${why}; accepted because --trust-unsigned (ATLAS_TRUST_UNSIGNED=1) was given`), trusted: true }
+      : check(
+          false,
+          `${why}: it may have been made elsewhere or altered, and is refused before any of it runs. If you made it and checked it, sign it with tpctl backup sign FILE, or accept it once with --trust-unsigned`,
+        );
+  const sig = manifest.signature;
+  if (!sig) return untrusted('unsigned');
+  const ring = readKeyring(keys.keyFile) ?? [];
+  const key = ring.find((k) => k.id === sig.keyId);
+  if (!key) return untrusted(`signed by key ${sig.keyId}, which is not in the keyring ${keys.keyFile}`);
+  const expected = Buffer.from(hmac(key, manifest), 'hex');
+  const given = Buffer.from(sig.hmacSha256, 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return untrusted(`the signature does not match the manifest (key ${key.id})`);
+  return check(true, `signed by key ${key.id}`);
+}
