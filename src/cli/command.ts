@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EmbeddedInUseError } from '../db/embedded.js';
 import { Failed, Refused } from '../ops/core/errors.js';
 import type { OutcomeKind } from '../ops/engine/outcome.js';
+import { UnsafePathError } from '../shared/files.js';
 import { parseVersion, VersionError } from '../shared/version.js';
 import type { Factory } from './factory.js';
 import { CliError } from './io.js';
@@ -14,7 +15,7 @@ export const EXIT_CODES = { done: 0, failed: 1, refused: 2, 'needs-human': 3, lo
 
 /** The outcome an error stands for, when it is one of ours; undefined for a bug. */
 export function kindOfError(err: unknown): 'refused' | 'failed' | undefined {
-  if (err instanceof Refused || err instanceof EmbeddedInUseError) return 'refused';
+  if (err instanceof Refused || err instanceof EmbeddedInUseError || err instanceof UnsafePathError) return 'refused';
   if (err instanceof Failed) return 'failed';
   return undefined;
 }

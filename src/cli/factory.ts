@@ -9,6 +9,7 @@ import { BAKE_DEFAULTS, type BakeSettings } from '../ops/probes/bake.js';
 import type { VerifyAuth } from '../ops/probes/checklist.js';
 import { tenantPlaneOverHttp, type TenantPlane } from '../ops/probes/tenant-plane.js';
 import type { Runtime } from '../ops/runtimes/runtime.js';
+import { refuseUnsafeDir } from '../shared/files.js';
 import { urlSecrets } from '../shared/redact.js';
 import { printable } from '../shared/version.js';
 import { CliError, type Io } from './io.js';
@@ -42,13 +43,22 @@ export class Factory {
     return n;
   }
 
+  /** ATLAS_DATA_DIR, checked: tpctl keeps its state there (refuseUnsafeDir). */
   get dataDir(): string {
-    return this.env.ATLAS_DATA_DIR || './data';
+    return this.once('dataDir', () => {
+      const dir = this.env.ATLAS_DATA_DIR || './data';
+      refuseUnsafeDir(dir, 'data directory (ATLAS_DATA_DIR)');
+      return dir;
+    });
   }
 
-  /** ATLAS_LOG_DIR as an absolute path: it is written into history lines and manifests that outlive the shell. */
+  /** ATLAS_LOG_DIR as an absolute path (it is written into history lines and manifests that outlive the shell), checked. */
   get logDir(): string {
-    return path.resolve(this.env.ATLAS_LOG_DIR || '/var/log/atlas');
+    return this.once('logDir', () => {
+      const dir = path.resolve(this.env.ATLAS_LOG_DIR || '/var/log/atlas');
+      refuseUnsafeDir(dir, 'log directory (ATLAS_LOG_DIR)');
+      return dir;
+    });
   }
 
   get backupKeep(): number {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -65,6 +65,26 @@ export function appendText(file: string, text: string, mode = 0o640): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Refuses, when this process runs as root, a directory where it keeps state that is a link or
+ * that others than its owner may write (as sshd's StrictModes refuses such a ~/.ssh): whoever
+ * can write it could plant the links the rest of this module refuses to follow.
+ */
+export function refuseUnsafeDir(dir: string, what: string): void {
+  if (process.getuid?.() !== 0) return;
+  let stat;
+  try {
+    stat = lstatSync(dir);
+  } catch {
+    return; // made later, by tpctl, with its own mode
+  }
+  if (stat.isSymbolicLink()) throw new UnsafePathError(`the ${what} ${dir} is a symbolic link: refused when running as root; name the real directory`);
+  if (stat.mode & 0o022)
+    throw new UnsafePathError(
+      `the ${what} ${dir} may be written by others than its owner (mode ${(stat.mode & 0o777).toString(8)}): refused when running as root; chmod go-w ${dir}`,
+    );
 }
 
 /** fsync of a directory, so that a rename in it survives a crash. */

@@ -75,15 +75,15 @@ export async function withDb<T>(setup: Setup, fn: (db: Database) => Promise<T>):
 
 /**
  * Rewrites the SQL inside a backup and makes its manifest describe the result (size, sums). With
- * `signed`, signs it again with the setup's keyring, as someone who holds the key could; else its
+ * `signed`, signs it again with the keyring of `dataDir`, as someone who holds the key could; else its
  * old signature stays, which no longer matches.
  */
-export function rewriteBackup(setup: Setup, file: string, edit: (sql: string) => string, signed: boolean): void {
+export function rewriteBackup(dataDir: string, file: string, edit: (sql: string) => string, signed: boolean): void {
   const sql = Buffer.from(edit(gunzipSync(readFileSync(file)).toString()));
   const gz = gzipSync(sql);
   writeFileSync(file, gz);
   const manifest = { ...readManifest(file), sizeBytes: gz.length, uncompressedBytes: sql.length, sha256: createHash('sha256').update(gz).digest('hex') };
-  writeManifest(file, signed ? sign(manifest, backupKeys({ dataDir: setup.env.ATLAS_DATA_DIR! })) : manifest);
+  writeManifest(file, signed ? sign(manifest, backupKeys({ dataDir })) : manifest);
 }
 
 export async function createBackup(setup: Setup): Promise<string> {

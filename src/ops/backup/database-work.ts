@@ -15,7 +15,7 @@ export interface DatabaseWork {
   readonly backupDir: string;
   /** Takes a verified pre-upgrade backup named after the version that runs. */
   backup(appVersion: string): Promise<{ file: string; detail: string }>;
-  /** Refuses a backup that does not match its manifest (size, checksum). */
+  /** Refuses a backup that fails verification (signature, size, checksum, gzip, content): before anything stops. */
   checkBackup(file: string): Promise<void>;
   /** Restores, all or nothing; the data it replaces is set aside; with keepNew, rows created since the backup are carried over. */
   restore(file: string, keepNew: boolean): Promise<{ sinceBackup: SinceBackup; detail: string }>;
@@ -33,7 +33,7 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
       return { file: b.file, detail: `${b.file} (${b.manifest.sizeBytes} bytes, sha256 ${b.manifest.sha256.slice(0, 12)}…)` };
     },
     async checkBackup(file) {
-      const verified = await verifyBackup(file, target, { exec, checksumOnly: true });
+      const verified = await verifyBackup(file, target, { exec });
       if (!verified.ok) throw new Refused(`the backup ${file} failed verification: ${failedChecks(verified)}`);
     },
     async restore(file, keepNew) {

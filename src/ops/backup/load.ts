@@ -7,7 +7,7 @@ import { newCluster } from '../../db/embedded.js';
 import { printable } from '../../shared/version.js';
 import { CommandError, type Executor } from '../core/exec.js';
 import { Failed, Refused } from '../core/errors.js';
-import { readDump, type DumpItem } from './dump-reader.js';
+import { DumpFormatError, readDump, type DumpItem } from './dump-reader.js';
 import { checkClientTool, psqlRestrictLine, psqlSessionCommand } from './pg-tools.js';
 import { isBackupPreamble } from './preamble.js';
 import { SessionPool } from './session-pool.js';
@@ -40,7 +40,8 @@ export async function* checkedItems(sql: AsyncIterable<Buffer>): AsyncGenerator<
   const refuse = (what: string, text: string) =>
     new UnsafeBackupError(`the backup holds ${what}, which a restore never runs: ${printable(text, 120)}; nothing of it was run`);
   let copy = '';
-  for await (const item of readDump(sql, PIECE_BYTES)) {
+  const items = readDump(sql, PIECE_BYTES);
+  for await (const item of refusingMalformed(items)) {
     if (item.kind === 'psql') {
       if (!DUMP_PSQL_COMMAND.test(item.line)) throw refuse('a psql command', item.line);
       continue;
@@ -53,6 +54,16 @@ export async function* checkedItems(sql: AsyncIterable<Buffer>): AsyncGenerator<
       copy = item.kind === 'rows' ? text : '';
     }
     yield item;
+  }
+}
+
+/** A dump that is not laid out as pg_dump lays it out is refused, like a statement it never writes. */
+async function* refusingMalformed(items: AsyncIterable<DumpItem>): AsyncGenerator<DumpItem> {
+  try {
+    yield* items;
+  } catch (err) {
+    if (err instanceof DumpFormatError) throw new UnsafeBackupError(`${err.message}; refused, nothing of what follows was run`);
+    throw err;
   }
 }
 

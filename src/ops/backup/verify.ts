@@ -201,13 +201,12 @@ async function contentChecks(compressed: Readable, manifest: BackupManifest): Pr
  * Checks a backup: present, signed, same size and SHA-256 as its manifest, a gzip stream that
  * inflates whole to the recorded size, and SQL that holds only what our backups hold; with
  * `restoreTest`, also loads those very bytes into a scratch database and compares row counts.
- * A backup that passes is marked verified in its manifest. `checksumOnly` (before a rollback
- * stops anything) checks the manifest, signature, size and SHA-256 only.
+ * A backup that passes is marked verified in its manifest.
  */
 export async function verifyBackup(
   file: string,
   target: DatabaseTarget,
-  options: { restoreTest?: boolean; exec: Executor; onProgress?: (p: Progress) => void; checksumOnly?: boolean },
+  options: { restoreTest?: boolean; exec: Executor; onProgress?: (p: Progress) => void },
 ): Promise<VerifyResult> {
   const first = checkManifest(file, backupKeys(target));
   const { checks, manifest } = first;
@@ -218,7 +217,7 @@ export async function verifyBackup(
   const copy = await CheckedCopy.take(file, (n) => options.onProgress?.({ phase: 'checking', done: (read += n), total: size }));
   try {
     checks.push(...sumChecks(copy, manifest));
-    if (options.checksumOnly || !checks.every((c) => c.ok)) return result();
+    if (!checks.every((c) => c.ok)) return result();
     checks.push(...(await contentChecks(copy.read(), manifest)));
     if (options.restoreTest && checks.every((c) => c.ok)) {
       let loaded = 0;

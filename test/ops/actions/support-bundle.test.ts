@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Executor } from '../../../src/ops/core/exec.js';
 import { redactForSupport, supportBundle } from '../../../src/ops/actions/support-bundle.js';
+import { UnsafePathError } from '../../../src/shared/files.js';
 import { tempDir } from '../../support/backends.js';
 import { FakePlatform } from '../../support/fake-platform.js';
 
@@ -79,6 +80,19 @@ describe('tpctl support-bundle', () => {
     expect(bundle.missing.map((m) => m.name).sort()).toEqual(['health.json', 'history.txt', 'logs/', 'runtime-logs.txt']);
     expect(bundle.missing.find((m) => m.name === 'runtime-logs.txt')?.what).toMatch(/Cannot connect to the Docker daemon$/);
     expect(unpack(bundle.file).get('MANIFEST.txt')).toMatch(/not collected:\n(.*\n)*runtime-logs\.txt +the Tenant Plane's logs.*Cannot connect/);
+  });
+
+  it('copies regular files only: a run log planted as a link is named as not collected, its target left out; a history that is a link refuses the bundle', async () => {
+    const { dataDir, logDir, inputs } = setUp();
+    const victim = path.join(tempDir(), 'shadow');
+    writeFileSync(victim, 'root:$6$secret-hash:19000:0:99999:7:::\n');
+    symlinkSync(victim, path.join(logDir, 'upgrade-20261201T010000.log'));
+    const bundle = await supportBundle(inputs);
+    expect([...unpack(bundle.file).values()].some((text) => text.includes('secret-hash'))).toBe(false);
+    expect(bundle.missing.find((m) => m.name === 'logs/upgrade-20261201T010000.log')?.what).toMatch(/is a symbolic link: refused/);
+
+    symlinkSync(victim, path.join(dataDir, '.atlas-upgrade-history'));
+    await expect(supportBundle({ ...inputs, now: new Date('2026-12-01T02:03:05Z') })).rejects.toThrow(UnsafePathError);
   });
 
   it('leaves no archive, whole or half, when it cannot be written', async () => {

@@ -114,7 +114,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     ['with extra bytes appended', (f: string) => appendFileSync(f, 'garbage'), /FAIL size.*\n.*FAIL sha256/],
     [
       'edited whole, its manifest made to match, but not signed again',
-      (f: string) => rewriteBackup(setup, f, (sql) => `${sql}-- edited\n`, false),
+      (f: string) => rewriteBackup(setup.env.ATLAS_DATA_DIR!, f, (sql) => `${sql}-- edited\n`, false),
       /FAIL signature: the signature does not match the manifest/,
     ],
   ])('a backup %s fails verify and makes restore refuse, changing nothing', async (_name, damage, message) => {
@@ -301,7 +301,7 @@ describe('restoring PostgreSQL', () => {
   it('a signed backup with a row PostgreSQL refuses fails the restore half-way, and nothing is changed or left behind', async () => {
     const setup = await setUp('postgres', 5);
     const file = await createBackup(setup);
-    rewriteBackup(setup, file, (sql) => sql.replace(/^(COPY public\.incidents .*\n)\d+/m, '$1not-a-number'), true);
+    rewriteBackup(setup.env.ATLAS_DATA_DIR!, file, (sql) => sql.replace(/^(COPY public\.incidents .*\n)\d+/m, '$1not-a-number'), true);
     const before = await withDb(setup, fingerprint);
     const res = await tpctl(['restore', file], setup.env);
     expect(res.stderr).toMatch(/exited with 3: ERROR: {2}invalid input syntax for type bigint: "not-a-number"/);
