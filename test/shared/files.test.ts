@@ -41,7 +41,7 @@ describe('state files no link can redirect', () => {
     const { data, victim, unchanged } = planted();
     const history = path.join(data, '.atlas-upgrade-history');
     symlinkSync(victim, history);
-    const entry = { at: '2026-12-05 01:00:00', kind: 'upgrade', from: '1.2.2', to: '1.3.0', outcome: 'success', log: 'x.log' } as const;
+    const entry = { at: '2026-12-05 01:00:00', kind: 'upgrade', from: '1.2.2', to: '1.3.0', outcome: 'SUCCESS', log: 'x.log' } as const;
     expect(() => appendHistory(history, entry)).toThrow(UnsafePathError);
     const log = path.join(data, 'upgrade-20261205T010000.log');
     symlinkSync(victim, log);

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../shared/files.js';
 import { Failed } from '../core/errors.js';
-import type { Signature } from './signing.js';
 
 /**
  * The manifest written beside every backup (`<backup>.manifest.json`): what it holds and how to
@@ -29,6 +28,12 @@ export interface BackupManifest {
   verifiedAt: string | null;
   /** HMAC-SHA256 of the other fields (signing.ts); absent on a backup made before signing or elsewhere. */
   signature?: Signature;
+}
+
+/** HMAC-SHA256 of a manifest's other fields, by the key of the keyring that `keyId` names (signing.ts). */
+export interface Signature {
+  keyId: string;
+  hmacSha256: string;
 }
 
 export class ManifestError extends Failed {}

@@ -4,7 +4,15 @@ import path from 'node:path';
 import { openNoFollow, writeFileAtomic } from '../../shared/files.js';
 import { Refused } from '../core/errors.js';
 import type { BackupManifest } from './manifest.js';
-import type { Check } from './verify.js';
+
+/** The outcome of the signature check, as verify reports each check. */
+interface SignatureCheck {
+  name: 'signature';
+  ok: boolean;
+  detail: string;
+  /** Passed only because the operator said to trust an unsigned backup. */
+  trusted?: true;
+}
 
 /**
  * Backups are signed with HMAC-SHA256 over their manifest (which holds the file's SHA-256).
@@ -17,11 +25,6 @@ export interface BackupKeys {
   keyFile: string;
   /** Accept a backup that is unsigned or signed by a key not in the ring (logged in its checks). */
   trustUnsigned: boolean;
-}
-
-export interface Signature {
-  keyId: string;
-  hmacSha256: string;
 }
 
 /** The keys of a database target: its own, or the keyring in its data directory, trusting nothing unsigned. */
@@ -107,9 +110,9 @@ export function sign(manifest: BackupManifest, keys: BackupKeys): BackupManifest
 }
 
 /** Whether the manifest is signed by a key of the ring; with trustUnsigned, said and accepted. */
-export function checkSignature(manifest: BackupManifest, keys: BackupKeys): Check {
-  const check = (ok: boolean, detail: string): Check => ({ name: 'signature', ok, detail });
-  const untrusted = (why: string): Check =>
+export function checkSignature(manifest: BackupManifest, keys: BackupKeys): SignatureCheck {
+  const check = (ok: boolean, detail: string): SignatureCheck => ({ name: 'signature', ok, detail });
+  const untrusted = (why: string): SignatureCheck =>
     keys.trustUnsigned
       ? { ...check(true, `${why}; accepted because --trust-unsigned (ATLAS_TRUST_UNSIGNED=1) was given`), trusted: true }
       : check(
