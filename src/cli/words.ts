@@ -1,3 +1,4 @@
+import type { LockHolder } from '../shared/file-lock.js';
 import { describeBreaking, type SchemaState } from '../db/migrations.js';
 import { STOP_COMMANDS } from './runtimes.js';
 import { recoveryTarget } from '../ops/engine/state/journal.js';
@@ -150,10 +151,15 @@ export function describeOutcome(o: LifecycleOutcome): string {
       case 'refused':
         return `${withNext(o.reason, o.next)}\nnothing ${o.recovery ? 'else ' : ''}was changed`;
       case 'locked':
-        return `another operation is under way: "${o.holder.what}" (pid ${o.holder.pid} on ${o.holder.host}) has held the lock since ${o.holder.since}; wait for it, or check it with tpctl status`;
+        return lockedWords(o.holder);
     }
   })();
   return [recovered(o), main].filter(Boolean).join('\n');
+}
+
+/** Another operation holds the lock: who, since when, and what to do. */
+export function lockedWords(holder: LockHolder): string {
+  return `another operation is under way: "${holder.what}" (pid ${holder.pid} on ${holder.host}) has held the lock since ${holder.since}; wait for it, or check it with tpctl status`;
 }
 
 /** What `tpctl migrate status` and `migrate up` say of the schema. */

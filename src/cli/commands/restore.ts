@@ -1,4 +1,12 @@
+import { mkdirSync } from 'node:fs';
+import type { DatabaseTarget } from '../../ops/backup/create.js';
 import { restoreBackup, undoRestore } from '../../ops/backup/restore.js';
+import { stateFiles } from '../../ops/engine/state/files.js';
+import type { OutcomeKind } from '../../ops/engine/outcome.js';
+import { acquireFileLock, LockHeldError } from '../../shared/file-lock.js';
+import type { Factory } from '../factory.js';
+import { lockedWords } from '../words.js';
+import { credentialLines } from '../../ops/backup/credentials.js';
 import { sinceBackupLines } from '../../ops/backup/since-backup.js';
 import { parseFlags, type Command } from '../command.js';
 import { CliError } from '../io.js';
@@ -27,8 +35,12 @@ Stop the Tenant Plane first: the restore refuses while it is still connected.
   4. swaps it in at once (PostgreSQL: one transaction renames schema public to
      atlas_pre_restore_<time> and the loaded schema to public; from the start of the load
      to then, the live tables are held still: writes by other sessions wait; embedded: two
-     renames). The data it replaced is kept: that is what --undo puts back.
-A failure before the swap leaves the current data as it was.
+     renames). The data it replaced is kept: that is what --undo puts back. Within the
+     swap no credential comes back: every session ends, and the API tokens, agents,
+     enrollment tokens and users revoked, deleted, disabled or given a new password or
+     credential since the backup stay as they are now (listed in the report).
+A failure before the swap leaves the current data as it was, and the copies earlier
+restores set aside (the undo) are dropped only once the swap has committed.
 
 After it, rows written after the backup are gone (unless --keep-new) and the applied
 migrations are those of the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).
@@ -50,7 +62,6 @@ migrations are those of the backup. Start the Tenant Plane again afterwards (doc
 Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing changed),
 2 refused.`,
   async run(args, f) {
-    const { io } = f;
     const { values, positionals } = parseFlags(
       args,
       {
@@ -63,35 +74,59 @@ Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing
       1,
     );
     const target = f.databaseTrusting(values['trust-unsigned']);
-    if (values.undo) {
-      if (positionals.length || values['dry-run'] || values['keep-new'] || values['trust-unsigned'])
-        throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
-      const undone = await undoRestore(target);
-      const message = `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is now ${undone.restored.kind} ${undone.restored.name}`;
-      io.out(values.json ? JSON.stringify({ undone: message, ...undone }, null, 2) : message);
-      return 'done';
+    // One operation at a time: a restore excludes another restore, an upgrade and a rollback (exit 4).
+    mkdirSync(f.dataDir, { recursive: true });
+    let lock;
+    try {
+      lock = acquireFileLock(stateFiles(f.dataDir).lock, values.undo ? 'tpctl restore --undo' : `tpctl restore ${positionals[0] ?? ''}`.trim());
+    } catch (err) {
+      if (err instanceof LockHeldError) throw new CliError(lockedWords(err.holder), 'locked');
+      throw err;
     }
-    const file = positionals[0];
-    if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
-    const progress = progressLine(io.isTTY && !values.json, io.err);
-    const plan = { ...target, file, dryRun: values['dry-run'], keepNew: values['keep-new'], onProgress: progress.update };
-    const result = await restoreBackup(plan, f.executor()).finally(progress.done);
-    if (values.json) {
-      io.out(JSON.stringify(result, null, 2));
-      return 'done';
+    try {
+      return await restoreUnderLock(values, positionals, target, f);
+    } finally {
+      lock.release();
     }
-    const rows = Object.values(result.tables).reduce((a, b) => a + b, 0);
-    const what = `${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s`;
-    io.out(
-      [
-        result.dryRun ? `dry run: ${file} would restore ${what}; nothing was changed` : `restored ${file}: ${what}`,
-        ...sinceBackupLines(result.sinceBackup),
-        ...(result.safetyCopy
-          ? [`the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)`]
-          : []),
-        ...result.notes,
-      ].join('\n'),
-    );
-    return 'done';
   },
 };
+
+async function restoreUnderLock(
+  values: { undo?: boolean; 'dry-run'?: boolean; 'keep-new'?: boolean; 'trust-unsigned'?: boolean; json?: boolean },
+  positionals: string[],
+  target: DatabaseTarget,
+  f: Factory,
+): Promise<OutcomeKind> {
+  const { io } = f;
+  if (values.undo) {
+    if (positionals.length || values['dry-run'] || values['keep-new'] || values['trust-unsigned'])
+      throw new CliError('--undo takes no file and no other flag: it puts back what the last restore set aside');
+    const undone = await undoRestore(target);
+    const message = `put back ${undone.putBack.kind} ${undone.putBack.name}; the restored data is now ${undone.restored.kind} ${undone.restored.name}`;
+    io.out(values.json ? JSON.stringify({ undone: message, ...undone }, null, 2) : message);
+    return 'done';
+  }
+  const file = positionals[0];
+  if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
+  const progress = progressLine(io.isTTY && !values.json, io.err);
+  const plan = { ...target, file, dryRun: values['dry-run'], keepNew: values['keep-new'], onProgress: progress.update };
+  const result = await restoreBackup(plan, f.executor()).finally(progress.done);
+  if (values.json) {
+    io.out(JSON.stringify(result, null, 2));
+    return 'done';
+  }
+  const rows = Object.values(result.tables).reduce((a, b) => a + b, 0);
+  const what = `${Object.keys(result.tables).length} tables, ${rows} rows, in ${(result.durationMs / 1000).toFixed(1)} s`;
+  io.out(
+    [
+      result.dryRun ? `dry run: ${file} would restore ${what}; nothing was changed` : `restored ${file}: ${what}`,
+      ...sinceBackupLines(result.sinceBackup),
+      ...credentialLines(result.credentials),
+      ...(result.safetyCopy
+        ? [`the data from before the restore is kept as ${result.safetyCopy.kind} ${result.safetyCopy.name} (undo: tpctl restore --undo)`]
+        : []),
+      ...result.notes,
+    ].join('\n'),
+  );
+  return 'done';
+}

@@ -1,5 +1,6 @@
 import { createBackup, type DatabaseTarget } from './create.js';
 import { restoreBackup, undoRestore, type SetAside } from './restore.js';
+import { credentialLines } from './credentials.js';
 import { sinceBackupLines, type SinceBackup } from './since-backup.js';
 import { failedChecks, verifyBackup } from './verify.js';
 import type { Executor } from '../core/exec.js';
@@ -41,7 +42,12 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
       const kept = r.safetyCopy ? `; the data from before is kept as ${r.safetyCopy.kind} ${r.safetyCopy.name}` : '';
       return {
         sinceBackup: r.sinceBackup,
-        detail: [`restored ${Object.keys(r.tables).length} tables${kept}`, ...sinceBackupLines(r.sinceBackup), ...r.notes].join('\n   '),
+        detail: [
+          `restored ${Object.keys(r.tables).length} tables${kept}`,
+          ...sinceBackupLines(r.sinceBackup),
+          ...credentialLines(r.credentials),
+          ...r.notes,
+        ].join('\n   '),
       };
     },
     undoRestore: () => undoRestore(target),

@@ -11,6 +11,7 @@ import { Failed, Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
 import { countRows, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';
+import { keepCredentialsRevoked, type CredentialsKept } from './credentials.js';
 import { embeddedDump } from './create.js';
 import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
 import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
@@ -42,6 +43,8 @@ export interface RestoreResult {
   notes: string[];
   tables: Record<string, number>;
   sinceBackup: SinceBackup;
+  /** The sessions ended and the credentials kept revoked (in a dry run: what the restore would do). */
+  credentials: CredentialsKept;
   durationMs: number;
 }
 
@@ -52,13 +55,16 @@ function loading(copy: CheckedCopy, onProgress: RestorePlan['onProgress']) {
 }
 
 /** An error of the database itself (it has a SQLSTATE), such as a deferred constraint failing at commit: a failed load, not a bug. */
+function asLoadError(err: unknown, what?: string): LoadError | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (!(err instanceof Error) || err instanceof Failed || err instanceof Refused || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  return new LoadError(what ? `${what} did not commit: ${err.message}` : err.message);
+}
+
 const refusedByDatabase =
   (what: string) =>
   (err: unknown): never => {
-    const code = (err as { code?: unknown }).code;
-    if (err instanceof Error && !(err instanceof Failed) && !(err instanceof Refused) && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
-      throw new LoadError(`${what} did not commit: ${err.message}`);
-    throw err;
+    throw asLoadError(err, what) ?? err;
   };
 
 /** The Tenant Plane must not be using the database while it is swapped. */
@@ -129,7 +135,7 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
   if (row && row.n > 0) throw notWhileServing(`${row.n} connection(s) from ${row.clients ?? '?'}`);
 }
 
-type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes' | 'sinceBackup'>;
+type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes' | 'sinceBackup' | 'credentials'>;
 
 async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
@@ -159,8 +165,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
   // Load into that schema over several sessions and compare it with the manifest; then, in one
   // transaction, compare it with the live data, swap it in (setting the live data aside: the
   // undo) and carry what was created since. Until that commits, schema public is untouched.
-  // Meanwhile, the copies earlier restores set aside are dropped (not by a dry run).
-  const pruned = plan.dryRun ? Promise.resolve([]) : dropSetAside(plan.dbUrl, incoming);
+  // Once it committed, the copies earlier restores set aside are dropped: a restore that fails keeps the undo.
   const load = async () => {
     const loaded = await loadIntoSchema(plan.dbUrl, loading(copy, plan.onProgress), incoming, exec, {
       onSteps: (done, total) => plan.onProgress?.({ phase: 'building indexes and checking constraints', done, total, unit: 'steps' }),
@@ -174,15 +179,23 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
     if (plan.dryRun) {
       await load();
       const [tables, compareMs] = await compare();
-      // What would be carried, carried into the loaded copy, which then goes.
-      const [carried, carryMs] = await timed(async () =>
-        plan.keepNew ? connected(plan.dbUrl, (db) => db.transaction((tx) => carryCreatedRows(tx, 'public', incoming, withCreatedRows(tables)))) : undefined,
+      // What would be carried, and which credentials kept revoked, done in the loaded copy, which then goes.
+      const [[carried, credentials], carryMs] = await timed(() =>
+        connected(plan.dbUrl, (db) =>
+          db.transaction(
+            async (tx) =>
+              [
+                plan.keepNew ? await carryCreatedRows(tx, 'public', incoming, withCreatedRows(tables)) : undefined,
+                await keepCredentialsRevoked(tx, 'public', incoming),
+              ] as const,
+          ),
+        ),
       );
       await dropIncoming();
-      return { safetyCopy: null, notes: [], sinceBackup: { tables, carried, compareMs, carryMs } };
+      return { safetyCopy: null, notes: [], sinceBackup: { tables, carried, compareMs, carryMs }, credentials };
     }
     const swapped = await connected(plan.dbUrl, (db) =>
-      db.transaction(async (tx): Promise<Pick<Swapped, 'notes' | 'sinceBackup'>> => {
+      db.transaction(async (tx): Promise<Pick<Swapped, 'sinceBackup' | 'credentials'>> => {
         // The live data holds still from the load to the swap (SHARE: reads go on, writes wait),
         // so that what is compared is what is set aside and carried. Taken while the load runs:
         // autovacuum working on a table gives way only after a second.
@@ -191,7 +204,6 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
           ? tx.exec(`SET LOCAL lock_timeout = '${HOLD_TIMEOUT}'; LOCK TABLE ${live.join(', ')} IN SHARE MODE`).catch(heldElsewhere)
           : undefined;
         await Promise.all([held, load()]);
-        const notes = await pruned;
         await refuseWhileServing(tx); // it may have been started again during the load
         const [tables, compareMs] = await compare();
         await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
@@ -200,12 +212,13 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
           throw new LoadError(`the applied migrations of the loaded data end at ${last?.name ?? 'none'}, the backup's at ${manifest.lastMigration ?? 'none'}`);
         }
         const [carried, carryMs] = await timed(async () => (plan.keepNew ? carryCreatedRows(tx, safety, 'public', withCreatedRows(tables)) : undefined));
-        return { notes, sinceBackup: { tables, carried, compareMs, carryMs } };
+        const credentials = await keepCredentialsRevoked(tx, safety, 'public');
+        return { sinceBackup: { tables, carried, compareMs, carryMs }, credentials };
       }),
     ).catch(refusedByDatabase('the swap'));
-    return { safetyCopy: { kind: 'schema', name: safety }, ...swapped };
+    const notes = await dropSetAside(plan.dbUrl, safety);
+    return { safetyCopy: { kind: 'schema', name: safety }, notes, ...swapped };
   } catch (err) {
-    await pruned;
     const dropped = await dropIncoming().then(
       () => '',
       (e: Error) => ` (the partly loaded schema ${incoming} is left until the next restore drops it: ${e.message})`,
@@ -224,8 +237,11 @@ const LIVE_COPY = 'atlas_live';
  * The comparison (and carry) on the embedded database: one process may open each PGlite
  * directory, so the live data is copied into the staging copy beside the loaded backup first.
  */
-async function sinceBackupEmbedded(restored: Database, live: string, keepNew: boolean | undefined): Promise<SinceBackup> {
-  if (!existsSync(live)) return { tables: [], carried: keepNew ? [] : undefined, compareMs: 0, carryMs: 0 };
+async function sinceBackupEmbedded(restored: Database, live: string, keepNew: boolean | undefined): Promise<Pick<Swapped, 'sinceBackup' | 'credentials'>> {
+  if (!existsSync(live)) {
+    const credentials = await keepCredentialsRevoked(restored, LIVE_COPY, 'public');
+    return { sinceBackup: { tables: [], carried: keepNew ? [] : undefined, compareMs: 0, carryMs: 0 }, credentials };
+  }
   const [tables, compareMs] = await timed(async () => {
     const { PGlite } = await import('@electric-sql/pglite');
     const source = await PGlite.create(live);
@@ -237,13 +253,19 @@ async function sinceBackupEmbedded(restored: Database, live: string, keepNew: bo
     }
     return sinceBackup(restored, LIVE_COPY, 'public');
   });
-  const [carried, carryMs] = await timed(async () =>
-    keepNew
-      ? restored.transaction((tx) => carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables))).catch(refusedByDatabase('the carry'))
-      : undefined,
+  const [[carried, credentials], carryMs] = await timed(() =>
+    restored
+      .transaction(
+        async (tx) =>
+          [
+            keepNew ? await carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables)) : undefined,
+            await keepCredentialsRevoked(tx, LIVE_COPY, 'public'),
+          ] as const,
+      )
+      .catch(refusedByDatabase('the carry')),
   );
   await restored.exec(`DROP SCHEMA ${LIVE_COPY} CASCADE`);
-  return { tables, carried, compareMs, carryMs };
+  return { sinceBackup: { tables, carried, compareMs, carryMs }, credentials };
 }
 
 async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy: CheckedCopy): Promise<Swapped> {
@@ -254,7 +276,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
   try {
     await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, loading(copy, plan.onProgress));
     const restored = await openEmbedded(staging);
-    let since: SinceBackup;
+    let since: Pick<Swapped, 'sinceBackup' | 'credentials'>;
     try {
       const diff = rowCountDifferences(manifest.tables, await countRows(restored, Object.keys(manifest.tables)));
       if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
@@ -262,7 +284,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
     } finally {
       await restored.close();
     }
-    if (plan.dryRun) return { safetyCopy: null, notes: [], sinceBackup: since };
+    if (plan.dryRun) return { safetyCopy: null, notes: [], ...since };
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
     const aside = setAsideDirectory(live, 'pre-restore', at);
     if (existsSync(live)) renameSync(live, aside);
@@ -271,7 +293,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
     for (const old of setAsideToDrop(besideEmbedded(live), (n) => setAsideDirectoryKind(live, n), path.basename(aside))) {
       await rm(path.join(path.dirname(live), old), { recursive: true, force: true });
     }
-    return { safetyCopy: { kind: 'directory', name: aside }, notes: [], sinceBackup: since };
+    return { safetyCopy: { kind: 'directory', name: aside }, notes: [], ...since };
   } finally {
     await rm(staging, { recursive: true, force: true });
     lock.release();
@@ -298,7 +320,8 @@ export async function restoreBackup(plan: RestorePlan, exec: Executor): Promise<
     swapped = plan.dbUrl ? await restorePostgres({ ...plan, dbUrl: plan.dbUrl }, manifest, copy, exec) : await restoreEmbedded(plan, manifest, copy);
   } catch (err) {
     if (err instanceof EmbeddedInUseError) throw new Refused(err.message, [{ do: 'stop-tenant-plane' }]);
-    if (err instanceof LoadError) throw new LoadError(`${err.message}\nnothing was changed: the database is as it was before the restore`);
+    const failure = err instanceof LoadError ? err : asLoadError(err);
+    if (failure) throw new LoadError(`${failure.message}\nnothing was changed: the database is as it was before the restore`);
     throw err;
   } finally {
     copy.close();

@@ -139,6 +139,45 @@ function flipByte(file: string): void {
 }
 
 describe('restoring PostgreSQL', () => {
+  it('two restores at once: the second is refused with exit 4 while the first holds the lock; the first goes through', async () => {
+    const setup = await setUp('postgres');
+    const file = await createBackup(setup);
+    // A session writing to the live data holds the first restore still, lock held, until it ends.
+    const { default: pg } = await import('pg');
+    const writer = new pg.Client({ connectionString: setup.env.DB_URL });
+    await writer.connect();
+    await writer.query(`BEGIN; UPDATE incidents SET title = title WHERE id = (SELECT min(id) FROM incidents)`);
+    const first = tpctl(['restore', file], setup.env);
+    const waiting = `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND a.application_name = 'tpctl'`;
+    const deadline = Date.now() + 30_000;
+    while (!(await writer.query(waiting)).rowCount) {
+      if (Date.now() > deadline) throw new Error('the first restore never waited for the writer');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const second = await tpctl(['restore', file], setup.env);
+    expect(second.stderr).toMatch(/^tpctl restore: another operation is under way: "tpctl restore \S+" \(pid \d+ on \S+\) has held the lock since /);
+    expect(second.code).toBe(4);
+    await writer.query('COMMIT');
+    await writer.end();
+    expect(await first).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('a restore that fails keeps the undo of the one before: restore --undo still puts back the data before it', async () => {
+    const setup = await setUp('postgres', 2);
+    const file = await createBackup(setup);
+    await withDb(setup, (db) => db.exec(`INSERT INTO incidents (title, severity) VALUES ('before the restores', 'high')`));
+    const beforeRestores = await withDb(setup, fingerprint);
+    expect(await tpctl(['restore', file], setup.env)).toMatchObject({ code: 0, stderr: '' });
+    const broken = await createBackup(setup);
+    rewriteBackup(setup.env.ATLAS_DATA_DIR!, broken, (sql) => sql.replace(/^(COPY public\.incidents .*\n)\d+/m, '$1not-a-number'), true);
+    const failed = await tpctl(['restore', broken], setup.env);
+    expect(failed.code).toBe(1);
+    const undo = await tpctl(['restore', '--undo'], setup.env);
+    expect(undo.stdout).toMatch(/^put back schema atlas_pre_restore_/);
+    expect(undo.code).toBe(0);
+    expect(await withDb(setup, fingerprint)).toEqual(beforeRestores);
+  });
+
   it('refuses while the Tenant Plane is connected, saying how to stop it, and restores once it is stopped', async () => {
     const setup = await setUp('postgres');
     const file = await createBackup(setup);
