@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedPostgres } from '../support/backends.js';
 import { AgentProcess } from '../support/agent-process.js';
@@ -30,6 +31,18 @@ afterAll(async () => {
   tp.child.kill('SIGKILL');
 });
 
+/** A login sent from another loopback address (127.0.0.2 is this host too): another client to the server. */
+function loginFrom(localAddress: string, base: string, body: { email: string; password: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/api/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 const verify = (args: string[], env: Record<string, string>) => tpctl(['verify', ...args], { HEALTH_URL: `${tp.url}/api/health`, ...env });
 
 describe('tpctl verify', () => {
@@ -46,6 +59,20 @@ describe('tpctl verify', () => {
     const json = JSON.parse((await verify(['--json'], { ATLAS_VERIFY_TOKEN: token })).stdout) as { ok: boolean; checks: { name: string }[] };
     expect(json.ok).toBe(true);
     expect(json.checks.map((c) => c.name)).toEqual(['health', 'login', 'version', 'agents']);
+  });
+
+  it('500 wrong logins for the verification identity from another address do not lock it out; that address is throttled', async () => {
+    await api.post('/api/admin/users', { email: 'gate@example.com', password: 'gate-account-pw-1', role: 'admin' });
+    const codes = new Map<number, number>();
+    for (let i = 0; i < 500; i++) {
+      const status = await loginFrom('127.0.0.2', tp.url, { email: 'gate@example.com', password: `guess-${i}` });
+      codes.set(status, (codes.get(status) ?? 0) + 1);
+    }
+    expect([...codes.keys()].sort()).toEqual([401, 429]);
+    expect(await loginFrom('127.0.0.2', tp.url, { email: 'gate@example.com', password: 'gate-account-pw-1' })).toBe(429);
+    const res = await verify(['--agents-within', '10'], { ATLAS_VERIFY_EMAIL: 'gate@example.com', ATLAS_VERIFY_PASSWORD: 'gate-account-pw-1' });
+    expect(res.stdout).toContain('PASS login: POST /api/login as gate@example.com (admin) gave a session');
+    expect(res.code).toBe(0);
   });
 
   it('fails the version check when another version is expected', async () => {

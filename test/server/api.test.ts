@@ -90,9 +90,9 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
       expect(json(blocked).message).toMatch(/too many failed logins; try again in \d+ s/);
       await login(app, 'viewer@example.com');
       // The window passes (moved back in time): the account may log in again, and success clears the count.
-      await db.query(`UPDATE login_failures SET at = at - interval '901 seconds' WHERE key = 'account:target@example.com'`);
+      await db.query(`UPDATE login_failures SET at = at - interval '901 seconds' WHERE key = 'account:target@example.com at:127.0.0.1'`);
       await login(app, 'target@example.com');
-      const rows = await db.query(`SELECT 1 FROM login_failures WHERE key = 'account:target@example.com'`);
+      const rows = await db.query(`SELECT 1 FROM login_failures WHERE key = 'account:target@example.com at:127.0.0.1'`);
       expect(rows).toHaveLength(0);
     });
 

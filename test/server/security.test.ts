@@ -66,6 +66,28 @@ describe.each(backends)('login throttling on $name (finding 3)', (backend) => {
   });
 });
 
+describe('the verification identity cannot be locked out by others', () => {
+  it('an account guessed at from one address still logs in from another; the guessing address stays throttled', async () => {
+    const db = await backends[0]!.open();
+    const { app } = await startTestApp(db);
+    const attempt = (remoteAddress: string, password: string) =>
+      app.inject({ method: 'POST', url: '/api/login', remoteAddress, payload: { email: 'gate@example.com', password } }).then((r) => r.statusCode);
+    try {
+      await addUser(db, 'gate@example.com', 'admin');
+      const guesses = [];
+      for (let i = 0; i < 12; i++) guesses.push(await attempt('198.51.100.7', `wrong-password-${i}`));
+      expect(guesses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      expect(guesses.slice(-1)).toEqual([429]);
+      expect(await attempt('198.51.100.7', PASSWORD)).toBe(429);
+      expect(await attempt('203.0.113.5', PASSWORD)).toBe(200);
+      expect(await attempt('198.51.100.7', PASSWORD)).toBe(429);
+    } finally {
+      await app.close();
+      await db.close();
+    }
+  });
+});
+
 describe('the client address behind a proxy (finding 3)', () => {
   it('is the right-most hop that is not a trusted proxy: rotating the left-most X-Forwarded-For entry does not evade the limit', async () => {
     const db = await backends[0]!.open();

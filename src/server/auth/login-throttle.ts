@@ -6,12 +6,16 @@ export interface Attempt {
   ids: string[];
 }
 
+const accountKey = (email: string, address: string) => `account:${email} at:${address}`;
+
 /** PostgreSQL advisory lock space of the login throttle (pg_advisory_xact_lock(key1, key2)). */
 const LOCK_SPACE = 7_416_002;
 
 /**
- * Failed logins are counted in the database (so every replica sees them), per account and per
- * client address, over a sliding window. An attempt is counted before its password is checked,
+ * Failed logins are counted in the database (so every replica sees them), per account at each
+ * client address, and per client address, over a sliding window. An account is not counted
+ * across addresses: then anyone could lock anyone out (the verification identity of every
+ * upgrade among them) by guessing from elsewhere; the guessing address is throttled instead. An attempt is counted before its password is checked,
  * under a lock per key, so parallel attempts cannot all slip under the limit; it is uncounted
  * when it succeeds. A refused attempt is not counted, so an attacker cannot extend the block
  * indefinitely, and at most `max` rows per key live in the window.
@@ -24,7 +28,7 @@ export class LoginThrottler {
 
   private keys(email: string, address: string) {
     return [
-      { key: `account:${email}`, max: this.limits.maxPerAccount },
+      { key: accountKey(email, address), max: this.limits.maxPerAccount },
       { key: `address:${address}`, max: this.limits.maxPerAddress },
     ];
   }
@@ -59,8 +63,8 @@ export class LoginThrottler {
     });
   }
 
-  /** The attempt succeeded: it is not a failure, and the account's failures are forgotten. */
-  async succeeded(attempt: Attempt, email: string): Promise<void> {
-    await this.db.query('DELETE FROM login_failures WHERE id = ANY($1::bigint[]) OR key = $2', [attempt.ids, `account:${email}`]);
+  /** The attempt succeeded: it is not a failure, and the account's failures at this address are forgotten. */
+  async succeeded(attempt: Attempt, email: string, address: string): Promise<void> {
+    await this.db.query('DELETE FROM login_failures WHERE id = ANY($1::bigint[]) OR key = $2', [attempt.ids, accountKey(email, address)]);
   }
 }

@@ -51,7 +51,7 @@ export function sessionRoutes(app: FastifyInstance, db: Database, limits: LoginT
       if (!found || !passwordOk) throw new HttpError(401, 'invalid_credentials', 'the email or the password is wrong');
       const user = found.user;
       if (user.disabled) throw new HttpError(403, 'account_disabled', 'this account is disabled; ask an admin to enable it');
-      await throttle.succeeded(attempt, email);
+      await throttle.succeeded(attempt, email, request.ip);
       await startSession(db, request, reply, user.id, sessionTtlSeconds);
       return { user: publicUser(user) };
     },
