@@ -41,7 +41,15 @@ export interface AppOptions {
   metricsToken: string | undefined;
   /** Tests sign their own licenses; the product verifies against AtlasAI's key. */
   licensePublicKey?: KeyObject;
+  /** How long a client may take to send a whole request, headers and body (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
 }
+
+/**
+ * A request (headers and body; not the wait for its answer, which agents' long polls use) must
+ * arrive within this: a client trickling a byte at a time cannot hold a connection for long.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * Behind a reverse proxy: the hops X-Forwarded-For names are trusted only while they are on
@@ -66,6 +74,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: options.trustProxy ? TRUSTED_PROXIES : false,
     bodyLimit: 256 * 1024,
+    // Node enforces it only when given as the server is made, and Fastify sets its own value
+    // after that: both, then. Open requests are checked every second (Node's default: 30 s).
+    requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    http: { requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     // Errors the router raises before any route (bad URL encoding, overlong parameters).

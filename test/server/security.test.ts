@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { connect, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { addUser, json, login, PASSWORD, signedInApp, startTestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
@@ -59,6 +62,30 @@ describe.each(backends)('login throttling on $name (finding 3)', (backend) => {
       expect(codes.filter((c) => c === 429)).toHaveLength(20);
       // The right password is refused too while the account is blocked.
       expect((await app.inject({ method: 'POST', url: '/api/login', payload: { email: 'target@example.com', password: PASSWORD } })).statusCode).toBe(429);
+    } finally {
+      await app.close();
+      await db.close();
+    }
+  });
+});
+
+describe('a client that trickles its request', () => {
+  it('is answered 408 and disconnected once the request timeout passes, the body still unfinished', async () => {
+    const db = await backends[0]!.open();
+    const { app } = await startTestApp(db, { requestTimeoutMs: 1500 });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as AddressInfo;
+      const socket = connect(port, '127.0.0.1');
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.write('POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+      // One byte every 200 ms: 100 bytes would take 20 s. The ceiling is generous; the close is the event waited for.
+      const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+      const closed = await Promise.race([once(socket, 'close').then(() => true), sleep(15_000).then(() => false)]);
+      clearInterval(trickle);
+      expect(closed).toBe(true);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     } finally {
       await app.close();
       await db.close();

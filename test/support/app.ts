@@ -27,7 +27,7 @@ export const METRICS_TOKEN = 'test-metrics-token-0123456789';
 
 export async function startTestApp(
   db: Database,
-  options: { login?: Partial<LoginThrottle>; trustProxy?: boolean; webhookAllow?: string } = {},
+  options: { login?: Partial<LoginThrottle>; trustProxy?: boolean; webhookAllow?: string; requestTimeoutMs?: number } = {},
 ): Promise<TestApp> {
   const migrations = loadMigrations();
   await migrate(db, migrations, TEST_VERSION);
@@ -44,6 +44,7 @@ export async function startTestApp(
     agentOnlineSeconds: 45,
     metricsToken: METRICS_TOKEN,
     licensePublicKey: licenseKeys.publicKey,
+    requestTimeoutMs: options.requestTimeoutMs,
   });
   checkResponses(app);
   await app.ready();

@@ -546,3 +546,19 @@ describe('progress and tool checks', () => {
     }
   });
 });
+
+describe.runIf(process.getuid?.() === 0)('a disk that fills up at the manifest', () => {
+  it('leaves no backup under its final name without its manifest, as its message says (a tmpfs with room for one file)', async () => {
+    const setup = await setUp('embedded');
+    const full = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=2,mode=0750', 'tmpfs', full]);
+    try {
+      const res = await tpctl(['backup', 'create'], { ...setup.env, ATLAS_LOG_DIR: full });
+      expect(res.stderr).toContain(`the disk holding ${full} filled up during the backup; nothing was kept`);
+      expect(res.code).toBe(1);
+      expect(readdirSync(full)).toEqual([]);
+    } finally {
+      execFileSync('umount', [full]);
+    }
+  });
+});
