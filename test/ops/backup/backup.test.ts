@@ -424,7 +424,7 @@ describe('backup files', () => {
       ),
     );
     const small = tempDir('atlas-small-disk-');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0750', 'tmpfs', small]);
     try {
       const res = await tpctl(['backup', 'create'], { ...setup.env, ATLAS_LOG_DIR: small });
       expect(res.code).toBe(1);
