@@ -146,10 +146,17 @@ describe('deploy/helm/atlasai-tp', () => {
       expect.arrayContaining([
         { name: 'ATLAS_LOG_DIR', value: '/backups' },
         { name: 'ATLAS_BACKUP_KEEP', value: '10' },
+        { name: 'ATLAS_BACKUP_KEY_FILE', value: '/etc/atlas/keys/backup-keys' },
       ]),
     );
-    expect(c.volumeMounts).toEqual([{ name: 'backups', mountPath: '/backups' }]);
-    expect(job.spec.template.spec.volumes).toEqual([{ name: 'backups', persistentVolumeClaim: { claimName: 'atlasai-tp-backups' } }]);
+    expect(c.volumeMounts).toEqual([
+      { name: 'backups', mountPath: '/backups' },
+      { name: 'backup-keys', mountPath: '/etc/atlas/keys', readOnly: true },
+    ]);
+    expect(job.spec.template.spec.volumes).toEqual([
+      { name: 'backups', persistentVolumeClaim: { claimName: 'atlasai-tp-backups' } },
+      { name: 'backup-keys', secret: { secretName: 'atlasai-tp-backup-keys', defaultMode: 0o440 } },
+    ]);
     expect(renderChart({ backup: { ...values.backup, enabled: false } }).map((d) => d.kind)).not.toContain('Job');
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
@@ -467,6 +467,14 @@ describe("the Helm chart's pre-upgrade backup Job", () => {
     expect((await tpctl(['migrate', 'up'], { DB_URL: dbUrl })).code).toBe(0);
     const volume = tempDir('atlas-backups-');
     chmodSync(volume, 0o777);
+    // The keyring Secret, as the pod sees it: readable by its group (fsGroup), mode 0440.
+    const keys = tempDir('atlas-keys-');
+    const keyFile = path.join(keys, 'backup-keys');
+    expect((await tpctl(['backup', 'rotate-key'], { ATLAS_BACKUP_KEY_FILE: keyFile })).code).toBe(0);
+    chownSync(keys, 0, pod.securityContext.runAsGroup);
+    chmodSync(keys, 0o750);
+    chownSync(keyFile, 0, pod.securityContext.runAsGroup);
+    chmodSync(keyFile, 0o440);
     // The Secret's key becomes DB_URL; the other variables are the Job's own.
     const env = container.env.flatMap((e) => ['-e', `${e.name}=${e.value ?? dbUrl}`]);
     const user = `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`;
@@ -481,6 +489,8 @@ describe("the Helm chart's pre-upgrade backup Job", () => {
         user,
         '-v',
         `${volume}:${container.volumeMounts[0]!.mountPath}`,
+        '-v',
+        `${keys}:${container.volumeMounts[1]!.mountPath}:ro`,
         ...env,
         container.image,
         ...container.command,
@@ -492,8 +502,8 @@ describe("the Helm chart's pre-upgrade backup Job", () => {
     const backup = files.find((n) => /^db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz$/.test(n));
     expect(backup).toBeDefined();
     expect(files).toContain(`${backup}.manifest.json`);
-    const verified = await tpctl(['backup', 'verify', path.join(volume, backup!)], {});
-    expect(verified.stdout).toMatch(/\.sql\.gz: verified\n {2}ok {3}manifest: version 1\.2\.2, postgres/);
+    const verified = await tpctl(['backup', 'verify', path.join(volume, backup!)], { ATLAS_BACKUP_KEY_FILE: keyFile });
+    expect(verified.stdout).toMatch(/\.sql\.gz: verified\n {2}ok {3}manifest: version 1\.2\.2, postgres.*\n {2}ok {3}signature: signed by key /);
     expect(verified.code).toBe(0);
   });
 });

@@ -48,8 +48,8 @@ function readKeyring(file: string): Key[] | undefined {
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw problem(file, 'is not a regular file');
-    if (stat.mode & 0o077) throw problem(file, `may be read or written by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`);
-    if (typeof process.getuid === 'function' && stat.uid !== process.getuid() && process.getuid() !== 0) throw problem(file, 'belongs to another user');
+    // Its group may read it (a Kubernetes Secret mounted for the pod's fsGroup); nobody else may.
+    if (stat.mode & 0o027) throw problem(file, `may be read or written by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`);
     const keys = readFileSync(fd, 'utf8')
       .split('\n')
       .map((l) => l.trim())
@@ -85,7 +85,11 @@ function writeKeyring(file: string, lines: string[]): void {
 function signingKey(file: string): Key {
   const ring = readKeyring(file);
   if (ring) return ring[0]!;
-  writeKeyring(file, [keyLine()]);
+  try {
+    writeKeyring(file, [keyLine()]);
+  } catch (err) {
+    throw problem(file, `is missing and cannot be made (${(err as Error).message}): make one with tpctl backup rotate-key, or name it`);
+  }
   return readKeyring(file)![0]!;
 }
 

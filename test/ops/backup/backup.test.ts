@@ -79,7 +79,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout.trimEnd()).toMatch(
-      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n( {2}.*\n)*){16}the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
+      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n( {2}.*\n)*){16}sessions ended: \d+ \(everyone signs in again\)\n(.* kept .*\n)*the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
     );
     expect(await withDb(setup, fingerprint)).toEqual(before);
     const after = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));
