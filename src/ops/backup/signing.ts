@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { openNoFollow, writeFileAtomic } from '../../shared/files.js';
+import { writeFileAtomic } from '../../shared/files.js';
 import { Refused } from '../core/errors.js';
 import type { BackupManifest } from './manifest.js';
 
@@ -41,15 +41,30 @@ const keyId = (secret: Buffer) => createHash('sha256').update(secret).digest('he
 
 const problem = (file: string, why: string) => new Refused(`the backup keyring ${file} ${why}`, [{ do: 'set', setting: 'backup-key-file' }]);
 
-/** The keyring, newest key first: one `<id> <key>` line per key; `#` starts a comment. */
+/** Opens the keyring for reading; undefined when there is none. */
+function openKeyring(file: string): number | undefined {
+  try {
+    return openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw problem(file, `cannot be read (${(err as Error).message})`);
+  }
+}
+
+/**
+ * The keyring, newest key first: one `<id> <key>` line per key; `#` starts a comment. It may be
+ * a link (a Kubernetes Secret's file is one); what it reaches is judged: a regular file that
+ * nobody but its owner and group may read or its owner write, and, when tpctl runs as root,
+ * root's own, so that whoever owns the data directory cannot swap in a keyring of theirs.
+ */
 function readKeyring(file: string): Key[] | undefined {
-  const fd = openNoFollow(file);
+  const fd = openKeyring(file);
   if (fd === undefined) return undefined;
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw problem(file, 'is not a regular file');
-    // Its group may read it (a Kubernetes Secret mounted for the pod's fsGroup); nobody else may.
     if (stat.mode & 0o027) throw problem(file, `may be read or written by others (mode ${(stat.mode & 0o777).toString(8)}): chmod 600 ${file}`);
+    if (process.getuid?.() === 0 && stat.uid !== 0) throw problem(file, `belongs to uid ${stat.uid}, not root, who runs tpctl: chown root ${file}`);
     const keys = readFileSync(fd, 'utf8')
       .split('\n')
       .map((l) => l.trim())

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manifestPath } from '../../../src/ops/backup/manifest.js';
@@ -157,6 +157,14 @@ describe.each(['postgres', 'embedded'] as const)('a hostile backup on %s', (kind
     expect(exposed.stderr).toContain(`the backup keyring ${keyFile} may be read or written by others (mode 644): chmod 600 ${keyFile}`);
     expect(exposed.code).toBe(2);
     chmodSync(keyFile, 0o600);
+    if (process.getuid?.() === 0) {
+      // Whoever owns the data directory could swap in a keyring of theirs: as root, tpctl reads root's only.
+      chownSync(keyFile, 10001, 10001);
+      const theirs = await tpctl(['backup', 'verify', original], setup.env);
+      expect(theirs.stderr).toContain(`the backup keyring ${keyFile} belongs to uid 10001, not root, who runs tpctl: chown root ${keyFile}`);
+      expect(theirs.code).toBe(2);
+      chownSync(keyFile, 0, 0);
+    }
   });
 });
 
