@@ -39,19 +39,20 @@ export async function* checkedItems(sql: AsyncIterable<Buffer>): AsyncGenerator<
   const check = await statementCheck();
   const refuse = (what: string, text: string) =>
     new UnsafeBackupError(`the backup holds ${what}, which a restore never runs: ${printable(text, 120)}; nothing of it was run`);
-  let copy = '';
-  const items = readDump(sql, PIECE_BYTES);
-  for await (const item of refusingMalformed(items)) {
+  /** The COPY statement of the rows last handed on: its pieces need not be parsed again. */
+  let checkedCopy = '';
+  for await (const item of refusingMalformed(readDump(sql, PIECE_BYTES))) {
     if (item.kind === 'psql') {
       if (!DUMP_PSQL_COMMAND.test(item.line)) throw refuse('a psql command', item.line);
       continue;
     }
+    // Left out, never run: whatever a statement that starts like the preamble holds is harmless here.
     if (item.kind === 'statement' && isBackupPreamble(item.sql)) continue;
     const text = item.kind === 'rows' ? item.copy : item.sql;
-    if (item.kind === 'statement' || text !== copy) {
+    if (item.kind === 'statement' || text !== checkedCopy) {
       const problem = check(text);
       if (problem) throw refuse(problem, text);
-      copy = item.kind === 'rows' ? text : '';
+      checkedCopy = item.kind === 'rows' ? text : '';
     }
     yield item;
   }
