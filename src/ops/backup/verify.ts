@@ -99,7 +99,7 @@ async function restoreTest(
 }
 
 /** The checks that failed, as one line: `name: detail; …`. */
-export function failedChecks(result: VerifyResult): string {
+export function failedChecks(result: Pick<VerifyResult, 'checks'>): string {
   return result.checks
     .filter((c) => !c.ok)
     .map((c) => `${c.name}: ${c.detail}`)
@@ -153,10 +153,10 @@ export async function checkedBackup(
   const manifest = first.manifest;
   let read = 0;
   const copy = await CheckedCopy.take(file, (n) => onProgress?.({ phase: 'checking', done: (read += n), total: manifest.sizeBytes }));
-  const failed = sumChecks(copy, manifest).filter((c) => !c.ok);
-  if (failed.length) {
+  const sums = { checks: sumChecks(copy, manifest) };
+  if (!sums.checks.every((c) => c.ok)) {
     copy.close();
-    throw notVerified(failed.map((c) => `${c.name}: ${c.detail}`).join('; '));
+    throw notVerified(failedChecks(sums));
   }
   const signature = first.checks.find((c) => c.name === 'signature');
   return { manifest, copy, trusted: signature?.trusted ? `${file}: ${signature.detail}` : undefined };
