@@ -89,6 +89,8 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
         existsSync(data('.atlas-operation.json')) && readFileSync(data('.atlas-operation.json'), 'utf8').includes('"step": "bake"') ? true : undefined,
       60,
     );
+    // The supervisor writes its status on its own: the journal can reach the bake before it says "running".
+    await eventually('the candidate running', async () => (readStatus(path.join(dir, 'data'))?.candidate?.state === 'running' ? true : undefined), 30);
     expect(readStatus(path.join(dir, 'data'))?.candidate).toMatchObject({ version: '1.3.0', state: 'running' });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
