@@ -1,9 +1,8 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { manifestPath } from '../../src/ops/backup/manifest.js';
 import { appRoot } from '../../src/shared/app-root.js';
-import { rewriteBackup } from '../support/backup-setup.js';
+import { rewrittenCopy } from '../support/backup-setup.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
 import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
@@ -94,11 +93,14 @@ describe('the local runtime on PostgreSQL: know before switching', () => {
     expect(await healthyVersion()).toBe('1.3.1');
 
     // A copy of that backup carrying a command, signed by someone who holds the key: refused before anything stops.
-    const hostile = backup.replace(/\.sql\.gz$/, '-hostile.sql.gz');
     const pwned = path.join(dir, 'pwned');
-    copyFileSync(backup, hostile);
-    copyFileSync(manifestPath(backup), manifestPath(hostile));
-    rewriteBackup(path.join(dir, 'data'), hostile, (sql) => sql.replace('SET row_security = off;\n', `$&COPY (SELECT 1) TO PROGRAM 'touch ${pwned}';\n`), true);
+    const hostile = rewrittenCopy(
+      path.join(dir, 'data'),
+      backup,
+      'hostile',
+      (sql) => sql.replace('SET row_security = off;\n', `$&COPY (SELECT 1) TO PROGRAM 'touch ${pwned}';\n`),
+      true,
+    );
     const hostileRun = await script('rollback-tp.sh', { ATLAS_VERSION: '1.2.2', RESTORE_DB: '1', DB_BACKUP_FILE: hostile });
     expect(hostileRun.stderr).toContain('failed verification: content: the backup holds a COPY other than FROM stdin, which a restore never runs');
     expect(hostileRun.code).toBe(2);

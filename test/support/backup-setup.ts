@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
 import { type Database } from '../../src/db/database.js';
 import { openEmbedded } from '../../src/db/embedded.js';
-import { readManifest, writeManifest } from '../../src/ops/backup/manifest.js';
+import { manifestPath, readManifest, writeManifest } from '../../src/ops/backup/manifest.js';
 import { backupKeys, sign } from '../../src/ops/backup/signing.js';
 import { embeddedDir, sharedPostgres, tempDir } from './backends.js';
 import type { PostgresServer } from './postgres-server.js';
@@ -84,6 +84,15 @@ export function rewriteBackup(dataDir: string, file: string, edit: (sql: string)
   writeFileSync(file, gz);
   const manifest = { ...readManifest(file), sizeBytes: gz.length, uncompressedBytes: sql.length, sha256: createHash('sha256').update(gz).digest('hex') };
   writeManifest(file, signed ? sign(manifest, backupKeys({ dataDir })) : manifest);
+}
+
+/** A copy of a backup and its manifest, named `<backup>-<suffix>.sql.gz`, rewritten as rewriteBackup does. */
+export function rewrittenCopy(dataDir: string, original: string, suffix: string, edit: (sql: string) => string, signed: boolean): string {
+  const file = original.replace(/\.sql\.gz$/, `-${suffix}.sql.gz`);
+  copyFileSync(original, file);
+  copyFileSync(manifestPath(original), manifestPath(file));
+  rewriteBackup(dataDir, file, edit, signed);
+  return file;
 }
 
 export async function createBackup(setup: Setup): Promise<string> {

@@ -82,12 +82,13 @@ function readKeyring(file: string): Key[] | undefined {
   }
 }
 
-function keyLine(): string {
+function newKey(): Key {
   const secret = randomBytes(32);
-  return `${keyId(secret)} ${secret.toString('base64url')}`;
+  return { id: keyId(secret), secret };
 }
 
-function writeKeyring(file: string, lines: string[]): void {
+function writeKeyring(file: string, keys: Key[]): void {
+  const lines = keys.map((k) => `${k.id} ${k.secret.toString('base64url')}`);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   writeFileAtomic(
     file,
@@ -100,19 +101,21 @@ function writeKeyring(file: string, lines: string[]): void {
 function signingKey(file: string): Key {
   const ring = readKeyring(file);
   if (ring) return ring[0]!;
+  const key = newKey();
   try {
-    writeKeyring(file, [keyLine()]);
+    writeKeyring(file, [key]);
   } catch (err) {
     throw problem(file, `is missing and cannot be made (${(err as Error).message}): make one with tpctl backup rotate-key, or name it`);
   }
-  return readKeyring(file)![0]!;
+  return key;
 }
 
 /** A new signing key at the head of the ring; the older keys stay, to check older backups. */
 export function rotateKey(keys: BackupKeys): { keyId: string; kept: number } {
   const ring = readKeyring(keys.keyFile) ?? [];
-  writeKeyring(keys.keyFile, [keyLine(), ...ring.map((k) => `${k.id} ${k.secret.toString('base64url')}`)]);
-  return { keyId: readKeyring(keys.keyFile)![0]!.id, kept: ring.length };
+  const key = newKey();
+  writeKeyring(keys.keyFile, [key, ...ring]);
+  return { keyId: key.id, kept: ring.length };
 }
 
 /** What is signed: every field of the manifest but the signature and the time of the last check, in a fixed order. */

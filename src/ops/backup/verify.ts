@@ -128,13 +128,16 @@ export function checkManifest(file: string, keys: BackupKeys): VerifyResult {
 
 const notVerified = (detail: string) => new Refused(`the backup failed verification, nothing was changed: ${detail}`);
 
-/** The copy's size and SHA-256 against the manifest's. */
-function sumChecks(copy: CheckedCopy, manifest: BackupManifest): Check[] {
+/** The file copied apart as it is summed (progress: 'checking'), and its size and SHA-256 against the manifest's. */
+async function copyAndSum(file: string, manifest: BackupManifest, onProgress?: (p: Progress) => void): Promise<{ copy: CheckedCopy; checks: Check[] }> {
+  let read = 0;
+  const copy = await CheckedCopy.take(file, (n) => onProgress?.({ phase: 'checking', done: (read += n), total: manifest.sizeBytes }));
   const size = copy.sizeBytes === manifest.sizeBytes;
-  return [
+  const checks = [
     { name: 'size', ok: size, detail: `${copy.sizeBytes} bytes${size ? '' : `, the manifest says ${manifest.sizeBytes}`}` },
     sha256Check(copy.sha256, manifest.sha256),
   ];
+  return { copy, checks };
 }
 
 /**
@@ -151,9 +154,7 @@ export async function checkedBackup(
   const first = checkManifest(file, backupKeys(target));
   if (!first.ok || !first.manifest) throw notVerified(failedChecks(first));
   const manifest = first.manifest;
-  let read = 0;
-  const copy = await CheckedCopy.take(file, (n) => onProgress?.({ phase: 'checking', done: (read += n), total: manifest.sizeBytes }));
-  const sums = { checks: sumChecks(copy, manifest) };
+  const { copy, ...sums } = await copyAndSum(file, manifest, onProgress);
   if (!sums.checks.every((c) => c.ok)) {
     copy.close();
     throw notVerified(failedChecks(sums));
@@ -213,10 +214,9 @@ export async function verifyBackup(
   if (!manifest || !first.ok) return first;
   const size = manifest.sizeBytes;
   const result = (): VerifyResult => ({ ...first, ok: checks.every((c) => c.ok) });
-  let read = 0;
-  const copy = await CheckedCopy.take(file, (n) => options.onProgress?.({ phase: 'checking', done: (read += n), total: size }));
+  const { copy, checks: sums } = await copyAndSum(file, manifest, options.onProgress);
   try {
-    checks.push(...sumChecks(copy, manifest));
+    checks.push(...sums);
     if (!checks.every((c) => c.ok)) return result();
     checks.push(...(await contentChecks(copy.read(), manifest)));
     if (options.restoreTest && checks.every((c) => c.ok)) {

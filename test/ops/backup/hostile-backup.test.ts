@@ -1,9 +1,8 @@
-import { chmodSync, chownSync, copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { manifestPath } from '../../../src/ops/backup/manifest.js';
 import { tempDir } from '../../support/backends.js';
-import { createBackup, rewriteBackup, setUp, withDb, type Kind, type Setup } from '../../support/backup-setup.js';
+import { createBackup, rewrittenCopy, setUp, withDb, type Kind, type Setup } from '../../support/backup-setup.js';
 import { fingerprint } from '../../support/fingerprint.js';
 import { tpctl } from '../../support/tpctl.js';
 
@@ -48,11 +47,7 @@ const inject = (payload: string) => (sql: string) => {
 
 /** A copy of a real backup, under another name, edited to carry the payload; signed again or not. */
 function crafted(setup: Setup, original: string, payload: string, signed: boolean): string {
-  const file = original.replace(/\.sql\.gz$/, `-${Math.random().toString(36).slice(2, 8)}.sql.gz`);
-  copyFileSync(original, file);
-  copyFileSync(manifestPath(original), manifestPath(file));
-  rewriteBackup(setup.env.ATLAS_DATA_DIR!, file, inject(payload), signed);
-  return file;
+  return rewrittenCopy(setup.env.ATLAS_DATA_DIR!, original, Math.random().toString(36).slice(2, 8), inject(payload), signed);
 }
 
 async function nothingRan(kind: Kind, setup: Setup): Promise<void> {
@@ -172,10 +167,13 @@ describe('what psql would take for the end of the rows', () => {
   it('a COPY row starting with \\. followed by more is refused before it reaches psql', async () => {
     const setup = await setUp('postgres');
     const original = await createBackup(setup);
-    const file = original.replace(/\.sql\.gz$/, '-rows.sql.gz');
-    copyFileSync(original, file);
-    copyFileSync(manifestPath(original), manifestPath(file));
-    rewriteBackup(setup.env.ATLAS_DATA_DIR!, file, (sql) => sql.replace(/^(COPY public\.incidents .*\n)/m, `$1\\.\r\n\\! id > ${mark(9)}\n`), true);
+    const file = rewrittenCopy(
+      setup.env.ATLAS_DATA_DIR!,
+      original,
+      'rows',
+      (sql) => sql.replace(/^(COPY public\.incidents .*\n)/m, `$1\\.\r\n\\! id > ${mark(9)}\n`),
+      true,
+    );
     const res = await tpctl(['restore', file], setup.env);
     expect(res.stderr).toContain('a row of public.incidents starts with \\. (the end-of-rows mark) and goes on');
     expect(res.code).toBe(2);
