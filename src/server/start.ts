@@ -24,6 +24,7 @@ async function connect(config: ServerConfig, log: Logger, stopAsked: () => boole
     try {
       await db.query('SELECT 1');
       log.info({ database: db.location, kind: db.kind }, 'database connected');
+      if (db.kind === 'postgres') await warnIfSuperuser(db, log);
       return db;
     } catch (err) {
       await db.close().catch(() => {});
@@ -32,6 +33,18 @@ async function connect(config: ServerConfig, log: Logger, stopAsked: () => boole
       await sleep(Math.min(250 * 2 ** attempt, 5_000));
     }
   }
+}
+
+/** A superuser can run programs and read files on the database host: the Tenant Plane (and a restore) needs no such power. */
+async function warnIfSuperuser(db: Database, log: Logger): Promise<void> {
+  const [role] = await db.query<{ name: string; superuser: boolean }>(
+    `SELECT rolname AS name, rolsuper AS superuser FROM pg_roles WHERE rolname = current_user`,
+  );
+  if (role?.superuser)
+    log.warn(
+      { role: role.name },
+      'the database role is a superuser: give the Tenant Plane a role that owns its database and is not one (docs/security/threat-model.md)',
+    );
 }
 
 async function createFirstAdmin(db: Database, admin: { email: string; password: string }, log: Logger): Promise<void> {

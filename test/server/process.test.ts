@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../src/db/migrations.js';
 import { sharedPostgres, tempDir } from '../support/backends.js';
-import { PG_PASSWORD, PostgresServer } from '../support/postgres-server.js';
+import { PG_PASSWORD, PG_SUPERUSER, PostgresServer } from '../support/postgres-server.js';
 import { eventually } from '../support/api-client.js';
 import { makeRelease } from '../support/release.js';
 import { spawnServer, startServer, type ServerProcess } from '../support/server-process.js';
@@ -76,6 +76,21 @@ describe('health follows the database', () => {
 });
 
 describe('start-up', () => {
+  it('warns when its database role is a superuser, naming it, and not when it is the role the Compose file makes', async () => {
+    const url = await sharedPostgres().createDatabase();
+    const superuser = new URL(url);
+    superuser.username = PG_SUPERUSER;
+    const warnings = async (dbUrl: string) => (await start({ DB_URL: dbUrl })).logs.filter((l) => /superuser/.test(String(l.msg)));
+    expect(await warnings(url)).toEqual([]);
+    expect(await warnings(superuser.toString())).toEqual([
+      expect.objectContaining({
+        level: 40,
+        role: PG_SUPERUSER,
+        msg: 'the database role is a superuser: give the Tenant Plane a role that owns its database and is not one (docs/security/threat-model.md)',
+      }),
+    ]);
+  });
+
   it('three processes started at once on an empty database migrate it exactly once', async () => {
     const url = await sharedPostgres().createDatabase();
     const servers = await Promise.all([1, 2, 3].map(() => start({ DB_URL: url, ...ADMIN })));

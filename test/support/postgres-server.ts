@@ -8,8 +8,13 @@ import pg from 'pg';
 /**
  * A real PostgreSQL server for tests, from Debian's binaries (/usr/lib/postgresql/<major>/bin),
  * in a temporary directory, on 127.0.0.1. As root it runs as the `postgres` user.
+ *
+ * Its roles are those of the Compose file we ship: the superuser `postgres` makes the databases
+ * (and is what tests inspect them with); the Tenant Plane and tpctl connect as `atlasusr`, which
+ * owns them and may create more (a restore test's scratch database) but is not a superuser.
  */
-export const PG_USER = 'atlasusr';
+export const PG_SUPERUSER = 'postgres';
+const PG_USER = 'atlasusr';
 /** Distinctive, so that tests can search logs and process lists for it. */
 export const PG_PASSWORD = 'pw-Zq8x-secret';
 
@@ -45,7 +50,7 @@ export class PostgresServer {
   private constructor(
     readonly dir: string,
     readonly port: number,
-    private readonly bin: string,
+    readonly binDir: string,
     private readonly user: { uid: number; gid: number } | undefined,
     private readonly durable = false,
   ) {}
@@ -75,7 +80,7 @@ export class PostgresServer {
         '-D',
         path.join(dir, 'data'),
         '-U',
-        PG_USER,
+        PG_SUPERUSER,
         '--pwfile',
         path.join(dir, 'pwfile'),
         '--auth-host=scram-sha-256',
@@ -89,6 +94,7 @@ export class PostgresServer {
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
     const server = new PostgresServer(dir, await freePort(), bin, user, options.durable ?? false);
     await server.resume();
+    await server.sql(`CREATE ROLE ${PG_USER} LOGIN NOSUPERUSER CREATEDB PASSWORD '${PG_PASSWORD}'`);
     return server;
   }
 
@@ -108,7 +114,7 @@ export class PostgresServer {
       '-c',
       'max_connections=200',
     ];
-    const child = spawn(path.join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
+    const child = spawn(path.join(this.binDir, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     this.process = child;
@@ -116,7 +122,7 @@ export class PostgresServer {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
       try {
-        const client = new pg.Client({ connectionString: this.url('postgres') });
+        const client = new pg.Client({ connectionString: this.url('postgres', PG_SUPERUSER) });
         await client.connect();
         await client.end();
         return;
@@ -127,19 +133,20 @@ export class PostgresServer {
     }
   }
 
-  url(database: string): string {
-    return `postgresql://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${this.port}/${database}`;
+  url(database: string, user = PG_USER): string {
+    return `postgresql://${user}:${PG_PASSWORD}@127.0.0.1:${this.port}/${database}`;
   }
 
-  /** A new, empty database; returns its URL. */
+  /** A new, empty database owned by the Tenant Plane's role; returns its URL (as that role). */
   async createDatabase(prefix = 'test'): Promise<string> {
     const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-    await this.sql(`CREATE DATABASE ${name}`);
+    await this.sql(`CREATE DATABASE ${name} OWNER ${PG_USER}`);
     return this.url(name);
   }
 
+  /** Runs a statement as the superuser. */
   async sql(statement: string, database = 'postgres'): Promise<pg.QueryResult> {
-    const client = new pg.Client({ connectionString: this.url(database) });
+    const client = new pg.Client({ connectionString: this.url(database, PG_SUPERUSER) });
     await client.connect();
     try {
       return await client.query(statement);

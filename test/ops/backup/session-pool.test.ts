@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { CommandError, Executor } from '../../../src/ops/core/exec.js';
 import { psqlSessionCommand } from '../../../src/ops/backup/pg-tools.js';
@@ -19,7 +20,11 @@ function step(name: string, names: string[] | undefined, seconds: number, sideBy
 async function twoSessions(): Promise<{ pool: SessionPool; steps: () => Promise<{ name: string; started: Date; ended: Date }[]> }> {
   const url = await sharedPostgres().createDatabase('pool');
   const database = url.split('/').pop();
-  await sharedPostgres().sql('CREATE TABLE steps (name text PRIMARY KEY, started timestamptz, ended timestamptz)', database);
+  // Made by the role the sessions run as, which owns it.
+  const owner = new pg.Client({ connectionString: url });
+  await owner.connect();
+  await owner.query('CREATE TABLE steps (name text PRIMARY KEY, started timestamptz, ended timestamptz)');
+  await owner.end();
   const pool = new SessionPool(new Executor(undefined, []), psqlSessionCommand(url, '64MB'), 2);
   return { pool, steps: async () => (await sharedPostgres().sql('SELECT name, started, ended FROM steps', database)).rows as never };
 }
