@@ -120,9 +120,8 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
   ])('a backup %s fails verify and makes restore refuse, changing nothing', async (_name, damage, message) => {
     const file = await createBackup(setup);
     damage(file);
-    const verify = await tpctl(['backup', 'verify', file], setup.env);
-    expect(verify.code).toBe(1);
-    expect(verify.stdout).toMatch(message);
+    // Matched whole, so that a failure shows what tpctl said on stderr too.
+    expect(await tpctl(['backup', 'verify', file], setup.env)).toMatchObject({ code: 1, stdout: expect.stringMatching(message) });
     const before = await withDb(setup, fingerprint);
     const res = await tpctl(['restore', file], setup.env);
     expect(res.code).toBe(2);
