@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freshClusterFile, newCluster } from '../../src/db/embedded.js';
+import { freshClusterDir, newCluster } from '../../src/db/embedded.js';
 import { tempDir } from '../support/backends.js';
 
 /** What a cluster is made of, compared between two clusters: the databases and the catalog's size. */
@@ -18,23 +18,25 @@ async function shape(dataDir: string, keptIn: string) {
 }
 
 describe('a new embedded cluster', () => {
-  it('is made by initdb once per data directory, kept private, and unpacked from that copy the next time, the same', async () => {
+  it('is made by initdb once per data directory, kept private, and copied from there the next time, the same', async () => {
     const dir = tempDir();
     const first = await shape(path.join(dir, 'one'), dir);
-    const kept = freshClusterFile(dir);
-    expect(statSync(kept).mode & 0o777).toBe(0o600);
-    const keptAt = statSync(kept).mtimeMs;
+    const kept = freshClusterDir(dir);
+    expect(statSync(kept).mode & 0o777).toBe(0o700);
+    expect(readdirSync(dir).sort()).toEqual([path.basename(kept), 'one']);
+    const keptAt = statSync(path.join(kept, 'global', 'pg_control')).mtimeMs;
     // Nothing written to the first cluster after its creation is in the copy.
     expect(await shape(path.join(dir, 'two'), dir)).toEqual(first);
-    expect(statSync(kept).mtimeMs).toBe(keptAt);
+    expect(statSync(path.join(kept, 'global', 'pg_control')).mtimeMs).toBe(keptAt);
     expect(first).toMatchObject({ databases: expect.arrayContaining(['postgres', 'template1']) as string[], rows: [{ a: 1 }] });
   });
 
   it('is made again by initdb when the kept copy does not load, and the copy is replaced', async () => {
     const dir = tempDir();
-    writeFileSync(freshClusterFile(dir), 'not a tarball');
+    mkdirSync(freshClusterDir(dir));
+    writeFileSync(path.join(freshClusterDir(dir), 'PG_VERSION'), '9\n');
     expect((await shape(path.join(dir, 'one'), dir)).rows).toEqual([{ a: 1 }]);
-    expect(readFileSync(freshClusterFile(dir)).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(readFileSync(path.join(freshClusterDir(dir), 'PG_VERSION'), 'utf8')).toMatch(/^1[7-9]\n$/);
   });
 
   it('refuses a directory that is not empty, and leaves it as it was', async () => {
@@ -43,6 +45,6 @@ describe('a new embedded cluster', () => {
     writeFileSync(path.join(dir, 'data', 'PG_VERSION'), '18\n');
     await expect(newCluster(path.join(dir, 'data'), dir)).rejects.toThrow(/is not empty/);
     expect(readFileSync(path.join(dir, 'data', 'PG_VERSION'), 'utf8')).toBe('18\n');
-    expect(existsSync(freshClusterFile(dir))).toBe(false);
+    expect(existsSync(freshClusterDir(dir))).toBe(false);
   });
 });

@@ -1,10 +1,10 @@
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
 import { type Database } from '../../src/db/database.js';
-import { freshClusterFile } from '../../src/db/embedded.js';
+import { freshClusterDir } from '../../src/db/embedded.js';
 import { PostgresServer } from './postgres-server.js';
 
 /** The PostgreSQL server shared by this test run. */
@@ -22,7 +22,7 @@ export function tempDir(prefix = 'atlas-test-'): string {
  */
 export function embeddedDir(): string {
   const dir = tempDir();
-  copyFileSync(freshClusterFile(os.tmpdir()), freshClusterFile(dir));
+  cpSync(freshClusterDir(os.tmpdir()), freshClusterDir(dir), { recursive: true });
   return dir;
 }
 

@@ -8,49 +8,35 @@ import { readingDigest } from './integrity.js';
 const KEEP_OPEN = { open, read, close: (_fd: number, done: (err: null) => void) => done(null) };
 
 /**
- * The bytes of a backup that were checked, and only those. They are copied, as they are summed,
- * into a file of this process's own (created new in a directory of its own, mode 0600, its name
- * removed at once: only this descriptor reaches it), and every load reads them back from there.
- * Editing or swapping the backup file after its check changes nothing that is loaded.
+ * A file of this process's own in TMPDIR: created new in a directory of its own, mode 0600, its
+ * name removed at once, so that only this descriptor reaches it. Written once, read as often as
+ * needed; gone with the descriptor.
  */
-export class CheckedCopy {
-  private constructor(
-    private readonly fd: number,
-    readonly sizeBytes: number,
-    readonly sha256: string,
-  ) {}
+export class PrivateFile {
+  private constructor(private readonly fd: number) {}
 
-  /** Copies `file` (not through a link) in TMPDIR, summing it; `onBytes` hears each piece. */
-  static async take(file: string, onBytes: (n: number) => void = () => {}): Promise<CheckedCopy> {
+  /** Writes `chunks` to a new private file; `onBytes` hears each piece. */
+  static async of(chunks: AsyncIterable<Buffer>, onBytes: (chunk: Buffer) => void = () => {}): Promise<PrivateFile> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-backup-'));
-    const copyPath = path.join(dir, 'backup.sql.gz');
-    const fd = openSync(copyPath, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    unlinkSync(copyPath);
+    const name = path.join(dir, 'private');
+    const fd = openSync(name, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    unlinkSync(name);
     rmdirSync(dir);
-    const source = openNoFollow(file);
-    if (source === undefined) {
-      closeSync(fd);
-      throw Object.assign(new Error(`${file} does not exist`), { code: 'ENOENT' });
-    }
     try {
-      const digest = readingDigest();
-      for await (const chunk of createReadStream('', { fd: source, highWaterMark: 1 << 20 })) {
-        const buf = chunk as Buffer;
-        digest.add(buf);
-        for (let written = 0; written < buf.length;) written += writeSync(fd, buf, written);
-        onBytes(buf.length);
+      for await (const chunk of chunks) {
+        for (let written = 0; written < chunk.length;) written += writeSync(fd, chunk, written);
+        onBytes(chunk);
       }
-      const { sizeBytes, sha256 } = digest.result();
-      return new CheckedCopy(fd, sizeBytes, sha256);
+      return new PrivateFile(fd);
     } catch (err) {
       closeSync(fd);
       throw err;
     }
   }
 
-  /** The checked bytes from the start, as often as needed; `onRead` hears each piece. */
+  /** The bytes from the start; `onRead` hears each piece. */
   read(onRead?: (chunk: Buffer) => void): Readable {
-    // Its descriptor is the copy's: ending or destroying the stream must not close it.
+    // Its descriptor is the file's: ending or destroying the stream must not close it.
     const file = createReadStream('', { fd: this.fd, start: 0, fs: KEEP_OPEN, highWaterMark: 1 << 20 });
     if (!onRead) return file;
     // Heard on the way through, not by a 'data' listener, which would let bytes flow before the reader is there.
@@ -66,5 +52,41 @@ export class CheckedCopy {
 
   close(): void {
     closeSync(this.fd);
+  }
+}
+
+/**
+ * The bytes of a backup that were checked, and only those: copied, as they are summed, into a
+ * PrivateFile, from which every load reads them back. Editing or swapping the backup file after
+ * its check changes nothing that is loaded.
+ */
+export class CheckedCopy {
+  private constructor(
+    private readonly file: PrivateFile,
+    readonly sizeBytes: number,
+    readonly sha256: string,
+  ) {}
+
+  /** Copies `file` (not through a link), summing it; `onBytes` hears each piece. */
+  static async take(file: string, onBytes: (n: number) => void = () => {}): Promise<CheckedCopy> {
+    const source = openNoFollow(file);
+    if (source === undefined) throw Object.assign(new Error(`${file} does not exist`), { code: 'ENOENT' });
+    const digest = readingDigest();
+    const chunks = createReadStream('', { fd: source, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+    const copy = await PrivateFile.of(chunks, (chunk) => {
+      digest.add(chunk);
+      onBytes(chunk.length);
+    });
+    const { sizeBytes, sha256 } = digest.result();
+    return new CheckedCopy(copy, sizeBytes, sha256);
+  }
+
+  /** The checked bytes from the start, as often as needed; `onRead` hears each piece. */
+  read(onRead?: (chunk: Buffer) => void): Readable {
+    return this.file.read(onRead);
+  }
+
+  close(): void {
+    this.file.close();
   }
 }

@@ -10,7 +10,8 @@ import { backupFileName } from '../../shared/names.js';
 import { readAppVersion } from '../../shared/version.js';
 import type { Executor } from '../core/exec.js';
 import { CopyRowCounter } from './copy-rows.js';
-import { countRows, readDatabaseFacts, userTables, type DatabaseFacts } from './database-facts.js';
+import { readDatabaseFacts, type DatabaseFacts } from './database-facts.js';
+import { embeddedDump } from './embedded-dump.js';
 import { writeManifest, type BackupManifest } from './manifest.js';
 import { backupKeys, sign, type BackupKeys } from './signing.js';
 import { GzipReadBackError, ParallelGzipFile } from './parallel-gzip.js';
@@ -113,17 +114,10 @@ async function dumpPostgres(url: string, exec: Executor, sink: Sink): Promise<Om
   return { clientVersion, source: 'postgres', tables: counter.tables };
 }
 
-/** A dump of an embedded database by PGlite's own pg_dump (rows as INSERTs), streamed. */
-export async function* embeddedDump(pglite: import('@electric-sql/pglite').PGlite): AsyncGenerator<Buffer> {
-  const { pgDump } = await import('@electric-sql/pglite-tools/pg_dump');
-  const file = await pgDump({ pg: pglite, args: ['--no-owner', '--no-privileges'] });
-  for await (const chunk of file.stream()) yield Buffer.from(chunk as Uint8Array);
-}
-
 /** The embedded database, dumped (the process holds its lock meanwhile). */
 async function dumpEmbedded(db: Database & { pglite: import('@electric-sql/pglite').PGlite }, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
-  const tables = await countRows(db, await userTables(db));
-  for await (const chunk of embeddedDump(db.pglite)) await sink(chunk);
+  const tables: Record<string, number> = {};
+  for await (const chunk of embeddedDump(db.pglite, tables)) await sink(chunk);
   return { clientVersion: 'pg_dump (PGlite) 18', source: 'embedded', tables };
 }
 

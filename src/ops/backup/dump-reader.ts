@@ -13,10 +13,11 @@ const NEWLINE = 0x0a;
 const DOT_LINE = Buffer.from('\n\\.');
 
 /**
- * The longest line or statement a backup may hold. The Tenant Plane never writes a value near
- * it (its API takes bodies of 1 MB at most), and a restore holds one line in memory at a time.
+ * The longest line or statement a backup may hold. The Tenant Plane never writes a row near it
+ * (its API takes bodies of 256 KB at most, and a row dumps to at most twice its text), and a
+ * restore holds one line in memory at a time.
  */
-export const MAX_LINE_BYTES = 64 << 20;
+export const MAX_LINE_BYTES = 16 << 20;
 
 export class DumpFormatError extends Error {}
 

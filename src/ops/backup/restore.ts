@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { openDatabase } from '../../db/open.js';
 import { type Database, type Queryable } from '../../db/database.js';
-import { EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
+import { createPglite, EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
 import { fsyncDir } from '../../shared/files.js';
 import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchema, setAsideSchemaKind, setAsideToDrop } from '../../shared/names.js';
 import type { Executor } from '../core/exec.js';
@@ -12,12 +12,12 @@ import type { DatabaseTarget, Progress } from './create.js';
 import { countRows, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';
 import { keepCredentialsRevoked, type CredentialsKept } from './credentials.js';
-import { embeddedDump } from './create.js';
+import { embeddedTables } from './embedded-dump.js';
 import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
 import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
 import { checkedBackup, rowCountDifferences } from './verify.js';
-import type { CheckedCopy } from './checked-copy.js';
+import { PrivateFile, type CheckedCopy } from './checked-copy.js';
 
 export interface RestorePlan extends DatabaseTarget {
   file: string;
@@ -233,26 +233,43 @@ const besideEmbedded = (live: string) => readdirSync(path.dirname(live));
 /** Where the live data is copied beside the loaded backup, in the embedded database's staging copy. */
 const LIVE_COPY = 'atlas_live';
 
+/** The live embedded data as SQL in a private file (none when there is no live data), and how long the dump took. */
+interface LiveDump {
+  file: PrivateFile | undefined;
+  ms: number;
+}
+
 /**
- * The comparison (and carry) on the embedded database: one process may open each PGlite
- * directory, so the live data is copied into the staging copy beside the loaded backup first.
+ * The live embedded data, dumped before the backup is loaded: one process may open each PGlite
+ * directory, and one instance at a time keeps the restore's memory to one instance's. The
+ * caller holds the live directory's lock, so nothing changes it meanwhile.
  */
-async function sinceBackupEmbedded(restored: Database, live: string, keepNew: boolean | undefined): Promise<Pick<Swapped, 'sinceBackup' | 'credentials'>> {
-  if (!existsSync(live)) {
-    const credentials = await keepCredentialsRevoked(restored, LIVE_COPY, 'public');
-    return { sinceBackup: { tables: [], carried: keepNew ? [] : undefined, compareMs: 0, carryMs: 0 }, credentials };
-  }
-  const [tables, compareMs] = await timed(async () => {
-    const { PGlite } = await import('@electric-sql/pglite');
-    const source = await PGlite.create(live);
+async function dumpLiveApart(live: string): Promise<LiveDump> {
+  if (!existsSync(live)) return { file: undefined, ms: 0 };
+  const [file, ms] = await timed(async () => {
+    const source = await createPglite(live);
     try {
-      await restored.exec(`CREATE SCHEMA ${LIVE_COPY}`);
-      await loadEmbeddedDumpIntoSchema(restored, embeddedDump(source), LIVE_COPY);
+      return await PrivateFile.of(embeddedTables(source));
     } finally {
       await source.close();
     }
+  });
+  return { file, ms };
+}
+
+/** The comparison (and carry) on the embedded database: the live data's dump is loaded beside the restored data first. */
+async function sinceBackupEmbedded(restored: Database, live: LiveDump, keepNew: boolean | undefined): Promise<Pick<Swapped, 'sinceBackup' | 'credentials'>> {
+  const dump = live.file;
+  if (!dump) {
+    const credentials = await keepCredentialsRevoked(restored, LIVE_COPY, 'public');
+    return { sinceBackup: { tables: [], carried: keepNew ? [] : undefined, compareMs: 0, carryMs: 0 }, credentials };
+  }
+  const [tables, loadMs] = await timed(async () => {
+    await restored.exec(`CREATE SCHEMA ${LIVE_COPY}`);
+    await loadEmbeddedDumpIntoSchema(restored, dump.read(), LIVE_COPY);
     return sinceBackup(restored, LIVE_COPY, 'public');
   });
+  const compareMs = live.ms + loadMs;
   const [[carried, credentials], carryMs] = await timed(() =>
     restored
       .transaction(
@@ -273,14 +290,16 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
   const lock = lockEmbedded(live);
   const at = new Date();
   const staging = setAsideDirectory(live, 'incoming', at);
+  let liveDump: LiveDump | undefined;
   try {
+    liveDump = await dumpLiveApart(live);
     await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, loading(copy, plan.onProgress));
     const restored = await openEmbedded(staging);
     let since: Pick<Swapped, 'sinceBackup' | 'credentials'>;
     try {
       const diff = rowCountDifferences(manifest.tables, await countRows(restored, Object.keys(manifest.tables)));
       if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
-      since = await sinceBackupEmbedded(restored, live, plan.keepNew);
+      since = await sinceBackupEmbedded(restored, liveDump, plan.keepNew);
     } finally {
       await restored.close();
     }
@@ -295,6 +314,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
     }
     return { safetyCopy: { kind: 'directory', name: aside }, notes: [], ...since };
   } finally {
+    liveDump?.file?.close();
     await rm(staging, { recursive: true, force: true });
     lock.release();
   }

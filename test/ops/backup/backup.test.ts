@@ -121,7 +121,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     const file = await createBackup(setup);
     damage(file);
     // Matched whole, so that a failure shows what tpctl said on stderr too.
-    expect(await tpctl(['backup', 'verify', file], setup.env)).toMatchObject({ code: 1, stdout: expect.stringMatching(message) });
+    expect(await tpctl(['backup', 'verify', file], setup.env)).toMatchObject({ code: 1, stdout: expect.stringMatching(message) as string });
     const before = await withDb(setup, fingerprint);
     const res = await tpctl(['restore', file], setup.env);
     expect(res.code).toBe(2);
