@@ -3,8 +3,9 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { openEmbedded } from '../../../src/db/embedded.js';
 import { loadMigrations, migrate } from '../../../src/db/migrations.js';
-import { embeddedDump } from '../../../src/ops/backup/embedded-dump.js';
-import { loadIntoEmbedded } from '../../../src/ops/backup/load.js';
+import { embeddedDump, embeddedTables } from '../../../src/ops/backup/embedded-dump.js';
+import { loadEmbeddedDumpIntoSchema, loadIntoEmbedded } from '../../../src/ops/backup/load.js';
+import { tableShapes } from '../../../src/ops/backup/table-shapes.js';
 import { embeddedDir } from '../../support/backends.js';
 
 /** Values that a dump quotes wrongly if it quotes them at all by hand. */
@@ -62,6 +63,31 @@ describe('the embedded database dump', () => {
       expect(Number(next!.id)).toBe(Math.max(...before.map((r) => Number(r.id))) + 1);
     } finally {
       await restored.close();
+    }
+  });
+
+  it("copies, for a restore's comparison, every table's columns, rows and keys into another schema, without pg_dump", async () => {
+    const source = embeddedDir();
+    const db = await openEmbedded(source);
+    await migrate(db, loadMigrations(), '1.3.0');
+    await db.exec(ODD);
+    await db.exec(
+      `INSERT INTO incidents (title, severity) VALUES ('one', 'low'); INSERT INTO incident_events (incident_id, actor, kind, detail) SELECT id, 'a@example.com', 'comment', '{"text": "x"}' FROM incidents`,
+    );
+    const chunks: Buffer[] = [];
+    for await (const chunk of embeddedTables(db.pglite)) chunks.push(chunk);
+    expect(Buffer.concat(chunks).toString()).not.toMatch(/CREATE (INDEX|TRIGGER|FUNCTION)|setval/);
+    await db.exec('CREATE SCHEMA atlas_live');
+    await loadEmbeddedDumpIntoSchema(db, chunks, 'atlas_live');
+    const shapes = async (schema: string) => [...(await tableShapes(db, schema)).values()].map((t) => ({ ...t, estimatedRows: 0 }));
+    try {
+      expect(await shapes('atlas_live')).toEqual(await shapes('public'));
+      expect((await shapes('public')).find((t) => t.name === 'incident_events')).toMatchObject({ key: ['id'], parents: ['incidents'] });
+      for (const table of ['odd', 'incidents', 'incident_events', 'schema_migrations']) {
+        expect(await db.query(`SELECT * FROM atlas_live.${table} ORDER BY 1`)).toEqual(await db.query(`SELECT * FROM public.${table} ORDER BY 1`));
+      }
+    } finally {
+      await db.close();
     }
   });
 });
