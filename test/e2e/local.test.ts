@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../src/db/migrations.js';
 import { appRoot } from '../../src/shared/app-root.js';
-import { eventually } from '../support/api-client.js';
+import { eventually, loginFrom } from '../support/api-client.js';
 import { tempDir } from '../support/backends.js';
 import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
@@ -47,8 +47,20 @@ afterAll(async () => {
 });
 
 describe('the local runtime (no Docker), on the embedded database', () => {
-  it('upgrades 1.2.2 -> 1.3.0 with a backup of the embedded database', async () => {
-    const res = await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '3' });
+  it('upgrades 1.2.2 -> 1.3.0 with a backup of the embedded database, though another client just sent 500 wrong logins for the verification identity', async () => {
+    const base = env.HEALTH_URL!.replace(/\/api\/health$/, '');
+    const identity = { email: env.ATLAS_ADMIN_EMAIL!, password: env.ATLAS_ADMIN_PASSWORD! };
+    for (let i = 0; i < 500; i++) await loginFrom('127.0.0.2', base, { email: identity.email, password: `guess-${i}` });
+    expect(await loginFrom('127.0.0.2', base, identity)).toBe(429);
+    // The checklist and the bake sign in as that identity from this host.
+    const res = await script('upgrade-tp.sh', {
+      ATLAS_VERSION: '1.3.0',
+      ATLAS_BAKE_SECONDS: '3',
+      ATLAS_VERIFY_EMAIL: identity.email,
+      ATLAS_VERIFY_PASSWORD: identity.password,
+    });
+    const runLog = / log:(\S+)/.exec(readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8'))?.[1];
+    expect(readFileSync(runLog!, 'utf8')).toMatch(/PASS login: POST \/api\/login as admin@example\.com/);
     expect(res.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in [\d.]+ s; 1\.3\.0 is healthy/);
     expect(res.code).toBe(0);
     expect(await health()).toMatchObject({ version: '1.3.0', checks: { schema: { applied: loadMigrations().length + 1 } } }); // ours and 0900
@@ -79,6 +91,7 @@ describe('the local runtime (no Docker), on the embedded database', () => {
       'switch',
       'wait-healthy',
       'verify',
+      'checklist', // the verification identity's login among its checks
       'bake',
     ]);
     expect(entry?.run.bake).toMatchObject({ seconds: 3, signals: [] });

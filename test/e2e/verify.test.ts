@@ -1,8 +1,7 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedPostgres } from '../support/backends.js';
 import { AgentProcess } from '../support/agent-process.js';
-import { ApiClient, eventually } from '../support/api-client.js';
+import { ApiClient, eventually, loginFrom } from '../support/api-client.js';
 import { startServer, type ServerProcess } from '../support/server-process.js';
 import { tpctl } from '../support/tpctl.js';
 
@@ -30,18 +29,6 @@ afterAll(async () => {
   await agent.stop();
   tp.child.kill('SIGKILL');
 });
-
-/** A login sent from another loopback address (127.0.0.2 is this host too): another client to the server. */
-function loginFrom(localAddress: string, base: string, body: { email: string; password: string }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}/api/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 const verify = (args: string[], env: Record<string, string>) => tpctl(['verify', ...args], { HEALTH_URL: `${tp.url}/api/health`, ...env });
 

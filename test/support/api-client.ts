@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 /** A logged-in user of a running Tenant Plane, over real HTTP. */
 export class ApiClient {
   private cookie = '';
@@ -41,4 +42,16 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out after ${seconds} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A login sent from another loopback address (127.0.0.2 is this host too): another client to the server. */
+export function loginFrom(localAddress: string, base: string, body: { email: string; password: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/api/login`, { method: 'POST', localAddress, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }

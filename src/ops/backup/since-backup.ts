@@ -46,8 +46,11 @@ export interface SinceBackup {
 
 /** Tables compared at once, each on a session of its own: as many as the load uses (the comparison reads both copies whole). */
 export const COMPARE_SESSIONS = Math.max(2, Math.min(4, availableParallelism()));
-/** Enough for a hash table of a few million keys and row hashes (PostgreSQL's default is 4 MB). */
-const COMPARE_MEMORY = '64MB';
+/**
+ * Enough for a hash table of a few million keys and row hashes (PostgreSQL's default is 4 MB).
+ * The embedded database's memory is its process's, and never given back: it hashes in batches.
+ */
+const COMPARE_MEMORY = { postgres: '64MB', embedded: '8MB' };
 
 /** A column as both sides can compare it: as it is where the types agree and hash, else as text. */
 function comparable(table: TableShape, other: TableShape, name: string, alias?: string): string {
@@ -158,7 +161,7 @@ export async function sinceBackup(db: Database, live: string, backup: string, on
   await Promise.all(
     Array.from({ length: Math.min(sessions, total) }, () =>
       db.session(async (conn) => {
-        await conn.exec(`SET work_mem = '${COMPARE_MEMORY}'`);
+        await conn.exec(`SET work_mem = '${COMPARE_MEMORY[db.kind]}'`);
         for (let shape = queue.shift(); shape; shape = queue.shift()) {
           report.push(await compareTable(conn, live, backup, shape, backupShapes.get(shape.name)));
           onTable?.(report.length, total);

@@ -78,7 +78,7 @@ describe('the embedded database dump', () => {
     for await (const chunk of embeddedTables(db.pglite)) chunks.push(chunk);
     expect(Buffer.concat(chunks).toString()).not.toMatch(/CREATE (INDEX|TRIGGER|FUNCTION)|setval/);
     await db.exec('CREATE SCHEMA atlas_live');
-    await loadEmbeddedDumpIntoSchema(db, chunks, 'atlas_live');
+    await loadEmbeddedDumpIntoSchema(db, Readable.from(chunks), 'atlas_live');
     const shapes = async (schema: string) => [...(await tableShapes(db, schema)).values()].map((t) => ({ ...t, estimatedRows: 0 }));
     try {
       expect(await shapes('atlas_live')).toEqual(await shapes('public'));
