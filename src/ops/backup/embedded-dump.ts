@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { queryable } from '../../db/embedded.js';
 import { userTables } from './database-facts.js';
+import { ident } from './table-shapes.js';
 
 /** Rows fetched at once: a row holds at most twice a request body (256 KB), so a fetch stays within ~50 MB. */
 const FETCH_ROWS = 100;
@@ -29,7 +30,7 @@ async function* rows(pg: PGlite, table: string, counted: (n: number) => void): A
        FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [table],
   );
-  const values = columns.rows.map((c) => (c.generated ? `'DEFAULT'` : `quote_nullable(${quoteIdent(c.name)})`)).join(', ');
+  const values = columns.rows.map((c) => (c.generated ? `'DEFAULT'` : `quote_nullable(${ident(c.name)})`)).join(', ');
   const head = `INSERT INTO ${table}${columns.rows.some((c) => c.identityAlways) ? ' OVERRIDING SYSTEM VALUE' : ''} VALUES (`;
   await pg.exec(`DECLARE atlas_dump NO SCROLL CURSOR FOR SELECT concat_ws(', ', ${values}) AS v FROM ${table}`);
   try {
@@ -43,8 +44,6 @@ async function* rows(pg: PGlite, table: string, counted: (n: number) => void): A
     await pg.exec('CLOSE atlas_dump');
   }
 }
-
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /** Every table's rows, in one snapshot (the caller holds the database's lock: the schema does not change meanwhile). */
 async function* allRows(pg: PGlite, tables: Record<string, number>): AsyncGenerator<Buffer> {
