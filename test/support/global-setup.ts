@@ -10,7 +10,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Port of the PostgreSQL server shared by the run (each test file makes its own databases). */
     pgPort: number;
-    pgDir: string;
   }
 }
 
@@ -51,7 +50,6 @@ export async function setup(project: TestProject): Promise<void> {
   await (await newCluster(path.join(runDir, 'fresh-pglite'), runDir)).close();
   server = await PostgresServer.start();
   project.provide('pgPort', server.port);
-  project.provide('pgDir', server.dir);
 }
 
 export async function teardown(): Promise<void> {

@@ -72,11 +72,12 @@ export class CheckedCopy {
     const source = openNoFollow(file);
     if (source === undefined) throw Object.assign(new Error(`${file} does not exist`), { code: 'ENOENT' });
     const digest = readingDigest();
-    const chunks = createReadStream('', { fd: source, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
-    const copy = await PrivateFile.of(chunks, (chunk) => {
+    const chunks = createReadStream('', { fd: source, highWaterMark: 1 << 20 });
+    // Destroyed however the copy ends: a copy that fails before reading must not leave the source open.
+    const copy = await PrivateFile.of(chunks as AsyncIterable<Buffer>, (chunk) => {
       digest.add(chunk);
       onBytes(chunk.length);
-    });
+    }).finally(() => chunks.destroy());
     const { sizeBytes, sha256 } = digest.result();
     return new CheckedCopy(copy, sizeBytes, sha256);
   }
