@@ -1,11 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Executor } from '../ops/core/exec.js';
-import { ComposeRuntime } from '../ops/runtimes/compose/runtime.js';
-import { HelmRuntime } from '../ops/runtimes/helm/runtime.js';
 import { DEFAULT_TARGET } from '../ops/runtimes/kubernetes/commands.js';
-import { KubernetesRuntime } from '../ops/runtimes/kubernetes/runtime.js';
-import { LocalRuntime } from '../ops/runtimes/local/runtime.js';
 import type { Runtime } from '../ops/runtimes/runtime.js';
 import { appRoot } from '../shared/app-root.js';
 import { printable } from '../shared/version.js';
@@ -69,7 +65,13 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     stop: 'docker compose stop tenant-plane',
     embeddedDatabase: false,
     create: async (e, exec) =>
-      ComposeRuntime.create(exec, { cwd: process.cwd(), env: e.env, service: e.env.ATLAS_SERVICE || 'tenant-plane', image: image(e), dataDir: e.dataDir }),
+      (await import('../ops/runtimes/compose/runtime.js')).ComposeRuntime.create(exec, {
+        cwd: process.cwd(),
+        env: e.env,
+        service: e.env.ATLAS_SERVICE || 'tenant-plane',
+        image: image(e),
+        dataDir: e.dataDir,
+      }),
   },
   kubernetes: {
     title: 'Kubernetes',
@@ -79,7 +81,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     revisions: 'kubectl rollout undo --to-revision',
     stop: 'kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai',
     embeddedDatabase: false,
-    create: async (e, exec) => new KubernetesRuntime(exec, kubernetesTarget(e), e.rolloutTimeoutMs),
+    create: async (e, exec) => new (await import('../ops/runtimes/kubernetes/runtime.js')).KubernetesRuntime(exec, kubernetesTarget(e), e.rolloutTimeoutMs),
   },
   helm: {
     title: 'Helm',
@@ -92,6 +94,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
       const release = k8sName(e.env, 'ATLAS_HELM_RELEASE', DEFAULT_TARGET.deployment);
       const chart = e.env.ATLAS_HELM_CHART || path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
       if (!e.env.ATLAS_HELM_CHART && !existsSync(chart)) throw new CliError(`no chart at ${chart}: set ATLAS_HELM_CHART to the chart to upgrade with`);
+      const { HelmRuntime } = await import('../ops/runtimes/helm/runtime.js');
       return new HelmRuntime(exec, { ...kubernetesTarget(e), release, chart }, e.rolloutTimeoutMs);
     },
   },
@@ -101,7 +104,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     switching: 'the current release changed, beside the old one on PostgreSQL (not on the embedded database)',
     stop: 'tpctl local stop',
     embeddedDatabase: true,
-    create: async (e, exec) => new LocalRuntime(e.dataDir, exec),
+    create: async (e, exec) => new (await import('../ops/runtimes/local/runtime.js')).LocalRuntime(e.dataDir, exec),
   },
 };
 

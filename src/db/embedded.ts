@@ -25,7 +25,7 @@ export function embeddedDataDir(dir: string): string {
 }
 
 /** The embedded PostgreSQL (PGlite), kept in `<dir>/pglite`. One process at a time may open it. */
-export async function openEmbedded(dir: string): Promise<Database & { pglite: PGlite }> {
+export async function openEmbedded(dir: string): Promise<EmbeddedDatabase> {
   const dataDir = embeddedDataDir(dir);
   mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
   const lock = lockEmbedded(dataDir);
@@ -44,10 +44,17 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
     lock.release();
     throw err;
   }
+  return embeddedDatabase(db, dataDir, () => lock.release());
+}
+
+export type EmbeddedDatabase = Database & { pglite: PGlite };
+
+/** A PGlite instance open at `location` as our Database; closing it closes the instance, then calls `release`. */
+export function embeddedDatabase(db: PGlite, location: string, release: () => void = () => {}): EmbeddedDatabase {
   const self = queryable(db);
   return {
     kind: 'embedded',
-    location: dataDir,
+    location,
     pglite: db,
     ...self,
     transaction: (fn) => db.transaction((tx) => fn(queryable(tx))),
@@ -57,7 +64,7 @@ export async function openEmbedded(dir: string): Promise<Database & { pglite: PG
       try {
         await db.close();
       } finally {
-        lock.release();
+        release();
       }
     },
   };

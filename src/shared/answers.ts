@@ -1,6 +1,10 @@
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormatsPlugin from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, ValidateFunction } from 'ajv';
 import { isObject } from './json.js';
+
+// Required on first use, not imported: a tpctl command that reads no answer (a backup) does not
+// wait the 40 ms that loading Ajv takes.
+const require = createRequire(import.meta.url);
 
 /**
  * An answer of a Tenant Plane, read by a client of it (the recovery checklist, the bake, the edge
@@ -19,10 +23,13 @@ export function schemaChecker(
   options: { removeAdditional?: boolean; allErrors?: boolean },
   name: string,
 ): (schema: object, value: unknown) => string | undefined {
-  const ajv = new Ajv({ strict: false, ...options });
-  (addFormatsPlugin as unknown as (a: Ajv) => void)(ajv);
+  let ajv: Ajv | undefined;
   const compiled = new WeakMap<object, ValidateFunction>();
   return (schema, value) => {
+    if (!ajv) {
+      ajv = new (require('ajv') as typeof import('ajv')).Ajv({ strict: false, ...options });
+      (require('ajv-formats') as (a: Ajv) => void)(ajv);
+    }
     const validate = compiled.get(schema) ?? ajv.compile(schema);
     compiled.set(schema, validate);
     return validate(value) ? undefined : ajv.errorsText(validate.errors, { dataVar: name });

@@ -16,17 +16,24 @@ export class PrivateFile {
   private constructor(private readonly fd: number) {}
 
   /** Writes `chunks` to a new private file; `onBytes` hears each piece. */
-  static async of(chunks: AsyncIterable<Buffer>, onBytes: (chunk: Buffer) => void = () => {}): Promise<PrivateFile> {
+  static of(chunks: AsyncIterable<Buffer>, onBytes: (chunk: Buffer) => void = () => {}): Promise<PrivateFile> {
+    return PrivateFile.writtenBy(async (fd) => {
+      for await (const chunk of chunks) {
+        for (let written = 0; written < chunk.length;) written += writeSync(fd, chunk, written);
+        onBytes(chunk);
+      }
+    });
+  }
+
+  /** A new private file, written by `write` through its descriptor (which may be handed to a child process). */
+  static async writtenBy(write: (fd: number) => Promise<void>): Promise<PrivateFile> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-backup-'));
     const name = path.join(dir, 'private');
     const fd = openSync(name, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     unlinkSync(name);
     rmdirSync(dir);
     try {
-      for await (const chunk of chunks) {
-        for (let written = 0; written < chunk.length;) written += writeSync(fd, chunk, written);
-        onBytes(chunk);
-      }
+      await write(fd);
       return new PrivateFile(fd);
     } catch (err) {
       closeSync(fd);

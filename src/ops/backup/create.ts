@@ -3,8 +3,7 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase } from '../../db/open.js';
-import { type Database } from '../../db/database.js';
-import { openEmbedded } from '../../db/embedded.js';
+import { openEmbedded, type EmbeddedDatabase } from '../../db/embedded.js';
 import { redactUrl } from '../../shared/redact.js';
 import { backupFileName } from '../../shared/names.js';
 import { readAppVersion } from '../../shared/version.js';
@@ -14,8 +13,8 @@ import { readDatabaseFacts, type DatabaseFacts } from './database-facts.js';
 import { embeddedDump } from './embedded-dump.js';
 import { writeManifest, type BackupManifest } from './manifest.js';
 import { backupKeys, sign, type BackupKeys } from './signing.js';
-import { GzipReadBackError, ParallelGzipFile } from './parallel-gzip.js';
-import { checkClientTool, pgDumpCommand, serverVersion } from './pg-tools.js';
+import { ParallelGzipFile } from './parallel-gzip.js';
+import { checkClientTool, pgDumpCommand } from './pg-tools.js';
 import { backupPreamble } from './preamble.js';
 import { applyRetention } from './retention.js';
 import { Failed } from '../core/errors.js';
@@ -92,9 +91,8 @@ interface Dumped {
 type Sink = (chunk: Buffer) => Promise<void>;
 
 /** pg_dump of a PostgreSQL server, streamed; row counts taken from the very COPY data dumped. */
-async function dumpPostgres(url: string, exec: Executor, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
-  const server = await serverVersion(url);
-  const clientVersion = await checkClientTool(exec, 'pg_dump', server.major);
+async function dumpPostgres(url: string, serverMajor: number, exec: Executor, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
+  const clientVersion = await checkClientTool(exec, 'pg_dump', serverMajor);
   const counter = new CopyRowCounter();
   const command = pgDumpCommand(url);
   const { child, done } = exec.stream(command);
@@ -115,7 +113,7 @@ async function dumpPostgres(url: string, exec: Executor, sink: Sink): Promise<Om
 }
 
 /** The embedded database, dumped (the process holds its lock meanwhile). */
-async function dumpEmbedded(db: Database & { pglite: import('@electric-sql/pglite').PGlite }, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
+async function dumpEmbedded(db: EmbeddedDatabase, sink: Sink): Promise<Omit<Dumped, 'facts'>> {
   const tables: Record<string, number> = {};
   for await (const chunk of embeddedDump(db.pglite, tables)) await sink(chunk);
   return { clientVersion: 'pg_dump (PGlite) 18', source: 'embedded', tables };
@@ -155,7 +153,7 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
       plan.onProgress?.({ phase: 'dumping', done: out.bytesIn, total: estimate });
     };
     await sink(Buffer.from(backupPreamble(appVersion, createdAt.toISOString())));
-    const dumped = plan.dbUrl ? await dumpPostgres(plan.dbUrl, exec, sink) : await dumpEmbedded(db as Awaited<ReturnType<typeof openEmbedded>>, sink);
+    const dumped = plan.dbUrl ? await dumpPostgres(plan.dbUrl, facts.serverMajor, exec, sink) : await dumpEmbedded(db as EmbeddedDatabase, sink);
     const sum = await out.finish();
     writer = undefined;
     written = file;
@@ -183,7 +181,6 @@ export async function createBackup(plan: BackupPlan, exec: Executor): Promise<Ba
   } catch (err) {
     await writer?.abort();
     if (written) rmSync(written, { force: true });
-    if (err instanceof GzipReadBackError) throw new BackupError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
       throw new BackupError(`the disk holding ${plan.logDir} filled up during the backup; nothing was kept. Free some space, then try again`, [
         { do: 'set', setting: 'log-dir' },

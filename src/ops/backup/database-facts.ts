@@ -2,6 +2,8 @@ import type { Queryable } from '../../db/database.js';
 
 export interface DatabaseFacts {
   serverVersion: string;
+  /** Its major version (0 when unknown): pg_dump must be at least as new. */
+  serverMajor: number;
   /** The Tenant Plane version that last started on this database, if any did. */
   appVersion: string | undefined;
   lastMigration: string | null;
@@ -11,8 +13,8 @@ export interface DatabaseFacts {
 
 /** What a backup records about the database it was taken from. */
 export async function readDatabaseFacts(db: Queryable): Promise<DatabaseFacts> {
-  const [row] = await db.query<{ server: string; instance: boolean; migrations: boolean; data_bytes: string | number }>(
-    `SELECT current_setting('server_version') AS server,
+  const [row] = await db.query<{ server: string; server_num: string; instance: boolean; migrations: boolean; data_bytes: string | number }>(
+    `SELECT current_setting('server_version') AS server, current_setting('server_version_num') AS server_num,
             to_regclass('tenant_plane_instance') IS NOT NULL AS instance,
             to_regclass('schema_migrations') IS NOT NULL AS migrations,
             (SELECT coalesce(sum(pg_table_size(c.oid)), 0) FROM pg_class c
@@ -22,6 +24,7 @@ export async function readDatabaseFacts(db: Queryable): Promise<DatabaseFacts> {
   const [last] = row?.migrations ? await db.query<{ name: string | null }>('SELECT max(name) AS name FROM schema_migrations') : [];
   return {
     serverVersion: row?.server ?? 'unknown',
+    serverMajor: Math.floor(Number(row?.server_num ?? 0) / 10_000) || 0,
     appVersion: instance?.version,
     lastMigration: last?.name ?? null,
     dataBytes: Number(row?.data_bytes ?? 0),

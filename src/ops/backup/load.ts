@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Queryable } from '../../db/database.js';
-import { newCluster } from '../../db/embedded.js';
+import { embeddedDatabase, newCluster, type EmbeddedDatabase } from '../../db/embedded.js';
 import { printable } from '../../shared/version.js';
 import { CommandError, type Executor } from '../core/exec.js';
 import { Failed, Refused } from '../core/errors.js';
@@ -149,8 +149,11 @@ async function* statementsOnly(items: AsyncIterable<DumpItem>, map: (sql: string
   }
 }
 
-/** Loads a backup of the embedded database (its gzip bytes) into a new PGlite directory (its fresh cluster kept in the data directory `keptIn`). */
-export async function loadIntoEmbedded(dataDir: string, keptIn: string, compressed: Readable): Promise<void> {
+/**
+ * Loads a backup of the embedded database (its gzip bytes) into a new PGlite directory (its fresh
+ * cluster kept in the data directory `keptIn`); returns it open, for the checks that follow.
+ */
+export async function loadIntoEmbedded(dataDir: string, keptIn: string, compressed: Readable): Promise<EmbeddedDatabase> {
   const sql = inflated(compressed);
   const pg = await newCluster(dataDir, keptIn);
   try {
@@ -163,7 +166,7 @@ export async function loadIntoEmbedded(dataDir: string, keptIn: string, compress
   } finally {
     compressed.destroy();
   }
-  await pg.close();
+  return embeddedDatabase(pg, dataDir);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { redactUrl, splitPassword } from '../../shared/redact.js';
+import { splitPassword } from '../../shared/redact.js';
 import { SET_ASIDE_SCHEMA_PATTERN } from '../../shared/names.js';
 import { CommandError, type Command, type Executor } from '../core/exec.js';
 import { Failed } from '../core/errors.js';
@@ -82,21 +82,4 @@ export async function checkClientTool(exec: Executor, tool: 'pg_dump' | 'psql', 
     throw new ToolError(`${out} is older than the PostgreSQL ${serverMajor} server and cannot dump it: ${INSTALL.replace('<major>', String(serverMajor))}`);
   }
   return out;
-}
-
-export async function serverVersion(url: string): Promise<{ text: string; major: number }> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url, application_name: 'tpctl' });
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ v: string; n: string }>('SELECT current_setting($1) AS v, current_setting($2) AS n', [
-      'server_version',
-      'server_version_num',
-    ]);
-    return { text: rows[0]?.v ?? '', major: Math.floor(Number(rows[0]?.n) / 10_000) };
-  } catch (err) {
-    throw new ToolError(`cannot reach the database at ${redactUrl(url)}: ${(err as Error).message}`);
-  } finally {
-    await client.end().catch(() => {});
-  }
 }

@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../../db/open.js';
 import { type Database, type Queryable } from '../../db/database.js';
-import { createPglite, EmbeddedInUseError, embeddedDataDir, lockEmbedded, openEmbedded } from '../../db/embedded.js';
+import { EmbeddedInUseError, embeddedDataDir, lockEmbedded } from '../../db/embedded.js';
 import { fsyncDir } from '../../shared/files.js';
 import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchema, setAsideSchemaKind, setAsideToDrop } from '../../shared/names.js';
 import type { Executor } from '../core/exec.js';
@@ -12,7 +15,6 @@ import type { DatabaseTarget, Progress } from './create.js';
 import { countRows, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';
 import { keepCredentialsRevoked, type CredentialsKept } from './credentials.js';
-import { embeddedTables } from './embedded-dump.js';
 import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
 import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
@@ -239,21 +241,28 @@ interface LiveDump {
   ms: number;
 }
 
+const LIVE_TABLES_PROCESS = fileURLToPath(new URL('./live-tables-process.js', import.meta.url));
+
 /**
- * The live embedded data, dumped before the backup is loaded: one process may open each PGlite
- * directory, and one instance at a time keeps the restore's memory to one instance's. The
- * caller holds the live directory's lock, so nothing changes it meanwhile.
+ * The live embedded data, dumped before the backup is loaded, by a process of its own (one
+ * process may open each PGlite directory, and an instance's memory goes only with its process):
+ * the restore's memory stays that of one instance. The caller holds the live directory's lock,
+ * so nothing changes it meanwhile.
  */
 async function dumpLiveApart(live: string): Promise<LiveDump> {
   if (!existsSync(live)) return { file: undefined, ms: 0 };
-  const [file, ms] = await timed(async () => {
-    const source = await createPglite(live);
-    try {
-      return await PrivateFile.of(embeddedTables(source));
-    } finally {
-      await source.close();
-    }
-  });
+  // The child writes into the private file through its own descriptor 3: no byte passes through this process.
+  const [file, ms] = await timed(() =>
+    PrivateFile.writtenBy(async (fd) => {
+      const child = spawn(process.execPath, [LIVE_TABLES_PROCESS, live], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4096)));
+      const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+      if (code !== 0) {
+        throw new Failed(`the live embedded data could not be read for the comparison (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`);
+      }
+    }),
+  );
   return { file, ms };
 }
 
@@ -293,8 +302,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
   let liveDump: LiveDump | undefined;
   try {
     liveDump = await dumpLiveApart(live);
-    await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, loading(copy, plan.onProgress));
-    const restored = await openEmbedded(staging);
+    const restored = await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, loading(copy, plan.onProgress));
     let since: Pick<Swapped, 'sinceBackup' | 'credentials'>;
     try {
       const diff = rowCountDifferences(manifest.tables, await countRows(restored, Object.keys(manifest.tables)));

@@ -5,7 +5,6 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
-import { openEmbedded } from '../../db/embedded.js';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
@@ -54,8 +53,7 @@ async function restoreTest(
   if (!target.dbUrl) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-restore-test-'));
     try {
-      await loadIntoEmbedded(path.join(dir, 'pglite'), target.dataDir, copy.read(onRead));
-      const db = await openEmbedded(dir);
+      const db = await loadIntoEmbedded(path.join(dir, 'pglite'), target.dataDir, copy.read(onRead));
       const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
       const diff = rowCountDifferences(manifest.tables, counts);
       return {

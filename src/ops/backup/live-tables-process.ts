@@ -1,0 +1,23 @@
+/**
+ * `node live-tables-process.js DIR`: writes the tables of the embedded database in DIR
+ * (embeddedTables) to descriptor 3, then ends. A restore runs it as a process of its own:
+ * PGlite's WebAssembly memory is given back only when its process ends, and the restore opens
+ * another instance for the backup right after.
+ */
+import { writeSync } from 'node:fs';
+import { createPglite } from '../../db/embedded.js';
+import { embeddedTables } from './embedded-dump.js';
+
+const [dir, ...rest] = process.argv.slice(2);
+if (!dir || rest.length) {
+  process.stderr.write('usage: live-tables-process.js DIR (the embedded database directory)\n');
+  process.exit(2);
+}
+const pg = await createPglite(dir);
+try {
+  for await (const chunk of embeddedTables(pg)) {
+    for (let written = 0; written < chunk.length;) written += writeSync(3, chunk, written);
+  }
+} finally {
+  await pg.close();
+}
