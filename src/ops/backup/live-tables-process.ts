@@ -13,11 +13,17 @@ if (!dir || rest.length) {
   process.stderr.write('usage: live-tables-process.js DIR (the embedded database directory)\n');
   process.exit(2);
 }
-const pg = await createPglite(dir);
 try {
-  for await (const chunk of embeddedTables(pg)) {
-    for (let written = 0; written < chunk.length;) written += writeSync(3, chunk, written);
+  const pg = await createPglite(dir);
+  try {
+    for await (const chunk of embeddedTables(pg)) {
+      for (let written = 0; written < chunk.length;) written += writeSync(3, chunk, written);
+    }
+  } finally {
+    await pg.close();
   }
-} finally {
-  await pg.close();
+} catch (err) {
+  // One line for the restore's message (PGlite's own errors come with pages of its source).
+  process.stderr.write(`${String(err).split('\n')[0]}\n`);
+  process.exitCode = 1;
 }

@@ -259,7 +259,9 @@ async function dumpLiveApart(live: string): Promise<LiveDump> {
       child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4096)));
       const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
       if (code !== 0) {
-        throw new Failed(`the live embedded data could not be read for the comparison (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`);
+        throw new Failed(
+          `the live embedded data in ${live} could not be read for the comparison (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no message'}`,
+        );
       }
     }),
   );

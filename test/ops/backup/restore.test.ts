@@ -1,3 +1,5 @@
+import { readdirSync, statSync, truncateSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../../src/db/database.js';
 import type { RestoreResult } from '../../../src/ops/backup/restore.js';
@@ -190,6 +192,24 @@ describe('restore flags', () => {
     const rollback = await tpctl(['rollback', '--to', '1.2.2', '--keep-new', '--runtime', 'local'], setup.env);
     expect(rollback.code).toBe(2);
     expect(rollback.stderr).toContain('--keep-new carries rows into a restored database: it needs --restore BACKUP_FILE');
+  });
+});
+
+describe('restoring the embedded database when its live data cannot be read', () => {
+  it('stops before the load with the reason the process that reads it gave, and changes nothing', async () => {
+    const setup = await setUp('embedded');
+    const file = await createBackup(setup);
+    const dataDir = setup.env.ATLAS_DATA_DIR!;
+    const control = path.join(dataDir, 'pglite', 'global', 'pg_control');
+    truncateSync(control, 10);
+    const before = readdirSync(dataDir).sort();
+    const res = await tpctl(['restore', file], setup.env);
+    expect(res).toMatchObject({ code: 1, stdout: '' });
+    expect(res.stderr).toBe(
+      `tpctl restore: the live embedded data in ${path.dirname(path.dirname(control))} could not be read for the comparison (exit 1): RuntimeError: Aborted(). Build with -sASSERTIONS for more info.\n`,
+    );
+    expect(readdirSync(dataDir).sort()).toEqual(before);
+    expect(statSync(control).size).toBe(10);
   });
 });
 
