@@ -16,7 +16,7 @@ import { symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { tempDir } from '../test/support/backends.js';
+import { tempDir } from '../test/support/temp.js';
 import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
 import { localRuntimeEnv } from '../test/support/local-runtime.js';
 import { freePort, PostgresServer } from '../test/support/postgres-server.js';

@@ -23,4 +23,5 @@ cd "$root"
 tests=(test/server test/agent test/shared test/ops/actions/lifecycle.test.ts test/ops/probes/bake.test.ts)
 # Vitest runs nothing, without a word, for a path that does not exist: a moved test must not drop out.
 for t in "${tests[@]}"; do [ -e "$t" ] || { echo "test-on-node.sh: $t does not exist" >&2; exit 2; }; done
-PATH="$bin:$PATH" node node_modules/vitest/vitest.mjs run "${tests[@]}"
+# Its own reporter only: the timings kept in test-results/ stay those of the whole suite.
+PATH="$bin:$PATH" node node_modules/vitest/vitest.mjs run --reporter=default "${tests[@]}"

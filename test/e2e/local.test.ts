@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../src/db/migrations.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { eventually, loginFrom } from '../support/api-client.js';
-import { tempDir } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
 import { makeRelease } from '../support/release.js';

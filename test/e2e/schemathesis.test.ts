@@ -6,7 +6,7 @@ import { startServer, type ServerProcess } from '../support/server-process.js';
 import { runProcess } from '../support/tpctl.js';
 
 /**
- * An independent fuzzer beside ours (test/server/fuzz.test.ts): schemathesis generates requests
+ * An independent fuzzer beside ours (test/server/fuzz.db.test.ts): schemathesis generates requests
  * from GET /api/openapi.json, valid and not, and the server must never answer 5xx, signed in as
  * nobody, a viewer and an admin. Bounded in cases (8 per operation and phase) and seeded.
  */

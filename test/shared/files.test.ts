@@ -5,7 +5,7 @@ import { appendHistory } from '../../src/ops/engine/state/history.js';
 import { RunLogFile } from '../../src/ops/engine/state/run-log.js';
 import { writePreviousVersion } from '../../src/ops/engine/state/previous-version.js';
 import { appendText, readJsonFile, readTextIfPresent, refuseUnsafeDir, UnsafePathError, writeFileAtomic } from '../../src/shared/files.js';
-import { tempDir } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 import { tpctl } from '../support/tpctl.js';
 
 /** A data directory whose writer is not trusted, and a file outside it that must stay as it is. */

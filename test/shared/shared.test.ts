@@ -8,7 +8,7 @@ import { hashPassword, passwordProblem, verifyPassword } from '../../src/shared/
 import { connection } from '../../src/ops/backup/pg-tools.js';
 import { redactCredentials, redactSecrets, redactUrl, urlSecrets } from '../../src/shared/redact.js';
 import { compareVersions, parseVersion, readAppVersion } from '../../src/shared/version.js';
-import { tempDir } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 
 describe('versions', () => {
   it('accepts release versions and orders them as semver does', () => {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { appRoot } from '../../src/shared/app-root.js';
-import { tempDir } from './backends.js';
+import { tempDir } from './temp.js';
 import type { RunResult } from './tpctl.js';
 
 export interface AgentOptions {

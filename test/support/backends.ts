@@ -1,19 +1,22 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { inject } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
 import { type Database } from '../../src/db/database.js';
 import { freshClusterDir } from '../../src/db/embedded.js';
 import { PostgresServer } from './postgres-server.js';
+import { tempDir } from './temp.js';
+
+/** The databases are started for the db and e2e projects only (vitest.config.ts). */
+function databasesStarted(): number {
+  const port = inject('pgPort');
+  if (port === undefined) throw new Error('this test needs the databases, which the unit project does not start: name its file *.db.test.ts');
+  return port;
+}
 
 /** The PostgreSQL server shared by this test run. */
 export function sharedPostgres(): PostgresServer {
-  return PostgresServer.shared(inject('pgPort'));
-}
-
-export function tempDir(prefix = 'atlas-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  return PostgresServer.shared(databasesStarted());
 }
 
 /**
@@ -21,15 +24,9 @@ export function tempDir(prefix = 'atlas-test-'): string {
  * global setup keeps in its TMPDIR: its first cluster is unpacked from it, not made by initdb.
  */
 export function embeddedDir(): string {
+  databasesStarted();
   const dir = tempDir();
   cpSync(freshClusterDir(os.tmpdir()), freshClusterDir(dir), { recursive: true });
-  return dir;
-}
-
-/** A directory of migration files: name → SQL. */
-export function migrationsDir(files: Record<string, string>): string {
-  const dir = tempDir('atlas-migrations-');
-  for (const [name, sql] of Object.entries(files)) writeFileSync(path.join(dir, name), sql);
   return dir;
 }
 

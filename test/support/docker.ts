@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
 import { RELEASE_LABEL } from '../../src/ops/core/release-metadata.js';
-import { tempDir } from './backends.js';
+import { tempDir } from './temp.js';
 import { freePort } from './postgres-server.js';
 import { runProcess, tpctl, type RunResult } from './tpctl.js';
 

@@ -13,24 +13,34 @@ declare module 'vitest' {
   }
 }
 
-let server: PostgresServer | undefined;
-let runDir: string | undefined;
+/** What each project needs started (vitest.config.ts names them): `unit` needs nothing but the run's directory. */
+const NEEDS: Record<string, { databases: boolean; docker: boolean }> = {
+  unit: { databases: false, docker: false },
+  db: { databases: true, docker: false },
+  e2e: { databases: true, docker: true },
+};
+
+/**
+ * What the run started, kept on globalThis: each project's set-up runs on its own (and only when
+ * it has tests to run), but they share one directory and one PostgreSQL server, stopped after the last.
+ */
+interface Run {
+  projects: number;
+  dir: string;
+  server?: Promise<PostgresServer>;
+}
+const shared = globalThis as { atlasTestRun?: Run };
 
 /**
  * The containers of Compose deployments that an earlier run, killed, left behind (their
  * directories are gone): their restart policy would restart them forever, loading this run.
  */
 function removeOrphanedDeployments(): void {
-  let listed: string;
-  try {
-    const format = '{{.ID}} {{.Label "com.docker.compose.project.working_dir"}}';
-    listed = execFileSync('docker', ['ps', '-a', '--filter', 'label=com.docker.compose.project.working_dir', '--format', format], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-  } catch {
-    return; // no Docker here
-  }
+  const format = '{{.ID}} {{.Label "com.docker.compose.project.working_dir"}}';
+  const listed = execFileSync('docker', ['ps', '-a', '--filter', 'label=com.docker.compose.project.working_dir', '--format', format], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const orphans = listed
     .split('\n')
     .map((line) => line.split(' '))
@@ -39,20 +49,33 @@ function removeOrphanedDeployments(): void {
   if (orphans.length) execFileSync('docker', ['rm', '-f', ...orphans], { stdio: 'ignore' });
 }
 
+/** Every temporary directory of the run is made under one, removed at the end (ATLAS_KEEP_TMP=1 keeps it). */
+function runDirectory(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-run-'));
+  chmodSync(dir, 0o755); // PostgreSQL runs as its own user below it
+  process.env.TMPDIR = dir;
+  return dir;
+}
+
+/** The PostgreSQL server, and the fresh embedded cluster that the tests' new data directories start from (embeddedDir()). */
+async function databases(dir: string): Promise<PostgresServer> {
+  await (await newCluster(path.join(dir, 'fresh-pglite'), dir)).close();
+  return PostgresServer.start();
+}
+
 export async function setup(project: TestProject): Promise<void> {
-  removeOrphanedDeployments();
-  // Every temporary directory of the run (the tests', the servers', the programs they start) is
-  // made under one, removed at the end: a run leaves nothing behind (ATLAS_KEEP_TMP=1 keeps it).
-  runDir = mkdtempSync(path.join(os.tmpdir(), 'atlas-run-'));
-  chmodSync(runDir, 0o755); // PostgreSQL runs as its own user below it
-  process.env.TMPDIR = runDir;
-  // The fresh embedded cluster that the tests' new data directories start from (embeddedDir()).
-  await (await newCluster(path.join(runDir, 'fresh-pglite'), runDir)).close();
-  server = await PostgresServer.start();
-  project.provide('pgPort', server.port);
+  const needs = NEEDS[project.name];
+  if (!needs) throw new Error(`test/support/global-setup.ts: no needs are known for project "${project.name}"`);
+  const run = (shared.atlasTestRun ??= { projects: 0, dir: runDirectory() });
+  run.projects++;
+  if (needs.docker) removeOrphanedDeployments();
+  if (needs.databases) project.provide('pgPort', (await (run.server ??= databases(run.dir))).port);
 }
 
 export async function teardown(): Promise<void> {
-  await server?.destroy();
-  if (runDir && process.env.ATLAS_KEEP_TMP !== '1') rmSync(runDir, { recursive: true, force: true });
+  const run = shared.atlasTestRun;
+  if (!run || --run.projects > 0) return;
+  shared.atlasTestRun = undefined;
+  await (await run.server?.catch(() => undefined))?.destroy();
+  if (process.env.ATLAS_KEEP_TMP !== '1') rmSync(run.dir, { recursive: true, force: true });
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { appRoot } from '../../src/shared/app-root.js';
-import { tempDir } from './backends.js';
+import { tempDir } from './temp.js';
 
 export interface ReleaseOptions {
   version: string;

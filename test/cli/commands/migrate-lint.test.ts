@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../../support/backends.js';
+import { tempDir } from '../../support/temp.js';
 import { tpctl } from '../../support/tpctl.js';
 
 function dirWith(files: Record<string, string>): string {

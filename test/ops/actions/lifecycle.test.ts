@@ -15,7 +15,7 @@ import { planRollback, rollback } from '../../../src/ops/actions/rollback.js';
 import { readRunRecord } from '../../../src/ops/engine/state/run-record.js';
 import { RunLogFile } from '../../../src/ops/engine/state/run-log.js';
 import { planUpgrade, upgrade } from '../../../src/ops/actions/upgrade.js';
-import { tempDir } from '../../support/backends.js';
+import { tempDir } from '../../support/temp.js';
 import { DEAD_PID, FakePlatform, type Fault, type FaultKind } from '../../support/fake-platform.js';
 
 /**

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Executor } from '../../../src/ops/core/exec.js';
 import { redactForSupport, supportBundle } from '../../../src/ops/actions/support-bundle.js';
 import { UnsafePathError } from '../../../src/shared/files.js';
-import { tempDir } from '../../support/backends.js';
+import { tempDir } from '../../support/temp.js';
 import { FakePlatform } from '../../support/fake-platform.js';
 
 /** The support bundle over the fake platform: what goes in, what is named as missing, what is redacted, and no half-written archive. */

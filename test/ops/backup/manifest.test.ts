@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manifestPath, readManifest, writeManifest, type BackupManifest } from '../../../src/ops/backup/manifest.js';
-import { tempDir } from '../../support/backends.js';
+import { tempDir } from '../../support/temp.js';
 
 const manifest: BackupManifest = {
   format: 'atlas-backup-1',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Refused } from '../../../src/ops/core/errors.js';
 import { describeRelease, parseDeclared, parseReleaseMetadata } from '../../../src/ops/core/release-metadata.js';
-import { migrationsDir as migrations } from '../../support/backends.js';
+import { migrationsDir as migrations } from '../../support/temp.js';
 
 const ADD = { '0001_widgets.sql': 'CREATE TABLE widgets (id int PRIMARY KEY, colour text);\n' };
 const WAIVED_DROP = { ...ADD, '0002_drop_colour.sql': '-- atlas:allow drop-column the colour was never shown\nALTER TABLE widgets DROP COLUMN colour;\n' };

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { appendHistory, formatHistoryLine, parseHistoryLine, readHistory, type HistoryEntry } from '../../../../src/ops/engine/state/history.js';
 import { clearJournal, readJournal, recoveryTarget, writeJournal, type Journal } from '../../../../src/ops/engine/state/journal.js';
 import { readPreviousVersion, writePreviousVersion } from '../../../../src/ops/engine/state/previous-version.js';
-import { tempDir } from '../../../support/backends.js';
+import { tempDir } from '../../../support/temp.js';
 
 /** The state files an operator reads: each has one module that writes and parses it. */
 

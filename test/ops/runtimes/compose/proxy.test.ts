@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../../../src/shared/app-root.js';
 import { parseServersState, parseStat, ProxyApi, ProxyError } from '../../../../src/ops/runtimes/compose/proxy.js';
-import { tempDir } from '../../../support/backends.js';
+import { tempDir } from '../../../support/temp.js';
 import { freePort } from '../../../support/postgres-server.js';
 
 /** The proxy driver against a real HAProxy (Debian's, as the proxy image has it) running the shipped configuration. */

@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../../support/backends.js';
+import { tempDir } from '../../support/temp.js';
 import { createBackup, rewrittenCopy, setUp, withDb, type Kind, type Setup } from '../../support/backup-setup.js';
 import { fingerprint } from '../../support/fingerprint.js';
 import { tpctl } from '../../support/tpctl.js';

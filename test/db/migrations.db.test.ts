@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
 import { type Database } from '../../src/db/database.js';
 import { loadMigrations, migrate, MigrationError, readSchemaState } from '../../src/db/migrations.js';
-import { backends, migrationsDir, sharedPostgres } from '../support/backends.js';
+import { backends, sharedPostgres } from '../support/backends.js';
+import { migrationsDir } from '../support/temp.js';
 
 const FIRST = { '0001_widgets.sql': 'CREATE TABLE widgets (id int PRIMARY KEY, name text);' };
 const SECOND = { ...FIRST, '0002_widget_colour.sql': 'ALTER TABLE widgets ADD COLUMN colour text;' };

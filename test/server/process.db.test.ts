@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrations } from '../../src/db/migrations.js';
-import { sharedPostgres, tempDir } from '../support/backends.js';
+import { sharedPostgres } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 import { PG_PASSWORD, PG_SUPERUSER, PostgresServer } from '../support/postgres-server.js';
 import { eventually } from '../support/api-client.js';
 import { makeRelease } from '../support/release.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshClusterDir, newCluster } from '../../src/db/embedded.js';
-import { tempDir } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 
 /** What a cluster is made of, compared between two clusters: the databases and the catalog's size. */
 async function shape(dataDir: string, keptIn: string) {

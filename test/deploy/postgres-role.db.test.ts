@@ -2,7 +2,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
-import { tempDir } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 import { PostgresServer } from '../support/postgres-server.js';
 import { runProcess, tpctl } from '../support/tpctl.js';
 

@@ -15,7 +15,7 @@ import {
 } from '../../../../src/ops/runtimes/compose/file.js';
 import { composeFiles } from '../../../../src/ops/runtimes/compose/files.js';
 import { appRoot } from '../../../../src/shared/app-root.js';
-import { tempDir } from '../../../support/backends.js';
+import { tempDir } from '../../../support/temp.js';
 
 /**
  * The Compose driver without a Docker Engine: where it finds the tag in the files (checked

@@ -6,7 +6,7 @@ import { readStatus } from '../../src/ops/runtimes/local/files.js';
 import { processAlive } from '../../src/shared/file-lock.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { eventually } from '../support/api-client.js';
-import { tempDir } from '../support/backends.js';
+import { tempDir } from '../support/temp.js';
 import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
 import { makeRelease } from '../support/release.js';
