@@ -14,8 +14,8 @@ only while the Tenant Plane is stopped) to ATLAS_LOG_DIR (default /var/log/atlas
   db-backup-<version>-<UTC yyyymmddThhmmss>.sql.gz       plain SQL, gzip, mode 0600
   db-backup-<version>-<UTC yyyymmddThhmmss>.sql.gz.manifest.json
 
-The file is compressed on all cores, appears under its final name only when complete and
-synced, and is read back and checked before it counts. <version> is the Tenant Plane
+The file is compressed on all cores and appears under its final name only when complete and
+synced (\`tpctl backup verify FILE\` reads it back whole). <version> is the Tenant Plane
 version that last started on the database. Restore it with \`tpctl restore FILE\`, or by
 hand with \`zcat FILE | psql DB_URL\` (which also works over a database upgraded since).
 
