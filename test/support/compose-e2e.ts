@@ -20,7 +20,9 @@ function buildImages(): void {
   execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
   buildVariant('1.2.2', '1.3.0', PRIORITY);
   // A mislabelled build: tagged 1.3.3, its version file says 1.3.3-rc.9.
-  buildVariant('1.2.2', '1.3.3', {}, '1.3.3-rc.9');
+  buildVariant('1.2.2', '1.3.3', {}, { versionFile: '1.3.3-rc.9' });
+  // Healthy, and every answer 400 ms late: the bake's slow version.
+  buildVariant('1.2.2', '1.3.4', PRIORITY, { answerDelayMs: 400 });
   // Adds the column, then crashes on start: a migration that cannot apply.
   buildVariant('1.2.2', '1.3.2', { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
   // Releases with their own release.json and migrations, built by the scripts as a developer builds them.

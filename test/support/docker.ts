@@ -23,17 +23,40 @@ const IMAGE = 'atlasai/tenant-plane';
 
 /**
  * Builds a fixture version on top of an image built by scripts/build-image.sh: another version
- * file (by default the tag; a different one makes a mislabelled build), extra migrations. It
+ * file (by default the tag; a different one makes a mislabelled build), extra migrations, and,
+ * with `answerDelayMs`, a server that answers every request that much later (slow by
+ * construction: no load on the machine makes it fast, and none makes its baseline as slow). It
  * carries no release metadata, as a release built before releases did (the base's label is
  * blanked); releases with metadata are built by the scripts (buildRelease, then build-image.sh).
  */
-export function buildVariant(base: string, tag: string, migrations: Record<string, string>, versionFile = tag): void {
+export function buildVariant(
+  base: string,
+  tag: string,
+  migrations: Record<string, string>,
+  options: { versionFile?: string; answerDelayMs?: number } = {},
+): void {
   const dir = tempDir('atlas-variant-');
   mkdirSync(path.join(dir, 'app', 'migrations'), { recursive: true });
-  writeFileSync(path.join(dir, 'app', '.atlas-version'), `${versionFile}\n`);
+  writeFileSync(path.join(dir, 'app', '.atlas-version'), `${options.versionFile ?? tag}\n`);
   for (const [name, sql] of Object.entries(migrations)) writeFileSync(path.join(dir, 'app', 'migrations', name), sql);
+  let slow = '';
+  if (options.answerDelayMs) {
+    // Loaded before the server by NODE_OPTIONS: each request reaches it answerDelayMs late.
+    writeFileSync(
+      path.join(dir, 'app', 'answer-late.cjs'),
+      `const http = require('node:http');
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, ...args) {
+  if (event !== 'request') return emit.call(this, event, ...args);
+  setTimeout(() => emit.call(this, event, ...args), ${options.answerDelayMs});
+  return true;
+};
+`,
+    );
+    slow = 'ENV NODE_OPTIONS="--require /app/answer-late.cjs"\n';
+  }
   // Two steps (each creates a container, which the vfs storage driver fills with a copy of the image).
-  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY app/ /app/\nLABEL ${RELEASE_LABEL}=""\n`);
+  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}:${base}\nCOPY app/ /app/\n${slow}LABEL ${RELEASE_LABEL}=""\n`);
   execFileSync('docker', ['build', '-q', '-t', `${IMAGE}:${tag}`, dir], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
 }
 
