@@ -1,10 +1,12 @@
 /**
- * `node live-tables-process.js DIR`: writes the tables of the embedded database in DIR
- * (embeddedTables) to descriptor 3, then ends. A restore runs it as a process of its own:
- * PGlite's WebAssembly memory is given back only when its process ends, and the restore opens
- * another instance for the backup right after.
+ * `node live-tables-process.js DIR 3>FILE`, its standard input a pipe: writes the tables of the
+ * embedded database in DIR (embeddedTables) to descriptor 3, then ends. A restore runs it as a
+ * process of its own: PGlite's WebAssembly memory is given back only when its process ends, and
+ * the restore opens another instance for the backup right after.
  */
 import { writeSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { setImmediate } from 'node:timers/promises';
 import { createPglite } from '../../db/embedded.js';
 import { embeddedTables } from './embedded-dump.js';
 
@@ -13,11 +15,16 @@ if (!dir || rest.length) {
   process.stderr.write('usage: live-tables-process.js DIR (the embedded database directory)\n');
   process.exit(2);
 }
+// Its standard input is a pipe from the restore, which closes if the restore is killed: then this
+// process ends too, rather than keep reading the directory after another process took its lock.
+process.stdin.on('close', () => process.exit(1)).resume();
+(process.stdin as Partial<Socket>).unref?.();
 try {
   const pg = await createPglite(dir);
   try {
     for await (const chunk of embeddedTables(pg)) {
       for (let written = 0; written < chunk.length;) written += writeSync(3, chunk, written);
+      await setImmediate(); // PGlite answers in microtasks: without this, the close above is never heard
     }
   } finally {
     await pg.close();

@@ -254,7 +254,7 @@ async function dumpLiveApart(live: string): Promise<LiveDump> {
   // The child writes into the private file through its own descriptor 3: no byte passes through this process.
   const [file, ms] = await timed(() =>
     PrivateFile.writtenBy(async (fd) => {
-      const child = spawn(process.execPath, [LIVE_TABLES_PROCESS, live], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+      const child = spawn(process.execPath, [LIVE_TABLES_PROCESS, live], { stdio: ['pipe', 'ignore', 'pipe', fd] });
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4096)));
       const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
