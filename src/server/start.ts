@@ -70,7 +70,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 
-  let db: Database;
+  let db: Database | undefined;
   const migrations = loadMigrations();
   try {
     db = await connect(config, log, () => signalled !== undefined);
@@ -86,6 +86,9 @@ export async function runServer(config: ServerConfig): Promise<void> {
     );
     if (config.admin) await createFirstAdmin(db, config.admin, log);
   } catch (err) {
+    // Closed before saying so: an embedded database left open stays locked and keeps the process
+    // alive (PGlite's own timers, up to 10 s), and one not closed is left for crash recovery.
+    await db?.close().catch(() => {});
     log.fatal({ err: (err as Error).message }, 'Tenant Plane could not start');
     process.exitCode = 1;
     return;

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEmbedded } from '../../src/db/embedded.js';
 import { loadMigrations } from '../../src/db/migrations.js';
 import { sharedPostgres } from '../support/backends.js';
 import { tempDir } from '../support/temp.js';
@@ -185,6 +186,24 @@ describe('start-up', () => {
     expect(await second.exited).toBe(1);
     expect(second.output()).toMatch(/embedded database in .* is in use by .*pid \d+/);
     expect((await health(first.url)).status).toBe(200);
+  });
+
+  it('a start that fails on the embedded database closes it before saying so: free at once for the next start, and the process exits', async () => {
+    // Before, the database stayed open and locked, and PGlite's own 10 s timer kept the failed
+    // process alive past a supervisor's SIGTERM: every round of a crash loop, and every switch
+    // away from a version that cannot start, waited on it.
+    const dataDir = tempDir('atlas-failed-start-');
+    const broken = makeRelease({ version: '1.3.2', migrations: { '0999_broken.sql': 'SELECT * FROM no_such_table;\n' } });
+    const server = spawnServer({ ATLAS_DATA_DIR: dataDir }, broken);
+    running.push(server);
+    await eventually('the start to fail', async () => (server.logs.some((l) => l.msg === 'Tenant Plane could not start') ? true : undefined), 60);
+    const db = await openEmbedded(dataDir); // refused while another process holds it
+    try {
+      expect(await db.query('SELECT count(*)::int AS n FROM schema_migrations')).toEqual([{ n: loadMigrations().length }]);
+    } finally {
+      await db.close();
+    }
+    expect(await server.exited).toBe(1);
   });
 
   it('refuses bad configuration with exit code 2 and a clear message', async () => {
