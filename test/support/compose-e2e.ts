@@ -6,18 +6,22 @@ import { afterAll, beforeAll } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
 import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres } from './backends.js';
-import { buildVariant, Deployment, requireDocker } from './docker.js';
+import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
+import { buildOnce } from './image-cache.js';
 import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
 
 /**
  * What the Compose end-to-end test files share: the images they run (built once per test run,
- * whichever file asks first; the others wait), their deployments, and how they read them.
+ * whichever file asks first, the others waiting; kept by content between runs: image-cache.ts),
+ * their deployments, and how they read them.
  */
 export const admin = { email: 'admin@example.com', password: 'compose-admin-pw-1' };
 
 function buildImages(): void {
-  execFileSync('bash', [path.join(appRoot, 'scripts', 'build-proxy-image.sh')], { stdio: 'ignore' });
-  execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], { env: { ...process.env, ATLAS_VERSION: '1.2.2' }, stdio: 'ignore' });
+  const script = (name: string, env: Record<string, string> = {}) =>
+    execFileSync('bash', [path.join(appRoot, 'scripts', name)], { env: { ...process.env, ...env }, stdio: 'ignore' });
+  buildOnce('atlasai/tenant-plane-proxy:1', 'the proxy', () => script('build-proxy-image.sh'));
+  buildOnce(`${IMAGE}:1.2.2`, { release: '1.2.2' }, () => script('build-image.sh', { ATLAS_VERSION: '1.2.2' }));
   buildVariant('1.2.2', '1.3.0', PRIORITY);
   // A mislabelled build: tagged 1.3.3, its version file says 1.3.3-rc.9.
   buildVariant('1.2.2', '1.3.3', {}, { versionFile: '1.3.3-rc.9' });
@@ -27,10 +31,9 @@ function buildImages(): void {
   buildVariant('1.2.2', '1.3.2', { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
   // Releases with their own release.json and migrations, built by the scripts as a developer builds them.
   for (const release of Object.values(RELEASES_WITH_METADATA)) {
-    execFileSync('bash', [path.join(appRoot, 'scripts', 'build-image.sh')], {
-      env: { ...process.env, ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) },
-      stdio: 'ignore',
-    });
+    buildOnce(`${IMAGE}:${release.version}`, { release }, () =>
+      script('build-image.sh', { ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) }),
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
 import { RELEASE_LABEL } from '../../src/ops/core/release-metadata.js';
+import { buildOnce, imageId } from './image-cache.js';
 import { tempDir } from './temp.js';
 import { freePort } from './postgres-server.js';
 import { runProcess, tpctl, type RunResult } from './tpctl.js';
@@ -19,7 +20,7 @@ export function requireDocker(): void {
   }
 }
 
-const IMAGE = 'atlasai/tenant-plane';
+export const IMAGE = 'atlasai/tenant-plane';
 
 /**
  * Builds a fixture version on top of an image built by scripts/build-image.sh: another version
@@ -35,6 +36,10 @@ export function buildVariant(
   migrations: Record<string, string>,
   options: { versionFile?: string; answerDelayMs?: number } = {},
 ): void {
+  buildOnce(`${IMAGE}:${tag}`, { variantOf: imageId(`${IMAGE}:${base}`), migrations, options }, () => buildVariantImage(base, tag, migrations, options));
+}
+
+function buildVariantImage(base: string, tag: string, migrations: Record<string, string>, options: { versionFile?: string; answerDelayMs?: number }): void {
   const dir = tempDir('atlas-variant-');
   mkdirSync(path.join(dir, 'app', 'migrations'), { recursive: true });
   writeFileSync(path.join(dir, 'app', '.atlas-version'), `${options.versionFile ?? tag}\n`);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { toolsCacheDir } from './tools-cache.js';
 
 /** The schemathesis the suite fuzzes with: pinned, so that a run is the same run tomorrow. */
 export const SCHEMATHESIS_VERSION = '4.32.5';
@@ -13,7 +13,7 @@ export const SCHEMATHESIS_VERSION = '4.32.5';
  * without it (a run killed half-way) is made again.
  */
 export function schemathesis(): string {
-  const dir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'atlas-tools', `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const dir = path.join(toolsCacheDir(), `schemathesis-${SCHEMATHESIS_VERSION}`);
   const ready = path.join(dir, '.ready');
   if (!existsSync(ready)) {
     rmSync(dir, { recursive: true, force: true });
