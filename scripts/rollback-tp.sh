@@ -6,10 +6,24 @@
 #   ATLAS_VERSION=1.2.2 bash scripts/rollback-tp.sh
 #   RESTORE_DB=1 DB_BACKUP_FILE=/var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz \
 #     DB_URL=postgresql://atlasusr:password@localhost:5432/atlas bash scripts/rollback-tp.sh
+#   (DB_URL names a PostgreSQL database; without it the backup goes into the embedded database.)
 #   KEEP_NEW=1 beside RESTORE_DB=1 carries the rows created since the backup into the restored data.
 #
 # Settings as for upgrade-tp.sh. All the work is done by tpctl: `tpctl rollback --help`.
 set -euo pipefail
+# No arguments: its settings are environment variables. --help prints the lines above; any other
+# argument (--dry-run, a stray word) is refused before anything is read or run.
+case "$#:${1-}" in
+  0:) ;;
+  1:-h | 1:--help)
+    sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p;}' "${BASH_SOURCE[0]}"
+    exit 0
+    ;;
+  *)
+    echo "rollback-tp.sh: takes no arguments (given: $*); its settings are environment variables (bash scripts/rollback-tp.sh --help). A plan without acting: npx tpctl rollback --dry-run" >&2
+    exit 2
+    ;;
+esac
 tpctl="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
 [ -f "$tpctl" ] || { echo "rollback-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
 args=(rollback)
@@ -18,8 +32,9 @@ args=(rollback)
 case "${RESTORE_DB:-}" in
   "" | 0) ;;
   1)
-    if [ -z "${DB_BACKUP_FILE:-}" ] || [ -z "${DB_URL:-}" ]; then
-      echo "rollback-tp.sh: RESTORE_DB=1 needs DB_BACKUP_FILE (the backup to restore) and DB_URL (the database)" >&2
+    # The database is DB_URL's, or the embedded one in the data directory without it.
+    if [ -z "${DB_BACKUP_FILE:-}" ]; then
+      echo "rollback-tp.sh: RESTORE_DB=1 needs DB_BACKUP_FILE, the backup to restore" >&2
       exit 2
     fi
     args+=("--restore=$DB_BACKUP_FILE")

@@ -47,6 +47,33 @@ afterAll(async () => {
 });
 
 describe('the local runtime (no Docker), on the embedded database', () => {
+  it('the scripts take no arguments: --help and -h print their usage, anything else is refused with exit 2; neither acts', async () => {
+    const state = async () => ({
+      history: existsSync(path.join(dir, 'data', '.atlas-upgrade-history')) ? history() : [],
+      current: readFileSync(path.join(dir, 'data', 'releases', 'current'), 'utf8'),
+      serving: (await health()).version,
+    });
+    const before = await state();
+    for (const name of ['upgrade-tp.sh', 'rollback-tp.sh']) {
+      const run = (args: string[]) => runProcess('bash', [`scripts/${name}`, ...args], { ...env, ATLAS_VERSION: '1.3.0' }, { cwd: dir });
+      for (const args of [['--help'], ['-h']]) {
+        const res = await run(args);
+        expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(res.stdout).toMatch(/^(Upgrades|Rolls) the Tenant Plane of the deployment in the current directory/);
+        expect(res.stdout).toContain(`bash scripts/${name}`);
+      }
+      for (const args of [['--dry-run'], ['-x'], ['now'], ['--help', 'please']]) {
+        const res = await run(args);
+        expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 2, stdout: '' });
+        expect(res.stderr).toBe(
+          `${name}: takes no arguments (given: ${args.join(' ')}); its settings are environment variables (bash scripts/${name} --help). ` +
+            `A plan without acting: npx tpctl ${name.replace('-tp.sh', '')} --dry-run\n`,
+        );
+      }
+    }
+    expect(await state()).toEqual(before);
+  });
+
   it('upgrades 1.2.2 -> 1.3.0 with a backup of the embedded database, though another client just sent 500 wrong logins for the verification identity', async () => {
     const base = env.HEALTH_URL!.replace(/\/api\/health$/, '');
     const identity = { email: env.ATLAS_ADMIN_EMAIL!, password: env.ATLAS_ADMIN_PASSWORD! };
