@@ -33,18 +33,33 @@ const COMMANDS: { name: string; summary: string }[] = [
 /** Loaded on use: a rollback at 2 a.m. does not wait for the backup code to load. */
 const load = async (name: string): Promise<Command> => ((await import(`./commands/${name.replace(' ', '-')}.js`)) as { command: Command }).command;
 
+const table = (commands: typeof COMMANDS): string => {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
+};
+
 function overview(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return `tpctl: upgrade, roll back, back up and recover the AtlasAI Tenant Plane
 
 Usage: tpctl <command> [options]     tpctl <command> --help for details
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+${table(COMMANDS)}
 
 Environment: DB_URL (PostgreSQL; unset: the embedded database in ATLAS_DATA_DIR, default ./data).
 Exit codes: 0 done, 1 failed (nothing changed, or rolled back), 2 bad input or refused,
 3 failed and needs a human, 4 another operation holds the lock.
+`;
+}
+
+/** The commands a first word groups (`tpctl backup`), or undefined when it groups none. */
+function group(word: string | undefined): string | undefined {
+  const members = COMMANDS.filter((c) => c.name.startsWith(`${word} `));
+  if (members.length === 0) return undefined;
+  return `Usage: tpctl ${word} <command> [options]     tpctl ${word} <command> --help for details
+
+Commands:
+${table(members)}
 `;
 }
 
@@ -65,7 +80,13 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const found = resolve(argv);
   if (!found) {
-    io.err(`tpctl: unknown command "${argv.slice(0, 2).join(' ')}"; see tpctl --help`);
+    const listing = group(argv[0]);
+    const helpAsked = argv[1] === '--help' || argv[1] === '-h';
+    if (listing && (argv.length === 1 || (argv.length === 2 && helpAsked))) {
+      io.out(listing);
+      return helpAsked ? EXIT_CODES.done : EXIT_CODES.refused;
+    }
+    io.err(`tpctl: unknown command "${argv.slice(0, 2).join(' ')}"; see tpctl ${listing ? `${argv[0]} ` : ''}--help`);
     return EXIT_CODES.refused;
   }
   const command = await load(found.entry.name);

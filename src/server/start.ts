@@ -132,7 +132,23 @@ export async function runServer(config: ServerConfig): Promise<void> {
       });
   };
 
-  const address = await app.listen({ host: config.host, port: config.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw err;
+    await app.close();
+    await db.close();
+    const why = {
+      EADDRINUSE: 'is in use by another process',
+      EACCES: 'needs privileges this process does not have',
+      EADDRNOTAVAIL: 'is not an address of this host',
+    }[code];
+    log.fatal({ err: `${config.host}:${config.port} ${why}: set ATLAS_PORT (and ATLAS_HOST) to an address it can listen on` }, 'Tenant Plane could not start');
+    process.exitCode = 1;
+    return;
+  }
   log.info({ version, address }, 'Tenant Plane ready');
   if (config.handoff) acceptHandedConnections(app.server, (app.server.address() as AddressInfo).port, log);
 }

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEmbedded } from '../../src/db/embedded.js';
@@ -204,6 +205,26 @@ describe('start-up', () => {
       await db.close();
     }
     expect(await server.exited).toBe(1);
+  });
+
+  it('a port in use is one log line naming ATLAS_PORT, exit 1, no stack trace; the database is closed', async () => {
+    const dataDir = tempDir('atlas-busy-port-');
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const server = spawnServer({ ATLAS_DATA_DIR: dataDir, ATLAS_PORT: String(port) });
+      running.push(server);
+      expect(await server.exited).toBe(1);
+      expect(server.logs.at(-1)).toMatchObject({
+        msg: 'Tenant Plane could not start',
+        err: `127.0.0.1:${port} is in use by another process: set ATLAS_PORT (and ATLAS_HOST) to an address it can listen on`,
+      });
+      expect(server.output()).not.toMatch(/\n\s+at /);
+      await (await openEmbedded(dataDir)).close();
+    } finally {
+      busy.close();
+    }
   });
 
   it('refuses bad configuration with exit code 2 and a clear message', async () => {
