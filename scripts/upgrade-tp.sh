@@ -18,7 +18,7 @@ case "$#:${1-}" in
     exit 0
     ;;
   *)
-    echo "upgrade-tp.sh: takes no arguments (given: $*); its settings are environment variables (bash scripts/upgrade-tp.sh --help). A plan without acting: npx tpctl upgrade --dry-run" >&2
+    echo "upgrade-tp.sh: takes no arguments (given: $*); its settings are environment variables (bash scripts/upgrade-tp.sh --help). A plan without acting: npx tpctl upgrade --to VERSION --dry-run" >&2
     exit 2
     ;;
 esac

@@ -54,7 +54,8 @@ describe('the local runtime (no Docker), on the embedded database', () => {
       serving: (await health()).version,
     });
     const before = await state();
-    for (const name of ['upgrade-tp.sh', 'rollback-tp.sh']) {
+    const dryRun = { 'upgrade-tp.sh': 'npx tpctl upgrade --to VERSION --dry-run', 'rollback-tp.sh': 'npx tpctl rollback --dry-run' };
+    for (const name of ['upgrade-tp.sh', 'rollback-tp.sh'] as const) {
       const run = (args: string[]) => runProcess('bash', [`scripts/${name}`, ...args], { ...env, ATLAS_VERSION: '1.3.0' }, { cwd: dir });
       for (const args of [['--help'], ['-h']]) {
         const res = await run(args);
@@ -67,7 +68,7 @@ describe('the local runtime (no Docker), on the embedded database', () => {
         expect({ code: res.code, stdout: res.stdout }).toEqual({ code: 2, stdout: '' });
         expect(res.stderr).toBe(
           `${name}: takes no arguments (given: ${args.join(' ')}); its settings are environment variables (bash scripts/${name} --help). ` +
-            `A plan without acting: npx tpctl ${name.replace('-tp.sh', '')} --dry-run\n`,
+            `A plan without acting: ${dryRun[name]}\n`,
         );
       }
     }
