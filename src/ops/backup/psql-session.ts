@@ -36,7 +36,8 @@ export class PsqlSession {
     const printed = new Promise<string[]>((resolve) => (this.waiting = { marker, resolve }));
     const stdin = this.child.stdin!;
     for (const part of [...parts, `\nSELECT '${marker}';\n`]) {
-      if (!stdin.write(part)) await Promise.race([once(stdin, 'drain'), this.ended]);
+      // A pipe that breaks (EPIPE) broke because psql ended: how it ended says why.
+      if (!stdin.write(part)) await Promise.race([once(stdin, 'drain').catch(() => this.ended), this.ended]);
     }
     return Promise.race([printed, this.ended]);
   }
