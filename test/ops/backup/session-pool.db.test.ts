@@ -62,7 +62,7 @@ describe('SessionPool', () => {
   it('reports what PostgreSQL said when psql stops while its input is still being written, not the broken pipe', async () => {
     const { pool } = await twoSessions();
     // 16 MB after the failing statement: far more than a pipe holds, so the write waits when psql exits.
-    pool.add({ sql: ['SELECT 1/0;\n', ...Array.from({ length: 16 }, () => `-- ${'x'.repeat(1 << 20)}\n`)] });
+    pool.add({ names: undefined, sql: ['SELECT 1/0;\n', ...Array.from({ length: 16 }, () => `-- ${'x'.repeat(1 << 20)}\n`)] });
     const failed = pool.finish();
     await expect(failed).rejects.toThrow(/exited with 3: ERROR: {2}division by zero/);
     pool.abort();
