@@ -71,6 +71,13 @@ export async function runServer(config: ServerConfig): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   let db: Database | undefined;
+  // Closed before saying so: an embedded database left open stays locked and keeps the process
+  // alive (PGlite's own timers, up to 10 s), and one not closed is left for crash recovery.
+  const couldNotStart = async (reason: string) => {
+    await db?.close().catch(() => {});
+    log.fatal({ err: reason }, 'Tenant Plane could not start');
+    process.exitCode = 1;
+  };
   const migrations = loadMigrations();
   try {
     db = await connect(config, log, () => signalled !== undefined);
@@ -86,12 +93,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     );
     if (config.admin) await createFirstAdmin(db, config.admin, log);
   } catch (err) {
-    // Closed before saying so: an embedded database left open stays locked and keeps the process
-    // alive (PGlite's own timers, up to 10 s), and one not closed is left for crash recovery.
-    await db?.close().catch(() => {});
-    log.fatal({ err: (err as Error).message }, 'Tenant Plane could not start');
-    process.exitCode = 1;
-    return;
+    return couldNotStart((err as Error).message);
   }
 
   const app = await buildApp({
@@ -139,15 +141,12 @@ export async function runServer(config: ServerConfig): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw err;
     await app.close();
-    await db.close();
     const why = {
       EADDRINUSE: 'is in use by another process',
       EACCES: 'needs privileges this process does not have',
       EADDRNOTAVAIL: 'is not an address of this host',
     }[code];
-    log.fatal({ err: `${config.host}:${config.port} ${why}: set ATLAS_PORT (and ATLAS_HOST) to an address it can listen on` }, 'Tenant Plane could not start');
-    process.exitCode = 1;
-    return;
+    return couldNotStart(`${config.host}:${config.port} ${why}: set ATLAS_PORT (and ATLAS_HOST) to an address it can listen on`);
   }
   log.info({ version, address }, 'Tenant Plane ready');
   if (config.handoff) acceptHandedConnections(app.server, (app.server.address() as AddressInfo).port, log);
