@@ -11,20 +11,11 @@
 #
 # Settings as for upgrade-tp.sh. All the work is done by tpctl: `tpctl rollback --help`.
 set -euo pipefail
-# No arguments: its settings are environment variables. --help prints the lines above; any other
-# argument (--dry-run, a stray word) is refused before anything is read or run.
-case "$#:${1-}" in
-  0:) ;;
-  1:-h | 1:--help)
-    sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p;}' "${BASH_SOURCE[0]}"
-    exit 0
-    ;;
-  *)
-    echo "rollback-tp.sh: takes no arguments (given: $*); its settings are environment variables (bash scripts/rollback-tp.sh --help). A plan without acting: npx tpctl rollback --dry-run" >&2
-    exit 2
-    ;;
-esac
-tpctl="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
+here="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib/no-arguments.sh
+source "$here/lib/no-arguments.sh"
+no_arguments "${BASH_SOURCE[0]}" 'npx tpctl rollback --dry-run' "$@"
+tpctl="$(cd -P "$here/.." && pwd)/dist/cli/tpctl.js"
 [ -f "$tpctl" ] || { echo "rollback-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
 args=(rollback)
 # --to=VALUE, --restore=VALUE: a value that looks like a flag (--help) stays a value, and is refused.

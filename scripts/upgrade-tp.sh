@@ -9,20 +9,11 @@
 # DB_URL (for the pre-upgrade backup) SKIP_BACKUP=1 (upgrade without one). All the work, and
 # the check of ATLAS_VERSION, is done by tpctl: `tpctl upgrade --help`.
 set -euo pipefail
-# No arguments: its settings are environment variables. --help prints the lines above; any other
-# argument (--dry-run, a stray word) is refused before anything is read or run.
-case "$#:${1-}" in
-  0:) ;;
-  1:-h | 1:--help)
-    sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p;}' "${BASH_SOURCE[0]}"
-    exit 0
-    ;;
-  *)
-    echo "upgrade-tp.sh: takes no arguments (given: $*); its settings are environment variables (bash scripts/upgrade-tp.sh --help). A plan without acting: npx tpctl upgrade --to VERSION --dry-run" >&2
-    exit 2
-    ;;
-esac
-tpctl="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/cli/tpctl.js"
+here="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib/no-arguments.sh
+source "$here/lib/no-arguments.sh"
+no_arguments "${BASH_SOURCE[0]}" 'npx tpctl upgrade --to VERSION --dry-run' "$@"
+tpctl="$(cd -P "$here/.." && pwd)/dist/cli/tpctl.js"
 [ -f "$tpctl" ] || { echo "upgrade-tp.sh: $tpctl is missing: build it first (npm ci && npm run build)" >&2; exit 2; }
 if [ -z "${ATLAS_VERSION:-}" ]; then
   echo "upgrade-tp.sh: set ATLAS_VERSION to the version to upgrade to, e.g. ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh" >&2
