@@ -34,14 +34,15 @@ async function healthyVersion(): Promise<string> {
 }
 
 beforeAll(async () => {
-  const port = await freePort();
-  env = { ...localRuntimeEnv(dir, port), DB_URL: await sharedPostgres().createDatabase('localchecks') };
-  symlinkSync(path.join(appRoot, 'scripts'), path.join(dir, 'scripts'));
   // 1.3.0 is made as releases were before they carried metadata: its path is not checked.
   const built = [{ version: '1.2.2', declared: { minimumUpgradeFrom: '1.2.0' }, migrations: {} }, ...Object.values(RELEASES_WITH_METADATA)].map(buildRelease);
   const releases = [makeRelease({ version: '1.3.0', migrations: PRIORITY }), ...built];
+  // The port is taken after the builds (a minute and more): a free port left that long may be another's.
+  env = { ...localRuntimeEnv(dir, await freePort()), DB_URL: await sharedPostgres().createDatabase('localchecks') };
+  symlinkSync(path.join(appRoot, 'scripts'), path.join(dir, 'scripts'));
   for (const release of releases) expect((await local(['release', 'add', release])).code).toBe(0);
-  expect((await local(['local', 'start', '--version', '1.2.2'])).code).toBe(0);
+  const started = await local(['local', 'start', '--version', '1.2.2']);
+  expect(started.code, started.stdout + started.stderr).toBe(0);
 }, 120_000);
 
 afterAll(async () => {
