@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { EmbeddedInUseError } from '../db/embedded.js';
 import type { Database } from '../db/database.js';
@@ -12,6 +13,7 @@ import type { Runtime } from '../ops/runtimes/runtime.js';
 import { refuseUnsafeDir } from '../shared/files.js';
 import { urlSecrets } from '../shared/redact.js';
 import { printable } from '../shared/version.js';
+import { COMMON_SETTINGS, readDeployment, rememberDeployment, refuseOtherRuntime, settledEnvironment, type DeploymentRecord } from './deployment.js';
 import { CliError, type Io } from './io.js';
 import { RUNTIMES, runtimeKind, type RuntimeKind } from './runtimes.js';
 
@@ -30,8 +32,22 @@ export class Factory {
     return this.memo.get(key) as T;
   }
 
-  private get env() {
-    return this.io.env;
+  /** The variables a command works with: those given, over the deployment's remembered settings, which they must agree with. */
+  get env(): Readonly<Record<string, string | undefined>> {
+    return this.once('env', () => settledEnvironment(this.io.env, this.dataDir, this.deployment));
+  }
+
+  /** The deployment recorded in the data directory, if one was set up (deployment.ts). */
+  get deployment(): DeploymentRecord | undefined {
+    return this.once('deployment', () => readDeployment(this.dataDir));
+  }
+
+  /** Records the deployment as this command sets it up on `kind`, the first time; a deployment on another runtime is refused. */
+  remember(kind: RuntimeKind, by: string): void {
+    const record = this.deployment;
+    if (record) return refuseOtherRuntime(record, this.dataDir, `${by} works on the ${kind} runtime`, kind);
+    mkdirSync(this.dataDir, { recursive: true });
+    rememberDeployment(this.dataDir, kind, this.env, by);
   }
 
   /** Seconds from a variable, checked: from 1 to 3600. */
@@ -46,7 +62,8 @@ export class Factory {
   /** ATLAS_DATA_DIR, checked: tpctl keeps its state there (refuseUnsafeDir). */
   get dataDir(): string {
     return this.once('dataDir', () => {
-      const dir = this.env.ATLAS_DATA_DIR || './data';
+      // Not from the deployment: the deployment is recorded in it.
+      const dir = this.io.env.ATLAS_DATA_DIR || './data';
       refuseUnsafeDir(dir, 'data directory (ATLAS_DATA_DIR)');
       return dir;
     });
@@ -55,7 +72,7 @@ export class Factory {
   /** ATLAS_LOG_DIR as an absolute path (it is written into history lines and manifests that outlive the shell), checked. */
   get logDir(): string {
     return this.once('logDir', () => {
-      const dir = path.resolve(this.env.ATLAS_LOG_DIR || '/var/log/atlas');
+      const dir = path.resolve(this.env.ATLAS_LOG_DIR || COMMON_SETTINGS.ATLAS_LOG_DIR);
       refuseUnsafeDir(dir, 'log directory (ATLAS_LOG_DIR)');
       return dir;
     });
@@ -73,7 +90,7 @@ export class Factory {
   }
 
   get healthUrl(): string {
-    const healthUrl = this.env.HEALTH_URL || 'http://localhost:3000/api/health';
+    const healthUrl = this.env.HEALTH_URL || COMMON_SETTINGS.HEALTH_URL;
     if (!/^https?:\/\/[^\s]+$/.test(healthUrl)) throw new CliError('HEALTH_URL must be an http:// or https:// URL');
     return healthUrl;
   }
@@ -152,8 +169,12 @@ export class Factory {
     return new Executor(log, secrets);
   }
 
+  /** The runtime to work on: the deployment's, else --runtime, else ATLAS_RUNTIME, else compose. */
   runtimeKind(flag?: string): RuntimeKind {
-    return runtimeKind(this.env, flag);
+    const record = this.deployment;
+    if (!record) return runtimeKind(this.env, flag);
+    if (flag !== undefined) refuseOtherRuntime(record, this.dataDir, `--runtime=${printable(flag, 20)}`, flag);
+    return record.runtime;
   }
 
   /** The runtime to work on (--runtime, else ATLAS_RUNTIME, else compose), its commands run by `exec`. */

@@ -1,10 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { refusal } from '../ops/actions/operate.js';
 import { databaseWork } from '../ops/backup/database-work.js';
 import { Refused } from '../ops/core/errors.js';
 import type { OpsContext } from '../ops/engine/engine.js';
 import type { OutcomeKind } from '../ops/engine/outcome.js';
 import { stateFiles } from '../ops/engine/state/files.js';
+import { readHistory } from '../ops/engine/state/history.js';
 import { previousVersionFile } from '../ops/engine/state/previous-version.js';
 import { RunLogFile } from '../ops/engine/state/run-log.js';
 import type { LifecycleOutcome } from '../ops/steps/outputs.js';
@@ -34,6 +35,8 @@ export async function runOperation(
   // Clusters and Compose run PostgreSQL, reached through DB_URL; a runtime on this host may use the embedded database.
   const target = io.env.DB_URL || RUNTIMES[kind].embeddedDatabase ? f.databaseTrusting(flags['trust-unsigned']) : undefined;
   mkdirSync(dataDir, { recursive: true });
+  // A dry run records nothing; a run sets the deployment up, the first time.
+  if (!flags['dry-run']) f.remember(kind, `tpctl ${op}`);
   const echo = flags.json ? undefined : (line: string) => io.err(line);
   // A dry run leaves no trace: its lines go to the terminal only.
   const log = flags['dry-run']
@@ -49,6 +52,14 @@ export async function runOperation(
     if (!(err instanceof Refused)) throw err;
     outcome = refusal(err, log);
   }
+  // A refusal changed nothing and its reason is printed: its log is removed, unless a history line
+  // names it (a killed run led back before the refusal), so no run log is left that nothing points to.
+  if (
+    (outcome.kind === 'refused' || outcome.kind === 'locked') &&
+    log instanceof RunLogFile &&
+    !readHistory(stateFiles(dataDir).history).some((e) => e.log === log.file)
+  )
+    rmSync(log.file, { force: true });
   const message = describeOutcome(outcome);
   const { kind: ended, ...facts } = outcome;
   if (flags.json) io.out(JSON.stringify({ outcome: ended, exitCode: EXIT_CODES[ended], message, ...facts }, null, 2));

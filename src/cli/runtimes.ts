@@ -31,6 +31,8 @@ export interface RuntimeEntry {
   stop?: string;
   /** Without DB_URL it works on the embedded database in ATLAS_DATA_DIR (the others need PostgreSQL). */
   embeddedDatabase: boolean;
+  /** The variables it reads, which a deployment on it remembers, each with its default in the operator's words. */
+  settings: Record<string, string>;
   create(e: RuntimeEnvironment, exec: Executor): Promise<Runtime>;
 }
 
@@ -50,8 +52,9 @@ const kubernetesTarget = (e: RuntimeEnvironment) => ({
   container: DEFAULT_TARGET.container,
   image: image(e),
 });
+const CLUSTER_SETTINGS = { ATLAS_NAMESPACE: DEFAULT_TARGET.namespace, ATLAS_IMAGE: DEFAULT_TARGET.image };
 
-const KINDS = ['compose', 'kubernetes', 'helm', 'local'] as const;
+export const KINDS = ['compose', 'kubernetes', 'helm', 'local'] as const;
 export type RuntimeKind = (typeof KINDS)[number];
 
 export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
@@ -64,6 +67,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     old version where the proxy runs (./data/proxy/admin.sock)`,
     stop: 'docker compose stop tenant-plane',
     embeddedDatabase: false,
+    settings: { COMPOSE_FILE: 'the files Compose reads in the current directory', ATLAS_SERVICE: 'tenant-plane', ATLAS_IMAGE: DEFAULT_TARGET.image },
     create: async (e, exec) =>
       (await import('../ops/runtimes/compose/runtime.js')).ComposeRuntime.create(exec, {
         cwd: process.cwd(),
@@ -81,6 +85,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     revisions: 'kubectl rollout undo --to-revision',
     stop: 'kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai',
     embeddedDatabase: false,
+    settings: { ...CLUSTER_SETTINGS, ATLAS_DEPLOYMENT: DEFAULT_TARGET.deployment },
     create: async (e, exec) => new (await import('../ops/runtimes/kubernetes/runtime.js')).KubernetesRuntime(exec, kubernetesTarget(e), e.rolloutTimeoutMs),
   },
   helm: {
@@ -90,6 +95,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     switching: 'helm upgrade --install --wait --timeout',
     revisions: 'helm rollback REV --wait',
     embeddedDatabase: false,
+    settings: { ...CLUSTER_SETTINGS, ATLAS_HELM_RELEASE: DEFAULT_TARGET.deployment, ATLAS_HELM_CHART: "this release's deploy/helm/atlasai-tp" },
     async create(e, exec) {
       const release = k8sName(e.env, 'ATLAS_HELM_RELEASE', DEFAULT_TARGET.deployment);
       const chart = e.env.ATLAS_HELM_CHART || path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
@@ -104,6 +110,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     switching: 'the current release changed, beside the old one on PostgreSQL (not on the embedded database)',
     stop: 'tpctl local stop',
     embeddedDatabase: true,
+    settings: { ATLAS_HOST: '0.0.0.0', ATLAS_PORT: '3000' },
     create: async (e, exec) => new (await import('../ops/runtimes/local/runtime.js')).LocalRuntime(e.dataDir, exec),
   },
 };

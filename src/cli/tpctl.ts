@@ -13,6 +13,7 @@ const COMMANDS: { name: string; summary: string }[] = [
   { name: 'history', summary: 'the upgrade and rollback history (--json adds durations, backups, health evidence)' },
   { name: 'support-bundle', summary: "one archive for support: versions, run logs, health, the platform's logs, status" },
   { name: 'revisions', summary: 'the revisions Kubernetes or Helm keeps, with the version each runs' },
+  { name: 'config show', summary: "the deployment's settings, each with where it comes from (deployment.json, environment, default)" },
   { name: 'release add', summary: 'add a release (directory or .tar.gz) to the local runtime' },
   { name: 'release describe', summary: "this release's metadata (migrations and verdicts, upgrade path), as the build ships it" },
   { name: 'local start', summary: 'start the local runtime in the background and wait until it is healthy' },

@@ -130,6 +130,21 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     expect(entry?.run.bake.bake.routes['GET /api/health']?.n).toBeGreaterThan(5);
   });
 
+  it('a new shell with no ATLAS_ variables works on the local runtime it started; ATLAS_RUNTIME=compose there is refused, naming both', async () => {
+    const shell = { PATH: process.env.PATH ?? '' };
+    const status = await tpctl(['status'], shell, { cwd: dir });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/^runtime: +local process \(data\/releases\)$/m);
+    expect(status.stdout).toMatch(/^health: +ok \(http:\/\/127\.0\.0\.1:\d+\/api\/health\)$/m);
+    expect(status.stdout).toMatch(/^configured: 1\.3\.0$/m);
+    const plan = await tpctl(['rollback', '--dry-run'], shell, { cwd: dir });
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain('rollback 1.3.0 -> 1.2.2 (target from data/.atlas-previous-version) on local process (data/releases)');
+    const other = await tpctl(['rollback', '--dry-run'], { ...shell, ATLAS_RUNTIME: 'compose' }, { cwd: dir });
+    expect({ code: other.code, stdout: other.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(other.stderr).toMatch(/ATLAS_RUNTIME=compose, but this deployment runs on local \(data\/deployment\.json, recorded by tpctl release add at /);
+  });
+
   it('an upgrade to a release that crashes on start rolls itself back to 1.3.0', async () => {
     const res = await script('upgrade-tp.sh', { ATLAS_VERSION: '1.3.2' });
     expect(res.code).toBe(1);

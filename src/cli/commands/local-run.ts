@@ -2,14 +2,17 @@ import { chooseRelease, liveSupervisor } from '../../ops/runtimes/local/control.
 import { supervise } from '../../ops/runtimes/local/supervisor.js';
 import { printable } from '../../shared/version.js';
 import { parseFlags, targetVersion, type Command } from '../command.js';
-import { CliError, type Io } from '../io.js';
+import type { Factory } from '../factory.js';
+import { CliError } from '../io.js';
+import { RUNTIMES } from '../runtimes.js';
 
 /** The public address the supervisor listens on: the Tenant Plane's own ATLAS_HOST and ATLAS_PORT. */
-function publicAddress(io: Io): { host: string; port: number } {
-  const raw = io.env.ATLAS_PORT || '3000';
+function publicAddress(env: Factory['env']): { host: string; port: number } {
+  const defaults = RUNTIMES.local.settings;
+  const raw = env.ATLAS_PORT || defaults.ATLAS_PORT!;
   const port = Number(raw);
   if (!/^\d{1,5}$/.test(raw) || port < 1 || port > 65535) throw new CliError(`ATLAS_PORT=${printable(raw, 20)} is not valid: expected a port, from 1 to 65535`);
-  return { host: io.env.ATLAS_HOST || '0.0.0.0', port };
+  return { host: env.ATLAS_HOST || defaults.ATLAS_HOST!, port };
 }
 
 export const command: Command = {
@@ -23,12 +26,13 @@ beside the old one and checked on its own port before it takes the traffic. Its 
 environment (DB_URL, ATLAS_PORT…) is passed on to the Tenant Plane. The unit file
 deploy/systemd/atlas-tenant-plane.service runs it under systemd.`,
   async run(args, f) {
-    const { io } = f;
     const { values } = parseFlags(args, { version: { type: 'string' } });
     const dataDir = f.dataDir;
+    const address = publicAddress(f.env);
     if (liveSupervisor(dataDir)) throw new CliError('the local runtime is already running');
     chooseRelease(dataDir, values.version === undefined ? undefined : targetVersion(values.version, '--version'));
-    await supervise(dataDir, publicAddress(io));
+    f.remember('local', 'tpctl local run');
+    await supervise(dataDir, address);
     return 'done';
   },
 };

@@ -15,6 +15,7 @@ VERSION (which becomes current), and waits until HEALTH_URL answers "ok" for it.
     const version = values.version === undefined ? undefined : targetVersion(values.version, '--version');
     const tpctl = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'tpctl.js');
     const tenantPlane = f.tenantPlane;
+    f.remember('local', 'tpctl local start');
     const status = await startLocal(f.dataDir, {
       version,
       launch: () => spawn(process.execPath, [tpctl, 'local', 'run'], { detached: true, stdio: 'ignore', env: { ...io.env } }).unref(),

@@ -13,6 +13,7 @@ version is the release's own .atlas-version. The first release added becomes cur
     const { positionals } = parseFlags(args, {}, 1);
     const source = positionals[0];
     if (!source) throw new CliError('name a release directory or .tar.gz, e.g. tpctl release add build/releases/1.3.0');
+    f.remember('local', 'tpctl release add');
     const added = await addRelease(f.dataDir, source, f.executor(undefined, []));
     io.out(`added release ${added.version}: ${added.dir}${added.current ? ' (current: the first release added)' : ''}`);
     return 'done';

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { rollback } from '../../ops/actions/rollback.js';
 import { printable } from '../../shared/version.js';
 import { parseFlags, targetVersion, type Command } from '../command.js';
@@ -24,7 +25,8 @@ that ran VERSION (${REVISIONS_HELP}); --to-revision N names the revision itself 
 revisions lists them with their versions).
 
 With --restore, the Tenant Plane is stopped and the backup
-restored (all or nothing; see tpctl restore --help) before the switch. Needs DB_URL. The
+restored (all or nothing; see tpctl restore --help) before the switch: the database of DB_URL,
+or without it the embedded one (local runtime). The
 output lists, per table, the rows created, changed and deleted since the backup: what the
 restore discards. --keep-new (KEEP_NEW=1) carries the rows created since into the restored
 data, within the same swap (see tpctl restore --help). The backup must be signed by a key of
@@ -61,7 +63,18 @@ human, 4 locked.`,
       throw new CliError('--trust-unsigned is about the backup to restore: it needs --restore BACKUP_FILE');
     const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
     return runOperation(f, 'rollback', values, (ctx) =>
-      rollback({ to, revision, restore: values.restore, keepNew: values['keep-new'], label, dryRun: values['dry-run'] }, ctx),
+      // Absolute: the history line and the run record outlive the shell's directory.
+      rollback(
+        {
+          to,
+          revision,
+          restore: values.restore === undefined ? undefined : path.resolve(values.restore),
+          keepNew: values['keep-new'],
+          label,
+          dryRun: values['dry-run'],
+        },
+        ctx,
+      ),
     );
   },
 };

@@ -1,3 +1,4 @@
+import { compareVersions } from '../../shared/version.js';
 import { Refused } from '../core/errors.js';
 import type { OpsContext, Plan } from '../engine/engine.js';
 import type { Step } from '../engine/step.js';
@@ -66,6 +67,11 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
     );
   }
   const to = target.version;
+  if (compareVersions(to, from) > 0) {
+    throw new Refused(
+      `${to} is newer than ${from}, which runs: a rollback goes back; going forward is an upgrade: ATLAS_VERSION=${to} bash scripts/upgrade-tp.sh`,
+    );
+  }
   log.write(`rollback ${from} -> ${to} (target from ${target.source}) on ${runtime.describe()}`);
   if (to === from && !request.restore && request.revision === undefined) {
     if (!healthProblem(await ctx.tenantPlane.health(), to)) return { kind: 'done', run: undefined, unchanged: { op: 'rollback', version: to } };

@@ -35,7 +35,8 @@ export interface OpsContext {
   /** Undefined when tpctl cannot reach the database. */
   database: DatabaseWork | undefined;
   /** The run log (`file` is what the history and the record point to). */
-  log: RunLog & { readonly file: string };
+  /** The run's log; `startedAt`, where it has one, names the log and stamps the run's history lines. */
+  log: RunLog & { readonly file: string; readonly startedAt?: Date };
   /** Where an upgrade records the version it leaves. */
   previousVersion: PreviousVersion;
 }
@@ -90,7 +91,7 @@ function declaredOutputs(plan: Plan): Output<unknown>[] {
 /** One run of a plan: what it did, step by step, and the values its steps handed on. */
 export class Run {
   readonly steps: StepRecord[] = [];
-  readonly startedAt = new Date();
+  readonly startedAt: Date;
   phase: Phase = 'forward';
   switchedBack = false;
   private readonly values: Map<string, unknown>;
@@ -100,6 +101,7 @@ export class Run {
     readonly plan: Plan,
     readonly ctx: OpsContext,
   ) {
+    this.startedAt = ctx.log.startedAt ?? new Date();
     this.values = new Map((plan.given ?? []).map((g) => [g.output.name, g.value]));
     this.declared = declaredOutputs(plan);
   }
@@ -157,7 +159,8 @@ export class Run {
   }
 
   history(entry: Omit<HistoryEntry, 'at' | 'log'>): void {
-    const line: HistoryEntry = { ...entry, at: utcStamp(new Date()), log: this.ctx.log.file };
+    // One stamp per run, the one its log is named by, for every line it writes.
+    const line: HistoryEntry = { ...entry, at: utcStamp(this.startedAt), log: this.ctx.log.file };
     appendHistory(this.files.history, line);
     this.ctx.log.write(`history: ${JSON.stringify(line)}`);
   }
@@ -189,7 +192,8 @@ export class Run {
 /** The history line of a run that was killed: its way forward, or its way back when it was going back. */
 export function recordInterrupted(dataDir: string, journal: Journal): void {
   const [from, to, kind] = journal.phase === 'way-back' ? [journal.to, journal.from, 'rollback' as const] : [journal.from, journal.to, journal.op];
-  appendHistory(stateFiles(dataDir).history, { at: utcStamp(new Date()), kind, from, to, outcome: 'INTERRUPTED', log: journal.log });
+  // Stamped as the killed run's other lines are, by its start (its journal checked that it is a date).
+  appendHistory(stateFiles(dataDir).history, { at: utcStamp(new Date(journal.startedAt)), kind, from, to, outcome: 'INTERRUPTED', log: journal.log });
 }
 
 /**

@@ -427,6 +427,32 @@ describe('the engine, beyond the matrix', () => {
     expect(w.platform.touched).toBe(0);
   });
 
+  it('refuses a "rollback" to a newer version, naming the upgrade to use', async () => {
+    const w = new World(upgradeScenario);
+    const outcome = await rollback({ to: '1.3.0', restore: undefined, label: 'test' }, w.ctx());
+    expect(outcome).toMatchObject({ kind: 'refused' });
+    expect(describeOutcome(outcome)).toBe(
+      '1.3.0 is newer than 1.2.2, which runs: a rollback goes back; going forward is an upgrade: ATLAS_VERSION=1.3.0 bash scripts/upgrade-tp.sh\nnothing was changed',
+    );
+    expect({ touched: w.platform.touched, history: w.history() }).toEqual({ touched: 0, history: [] });
+  });
+
+  it('every history line of a run carries the stamp its log is named by (its start), a killed run the one of its own start', async () => {
+    const at = (w: World, iso: string) => ({ ...w.ctx(), log: new RunLogFile(path.join(w.dir, 'logs', 'run.log'), [], undefined, new Date(iso)) });
+    const failed = new World(upgradeScenario);
+    failed.platform.broken.add('1.3.0');
+    await upgrade({ to: '1.3.0', backup: true, label: 'test' }, at(failed, '2026-03-26T10:00:00.900Z'));
+    const stamps = (w: World) => readFileSync(stateFiles(w.dir).history, 'utf8').match(/^\d{8}T\d{6}/gm);
+    expect(stamps(failed)).toEqual(['20260326T100000', '20260326T100000']);
+
+    const killed = new World(upgradeScenario);
+    killed.platform.inject(fault('switch', 'forward', 'die-after'));
+    await killed.dies(() => upgrade({ to: '1.3.0', backup: true, label: 'test' }, at(killed, '2026-03-26T11:00:00Z')));
+    await rollback({ to: undefined, restore: undefined, label: 'test' }, at(killed, '2026-03-26T12:00:00Z'));
+    expect(stamps(killed)).toEqual(['20260326T110000', '20260326T120000']);
+    expect(killed.history()).toEqual(['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+  });
+
   it('refuses a restore that needs the database when there is none', async () => {
     const w = new World(SCENARIOS[4]!);
     const outcome = await rollback({ to: '1.2.2', restore: w.backupFile, label: 'test' }, { ...w.ctx(), database: undefined });

@@ -72,6 +72,7 @@ export function readJournal(file: string): Journal | undefined {
     (j.phase === undefined || j.phase === 'forward' || j.phase === 'way-back') &&
     typeof j.log === 'string' &&
     typeof j.startedAt === 'string' &&
+    !Number.isNaN(Date.parse(j.startedAt)) &&
     Number.isSafeInteger(j.pid) &&
     typeof j.host === 'string' &&
     Object.entries(j).every(([k, v]) => FIELDS.has(k) || (typeof v === 'string' && v.length <= 4096));

@@ -15,12 +15,14 @@ export class RunLogFile implements RunLog {
     readonly file: string,
     private readonly secrets: readonly string[],
     private readonly echo?: (line: string) => void,
+    /** When the run began: its log and its history lines are stamped with it. */
+    readonly startedAt = new Date(),
   ) {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
   }
 
   static forRun(logDir: string, op: 'upgrade' | 'rollback', at: Date, secrets: readonly string[], echo?: (line: string) => void): RunLogFile {
-    return new RunLogFile(path.join(logDir, runLogName(op, at)), secrets, echo);
+    return new RunLogFile(path.join(logDir, runLogName(op, at)), secrets, echo, at);
   }
 
   write(line: string): void {
