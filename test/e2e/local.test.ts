@@ -140,6 +140,16 @@ describe('the local runtime (no Docker), on the embedded database', () => {
     const plan = await tpctl(['rollback', '--dry-run'], shell, { cwd: dir });
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stderr).toContain('rollback 1.3.0 -> 1.2.2 (target from data/.atlas-previous-version) on local process (data/releases)');
+    // Refusals change nothing and leave no run log behind; a "rollback" forward is one.
+    const logs = readdirSync(path.join(dir, 'logs'));
+    const missing = await tpctl(['upgrade', '--to', '9.9.9'], shell, { cwd: dir });
+    expect({ code: missing.code, stdout: missing.stdout }).toEqual({ code: 2, stdout: '' });
+    const forward = await script('rollback-tp.sh', { ATLAS_VERSION: '1.3.2' });
+    expect({ code: forward.code, stdout: forward.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(forward.stderr).toContain(
+      '1.3.2 is newer than 1.3.0, which runs: a rollback goes back; going forward is an upgrade: ATLAS_VERSION=1.3.2 bash scripts/upgrade-tp.sh',
+    );
+    expect(readdirSync(path.join(dir, 'logs'))).toEqual(logs);
     const other = await tpctl(['rollback', '--dry-run'], { ...shell, ATLAS_RUNTIME: 'compose' }, { cwd: dir });
     expect({ code: other.code, stdout: other.stdout }).toEqual({ code: 2, stdout: '' });
     expect(other.stderr).toMatch(/ATLAS_RUNTIME=compose, but this deployment runs on local \(data\/deployment\.json, recorded by tpctl release add at /);

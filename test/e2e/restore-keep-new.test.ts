@@ -1,4 +1,4 @@
-import { existsSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
@@ -78,12 +78,17 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     expect((await api.post(`/api/incidents/${before.id}/acknowledge`)).status).toBe(200);
     expect((await api.call('PUT', '/api/admin/settings/support.email', { value: 'changed@example.com' })).status).toBe(200);
 
-    const restore = { RESTORE_DB: '1', KEEP_NEW: '1', DB_BACKUP_FILE: backup, ATLAS_VERSION: '1.2.2' };
+    // Named relative to the deployment's directory; the history names it absolute.
+    const restore = { RESTORE_DB: '1', KEEP_NEW: '1', DB_BACKUP_FILE: path.relative(dir, backup), ATLAS_VERSION: '1.2.2' };
     const res = await script('rollback-tp.sh', restore);
     expect(res.stderr).not.toMatch(/FAILED/);
     expect(res.code).toBe(0);
     const lines = res.stdout.split('\n');
     expect(lines[0]).toMatch(/^rolled back 1\.3\.0 -> 1\.2\.2 in [\d.]+ s; 1\.2\.2 is healthy, on the database restored from \S+\.sql\.gz\. Log: /);
+    const historyFile = readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8');
+    expect(historyFile.trim().split('\n').at(-1)).toMatch(
+      new RegExp(`^\\d{8}T\\d{6} ROLLBACK 1\\.3\\.0 -> 1\\.2\\.2 restored:${backup.replace(/[.]/g, '\\.')} log:/`),
+    );
     expect(lines).toContain('incidents: 1 created, 1 changed, 0 deleted since the backup');
     expect(lines).toContain("  changed (the backup's values are restored): " + String(before.id));
     expect(lines).toContain('  columns the backup does not have (their values are discarded): priority');
