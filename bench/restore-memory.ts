@@ -7,16 +7,21 @@
  *   200 MB    a backup with one 200 MB line: refused, by restore and by verify alike,
  *             with the reason, before it is loaded                           target ≤ 300 MB
  *
- * Each restore runs in a process of its own under /usr/bin/time (Debian: apt-get install time),
- * whose peak RSS is tpctl's own (psql's sessions are processes of their own, as with zcat | psql).
+ * Each restore runs as tpctl does, in a process of its own; the figure is the peak of the resident
+ * memory of tpctl and every process it started (the embedded database's load and the live data's
+ * dump are processes of their own), summed, sampled every 100 ms from /proc: what the restore
+ * takes from the machine. psql's sessions count too (they are tpctl's children), the PostgreSQL
+ * server does not.
+ *
  * The backups are made from a real signed backup, grown row by row as a stream, and signed again
  * with the same keyring.
  *
  *   npm run bench:restore-memory        (BENCH_SQL_MB=1024)
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -31,15 +36,32 @@ const root = path.resolve(import.meta.dirname, '..');
 const tpctl = path.join(root, 'dist', 'cli', 'tpctl.js');
 const work = mkdtempSync(path.join(os.tmpdir(), 'atlas-bench-memory-'));
 
-/** Runs tpctl under /usr/bin/time: its exit code, its output, and its peak RSS in MB. */
-function measured(args: string[], env: Record<string, string>): { code: number | null; output: string; peakMb: number } {
-  const res = spawnSync('/usr/bin/time', ['-f', 'peak-rss-kb %M', process.execPath, tpctl, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  const kb = Number(/peak-rss-kb (\d+)/.exec(res.stderr)?.[1]);
-  return { code: res.status, output: `${res.stdout}${res.stderr}`.replace(/peak-rss-kb \d+\n?/, ''), peakMb: kb / 1024 };
+/** The resident memory of `pid` and its descendants, in kB (0 once it is gone). */
+function treeRssKb(pid: number): number {
+  let kb = 0;
+  try {
+    kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) kb += treeRssKb(Number(child));
+    }
+  } catch {
+    // It ended between two reads.
+  }
+  return kb;
+}
+
+/** Runs tpctl: its exit code, its output, and the peak of its process tree's resident memory in MB. */
+async function measured(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string; peakMb: number; seconds: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [tpctl, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  let peakKb = 0;
+  const sampler = setInterval(() => (peakKb = Math.max(peakKb, treeRssKb(child.pid!))), 100);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearInterval(sampler);
+  return { code, output, peakMb: peakKb / 1024, seconds: (performance.now() - started) / 1000 };
 }
 
 /** An incident row of the backup's COPY (PostgreSQL) or INSERT (embedded) form, its description `size` bytes. */
@@ -107,16 +129,16 @@ try {
     const rowBytes = 1024;
     const big = await grown(made.file, dataDir, `db-backup-big-${kind}.sql.gz`, Math.round((SQL_MB << 20) / rowBytes), rowBytes);
     const longLine = await grown(made.file, dataDir, `db-backup-line-${kind}.sql.gz`, 1, 200 << 20);
-    const restored = measured(['restore', big], env);
+    const restored = await measured(['restore', big], env);
     if (restored.code !== 0) throw new Error(`the ${SQL_MB} MB restore on ${kind} failed: ${restored.output}`);
     lines.push(
-      `${kind.padEnd(9)} ${SQL_MB} MB of SQL restored     peak RSS ${restored.peakMb.toFixed(0)} MB  (${(restored.peakMb / BUDGET_MB).toFixed(2)} of the ${BUDGET_MB} MB budget)`,
+      `${kind.padEnd(9)} ${SQL_MB} MB of SQL restored     peak RSS ${restored.peakMb.toFixed(0)} MB  (${(restored.peakMb / BUDGET_MB).toFixed(2)} of the ${BUDGET_MB} MB budget), in ${restored.seconds.toFixed(0)} s`,
     );
     for (const args of [
       ['restore', longLine],
       ['backup', 'verify', longLine],
     ]) {
-      const refused = measured(args, env);
+      const refused = await measured(args, env);
       const reason = /more than \d+ MB, which the Tenant Plane never writes/.exec(refused.output)?.[0];
       if (refused.code === 0 || !reason) throw new Error(`${args.join(' ')} on ${kind} did not refuse the 200 MB line: ${refused.output}`);
       lines.push(

@@ -8,11 +8,12 @@ import { KINDS, RUNTIMES, type RuntimeKind } from './runtimes.js';
 
 /**
  * The deployment a data directory belongs to, remembered (model: Kamal's config/deploy.yml):
- * the first command that sets one up (tpctl local start, local run, release add, a first
- * upgrade, rollback or restore) writes `<data>/deployment.json`: the runtime, and the settings
- * it was given, as the variables that gave them. Every later command reads it, so a new shell
- * needs none of them, and a variable that says otherwise is refused with both named: a command
- * never acts on another runtime, namespace or Compose service than the deployment's.
+ * the first command that sets one up (tpctl local start, local run, release add, an upgrade or
+ * a rollback) writes `<data>/deployment.json`: the runtime, and the settings it was given, as
+ * the variables that gave them; such a command given a setting the record does not have yet
+ * adds it. Every command reads it, so a new shell needs none of them, and a variable that says
+ * otherwise is refused with both named: a command never acts on another runtime, namespace or
+ * Compose service than the deployment's.
  */
 export const DEPLOYMENT_FILE = 'deployment.json';
 
@@ -73,10 +74,7 @@ export function refuseOtherRuntime(record: DeploymentRecord, dataDir: string, as
   );
 }
 
-/**
- * The environment a command works with: the deployment's settings, under the variables given
- * now, which must agree with them (a variable the record left to its default must stay unset).
- */
+/** The environment a command works with: the variables given now, over the deployment's settings, which they must agree with. */
 export function settledEnvironment(env: Readonly<Record<string, string | undefined>>, dataDir: string, record: DeploymentRecord | undefined) {
   if (!record) return env;
   const file = deploymentFile(dataDir);
@@ -85,24 +83,28 @@ export function settledEnvironment(env: Readonly<Record<string, string | undefin
     const given = env[name];
     if (!given) continue;
     const kept = record.settings[name];
-    if (kept !== undefined && normal(name, given) === kept) continue;
+    if (kept === undefined || normal(name, given) === kept) continue;
     throw new CliError(
-      `${name}=${printable(given, 80)}, but this deployment has ${kept === undefined ? 'it unset (its default)' : `${name}=${printable(kept, 80)}`} (${origin(file, record)}); ` +
+      `${name}=${printable(given, 80)}, but this deployment has ${name}=${printable(kept, 80)} (${origin(file, record)}); ` +
         `nothing was done; unset ${name} to use the deployment's, or edit ${file} to change the deployment`,
     );
   }
   return { ...env, ATLAS_RUNTIME: record.runtime, ...record.settings };
 }
 
-/** Records the deployment `kind` set up with `env`, unless one is recorded already (which `env` then agreed with). */
+/**
+ * Records the deployment `kind` set up with `env` (which agreed with any record already there,
+ * on that runtime): a new record, or the settings given now that the record did not have yet.
+ */
 export function rememberDeployment(dataDir: string, kind: RuntimeKind, env: Readonly<Record<string, string | undefined>>, by: string): void {
-  if (readDeployment(dataDir)) return;
-  const settings: Record<string, string> = {};
+  const before = readDeployment(dataDir);
+  const settings: Record<string, string> = { ...before?.settings };
   for (const name of remembered(kind)) {
     const value = env[name];
-    if (value) settings[name] = normal(name, value);
+    if (value && settings[name] === undefined) settings[name] = normal(name, value);
   }
-  const record: DeploymentRecord = { runtime: kind, settings, recorded: { at: new Date().toISOString(), by } };
+  if (before && Object.keys(settings).length === Object.keys(before.settings).length) return;
+  const record: DeploymentRecord = { runtime: kind, settings, recorded: before?.recorded ?? { at: new Date().toISOString(), by } };
   writeFileAtomic(deploymentFile(dataDir), `${JSON.stringify(record, null, 2)}\n`);
 }
 

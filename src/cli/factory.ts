@@ -42,10 +42,10 @@ export class Factory {
     return this.once('deployment', () => readDeployment(this.dataDir));
   }
 
-  /** Records the deployment as this command sets it up on `kind`, the first time; a deployment on another runtime is refused. */
+  /** Records the deployment as this command sets it up on `kind` (deployment.ts); a deployment on another runtime is refused. */
   remember(kind: RuntimeKind, by: string): void {
     const record = this.deployment;
-    if (record) return refuseOtherRuntime(record, this.dataDir, `${by} works on the ${kind} runtime`, kind);
+    if (record) refuseOtherRuntime(record, this.dataDir, `${by} works on the ${kind} runtime`, kind);
     mkdirSync(this.dataDir, { recursive: true });
     rememberDeployment(this.dataDir, kind, this.env, by);
   }

@@ -27,8 +27,9 @@ export interface RuntimeEntry {
   switching: string;
   /** How it goes back to a numbered revision, where it keeps them. */
   revisions?: string;
-  /** The command that stops the Tenant Plane on it, for a restore made by hand; absent where another entry's serves. */
+  /** The commands that stop and start the Tenant Plane on it, around a restore made by hand; absent where another entry's serve. */
   stop?: string;
+  start?: string;
   /** Without DB_URL it works on the embedded database in ATLAS_DATA_DIR (the others need PostgreSQL). */
   embeddedDatabase: boolean;
   /** The variables it reads, which a deployment on it remembers, each with its default in the operator's words. */
@@ -66,6 +67,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     file, an anchor, .env, a \${VAR:-default}), docker compose up -d tenant-plane; beside the
     old version where the proxy runs (./data/proxy/admin.sock)`,
     stop: 'docker compose stop tenant-plane',
+    start: 'docker compose up -d tenant-plane',
     embeddedDatabase: false,
     settings: { COMPOSE_FILE: 'the files Compose reads in the current directory', ATLAS_SERVICE: 'tenant-plane', ATLAS_IMAGE: DEFAULT_TARGET.image },
     create: async (e, exec) =>
@@ -84,6 +86,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     switching: 'image, version annotation and change cause patched, rollout followed',
     revisions: 'kubectl rollout undo --to-revision',
     stop: 'kubectl scale deployment/atlasai-tp --replicas=0 -n atlasai',
+    start: 'kubectl scale deployment/atlasai-tp --replicas=3 -n atlasai',
     embeddedDatabase: false,
     settings: { ...CLUSTER_SETTINGS, ATLAS_DEPLOYMENT: DEFAULT_TARGET.deployment },
     create: async (e, exec) => new (await import('../ops/runtimes/kubernetes/runtime.js')).KubernetesRuntime(exec, kubernetesTarget(e), e.rolloutTimeoutMs),
@@ -109,6 +112,7 @@ export const RUNTIMES: Record<RuntimeKind, RuntimeEntry> = {
     help: 'releases side by side in ATLAS_DATA_DIR (see tpctl local --help)',
     switching: 'the current release changed, beside the old one on PostgreSQL (not on the embedded database)',
     stop: 'tpctl local stop',
+    start: 'tpctl local start',
     embeddedDatabase: true,
     settings: { ATLAS_HOST: '0.0.0.0', ATLAS_PORT: '3000' },
     create: async (e, exec) => new (await import('../ops/runtimes/local/runtime.js')).LocalRuntime(e.dataDir, exec),
@@ -124,11 +128,14 @@ export const SWITCHING_HELP = KINDS.map((k) => `  ${RUNTIMES[k].title}: ${RUNTIM
 /** How the runtimes that keep numbered revisions go back to one, for tpctl rollback --help. */
 export const REVISIONS_HELP = KINDS.flatMap((k) => RUNTIMES[k].revisions ?? []).join(', ');
 
-/** How to stop the Tenant Plane on each runtime that has a command of its own. */
-export const STOP_COMMANDS = KINDS.flatMap((k) => {
-  const { stop, title } = RUNTIMES[k];
-  return stop ? [`${stop} (${title})`] : [];
-});
+/** How to stop or start the Tenant Plane on each runtime that has a command of its own. */
+const commandsTo = (what: 'stop' | 'start') =>
+  KINDS.flatMap((k) => {
+    const { [what]: command, title } = RUNTIMES[k];
+    return command ? [`${command} (${title})`] : [];
+  });
+export const STOP_COMMANDS = commandsTo('stop');
+export const START_COMMANDS = commandsTo('start');
 
 /** The runtime to work on: --runtime, else ATLAS_RUNTIME, else compose. */
 export function runtimeKind(env: RuntimeEnvironment['env'], flag?: string): RuntimeKind {

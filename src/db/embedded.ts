@@ -157,7 +157,7 @@ export function lockEmbedded(dataDir: string) {
     if (!(err instanceof LockHeldError)) throw err;
     throw new EmbeddedInUseError(
       `the embedded database in ${dataDir} is in use by "${err.holder.what}" (pid ${err.holder.pid}) since ${err.holder.since}; ` +
-        'stop that process first (it may be the running Tenant Plane), or point DB_URL at a PostgreSQL server',
+        'stop that process first (the Tenant Plane of the local runtime: tpctl local stop, as its supervisor restarts a process stopped alone), or point DB_URL at a PostgreSQL server',
     );
   }
 }

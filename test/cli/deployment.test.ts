@@ -65,7 +65,6 @@ describe('a deployment remembers where it runs (data/deployment.json)', () => {
         { ATLAS_PORT: '4000' },
         /ATLAS_PORT=4000, but this deployment has ATLAS_PORT=3999 .*unset ATLAS_PORT to use the deployment's/,
       ],
-      [['status'], { ATLAS_HOST: '127.0.0.1' }, /ATLAS_HOST=127\.0\.0\.1, but this deployment has it unset \(its default\)/],
       [['status'], { ATLAS_SERVICE: 'tenant-plane', ATLAS_RUNTIME: 'compose' }, /ATLAS_RUNTIME=compose, but this deployment runs on local/],
     ];
     for (const [args, env, message] of cases) {
@@ -75,6 +74,20 @@ describe('a deployment remembers where it runs (data/deployment.json)', () => {
     }
     expect(readFileSync(path.join(dir, 'data', 'deployment.json'), 'utf8')).toBe(before);
     expect(existsSync(path.join(dir, 'data', '.atlas-upgrade-history'))).toBe(false);
+  });
+
+  it('a command that sets the deployment up adds a setting it did not have yet; a read-only one uses it without recording it', async () => {
+    const dir = await setUp({ ATLAS_PORT: '3999' });
+    const file = path.join(dir, 'data', 'deployment.json');
+    const settings = () => (JSON.parse(readFileSync(file, 'utf8')) as { settings: Record<string, string> }).settings;
+    const status = await tpctl(['status'], { ATLAS_HOST: '127.0.0.1' }, { cwd: dir });
+    expect(status.stdout).toMatch(/^runtime: +local process/m);
+    expect(settings()).toEqual({ ATLAS_PORT: '3999' });
+    expect((await tpctl(['release', 'add', stagedRelease('1.3.0')], { ATLAS_HOST: '127.0.0.1' }, { cwd: dir })).code).toBe(0);
+    expect(settings()).toEqual({ ATLAS_PORT: '3999', ATLAS_HOST: '127.0.0.1' });
+    const other = await tpctl(['status'], { ATLAS_HOST: '0.0.0.0' }, { cwd: dir });
+    expect({ code: other.code, stdout: other.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(other.stderr).toContain('ATLAS_HOST=0.0.0.0, but this deployment has ATLAS_HOST=127.0.0.1 (data/deployment.json, recorded by tpctl release add at ');
   });
 
   it('a dry run and a read-only command record nothing', async () => {

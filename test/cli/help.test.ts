@@ -19,6 +19,11 @@ describe('tpctl --help', () => {
       const help = await tpctl([...name.split(' '), '--help'], {});
       expect({ name, code: help.code, stderr: help.stderr }).toEqual({ name, code: 0, stderr: '' });
       expect(help.stdout).toMatch(new RegExp(`^Usage: tpctl ${name}`));
+      // One to three real examples, each a command line of this command (a script may prepare it).
+      const examples = /\nExamples:\n((?: {2}\S.*\n?)+)$/.exec(help.stdout)?.[1]?.trimEnd().split('\n') ?? [];
+      expect(examples.length, `${name}: ${help.stdout}`).toBeGreaterThanOrEqual(1);
+      expect(examples.length, name).toBeLessThanOrEqual(3);
+      expect(examples.filter((e) => e.includes(`tpctl ${name}`)).length, name).toBeGreaterThanOrEqual(1);
       for (const m of help.stdout.matchAll(/\btpctl ([a-z][a-z-]*(?: [a-z][a-z-]*)?)/g)) named.add(m[1]!);
     }
     expect(named).toContain('local'); // "see tpctl local --help"

@@ -137,7 +137,8 @@ describe('tpctl on Kubernetes', () => {
       'utf8',
     );
     expect(log).toContain('$ kubectl rollout undo deployment/atlasai-tp --to-revision=1 -n atlasai');
-    expect(log).toContain('/app/.atlas-version is 1.2.3');
+    expect(log).toContain('verify ok in');
+    expect(log).toContain("the running Tenant Plane's version file (.atlas-version) says 1.2.3");
   });
 
   it('tpctl revisions lists what the cluster keeps, with versions', async () => {

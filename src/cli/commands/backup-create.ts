@@ -20,7 +20,11 @@ version that last started on the database. Restore it with \`tpctl restore FILE\
 hand with \`zcat FILE | psql DB_URL\` (which also works over a database upgraded since).
 
 ATLAS_BACKUP_KEEP (default 10): older backups are removed once this one is verified; the
-newest verified backup is never removed. Needs pg_dump no older than the server.`,
+newest verified backup is never removed. Needs pg_dump no older than the server.
+
+Examples:
+  tpctl backup create
+  DB_URL=postgresql://atlas@db.internal/atlas tpctl backup create --json`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { json: { type: 'boolean' } });

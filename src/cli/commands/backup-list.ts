@@ -7,7 +7,11 @@ export const command: Command = {
   help: `Usage: tpctl backup list [--json]
 
 Lists db-backup-*.sql.gz in ATLAS_LOG_DIR (default /var/log/atlas), newest first: version,
-time (UTC), size, why it was taken, and when it was last verified.`,
+time (UTC), size, why it was taken, and when it was last verified.
+
+Examples:
+  tpctl backup list
+  ATLAS_LOG_DIR=/var/log/atlas tpctl backup list --json`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { json: { type: 'boolean' } });

@@ -14,7 +14,10 @@ only what our backups hold), and signed only if every check passes. The key is t
 the keyring ATLAS_BACKUP_KEY_FILE (default: backup-keys in ATLAS_DATA_DIR, made on first use,
 mode 0600); keep a copy of it apart from the backups, never beside them.
 
-Exit code: 0 signed, 1 a check failed (not signed), 2 bad input.`,
+Exit code: 0 signed, 1 a check failed (not signed), 2 bad input.
+
+Examples:
+  tpctl backup sign /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz`,
   async run(args, f) {
     const { io } = f;
     const { values, positionals } = parseFlags(args, { json: { type: 'boolean' } }, 1);

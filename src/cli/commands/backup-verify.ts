@@ -14,7 +14,11 @@ the bytes it checked into a scratch database on the same server (DB_URL; the use
 CREATEDB) or into a scratch embedded database, compares every table's row count with the
 manifest, and drops it. --trust-unsigned (ATLAS_TRUST_UNSIGNED=1) accepts an unsigned backup.
 
-Exit code: 0 when every check passes, 1 when one fails.`,
+Exit code: 0 when every check passes, 1 when one fails.
+
+Examples:
+  tpctl backup verify /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz
+  tpctl backup verify /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz --restore-test`,
   async run(args, f) {
     const { io } = f;
     const { values, positionals } = parseFlags(

@@ -7,7 +7,11 @@ export const command: Command = {
   help: `Usage: tpctl history [--json]
 
 Prints ./data/.atlas-upgrade-history. With --json, each record also carries what its run
-log's record holds: the steps with their durations, the backup, the health evidence.`,
+log's record holds: the steps with their durations, the backup, the health evidence.
+
+Examples:
+  tpctl history
+  tpctl history --json`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { json: { type: 'boolean' } });

@@ -24,7 +24,11 @@ stops on SIGTERM. It listens on ATLAS_HOST:ATLAS_PORT itself (default 0.0.0.0:30
 each connection to the Tenant Plane that serves: a switch refuses none. A new version is started
 beside the old one and checked on its own port before it takes the traffic. Its output and the Tenant Plane's go to ATLAS_DATA_DIR/local-runtime.log. The
 environment (DB_URL, ATLAS_PORT…) is passed on to the Tenant Plane. The unit file
-deploy/systemd/atlas-tenant-plane.service runs it under systemd.`,
+deploy/systemd/atlas-tenant-plane.service runs it under systemd.
+
+Examples:
+  tpctl local run
+  ATLAS_PORT=8080 tpctl local run --version 1.3.0`,
   async run(args, f) {
     const { values } = parseFlags(args, { version: { type: 'string' } });
     const dataDir = f.dataDir;

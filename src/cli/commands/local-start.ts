@@ -8,7 +8,11 @@ export const command: Command = {
   help: `Usage: tpctl local start [--version VERSION]
 
 Starts the supervisor (tpctl local run) in the background, on the current release or on
-VERSION (which becomes current), and waits until HEALTH_URL answers "ok" for it.`,
+VERSION (which becomes current), and waits until HEALTH_URL answers "ok" for it.
+
+Examples:
+  tpctl local start --version 1.2.2
+  tpctl local start`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { version: { type: 'string' } });

@@ -4,7 +4,10 @@ import { parseFlags, type Command } from '../command.js';
 export const command: Command = {
   help: `Usage: tpctl local stop
 
-Stops the Tenant Plane and its supervisor (SIGTERM; the server finishes requests in flight).`,
+Stops the Tenant Plane and its supervisor (SIGTERM; the server finishes requests in flight).
+
+Examples:
+  tpctl local stop`,
   async run(args, f) {
     const { io } = f;
     parseFlags(args, {});

@@ -20,7 +20,11 @@ Waive a finding with a comment on its statement, giving the reason:
 A migration that must run outside a transaction (CREATE INDEX CONCURRENTLY) starts with
   -- atlas:no-transaction
 
-Exit code: 0 clean, 1 violations, 2 a file does not parse (or bad input).`,
+Exit code: 0 clean, 1 violations, 2 a file does not parse (or bad input).
+
+Examples:
+  tpctl migrate lint
+  tpctl migrate lint migrations/0012_add_priority.sql`,
   async run(args, f) {
     const { io } = f;
     const { values, positionals } = parseFlags(args, { json: { type: 'boolean' } }, Infinity);

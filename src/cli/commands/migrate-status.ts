@@ -13,7 +13,11 @@ their recorded lint verdict is additive; "breaking" ones (a waived DROP COLUMN, 
 "changed" ones (edited after being applied) mean this version cannot run on the schema.
 upgrade and rollback run the target version's own migrate status before switching.
 
-Exit code: 0 when this version can run on the schema, 1 when it cannot.`,
+Exit code: 0 when this version can run on the schema, 1 when it cannot.
+
+Examples:
+  tpctl migrate status
+  DB_URL=postgresql://atlas@db.internal/atlas tpctl migrate status --json`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { json: { type: 'boolean' } });

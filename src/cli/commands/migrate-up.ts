@@ -10,7 +10,10 @@ export const command: Command = {
 Applies the migrations this version ships that the database (DB_URL, or the embedded
 database in ATLAS_DATA_DIR) does not have yet, in order, each in its own transaction,
 under the same advisory lock the servers take. Refuses, changing nothing, when an
-applied migration was edited since.`,
+applied migration was edited since.
+
+Examples:
+  tpctl migrate up`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { json: { type: 'boolean' } });

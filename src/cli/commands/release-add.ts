@@ -7,7 +7,11 @@ export const command: Command = {
 
 Copies a staged release (scripts/build-release.sh makes one: ATLAS_VERSION=1.3.0 bash
 scripts/build-release.sh) into ATLAS_DATA_DIR/releases/<version>/, beside the others. The
-version is the release's own .atlas-version. The first release added becomes current.`,
+version is the release's own .atlas-version. The first release added becomes current.
+
+Examples:
+  ATLAS_VERSION=1.3.0 bash scripts/build-release.sh
+  tpctl release add build/releases/1.3.0`,
   async run(args, f) {
     const { io } = f;
     const { positionals } = parseFlags(args, {}, 1);

@@ -12,7 +12,10 @@ the image label org.atlasai.release: the version, each migration with its checks
 verdict (additive, or the rules waived), minimumUpgradeFrom (declared in the repository's
 ${RELEASE_FILE}, read from --declared) and the oldest version it can be rolled back to without
 a restore. scripts/build-release.sh runs it; refused (exit 2) when a migration does not pass
-tpctl migrate lint.`,
+tpctl migrate lint.
+
+Examples:
+  tpctl release describe`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { declared: { type: 'string' } });

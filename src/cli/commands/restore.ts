@@ -6,6 +6,7 @@ import type { OutcomeKind } from '../../ops/engine/outcome.js';
 import { acquireFileLock, LockHeldError } from '../../shared/file-lock.js';
 import type { Factory } from '../factory.js';
 import { lockedWords } from '../words.js';
+import { START_COMMANDS } from '../runtimes.js';
 import { credentialLines } from '../../ops/backup/credentials.js';
 import { sinceBackupLines } from '../../ops/backup/since-backup.js';
 import { parseFlags, type Command } from '../command.js';
@@ -43,7 +44,8 @@ A failure before the swap leaves the current data as it was, and the copies earl
 restores set aside (the undo) are dropped only once the swap has committed.
 
 After it, rows written after the backup are gone (unless --keep-new) and the applied
-migrations are those of the backup. Start the Tenant Plane again afterwards (docker compose up -d tenant-plane).
+migrations are those of the backup. Start the Tenant Plane again afterwards where it runs:
+${START_COMMANDS.map((c) => `  ${c}`).join('\n')}
 
 --dry-run   load, compare and report, then drop the loaded copy: the current data is not
             touched (on PostgreSQL the Tenant Plane may keep running; the embedded
@@ -60,7 +62,12 @@ migrations are those of the backup. Start the Tenant Plane again afterwards (doc
             the instance record are never carried.
 
 Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing changed),
-2 refused.`,
+2 refused.
+
+Examples:
+  tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz --dry-run
+  tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz --keep-new
+  tpctl restore --undo`,
   async run(args, f) {
     const { values, positionals } = parseFlags(
       args,

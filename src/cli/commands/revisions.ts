@@ -9,7 +9,11 @@ Lists the revisions Kubernetes (kubectl rollout history and the ReplicaSets' ver
 annotations) or Helm (helm history -o json and each revision's image.tag) keeps, oldest first,
 with the version each runs: what \`tpctl rollback --to-revision N\` takes.
 
-${RUNTIME_HELP}`,
+${RUNTIME_HELP}
+
+Examples:
+  tpctl revisions --runtime kubernetes
+  tpctl revisions --runtime helm --json`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });

@@ -42,7 +42,12 @@ of a rollback are what it prints.
 ${RUNTIME_HELP}
 
 Exit code: 0 rolled back, 1 failed (the version before was put back), 2 refused, 3 needs a
-human, 4 locked.`,
+human, 4 locked.
+
+Examples:
+  tpctl rollback --dry-run
+  tpctl rollback --to 1.2.2
+  tpctl rollback --to 1.2.2 --restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz`,
   async run(args, f) {
     const { values } = parseFlags(args, {
       to: { type: 'string' },

@@ -9,7 +9,11 @@ Shows the configured version, what the health endpoint says, the recorded previo
 the last history lines, and any upgrade or rollback under way or interrupted (a killed run:
 \`tpctl rollback\` or \`tpctl upgrade\` recognises it and leads back to a healthy version).
 
-Exit code: 0 healthy and nothing interrupted, 1 otherwise.`,
+Exit code: 0 healthy and nothing interrupted, 1 otherwise.
+
+Examples:
+  tpctl status
+  tpctl status --json`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { runtime: { type: 'string' }, json: { type: 'boolean' } });

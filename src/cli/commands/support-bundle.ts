@@ -28,7 +28,11 @@ archive is readable by its owner only (0600); look inside before sending it.
 
 ${RUNTIME_HELP}
 
-Exit code: 0 written (even with parts missing), 2 bad input.`,
+Exit code: 0 written (even with parts missing), 2 bad input.
+
+Examples:
+  tpctl support-bundle
+  tpctl support-bundle --out /tmp --runs 3`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { out: { type: 'string' }, runs: { type: 'string' }, runtime: { type: 'string' }, json: { type: 'boolean' } });

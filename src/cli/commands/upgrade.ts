@@ -28,7 +28,7 @@ What the steps read:
   DB_URL              the database of the pre-upgrade backup (db-backup-<current>-<time>.sql.gz
                       in ATLAS_LOG_DIR); --no-backup (SKIP_BACKUP=1) skips it
   HEALTH_URL          where the gate waits for "ok" for VERSION, up to HEALTH_TIMEOUT s (at once
-                      if it crashes); then /app/.atlas-version is checked
+                      if it crashes); then the version file (.atlas-version) of what runs
   ATLAS_VERIFY_*      the recovery checklist's identity (see tpctl verify --help)
   ATLAS_BAKE_SECONDS  how long the new version is watched against a baseline taken on the old
                       one (--bake-seconds; default 60, 0 skips it): health, authenticated reads,
@@ -40,7 +40,12 @@ What the steps read:
 ${RUNTIME_HELP}
 
 Exit code: 0 upgraded, 1 failed and rolled back (or stopped before any change), 2 refused
-(bad version, missing image, bad Compose file), 3 failed and needs a human, 4 locked.`,
+(bad version, missing image, bad Compose file), 3 failed and needs a human, 4 locked.
+
+Examples:
+  tpctl upgrade --to 1.3.0 --dry-run
+  tpctl upgrade --to 1.3.0
+  ATLAS_VERIFY_TOKEN=atp_… tpctl upgrade --to 1.3.0 --bake-seconds 120`,
   async run(args, f) {
     const { values } = parseFlags(args, {
       to: { type: 'string' },

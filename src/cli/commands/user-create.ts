@@ -10,8 +10,8 @@ The password is never a flag (it would show in the process list and shell histor
 it is read from standard input with --password-stdin, else from ATLAS_ADMIN_PASSWORD.
 The role defaults to admin. Passwords have at least 12 characters.
 
-Example:
-  printf '%s' "$PASSWORD" | tpctl user create --email ops@example.com --password-stdin`,
+Examples:
+  read -rs PASSWORD; printf '%s' "$PASSWORD" | tpctl user create --email ops@example.com --role operator --password-stdin`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, {

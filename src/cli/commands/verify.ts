@@ -17,7 +17,11 @@ Runs the operator guide's recovery checklist against the running Tenant Plane (H
 Each check prints PASS or FAIL with its evidence. tpctl upgrade and tpctl rollback run the same
 checklist after each switch when a verification identity is set; a failure rolls back.
 
-Exit code: 0 every check passed, 1 one failed, 2 bad input.`,
+Exit code: 0 every check passed, 1 one failed, 2 bad input.
+
+Examples:
+  ATLAS_VERIFY_TOKEN=atp_… tpctl verify
+  ATLAS_VERIFY_TOKEN=atp_… tpctl verify --expect-version 1.2.2 --agents-within 120`,
   async run(args, f) {
     const { io } = f;
     const { values } = parseFlags(args, { 'expect-version': { type: 'string' }, 'agents-within': { type: 'string' }, json: { type: 'boolean' } });

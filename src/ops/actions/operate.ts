@@ -1,6 +1,6 @@
 import { acquireFileLock, LockHeldError } from '../../shared/file-lock.js';
 import { execute, Run, type OpsContext, type Plan } from '../engine/engine.js';
-import type { Step } from '../engine/step.js';
+import { Skipped, type Step } from '../engine/step.js';
 import { stateFiles } from '../engine/state/files.js';
 import type { RunLog } from '../core/exec.js';
 import { readJournal } from '../engine/state/journal.js';
@@ -48,7 +48,8 @@ export async function operate(operation: Operation, ctx: OpsContext): Promise<Li
 /** What a check that only reads finds, for a dry run; its refusal is the dry run's. */
 async function check(step: Step, run: Run): Promise<string> {
   try {
-    return await step.run(run.facts(step));
+    const done = await step.run(run.facts(step));
+    return done instanceof Skipped ? `not checked: ${done.reason}` : done;
   } catch (err) {
     if (err instanceof Refused) throw err;
     return `could not check: ${err instanceof Error ? err.message : String(err)}`;

@@ -13,7 +13,8 @@ const KEEP_OPEN = { open, read, close: (_fd: number, done: (err: null) => void) 
  * needed; gone with the descriptor.
  */
 export class PrivateFile {
-  private constructor(private readonly fd: number) {}
+  /** Its descriptor, which a child process may be given to read it. */
+  private constructor(readonly fd: number) {}
 
   /** Writes `chunks` to a new private file; `onBytes` hears each piece. */
   static of(chunks: AsyncIterable<Buffer>, onBytes: (chunk: Buffer) => void = () => {}): Promise<PrivateFile> {
@@ -43,23 +44,28 @@ export class PrivateFile {
 
   /** The bytes from the start; `onRead` hears each piece. */
   read(onRead?: (chunk: Buffer) => void): Readable {
-    // Its descriptor is the file's: ending or destroying the stream must not close it.
-    const file = createReadStream('', { fd: this.fd, start: 0, fs: KEEP_OPEN, highWaterMark: 1 << 20 });
-    if (!onRead) return file;
-    // Heard on the way through, not by a 'data' listener, which would let bytes flow before the reader is there.
-    const heard = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        onRead(chunk);
-        done(null, chunk);
-      },
-    });
-    file.on('error', (err) => heard.destroy(err));
-    return file.pipe(heard).on('close', () => file.destroy());
+    return readDescriptor(this.fd, onRead);
   }
 
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** The bytes of an open file from its start (read by position: the descriptor's offset is not used); `onRead` hears each piece. */
+export function readDescriptor(fd: number, onRead?: (chunk: Buffer) => void): Readable {
+  // The descriptor is the file's: ending or destroying the stream must not close it.
+  const file = createReadStream('', { fd, start: 0, fs: KEEP_OPEN, highWaterMark: 1 << 20 });
+  if (!onRead) return file;
+  // Heard on the way through, not by a 'data' listener, which would let bytes flow before the reader is there.
+  const heard = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onRead(chunk);
+      done(null, chunk);
+    },
+  });
+  file.on('error', (err) => heard.destroy(err));
+  return file.pipe(heard).on('close', () => file.destroy());
 }
 
 /**
@@ -87,6 +93,11 @@ export class CheckedCopy {
     }).finally(() => chunks.destroy());
     const { sizeBytes, sha256 } = digest.result();
     return new CheckedCopy(copy, sizeBytes, sha256);
+  }
+
+  /** The private file's descriptor, which a child process may be given to read the checked bytes. */
+  get fd(): number {
+    return this.file.fd;
   }
 
   /** The checked bytes from the start, as often as needed; `onRead` hears each piece. */

@@ -53,3 +53,10 @@ export async function countRows(db: Queryable, tables: readonly string[]): Promi
   }
   return counts;
 }
+
+/** Differences between expected and actual row counts, as readable lines. */
+export function rowCountDifferences(expected: Record<string, number>, actual: Record<string, number>): string[] {
+  return Object.entries(expected)
+    .filter(([table, n]) => actual[table] !== n)
+    .map(([table, n]) => `${table}: ${actual[table] ?? 'missing'} rows, the backup has ${n}`);
+}

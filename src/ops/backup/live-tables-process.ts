@@ -1,5 +1,5 @@
 /**
- * `node live-tables-process.js DIR 3>FILE`, its standard input a pipe: writes the tables of the
+ * `node LEAN_PROCESS_FLAGS live-tables-process.js DIR 3>FILE`, its standard input a pipe: writes the tables of the
  * embedded database in DIR (embeddedTables) to descriptor 3, then ends. A restore runs it as a
  * process of its own: PGlite's WebAssembly memory is given back only when its process ends, and
  * the restore opens another instance for the backup right after.

@@ -19,6 +19,19 @@ export class LoadError extends Failed {}
 /** The backup holds what a restore never runs: refused, whatever its signature says. */
 export class UnsafeBackupError extends Refused {}
 
+/** An error of the database itself (it has a SQLSTATE), such as a deferred constraint failing at commit: a failed load, not a bug. */
+export function asLoadError(err: unknown, what?: string): LoadError | undefined {
+  const code = (err as { code?: unknown }).code;
+  if (!(err instanceof Error) || err instanceof Failed || err instanceof Refused || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
+  return new LoadError(what ? `${what} did not commit: ${err.message}` : err.message);
+}
+
+export const refusedByDatabase =
+  (what: string) =>
+  (err: unknown): never => {
+    throw asLoadError(err, what) ?? err;
+  };
+
 /** Sort memory for the index builds at the end of a restore (PostgreSQL's default is 64 MB). */
 const RESTORE_SORT_MEMORY = '512MB';
 /** Rows go to the sessions in pieces of this size, so that a big table loads in parallel too. */

@@ -12,13 +12,15 @@ import { newestSetAside, setAsideDirectory, setAsideDirectoryKind, setAsideSchem
 import type { Executor } from '../core/exec.js';
 import { Failed, Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
-import { countRows, userTables } from './database-facts.js';
+import { rowCountDifferences, userTables } from './database-facts.js';
 import { carryCreatedRows } from './carry.js';
 import { keepCredentialsRevoked, type CredentialsKept } from './credentials.js';
-import { LoadError, loadEmbeddedDumpIntoSchema, loadIntoEmbedded, loadIntoSchema } from './load.js';
+import { asLoadError, LoadError, loadIntoSchema, refusedByDatabase } from './load.js';
 import { COMPARE_SESSIONS, sinceBackup, withCreatedRows, type SinceBackup } from './since-backup.js';
 import type { BackupManifest } from './manifest.js';
-import { checkedBackup, rowCountDifferences } from './verify.js';
+import { checkedBackup } from './verify.js';
+import { LEAN_PROCESS_FLAGS, loadEmbeddedApart } from './embedded-load-apart.js';
+import { timed } from '../../shared/timed.js';
 import { PrivateFile, type CheckedCopy } from './checked-copy.js';
 
 export interface RestorePlan extends DatabaseTarget {
@@ -55,19 +57,6 @@ function loading(copy: CheckedCopy, onProgress: RestorePlan['onProgress']) {
   let read = 0;
   return copy.read((chunk) => onProgress?.({ phase: 'restoring', done: (read += chunk.length), total: copy.sizeBytes }));
 }
-
-/** An error of the database itself (it has a SQLSTATE), such as a deferred constraint failing at commit: a failed load, not a bug. */
-function asLoadError(err: unknown, what?: string): LoadError | undefined {
-  const code = (err as { code?: unknown }).code;
-  if (!(err instanceof Error) || err instanceof Failed || err instanceof Refused || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return undefined;
-  return new LoadError(what ? `${what} did not commit: ${err.message}` : err.message);
-}
-
-const refusedByDatabase =
-  (what: string) =>
-  (err: unknown): never => {
-    throw asLoadError(err, what) ?? err;
-  };
 
 /** The Tenant Plane must not be using the database while it is swapped. */
 const notWhileServing = (detail: string) => new Refused(`the Tenant Plane is still connected to this database (${detail})`, [{ do: 'stop-tenant-plane' }]);
@@ -138,12 +127,6 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
 }
 
 type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes' | 'sinceBackup' | 'credentials'>;
-
-async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
-  const started = performance.now();
-  const value = await work();
-  return [value, Math.round(performance.now() - started)];
-}
 
 async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, copy: CheckedCopy, exec: Executor): Promise<Swapped> {
   const at = new Date();
@@ -232,9 +215,6 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
 
 const besideEmbedded = (live: string) => readdirSync(path.dirname(live));
 
-/** Where the live data is copied beside the loaded backup, in the embedded database's staging copy. */
-const LIVE_COPY = 'atlas_live';
-
 /** The live embedded data as SQL in a private file (none when there is no live data), and how long the dump took. */
 interface LiveDump {
   file: PrivateFile | undefined;
@@ -254,7 +234,7 @@ async function dumpLiveApart(live: string): Promise<LiveDump> {
   // The child writes into the private file through its own descriptor 3: no byte passes through this process.
   const [file, ms] = await timed(() =>
     PrivateFile.writtenBy(async (fd) => {
-      const child = spawn(process.execPath, [LIVE_TABLES_PROCESS, live], { stdio: ['pipe', 'ignore', 'pipe', fd] });
+      const child = spawn(process.execPath, [...LEAN_PROCESS_FLAGS, LIVE_TABLES_PROCESS, live], { stdio: ['pipe', 'ignore', 'pipe', fd] });
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4096)));
       const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
@@ -268,34 +248,6 @@ async function dumpLiveApart(live: string): Promise<LiveDump> {
   return { file, ms };
 }
 
-/** The comparison (and carry) on the embedded database: the live data's dump is loaded beside the restored data first. */
-async function sinceBackupEmbedded(restored: Database, live: LiveDump, keepNew: boolean | undefined): Promise<Pick<Swapped, 'sinceBackup' | 'credentials'>> {
-  const dump = live.file;
-  if (!dump) {
-    const credentials = await keepCredentialsRevoked(restored, LIVE_COPY, 'public');
-    return { sinceBackup: { tables: [], carried: keepNew ? [] : undefined, compareMs: 0, carryMs: 0 }, credentials };
-  }
-  const [tables, loadMs] = await timed(async () => {
-    await restored.exec(`CREATE SCHEMA ${LIVE_COPY}`);
-    await loadEmbeddedDumpIntoSchema(restored, dump.read(), LIVE_COPY);
-    return sinceBackup(restored, LIVE_COPY, 'public');
-  });
-  const compareMs = live.ms + loadMs;
-  const [[carried, credentials], carryMs] = await timed(() =>
-    restored
-      .transaction(
-        async (tx) =>
-          [
-            keepNew ? await carryCreatedRows(tx, LIVE_COPY, 'public', withCreatedRows(tables)) : undefined,
-            await keepCredentialsRevoked(tx, LIVE_COPY, 'public'),
-          ] as const,
-      )
-      .catch(refusedByDatabase('the carry')),
-  );
-  await restored.exec(`DROP SCHEMA ${LIVE_COPY} CASCADE`);
-  return { sinceBackup: { tables, carried, compareMs, carryMs }, credentials };
-}
-
 async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy: CheckedCopy): Promise<Swapped> {
   const live = embeddedDataDir(plan.dataDir);
   const lock = lockEmbedded(live);
@@ -304,15 +256,11 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
   let liveDump: LiveDump | undefined;
   try {
     liveDump = await dumpLiveApart(live);
-    const restored = await loadIntoEmbedded(embeddedDataDir(staging), plan.dataDir, loading(copy, plan.onProgress));
-    let since: Pick<Swapped, 'sinceBackup' | 'credentials'>;
-    try {
-      const diff = rowCountDifferences(manifest.tables, await countRows(restored, Object.keys(manifest.tables)));
-      if (diff.length) throw new LoadError(`the restored data does not match the backup: ${diff.join('; ')}`);
-      since = await sinceBackupEmbedded(restored, liveDump, plan.keepNew);
-    } finally {
-      await restored.close();
-    }
+    const job = { dir: embeddedDataDir(staging), keptIn: plan.dataDir, tables: manifest.tables, compare: true, keepNew: Boolean(plan.keepNew) };
+    const loaded = await loadEmbeddedApart(job, copy, liveDump.file, (done) => plan.onProgress?.({ phase: 'restoring', done, total: copy.sizeBytes }));
+    if (loaded.differences.length) throw new LoadError(`the restored data does not match the backup: ${loaded.differences.join('; ')}`);
+    const since = loaded.since!;
+    since.sinceBackup.compareMs += liveDump.ms;
     if (plan.dryRun) return { safetyCopy: null, notes: [], ...since };
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
     const aside = setAsideDirectory(live, 'pre-restore', at);

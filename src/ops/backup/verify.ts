@@ -8,9 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
-import { countRows } from './database-facts.js';
+import { rowCountDifferences } from './database-facts.js';
+import { loadEmbeddedApart } from './embedded-load-apart.js';
 import { CheckedCopy } from './checked-copy.js';
-import { checkedItems, loadIntoEmbedded, loadIntoSchema } from './load.js';
+import { checkedItems, loadIntoSchema } from './load.js';
 import { backupKeys, checkSignature, sign, type BackupKeys } from './signing.js';
 import { readManifest, writeManifest, type BackupManifest } from './manifest.js';
 import { withDatabase } from './pg-tools.js';
@@ -34,32 +35,24 @@ export function sha256Check(actual: string, expected: string): Check {
   return { name: 'sha256', ok: actual === expected, detail: actual === expected ? actual : `${actual} differs from the manifest's ${expected}` };
 }
 
-/** Differences between expected and actual row counts, as readable lines. */
-export function rowCountDifferences(expected: Record<string, number>, actual: Record<string, number>): string[] {
-  return Object.entries(expected)
-    .filter(([table, n]) => actual[table] !== n)
-    .map(([table, n]) => `${table}: ${actual[table] ?? 'missing'} rows, the backup has ${n}`);
-}
-
 /** Restores the checked bytes into a scratch database on the same server (or a scratch embedded directory), compares, drops it. */
 async function restoreTest(
   copy: CheckedCopy,
   manifest: BackupManifest,
   target: DatabaseTarget,
   exec: Executor,
-  onRead: (chunk: Buffer) => void,
+  onRead: (bytes: number) => void,
 ): Promise<Check> {
   const name = 'restore test';
   if (!target.dbUrl) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-restore-test-'));
     try {
-      const db = await loadIntoEmbedded(path.join(dir, 'pglite'), target.dataDir, copy.read(onRead));
-      const counts = await countRows(db, Object.keys(manifest.tables)).finally(() => db.close());
-      const diff = rowCountDifferences(manifest.tables, counts);
+      const job = { dir: path.join(dir, 'pglite'), keptIn: target.dataDir, tables: manifest.tables, compare: false, keepNew: false };
+      const diff = (await loadEmbeddedApart(job, copy, undefined, onRead)).differences;
       return {
         name,
         ok: diff.length === 0,
-        detail: diff.length ? diff.join('; ') : `restored into a scratch embedded database: ${Object.keys(counts).length} tables, row counts match`,
+        detail: diff.length ? diff.join('; ') : `restored into a scratch embedded database: ${Object.keys(manifest.tables).length} tables, row counts match`,
       };
     } catch (err) {
       return { name, ok: false, detail: (err as Error).message };
@@ -79,7 +72,13 @@ async function restoreTest(
   }
   const url = withDatabase(target.dbUrl, scratch);
   try {
-    const counts = await loadIntoSchema(url, copy.read(onRead), 'public', exec);
+    let read = 0;
+    const counts = await loadIntoSchema(
+      url,
+      copy.read((chunk) => onRead((read += chunk.length))),
+      'public',
+      exec,
+    );
     const diff = rowCountDifferences(manifest.tables, counts);
     return {
       name,
@@ -218,12 +217,7 @@ export async function verifyBackup(
     if (!checks.every((c) => c.ok)) return result();
     checks.push(...(await contentChecks(copy.read(), manifest)));
     if (options.restoreTest && checks.every((c) => c.ok)) {
-      let loaded = 0;
-      checks.push(
-        await restoreTest(copy, manifest, target, options.exec, (chunk) =>
-          options.onProgress?.({ phase: 'restore test', done: (loaded += chunk.length), total: size }),
-        ),
-      );
+      checks.push(await restoreTest(copy, manifest, target, options.exec, (done) => options.onProgress?.({ phase: 'restore test', done, total: size })));
     }
   } finally {
     copy.close();

@@ -6,7 +6,7 @@ import { Refused, type Next } from '../core/errors.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { TenantPlane } from '../probes/tenant-plane.js';
 import type { Outcome } from './outcome.js';
-import type { Action, Facts, Keeping, Output, Step } from './step.js';
+import { Skipped, type Action, type Facts, type Keeping, type Output, type Step } from './step.js';
 import { stateFiles } from './state/files.js';
 import { appendHistory, type HistoryEntry } from './state/history.js';
 import { clearJournal, writeJournal, type Journal, type Phase } from './state/journal.js';
@@ -142,9 +142,14 @@ export class Run {
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     try {
-      const detail = await action.run(this.facts(action));
-      this.steps.push({ step: action.name, phase: this.phase, ok: true, durationMs: took(), detail });
-      log.write(`   ${action.name} ok in ${took()} ms: ${detail}`);
+      const done = await action.run(this.facts(action));
+      if (done instanceof Skipped) {
+        this.steps.push({ step: action.name, phase: this.phase, ok: true, skipped: true, durationMs: took(), detail: done.reason });
+        log.write(`   ${action.name} skipped: ${done.reason}`);
+      } else {
+        this.steps.push({ step: action.name, phase: this.phase, ok: true, durationMs: took(), detail: done });
+        log.write(`   ${action.name} ok in ${took()} ms: ${done}`);
+      }
     } catch (err) {
       const failure = asFailure(action.name, err);
       this.steps.push({ step: action.name, phase: this.phase, ok: false, durationMs: took(), detail: failure.message });

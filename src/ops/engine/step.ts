@@ -43,8 +43,13 @@ export interface Action {
   what: string;
   reads?: readonly Output<unknown>[];
   produces?: readonly Output<unknown>[];
-  /** Does the work; returns what was found or done, for the log and the record. */
-  run(facts: Facts): Promise<string>;
+  /** Does the work; returns what was found or done, for the log and the record, or why it could not check. */
+  run(facts: Facts): Promise<string | Skipped>;
+}
+
+/** What a check that could not check returns: logged and recorded as skipped, never as passed. */
+export class Skipped {
+  constructor(readonly reason: string) {}
 }
 
 export interface Step extends Action {

@@ -4,7 +4,7 @@ import { compareVersions, isVersion } from '../../shared/version.js';
 import { backupMigrations } from '../backup/backup-migrations.js';
 import { listBackups } from '../backup/retention.js';
 import type { OpsContext } from '../engine/engine.js';
-import type { Step } from '../engine/step.js';
+import { Skipped, type Step } from '../engine/step.js';
 import { Refused, type Next } from '../core/errors.js';
 import type { ReleaseMetadata } from '../core/release-metadata.js';
 
@@ -31,7 +31,7 @@ export function pathCheck(ctx: OpsContext, from: string, to: string): Step {
     readsOnly: true,
     async run() {
       const found = await metadataOf(ctx, to);
-      if ('missing' in found) return `not checked: ${found.missing}`;
+      if ('missing' in found) return new Skipped(found.missing);
       const minimum = found.metadata.minimumUpgradeFrom;
       if (!minimum) return `${to} declares no minimum version to upgrade from`;
       if (compareVersions(from, minimum) < 0) {
@@ -100,16 +100,20 @@ export function schemaCheck(ctx: OpsContext, to: string, options: { restore: str
     async run() {
       if (restore) {
         const found = await metadataOf(ctx, to);
-        if ('missing' in found) return `not checked: ${found.missing}`;
+        if ('missing' in found) return new Skipped(found.missing);
         const answer = compareSchema(await backupMigrations(restore), found.metadata.migrations);
         if (answer.breaking.length || answer.changed.length)
           refuse(ctx, to, { breaking: answer.breaking, changed: answer.changed.map((c) => c.name) }, `the schema ${restore} holds`, back);
         return `${to} can run on the schema ${restore} holds${answer.pending.length ? ` (it applies ${answer.pending.join(', ')})` : ''}`;
       }
       if (!runtime.targetSchemaStatus)
-        return `not checked: on ${runtime.name} the target's code runs in the cluster, not here; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`;
+        return new Skipped(
+          `on ${runtime.name} the target's code runs in the cluster, not here; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`,
+        );
       if (!database?.dbUrl)
-        return `not checked: ${database ? 'the embedded database is open by the running Tenant Plane' : 'the database is not reachable from here'}; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`;
+        return new Skipped(
+          `${database ? 'the embedded database is open by the running Tenant Plane' : 'the database is not reachable from here'}; ${to} refuses to start on a schema it cannot run on, and the health gate then goes back`,
+        );
       const answer = parseTargetAnswer(await runtime.targetSchemaStatus(to, database.dbUrl), to);
       if (answer.breaking.length || answer.changed.length) refuse(ctx, to, answer, 'the schema as it is', back);
       return `${to} can run on the schema as it is`;

@@ -57,8 +57,8 @@ export function gate(ctx: OpsContext, version: string, options: { decisive: bool
       reads: candidate,
       async run(facts) {
         const running = await checked(ctx, beside, facts).runtime.runningVersion();
-        if (running !== version) throw new Error(`the running Tenant Plane's /app/.atlas-version says ${running ?? 'nothing'}, not ${version}`);
-        return `/app/.atlas-version is ${running}`;
+        if (running !== version) throw new Error(`the running Tenant Plane's version file (.atlas-version) says ${running ?? 'nothing'}, not ${version}`);
+        return `the running Tenant Plane's version file (.atlas-version) says ${running}`;
       },
     },
   ];

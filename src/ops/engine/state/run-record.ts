@@ -11,6 +11,8 @@ export interface StepRecord {
   step: StepName;
   phase: Phase;
   ok: boolean;
+  /** A check that could not check (ok, as it stopped nothing). */
+  skipped?: true;
   durationMs: number;
   detail: string;
 }
