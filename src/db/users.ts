@@ -34,6 +34,15 @@ export class UserInputError extends Error {}
 
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$/;
 
+/** Whether an administrator was ever made (a new installation has none). */
+export async function adminExists(db: Queryable): Promise<boolean> {
+  return (await db.query(`SELECT 1 FROM users WHERE role = 'admin' LIMIT 1`)).length > 0;
+}
+
+/** How to create the first administrator, for the log and the login page of an installation that has none. */
+export const FIRST_ADMIN_HOWTO =
+  'create one on this host with: npx tpctl user create --email you@example.com --password-stdin (the password on standard input; the same DB_URL or data directory as the Tenant Plane), or start the Tenant Plane once with ATLAS_ADMIN_EMAIL and ATLAS_ADMIN_PASSWORD set';
+
 export function normalizeEmail(email: string): string {
   const normalized = email.trim().toLowerCase();
   if (!EMAIL_RE.test(normalized)) throw new UserInputError(`"${email.slice(0, 80)}" is not an email address`);

@@ -138,7 +138,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
   webhookRoutes(app, db, webhooks);
-  await registerPages(app);
+  await registerPages(app, db);
 
   let dispatcher: { stop: () => Promise<void> } | undefined;
   app.addHook('onReady', async () => {

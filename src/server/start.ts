@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { openDatabase } from '../db/open.js';
 import { type Database } from '../db/database.js';
 import { loadMigrations, migrate } from '../db/migrations.js';
-import { createUser } from '../db/users.js';
+import { adminExists, createUser, FIRST_ADMIN_HOWTO } from '../db/users.js';
 import { urlSecrets } from '../shared/redact.js';
 import { readAppVersion } from '../shared/version.js';
 import { buildApp } from './app.js';
@@ -47,11 +47,12 @@ async function warnIfSuperuser(db: Database, log: Logger): Promise<void> {
     );
 }
 
-async function createFirstAdmin(db: Database, admin: { email: string; password: string }, log: Logger): Promise<void> {
-  const [existing] = await db.query(`SELECT 1 FROM users WHERE role = 'admin' LIMIT 1`);
-  if (existing) return;
-  const user = await createUser(db, { email: admin.email, password: admin.password, role: 'admin', name: 'Administrator' });
+/** The first admin, from ATLAS_ADMIN_EMAIL when it is set; while none exists, the log says how to make one. */
+async function firstAdmin(db: Database, admin: { email: string; password: string } | undefined, log: Logger): Promise<void> {
+  if (await adminExists(db)) return;
+  const user = admin && (await createUser(db, { email: admin.email, password: admin.password, role: 'admin', name: 'Administrator' }));
   if (user) log.info({ email: user.email }, 'first admin created from ATLAS_ADMIN_EMAIL');
+  else log.warn(`no administrator exists yet: ${FIRST_ADMIN_HOWTO}`);
 }
 
 /** Starts the Tenant Plane: database, migrations, first admin, HTTP; stops cleanly on SIGTERM. */
@@ -91,7 +92,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
        ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, host = excluded.host, started_at = now()`,
       [version, hostname()],
     );
-    if (config.admin) await createFirstAdmin(db, config.admin, log);
+    await firstAdmin(db, config.admin, log);
   } catch (err) {
     return couldNotStart((err as Error).message);
   }

@@ -207,6 +207,22 @@ describe('start-up', () => {
     expect(await server.exited).toBe(1);
   });
 
+  it('a first start with no admin says how to make one, in the log and on the login page; once one exists, neither does', async () => {
+    const dataDir = tempDir('atlas-first-run-');
+    const howTo = 'create one on this host with: npx tpctl user create --email you@example.com --password-stdin';
+    const first = await start({ ATLAS_DATA_DIR: dataDir });
+    expect(first.logs.find((l) => l.level === 40)?.msg).toMatch(new RegExp(`^no administrator exists yet: ${howTo.replace(/[.]/g, '\\.')}`));
+    const page = await (await fetch(`${first.url}/login`)).text();
+    expect(page).toMatch(/<p class="notice" id="first-run">No administrator exists yet: create one on this host with: npx tpctl user create/);
+    first.child.kill('SIGTERM');
+    await first.exited;
+
+    const second = await start({ ATLAS_DATA_DIR: dataDir, ...ADMIN });
+    expect(second.logs.some((l) => l.msg === 'first admin created from ATLAS_ADMIN_EMAIL')).toBe(true);
+    expect(await (await fetch(`${second.url}/login`)).text()).not.toContain('first-run');
+    expect(second.output()).not.toContain('no administrator exists yet');
+  });
+
   it('a port in use is one log line naming ATLAS_PORT, exit 1, no stack trace; the database is closed', async () => {
     const dataDir = tempDir('atlas-busy-port-');
     const busy = createServer();

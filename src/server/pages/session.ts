@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE, setSessionCookie } from '../auth/sessions.js';
+import type { Queryable } from '../../db/database.js';
+import { adminExists, FIRST_ADMIN_HOWTO } from '../../db/users.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sameToken, sendPage, type Form } from './support.js';
@@ -11,8 +13,9 @@ import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sam
  */
 const LOGIN_CSRF_COOKIE = 'atlas_login_csrf';
 
-function loginForm(next: string, email: string, csrf: string, error?: string) {
+function loginForm(next: string, email: string, csrf: string, firstRun: boolean, error?: string) {
   return html` ${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''}
+    ${firstRun ? html`<p class="notice" id="first-run">No administrator exists yet: ${FIRST_ADMIN_HOWTO}. Then log in here.</p>` : ''}
     <form class="stack" method="post" action="/login">
       <input type="hidden" name="next" value="${next}" />
       <input type="hidden" name="csrf" value="${csrf}" />
@@ -22,13 +25,17 @@ function loginForm(next: string, email: string, csrf: string, error?: string) {
     </form>`;
 }
 
-export function sessionPages(app: FastifyInstance): void {
+export function sessionPages(app: FastifyInstance, db: Queryable): void {
+  // Asked until an admin exists; from then on, never again (an admin is never removed: disabled at most).
+  let adminMade = false;
+  const firstRun = async () => !(adminMade ||= await adminExists(db));
+
   app.get('/', async (_request, reply) => reply.redirect('/incidents', 303));
 
-  const page = (request: FastifyRequest, reply: FastifyReply, next: string, email: string, error?: string, status = 200) => {
+  const page = async (request: FastifyRequest, reply: FastifyReply, next: string, email: string, error?: string, status = 200) => {
     const csrf = randomBytes(24).toString('base64url');
     void reply.setCookie(LOGIN_CSRF_COOKIE, csrf, { path: '/login', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' });
-    return sendPage(reply, layout('Log in', undefined, loginForm(next, email, csrf, error)), status);
+    return sendPage(reply, layout('Log in', undefined, loginForm(next, email, csrf, await firstRun(), error)), status);
   };
 
   app.get<{ Querystring: { next?: string } }>('/login', async (request, reply) => page(request, reply, localPath(request.query.next), ''));
