@@ -183,17 +183,37 @@ const listed = (keys: readonly string[], total: number) => `${keys.join(', ')}${
  */
 export function sinceBackupLines(since: SinceBackup): string[] {
   const carried = new Map((since.carried ?? []).map((c) => [c.table, c]));
-  return since.tables.flatMap((t) => {
-    if (t.kind === 'not-in-backup') return [`${t.table}: not in the backup: its ${t.rows} rows are discarded`];
-    if (t.kind === 'no-key') return [`${t.table}: no primary key to compare by: ${t.rows} rows now, ${t.rowsInBackup} in the backup`];
-    const c = carried.get(t.table);
-    return [
-      `${t.table}: ${t.created} created, ${t.changed} changed, ${t.deleted} deleted since the backup`,
-      ...(t.columnsNotInBackup.length ? [`  columns the backup does not have (their values are discarded): ${t.columnsNotInBackup.join(', ')}`] : []),
-      ...(t.changed ? [`  changed (the backup's values are restored): ${listed(t.keys.changed, t.changed)}`] : []),
-      ...(t.deleted ? [`  deleted (they come back): ${listed(t.keys.deleted, t.deleted)}`] : []),
-      ...(c && t.created ? [c.neverCarried ? `  not carried: ${c.neverCarried}` : `  carried over: ${c.carried} of ${t.created}`] : []),
-      ...(c?.leftOut ?? []).map((row) => `  left out ${row.key}: ${row.reason}`),
-    ];
-  });
+  const unchanged = since.tables.filter((t) => t.kind === 'compared' && !t.created && !t.changed && !t.deleted && !t.columnsNotInBackup.length);
+  const compared = since.tables.filter((t) => t.kind === 'compared');
+  const sum = (kind: 'created' | 'changed' | 'deleted') => compared.reduce((n, t) => n + (t.kind === 'compared' ? t[kind] : 0), 0);
+  const kept = [...carried.values()].reduce((n, c) => n + c.carried, 0);
+  const created = sum('created');
+  const notInBackup = since.tables.reduce((n, t) => n + (t.kind === 'not-in-backup' ? t.rows : 0), 0);
+  // What is lost comes first, in one line; the tables with nothing since the backup are named, not listed.
+  const summary = since.tables.length
+    ? [
+        `since the backup: ${created} row${created === 1 ? '' : 's'} created (${since.carried ? `${kept} carried over, ${created - kept} discarded` : 'discarded'}), ` +
+          `${sum('changed')} changed (the backup's values come back), ${sum('deleted')} deleted (they come back)` +
+          (notInBackup ? `, ${notInBackup} in tables the backup does not have (discarded)` : '') +
+          `, in ${since.tables.length - unchanged.length} of ${since.tables.length} tables`,
+        ...(unchanged.length ? [`unchanged since the backup: ${unchanged.map((t) => t.table).join(', ')}`] : []),
+      ]
+    : [];
+  return [
+    ...summary,
+    ...since.tables.flatMap((t) => {
+      if (t.kind === 'not-in-backup') return [`${t.table}: not in the backup: its ${t.rows} rows are discarded`];
+      if (t.kind === 'no-key') return [`${t.table}: no primary key to compare by: ${t.rows} rows now, ${t.rowsInBackup} in the backup`];
+      if (unchanged.includes(t)) return [];
+      const c = carried.get(t.table);
+      return [
+        `${t.table}: ${t.created} created, ${t.changed} changed, ${t.deleted} deleted since the backup`,
+        ...(t.columnsNotInBackup.length ? [`  columns the backup does not have (their values are discarded): ${t.columnsNotInBackup.join(', ')}`] : []),
+        ...(t.changed ? [`  changed (the backup's values are restored): ${listed(t.keys.changed, t.changed)}`] : []),
+        ...(t.deleted ? [`  deleted (they come back): ${listed(t.keys.deleted, t.deleted)}`] : []),
+        ...(c && t.created ? [c.neverCarried ? `  not carried: ${c.neverCarried}` : `  carried over: ${c.carried} of ${t.created}`] : []),
+        ...(c?.leftOut ?? []).map((row) => `  left out ${row.key}: ${row.reason}`),
+      ];
+    }),
+  ];
 }

@@ -470,7 +470,11 @@ describe('the engine, beyond the matrix', () => {
       expect(run?.sinceBackup?.tables).toEqual([expect.objectContaining({ table: 'incidents', created: 1 })]);
       expect(readRunRecord(run!.log)?.sinceBackup).toEqual(run?.sinceBackup);
       const lines = describeOutcome(outcome).split('\n').slice(1);
-      expect(lines).toEqual(['incidents: 1 created, 0 changed, 0 deleted since the backup', ...(keepNew ? ['  carried over: 1 of 1'] : [])]);
+      expect(lines).toEqual([
+        `since the backup: 1 row created (${keepNew ? '1 carried over, 0 discarded' : 'discarded'}), 0 changed (the backup's values come back), 0 deleted (they come back), in 1 of 1 tables`,
+        'incidents: 1 created, 0 changed, 0 deleted since the backup',
+        ...(keepNew ? ['  carried over: 1 of 1'] : []),
+      ]);
     }
   });
 
