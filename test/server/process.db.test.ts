@@ -122,15 +122,13 @@ describe('start-up', () => {
       { DB_URL: url },
       makeRelease({ version: '1.4.0', migrations: { '0900_user_nickname.sql': 'ALTER TABLE users ADD COLUMN nickname text;' } }),
     );
-    // Health answers from its last periodic check, so the old server sees the new migration on its next one.
-    const oldHealth = await eventually(
-      'the old server to report the migration ahead of it',
-      async () => {
-        const h = await health(old.url);
-        return (h.body as { checks?: { schema?: { ahead?: string[] } } }).checks?.schema?.ahead?.length ? h : undefined;
-      },
-      5,
-    );
+    // Health answers from its last periodic check, so the old server sees the new migration on its
+    // next one: waited for (an answer while a loaded machine delays the check says "stale", not ok).
+    const oldHealth = await eventually('the old server to report the migration ahead of it, healthy', async () => {
+      const h = await health(old.url);
+      const body = h.body as { status?: string; checks?: { schema?: { ahead?: string[] } } };
+      return body.status === 'ok' && body.checks?.schema?.ahead?.length ? h : undefined;
+    });
     expect(oldHealth.body).toMatchObject({ status: 'ok', checks: { schema: { ahead: ['0900_user_nickname.sql'] } } });
     expect((await health(newer.url)).body).toMatchObject({ status: 'ok', version: '1.4.0' });
     for (const [from, to] of [
