@@ -68,6 +68,7 @@ const origin = (file: string, record: DeploymentRecord) => `${file}, recorded by
 /** A runtime asked for (`asked` says how, in the operator's words), refused when it is not the deployment's. */
 export function refuseOtherRuntime(record: DeploymentRecord, dataDir: string, asked: string, kind: string): void {
   if (kind === record.runtime) return;
+  if (!(KINDS as readonly string[]).includes(kind)) throw new CliError(`${asked} is not valid: ${KINDS.join(', ')}`);
   throw new CliError(
     `${asked}, but this deployment runs on ${record.runtime} (${origin(deploymentFile(dataDir), record)}): ` +
       `nothing was done; to set the deployment up again on another runtime, remove ${deploymentFile(dataDir)}`,

@@ -60,6 +60,9 @@ describe('a deployment remembers where it runs (data/deployment.json)', () => {
       ],
       [['rollback', '--dry-run'], { ATLAS_RUNTIME: 'kubernetes' }, /ATLAS_RUNTIME=kubernetes, but this deployment runs on local/],
       [['rollback', '--runtime', 'compose'], {}, /--runtime=compose, but this deployment runs on local .*nothing was done/],
+      // A value that is no runtime at all is named as such first.
+      [['status', '--runtime', 'swarm'], {}, /^tpctl status: --runtime=swarm is not valid: compose, kubernetes, helm, local\n$/],
+      [['status'], { ATLAS_RUNTIME: 'k8s' }, /^tpctl status: ATLAS_RUNTIME=k8s is not valid: compose, kubernetes, helm, local\n$/],
       [
         ['upgrade', '--to', '1.3.0'],
         { ATLAS_PORT: '4000' },

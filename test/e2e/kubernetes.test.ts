@@ -162,7 +162,8 @@ describe('tpctl on Kubernetes', () => {
       [['rollback', '--to-revision', '0', '--runtime', 'kubernetes'], {}, /--to-revision 0 is not a revision number/],
       [['rollback', '--to-revision', '2; rm -rf /', '--runtime', 'kubernetes'], {}, /is not a revision number/],
       [['rollback', '--to', '1.2.3', '--to-revision', '1', '--runtime', 'kubernetes'], {}, /--to and --to-revision name the target twice/],
-      [['revisions', '--runtime', 'local'], {}, /keeps no numbered revisions/],
+      // Where no deployment was set up yet (this one's is on Kubernetes, which would be named instead).
+      [['revisions', '--runtime', 'local'], { ATLAS_DATA_DIR: path.join(dir, 'no-deployment') }, /keeps no numbered revisions/],
     ];
     for (const [args, extra, message] of cases) {
       const result = await tpctl(args, { ...env, ...extra });
