@@ -8,7 +8,7 @@ import { tempDir } from '../../../support/temp.js';
 
 /** The state files an operator reads: each has one module that writes and parses it. */
 
-// The lines of the operator guide and the README, as written there.
+// The lines of the operator guide and docs/operations, as written there.
 const GUIDE_LINES = [
   '20260326T100000 1.2.2 -> 1.3.0 SUCCESS log:/var/log/atlas/upgrade-20260326T100000.log',
   '20260326T120000 ROLLBACK 1.3.0 -> 1.2.2 log:/var/log/atlas/rollback-20260326T120000.log',
@@ -22,7 +22,7 @@ const GUIDE_LINES = [
 ];
 
 describe('the history (.atlas-upgrade-history)', () => {
-  it('parses every line form of the guide and the README, and writes each back exactly', () => {
+  it('parses every line form of the guide and the docs, and writes each back exactly', () => {
     for (const line of GUIDE_LINES) {
       const entry = parseHistoryLine(line);
       expect(entry, line).toBeDefined();
