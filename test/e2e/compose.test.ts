@@ -278,10 +278,11 @@ describe('Dry runs', () => {
     expect(upgrade.stdout).toMatch(
       /^dry run: upgrade 1\.2\.2 -> 1\.3\.0; nothing was changed\nsteps:\n {2}preflight +.*\n {2}path-check +.*\n +checked: not checked: 1\.3\.0 carries no release metadata .*\n {2}schema-check +.*\n +checked: 1\.3\.0 can run on the schema as it is\n {2}backup +back up the database before anything changes: \S+\/logs\/db-backup-1\.2\.2-<UTC time>\.sql\.gz\n {2}previous-version +record 1\.2\.2 in \S+\.atlas-previous-version: the version a rollback goes back to\n {2}start-candidate +configure \S+ service tenant-plane for 1\.3\.0 and start it behind the proxy \(\S+admin\.sock\), without traffic; 1\.2\.2 serves meanwhile\n +undo: discard-candidate: stop and remove the candidate 1\.3\.0; configure 1\.2\.2 again, which kept serving\n(.*\n)* {2}promote +move the traffic to 1\.3\.0; 1\.2\.2 finishes the requests it has and stops\n +undo: roll-back: configure \S+ service tenant-plane for 1\.2\.2 and restart it\n/,
     );
-    const rollback = await d.tpctl(['rollback', '--to', '1.3.0', '--restore', '/nonexistent.sql.gz', '--dry-run']);
-    expect(rollback.code).toBe(0);
+    // A rollback goes back only (to 1.3.0 from 1.2.2 is an upgrade): back onto 1.2.2 itself, with a restore.
+    const rollback = await d.tpctl(['rollback', '--to', '1.2.2', '--restore', '/nonexistent.sql.gz', '--dry-run']);
+    expect(rollback.code, rollback.stderr).toBe(0);
     expect(rollback.stdout).toMatch(
-      /^dry run: rollback 1\.2\.2 -> 1\.3\.0; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s,
+      /^dry run: rollback 1\.2\.2 -> 1\.2\.2; .*\n {2}stop .*\n +undo: start: .*\n {2}restore +restore \/nonexistent\.sql\.gz\n +undo: undo-restore: /s,
     );
     expect(d.read('docker-compose.yml')).toBe(compose);
     // Only the proxy's socket directory, which Compose mounted.

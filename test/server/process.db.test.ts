@@ -130,7 +130,11 @@ describe('start-up', () => {
       return body.status === 'ok' && body.checks?.schema?.ahead?.length ? h : undefined;
     });
     expect(oldHealth.body).toMatchObject({ status: 'ok', checks: { schema: { ahead: ['0900_user_nickname.sql'] } } });
-    expect((await health(newer.url)).body).toMatchObject({ status: 'ok', version: '1.4.0' });
+    const newerHealth = await eventually('the new server healthy', async () => {
+      const h = await health(newer.url);
+      return h.body.status === 'ok' ? h : undefined;
+    });
+    expect(newerHealth.body).toMatchObject({ status: 'ok', version: '1.4.0' });
     for (const [from, to] of [
       [old, newer],
       [newer, old],

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import type { DatabaseTarget } from '../../ops/backup/create.js';
 import { restoreBackup, undoRestore } from '../../ops/backup/restore.js';
 import { stateFiles } from '../../ops/engine/state/files.js';
@@ -8,13 +10,13 @@ import type { Factory } from '../factory.js';
 import { lockedWords } from '../words.js';
 import { START_COMMANDS } from '../runtimes.js';
 import { credentialLines } from '../../ops/backup/credentials.js';
-import { sinceBackupLines } from '../../ops/backup/since-backup.js';
+import { sinceBackupLines, type SinceBackup } from '../../ops/backup/since-backup.js';
 import { parseFlags, type Command } from '../command.js';
 import { CliError } from '../io.js';
 import { progressLine } from '../progress.js';
 
 export const command: Command = {
-  help: `Usage: tpctl restore FILE [--dry-run] [--keep-new] [--trust-unsigned] [--json]
+  help: `Usage: tpctl restore FILE [--dry-run] [--keep-new] [--trust-unsigned] [--yes] [--json]
        tpctl restore --undo
 
 Restores a backup into the database (DB_URL, or the embedded database in ATLAS_DATA_DIR).
@@ -61,6 +63,10 @@ ${START_COMMANDS.map((c) => `  ${c}`).join('\n')}
             stay in the copy set aside. Sessions, login failures, the applied migrations and
             the instance record are never carried.
 
+--yes       do not ask. On a terminal, once the backup is loaded and compared, the restore
+            shows what it would discard and asks before the swap (no: nothing changes, exit
+            2); without a terminal (a script, a pipe) it does not ask.
+
 Needs psql for PostgreSQL. Exit code: 0 restored (or checked), 1 failed (nothing changed),
 2 refused.
 
@@ -76,6 +82,7 @@ Examples:
         'dry-run': { type: 'boolean' },
         'keep-new': { type: 'boolean' },
         'trust-unsigned': { type: 'boolean' },
+        yes: { type: 'boolean' },
         json: { type: 'boolean' },
       },
       1,
@@ -98,8 +105,19 @@ Examples:
   },
 };
 
+/** The first line typed, trimmed ('' when the input ends first). */
+async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
+  const lines = createInterface({ input, terminal: false });
+  try {
+    const [line] = (await Promise.race([once(lines, 'line'), once(lines, 'close').then(() => [''])])) as [string];
+    return line.trim();
+  } finally {
+    lines.close();
+  }
+}
+
 async function restoreUnderLock(
-  values: { undo?: boolean; 'dry-run'?: boolean; 'keep-new'?: boolean; 'trust-unsigned'?: boolean; json?: boolean },
+  values: { undo?: boolean; 'dry-run'?: boolean; 'keep-new'?: boolean; 'trust-unsigned'?: boolean; yes?: boolean; json?: boolean },
   positionals: string[],
   target: DatabaseTarget,
   f: Factory,
@@ -116,7 +134,15 @@ async function restoreUnderLock(
   const file = positionals[0];
   if (!file) throw new CliError('name the backup to restore, e.g. tpctl restore /var/log/atlas/db-backup-1.2.2-20260326T100000.sql.gz');
   const progress = progressLine(io.isTTY && !values.json, io.err);
-  const plan = { ...target, file, dryRun: values['dry-run'], keepNew: values['keep-new'], onProgress: progress.update };
+  // On a terminal, what would be lost is shown and a yes asked for before the swap; --yes, a
+  // script or a pipe (no terminal) go on as asked, so the guide's commands work unchanged.
+  const ask = !values.yes && !values['dry-run'] && !values.json && Boolean(io.stdin.isTTY) && io.isTTY;
+  const confirm = async (since: SinceBackup) => {
+    progress.done();
+    io.err([...sinceBackupLines(since, values['keep-new']), `restore ${file} over the current data? [y/N]`].join('\n'));
+    return /^(y|yes)$/i.test(await firstLine(io.stdin));
+  };
+  const plan = { ...target, file, dryRun: values['dry-run'], keepNew: values['keep-new'], onProgress: progress.update, confirm: ask ? confirm : undefined };
   const result = await restoreBackup(plan, f.executor()).finally(progress.done);
   if (values.json) {
     io.out(JSON.stringify(result, null, 2));

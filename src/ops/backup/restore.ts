@@ -29,6 +29,11 @@ export interface RestorePlan extends DatabaseTarget {
   dryRun?: boolean;
   /** Carry the rows created since the backup into the restored data, within the swap. */
   keepNew?: boolean;
+  /**
+   * Asked once the backup is loaded and compared, before the swap, with what the restore would
+   * discard (nothing else writes the data then: the Tenant Plane is stopped); no: nothing changes.
+   */
+  confirm?: (since: SinceBackup) => Promise<boolean>;
   onProgress?: (p: Progress) => void;
 }
 
@@ -128,6 +133,11 @@ async function refuseWhileServing(db: Queryable): Promise<void> {
 
 type Swapped = Pick<RestoreResult, 'safetyCopy' | 'notes' | 'sinceBackup' | 'credentials'>;
 
+/** The operator's yes, where the plan asks for it; anything else refuses the restore before the swap. */
+async function confirmed(plan: RestorePlan, since: SinceBackup): Promise<void> {
+  if (plan.confirm && !(await plan.confirm(since))) throw new Refused('not restored: the answer was not yes; nothing was changed');
+}
+
 async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: BackupManifest, copy: CheckedCopy, exec: Executor): Promise<Swapped> {
   const at = new Date();
   const safety = setAsideSchema('pre-restore', at);
@@ -191,6 +201,7 @@ async function restorePostgres(plan: RestorePlan & { dbUrl: string }, manifest: 
         await Promise.all([held, load()]);
         await refuseWhileServing(tx); // it may have been started again during the load
         const [tables, compareMs] = await compare();
+        await confirmed(plan, { tables, carried: undefined, compareMs, carryMs: 0 });
         await tx.exec(`SET LOCAL lock_timeout = '10s'; ALTER SCHEMA public RENAME TO ${safety}; ALTER SCHEMA ${incoming} RENAME TO public;`);
         const [last] = await tx.query<{ name: string | null }>('SELECT max(name) AS name FROM public.schema_migrations');
         if ((last?.name ?? null) !== manifest.lastMigration) {
@@ -262,6 +273,7 @@ async function restoreEmbedded(plan: RestorePlan, manifest: BackupManifest, copy
     const since = loaded.since!;
     since.sinceBackup.compareMs += liveDump.ms;
     if (plan.dryRun) return { safetyCopy: null, notes: [], ...since };
+    await confirmed(plan, since.sinceBackup);
     // The swap: two renames in one directory. openEmbedded recognises the moment in between.
     const aside = setAsideDirectory(live, 'pre-restore', at);
     if (existsSync(live)) renameSync(live, aside);

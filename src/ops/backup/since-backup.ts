@@ -181,7 +181,7 @@ const listed = (keys: readonly string[], total: number) => `${keys.join(', ')}${
  * details: the keys of rows changed and deleted since, columns the backup lacks, and with
  * --keep-new what was carried and what was left out, and why.
  */
-export function sinceBackupLines(since: SinceBackup): string[] {
+export function sinceBackupLines(since: SinceBackup, carrying = false): string[] {
   const carried = new Map((since.carried ?? []).map((c) => [c.table, c]));
   const unchanged = since.tables.filter((t) => t.kind === 'compared' && !t.created && !t.changed && !t.deleted && !t.columnsNotInBackup.length);
   const compared = since.tables.filter((t) => t.kind === 'compared');
@@ -192,7 +192,7 @@ export function sinceBackupLines(since: SinceBackup): string[] {
   // What is lost comes first, in one line; the tables with nothing since the backup are named, not listed.
   const summary = since.tables.length
     ? [
-        `since the backup: ${created} row${created === 1 ? '' : 's'} created (${since.carried ? `${kept} carried over, ${created - kept} discarded` : 'discarded'}), ` +
+        `since the backup: ${created} row${created === 1 ? '' : 's'} created (${since.carried ? `${kept} carried over, ${created - kept} discarded` : carrying ? 'to be carried over: --keep-new' : 'discarded'}), ` +
           `${sum('changed')} changed (the backup's values come back), ${sum('deleted')} deleted (they come back)` +
           (notInBackup ? `, ${notInBackup} in tables the backup does not have (discarded)` : '') +
           `, in ${since.tables.length - unchanged.length} of ${since.tables.length} tables`,
