@@ -25,7 +25,7 @@ export const COMMON_SETTINGS = {
 
 export interface DeploymentRecord {
   runtime: RuntimeKind;
-  /** The settings it was set up with, as the variables that set them; one not here was left to its default. */
+  /** The settings it was given, as the variables that gave them; one not here was never given (its default holds). */
   settings: Record<string, string>;
   recorded: { at: string; by: string };
 }

@@ -21,7 +21,8 @@ const send = (answer: LoadAnswer) =>
   });
 
 // The restore that started it is gone (its standard input, a pipe from it, closes): nothing would take what this finds.
-process.on('disconnect', () => process.exit(1));
+const orphaned = () => process.exit(1);
+process.on('disconnect', orphaned);
 process.stdin.on('close', () => process.exit(1)).resume();
 (process.stdin as Partial<Socket>).unref?.();
 const job = JSON.parse(process.argv[2] ?? 'null') as EmbeddedJob | null;
@@ -38,4 +39,7 @@ try {
   await send({ error: { kind: errorKind(err), message: e.message, code: typeof e.code === 'string' ? e.code : undefined } });
   process.exitCode = 1;
 }
-process.disconnect();
+// Its answer is sent and the cluster closed: nothing is left to wait for (a timer PGlite left
+// would otherwise keep the restore waiting on this process).
+process.off('disconnect', orphaned);
+process.exit();
