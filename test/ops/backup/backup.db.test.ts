@@ -80,7 +80,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout.trimEnd()).toMatch(
-      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\n(\w+: \d+ created, .*\n( {2}.*\n)*){16}sessions ended: \d+ \(everyone signs in again\)\n(.* kept .*\n)*the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
+      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\nsince the backup: .*, in \d+ of 16 tables\n(unchanged since the backup: .*\n)?(\w+: \d+ created, .*\n( {2}.*\n)*)+sessions ended: \d+ \(everyone signs in again\)\n(.* kept .*\n)*the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
     );
     expect(await withDb(setup, fingerprint)).toEqual(before);
     const after = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));
@@ -514,7 +514,8 @@ describe('progress and tool checks', () => {
     expect(piped.stdout).not.toMatch(/MB\/s/);
 
     const file = (JSON.parse((await tpctl(['backup', 'list', '--json'], setup.env)).stdout) as { file: string }[])[0]!.file;
-    const restoring = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} restore ${file}`, '/dev/null'], {
+    // --yes: on a terminal a restore would ask before the swap (restore-prompt.db.test.ts).
+    const restoring = execFileSync('script', ['-qec', `${process.execPath} ${path.resolve('dist/cli/tpctl.js')} restore ${file} --yes`, '/dev/null'], {
       env,
       encoding: 'utf8',
     });
