@@ -94,11 +94,16 @@ export function settledEnvironment(env: Readonly<Record<string, string | undefin
 }
 
 /**
- * Records the deployment `kind` set up with `env` (which agreed with any record already there,
- * on that runtime): a new record, or the settings given now that the record did not have yet.
+ * Records the deployment `kind` set up with `env` (which agreed with `before`, the record already
+ * there, on that runtime): a new record, or the settings given now that the record did not have yet.
  */
-export function rememberDeployment(dataDir: string, kind: RuntimeKind, env: Readonly<Record<string, string | undefined>>, by: string): void {
-  const before = readDeployment(dataDir);
+export function rememberDeployment(
+  dataDir: string,
+  before: DeploymentRecord | undefined,
+  kind: RuntimeKind,
+  env: Readonly<Record<string, string | undefined>>,
+  by: string,
+): void {
   const settings: Record<string, string> = { ...before?.settings };
   for (const name of remembered(kind)) {
     const value = env[name];

@@ -47,7 +47,7 @@ export class Factory {
     const record = this.deployment;
     if (record) refuseOtherRuntime(record, this.dataDir, `${by} works on the ${kind} runtime`, kind);
     mkdirSync(this.dataDir, { recursive: true });
-    rememberDeployment(this.dataDir, kind, this.env, by);
+    rememberDeployment(this.dataDir, record, kind, this.env, by);
   }
 
   /** Seconds from a variable, checked: from 1 to 3600. */

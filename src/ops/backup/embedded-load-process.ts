@@ -10,8 +10,8 @@
  * modules (PGlite and the statement parser) are compiled in it, which it runs lean
  * (LEAN_PROCESS_FLAGS says how, and at what cost); their memory goes with the process.
  */
-import type { Socket } from 'node:net';
 import { readDescriptor } from './checked-copy.js';
+import { endWithParent } from './parent-watch.js';
 import { errorKind, loadedEmbedded, type EmbeddedJob, type LoadAnswer } from './embedded-load-apart.js';
 
 const send = (answer: LoadAnswer) =>
@@ -20,11 +20,10 @@ const send = (answer: LoadAnswer) =>
     process.send(answer, undefined, undefined, () => resolve());
   });
 
-// The restore that started it is gone (its standard input, a pipe from it, closes): nothing would take what this finds.
+// The restore that started it is gone (its channel or its standard input closes): nothing would take what this finds.
 const orphaned = () => process.exit(1);
 process.on('disconnect', orphaned);
-process.stdin.on('close', () => process.exit(1)).resume();
-(process.stdin as Partial<Socket>).unref?.();
+endWithParent();
 const job = JSON.parse(process.argv[2] ?? 'null') as EmbeddedJob | null;
 if (!job || !process.send) {
   process.stderr.write('usage: embedded-load-process.js JOB (started by a restore, with an IPC channel)\n');

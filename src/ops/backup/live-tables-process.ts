@@ -5,20 +5,17 @@
  * the restore opens another instance for the backup right after.
  */
 import { writeSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { setImmediate } from 'node:timers/promises';
 import { createPglite } from '../../db/embedded.js';
 import { embeddedTables } from './embedded-dump.js';
+import { endWithParent } from './parent-watch.js';
 
 const [dir, ...rest] = process.argv.slice(2);
 if (!dir || rest.length) {
   process.stderr.write('usage: live-tables-process.js DIR (the embedded database directory)\n');
   process.exit(2);
 }
-// Its standard input is a pipe from the restore, which closes if the restore is killed: then this
-// process ends too, rather than keep reading the directory after another process took its lock.
-process.stdin.on('close', () => process.exit(1)).resume();
-(process.stdin as Partial<Socket>).unref?.();
+endWithParent();
 try {
   const pg = await createPglite(dir);
   try {
