@@ -1,4 +1,5 @@
 import type { OpsContext } from '../engine/engine.js';
+import { readPreviousVersion } from '../engine/state/previous-version.js';
 import type { Step, Undo } from '../engine/step.js';
 import type { Candidates } from '../runtimes/runtime.js';
 import { outputs } from './outputs.js';
@@ -24,14 +25,30 @@ export function stopTenantPlane(ctx: OpsContext, why: string): Step {
   };
 }
 
-/** Records the version an upgrade leaves, which a rollback with no target goes back to. */
+/**
+ * Records the version an upgrade leaves, which a rollback with no target goes back to. An upgrade
+ * that goes back puts the record back too: after it, a rollback still means the version before.
+ */
 export function recordPreviousVersion(ctx: OpsContext, version: string): Step {
+  const { file } = ctx.previousVersion;
+  let before: string | undefined;
   return {
     name: 'previous-version',
-    what: `record ${version} in ${ctx.previousVersion.file}: the version a rollback goes back to`,
+    what: `record ${version} in ${file}: the version a rollback goes back to`,
+    atomic: true,
     run: async () => {
+      before = readPreviousVersion(file);
       await ctx.previousVersion.write(version);
       return `${version} recorded`;
+    },
+    undo: {
+      name: 'previous-version-back',
+      what: `put back what ${file} said before`,
+      restarts: false,
+      run: async () => {
+        await ctx.previousVersion.write(before);
+        return before ? `${before} recorded again` : 'removed: there was none before';
+      },
     },
   };
 }

@@ -356,6 +356,16 @@ describe('the engine, beyond the matrix', () => {
     w.expectRuns('1.2.2');
   });
 
+  it('an upgrade that goes back puts the previous version back as it was: a rollback still means the version before', async () => {
+    for (const before of ['1.1.0\n', undefined]) {
+      const w = new World(upgradeScenario);
+      if (before) writeFileSync(stateFiles(w.dir).previous, before);
+      w.platform.broken.add('1.3.0');
+      expect((await w.operate()).kind).toBe('failed');
+      expect(existsSync(stateFiles(w.dir).previous) ? readFileSync(stateFiles(w.dir).previous, 'utf8') : undefined).toBe(before);
+    }
+  });
+
   it('a target that is healthy but slow fails the bake and goes back, with the figures in the record', async () => {
     const w = new World(upgradeScenario);
     w.platform.slow.add('1.3.0');
