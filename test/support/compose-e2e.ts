@@ -64,6 +64,7 @@ export function composeDeployments(): (
   version?: string,
   layout?: Parameters<Deployment['create']>[0],
   composeEnv?: Record<string, string>,
+  cli?: readonly string[],
 ) => Promise<Deployment> {
   const deployments: Deployment[] = [];
   beforeAll(async () => {
@@ -71,8 +72,8 @@ export function composeDeployments(): (
     await imagesOnce();
   }, 600_000);
   afterAll(() => deployments.forEach((d) => d.down()));
-  return async (version = '1.2.2', layout, composeEnv) => {
-    const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin }, composeEnv);
+  return async (version = '1.2.2', layout, composeEnv, cli) => {
+    const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin }, composeEnv, cli);
     deployments.push(d);
     await d.create(layout);
     return d;

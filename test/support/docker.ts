@@ -88,6 +88,8 @@ export class Deployment {
     readonly options: DeploymentOptions,
     /** What the operator's shell sets for Compose (COMPOSE_FILE): the scripts run with it too. */
     readonly composeEnv: Record<string, string> = {},
+    /** The Compose the test drives it with: Debian's v1, or `docker compose` (v2, with its DOCKER_CONFIG in `composeEnv`). */
+    readonly cli: readonly string[] = ['docker-compose'],
   ) {}
 
   get composeFile(): string {
@@ -159,7 +161,7 @@ export class Deployment {
 
   /** Compose run in the deployment directory, finding its files itself (COMPOSE_FILE from `composeEnv`). */
   compose(...args: string[]): string {
-    return execFileSync('docker-compose', args, {
+    return execFileSync(this.cli[0]!, [...this.cli.slice(1), ...args], {
       cwd: this.dir,
       env: { ...process.env, ...this.composeEnv },
       encoding: 'utf8',
