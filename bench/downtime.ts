@@ -1,7 +1,8 @@
 /**
  * Failed requests and the longest outage while the Tenant Plane is upgraded, upgraded to a
  * version that crashes on start (and rolls back), and rolled back: on Docker Compose (behind the
- * proxy) and on the local runtime (the supervisor on PostgreSQL). A client asks GET /api/health
+ * proxy) and on the local runtime (the supervisor on PostgreSQL, and on the embedded database
+ * with its backup, where nothing can start beside it). A client asks GET /api/health
  * every 20 ms, each time on a new connection (as curl does), with a 2 s timeout; a request fails
  * when it gets no answer or anything but 200. The outage is the time from the last answer
  * before a failure to the next answer; the slowest request shows requests held. The baselines
@@ -45,8 +46,38 @@ async function plainSwitch(d: Deployment, version: string): Promise<Downtime> {
 const rows: string[] = [];
 const report = (runtime: string, operation: string, r: Downtime) =>
   rows.push(
-    `${runtime.padEnd(9)} ${operation.padEnd(44)} ${String(r.failed).padStart(6)} of ${String(r.total).padEnd(5)} ${String(r.longestMs).padStart(6)} ms ${String(r.slowestMs).padStart(9)} ms ${(r.tookMs / 1000).toFixed(2).padStart(7)} s`,
+    `${runtime.padEnd(15)} ${operation.padEnd(62)} ${String(r.failed).padStart(6)} of ${String(r.total).padEnd(5)} ${String(r.longestMs).padStart(6)} ms ${String(r.slowestMs).padStart(9)} ms ${(r.tookMs / 1000).toFixed(2).padStart(7)} s`,
   );
+
+/** The local runtime's switches, on PostgreSQL (the new version starts beside the old) or the embedded database (stop and start, with the backup). */
+async function measureLocal(runtime: string, database: Record<string, string>, backup: string[]): Promise<void> {
+  const dir = tempDir('atlas-bench-local-');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/api/health`;
+  const env = { ...localRuntimeEnv(dir, port), ...database, ...skip };
+  symlinkSync(path.join(root, 'scripts'), path.join(dir, 'scripts'));
+  const local = (args: string[]) => tpctl(args, env, { cwd: dir });
+  for (const release of [
+    makeRelease({ version: '1.2.2' }),
+    makeRelease({ version: '1.3.0', migrations: PRIORITY }),
+    makeRelease({ version: '1.3.2', migrations: BROKEN }),
+  ]) {
+    expectExit(0)(await local(['release', 'add', release]));
+  }
+  expectExit(0)(await local(['local', 'start', '--version', '1.2.2']));
+  const said = backup.length ? '' : ', with its backup';
+  try {
+    report(runtime, `upgrade --to 1.3.0${said}`, await measureDowntime(url, async () => expectExit(0)(await local(['upgrade', '--to', '1.3.0', ...backup]))));
+    report(runtime, 'rollback', await measureDowntime(url, async () => expectExit(0)(await local(['rollback']))));
+    report(
+      runtime,
+      `upgrade to 1.3.2, which crashes (rolled back)${said}`,
+      await measureDowntime(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', ...backup]))),
+    );
+  } finally {
+    await local(['local', 'stop']);
+  }
+}
 
 requireDocker();
 process.stdout.write('building images… ');
@@ -88,35 +119,13 @@ try {
     plain.down();
   }
 
-  const dir = tempDir('atlas-bench-local-');
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}/api/health`;
-  const env = { ...localRuntimeEnv(dir, port), DB_URL: await pg.createDatabase('local'), ...skip };
-  symlinkSync(path.join(root, 'scripts'), path.join(dir, 'scripts'));
-  const local = (args: string[], extra: Record<string, string> = {}) => tpctl(args, { ...env, ...extra }, { cwd: dir });
-  for (const release of [
-    makeRelease({ version: '1.2.2' }),
-    makeRelease({ version: '1.3.0', migrations: PRIORITY }),
-    makeRelease({ version: '1.3.2', migrations: BROKEN }),
-  ]) {
-    expectExit(0)(await local(['release', 'add', release]));
-  }
-  expectExit(0)(await local(['local', 'start', '--version', '1.2.2']));
-  try {
-    report('local', 'upgrade --to 1.3.0', await measureDowntime(url, async () => expectExit(0)(await local(['upgrade', '--to', '1.3.0', '--no-backup']))));
-    report('local', 'rollback', await measureDowntime(url, async () => expectExit(0)(await local(['rollback']))));
-    report(
-      'local',
-      'upgrade to 1.3.2, which crashes (rolled back)',
-      await measureDowntime(url, async () => expectExit(1)(await local(['upgrade', '--to', '1.3.2', '--no-backup']))),
-    );
-  } finally {
-    await local(['local', 'stop']);
-  }
+  await measureLocal('local', { DB_URL: await pg.createDatabase('local') }, ['--no-backup']);
+  // The embedded database is one process's: the Tenant Plane stops for the backup and the switch.
+  await measureLocal('local, embedded', {}, []);
 } finally {
   await pg.destroy();
 }
 
-console.log('\nGET /api/health every 20 ms on a new connection, during each operation (no backup, no bake)\n');
-console.log(`${'runtime'.padEnd(9)} ${'operation'.padEnd(44)} ${'failed'.padStart(6)} of reqs  longest outage  slowest request   took`);
+console.log('\nGET /api/health every 20 ms on a new connection, during each operation (no bake; no backup but where said)\n');
+console.log(`${'runtime'.padEnd(15)} ${'operation'.padEnd(62)} ${'failed'.padStart(6)} of reqs  longest outage  slowest request   took`);
 for (const row of rows) console.log(row);

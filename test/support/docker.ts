@@ -153,7 +153,8 @@ export class Deployment {
     });
     const files = layout ? layout(service) : { 'docker-compose.yml': doc.toString() };
     for (const [name, text] of Object.entries(files)) writeFileSync(path.join(this.dir, name), text);
-    mkdirSync(path.join(this.dir, 'data'));
+    // As the Compose file's first lines say: Compose v2 on Debian's Engine 20.10 does not create a bind mount's source.
+    mkdirSync(path.join(this.dir, 'data', 'proxy'), { recursive: true });
     symlinkSync(path.join(appRoot, 'scripts'), path.join(this.dir, 'scripts'));
     this.compose('up', '-d');
     await this.waitHealthy(this.options.version);

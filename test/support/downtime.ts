@@ -1,9 +1,9 @@
 import { get } from 'node:http';
 
-/** One request on a new connection (as curl makes it): did it get a 200 within 2 s? */
-const ask = (url: string) =>
+/** One request on a new connection (as curl makes it): did it get a 200 within the timeout? */
+const ask = (url: string, timeout: number) =>
   new Promise<boolean>((resolve) => {
-    const req = get(url, { agent: false, timeout: 2_000 }, (res) => {
+    const req = get(url, { agent: false, timeout }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode === 200));
     });
@@ -21,8 +21,11 @@ export interface Downtime {
   tookMs: number;
 }
 
-/** Asks `url` every 20 ms while `operation` runs: the requests that failed, the longest outage, the slowest request. */
-export async function measureDowntime(url: string, operation: () => Promise<void>): Promise<Downtime> {
+/**
+ * Asks `url` every 20 ms while `operation` runs, each request given up after `timeoutMs` (2 s by
+ * default, as an impatient client): the requests that failed, the longest outage, the slowest request.
+ */
+export async function measureDowntime(url: string, operation: () => Promise<void>, timeoutMs = 2_000): Promise<Downtime> {
   let stop = false;
   let failed = 0;
   let total = 0;
@@ -34,7 +37,7 @@ export async function measureDowntime(url: string, operation: () => Promise<void
     while (!stop) {
       const sent = performance.now();
       total++;
-      const ok = await ask(url);
+      const ok = await ask(url, timeoutMs);
       slowest = Math.max(slowest, performance.now() - sent);
       if (ok) {
         if (down) longest = Math.max(longest, performance.now() - lastOk);

@@ -107,7 +107,7 @@ export function newestLike(file: string): string {
   if (!stamp) return file;
   const [before, after] = [base.slice(0, stamp.index), base.slice(stamp.index + stamp[0].length)];
   const shaped = new RegExp(`^${escapeRegExp(before)}\\d{8}T\\d{6}${escapeRegExp(after)}$`);
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir).filter((n) => shaped.test(n));
   } catch {

@@ -38,17 +38,22 @@ export interface CheckoutRelease {
   migrations: Record<string, string>;
 }
 
+/** A copy of this checkout as a developer has one (its dependencies shared), into `dir`; returns `dir`. */
+export function copyCheckout(dir: string): string {
+  for (const item of ['src', 'scripts', 'migrations', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'release.json']) {
+    cpSync(path.join(appRoot, item), path.join(dir, item), { recursive: true });
+  }
+  symlinkSync(path.join(appRoot, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
 /**
  * A release built as a developer builds one: a copy of this checkout with its own release.json
  * and migrations, staged by its scripts/build-release.sh (which builds the code, lints the
  * migrations and writes release.json). Returns the staged release's directory.
  */
 export function buildRelease(options: CheckoutRelease): string {
-  const checkout = tempDir(`atlas-checkout-${options.version}-`);
-  for (const item of ['src', 'scripts', 'migrations', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
-    cpSync(path.join(appRoot, item), path.join(checkout, item), { recursive: true });
-  }
-  symlinkSync(path.join(appRoot, 'node_modules'), path.join(checkout, 'node_modules'));
+  const checkout = copyCheckout(tempDir(`atlas-checkout-${options.version}-`));
   writeFileSync(path.join(checkout, 'release.json'), `${JSON.stringify(options.declared)}\n`);
   for (const [name, sql] of Object.entries(options.migrations)) writeFileSync(path.join(checkout, 'migrations', name), sql);
   const out = tempDir(`atlas-built-${options.version}-`);

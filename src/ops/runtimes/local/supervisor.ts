@@ -33,8 +33,9 @@ interface Child {
  * What the supervisor is set on, which decides what a connection and a child's exit mean:
  * `serve`: a child should serve (an exit is a crash: restarted with backoff; connections wait
  * for a start but are closed while it crash-loops); `switch`: the child stops to be started on
- * another version (its exit is expected; connections wait); `stop`: nothing should run (around
- * a restore, or at the end: connections are closed).
+ * another version (its exit is expected; connections wait); `stop`: nothing runs until tpctl
+ * starts it again (around a backup of the embedded database or a restore: connections wait, up to
+ * HOLD_MS each, as through a switch; at the end the server closes them).
  */
 type Intent = 'serve' | 'switch' | 'stop';
 
@@ -58,7 +59,7 @@ const stopProcess = async (proc: ChildProcess) => {
  *            otherwise the child is restarted on it
  *   SIGUSR2  start what the files name and does not run: the child, and the candidate of
  *            `releases/candidate` (stopped when the file is gone)
- *   SIGUSR1  stop the child and the candidate (around a restore)
+ *   SIGUSR1  stop the child and the candidate (around a backup or a restore; connections wait)
  *   SIGTERM  stop everything and exit
  *
  * A candidate answers on its own port only (in the status file), until it is promoted.
@@ -102,10 +103,11 @@ class Supervisor {
   handOver(socket: Socket): void {
     const to = this.serving;
     if (!to?.port || !to.proc.connected) {
-      // Held through a switch or a start; closed at once while it is stopped or crash-loops (a
-      // client should not wait on that).
-      if (this.status.restarts === 0 && (this.intent === 'switch' || to)) this.held.push(socket);
-      else socket.destroy();
+      // Held through a switch, a stop that tpctl ends, or a start; closed at once while it
+      // crash-loops or has no release to start (a client should not wait on that).
+      const inVain = this.intent === 'serve' && (this.status.restarts > 0 || !to);
+      if (inVain) socket.destroy();
+      else this.held.push(socket);
       return;
     }
     to.proc.send(HANDOFF.connection, socket, { keepOpen: false }, (err) => {
@@ -148,13 +150,9 @@ class Supervisor {
     return child;
   }
 
+  /** The child that serves died on its own (one being stopped no longer serves): a crash. Restart with backoff, and show it meanwhile. */
   private servingExited(code: number | null): void {
     this.serving = undefined;
-    if (this.intent !== 'serve') {
-      this.update({ state: 'stopped', childPid: undefined, exitCode: code ?? undefined });
-      return;
-    }
-    // It died on its own: a crash. Restart with backoff, and show it meanwhile.
     const restarts = this.status.restarts;
     this.update({ state: 'crashed', childPid: undefined, exitCode: code ?? undefined, restarts: restarts + 1 });
     this.closeHeld();
@@ -176,9 +174,11 @@ class Supervisor {
   private async stopServing(intent: 'switch' | 'stop'): Promise<void> {
     clearTimeout(this.restartTimer);
     this.intent = intent;
+    // New connections wait for the next child, not for the one that is stopping.
     const child = this.serving;
+    this.serving = undefined;
     if (child) await stopProcess(child.proc);
-    else this.update({ state: 'stopped', childPid: undefined });
+    this.update({ state: 'stopped', childPid: undefined, exitCode: child?.proc.exitCode ?? undefined });
   }
 
   /** Its port is chosen first, so that tpctl knows where to check it while it starts. */
@@ -232,7 +232,6 @@ class Supervisor {
   async stopAll(): Promise<void> {
     await this.stopCandidate();
     await this.stopServing('stop');
-    this.closeHeld();
   }
 
   /** SIGUSR2. */
@@ -261,8 +260,8 @@ export async function supervise(dataDir: string, listen: { host: string; port: n
     process.once('SIGTERM', () =>
       supervisor.serially(async () => {
         server.close();
-        supervisor.closeHeld();
         await supervisor.stopAll();
+        supervisor.closeHeld();
         await unlink(localFiles(dataDir).status).catch(() => {});
         resolve();
       }),
