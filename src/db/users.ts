@@ -1,4 +1,4 @@
-import type { Queryable } from './database.js';
+import type { Database, Queryable } from './database.js';
 import { hashPassword, passwordProblem } from '../shared/password.js';
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
@@ -39,9 +39,22 @@ export async function adminExists(db: Queryable): Promise<boolean> {
   return (await db.query(`SELECT 1 FROM users WHERE role = 'admin' LIMIT 1`)).length > 0;
 }
 
-/** How to create the first administrator, for the log and the login page of an installation that has none. */
-export const FIRST_ADMIN_HOWTO =
-  'create one on this host with: npx tpctl user create --email you@example.com --password-stdin (the password on standard input; the same DB_URL or data directory as the Tenant Plane), or start the Tenant Plane once with ATLAS_ADMIN_EMAIL and ATLAS_ADMIN_PASSWORD set';
+/** The command that creates the first administrator; it asks nothing on the terminal but the password (not echoed). */
+export const CREATE_FIRST_ADMIN = `read -rs -p 'Password: ' PASSWORD && printf '%s' "$PASSWORD" | npx tpctl user create --email you@example.com --password-stdin`;
+
+/**
+ * How to create the first administrator, for the log and the login page of an installation that
+ * has none: on the embedded database, which one process at a time may open, with the Tenant Plane stopped.
+ */
+export function firstAdminHowTo(kind: Database['kind']): { before: string; after: string } {
+  const alternative = 'or start the Tenant Plane once with ATLAS_ADMIN_EMAIL and ATLAS_ADMIN_PASSWORD set';
+  return kind === 'embedded'
+    ? {
+        before: 'stop the Tenant Plane (Ctrl-C where npm start runs; npx tpctl local stop on the local runtime), run in the same directory',
+        after: `(a password of 12 characters or more), then start it again; ${alternative}`,
+      }
+    : { before: 'run on this host, with the same DB_URL', after: `(a password of 12 characters or more); ${alternative}` };
+}
 
 export function normalizeEmail(email: string): string {
   const normalized = email.trim().toLowerCase();

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { openDatabase } from '../db/open.js';
 import { type Database } from '../db/database.js';
 import { loadMigrations, migrate } from '../db/migrations.js';
-import { adminExists, createUser, FIRST_ADMIN_HOWTO } from '../db/users.js';
+import { adminExists, CREATE_FIRST_ADMIN, createUser, firstAdminHowTo } from '../db/users.js';
 import { urlSecrets } from '../shared/redact.js';
 import { readAppVersion } from '../shared/version.js';
 import { buildApp } from './app.js';
@@ -52,7 +52,10 @@ async function firstAdmin(db: Database, admin: { email: string; password: string
   if (await adminExists(db)) return;
   const user = admin && (await createUser(db, { email: admin.email, password: admin.password, role: 'admin', name: 'Administrator' }));
   if (user) log.info({ email: user.email }, 'first admin created from ATLAS_ADMIN_EMAIL');
-  else log.warn(`no administrator exists yet: ${FIRST_ADMIN_HOWTO}`);
+  else {
+    const howTo = firstAdminHowTo(db.kind);
+    log.warn(`no administrator exists yet: ${howTo.before}: ${CREATE_FIRST_ADMIN} ${howTo.after}`);
+  }
 }
 
 /** Starts the Tenant Plane: database, migrations, first admin, HTTP; stops cleanly on SIGTERM. */

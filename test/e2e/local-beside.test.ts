@@ -61,7 +61,7 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
     expect(downtime).toMatchObject({ failed: 0 });
     expect(downtime.total).toBeGreaterThan(20);
     expect(taken[0]).toEqual(['preflight', 'path-check', 'schema-check', 'previous-version', 'start-candidate', 'wait-healthy', 'verify', 'promote']);
-    // The crashing candidate was removed; 1.3.0, which never stopped, was confirmed.
+    // The crashing candidate was removed and the previous version's record put back; 1.3.0, which never stopped, was confirmed.
     expect(taken[1]).toEqual([
       'preflight',
       'path-check',
@@ -70,6 +70,7 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
       'start-candidate',
       'wait-healthy',
       'discard-candidate',
+      'previous-version-back',
       'wait-healthy',
       'verify',
     ]);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEmbedded } from '../../src/db/embedded.js';
 import { loadMigrations } from '../../src/db/migrations.js';
+import { CREATE_FIRST_ADMIN } from '../../src/db/users.js';
 import { sharedPostgres } from '../support/backends.js';
 import { tempDir } from '../support/temp.js';
 import { PG_PASSWORD, PG_SUPERUSER, PostgresServer } from '../support/postgres-server.js';
@@ -211,11 +212,16 @@ describe('start-up', () => {
 
   it('a first start with no admin says how to make one, in the log and on the login page; once one exists, neither does', async () => {
     const dataDir = tempDir('atlas-first-run-');
-    const howTo = 'create one on this host with: npx tpctl user create --email you@example.com --password-stdin';
     const first = await start({ ATLAS_DATA_DIR: dataDir });
-    expect(first.logs.find((l) => l.level === 40)?.msg).toMatch(new RegExp(`^no administrator exists yet: ${howTo.replace(/[.]/g, '\\.')}`));
-    const page = await (await fetch(`${first.url}/login`)).text();
-    expect(page).toMatch(/<p class="notice" id="first-run">No administrator exists yet: create one on this host with: npx tpctl user create/);
+    // The embedded database is one process's: the how-to stops the Tenant Plane first (newcomer.db.test.ts follows it).
+    expect(first.logs.find((l) => l.level === 40)?.msg).toBe(
+      `no administrator exists yet: stop the Tenant Plane (Ctrl-C where npm start runs; npx tpctl local stop on the local runtime), run in the same directory: ` +
+        `${CREATE_FIRST_ADMIN} (a password of 12 characters or more), then start it again; or start the Tenant Plane once with ATLAS_ADMIN_EMAIL and ATLAS_ADMIN_PASSWORD set`,
+    );
+    const page = (await (await fetch(`${first.url}/login`)).text()).replace(/\s+/g, ' ');
+    expect(page).toMatch(
+      /<p class="notice" id="first-run"> No administrator exists yet: stop the Tenant Plane .*<code>read -rs .*<\/code>.* Then log in here\. <\/p>/,
+    );
     first.child.kill('SIGTERM');
     await first.exited;
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE, setSessionCookie } from '../auth/sessions.js';
-import type { Queryable } from '../../db/database.js';
-import { adminExists, FIRST_ADMIN_HOWTO } from '../../db/users.js';
+import type { Database } from '../../db/database.js';
+import { adminExists, CREATE_FIRST_ADMIN, firstAdminHowTo } from '../../db/users.js';
 import { html } from './html.js';
 import { layout } from './layout.js';
 import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sameToken, sendPage, type Form } from './support.js';
@@ -13,9 +13,15 @@ import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sam
  */
 const LOGIN_CSRF_COOKIE = 'atlas_login_csrf';
 
-function loginForm(next: string, email: string, csrf: string, firstRun: boolean, error?: string) {
-  return html` ${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''}
-    ${firstRun ? html`<p class="notice" id="first-run">No administrator exists yet: ${FIRST_ADMIN_HOWTO}. Then log in here.</p>` : ''}
+function firstRunNotice(kind: Database['kind']) {
+  const howTo = firstAdminHowTo(kind);
+  return html`<p class="notice" id="first-run">
+    No administrator exists yet: ${howTo.before}: <code>${CREATE_FIRST_ADMIN}</code> ${howTo.after}. Then log in here.
+  </p>`;
+}
+
+function loginForm(next: string, email: string, csrf: string, firstRun: Database['kind'] | undefined, error?: string) {
+  return html` ${error ? html`<p class="alert" role="alert" id="login-error">${error}</p>` : ''} ${firstRun ? firstRunNotice(firstRun) : ''}
     <form class="stack" method="post" action="/login">
       <input type="hidden" name="next" value="${next}" />
       <input type="hidden" name="csrf" value="${csrf}" />
@@ -25,10 +31,13 @@ function loginForm(next: string, email: string, csrf: string, firstRun: boolean,
     </form>`;
 }
 
-export function sessionPages(app: FastifyInstance, db: Queryable): void {
+export function sessionPages(app: FastifyInstance, db: Database): void {
   // Asked until an admin exists; from then on, never again (an admin is never removed: disabled at most).
   let adminMade = false;
-  const firstRun = async () => !(adminMade ||= await adminExists(db));
+  const firstRun = async () => {
+    adminMade ||= await adminExists(db);
+    return adminMade ? undefined : db.kind;
+  };
 
   app.get('/', async (_request, reply) => reply.redirect('/incidents', 303));
 
