@@ -1,5 +1,5 @@
-import { parseVersion, readVersionFile } from '../../../shared/version.js';
 import { rmSync } from 'node:fs';
+import { parseVersion, readVersionFile } from '../../../shared/version.js';
 import { writeFileAtomic } from '../../../shared/files.js';
 
 /** `./data/.atlas-previous-version`: the version an upgrade left, as one line (`1.2.2`); undefined removes it. */
