@@ -1,43 +1,17 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { appRoot } from '../../src/shared/app-root.js';
 import { readAppVersion } from '../../src/shared/version.js';
-import { renderTemplate } from '../support/helm-template.js';
 import { validateManifest } from '../support/k8s-schema.js';
+import { chartDir, chartMetadata, chartValues, plainManifests, type Doc } from '../support/deploy-files.js';
 
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    manifests are untyped YAML, read field by field */
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const k8sDir = path.join(appRoot, 'deploy', 'k8s');
-const chartDir = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
-const parse = (text: string): Doc[] =>
-  parseAllDocuments(text)
-    .map((d) => d.toJS() as Doc)
-    .filter(Boolean);
-const manifests = ['', 'examples']
-  .flatMap((sub) =>
-    readdirSync(path.join(k8sDir, sub))
-      .filter((n) => n.endsWith('.yaml'))
-      .map((n) => path.join(sub, n)),
-  )
-  .flatMap((n) => parse(readFileSync(path.join(k8sDir, n), 'utf8')).map((doc) => ({ file: n, doc })));
-const values = parse(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8'))[0]!;
-const chart = parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8'))[0]!;
-
-function renderChart(overrides: Doc = {}): Doc[] {
-  const context = {
-    Values: { ...values, ...overrides },
-    Chart: { AppVersion: String(chart.appVersion), Name: String(chart.name) },
-    Release: { Name: 'atlasai-tp', Namespace: 'atlasai' },
-  };
-  return readdirSync(path.join(chartDir, 'templates'))
-    .filter((n) => n.endsWith('.yaml'))
-    .flatMap((n) => parse(renderTemplate(readFileSync(path.join(chartDir, 'templates', n), 'utf8'), context)));
-}
+const values = chartValues();
+const chart = chartMetadata();
+const manifests = plainManifests();
 
 const byKind = (docs: Doc[], kind: string) => docs.filter((d) => d.kind === kind);
 const deployment = (docs: Doc[]) => byKind(docs, 'Deployment')[0]!;
@@ -99,64 +73,5 @@ describe('deploy/helm/atlasai-tp', () => {
     expect(check({ ...values, image: { ...values.image, tag: 'latest' } })).toBe(false);
     expect(check({ ...values, revisionHistoryLimit: 2 })).toBe(false);
     expect(check({ ...values, replica: 3 })).toBe(false);
-  });
-
-  it('renders objects that validate against the Kubernetes API schemas', () => {
-    const docs = renderChart({ image: { ...values.image, tag: '1.2.2' } });
-    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual([
-      'Deployment/atlasai-tp',
-      'Job/atlasai-tp-pre-upgrade-backup',
-      'PersistentVolumeClaim/atlasai-tp-backups',
-      'PodDisruptionBudget/atlasai-tp',
-      'Service/atlasai-tp',
-    ]);
-    for (const doc of docs) expect([doc.kind, validateManifest(doc)]).toEqual([doc.kind, []]);
-    expect(container(docs).image).toBe('atlasai/tenant-plane:1.2.2');
-    expect(deployment(docs).metadata.annotations['atlasai.io/version']).toBe('1.2.2');
-    expect(container(renderChart()).image).toBe(`atlasai/tenant-plane:${String(chart.appVersion)}`);
-  });
-
-  it('stays thin over deploy/k8s: same kinds, names, labels, selectors, probes, ports, strategy', () => {
-    const plain = manifests.map((m) => m.doc).filter((d) => d.kind !== 'Namespace' && d.kind !== 'Secret');
-    const rendered = renderChart({ image: { ...values.image, tag: '1.3.0' } });
-    for (const doc of plain) {
-      const twin = rendered.find((r) => r.kind === doc.kind && r.metadata.name === doc.metadata.name);
-      expect(twin, `${doc.kind} ${doc.metadata.name} in the chart`).toBeDefined();
-      expect(twin!.metadata.labels).toEqual(doc.metadata.labels);
-      expect(twin!.metadata.namespace).toBe(doc.metadata.namespace);
-    }
-    const [a, b] = [deployment(plain), deployment(rendered)];
-    for (const field of ['selector', 'strategy', 'replicas', 'revisionHistoryLimit', 'progressDeadlineSeconds'])
-      expect([field, b.spec[field]]).toEqual([field, a.spec[field]]);
-    expect(b.spec.template.metadata).toEqual(a.spec.template.metadata);
-    // Everything of the container but its image (a value) is the same.
-    expect({ ...container(rendered), image: 'x' }).toEqual({ ...container(plain), image: 'x' });
-    expect(b.spec.template.spec).toEqual({ ...a.spec.template.spec, containers: b.spec.template.spec.containers });
-    expect(byKind(rendered, 'Service')[0]?.spec).toEqual(byKind(plain, 'Service')[0]?.spec);
-    expect(byKind(rendered, 'PodDisruptionBudget')[0]?.spec).toEqual(byKind(plain, 'PodDisruptionBudget')[0]?.spec);
-  });
-
-  it('backs up the database in a pre-upgrade hook that fails the upgrade when the backup fails', () => {
-    const job = byKind(renderChart(), 'Job')[0]!;
-    expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-upgrade', 'helm.sh/hook-delete-policy': 'before-hook-creation' });
-    expect(job.spec.backoffLimit).toBe(0);
-    const c = job.spec.template.spec.containers[0];
-    expect(c.command).toEqual(['node', '/app/dist/cli/tpctl.js', 'backup', 'create']);
-    expect(c.env).toEqual(
-      expect.arrayContaining([
-        { name: 'ATLAS_LOG_DIR', value: '/backups' },
-        { name: 'ATLAS_BACKUP_KEEP', value: '10' },
-        { name: 'ATLAS_BACKUP_KEY_FILE', value: '/etc/atlas/keys/backup-keys' },
-      ]),
-    );
-    expect(c.volumeMounts).toEqual([
-      { name: 'backups', mountPath: '/backups' },
-      { name: 'backup-keys', mountPath: '/etc/atlas/keys', readOnly: true },
-    ]);
-    expect(job.spec.template.spec.volumes).toEqual([
-      { name: 'backups', persistentVolumeClaim: { claimName: 'atlasai-tp-backups' } },
-      { name: 'backup-keys', secret: { secretName: 'atlasai-tp-backup-keys', defaultMode: 0o440 } },
-    ]);
-    expect(renderChart({ backup: { ...values.backup, enabled: false } }).map((d) => d.kind)).not.toContain('Job');
   });
 });

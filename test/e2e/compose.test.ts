@@ -1,15 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { parseDocument } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { RELEASE_LABEL } from '../../src/ops/core/release-metadata.js';
-import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres } from '../support/backends.js';
 import { tempDir } from '../support/temp.js';
 import { admin, composeDeployments, historyLines, historyOutcomes, LOG, query } from '../support/compose-e2e.js';
 import type { Deployment } from '../support/docker.js';
-import { renderTemplate } from '../support/helm-template.js';
+import { renderChart } from '../support/deploy-files.js';
+import { goTool } from '../support/go-tools.js';
 import { PG_PASSWORD } from '../support/postgres-server.js';
 import { measureDowntime } from '../support/downtime.js';
 import { tpctl, type RunResult } from '../support/tpctl.js';
@@ -448,12 +447,10 @@ describe('Locks and crashes', () => {
 });
 
 describe("the Helm chart's pre-upgrade backup Job", () => {
+  beforeAll(() => goTool('helm3'), 900_000);
+
   it('runs in the image as the chart renders it: a verified backup with its manifest on the volume, as the non-root user', async () => {
-    const chartDir = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
-    const values = parseDocument(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')).toJS() as { image: { tag: string } };
-    values.image.tag = '1.2.2';
-    const context = { Values: values, Chart: { AppVersion: '1.2.2', Name: 'atlasai-tp' }, Release: { Name: 'atlasai-tp', Namespace: 'atlasai' } };
-    const job = parseDocument(renderTemplate(readFileSync(path.join(chartDir, 'templates', 'backup-job.yaml'), 'utf8'), context)).toJS() as {
+    const job = renderChart({ image: { tag: '1.2.2' } }).find((d) => d.kind === 'Job') as {
       spec: {
         template: {
           spec: {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { composeDeployments } from '../support/compose-e2e.js';
-import { composeV2Config } from '../support/compose-v2.js';
+import { composeV2Config } from '../support/go-tools.js';
 import { blocksOf, installTpctl, runBlock, title, type Place } from '../support/doc-test.js';
 
 /**
