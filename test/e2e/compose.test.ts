@@ -39,7 +39,7 @@ describe('Option 1: upgrade with automatic rollback', () => {
     const logFile = /log:(\S+)/.exec(historyLines(d)[0]!)?.[1] ?? '';
     const log = readFileSync(logFile, 'utf8');
     expect(log).toMatch(/== backup: back up the database/);
-    expect(log).toMatch(/\$ docker-compose -f \S+ up -d --no-deps tenant-plane\n.*→ ok in \d+ ms/);
+    expect(log).toMatch(/\$ docker compose -f \S+ up -d --no-deps tenant-plane\n.*→ ok in \d+ ms/);
     expect(log).toMatch(/wait-healthy ok in \d+ ms/);
     expect(log).toMatch(
       /PASS login: POST \/api\/login as admin@example\.com \(admin\) gave a session\n.*PASS version: GET \/api\/admin\/license shows version 1\.3\.0/,
@@ -259,7 +259,7 @@ describe('Refused before anything changes (exit 2)', () => {
     expect(malformed.code).toBe(2);
     // Compose's own reading, with where.
     expect(malformed.stderr).toMatch(
-      /docker-compose\.yml service tenant-plane: Compose cannot read its configuration:\n.*ParserError: while parsing a flow sequence\n\s+in "\S+docker-compose\.yml", line \d+, column \d+/,
+      /docker-compose\.yml service tenant-plane: Compose cannot read its configuration:\nyaml: line \d+: did not find expected ',' or '\]'/,
     );
     expect(d.read('data/.atlas-upgrade-history')).toBe('');
     writeFileSync(d.composeFile, compose);

@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { composeDeployments } from '../support/compose-e2e.js';
-import { composeV2Config } from '../support/go-tools.js';
 import { blocksOf, installTpctl, runBlock, title, type Place } from '../support/doc-test.js';
 
 /**
@@ -15,8 +14,7 @@ describe('the guide on Docker Compose (v2, built from source), the proxy and Pos
   const deploy = composeDeployments();
   let place: Place;
   beforeAll(async () => {
-    const composeEnv = { DOCKER_CONFIG: composeV2Config() };
-    const d = await deploy('1.2.2', undefined, composeEnv, ['docker', 'compose']);
+    const d = await deploy('1.2.2');
     place = { dir: d.dir, env: { ...d.env }, logDir: d.logDir, port: d.port, dbUrl: d.options.dbUrl };
     installTpctl(place);
   }, 900_000);

@@ -8,6 +8,7 @@ import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres } from './backends.js';
 import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
 import { buildOnce } from './image-cache.js';
+import { composeV2Config } from './go-tools.js';
 import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
 
 /**
@@ -59,21 +60,26 @@ async function imagesOnce(): Promise<void> {
   }
 }
 
-/** For one test file: Docker checked and the images there before its tests, its deployments taken down after. */
+/** For one test file: Docker checked, Compose v2 and the images there before its tests, its deployments (on Compose v2) taken down after. */
 export function composeDeployments(): (
   version?: string,
   layout?: Parameters<Deployment['create']>[0],
   composeEnv?: Record<string, string>,
-  cli?: readonly string[],
 ) => Promise<Deployment> {
   const deployments: Deployment[] = [];
+  let dockerConfig = '';
   beforeAll(async () => {
     requireDocker();
+    // Compose v2, as operators run it now (built from source the first time on a machine).
+    dockerConfig = composeV2Config();
     await imagesOnce();
-  }, 600_000);
+  }, 900_000);
   afterAll(() => deployments.forEach((d) => d.down()));
-  return async (version = '1.2.2', layout, composeEnv, cli) => {
-    const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin }, composeEnv, cli);
+  return async (version = '1.2.2', layout, composeEnv = {}) => {
+    const d = new Deployment({ version, dbUrl: await sharedPostgres().createDatabase('compose'), admin }, { DOCKER_CONFIG: dockerConfig, ...composeEnv }, [
+      'docker',
+      'compose',
+    ]);
     deployments.push(d);
     await d.create(layout);
     return d;
