@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { chartDir, chartMetadata, chartValues, plainManifests, renderChart, type Doc } from '../support/deploy-files.js';
+import { byKind, container, deployment, chartDir, chartMetadata, chartValues, plainManifests, renderChart } from '../support/deploy-files.js';
 import { goTool, type GoTool } from '../support/go-tools.js';
 import { validateManifest } from '../support/k8s-schema.js';
 
@@ -15,9 +15,6 @@ import { validateManifest } from '../support/k8s-schema.js';
 const values = chartValues();
 const chart = chartMetadata();
 const manifests = plainManifests();
-const byKind = (docs: Doc[], kind: string) => docs.filter((d) => d.kind === kind);
-const deployment = (docs: Doc[]) => byKind(docs, 'Deployment')[0]!;
-const container = (docs: Doc[]) => deployment(docs).spec.template.spec.containers[0];
 const HELMS: GoTool[] = ['helm3', 'helm4'];
 
 describe('deploy/helm/atlasai-tp, by the real Helm', () => {

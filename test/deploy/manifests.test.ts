@@ -4,18 +4,14 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { readAppVersion } from '../../src/shared/version.js';
 import { validateManifest } from '../support/k8s-schema.js';
-import { chartDir, chartMetadata, chartValues, plainManifests, type Doc } from '../support/deploy-files.js';
+import { byKind, container, deployment, chartDir, chartMetadata, chartValues, plainManifests } from '../support/deploy-files.js';
 
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument --
    manifests are untyped YAML, read field by field */
 
 const values = chartValues();
 const chart = chartMetadata();
 const manifests = plainManifests();
-
-const byKind = (docs: Doc[], kind: string) => docs.filter((d) => d.kind === kind);
-const deployment = (docs: Doc[]) => byKind(docs, 'Deployment')[0]!;
-const container = (docs: Doc[]) => deployment(docs).spec.template.spec.containers[0];
 
 describe('deploy/k8s', () => {
   it.each(manifests.map((m) => [`${m.file}: ${m.doc.kind} ${m.doc.metadata?.name}`, m.doc]))(

@@ -53,9 +53,8 @@ describe('the guide on the local runtime (embedded database)', () => {
     const res = await tpctl(['history', '--json'], place.env, { cwd: place.dir });
     const runs = JSON.parse(res.stdout) as { to: string; run?: { steps: { step: string; ok: boolean; durationMs: number; detail: string }[] } }[];
     const wait = runs.find((r) => r.to === '1.3.2')!.run!.steps.find((s) => s.step === 'wait-healthy' && !s.ok)!;
+    // Ended by the crash (a timeout would say it never answered, after HEALTH_TIMEOUT's 30 s).
     expect(wait.detail).toMatch(/^the Tenant Plane crashed: crashed 1\.3\.2 \(exit 1/);
-    // HEALTH_TIMEOUT is 30 s here: the wait ended at the crash, far inside it.
-    expect(wait.durationMs).toBeLessThan(15_000);
   });
 });
 

@@ -6,7 +6,7 @@ import { appRoot } from '../../src/shared/app-root.js';
 import { goTool, type GoTool } from './go-tools.js';
 import { tempDir } from './temp.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are untyped YAML, read field by field */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- manifests are untyped YAML, read field by field */
 export type Doc = Record<string, any>;
 
 /** The deployment files as Kubernetes and Helm read them: deploy/k8s and the chart. */
@@ -28,6 +28,10 @@ export function plainManifests(): { file: string; doc: Doc }[] {
     )
     .flatMap((n) => parse(readFileSync(path.join(k8sDir, n), 'utf8')).map((doc) => ({ file: n, doc })));
 }
+
+export const byKind = (docs: Doc[], kind: string) => docs.filter((d) => d.kind === kind);
+export const deployment = (docs: Doc[]) => byKind(docs, 'Deployment')[0]!;
+export const container = (docs: Doc[]): Doc => deployment(docs).spec.template.spec.containers[0];
 
 export const chartValues = (): Doc => parse(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8'))[0]!;
 export const chartMetadata = (): Doc => parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8'))[0]!;
