@@ -36,21 +36,27 @@ async function localPlace(): Promise<Place> {
   return place;
 }
 
-describe('the guide on the local runtime (embedded database)', () => {
+/** A local deployment for the tests of one describe block: started before them, stopped after. */
+function localDeployment(): () => Place {
   let place: Place;
   beforeAll(async () => {
     place = await localPlace();
   }, 120_000);
   afterAll(() => tpctl(['local', 'stop'], place.env, { cwd: place.dir }));
+  return () => place;
+}
+
+describe('the guide on the local runtime (embedded database)', () => {
+  const place = localDeployment();
 
   for (const block of on('local')) {
     it(title(block), async () => {
-      expect(await runBlock(block, place)).toBeUndefined();
+      expect(await runBlock(block, place())).toBeUndefined();
     });
   }
 
   it('the release that crashes was declared crashed, not waited for: its wait for health ended with the crash', async () => {
-    const res = await tpctl(['history', '--json'], place.env, { cwd: place.dir });
+    const res = await tpctl(['history', '--json'], place().env, { cwd: place().dir });
     const runs = JSON.parse(res.stdout) as { to: string; run?: { steps: { step: string; ok: boolean; durationMs: number; detail: string }[] } }[];
     const wait = runs.find((r) => r.to === '1.3.2')!.run!.steps.find((s) => s.step === 'wait-healthy' && !s.ok)!;
     // Ended by the crash (a timeout would say it never answered, after HEALTH_TIMEOUT's 30 s).
@@ -59,17 +65,13 @@ describe('the guide on the local runtime (embedded database)', () => {
 });
 
 describe('the guide with a flag deleted fails where the flag was', () => {
-  let place: Place;
-  beforeAll(async () => {
-    place = await localPlace();
-  }, 120_000);
-  afterAll(() => tpctl(['local', 'stop'], place.env, { cwd: place.dir }));
+  const place = localDeployment();
 
   it('without --dry-run, `npx tpctl rollback` rolls back for real and its block fails; the blocks before it pass', async () => {
     const mutated = on('local').map((b) => ({ ...b, script: b.script.replace('npx tpctl rollback --dry-run', 'npx tpctl rollback') }));
     const at = mutated.findIndex((b, i) => b.script !== on('local')[i]!.script);
     expect(at).toBeGreaterThan(0);
-    for (const block of mutated.slice(0, at)) expect(await runBlock(block, place)).toBeUndefined();
-    expect(await runBlock(mutated[at]!, place)).toMatch(/did not print\n {2}missing: dry run: rollback 1\.3\.0 -> 1\.2\.2; nothing was changed/);
+    for (const block of mutated.slice(0, at)) expect(await runBlock(block, place())).toBeUndefined();
+    expect(await runBlock(mutated[at]!, place())).toMatch(/did not print\n {2}missing: dry run: rollback 1\.3\.0 -> 1\.2\.2; nothing was changed/);
   });
 });
