@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import type { RunRecord } from '../src/ops/engine/state/run-record.js';
 import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
-import { composeV2Config } from '../test/support/go-tools.js';
+import { composeV2Config } from '../test/support/platforms.js';
 import { PostgresServer } from '../test/support/postgres-server.js';
 import { median } from './median.js';
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { byKind, container, deployment, chartDir, chartMetadata, chartValues, plainManifests, renderChart } from '../support/deploy-files.js';
-import { goTool, type GoTool } from '../support/go-tools.js';
+import { platformTool, type PlatformTool } from '../support/platforms.js';
 import { validateManifest } from '../support/k8s-schema.js';
 
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return --
@@ -15,16 +15,16 @@ import { validateManifest } from '../support/k8s-schema.js';
 const values = chartValues();
 const chart = chartMetadata();
 const manifests = plainManifests();
-const HELMS: GoTool[] = ['helm3', 'helm4'];
+const HELMS: PlatformTool[] = ['helm3', 'helm4'];
 
 describe('deploy/helm/atlasai-tp, by the real Helm', () => {
   // Built from source the first time on a machine (a few minutes each), then reused.
-  beforeAll(() => HELMS.forEach(goTool), 900_000);
+  beforeAll(() => HELMS.forEach(platformTool), 900_000);
 
   it.each(HELMS)('passes %s lint, strict, and its values schema refuses a moving tag there too', (helm) => {
     const lint = (...args: string[]) => {
       try {
-        return { code: 0, out: execFileSync(goTool(helm), ['lint', '--strict', chartDir, ...args], { encoding: 'utf8', stdio: 'pipe' }) };
+        return { code: 0, out: execFileSync(platformTool(helm), ['lint', '--strict', chartDir, ...args], { encoding: 'utf8', stdio: 'pipe' }) };
       } catch (err) {
         const e = err as { status: number; stdout: string; stderr: string };
         return { code: e.status, out: e.stdout + e.stderr };

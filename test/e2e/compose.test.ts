@@ -8,7 +8,7 @@ import { tempDir } from '../support/temp.js';
 import { admin, composeDeployments, historyLines, historyOutcomes, LOG, query } from '../support/compose-e2e.js';
 import type { Deployment } from '../support/docker.js';
 import { renderChart } from '../support/deploy-files.js';
-import { goTool } from '../support/go-tools.js';
+import { platformTool } from '../support/platforms.js';
 import { PG_PASSWORD } from '../support/postgres-server.js';
 import { measureDowntime } from '../support/downtime.js';
 import { tpctl, type RunResult } from '../support/tpctl.js';
@@ -447,7 +447,7 @@ describe('Locks and crashes', () => {
 });
 
 describe("the Helm chart's pre-upgrade backup Job", () => {
-  beforeAll(() => goTool('helm3'), 900_000);
+  beforeAll(() => platformTool('helm3'), 900_000);
 
   it('runs in the image as the chart renders it: a verified backup with its manifest on the volume, as the non-root user', async () => {
     const job = renderChart({ image: { tag: '1.2.2' } }).find((d) => d.kind === 'Job') as {

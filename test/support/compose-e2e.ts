@@ -8,7 +8,7 @@ import { appRoot } from '../../src/shared/app-root.js';
 import { sharedPostgres } from './backends.js';
 import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
 import { buildOnce } from './image-cache.js';
-import { composeV2Config } from './go-tools.js';
+import { composeV2Config } from './platforms.js';
 import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
 
 /**

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
-import { goTool, type GoTool } from './go-tools.js';
+import { platformTool, type PlatformTool } from './platforms.js';
 import { tempDir } from './temp.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- manifests are untyped YAML, read field by field */
@@ -37,8 +37,8 @@ export const chartValues = (): Doc => parse(readFileSync(path.join(chartDir, 'va
 export const chartMetadata = (): Doc => parse(readFileSync(path.join(chartDir, 'Chart.yaml'), 'utf8'))[0]!;
 
 /** The chart as the real Helm renders it (`helm template`, hooks included) for release atlasai-tp in namespace atlasai, with `values` over its values.yaml. */
-export function renderChart(values: Doc = {}, helm: GoTool = 'helm3'): Doc[] {
+export function renderChart(values: Doc = {}, helm: PlatformTool = 'helm3'): Doc[] {
   const file = path.join(tempDir('atlas-values-'), 'values.yaml');
   writeFileSync(file, stringify(values));
-  return parse(execFileSync(goTool(helm), ['template', 'atlasai-tp', chartDir, '--namespace', 'atlasai', '--values', file], { encoding: 'utf8' }));
+  return parse(execFileSync(platformTool(helm), ['template', 'atlasai-tp', chartDir, '--namespace', 'atlasai', '--values', file], { encoding: 'utf8' }));
 }

@@ -9,6 +9,9 @@ import pg from 'pg';
  * A real PostgreSQL server for tests, from Debian's binaries (/usr/lib/postgresql/<major>/bin),
  * in a temporary directory, on 127.0.0.1. As root it runs as the `postgres` user.
  *
+ * In a network namespace (the test cluster's), it listens there on 127.0.0.1 and on the given
+ * address, for the pods; the test itself, outside, reaches it through its Unix socket.
+ *
  * Its roles are those of the Compose file we ship: the superuser `postgres` makes the databases
  * (and is what tests inspect them with); the Tenant Plane and tpctl connect as `atlasusr`, which
  * owns them and may create more (a restore test's scratch database) but is not a superuser.
@@ -44,6 +47,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A network namespace to run in (its path, as nsenter takes it) and the address to listen on there. */
+export interface InNamespace {
+  netns: string;
+  address: string;
+}
+
 export class PostgresServer {
   private process: ChildProcess | undefined;
 
@@ -53,6 +62,7 @@ export class PostgresServer {
     readonly binDir: string,
     private readonly user: { uid: number; gid: number } | undefined,
     private readonly durable = false,
+    private readonly inNamespace?: InNamespace,
   ) {}
 
   /** The server the whole run shares (started by global-setup), to make databases on. */
@@ -64,7 +74,7 @@ export class PostgresServer {
    * `durable`: PostgreSQL's own defaults (fsync and all), for benchmarks; otherwise durability
    * is traded for speed, as tests do not survive a power cut anyway.
    */
-  static async start(options: { durable?: boolean } = {}): Promise<PostgresServer> {
+  static async start(options: { durable?: boolean; inNamespace?: InNamespace } = {}): Promise<PostgresServer> {
     const bin = binDir();
     const user = owner();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-pg-'));
@@ -92,7 +102,7 @@ export class PostgresServer {
       { encoding: 'utf8', ...user },
     );
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-    const server = new PostgresServer(dir, await freePort(), bin, user, options.durable ?? false);
+    const server = new PostgresServer(dir, await freePort(), bin, user, options.durable ?? false, options.inNamespace);
     await server.resume();
     await server.sql(`CREATE ROLE ${PG_USER} LOGIN NOSUPERUSER CREATEDB PASSWORD '${PG_PASSWORD}'`);
     return server;
@@ -109,12 +119,19 @@ export class PostgresServer {
       '-k',
       this.dir,
       '-c',
-      'listen_addresses=127.0.0.1',
+      `listen_addresses=${['127.0.0.1', this.inNamespace?.address].filter(Boolean).join(',')}`,
       ...fast,
       '-c',
       'max_connections=200',
     ];
-    const child = spawn(path.join(this.binDir, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
+    const postgres = path.join(this.binDir, 'postgres');
+    const ns = this.inNamespace;
+    // nsenter enters as root (setns needs it), then becomes the server's user.
+    const child = ns
+      ? spawn('nsenter', [`--net=${ns.netns}`, ...(this.user ? ['-S', String(this.user.uid), '-G', String(this.user.gid)] : []), postgres, ...args], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        })
+      : spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], ...this.user });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     this.process = child;
@@ -122,7 +139,7 @@ export class PostgresServer {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`postgres exited: ${stderr}`);
       try {
-        const client = new pg.Client({ connectionString: this.url('postgres', PG_SUPERUSER) });
+        const client = new pg.Client(this.superuser('postgres'));
         await client.connect();
         await client.end();
         return;
@@ -133,8 +150,14 @@ export class PostgresServer {
     }
   }
 
+  /** The URL as the Tenant Plane takes it: on 127.0.0.1, or in a namespace its address there. */
   url(database: string, user = PG_USER): string {
-    return `postgresql://${user}:${PG_PASSWORD}@127.0.0.1:${this.port}/${database}`;
+    return `postgresql://${user}:${PG_PASSWORD}@${this.inNamespace?.address ?? '127.0.0.1'}:${this.port}/${database}`;
+  }
+
+  /** How the test connects as the superuser: from outside a namespace, through the Unix socket. */
+  private superuser(database: string): pg.ClientConfig {
+    return this.inNamespace ? { host: this.dir, port: this.port, user: PG_SUPERUSER, database } : { connectionString: this.url(database, PG_SUPERUSER) };
   }
 
   /** A new, empty database owned by the Tenant Plane's role; returns its URL (as that role). */
@@ -146,7 +169,7 @@ export class PostgresServer {
 
   /** Runs a statement as the superuser. */
   async sql(statement: string, database = 'postgres'): Promise<pg.QueryResult> {
-    const client = new pg.Client({ connectionString: this.url(database, PG_SUPERUSER) });
+    const client = new pg.Client(this.superuser(database));
     await client.connect();
     try {
       return await client.query(statement);
