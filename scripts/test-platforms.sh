@@ -227,7 +227,7 @@ EOF
   "name": "atlas-pods",
   "plugins": [
     { "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$pod_range" }]], "routes": [{ "dst": "0.0.0.0/0" }] } },
+      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$pod_range" }]], "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": "$state/ipam" } },
     { "type": "portmap", "capabilities": { "portMappings": true } }
   ]
 }
@@ -264,10 +264,10 @@ cluster_down() {
   # The pods outlive k3s (each under its shim): stop the shims of this cluster's containerd.
   pkill -9 -f "containerd-shim-runc-v2 .*-address /run/k3s/containerd/containerd.sock" 2>/dev/null || true
   # The kubelet's and containerd's mounts, innermost first.
-  grep -oE " (/run/k3s|/var/lib/kubelet|$state)[^ ]*" /proc/self/mounts | sort -r | while read -r mount; do
+  { grep -oE " (/run/k3s|/var/lib/kubelet|$state)[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r mount; do
     umount -l "$mount" 2>/dev/null || true
   done
-  [ -e "$netns_path" ] && ip netns delete "$netns"
+  if [ -e "$netns_path" ]; then ip netns delete "$netns"; fi
   rm -rf "$state" /run/k3s /var/lib/kubelet/pods
 }
 
@@ -275,7 +275,7 @@ load_images() {
   local k3s
   k3s="$(tool_path k3s)"
   [ $# -gt 0 ] || usage
-  docker save "$@" | "$k3s" ctr --address /run/k3s/containerd/containerd.sock -n k8s.io images import - >/dev/null
+  docker save "$@" | "$(dirname "$k3s")/ctr" --address /run/k3s/containerd/containerd.sock -n k8s.io images import - >/dev/null
 }
 
 case "${1:-}" in

@@ -39,7 +39,7 @@ function buildImages(): void {
 }
 
 /** The images, built by the first file of this run that asks (a directory made atomically is the lock; the run's TMPDIR is this run's own). */
-async function imagesOnce(): Promise<void> {
+export async function imagesOnce(): Promise<void> {
   const lock = path.join(os.tmpdir(), 'atlas-compose-images.lock');
   const done = path.join(os.tmpdir(), 'atlas-compose-images.done');
   const deadline = Date.now() + 600_000;

@@ -18,13 +18,17 @@ export interface Place {
   logDir: string;
   port: number;
   dbUrl?: string;
+  /** A command the blocks run under, e.g. nsenter into the test cluster's network namespace. */
+  enter?: string[];
 }
 
 /** The guide's names for this machine's (the guide's last section lists them). */
 function localize(text: string, place: Place): string {
   let out = text.replaceAll('/var/log/atlas', place.logDir).replaceAll('localhost:3000', `127.0.0.1:${place.port}`);
   if (place.dbUrl) out = out.replaceAll('postgresql://atlasusr:password@localhost:5432/atlas', place.dbUrl);
-  return out.replace(new RegExp(`${escapeRegExp(place.logDir)}/[\\w.-]*(?:\\d{8}T\\d{6}|<timestamp>)(?:[\\w.-]*\\w)?`, 'g'), newestLike);
+  out = out.replace(new RegExp(`${escapeRegExp(place.logDir)}/[\\w.-]*(?:\\d{8}T\\d{6}|<timestamp>)(?:[\\w.-]*\\w)?`, 'g'), newestLike);
+  // A backup named without its directory (a Kubernetes volume's): the newest such in the log directory.
+  return out.replace(/(?<![\w/.-])db-backup-[\w.-]*\d{8}T\d{6}\.sql\.gz/g, (name) => path.basename(newestLike(path.join(place.logDir, name))));
 }
 
 /** npm as `npx` runs it: never asked to fetch a package (a tpctl it does not find locally fails). */
@@ -41,7 +45,8 @@ export function installTpctl(place: Place): void {
 
 /** Runs one block; returns what went wrong, or undefined. */
 export async function runBlock(block: ShellBlock, place: Place): Promise<string | undefined> {
-  const res = await runProcess('bash', ['-e', '-c', localize(block.script, place)], place.env, { cwd: place.dir });
+  const [file, ...args] = [...(place.enter ?? []), 'bash', '-e', '-c', localize(block.script, place)];
+  const res = await runProcess(file!, args, place.env, { cwd: place.dir });
   const missing = missingLines(
     block.expected.map((e) => ({ ...e, text: localize(e.text, place) })),
     res.stdout,

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,6 +102,8 @@ export class PostgresServer {
       { encoding: 'utf8', ...user },
     );
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+    // In a namespace, the pods connect from their own addresses, with the password.
+    if (options.inNamespace) appendFileSync(path.join(dir, 'data', 'pg_hba.conf'), 'host all all 0.0.0.0/0 scram-sha-256\n');
     const server = new PostgresServer(dir, await freePort(), bin, user, options.durable ?? false, options.inNamespace);
     await server.resume();
     await server.sql(`CREATE ROLE ${PG_USER} LOGIN NOSUPERUSER CREATEDB PASSWORD '${PG_PASSWORD}'`);

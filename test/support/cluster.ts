@@ -1,0 +1,110 @@
+import { chownSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
+import { PostgresServer } from './postgres-server.js';
+import { testPlatforms } from './platforms.js';
+import { tempDir } from './temp.js';
+import { runProcess, type RunResult } from './tpctl.js';
+
+/**
+ * The single-node k3s cluster of scripts/test-platforms.sh, for a test file. It runs in a
+ * network namespace of its own: everything that talks to it (kubectl, helm, tpctl, a client of
+ * its Service) runs in there too, through `inCluster`.
+ */
+export const NETNS = '/run/netns/atlas-k3s';
+/** The node's address in the namespace, where PostgreSQL listens for the pods. */
+const NODE_IP = '10.250.0.2';
+
+/** What a shell needs for the cluster (KUBECONFIG, kubectl and helm on PATH), from the script's `env`. */
+function clusterEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of testPlatforms('env').split('\n')) {
+    const m = /^export (\w+)=(.*)$/.exec(line);
+    if (m) env[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
+  }
+  return env;
+}
+
+export interface Cluster {
+  env: Record<string, string>;
+  /** A PostgreSQL server in the namespace: pods and tpctl reach it at the node's address. */
+  postgres: PostgresServer;
+  /** A directory of the node's that a PersistentVolume can be made of, writable by the Tenant Plane's user. */
+  volumeDir: (name: string) => string;
+}
+
+/**
+ * For one test file: a fresh cluster before its tests (a cluster an earlier run left is taken
+ * down first), with these Docker images loaded into it; taken down after.
+ */
+export function testCluster(images: () => Promise<string[]>): () => Cluster {
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    testPlatforms('cluster', 'down');
+    testPlatforms('cluster', 'up');
+    testPlatforms('load', ...(await images()));
+    const postgres = await PostgresServer.start({ inNamespace: { netns: NETNS, address: NODE_IP } });
+    const volumeDir = (name: string) => {
+      const dir = tempDir(`atlas-volume-${name}-`);
+      chownSync(dir, 10001, 10001);
+      return dir;
+    };
+    cluster = { env: clusterEnv(), postgres, volumeDir };
+  }, 1_800_000);
+  afterAll(async () => {
+    await cluster?.postgres.destroy();
+    testPlatforms('cluster', 'down');
+  }, 120_000);
+  return () => {
+    if (!cluster) throw new Error('the cluster is not up: call testCluster() at the top of the test file');
+    return cluster;
+  };
+}
+
+/** Runs a program inside the cluster's namespace, with the cluster's environment added to `env`. */
+export function inCluster(
+  cluster: Cluster,
+  file: string,
+  args: string[],
+  env: Record<string, string> = {},
+  options: { cwd?: string; stdin?: string } = {},
+): Promise<RunResult> {
+  return runProcess('nsenter', [`--net=${NETNS}`, file, ...args], { ...process.env, ...cluster.env, ...env } as Record<string, string>, options);
+}
+
+/** kubectl in the cluster; throws with its output when it fails. */
+export async function kubectl(cluster: Cluster, ...args: string[]): Promise<string> {
+  const res = await inCluster(cluster, 'kubectl', args);
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${res.code}: ${res.stderr}${res.stdout}`);
+  return res.stdout;
+}
+
+interface PodList {
+  items: {
+    metadata: { name: string; deletionTimestamp?: string };
+    status: { podIP?: string; conditions?: { type: string; status: string }[] };
+  }[];
+}
+
+/**
+ * The version each pod of the Deployment serves, asked of the pod itself (GET /api/health at its
+ * address), once the rollout has settled: no pod terminating, every pod Ready.
+ */
+export async function servedVersions(cluster: Cluster, namespace = 'atlasai', app = 'atlasai-tp'): Promise<string[]> {
+  await kubectl(cluster, 'rollout', 'status', `deployment/${app}`, '-n', namespace, '--timeout=300s');
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const pods = (JSON.parse(await kubectl(cluster, 'get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json')) as PodList).items;
+    const settled = pods.every((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    if (settled) {
+      const versions: string[] = [];
+      for (const pod of pods) {
+        const res = await inCluster(cluster, 'curl', ['-sf', '--max-time', '5', `http://${pod.status.podIP}:3000/api/health`]);
+        versions.push(res.code === 0 ? (JSON.parse(res.stdout) as { version: string }).version : `no answer from ${pod.metadata.name} (curl exit ${res.code})`);
+      }
+      return versions.sort();
+    }
+    if (Date.now() > deadline)
+      throw new Error(`the pods did not settle within 120 s: ${JSON.stringify(pods.map((p) => [p.metadata.name, p.status.conditions]))}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
