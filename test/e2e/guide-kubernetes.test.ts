@@ -43,8 +43,12 @@ describe('the guide on Kubernetes and Helm: a real cluster, the chart, three rep
   let dbUrl: string;
   let backups: string;
   const priorityColumn = async () =>
-    (await c.postgres.sql(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'incidents' AND column_name = 'priority'`, dbUrl.split('/').pop()))
-      .rowCount;
+    (
+      await c.postgres.sql(
+        `SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'incidents' AND column_name = 'priority'`,
+        dbUrl.split('/').pop(),
+      )
+    ).rowCount;
 
   const helm = async (...args: string[]) => {
     const res = await inCluster(c, 'helm', args);
