@@ -46,7 +46,7 @@ export function installTpctl(place: Place): void {
 /** Runs one block; returns what went wrong, or undefined. */
 export async function runBlock(block: ShellBlock, place: Place): Promise<string | undefined> {
   const [file, ...args] = [...(place.enter ?? []), 'bash', '-e', '-c', localize(block.script, place)];
-  const res = await runProcess(file!, args, place.env, { cwd: place.dir });
+  const res = await runProcess(file, args, place.env, { cwd: place.dir });
   const missing = missingLines(
     block.expected.map((e) => ({ ...e, text: localize(e.text, place) })),
     res.stdout,
