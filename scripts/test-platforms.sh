@@ -205,6 +205,8 @@ state = {{ printf "%q" .NodeConfig.Containerd.State }}
   enable_unprivileged_ports = true
   enable_unprivileged_icmp = true
   restrict_oom_score_adj = true
+  # The pods' network namespaces under /run/k3s, which cluster down removes, not /run/netns.
+  netns_mounts_under_state_dir = true
 
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["/usr/lib/cni"]
@@ -241,7 +243,7 @@ EOF
     --data-dir "$state" --write-kubeconfig "$kubeconfig" --write-kubeconfig-mode 600 \
     --node-ip "$node_ip" --cluster-cidr "${pod_range%.*/*}.0/16" --flannel-backend=none --disable-network-policy \
     --disable=traefik,servicelb,metrics-server,local-storage,coredns --disable-helm-controller \
-    --pause-image "docker.io/$pause_image" --kubelet-arg=fail-cgroupv1=false \
+    --pause-image "docker.io/$pause_image" --kubelet-arg=fail-cgroupv1=false --kubelet-arg="root-dir=$state/kubelet" \
     </dev/null >"$state/k3s.log" 2>&1 &
   for _ in $(seq 1 300); do
     cluster_ready && { echo "cluster up: $(in_netns "$bin/kubectl" --kubeconfig "$kubeconfig" get nodes --no-headers)"; return 0; }
@@ -264,11 +266,11 @@ cluster_down() {
   # The pods outlive k3s (each under its shim): stop the shims of this cluster's containerd.
   pkill -9 -f "containerd-shim-runc-v2 .*-address /run/k3s/containerd/containerd.sock" 2>/dev/null || true
   # The kubelet's and containerd's mounts, innermost first.
-  { grep -oE " (/run/k3s|/var/lib/kubelet|$state)[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r mount; do
+  { grep -oE " (/run/k3s|$state)[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r mount; do
     umount -l "$mount" 2>/dev/null || true
   done
   if [ -e "$netns_path" ]; then ip netns delete "$netns"; fi
-  rm -rf "$state" /run/k3s /var/lib/kubelet/pods
+  rm -rf "$state" /run/k3s
 }
 
 load_images() {

@@ -70,8 +70,14 @@ describe('the guide on Kubernetes and Helm: a real cluster, the chart, three rep
     const volume = {
       apiVersion: 'v1',
       kind: 'PersistentVolume',
-      metadata: { name: 'atlasai-tp-backups' },
-      spec: { capacity: { storage: '20Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', hostPath: { path: backups } },
+      metadata: { name: 'atlasai-backups' },
+      spec: {
+        capacity: { storage: '20Gi' },
+        accessModes: ['ReadWriteOnce'],
+        hostPath: { path: backups },
+        // This file's claim only: other files' namespaces make their own.
+        claimRef: { namespace: 'atlasai', name: 'atlasai-tp-backups' },
+      },
     };
     expect((await inCluster(c, 'kubectl', ['apply', '-f', '-'], {}, { stdin: JSON.stringify(volume) })).code).toBe(0);
     await helm('install', 'atlasai-tp', chart, '-n', 'atlasai', '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s');

@@ -1,197 +1,239 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HelmCommands } from '../../src/ops/runtimes/helm/commands.js';
-import { KubectlCommands, DEFAULT_TARGET } from '../../src/ops/runtimes/kubernetes/commands.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
-import { sharedPostgres } from '../support/backends.js';
+import { eventually } from '../support/api-client.js';
+import { imagesOnce } from '../support/compose-e2e.js';
+import { inCluster, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
+import { IMAGE } from '../support/docker.js';
 import { tempDir } from '../support/temp.js';
-import { FakeCli } from '../support/fake-cli.js';
-import { crashLooping, deployment, list, pod, replicaSet, running } from '../support/k8s-objects.js';
-import { makeRelease } from '../support/release.js';
-import { startServer, type ServerProcess } from '../support/server-process.js';
-import { tpctl } from '../support/tpctl.js';
+import type { RunResult } from '../support/tpctl.js';
 
 /**
- * `tpctl upgrade --runtime kubernetes|helm` end to end, as far as these machines allow: the
- * real tpctl, a real Tenant Plane 1.2.3 answering the health checks, a real PostgreSQL for the
- * pre-upgrade backup; kubectl and helm (no cluster here) answer with the outputs of their
- * documentation and test data, in phases that follow what tpctl asked of them.
+ * tpctl on a real cluster (k3s built from source, scripts/test-platforms.sh), on both of its
+ * runtimes: `kubernetes` drives the Deployment of deploy/k8s/, `helm` the chart; three replicas of
+ * the real Tenant Plane image on PostgreSQL, each file in a namespace of its own. tpctl, kubectl
+ * and helm run in the cluster's network namespace, and reach the Tenant Plane through its Service.
  */
-const dir = tempDir('atlas-k8s-');
-const kubectl = new KubectlCommands(DEFAULT_TARGET);
-const status = {
-  // kubernetes/website, content/en/docs/concepts/workloads/controllers/deployment.md
-  progressing: 'Waiting for rollout to finish: 1 out of 3 new replicas have been updated...\n',
-  complete: 'deployment "atlasai-tp" successfully rolled out\n',
-};
-const fake = new FakeCli(
-  ['kubectl'],
-  [
-    { when: 'initial', match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
-    { when: 'initial', match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 3)]) }] },
-    { when: 'initial', match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }], then: 'upgraded' },
-    { when: 'upgraded', match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
-    { when: 'upgraded', match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 2), replicaSet(2, '1.3.0', 1)]) }] },
-    { when: 'upgraded', match: ['rollout', 'status'], replies: [{ stdout: status.progressing }] },
-    {
-      when: 'upgraded',
-      match: ['get', 'pods'],
-      replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', crashLooping), pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }],
-    },
-    { when: 'upgraded', match: ['rollout', 'undo', '--to-revision=1'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }], then: 'rolled-back' },
-    { when: 'rolled-back', match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
-    // The undo moves revision 1 to the top as revision 3 (the documentation's "DeploymentRollback").
-    { when: 'rolled-back', match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(2, '1.3.0', 0), replicaSet(3, '1.2.3', 3)]) }] },
-    { when: 'rolled-back', match: ['rollout', 'status'], replies: [{ stdout: status.complete }] },
-    { when: 'rolled-back', match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
-    {
-      when: 'rolled-back',
-      match: ['rollout', 'history'],
-      replies: [{ stdout: 'deployment.apps/atlasai-tp \nREVISION  CHANGE-CAUSE\n2         tpctl: 1.3.0\n3         <none>\n' }],
-    },
-    { when: 'rolled-back', match: ['exec', '-n', 'atlasai', '--', 'cat', '/app/.atlas-version'], replies: [{ stdout: '1.2.3\n' }] },
-  ],
-);
-/** `helm history -o json` entries, in the shape of helm/helm pkg/cmd/testdata/output/history.json. */
-const entry = (revision: number, status: string, description: string) => ({
-  revision,
-  updated: '2026-11-26T10:00:00Z',
-  status,
-  chart: 'atlasai-tp-0.1.0',
-  app_version: '1.2.3',
-  description,
+const cluster = testCluster(async () => {
+  await imagesOnce();
+  return ['1.2.2', '1.3.0', '1.3.2'].map((v) => `${IMAGE}:${v}`);
 });
-const helmFake = new FakeCli(
-  ['helm', 'kubectl'],
-  [
-    { when: 'initial', match: ['kubectl', 'get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
-    { when: 'initial', match: ['helm', 'history'], replies: [{ stdout: JSON.stringify([entry(1, 'deployed', 'Install complete')]) }] },
-    { when: 'initial', match: ['helm', 'upgrade'], replies: [{ stderr: 'Error: UPGRADE FAILED: context deadline exceeded\n', code: 1 }], then: 'upgraded' },
-    { when: 'upgraded', match: ['kubectl', 'get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
-    { when: 'upgraded', match: ['kubectl', 'get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', crashLooping)]) }] },
-    {
-      when: 'upgraded',
-      match: ['helm', 'history'],
-      replies: [
-        { stdout: JSON.stringify([entry(1, 'deployed', 'Install complete'), entry(2, 'failed', 'Upgrade "atlasai-tp" failed: context deadline exceeded')]) },
-      ],
-    },
-    { when: 'upgraded', match: ['helm', 'rollback', '1'], replies: [{ stdout: 'Rollback was a success! Happy Helming!\n' }], then: 'rolled-back' },
-    { when: 'rolled-back', match: ['kubectl', 'get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.2.3')) }] },
-    { when: 'rolled-back', match: ['kubectl', 'get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
-    { when: 'rolled-back', match: ['kubectl', 'exec'], replies: [{ stdout: '1.2.3\n' }] },
-    { match: ['helm', 'get', 'values', '1'], replies: [{ stdout: '{"image":{"tag":"1.2.3"}}' }] },
-    { match: ['helm', 'get', 'values', '2'], replies: [{ stdout: '{"image":{"tag":"1.3.0"}}' }] },
-  ],
-);
-let server: ServerProcess & { url: string };
-let env: Record<string, string>;
+const TPCTL = path.join(appRoot, 'dist', 'cli', 'tpctl.js');
+const admin = { email: 'admin@example.com', password: 'k8s-admin-pw-12' };
 
-beforeAll(async () => {
-  const dbUrl = await sharedPostgres().createDatabase('k8s');
-  server = await startServer(
-    { DB_URL: dbUrl, ATLAS_ADMIN_EMAIL: 'admin@example.com', ATLAS_ADMIN_PASSWORD: 'k8s-admin-pw-12' },
-    makeRelease({ version: '1.2.3' }),
-  );
-  env = {
-    PATH: fake.path,
-    DB_URL: dbUrl,
-    HEALTH_URL: `${server.url}/api/health`,
-    HEALTH_TIMEOUT: '20',
-    ATLAS_LOG_DIR: path.join(dir, 'logs'),
-    ATLAS_DATA_DIR: path.join(dir, 'data'),
+/** A namespace with the database Secret, the admin user and what tpctl needs to find its way there. */
+async function namespace(c: Cluster, name: string): Promise<{ env: Record<string, string>; dir: string }> {
+  const dbUrl = await c.postgres.createDatabase(name.replaceAll('-', '_'));
+  await kubectl(c, 'create', 'namespace', name);
+  await kubectl(c, 'create', 'secret', 'generic', 'atlasai-tp-db', '-n', name, `--from-literal=url=${dbUrl}`);
+  const dir = tempDir(`atlas-${name}-`);
+  mkdirSync(path.join(dir, 'logs'));
+  return {
+    dir,
+    env: {
+      DB_URL: dbUrl,
+      ATLAS_NAMESPACE: name,
+      ATLAS_LOG_DIR: path.join(dir, 'logs'),
+      ATLAS_DATA_DIR: path.join(dir, 'data'),
+      ATLAS_VERIFY_EMAIL: admin.email,
+      ATLAS_VERIFY_PASSWORD: admin.password,
+      ATLAS_BAKE_SECONDS: '5',
+      ROLLOUT_TIMEOUT: '120',
+    },
   };
-});
+}
 
-afterAll(async () => {
-  server.child.kill('SIGTERM');
-  await server.exited;
-});
+const run = (c: Cluster, env: Record<string, string>, args: string[], stdin?: string): Promise<RunResult> =>
+  inCluster(c, process.execPath, [TPCTL, ...args], env, { stdin });
 
-describe('tpctl on Kubernetes', () => {
-  it('an upgrade whose new pods crash is undone: backup, patch, rollout undo to the revision of 1.2.3, healthy, recorded', async () => {
-    const result = await tpctl(['upgrade', '--to', '1.3.0', '--runtime', 'kubernetes'], env);
-    expect(result.stdout).toMatch(
-      /upgrade to 1\.3\.0 FAILED at switch: the new pods crash: pod atlasai-tp-2abc-x1: CrashLoopBackOff.*Rolled back: 1\.2\.3 runs and is healthy/,
-    );
-    expect(result.code).toBe(1);
+/** The Service's address, as users reach the Tenant Plane (a rollout replaces any one pod). */
+async function healthUrl(c: Cluster, ns: string): Promise<string> {
+  const ip = (await kubectl(c, 'get', 'service', 'atlasai-tp', '-n', ns, '-o', 'jsonpath={.spec.clusterIP}')).trim();
+  return `http://${ip}:3000/api/health`;
+}
 
-    const calls = fake.calls();
-    const patch = calls.findIndex((c) => c[1] === 'patch');
-    const undo = calls.findIndex((c) => c[1] === 'rollout' && c[2] === 'undo');
-    expect(calls[patch]).toEqual(kubectl.setVersion('1.3.0', 'tpctl: 1.3.0').argv);
-    expect(calls[undo]).toEqual(['kubectl', 'rollout', 'undo', 'deployment/atlasai-tp', '--to-revision=1', '-n', 'atlasai']);
-    expect(patch).toBeGreaterThan(0);
-    expect(undo).toBeGreaterThan(patch);
+const history = (dir: string) =>
+  readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.replace(/^\d{8}T\d{6} /, '').replace(/ log:.*/, ''));
+const backups = (dir: string, from: string) => readdirSync(path.join(dir, 'logs')).filter((n) => n.startsWith(`db-backup-${from}-`) && n.endsWith('.sql.gz'));
 
-    const backups = readdirSync(env.ATLAS_LOG_DIR!).filter((n) => /^db-backup-1\.2\.3-\d{8}T\d{6}\.sql\.gz$/.test(n));
-    expect(backups).toHaveLength(1);
-    const history = readFileSync(path.join(dir, 'data', '.atlas-upgrade-history'), 'utf8');
-    expect(history).toMatch(/^\d{8}T\d{6} 1\.2\.3 -> 1\.3\.0 FAILED log:\S+upgrade-\d{8}T\d{6}\.log\n\d{8}T\d{6} ROLLBACK 1\.3\.0 -> 1\.2\.3 log:/);
-    const log = readFileSync(
-      path.join(
-        env.ATLAS_LOG_DIR!,
-        readdirSync(env.ATLAS_LOG_DIR!).find((n) => n.startsWith('upgrade-') && n.endsWith('.log'))!,
-      ),
-      'utf8',
-    );
-    expect(log).toContain('$ kubectl rollout undo deployment/atlasai-tp --to-revision=1 -n atlasai');
-    expect(log).toContain('verify ok in');
-    expect(log).toContain("the running Tenant Plane's version file (.atlas-version) says 1.2.3");
+describe('tpctl --runtime kubernetes: the Deployment of deploy/k8s/, on a real cluster', () => {
+  const ns = 'atlasai-k8s';
+  let c: Cluster;
+  let env: Record<string, string>;
+  let dir: string;
+  beforeAll(async () => {
+    c = cluster();
+    ({ env, dir } = await namespace(c, ns));
+    env.ATLAS_RUNTIME = 'kubernetes';
+    // The manifests as shipped, in this file's namespace, installing 1.2.2.
+    for (const file of ['deployment.yaml', 'service.yaml', 'pdb.yaml']) {
+      const text = readFileSync(path.join(appRoot, 'deploy', 'k8s', file), 'utf8')
+        .replaceAll('namespace: atlasai', `namespace: ${ns}`)
+        .replaceAll('1.3.0', '1.2.2');
+      expect((await inCluster(c, 'kubectl', ['apply', '-f', '-'], {}, { stdin: text })).code).toBe(0);
+    }
+    expect(await servedVersions(c, ns)).toEqual(['1.2.2', '1.2.2', '1.2.2']);
+    env.HEALTH_URL = await healthUrl(c, ns);
+    expect((await run(c, { ...env, ATLAS_ADMIN_PASSWORD: admin.password }, ['user', 'create', '--email', admin.email])).code).toBe(0);
+  }, 1_800_000);
+
+  it('the manifests, the example Secret and the rendered chart pass the real apiserver (kubectl apply --dry-run=server)', async () => {
+    const k8s = path.join(appRoot, 'deploy', 'k8s');
+    const files = [...readdirSync(k8s).filter((f) => f.endsWith('.yaml') && f !== 'namespace.yaml'), 'examples/secret.yaml'];
+    const manifests = files.map((f) => readFileSync(path.join(k8s, f), 'utf8').replaceAll('namespace: atlasai', `namespace: ${ns}`));
+    const chart = await inCluster(c, 'helm', ['template', 'atlasai-tp', path.join(appRoot, 'deploy', 'helm', 'atlasai-tp'), '-n', ns]);
+    expect(chart.code, chart.stderr).toBe(0);
+    for (const text of [...manifests, chart.stdout]) {
+      const res = await inCluster(c, 'kubectl', ['apply', '--dry-run=server', '-f', '-'], {}, { stdin: text });
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toMatch(/\(server dry run\)/);
+    }
+    // And it refuses what the API does not define.
+    const wrong = manifests[0]!.replace('revisionHistoryLimit:', 'revisionHistoryLimt:');
+    const refused = await inCluster(c, 'kubectl', ['apply', '--dry-run=server', '-f', '-'], {}, { stdin: wrong });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/unknown field "spec.revisionHistoryLimt"/);
   });
 
-  it('tpctl revisions lists what the cluster keeps, with versions', async () => {
-    const text = await tpctl(['revisions', '--runtime', 'kubernetes'], env);
-    expect(text.code).toBe(0);
-    expect(text.stdout).toContain('revisions of deployment/atlasai-tp in namespace atlasai:');
-    expect(text.stdout).toMatch(/ {3}2 {2}1\.3\.0 +tpctl: 1\.3\.0/);
-    const json = await tpctl(['revisions', '--runtime', 'kubernetes', '--json'], env);
-    expect(JSON.parse(json.stdout)).toEqual([
-      { revision: 2, version: '1.3.0', note: 'tpctl: 1.3.0' },
-      { revision: 3, version: '1.2.3', note: '' },
-    ]);
-  });
+  it('an upgrade: the backup, the patch, the rollout, the health gate, the checklist and the bake; every pod then serves 1.3.0', async () => {
+    const res = await run(c, env, ['upgrade', '--to', '1.3.0']);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^upgraded 1\.2\.2 -> 1\.3\.0 in [\d.]+ s; 1\.3\.0 is healthy/);
+    expect(await servedVersions(c, ns)).toEqual(['1.3.0', '1.3.0', '1.3.0']);
+    expect(backups(dir, '1.2.2')).toHaveLength(1);
+    const record = JSON.parse((await run(c, env, ['history', '--json'])).stdout) as { run: { steps: { step: string }[] } }[];
+    expect(record.at(-1)?.run.steps.map((s) => s.step)).toEqual(expect.arrayContaining(['backup', 'switch', 'wait-healthy', 'verify', 'checklist', 'bake']));
+    expect(history(dir)).toEqual(['1.2.2 -> 1.3.0 SUCCESS']);
+    // The Deployment's revision says what it is.
+    expect(await kubectl(c, 'rollout', 'history', 'deployment/atlasai-tp', '-n', ns)).toMatch(/tpctl: 1\.3\.0/);
+  }, 600_000);
 
-  it('bad input is refused before kubectl is called', async () => {
-    const before = fake.calls().length;
+  it('a version whose pods crash is undone by itself: rollout undo to the revision of 1.3.0, healthy, recorded', async () => {
+    const res = await run(c, env, ['upgrade', '--to', '1.3.2']);
+    expect(res.code, res.stdout + res.stderr).toBe(1);
+    expect(res.stdout).toMatch(/^upgrade to 1\.3\.2 FAILED at \S+: .*Rolled back: 1\.3\.0 runs and is healthy/s);
+    expect(await servedVersions(c, ns)).toEqual(['1.3.0', '1.3.0', '1.3.0']);
+    expect(history(dir).slice(-2)).toEqual(['1.3.0 -> 1.3.2 FAILED', 'ROLLBACK 1.3.2 -> 1.3.0']);
+  }, 600_000);
+
+  it('tpctl killed with kill -9 in the middle of a rollout is led back by the next command', async () => {
+    const child = spawn('nsenter', [`--net=${NETNS}`, process.execPath, TPCTL, 'rollback', '--to', '1.2.2'], {
+      env: { ...process.env, ...c.env, ...env },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    // The moment: the Deployment patched to 1.2.2, its rollout under way.
+    await eventually(
+      'the rollout to 1.2.2 to begin',
+      async () =>
+        (await kubectl(c, 'get', 'deployment', 'atlasai-tp', '-n', ns, '-o', 'jsonpath={.metadata.annotations.atlasai\\.io/version}')).trim() === '1.2.2' ||
+        undefined,
+      120,
+    );
+    child.kill('SIGKILL');
+    await exited;
+    const status = await run(c, env, ['status']);
+    expect(status.stdout + status.stderr).toMatch(/interrupted/i);
+    const before = history(dir).length;
+    const res = await run(c, env, ['rollback', '--to', '1.2.2']);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(await servedVersions(c, ns)).toEqual(['1.2.2', '1.2.2', '1.2.2']);
+    // The killed run is recorded as interrupted; its way back led the Deployment on to 1.2.2 (the
+    // rollout was under way), or back to 1.3.0 and then the new rollback went to 1.2.2.
+    expect([['ROLLBACK 1.3.0 -> 1.2.2 INTERRUPTED'], ['ROLLBACK 1.3.0 -> 1.2.2 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2']]).toContainEqual(
+      history(dir).slice(before),
+    );
+    expect((await run(c, env, ['status'])).code).toBe(0);
+  }, 600_000);
+
+  it("the support bundle holds the pods' logs", async () => {
+    const out = tempDir('atlas-bundle-');
+    const res = await run(c, env, ['support-bundle', '--out', out]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const archive = readdirSync(out).find((n) => n.endsWith('.tar.gz'))!;
+    const listing = execFileSync('tar', ['-xzOf', path.join(out, archive)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    // The server's own start-up line, as kubectl logs gives it from a pod.
+    expect(listing).toMatch(/"msg":"Tenant Plane starting"/);
+    expect(listing).not.toContain(admin.password);
+  }, 300_000);
+
+  it('bad input is refused with exit 2 before the cluster is touched', async () => {
+    const generation = () => kubectl(c, 'get', 'deployment', 'atlasai-tp', '-n', ns, '-o', 'jsonpath={.metadata.generation}');
+    const before = await generation();
     const cases: [string[], Record<string, string>, RegExp][] = [
       [['upgrade', '--to', '1.3.0', '--runtime', 'swarm'], {}, /--runtime=swarm is not valid: compose, kubernetes, helm, local/],
-      [['upgrade', '--to', '1.3.0'], { ATLAS_RUNTIME: 'k8s' }, /ATLAS_RUNTIME=k8s is not valid/],
-      [['upgrade', '--to', '1.3.0', '--runtime', 'kubernetes'], { ATLAS_NAMESPACE: 'Atlas AI' }, /ATLAS_NAMESPACE="?Atlas AI"? is not a Kubernetes name/],
-      [['rollback', '--to-revision', '0', '--runtime', 'kubernetes'], {}, /--to-revision 0 is not a revision number/],
-      [['rollback', '--to-revision', '2; rm -rf /', '--runtime', 'kubernetes'], {}, /is not a revision number/],
-      [['rollback', '--to', '1.2.3', '--to-revision', '1', '--runtime', 'kubernetes'], {}, /--to and --to-revision name the target twice/],
-      // Where no deployment was set up yet (this one's is on Kubernetes, which would be named instead).
-      [['revisions', '--runtime', 'local'], { ATLAS_DATA_DIR: path.join(dir, 'no-deployment') }, /keeps no numbered revisions/],
+      // Another namespace than the one this deployment remembers; a name Kubernetes refuses, where none is remembered.
+      [
+        ['upgrade', '--to', '1.3.0'],
+        { ATLAS_NAMESPACE: 'atlasai' },
+        /ATLAS_NAMESPACE=atlasai, but this deployment has ATLAS_NAMESPACE=atlasai-k8s .*nothing was done/,
+      ],
+      [['upgrade', '--to', '1.3.0'], { ATLAS_NAMESPACE: 'Atlas AI', ATLAS_DATA_DIR: tempDir() }, /ATLAS_NAMESPACE="?Atlas AI"? is not a Kubernetes name/],
+      [['rollback', '--to-revision', '0'], {}, /--to-revision 0 is not a revision number/],
+      [['rollback', '--to-revision', '2; rm -rf /'], {}, /is not a revision number/],
+      [['rollback', '--to', '1.2.3', '--to-revision', '1'], {}, /--to and --to-revision name the target twice/],
     ];
     for (const [args, extra, message] of cases) {
-      const result = await tpctl(args, { ...env, ...extra });
-      expect(result.stderr, args.join(' ')).toMatch(message);
-      expect(result.code, args.join(' ')).toBe(2);
+      const res = await run(c, { ...env, ...extra }, args);
+      expect(res.stderr, args.join(' ')).toMatch(message);
+      expect(res.code, args.join(' ')).toBe(2);
     }
-    expect(fake.calls().length).toBe(before);
-    expect(existsSync(path.join(dir, 'data', '.atlas-upgrade.lock'))).toBe(false);
+    expect(await generation()).toBe(before);
   });
 });
 
-describe('tpctl on Helm', () => {
-  it('a failed helm upgrade is undone with helm rollback to the revision of 1.2.3, healthy, recorded', async () => {
-    const helmEnv = { ...env, PATH: helmFake.path, ATLAS_LOG_DIR: path.join(dir, 'helm-logs'), ATLAS_DATA_DIR: path.join(dir, 'helm-data') };
-    const result = await tpctl(['upgrade', '--to', '1.3.0', '--runtime', 'helm'], helmEnv);
-    expect(result.stdout).toMatch(
-      /upgrade to 1\.3\.0 FAILED at switch: helm upgrade failed: Error: UPGRADE FAILED: context deadline exceeded; pod atlasai-tp-2abc-x1: CrashLoopBackOff.*Rolled back: 1\.2\.3 runs and is healthy/,
-    );
-    expect(result.code).toBe(1);
-
-    const helmCalls = helmFake.calls().filter((c) => c[0] === 'helm');
+describe('tpctl --runtime helm: the chart, on a real cluster', () => {
+  const ns = 'atlasai-helm';
+  let c: Cluster;
+  let env: Record<string, string>;
+  let dir: string;
+  beforeAll(async () => {
+    c = cluster();
+    ({ env, dir } = await namespace(c, ns));
+    env.ATLAS_RUNTIME = 'helm';
+    const keys = path.join(dir, 'backup-keys');
+    expect((await run(c, { ...env, ATLAS_BACKUP_KEY_FILE: keys }, ['backup', 'rotate-key'])).code).toBe(0);
+    await kubectl(c, 'create', 'secret', 'generic', 'atlasai-tp-backup-keys', '-n', ns, `--from-file=backup-keys=${keys}`);
+    const volume = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: `${ns}-backups` },
+      spec: {
+        capacity: { storage: '20Gi' },
+        accessModes: ['ReadWriteOnce'],
+        hostPath: { path: c.volumeDir(ns) },
+        claimRef: { namespace: ns, name: 'atlasai-tp-backups' },
+      },
+    };
+    expect((await inCluster(c, 'kubectl', ['apply', '-f', '-'], {}, { stdin: JSON.stringify(volume) })).code).toBe(0);
     const chart = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
-    const commands = new HelmCommands({ release: 'atlasai-tp', namespace: 'atlasai', chart });
-    expect(helmCalls).toContainEqual(commands.upgrade('1.3.0', 300_000).argv);
-    expect(helmCalls.at(-1)).toEqual(commands.rollback(1, 300_000).argv);
-    expect(readdirSync(helmEnv.ATLAS_LOG_DIR).filter((n) => /^db-backup-1\.2\.3-\d{8}T\d{6}\.sql\.gz$/.test(n))).toHaveLength(1);
-    expect(readFileSync(path.join(helmEnv.ATLAS_DATA_DIR, '.atlas-upgrade-history'), 'utf8')).toMatch(
-      / 1\.2\.3 -> 1\.3\.0 FAILED log:.*\n.* ROLLBACK 1\.3\.0 -> 1\.2\.3 log:/,
-    );
-  });
+    const install = await inCluster(c, 'helm', ['install', 'atlasai-tp', chart, '-n', ns, '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s']);
+    expect(install.code, install.stderr).toBe(0);
+    expect(await servedVersions(c, ns)).toEqual(['1.2.2', '1.2.2', '1.2.2']);
+    env.HEALTH_URL = await healthUrl(c, ns);
+    expect((await run(c, { ...env, ATLAS_ADMIN_PASSWORD: admin.password }, ['user', 'create', '--email', admin.email])).code).toBe(0);
+  }, 1_800_000);
+
+  it('an upgrade with helm upgrade --wait, then a version that crashes undone with helm rollback; every pod serves what tpctl says', async () => {
+    const up = await run(c, env, ['upgrade', '--to', '1.3.0']);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(await servedVersions(c, ns)).toEqual(['1.3.0', '1.3.0', '1.3.0']);
+    expect(backups(dir, '1.2.2')).toHaveLength(1);
+
+    const crash = await run(c, { ...env, ROLLOUT_TIMEOUT: '45' }, ['upgrade', '--to', '1.3.2']);
+    expect(crash.code, crash.stdout + crash.stderr).toBe(1);
+    expect(crash.stdout).toMatch(/^upgrade to 1\.3\.2 FAILED at \S+: helm upgrade failed: .*Rolled back: 1\.3\.0 runs and is healthy/s);
+    expect(await servedVersions(c, ns)).toEqual(['1.3.0', '1.3.0', '1.3.0']);
+    expect(history(dir)).toEqual(['1.2.2 -> 1.3.0 SUCCESS', '1.3.0 -> 1.3.2 FAILED', 'ROLLBACK 1.3.2 -> 1.3.0']);
+    // Helm's own record: the upgrade to 1.3.2 failed, and the rollback went to the revision of 1.3.0.
+    const revisions = (await inCluster(c, 'helm', ['history', 'atlasai-tp', '-n', ns])).stdout.trim().split('\n');
+    expect(revisions.at(-3)).toMatch(/^2\s.*superseded.*tenant-plane 1\.3\.0/);
+    expect(revisions.at(-2)).toMatch(/^3\s.*failed/);
+    expect(revisions.at(-1)).toMatch(/^4\s.*deployed.*Rollback to 2/);
+  }, 600_000);
 });

@@ -1,6 +1,7 @@
 import { chownSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 import { PostgresServer } from './postgres-server.js';
+import { oncePerRun } from './run-once.js';
 import { testPlatforms } from './platforms.js';
 import { tempDir } from './temp.js';
 import { runProcess, type RunResult } from './tpctl.js';
@@ -32,15 +33,26 @@ export interface Cluster {
   volumeDir: (name: string) => string;
 }
 
+/** The name of the run's cluster for oncePerRun: the run's global teardown takes down a cluster it started. */
+export const CLUSTER_RUN = 'cluster';
+
 /**
- * For one test file: a fresh cluster before its tests (a cluster an earlier run left is taken
- * down first), with these Docker images loaded into it; taken down after.
+ * For one test file: the run's cluster, fresh (the first file to ask takes down one an earlier
+ * run left, and starts it; the run's end takes it down), with these Docker images loaded into
+ * it. Files share it: each works in namespaces of its own.
  */
 export function testCluster(images: () => Promise<string[]>): () => Cluster {
   let cluster: Cluster | undefined;
   beforeAll(async () => {
-    testPlatforms('cluster', 'down');
-    testPlatforms('cluster', 'up');
+    // The ceiling covers building k3s, when no earlier run on this machine did (.ci/run does it first).
+    await oncePerRun(
+      CLUSTER_RUN,
+      () => {
+        testPlatforms('cluster', 'down');
+        testPlatforms('cluster', 'up');
+      },
+      1_800_000,
+    );
     testPlatforms('load', ...(await images()));
     const postgres = await PostgresServer.start({ inNamespace: { netns: NETNS, address: NODE_IP } });
     const volumeDir = (name: string) => {
@@ -50,10 +62,7 @@ export function testCluster(images: () => Promise<string[]>): () => Cluster {
     };
     cluster = { env: clusterEnv(), postgres, volumeDir };
   }, 1_800_000);
-  afterAll(async () => {
-    await cluster?.postgres.destroy();
-    testPlatforms('cluster', 'down');
-  }, 120_000);
+  afterAll(() => cluster?.postgres.destroy());
   return () => {
     if (!cluster) throw new Error('the cluster is not up: call testCluster() at the top of the test file');
     return cluster;

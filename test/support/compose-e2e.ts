@@ -1,6 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { openDatabase } from '../../src/db/open.js';
@@ -10,6 +8,7 @@ import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
 import { buildOnce } from './image-cache.js';
 import { composeV2Config } from './platforms.js';
 import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
+import { oncePerRun } from './run-once.js';
 
 /**
  * What the Compose end-to-end test files share: the images they run (built once per test run,
@@ -38,27 +37,8 @@ function buildImages(): void {
   }
 }
 
-/** The images, built by the first file of this run that asks (a directory made atomically is the lock; the run's TMPDIR is this run's own). */
-export async function imagesOnce(): Promise<void> {
-  const lock = path.join(os.tmpdir(), 'atlas-compose-images.lock');
-  const done = path.join(os.tmpdir(), 'atlas-compose-images.done');
-  const deadline = Date.now() + 600_000;
-  while (!existsSync(done)) {
-    try {
-      mkdirSync(lock);
-    } catch {
-      if (Date.now() > deadline) throw new Error('another test file did not finish building the images within 10 minutes');
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    try {
-      buildImages();
-      writeFileSync(done, '');
-    } finally {
-      rmSync(lock, { recursive: true, force: true });
-    }
-  }
-}
+/** The images, built by the first file of this run that asks. */
+export const imagesOnce = () => oncePerRun('compose-images', buildImages);
 
 /** For one test file: Docker checked, Compose v2 and the images there before its tests, its deployments (on Compose v2) taken down after. */
 export function composeDeployments(): (

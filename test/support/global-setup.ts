@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { newCluster } from '../../src/db/embedded.js';
+import { CLUSTER_RUN } from './cluster.js';
+import { testPlatforms } from './platforms.js';
 import { PostgresServer } from './postgres-server.js';
+import { doneThisRun } from './run-once.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -77,5 +80,6 @@ export async function teardown(): Promise<void> {
   if (!run || --run.projects > 0) return;
   shared.atlasTestRun = undefined;
   await (await run.server?.catch(() => undefined))?.destroy();
+  if (doneThisRun(CLUSTER_RUN)) testPlatforms('cluster', 'down');
   if (process.env.ATLAS_KEEP_TMP !== '1') rmSync(run.dir, { recursive: true, force: true });
 }
