@@ -1,16 +1,18 @@
 /**
  * Failed requests and the longest outage while the Tenant Plane is upgraded, upgraded to a
- * version that crashes on start (and rolls back), and rolled back: on Docker Compose (behind the
- * proxy) and on the local runtime (the supervisor on PostgreSQL, and on the embedded database
- * with its backup, where nothing can start beside it). A client asks GET /api/health
+ * version that crashes on start (and rolls back), and rolled back: on Docker Compose v2 (behind
+ * the proxy), on the local runtime (the supervisor on PostgreSQL, and on the embedded database
+ * with its backup, where nothing can start beside it), and on Kubernetes (the chart's three
+ * replicas in the test cluster, asked through their Service from inside the cluster's network
+ * namespace; scripts/test-platforms.sh builds and starts it). A client asks GET /api/health
  * every 20 ms, each time on a new connection (as curl does), with a 2 s timeout; a request fails
  * when it gets no answer or anything but 200. The outage is the time from the last answer
  * before a failure to the next answer; the slowest request shows requests held. The baselines
- * are the same client during a plain switch (the tag edited and `docker-compose up -d
+ * are the same client during a plain switch (the tag edited and `docker compose up -d
  * tenant-plane`) of the same Compose deployment, behind the proxy, and of a Compose file
  * without the proxy, as operators wrote them before it.
  *
- *   npm run bench:downtime        (needs a Docker Engine and HAProxy; builds the images it uses)
+ *   npm run bench:downtime        (needs a Docker Engine, HAProxy and Go; builds the images and tools it uses)
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
@@ -18,7 +20,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { tempDir } from '../test/support/temp.js';
-import { buildVariant, Deployment, requireDocker } from '../test/support/docker.js';
+import { buildVariant, Deployment, IMAGE, requireDocker } from '../test/support/docker.js';
+import { inCluster, kubectl, measureInCluster, startCluster } from '../test/support/cluster.js';
+import { composeV2Config, testPlatforms } from '../test/support/platforms.js';
 import { localRuntimeEnv } from '../test/support/local-runtime.js';
 import { freePort, PostgresServer } from '../test/support/postgres-server.js';
 import { makeRelease, PRIORITY } from '../test/support/release.js';
@@ -38,7 +42,7 @@ async function plainSwitch(d: Deployment, version: string): Promise<Downtime> {
   return measureDowntime(d.healthUrl, async () => {
     d.setTag(version);
     // Not d.compose (synchronous): the client must keep asking meanwhile.
-    await run('docker-compose', ['up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir });
+    await run('docker', ['compose', 'up', '-d', '--no-deps', 'tenant-plane'], { cwd: d.dir, env: { ...process.env, ...compose.env } });
     await d.waitHealthy(version);
   });
 }
@@ -79,6 +83,61 @@ async function measureLocal(runtime: string, database: Record<string, string>, b
   }
 }
 
+/**
+ * On Kubernetes: the chart's three replicas on PostgreSQL; `helm upgrade --wait`, `kubectl
+ * rollout undo` (followed to its end), and tpctl's upgrade to a version whose pods crash.
+ */
+async function measureKubernetes(): Promise<void> {
+  const c = await startCluster(['1.2.2', '1.3.0', '1.3.2'].map((v) => `${IMAGE}:${v}`));
+  const ns = 'atlasai';
+  const inNs = async (file: string, args: string[], env: Record<string, string> = {}) => {
+    const res = await inCluster(c, file, args, env);
+    if (res.code !== 0 && !(file === process.execPath && res.code === 1)) throw new Error(`${file} ${args.join(' ')}: ${res.stderr}${res.stdout}`);
+    return res;
+  };
+  try {
+    const dbUrl = await c.postgres.createDatabase('k8s');
+    await kubectl(c, 'create', 'namespace', ns);
+    await kubectl(c, 'create', 'secret', 'generic', 'atlasai-tp-db', '-n', ns, `--from-literal=url=${dbUrl}`);
+    const chart = path.join(root, 'deploy', 'helm', 'atlasai-tp');
+    const values = ['--set', 'backup.enabled=false'];
+    await inNs('helm', ['install', 'atlasai-tp', chart, '-n', ns, ...values, '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s']);
+    const ip = (await kubectl(c, 'get', 'service', 'atlasai-tp', '-n', ns, '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    const url = `http://${ip}:3000/api/health`;
+    report(
+      'kubernetes',
+      'helm upgrade --set image.tag=1.3.0 --wait',
+      await measureInCluster(c, url, async () => {
+        await inNs('helm', ['upgrade', 'atlasai-tp', chart, '-n', ns, ...values, '--set', 'image.tag=1.3.0', '--wait', '--timeout', '300s']);
+      }),
+    );
+    report(
+      'kubernetes',
+      'kubectl rollout undo, then rollout status',
+      await measureInCluster(c, url, async () => {
+        await kubectl(c, 'rollout', 'undo', 'deployment/atlasai-tp', '-n', ns);
+        await kubectl(c, 'rollout', 'status', 'deployment/atlasai-tp', '-n', ns, '--timeout=300s');
+      }),
+    );
+    const tpctlEnv = { DB_URL: dbUrl, HEALTH_URL: url, ATLAS_DATA_DIR: tempDir('atlas-bench-k8s-'), ATLAS_LOG_DIR: tempDir('atlas-bench-k8s-logs-'), ...skip };
+    report(
+      'kubernetes',
+      'tpctl upgrade to 1.3.2, which crashes (rollout undo)',
+      await measureInCluster(c, url, async () => {
+        const res = await inNs(
+          process.execPath,
+          [path.join(root, 'dist', 'cli', 'tpctl.js'), 'upgrade', '--to', '1.3.2', '--runtime', 'kubernetes', '--no-backup'],
+          tpctlEnv,
+        );
+        expectExit(1)(res);
+      }),
+    );
+  } finally {
+    await c.postgres.destroy();
+    testPlatforms('cluster', 'down');
+  }
+}
+
 requireDocker();
 process.stdout.write('building images… ');
 execFileSync('bash', [path.join(root, 'scripts', 'build-proxy-image.sh')], { stdio: 'ignore' });
@@ -87,11 +146,12 @@ buildVariant('1.2.2', '1.3.0', PRIORITY);
 buildVariant('1.2.2', '1.3.2', BROKEN);
 console.log('done');
 
+const compose = { env: { DOCKER_CONFIG: composeV2Config() }, cli: ['docker', 'compose'] };
 const pg = await PostgresServer.start();
 const admin = { email: 'a@example.com', password: 'bench-password-1' };
 const skip = { ATLAS_VERIFY_EMAIL: '', ATLAS_VERIFY_PASSWORD: '' };
 try {
-  const d = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('compose'), admin });
+  const d = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('compose'), admin }, compose.env, compose.cli);
   try {
     await d.create();
     report(
@@ -105,11 +165,11 @@ try {
       'upgrade to 1.3.2, which crashes (rolled back)',
       await measureDowntime(d.healthUrl, async () => expectExit(1)(await d.tpctl(['upgrade', '--to', '1.3.2', '--no-backup'], skip))),
     );
-    report('compose', 'baseline: edit tag + docker-compose up -d', await plainSwitch(d, '1.3.0'));
+    report('compose', 'baseline: edit tag + docker compose up -d', await plainSwitch(d, '1.3.0'));
   } finally {
     d.down();
   }
-  const plain = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('plain'), admin });
+  const plain = new Deployment({ version: '1.2.2', dbUrl: await pg.createDatabase('plain'), admin }, compose.env, compose.cli);
   try {
     await plain.create((service) => ({
       'docker-compose.yml': stringify({ services: { 'tenant-plane': { image: 'atlasai/tenant-plane:1.2.2', ...service } } }),
@@ -125,6 +185,7 @@ try {
 } finally {
   await pg.destroy();
 }
+await measureKubernetes();
 
 console.log('\nGET /api/health every 20 ms on a new connection, during each operation (no bake; no backup but where said)\n');
 console.log(`${'runtime'.padEnd(15)} ${'operation'.padEnd(62)} ${'failed'.padStart(6)} of reqs  longest outage  slowest request   took`);

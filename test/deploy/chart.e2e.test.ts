@@ -8,7 +8,7 @@ import { validateManifest } from '../support/k8s-schema.js';
    manifests are untyped YAML, read field by field */
 
 /**
- * The chart checked by the real Helm, 3 and 4, built from their Go source modules (go-tools.ts):
+ * The chart checked by the real Helm, 3 and 4, built from their Go source modules (scripts/test-platforms.sh):
  * `helm lint`, and what `helm template` renders, against the Kubernetes API schemas and the plain
  * manifests of deploy/k8s.
  */

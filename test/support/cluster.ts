@@ -1,5 +1,10 @@
+import { spawn } from 'node:child_process';
 import { chownSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll } from 'vitest';
+import { appRoot } from '../../src/shared/app-root.js';
+import type { Downtime } from './downtime.js';
 import { PostgresServer } from './postgres-server.js';
 import { oncePerRun } from './run-once.js';
 import { testPlatforms } from './platforms.js';
@@ -33,13 +38,31 @@ export interface Cluster {
   volumeDir: (name: string) => string;
 }
 
+/** The cluster, fresh (one an earlier run left is taken down first), with these Docker images loaded into it. */
+export async function startCluster(images: string[]): Promise<Cluster> {
+  testPlatforms('cluster', 'down');
+  testPlatforms('cluster', 'up');
+  return clusterWith(images);
+}
+
+async function clusterWith(images: string[]): Promise<Cluster> {
+  testPlatforms('load', ...images);
+  const postgres = await PostgresServer.start({ inNamespace: { netns: NETNS, address: NODE_IP } });
+  const volumeDir = (name: string) => {
+    const dir = tempDir(`atlas-volume-${name}-`);
+    chownSync(dir, 10001, 10001);
+    return dir;
+  };
+  return { env: clusterEnv(), postgres, volumeDir };
+}
+
 /** The name of the run's cluster for oncePerRun: the run's global teardown takes down a cluster it started. */
 export const CLUSTER_RUN = 'cluster';
 
 /**
- * For one test file: the run's cluster, fresh (the first file to ask takes down one an earlier
- * run left, and starts it; the run's end takes it down), with these Docker images loaded into
- * it. Files share it: each works in namespaces of its own.
+ * For one test file: the run's cluster (the first file to ask starts it fresh, the run's end
+ * takes it down), with these Docker images loaded into it. Files share it: each works in
+ * namespaces of its own.
  */
 export function testCluster(images: () => Promise<string[]>): () => Cluster {
   let cluster: Cluster | undefined;
@@ -53,14 +76,7 @@ export function testCluster(images: () => Promise<string[]>): () => Cluster {
       },
       1_800_000,
     );
-    testPlatforms('load', ...(await images()));
-    const postgres = await PostgresServer.start({ inNamespace: { netns: NETNS, address: NODE_IP } });
-    const volumeDir = (name: string) => {
-      const dir = tempDir(`atlas-volume-${name}-`);
-      chownSync(dir, 10001, 10001);
-      return dir;
-    };
-    cluster = { env: clusterEnv(), postgres, volumeDir };
+    cluster = await clusterWith(await images());
   }, 1_800_000);
   afterAll(() => cluster?.postgres.destroy());
   return () => {
@@ -116,4 +132,22 @@ export async function servedVersions(cluster: Cluster, namespace = 'atlasai', ap
       throw new Error(`the pods did not settle within 120 s: ${JSON.stringify(pods.map((p) => [p.metadata.name, p.status.conditions]))}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** Failed requests while `operation` runs, asked of `url` every 20 ms from inside the cluster's namespace (test/support/downtime-probe.ts). */
+export async function measureInCluster(cluster: Cluster, url: string, operation: () => Promise<void>): Promise<Downtime> {
+  const probe = spawn('nsenter', [`--net=${NETNS}`, process.execPath, '--import', 'tsx', path.join(appRoot, 'test', 'support', 'downtime-probe.ts'), url], {
+    env: { ...process.env, ...cluster.env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  // Buffered: a line that comes while nobody waits is kept.
+  const lines = createInterface({ input: probe.stdout })[Symbol.asyncIterator]();
+  const next = async () => ((await lines.next()).value as string | undefined) ?? '';
+  if ((await next()) !== 'asking') throw new Error('the downtime probe did not start');
+  try {
+    await operation();
+  } finally {
+    probe.stdin.end();
+  }
+  return JSON.parse(await next()) as Downtime;
 }
