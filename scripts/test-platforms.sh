@@ -17,6 +17,8 @@
 # Commands that talk to the cluster run inside its namespace: nsenter --net=/run/netns/atlas-k3s
 # (not `ip netns exec`, which remounts /sys and hides the cgroups).
 set -euo pipefail
+# A failure inside $(…) stops the script too.
+shopt -s inherit_errexit
 
 HELM3_VERSION=v3.21.4
 HELM4_VERSION=v4.3.2
@@ -34,7 +36,7 @@ node_ip=10.250.0.2
 pod_range=10.42.0.0/24
 pause_image=atlas-test/pause:1
 
-die() { echo "test-platforms.sh: $*" >&2; exit "${2:-1}"; }
+die() { echo "test-platforms.sh: $1" >&2; exit "${2:-1}"; }
 usage() { sed -n '/^#   bash/s/^#   //p' "$0" >&2; exit 2; }
 
 go_cmd() {
@@ -51,7 +53,10 @@ install_dir() {
   [ -d "$dir" ] && { echo "$dir"; return; }
   mkdir -p "$cache"
   staging="$(mktemp -d "$cache/.$1.XXXXXX")"
-  "build_$2" "$staging" "${@:3}" >&2 || { rm -rf "$staging"; die "building $1 failed"; }
+  # In the background, then waited for: called as the left side of `||`, a function would run
+  # with `set -e` ignored, and a failed step would not stop it.
+  "build_$2" "$staging" "${@:3}" >&2 &
+  wait $! || { rm -rf "$staging"; die "building $1 failed"; }
   mv -T "$staging" "$dir"
   echo "$dir"
 }
@@ -138,12 +143,13 @@ EOF
 }
 
 tool_path() {
+  local dir
   case "$1" in
-    helm3) echo "$(install_dir "helm3-$HELM3_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" helm.sh/helm/v3/internal/version.version helm)/helm" ;;
-    helm4) echo "$(install_dir "helm4-$HELM4_VERSION" go_install helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" helm.sh/helm/v4/internal/version.version helm)/helm" ;;
+    helm3) dir="$(install_dir "helm3-$HELM3_VERSION" go_install helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" helm.sh/helm/v3/internal/version.version helm)" && echo "$dir/helm" ;;
+    helm4) dir="$(install_dir "helm4-$HELM4_VERSION" go_install helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" helm.sh/helm/v4/internal/version.version helm)" && echo "$dir/helm" ;;
     # Laid out as a Docker configuration directory: DOCKER_CONFIG=<it> makes `docker compose` this one.
-    compose) echo "$(install_dir "compose-$COMPOSE_VERSION" go_install github.com/docker/compose/v2/cmd "$COMPOSE_VERSION" github.com/docker/compose/v2/internal.Version cli-plugins/docker-compose)/cli-plugins/docker-compose" ;;
-    k3s) echo "$(install_dir "k3s-$K3S_MODULE_VERSION" k3s)/bin/k3s" ;;
+    compose) dir="$(install_dir "compose-$COMPOSE_VERSION" go_install github.com/docker/compose/v2/cmd "$COMPOSE_VERSION" github.com/docker/compose/v2/internal.Version cli-plugins/docker-compose)" && echo "$dir/cli-plugins/docker-compose" ;;
+    k3s) dir="$(install_dir "k3s-$K3S_MODULE_VERSION" k3s)" && echo "$dir/bin/k3s" ;;
     *) die "no tool named \"$1\" (helm3, helm4, compose, k3s)" 2 ;;
   esac
 }
@@ -154,7 +160,8 @@ kubeconfig="$state/kubeconfig.yaml"
 # Ready for work: the node is Ready and the default service account, which every pod needs, exists.
 cluster_ready() {
   local kubectl
-  kubectl="$(dirname "$(tool_path k3s)")/kubectl"
+  kubectl="$(tool_path k3s)"
+  kubectl="$(dirname "$kubectl")/kubectl"
   [ -f "$kubeconfig" ] &&
     [ "$(in_netns "$kubectl" --kubeconfig "$kubeconfig" get nodes \
       -o 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ] &&
@@ -283,7 +290,10 @@ load_images() {
 case "${1:-}" in
   tools)
     [ $# -eq 1 ] || usage
-    for name in helm3 helm4 compose k3s; do echo "$name $(tool_path "$name")"; done
+    for name in helm3 helm4 compose k3s; do
+      path="$(tool_path "$name")"
+      echo "$name $path"
+    done
     ;;
   path)
     [ $# -eq 2 ] || usage
@@ -299,9 +309,12 @@ case "${1:-}" in
     ;;
   env)
     [ $# -eq 1 ] || usage
+    k3s="$(tool_path k3s)"
+    helm="$(tool_path helm3)"
+    compose="$(tool_path compose)"
     echo "export KUBECONFIG=$kubeconfig"
-    echo "export PATH=$(dirname "$(tool_path k3s)"):$(dirname "$(tool_path helm3)"):\$PATH"
-    echo "# Compose v2: DOCKER_CONFIG=$(dirname "$(dirname "$(tool_path compose)")") docker compose version"
+    echo "export PATH=$(dirname "$k3s"):$(dirname "$helm"):\$PATH"
+    echo "# Compose v2: DOCKER_CONFIG=$(dirname "$(dirname "$compose")") docker compose version"
     echo "# the cluster answers inside its network namespace: nsenter --net=$netns_path bash"
     ;;
   *) usage ;;
