@@ -3,11 +3,9 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
 import { imagesOnce } from '../support/compose-e2e.js';
-import { inCluster, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
+import { chartPrerequisites, helm, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
 import { blocksOf, runBlock, title, type Place } from '../support/doc-test.js';
 import { buildVariant, IMAGE } from '../support/docker.js';
-import { tempDir } from '../support/temp.js';
-import { tpctl } from '../support/tpctl.js';
 
 /**
  * The operator guide's Option 3 and its Kubernetes restore, as written, on a real cluster (k3s
@@ -50,40 +48,16 @@ describe('the guide on Kubernetes and Helm: a real cluster, the chart, three rep
       )
     ).rowCount;
 
-  const helm = async (...args: string[]) => {
-    const res = await inCluster(c, 'helm', args);
-    if (res.code !== 0) throw new Error(`helm ${args.join(' ')} exited ${res.code}: ${res.stderr}${res.stdout}`);
-    return res.stdout;
-  };
-
   beforeAll(async () => {
     c = cluster();
     dbUrl = await c.postgres.createDatabase('k8s');
-    backups = c.volumeDir('backups');
-    // The keyring the backups are signed with, apart from them, as the chart's values say.
-    const keys = path.join(tempDir('atlas-keys-'), 'backup-keys');
-    expect((await tpctl(['backup', 'rotate-key'], { ATLAS_BACKUP_KEY_FILE: keys })).code).toBe(0);
     await kubectl(c, 'create', 'namespace', 'atlasai');
     await kubectl(c, 'create', 'secret', 'generic', 'atlasai-tp-db', '-n', 'atlasai', `--from-literal=url=${dbUrl}`);
-    await kubectl(c, 'create', 'secret', 'generic', 'atlasai-tp-backup-keys', '-n', 'atlasai', `--from-file=backup-keys=${keys}`);
-    // The cluster has no storage provisioner: the backups volume is a directory of the node's.
-    const volume = {
-      apiVersion: 'v1',
-      kind: 'PersistentVolume',
-      metadata: { name: 'atlasai-backups' },
-      spec: {
-        capacity: { storage: '20Gi' },
-        accessModes: ['ReadWriteOnce'],
-        hostPath: { path: backups },
-        // This file's claim only: other files' namespaces make their own.
-        claimRef: { namespace: 'atlasai', name: 'atlasai-tp-backups' },
-      },
-    };
-    expect((await inCluster(c, 'kubectl', ['apply', '-f', '-'], {}, { stdin: JSON.stringify(volume) })).code).toBe(0);
-    await helm('install', 'atlasai-tp', chart, '-n', 'atlasai', '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s');
+    backups = await chartPrerequisites(c, 'atlasai');
+    await helm(c, 'install', 'atlasai-tp', chart, '-n', 'atlasai', '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s');
     expect(await servedVersions(c)).toEqual(['1.2.2', '1.2.2', '1.2.2']);
     for (const version of ['1.2.3', '1.3.0']) {
-      await helm('upgrade', 'atlasai-tp', chart, '-n', 'atlasai', '--reuse-values', '--set', `image.tag=${version}`, '--wait', '--timeout', '300s');
+      await helm(c, 'upgrade', 'atlasai-tp', chart, '-n', 'atlasai', '--reuse-values', '--set', `image.tag=${version}`, '--wait', '--timeout', '300s');
       expect(await servedVersions(c)).toEqual([version, version, version]);
     }
     // Each upgrade's pre-upgrade Job left a backup, and its manifest, where the docs say.

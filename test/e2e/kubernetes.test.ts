@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
 import { eventually } from '../support/api-client.js';
 import { imagesOnce } from '../support/compose-e2e.js';
-import { inCluster, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
+import { chartPrerequisites, helm, inCluster, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
 import { IMAGE } from '../support/docker.js';
 import { tempDir } from '../support/temp.js';
 import type { RunResult } from '../support/tpctl.js';
@@ -86,9 +86,8 @@ describe('tpctl --runtime kubernetes: the Deployment of deploy/k8s/, on a real c
     const k8s = path.join(appRoot, 'deploy', 'k8s');
     const files = [...readdirSync(k8s).filter((f) => f.endsWith('.yaml') && f !== 'namespace.yaml'), 'examples/secret.yaml'];
     const manifests = files.map((f) => readFileSync(path.join(k8s, f), 'utf8').replaceAll('namespace: atlasai', `namespace: ${ns}`));
-    const chart = await inCluster(c, 'helm', ['template', 'atlasai-tp', path.join(appRoot, 'deploy', 'helm', 'atlasai-tp'), '-n', ns]);
-    expect(chart.code, chart.stderr).toBe(0);
-    for (const text of [...manifests, chart.stdout]) {
+    const chart = await helm(c, 'template', 'atlasai-tp', path.join(appRoot, 'deploy', 'helm', 'atlasai-tp'), '-n', ns);
+    for (const text of [...manifests, chart]) {
       const res = await inCluster(c, 'kubectl', ['apply', '--dry-run=server', '-f', '-'], {}, { stdin: text });
       expect(res.code, res.stderr).toBe(0);
       expect(res.stdout).toMatch(/\(server dry run\)/);
@@ -196,24 +195,9 @@ describe('tpctl --runtime helm: the chart, on a real cluster', () => {
     c = cluster();
     ({ env, dir } = await namespace(c, ns));
     env.ATLAS_RUNTIME = 'helm';
-    const keys = path.join(dir, 'backup-keys');
-    expect((await run(c, { ...env, ATLAS_BACKUP_KEY_FILE: keys }, ['backup', 'rotate-key'])).code).toBe(0);
-    await kubectl(c, 'create', 'secret', 'generic', 'atlasai-tp-backup-keys', '-n', ns, `--from-file=backup-keys=${keys}`);
-    const volume = {
-      apiVersion: 'v1',
-      kind: 'PersistentVolume',
-      metadata: { name: `${ns}-backups` },
-      spec: {
-        capacity: { storage: '20Gi' },
-        accessModes: ['ReadWriteOnce'],
-        hostPath: { path: c.volumeDir(ns) },
-        claimRef: { namespace: ns, name: 'atlasai-tp-backups' },
-      },
-    };
-    expect((await inCluster(c, 'kubectl', ['apply', '-f', '-'], {}, { stdin: JSON.stringify(volume) })).code).toBe(0);
+    await chartPrerequisites(c, ns);
     const chart = path.join(appRoot, 'deploy', 'helm', 'atlasai-tp');
-    const install = await inCluster(c, 'helm', ['install', 'atlasai-tp', chart, '-n', ns, '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s']);
-    expect(install.code, install.stderr).toBe(0);
+    await helm(c, 'install', 'atlasai-tp', chart, '-n', ns, '--set', 'image.tag=1.2.2', '--wait', '--timeout', '300s');
     expect(await servedVersions(c, ns)).toEqual(['1.2.2', '1.2.2', '1.2.2']);
     env.HEALTH_URL = await healthUrl(c, ns);
     expect((await run(c, { ...env, ATLAS_ADMIN_PASSWORD: admin.password }, ['user', 'create', '--email', admin.email])).code).toBe(0);
@@ -231,7 +215,7 @@ describe('tpctl --runtime helm: the chart, on a real cluster', () => {
     expect(await servedVersions(c, ns)).toEqual(['1.3.0', '1.3.0', '1.3.0']);
     expect(history(dir)).toEqual(['1.2.2 -> 1.3.0 SUCCESS', '1.3.0 -> 1.3.2 FAILED', 'ROLLBACK 1.3.2 -> 1.3.0']);
     // Helm's own record: the upgrade to 1.3.2 failed, and the rollback went to the revision of 1.3.0.
-    const revisions = (await inCluster(c, 'helm', ['history', 'atlasai-tp', '-n', ns])).stdout.trim().split('\n');
+    const revisions = (await helm(c, 'history', 'atlasai-tp', '-n', ns)).trim().split('\n');
     expect(revisions.at(-3)).toMatch(/^2\s.*superseded.*tenant-plane 1\.3\.0/);
     expect(revisions.at(-2)).toMatch(/^3\s.*failed/);
     expect(revisions.at(-1)).toMatch(/^4\s.*deployed.*Rollback to 2/);

@@ -9,7 +9,7 @@ import { PostgresServer } from './postgres-server.js';
 import { oncePerRun } from './run-once.js';
 import { testPlatforms } from './platforms.js';
 import { tempDir } from './temp.js';
-import { runProcess, type RunResult } from './tpctl.js';
+import { runProcess, tpctl, type RunResult } from './tpctl.js';
 
 /**
  * The single-node k3s cluster of scripts/test-platforms.sh, for a test file. It runs in a
@@ -34,8 +34,6 @@ export interface Cluster {
   env: Record<string, string>;
   /** A PostgreSQL server in the namespace: pods and tpctl reach it at the node's address. */
   postgres: PostgresServer;
-  /** A directory of the node's that a PersistentVolume can be made of, writable by the Tenant Plane's user. */
-  volumeDir: (name: string) => string;
 }
 
 /** The cluster, fresh (one an earlier run left is taken down first), with these Docker images loaded into it. */
@@ -48,12 +46,7 @@ export async function startCluster(images: string[]): Promise<Cluster> {
 async function clusterWith(images: string[]): Promise<Cluster> {
   testPlatforms('load', ...images);
   const postgres = await PostgresServer.start({ inNamespace: { netns: NETNS, address: NODE_IP } });
-  const volumeDir = (name: string) => {
-    const dir = tempDir(`atlas-volume-${name}-`);
-    chownSync(dir, 10001, 10001);
-    return dir;
-  };
-  return { env: clusterEnv(), postgres, volumeDir };
+  return { env: clusterEnv(), postgres };
 }
 
 /** The name of the run's cluster for oncePerRun: the run's global teardown takes down a cluster it started. */
@@ -96,11 +89,42 @@ export function inCluster(
   return runProcess('nsenter', [`--net=${NETNS}`, file, ...args], { ...process.env, ...cluster.env, ...env } as Record<string, string>, options);
 }
 
-/** kubectl in the cluster; throws with its output when it fails. */
-export async function kubectl(cluster: Cluster, ...args: string[]): Promise<string> {
-  const res = await inCluster(cluster, 'kubectl', args);
-  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${res.code}: ${res.stderr}${res.stdout}`);
+/** A program in the cluster's namespace that must succeed: its output (else it throws with what the program said). */
+async function succeed(cluster: Cluster, file: string, args: string[]): Promise<string> {
+  const res = await inCluster(cluster, file, args);
+  if (res.code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${res.code}: ${res.stderr}${res.stdout}`);
   return res.stdout;
+}
+export const kubectl = (cluster: Cluster, ...args: string[]) => succeed(cluster, 'kubectl', args);
+export const helm = (cluster: Cluster, ...args: string[]) => succeed(cluster, 'helm', args);
+
+/**
+ * What the chart needs in a namespace besides the database Secret: the Secret with the keyring
+ * that signs the backups (made by tpctl backup rotate-key), and the backups volume, which this
+ * cluster, with no storage provisioner, makes of a directory of the node's, bound to the chart's
+ * claim in this namespace only. Returns that directory.
+ */
+export async function chartPrerequisites(cluster: Cluster, namespace: string): Promise<string> {
+  const keys = path.join(tempDir('atlas-keys-'), 'backup-keys');
+  const made = await tpctl(['backup', 'rotate-key'], { ATLAS_BACKUP_KEY_FILE: keys });
+  if (made.code !== 0) throw new Error(`tpctl backup rotate-key: ${made.stderr}`);
+  await kubectl(cluster, 'create', 'secret', 'generic', 'atlasai-tp-backup-keys', '-n', namespace, `--from-file=backup-keys=${keys}`);
+  const dir = tempDir(`atlas-volume-${namespace}-`);
+  chownSync(dir, 10001, 10001);
+  const volume = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `${namespace}-backups` },
+    spec: {
+      capacity: { storage: '20Gi' },
+      accessModes: ['ReadWriteOnce'],
+      hostPath: { path: dir },
+      claimRef: { namespace, name: 'atlasai-tp-backups' },
+    },
+  };
+  const applied = await inCluster(cluster, 'kubectl', ['apply', '-f', '-'], {}, { stdin: JSON.stringify(volume) });
+  if (applied.code !== 0) throw new Error(`kubectl apply (the backups volume): ${applied.stderr}`);
+  return dir;
 }
 
 interface PodList {
