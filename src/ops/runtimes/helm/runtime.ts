@@ -113,5 +113,7 @@ export class HelmRuntime extends KubernetesRuntime {
       const pods = await this.state().catch(() => undefined);
       throw new Error(`${command.argv.slice(0, 2).join(' ')} failed: ${tail(result.stderr || result.stdout, 3)}${pods?.crashed ? `; ${pods.detail}` : ''}`);
     }
+    // helm --wait ends when the new pods are ready, not when the old ones have stopped.
+    await this.followRollout(version);
   }
 }

@@ -93,6 +93,11 @@ export function podsState(podList: string, version: string): RuntimeState {
   return { running: pods.length > 0, crashed: false, exitCode: undefined, detail: `${pods.length} pod(s) of ${version}` };
 }
 
+/** The names of the pods that run another version than this one (stopping ones included), from `kubectl get pods -o json`. */
+export function podsOfOtherVersions(podList: string, version: string): string[] {
+  return ((JSON.parse(podList) as { items?: Pod[] }).items ?? []).filter((p) => podVersion(p as Json) !== version).map((p) => p.metadata?.name ?? '?');
+}
+
 /**
  * The Tenant Plane as a Deployment: switching patches the image and version annotations (or,
  * to a version an earlier revision ran, `kubectl rollout undo --to-revision`) and follows the
@@ -174,21 +179,32 @@ export class KubernetesRuntime implements Runtime {
     const earlier = revision ?? revisions.filter((r) => r.version === version && r !== current).at(-1)?.revision;
     await this.exec.check(earlier ? this.commands.rolloutUndo(earlier) : this.commands.setVersion(version, `tpctl: ${version}`));
     if (replicasOf(deployment) === 0) await this.exec.check(this.commands.scale(replicasBeforeStop(deployment)));
-    await this.followRollout();
+    await this.followRollout(version);
   }
 
-  /** Polls the rollout until complete; a crashing new pod or a passed progress deadline ends it at once. */
-  private async followRollout(): Promise<void> {
+  /**
+   * Polls the rollout until it is complete and no pod of another version is left: a pod that is
+   * stopping still answers through the Service until every node has dropped it (its preStop
+   * wait is for that), and the health gate and the bake would meet the old version there. A
+   * crashing new pod or a passed progress deadline ends it at once.
+   */
+  protected async followRollout(version: string): Promise<void> {
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
       const status = await this.exec.run(this.commands.rolloutStatus());
       const parsed = parseRolloutStatus(`${status.stdout}\n${status.stderr}`);
-      if (parsed.state === 'complete') return;
-      if (parsed.state === 'deadline-exceeded') throw new Error(parsed.message);
-      if (status.code !== 0) throw new Error(`kubectl rollout status failed: ${tail(status.stderr || status.stdout, 3)}`);
-      const pods = await this.state().catch(() => undefined);
-      if (pods?.crashed) throw new Error(`the new pods crash: ${pods.detail}`);
-      if (Date.now() > deadline) throw new Error(`the rollout did not finish in ${Math.round(this.timeoutMs / 1000)} s: ${parsed.message}`);
+      let waitingFor = parsed.message;
+      if (parsed.state === 'complete') {
+        const others = podsOfOtherVersions((await this.exec.check(this.commands.pods())).stdout, version);
+        if (others.length === 0) return;
+        waitingFor = `pods of an earlier version are still stopping: ${others.join(', ')}`;
+      } else {
+        if (parsed.state === 'deadline-exceeded') throw new Error(parsed.message);
+        if (status.code !== 0) throw new Error(`kubectl rollout status failed: ${tail(status.stderr || status.stdout, 3)}`);
+        const pods = await this.state().catch(() => undefined);
+        if (pods?.crashed) throw new Error(`the new pods crash: ${pods.detail}`);
+      }
+      if (Date.now() > deadline) throw new Error(`the rollout did not finish in ${Math.round(this.timeoutMs / 1000)} s: ${waitingFor}`);
       await sleep(1000);
     }
   }

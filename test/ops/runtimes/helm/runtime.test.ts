@@ -93,8 +93,13 @@ describe('the Helm driver, on helm and kubectl replies', () => {
     process.env.PATH = savedPath;
   });
 
+  // After helm --wait, the driver follows the rollout until no old pod is left: here, none is.
+  const settled: Rule[] = [
+    { match: ['kubectl', 'rollout', 'status'], replies: [{ stdout: 'deployment "atlasai-tp" successfully rolled out\n' }] },
+    { match: ['kubectl', 'get', 'pods'], replies: [{ stdout: JSON.stringify({ items: [] }) }] },
+  ];
   function driver(rules: Rule[]): HelmRuntime {
-    fake = new FakeCli(['helm', 'kubectl'], rules);
+    fake = new FakeCli(['helm', 'kubectl'], [...rules, ...settled]);
     process.env.PATH = fake.path;
     return new HelmRuntime(new Executor(undefined, []), target, 120_000);
   }
@@ -108,6 +113,13 @@ describe('the Helm driver, on helm and kubectl replies', () => {
     ]);
     await helm.switchTo('1.3.0');
     expect(helmCalls().at(-1)).toEqual(new HelmCommands(target).upgrade('1.3.0', 120_000).argv);
+    // Then the rollout is followed until no pod of the old version is left.
+    expect(
+      fake
+        .calls()
+        .slice(-2)
+        .map((argv) => argv.slice(0, 3).join(' ')),
+    ).toEqual(['kubectl rollout status', 'kubectl get pods']);
   });
 
   it('goes back with helm rollback to the newest earlier revision that served the version', async () => {

@@ -146,8 +146,41 @@ describe('the Kubernetes driver, on kubectl replies', () => {
       { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', running)]) }] },
     ]);
     await k8s.switchTo('1.3.0');
-    expect(verbs()).toEqual(['get', 'get', 'patch', 'rollout status', 'get', 'get', 'rollout status']);
+    expect(verbs()).toEqual(['get', 'get', 'patch', 'rollout status', 'get', 'get', 'rollout status', 'get']);
     expect(fake.calls()[2]).toEqual(new KubectlCommands(DEFAULT_TARGET).setVersion('1.3.0', 'tpctl: 1.3.0').argv);
+  });
+
+  it('once the rollout is complete, waits until no pod of the old version is left (a stopping pod still answers through the Service)', async () => {
+    const stopping = { ...pod('atlasai-tp-1abc-y1', '1.2.3', running), metadata: { name: 'atlasai-tp-1abc-y1', deletionTimestamp: '2026-12-05T22:39:30Z' } };
+    const k8s = driver([
+      { match: ['get', 'replicasets'], replies: [{ stdout: history }] },
+      { match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }] },
+      { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
+      { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
+      {
+        match: ['get', 'pods'],
+        replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', running), stopping]) }, { stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', running)]) }],
+      },
+    ]);
+    await k8s.switchTo('1.3.0');
+    expect(verbs().filter((v) => v === 'get').length).toBe(4);
+    expect(verbs().at(-1)).toBe('get');
+  });
+
+  it('says which pods of the old version it waited for, when they outlast its deadline', async () => {
+    const k8s = driver(
+      [
+        { match: ['get', 'replicasets'], replies: [{ stdout: history }] },
+        { match: ['patch'], replies: [{ stdout: 'deployment.apps/atlasai-tp patched\n' }] },
+        { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
+        { match: ['get', 'deployment'], replies: [{ stdout: JSON.stringify(deployment('1.3.0')) }] },
+        { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-2abc-x1', '1.3.0', running), pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
+      ],
+      1,
+    );
+    await expect(k8s.switchTo('1.3.0')).rejects.toThrow(
+      /the rollout did not finish in 0 s: pods of an earlier version are still stopping: atlasai-tp-1abc-y1$/,
+    );
   });
 
   it('goes back to a version an earlier revision ran with rollout undo --to-revision', async () => {
@@ -156,6 +189,7 @@ describe('the Kubernetes driver, on kubectl replies', () => {
       { match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 0), replicaSet(2, '1.3.0', 3)]) }] },
       { match: ['rollout', 'undo'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }] },
       { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
+      { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
     ]);
     await k8s.switchTo('1.2.3');
     expect(fake.calls()[2]).toEqual(['kubectl', 'rollout', 'undo', 'deployment/atlasai-tp', '--to-revision=1', '-n', 'atlasai']);
@@ -168,6 +202,7 @@ describe('the Kubernetes driver, on kubectl replies', () => {
       { match: ['get', 'replicasets'], replies: [{ stdout: list([replicaSet(1, '1.2.3', 0), replicaSet(2, '1.2.3', 0), replicaSet(3, '1.3.0', 3)]) }] },
       { match: ['rollout', 'undo'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }] },
       { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
+      { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
     ]);
     await k8s.switchTo('1.2.3', 1);
     expect(fake.calls()[2]).toContain('--to-revision=1');
@@ -183,9 +218,10 @@ describe('the Kubernetes driver, on kubectl replies', () => {
       { match: ['rollout', 'undo'], replies: [{ stdout: 'deployment.apps/atlasai-tp rolled back\n' }] },
       { match: ['scale'], replies: [{ stdout: 'deployment.apps/atlasai-tp scaled\n' }] },
       { match: ['rollout', 'status'], replies: [{ stdout: DOC_STATUS_COMPLETE }] },
+      { match: ['get', 'pods'], replies: [{ stdout: list([pod('atlasai-tp-1abc-y1', '1.2.3', running)]) }] },
     ]);
     await k8s.switchTo('1.2.3');
-    expect(verbs()).toEqual(['get', 'get', 'rollout undo', 'scale', 'rollout status']);
+    expect(verbs()).toEqual(['get', 'get', 'rollout undo', 'scale', 'rollout status', 'get']);
     expect(fake.calls()[3]).toEqual(['kubectl', 'scale', 'deployment/atlasai-tp', expected, '-n', 'atlasai']);
   });
 
