@@ -313,6 +313,8 @@ case "${1:-}" in
     helm="$(tool_path helm3)"
     compose="$(tool_path compose)"
     echo "export KUBECONFIG=$kubeconfig"
+    # Where the cluster is: its network namespace, and the node's address there.
+    echo "export ATLAS_K3S_NETNS=$netns_path ATLAS_K3S_NODE_IP=$node_ip"
     echo "export PATH=$(dirname "$k3s"):$(dirname "$helm"):\$PATH"
     echo "# Compose v2: DOCKER_CONFIG=$(dirname "$(dirname "$compose")") docker compose version"
     echo "# the cluster answers inside its network namespace: nsenter --net=$netns_path bash"

@@ -62,10 +62,9 @@ async function firstAdmin(db: Database, admin: { email: string; password: string
 export async function runServer(config: ServerConfig): Promise<void> {
   const version = readAppVersion();
   const log = createLogger(config.logLevel, [...urlSecrets(config.dbUrl), config.admin?.password ?? '', config.metricsToken ?? '']);
-  log.info({ version, pid: process.pid }, 'Tenant Plane starting');
-
   // A signal during start-up (a supervisor switching release) waits for the step under way:
-  // killed while the embedded database writes, the process could leave it unusable.
+  // killed while the embedded database writes, the process could leave it unusable. Handled
+  // before the first line is logged: whoever reads that line may signal at once.
   let signalled: string | undefined;
   let onSignal = (signal: string) => {
     signalled ??= signal;
@@ -73,6 +72,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  log.info({ version, pid: process.pid }, 'Tenant Plane starting');
 
   let db: Database | undefined;
   // Closed before saying so: an embedded database left open stays locked and keeps the process

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
 import { imagesOnce } from '../support/compose-e2e.js';
-import { chartPrerequisites, helm, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
+import { chartPrerequisites, helm, kubectl, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
 import { blocksOf, runBlock, title, type Place } from '../support/doc-test.js';
 import { buildVariant, IMAGE } from '../support/docker.js';
 
@@ -68,7 +68,7 @@ describe('the guide on Kubernetes and Helm: a real cluster, the chart, three rep
       );
     }
     expect(await priorityColumn()).toBe(1);
-    place = { dir: appRoot, env: { ...process.env, ...c.env } as Record<string, string>, logDir: backups, port: 3000, enter: ['nsenter', `--net=${NETNS}`] };
+    place = { dir: appRoot, env: { ...process.env, ...c.env } as Record<string, string>, logDir: backups, port: 3000, enter: ['nsenter', `--net=${c.netns}`] };
   }, 1_800_000);
 
   for (const block of blocks) {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
 import { eventually } from '../support/api-client.js';
 import { imagesOnce } from '../support/compose-e2e.js';
-import { chartPrerequisites, helm, inCluster, kubectl, NETNS, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
+import { chartPrerequisites, helm, inCluster, kubectl, servedVersions, testCluster, type Cluster } from '../support/cluster.js';
 import { IMAGE } from '../support/docker.js';
 import { tempDir } from '../support/temp.js';
 import type { RunResult } from '../support/tpctl.js';
@@ -121,7 +121,7 @@ describe('tpctl --runtime kubernetes: the Deployment of deploy/k8s/, on a real c
   }, 600_000);
 
   it('tpctl killed with kill -9 in the middle of a rollout is led back by the next command', async () => {
-    const child = spawn('nsenter', [`--net=${NETNS}`, process.execPath, TPCTL, 'rollback', '--to', '1.2.2'], {
+    const child = spawn('nsenter', [`--net=${c.netns}`, process.execPath, TPCTL, 'rollback', '--to', '1.2.2'], {
       env: { ...process.env, ...c.env, ...env },
       stdio: 'ignore',
     });

@@ -16,37 +16,42 @@ import { runProcess, tpctl, type RunResult } from './tpctl.js';
  * network namespace of its own: everything that talks to it (kubectl, helm, tpctl, a client of
  * its Service) runs in there too, through `inCluster`.
  */
-export const NETNS = '/run/netns/atlas-k3s';
-/** The node's address in the namespace, where PostgreSQL listens for the pods. */
-const NODE_IP = '10.250.0.2';
 
-/** What a shell needs for the cluster (KUBECONFIG, kubectl and helm on PATH), from the script's `env`. */
+/** What a shell needs for the cluster (KUBECONFIG, kubectl and helm on PATH, where it is), from the script's `env`. */
 function clusterEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of testPlatforms('env').split('\n')) {
-    const m = /^export (\w+)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!.replace('$PATH', process.env.PATH ?? '');
+    if (!line.startsWith('export ')) continue;
+    for (const [, name, value] of line.slice('export '.length).matchAll(/(\w+)=(\S+)/g)) env[name!] = value!.replace('$PATH', process.env.PATH ?? '');
   }
   return env;
 }
 
 export interface Cluster {
   env: Record<string, string>;
+  /** The cluster's network namespace, as nsenter --net= takes it. */
+  netns: string;
   /** A PostgreSQL server in the namespace: pods and tpctl reach it at the node's address. */
   postgres: PostgresServer;
 }
 
-/** The cluster, fresh (one an earlier run left is taken down first), with these Docker images loaded into it. */
-export async function startCluster(images: string[]): Promise<Cluster> {
+const fresh = () => {
   testPlatforms('cluster', 'down');
   testPlatforms('cluster', 'up');
+};
+
+/** The cluster, fresh (one an earlier run left is taken down first), with these Docker images loaded into it. */
+export async function startCluster(images: string[]): Promise<Cluster> {
+  fresh();
   return clusterWith(images);
 }
 
 async function clusterWith(images: string[]): Promise<Cluster> {
   testPlatforms('load', ...images);
-  const postgres = await PostgresServer.start({ inNamespace: { netns: NETNS, address: NODE_IP } });
-  return { env: clusterEnv(), postgres };
+  const env = clusterEnv();
+  const netns = env.ATLAS_K3S_NETNS!;
+  const postgres = await PostgresServer.start({ inNamespace: { netns, address: env.ATLAS_K3S_NODE_IP! } });
+  return { env, netns, postgres };
 }
 
 /** The name of the run's cluster for oncePerRun: the run's global teardown takes down a cluster it started. */
@@ -61,14 +66,7 @@ export function testCluster(images: () => Promise<string[]>): () => Cluster {
   let cluster: Cluster | undefined;
   beforeAll(async () => {
     // The ceiling covers building k3s, when no earlier run on this machine did (.ci/run does it first).
-    await oncePerRun(
-      CLUSTER_RUN,
-      () => {
-        testPlatforms('cluster', 'down');
-        testPlatforms('cluster', 'up');
-      },
-      1_800_000,
-    );
+    await oncePerRun(CLUSTER_RUN, fresh, 1_800_000);
     cluster = await clusterWith(await images());
   }, 1_800_000);
   afterAll(() => cluster?.postgres.destroy());
@@ -86,7 +84,7 @@ export function inCluster(
   env: Record<string, string> = {},
   options: { cwd?: string; stdin?: string } = {},
 ): Promise<RunResult> {
-  return runProcess('nsenter', [`--net=${NETNS}`, file, ...args], { ...process.env, ...cluster.env, ...env } as Record<string, string>, options);
+  return runProcess('nsenter', [`--net=${cluster.netns}`, file, ...args], { ...process.env, ...cluster.env, ...env } as Record<string, string>, options);
 }
 
 /** A program in the cluster's namespace that must succeed: its output (else it throws with what the program said). */
@@ -160,10 +158,14 @@ export async function servedVersions(cluster: Cluster, namespace = 'atlasai', ap
 
 /** Failed requests while `operation` runs, asked of `url` every 20 ms from inside the cluster's namespace (test/support/downtime-probe.ts). */
 export async function measureInCluster(cluster: Cluster, url: string, operation: () => Promise<void>): Promise<Downtime> {
-  const probe = spawn('nsenter', [`--net=${NETNS}`, process.execPath, '--import', 'tsx', path.join(appRoot, 'test', 'support', 'downtime-probe.ts'), url], {
-    env: { ...process.env, ...cluster.env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const probe = spawn(
+    'nsenter',
+    [`--net=${cluster.netns}`, process.execPath, '--import', 'tsx', path.join(appRoot, 'test', 'support', 'downtime-probe.ts'), url],
+    {
+      env: { ...process.env, ...cluster.env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   // Buffered: a line that comes while nobody waits is kept.
   const lines = createInterface({ input: probe.stdout })[Symbol.asyncIterator]();
   const next = async () => ((await lines.next()).value as string | undefined) ?? '';
