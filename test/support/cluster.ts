@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
+import { eventually } from './api-client.js';
 import type { Downtime } from './downtime.js';
 import { PostgresServer } from './postgres-server.js';
 import { oncePerRun } from './run-once.js';
@@ -138,22 +139,16 @@ interface PodList {
  */
 export async function servedVersions(cluster: Cluster, namespace = 'atlasai', app = 'atlasai-tp'): Promise<string[]> {
   await kubectl(cluster, 'rollout', 'status', `deployment/${app}`, '-n', namespace, '--timeout=300s');
-  const deadline = Date.now() + 120_000;
-  for (;;) {
+  const settled = async () => {
     const pods = (JSON.parse(await kubectl(cluster, 'get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json')) as PodList).items;
-    const settled = pods.every((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    if (settled) {
-      const versions: string[] = [];
-      for (const pod of pods) {
-        const res = await inCluster(cluster, 'curl', ['-sf', '--max-time', '5', `http://${pod.status.podIP}:3000/api/health`]);
-        versions.push(res.code === 0 ? (JSON.parse(res.stdout) as { version: string }).version : `no answer from ${pod.metadata.name} (curl exit ${res.code})`);
-      }
-      return versions.sort();
-    }
-    if (Date.now() > deadline)
-      throw new Error(`the pods did not settle within 120 s: ${JSON.stringify(pods.map((p) => [p.metadata.name, p.status.conditions]))}`);
-    await new Promise((r) => setTimeout(r, 500));
+    return pods.every((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ? pods : undefined;
+  };
+  const versions: string[] = [];
+  for (const pod of await eventually('the pods to settle (none stopping, all Ready)', settled, 120)) {
+    const res = await inCluster(cluster, 'curl', ['-sf', '--max-time', '5', `http://${pod.status.podIP}:3000/api/health`]);
+    versions.push(res.code === 0 ? (JSON.parse(res.stdout) as { version: string }).version : `no answer from ${pod.metadata.name} (curl exit ${res.code})`);
   }
+  return versions.sort();
 }
 
 /** Failed requests while `operation` runs, asked of `url` every 20 ms from inside the cluster's namespace (test/support/downtime-probe.ts). */
