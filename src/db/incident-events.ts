@@ -1,3 +1,4 @@
+import type { INCIDENT_EVENT_KINDS } from '../shared/api-shapes.js';
 import type { Queryable } from './database.js';
 
 /**
@@ -13,7 +14,7 @@ export const INCIDENT_EVENTS = {
   comment: 'incident.commented',
   execution_started: 'incident.execution_started',
   execution_finished: 'incident.execution_finished',
-} as const;
+} as const satisfies Record<(typeof INCIDENT_EVENT_KINDS)[number], string>;
 
 export type IncidentEventKind = keyof typeof INCIDENT_EVENTS;
 export const WEBHOOK_EVENTS = [...Object.values(INCIDENT_EVENTS), 'test'] as const;

@@ -152,7 +152,35 @@ export const incidentShape = object({
 });
 export const incidentAnswer = object({ incident: incidentShape });
 export const incidentsAnswer = object({ incidents: { type: 'array', items: incidentShape }, nextBefore });
-export const incidentEventShape = object({ id: integer, at, actor: text, kind: text, detail: { type: 'object' } });
+/** The kinds of event on an incident's timeline. */
+export const INCIDENT_EVENT_KINDS = ['created', 'acknowledged', 'resolved', 'updated', 'comment', 'execution_started', 'execution_finished'] as const;
+/**
+ * What an event records beside its kind. Fields of each kind are declared; others (an older or a
+ * newer version's) are kept too: an object the serializer has no properties for would answer `{}`.
+ */
+const incidentEventDetail = {
+  type: 'object',
+  additionalProperties: json,
+  properties: {
+    severity: text, // created
+    note: text, // acknowledged, resolved
+    title: text, // updated: the fields changed
+    assigneeId: nullable(uuid),
+    text, // comment
+    executionId: uuid, // execution_started, execution_finished
+    runbook: text,
+    agentId: uuid,
+    status: text,
+    exitCode: nullable(integer),
+  },
+} as const;
+export const incidentEventShape = object({
+  id: integer,
+  at,
+  actor: text,
+  kind: { type: 'string', enum: INCIDENT_EVENT_KINDS },
+  detail: incidentEventDetail,
+});
 export const incidentDetailAnswer = object({
   incident: incidentShape,
   timeline: { type: 'array', items: incidentEventShape },

@@ -229,6 +229,59 @@ describe.each(backends)('Tenant Plane API on $name', (backend) => {
     });
   });
 
+  describe('incidents', () => {
+    it("the timeline answers every kind of event with each field it recorded: creation, acknowledgement, update, comment, a runbook's start and end, resolution", async () => {
+      const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object, headers: Record<string, string> = { cookie: admin }) => {
+        const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+        expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(300);
+        return json(res);
+      };
+      const me = (await call('GET', '/api/me')).user as { id: string };
+      const enrollment = (await call('POST', '/api/admin/enrollment-tokens', { name: 'edge-timeline' })).enrollmentToken as { token: string };
+      const enrolled = await call('POST', '/api/agents/enroll', { token: enrollment.token, name: 'edge-timeline', runbooks: ['restart'] }, {});
+      const agent = { authorization: `Bearer ${enrolled.credential as string}` };
+      const agentId = (enrolled.agent as { id: string }).id;
+
+      const id = ((await call('POST', '/api/incidents', { title: 'Disk full', severity: 'low' })).incident as { id: number }).id;
+      await call('POST', `/api/incidents/${id}/acknowledge`, { note: 'looking' });
+      await call('PATCH', `/api/incidents/${id}`, { title: 'Disk full on edge', assigneeId: me.id });
+      await call('POST', `/api/incidents/${id}/comments`, { text: 'df says 100%' });
+      const executionId = ((await call('POST', `/api/incidents/${id}/runbooks`, { runbook: 'restart', agentId })).executions as { id: string }[])[0]!.id;
+      expect(((await call('POST', '/api/agent/executions/claim', { waitSeconds: 0 }, agent)).execution as { id: string }).id).toBe(executionId);
+      await call('POST', `/api/agent/executions/${executionId}/result`, { status: 'failed', exitCode: 3, output: 'no space' }, agent);
+      await call('POST', `/api/incidents/${id}/resolve`, { note: 'cleaned up' });
+
+      const timeline = (await call('GET', `/api/incidents/${id}`)).timeline as { actor: string; kind: string; detail: unknown }[];
+      expect(timeline.map(({ actor, kind, detail }) => ({ actor, kind, detail }))).toEqual([
+        { actor: 'admin@example.com', kind: 'created', detail: { severity: 'low' } },
+        { actor: 'admin@example.com', kind: 'acknowledged', detail: { note: 'looking' } },
+        { actor: 'admin@example.com', kind: 'updated', detail: { title: 'Disk full on edge', assigneeId: me.id } },
+        { actor: 'admin@example.com', kind: 'comment', detail: { text: 'df says 100%' } },
+        { actor: 'admin@example.com', kind: 'execution_started', detail: { executionId, runbook: 'restart', agentId } },
+        { actor: 'edge-timeline', kind: 'execution_finished', detail: { executionId, runbook: 'restart', status: 'failed', exitCode: 3 } },
+        { actor: 'admin@example.com', kind: 'resolved', detail: { note: 'cleaned up' } },
+      ]);
+    });
+
+    it("an event's detail with fields this version does not declare (a newer one wrote it) is answered whole, not emptied", async () => {
+      const created = await app.inject({
+        method: 'POST',
+        url: '/api/incidents',
+        headers: { cookie: admin },
+        payload: { title: 'From elsewhere', severity: 'low' },
+      });
+      const id = (json(created).incident as { id: number }).id;
+      await db.query(`INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, 'a newer version', 'comment', $2::jsonb)`, [
+        id,
+        JSON.stringify({ text: 'kept', mentions: ['ops'], nested: { n: 1 } }),
+      ]);
+      const timeline = (json(await app.inject({ url: `/api/incidents/${id}`, headers: { cookie: viewer } })).timeline as { detail: unknown }[]).map(
+        (e) => e.detail,
+      );
+      expect(timeline).toEqual([{ severity: 'low' }, { text: 'kept', mentions: ['ops'], nested: { n: 1 } }]);
+    });
+  });
+
   describe('settings', () => {
     it('records every change with who, when, old and new value; an unchanged write records nothing', async () => {
       const put = (value: unknown) => app.inject({ method: 'PUT', url: '/api/admin/settings/notify.channel', headers: { cookie: admin }, payload: { value } });

@@ -34,6 +34,27 @@ describe('the published API: GET /api/openapi.json', () => {
     expect(validator.version).toBe('3.0');
   });
 
+  it('answers no object whose fields the serializer would drop: each one declares its properties, or what it keeps beside them', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>();
+    // An object schema with neither is serialized as {} whatever it holds (an event's detail was).
+    const openEnded: string[] = [];
+    const walk = (schema: unknown, where: string): void => {
+      if (Array.isArray(schema)) return schema.forEach((s, i) => walk(s, `${where}[${i}]`));
+      if (!schema || typeof schema !== 'object') return;
+      const s = schema as Record<string, unknown>;
+      const isObject = s.type === 'object' || (Array.isArray(s.type) && s.type.includes('object'));
+      if (isObject && !('properties' in s) && !('additionalProperties' in s)) openEnded.push(where);
+      for (const [key, value] of Object.entries(s)) walk(value, `${where}.${key}`);
+    };
+    for (const [url, ops] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(ops))
+        for (const [code, answer] of Object.entries(op.responses)) walk(answer.content?.['application/json']?.schema, `${method.toUpperCase()} ${url} ${code}`);
+    expect(openEnded).toEqual([]);
+    // The check finds what it looks for.
+    walk({ type: 'object' }, 'a bare object');
+    expect(openEnded).toEqual(['a bare object']);
+  });
+
   it('lists every route of GET /api with what it answers, errors included, and who may call it', async () => {
     const doc = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>();
     await addUser(db, 'openapi-admin@example.com', 'admin');
