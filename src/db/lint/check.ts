@@ -204,14 +204,36 @@ function option(options: Node[] | undefined, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A Boolean option as PostgreSQL reads it (defGetBoolean): present without a value is true; 1 and
+ * 0, true/false and on/off (any case) are themselves; anything else PostgreSQL refuses, so it is
+ * not taken for true. Undefined when the option is absent.
+ */
+function booleanOption(options: Node[] | undefined, name: string): boolean | undefined {
+  const o = (options ?? []).find((n) => 'DefElem' in n && n.DefElem.defname === name);
+  if (!o || !('DefElem' in o)) return undefined;
+  const arg = o.DefElem.arg;
+  if (!arg) return true;
+  if ('Integer' in arg) return (arg.Integer.ival ?? 0) === 1;
+  return ['true', 'on'].includes((strings(arg)[0] ?? '').toLowerCase());
+}
+
+/**
+ * Remembers what a statement created, for the statements after it. `IF NOT EXISTS` may have
+ * found the object there already: then it is not new, and changes to it are checked as such.
+ */
+function created(ctx: FileContext, key: string, ifNotExists: boolean | undefined): void {
+  if (!ifNotExists) ctx.created.add(key);
+}
+
 /** The rules one statement breaks, given what the migration created before it. */
 export function checkStatement(node: Node, ctx: FileContext): Hit[] {
   if ('CreateStmt' in node) {
-    ctx.created.add(tableKey(node.CreateStmt.relation));
+    created(ctx, tableKey(node.CreateStmt.relation), node.CreateStmt.if_not_exists);
     return [];
   }
   if ('CreateTableAsStmt' in node) {
-    ctx.created.add(tableKey(node.CreateTableAsStmt.into?.rel));
+    created(ctx, tableKey(node.CreateTableAsStmt.into?.rel), node.CreateTableAsStmt.if_not_exists);
     return [];
   }
   if ('ViewStmt' in node) {
@@ -231,7 +253,7 @@ export function checkStatement(node: Node, ctx: FileContext): Hit[] {
     return [];
   }
   if ('CreateSeqStmt' in node) {
-    ctx.created.add(tableKey(node.CreateSeqStmt.sequence));
+    created(ctx, tableKey(node.CreateSeqStmt.sequence), node.CreateSeqStmt.if_not_exists);
     return [];
   }
   if ('CreateFunctionStmt' in node) {
@@ -252,7 +274,7 @@ export function checkStatement(node: Node, ctx: FileContext): Hit[] {
   if ('IndexStmt' in node) {
     const idx = node.IndexStmt;
     const table = tableKey(idx.relation);
-    if (idx.idxname) ctx.created.add(`${idx.relation?.schemaname ?? 'public'}.${idx.idxname}`);
+    if (idx.idxname) created(ctx, `${idx.relation?.schemaname ?? 'public'}.${idx.idxname}`, idx.if_not_exists);
     const hits: Hit[] = [];
     if (idx.concurrent && !ctx.noTransaction) hits.push({ rule: 'concurrently-in-transaction', subject: `INDEX ${idx.idxname ?? ''}` });
     if (ctx.created.has(table)) return hits;
@@ -322,8 +344,7 @@ export function checkStatement(node: Node, ctx: FileContext): Hit[] {
   if ('ReindexStmt' in node) {
     const r = node.ReindexStmt;
     const subject = `REINDEX ${(r.kind ?? '').replace('REINDEX_OBJECT_', '')} ${r.relation ? tableName(r.relation) : (r.name ?? '')}`;
-    const concurrent = (r.params ?? []).some((p) => 'DefElem' in p && p.DefElem.defname === 'concurrently');
-    if (!concurrent) return [{ rule: 'reindex', subject }];
+    if (!booleanOption(r.params, 'concurrently')) return [{ rule: 'reindex', subject }];
     return ctx.noTransaction ? [] : [{ rule: 'concurrently-in-transaction', subject }];
   }
   const additive = ['CommentStmt', 'CreateSchemaStmt', 'CreateExtensionStmt', 'VariableSetStmt', 'SelectStmt'];

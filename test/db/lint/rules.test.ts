@@ -24,6 +24,8 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
       'DROP SCHEMA ops CASCADE;',
       'DROP INDEX users_email_idx;',
       'DROP SEQUENCE ops.seq;',
+      'CREATE SEQUENCE IF NOT EXISTS ops.seq;\nDROP SEQUENCE ops.seq;',
+      '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);\nDROP INDEX CONCURRENTLY users_email_idx;',
     ],
     good: ['CREATE TABLE scratch (id int);\nDROP TABLE scratch;', 'CREATE TYPE "Mood" AS ENUM (\'a\'); DROP TYPE "Mood";'],
   },
@@ -55,11 +57,21 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['ALTER TABLE users ADD COLUMN name_v2 varchar(50);'],
   },
   'add-column-not-null': {
-    bad: ['ALTER TABLE users ADD COLUMN karma int NOT NULL;', 'ALTER TABLE "Audit Log" ADD "Level" text NOT NULL;'],
+    bad: [
+      'ALTER TABLE users ADD COLUMN karma int NOT NULL;',
+      'ALTER TABLE "Audit Log" ADD "Level" text NOT NULL;',
+      // IF NOT EXISTS may have found the table there: it is not new.
+      'CREATE TABLE IF NOT EXISTS users (id int);\nALTER TABLE users ADD COLUMN karma int NOT NULL;',
+      'CREATE TABLE IF NOT EXISTS users AS SELECT 1 AS id;\nALTER TABLE users ADD COLUMN karma int NOT NULL;',
+    ],
     good: ['ALTER TABLE users ADD COLUMN karma int NOT NULL DEFAULT 0;', 'ALTER TABLE users ADD COLUMN karma int;'],
   },
   'set-not-null': {
-    bad: ['ALTER TABLE users ALTER COLUMN name SET NOT NULL;', 'ALTER TABLE users ADD CONSTRAINT name_nn NOT NULL name;'],
+    bad: [
+      'ALTER TABLE users ALTER COLUMN name SET NOT NULL;',
+      'ALTER TABLE users ADD CONSTRAINT name_nn NOT NULL name;',
+      'CREATE TABLE IF NOT EXISTS users (id int, name text);\nALTER TABLE users ALTER COLUMN name SET NOT NULL;',
+    ],
     good: ['CREATE TABLE t (a int); ALTER TABLE t ALTER COLUMN a SET NOT NULL;'],
   },
   'drop-not-null': {
@@ -82,6 +94,7 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
       'ALTER TABLE ops.jobs ADD CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&);',
       'ALTER TABLE users ADD CONSTRAINT u UNIQUE USING INDEX users_name_idx;',
       '-- atlas:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY users_name_idx ON users (name);',
+      "CREATE TABLE IF NOT EXISTS users (id int, role text);\nALTER TABLE users ADD CONSTRAINT role_ok CHECK (role <> '');",
     ],
     good: ['ALTER TABLE users ADD COLUMN team_id int REFERENCES teams (id);', 'CREATE TABLE t (a int); ALTER TABLE t ADD CHECK (a > 0);'],
   },
@@ -103,7 +116,11 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['ALTER TABLE users ADD COLUMN email_lower text;', 'ALTER TABLE users ADD COLUMN email_lower text GENERATED ALWAYS AS (lower(email)) VIRTUAL;'],
   },
   'index-not-concurrently': {
-    bad: ['CREATE INDEX users_role_idx ON users (role);', 'CREATE INDEX ON "Audit Log" ("Who");'],
+    bad: [
+      'CREATE INDEX users_role_idx ON users (role);',
+      'CREATE INDEX ON "Audit Log" ("Who");',
+      'CREATE TABLE IF NOT EXISTS users (id int, role text);\nCREATE INDEX users_role_idx ON users (role);',
+    ],
     good: ['-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY users_role_idx ON users (role);', 'CREATE TABLE t (a int);\nCREATE INDEX t_a_idx ON t (a);'],
   },
   'concurrently-in-transaction': {
@@ -179,8 +196,22 @@ const CASES: Record<RuleId, { bad: string[]; good: string[] }> = {
     good: ['CREATE DOMAIN score AS int; ALTER DOMAIN score ADD CONSTRAINT score_check CHECK (VALUE >= 0);'],
   },
   reindex: {
-    bad: ['REINDEX TABLE users;', 'REINDEX INDEX users_email_idx;', 'REINDEX (VERBOSE) TABLE ops.jobs;'],
-    good: ['-- atlas:no-transaction\nREINDEX TABLE CONCURRENTLY users;'],
+    bad: [
+      'REINDEX TABLE users;',
+      'REINDEX INDEX users_email_idx;',
+      'REINDEX (VERBOSE) TABLE ops.jobs;',
+      // The option's value is read, not only its presence.
+      '-- atlas:no-transaction\nREINDEX (CONCURRENTLY false) INDEX users_email_idx;',
+      '-- atlas:no-transaction\nREINDEX (CONCURRENTLY OFF, VERBOSE) TABLE users;',
+      '-- atlas:no-transaction\nREINDEX (CONCURRENTLY 0) TABLE users;',
+    ],
+    good: [
+      '-- atlas:no-transaction\nREINDEX TABLE CONCURRENTLY users;',
+      '-- atlas:no-transaction\nREINDEX (CONCURRENTLY) INDEX users_email_idx;',
+      '-- atlas:no-transaction\nREINDEX (concurrently True, verbose) TABLE users;',
+      "-- atlas:no-transaction\nREINDEX (CONCURRENTLY 'on') TABLE users;",
+      '-- atlas:no-transaction\nREINDEX (CONCURRENTLY 1) TABLE users;',
+    ],
   },
   'detach-partition': {
     bad: [
