@@ -132,20 +132,113 @@ async function record(conn: Queryable, file: MigrationFile, appVersion: string, 
   ]);
 }
 
-async function applyInTransaction(conn: Queryable, file: MigrationFile, appVersion: string): Promise<void> {
+/** The strongest lock a migration took on a table that existed before it, held from the start of the statement that took it to the commit. */
+export interface MigrationLock {
+  /** As PostgreSQL names it in its documentation: `ACCESS EXCLUSIVE`. */
+  mode: string;
+  relation: string;
+  heldMs: number;
+}
+
+/** What applying one migration took. `lock` is null when it took none on an existing table, or ran without a transaction (each statement held its own). */
+export interface MigrationTiming {
+  name: string;
+  durationMs: number;
+  lock: MigrationLock | null;
+}
+
+/** PostgreSQL's table-level lock modes, weakest first. */
+const LOCK_MODES = [
+  'AccessShareLock',
+  'RowShareLock',
+  'RowExclusiveLock',
+  'ShareUpdateExclusiveLock',
+  'ShareLock',
+  'ShareRowExclusiveLock',
+  'ExclusiveLock',
+  'AccessExclusiveLock',
+];
+const lockName = (mode: string) =>
+  mode
+    .replace(/Lock$/, '')
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toUpperCase();
+
+/** The tables, indexes and sequences there are before a migration: a lock on one it creates blocks nobody. */
+async function existingRelations(conn: Queryable): Promise<Set<number>> {
+  const rows = await conn.query<{ oid: number }>(
+    `SELECT c.oid::int AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'`,
+  );
+  return new Set(rows.map((r) => r.oid));
+}
+
+/** The strongest lock this session holds now on one of `existing` (a table rather than its index, where they tie). */
+async function strongestLock(conn: Queryable, existing: Set<number>): Promise<{ mode: string; relation: string } | undefined> {
+  const rows = await conn.query<{ oid: number; mode: string; relation: string }>(
+    `SELECT l.relation::int AS oid, l.mode, n.nspname || '.' || c.relname AS relation
+       FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation'
+      ORDER BY c.relkind NOT IN ('r', 'p'), c.relname`,
+  );
+  let best: { mode: string; relation: string } | undefined;
+  for (const r of rows.filter((r) => existing.has(r.oid))) {
+    if (!best || LOCK_MODES.indexOf(r.mode) > LOCK_MODES.indexOf(best.mode)) best = { mode: r.mode, relation: r.relation.replace(/^public\./, '') };
+  }
+  return best;
+}
+
+/** A database error as PostgreSQL gave it: its message, and its detail (which names a duplicated key, say). */
+function databaseError(err: unknown): string {
+  const e = err as { message?: string; detail?: string };
+  return `${e.message ?? String(err)}${e.detail ? ` (${e.detail})` : ''}`;
+}
+
+const excerpt = (statement: string) => {
+  const line = statement.replace(/\s+/g, ' ').trim();
+  return line.length > 160 ? `${line.slice(0, 157)}…` : line;
+};
+
+/**
+ * One migration in one transaction, a statement at a time: after each, the locks it holds are
+ * read, so that the strongest one on an existing table, and since when, is known at the commit.
+ */
+async function applyInTransaction(conn: Queryable, file: MigrationFile, appVersion: string): Promise<MigrationTiming> {
   const started = performance.now();
+  const { splitMigration } = await import('./lint/source.js');
+  const statements = await splitMigration(file.sql);
+  let strongest: { mode: string; relation: string; since: number } | undefined;
   await conn.exec('BEGIN');
   try {
-    await conn.exec(file.sql);
+    const existing = await existingRelations(conn);
+    for (const [i, statement] of statements.entries()) {
+      const at = performance.now();
+      try {
+        await conn.exec(statement);
+      } catch (err) {
+        throw new MigrationError(
+          `migration ${file.name} failed at statement ${i + 1} of ${statements.length} (${excerpt(statement)}) and was rolled back: ${databaseError(err)}`,
+        );
+      }
+      const lock = await strongestLock(conn, existing);
+      if (lock && (!strongest || LOCK_MODES.indexOf(lock.mode) > LOCK_MODES.indexOf(strongest.mode))) strongest = { ...lock, since: at };
+    }
     await record(conn, file, appVersion, started);
     await conn.exec('COMMIT');
   } catch (err) {
     await conn.exec('ROLLBACK').catch(() => {});
-    throw new MigrationError(`migration ${file.name} failed and was rolled back: ${(err as Error).message}`);
+    if (err instanceof MigrationError) throw err;
+    throw new MigrationError(`migration ${file.name} failed and was rolled back: ${databaseError(err)}`);
   }
+  const ended = performance.now();
+  return {
+    name: file.name,
+    durationMs: Math.round(ended - started),
+    lock: strongest ? { mode: lockName(strongest.mode), relation: strongest.relation, heldMs: Math.round(ended - strongest.since) } : null,
+  };
 }
 
-async function applyStatementByStatement(conn: Queryable, file: MigrationFile, appVersion: string): Promise<void> {
+async function applyStatementByStatement(conn: Queryable, file: MigrationFile, appVersion: string): Promise<MigrationTiming> {
   const started = performance.now();
   const { splitMigration } = await import('./lint/source.js');
   const statements = await splitMigration(file.sql);
@@ -154,16 +247,19 @@ async function applyStatementByStatement(conn: Queryable, file: MigrationFile, a
       await conn.exec(statement);
     } catch (err) {
       throw new MigrationError(
-        `migration ${file.name} (no transaction) failed at statement ${i + 1} of ${statements.length}: ${(err as Error).message}; ` +
+        `migration ${file.name} (no transaction) failed at statement ${i + 1} of ${statements.length} (${excerpt(statement)}): ${databaseError(err)}; ` +
           'the statements before it stay applied and the migration runs again from the start next time, so it must be idempotent (IF NOT EXISTS)',
       );
     }
   }
   await record(conn, file, appVersion, started);
+  return { name: file.name, durationMs: Math.round(performance.now() - started), lock: null };
 }
 
 export interface MigrateResult {
   applied: string[];
+  /** What each migration applied now took, in order. */
+  timings: MigrationTiming[];
   state: SchemaState;
 }
 
@@ -194,12 +290,11 @@ export async function migrate(db: Database, files: readonly MigrationFile[], app
           `this version cannot run on this schema: ${describeBreaking(before.breaking)}; restore a backup taken at or before this version`,
         );
       }
-      const applied: string[] = [];
+      const timings: MigrationTiming[] = [];
       for (const file of files.filter((f) => before.pending.includes(f.name))) {
-        await (NO_TRANSACTION_RE.test(file.sql) ? applyStatementByStatement : applyInTransaction)(conn, file, appVersion);
-        applied.push(file.name);
+        timings.push(await (NO_TRANSACTION_RE.test(file.sql) ? applyStatementByStatement : applyInTransaction)(conn, file, appVersion));
       }
-      return { applied, state: await readSchemaState(conn, files) };
+      return { applied: timings.map((t) => t.name), timings, state: await readSchemaState(conn, files) };
     } finally {
       await conn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
     }

@@ -61,7 +61,9 @@ describe.each(backends)('migrate on $name', (backend) => {
       ...FIRST,
       '0002_half.sql': 'CREATE TABLE gadgets (id int);\nINSERT INTO no_such_table VALUES (1);',
     });
-    await expect(migrate(db, loadMigrations(broken), '1.3.0')).rejects.toThrow(/migration 0002_half\.sql failed and was rolled back: .*no_such_table/);
+    await expect(migrate(db, loadMigrations(broken), '1.3.0')).rejects.toThrow(
+      /^migration 0002_half\.sql failed at statement 2 of 2 \(INSERT INTO no_such_table VALUES \(1\)\) and was rolled back: relation "no_such_table" does not exist$/,
+    );
     expect(await tables(db)).toEqual(['schema_migrations', 'widgets']);
     const state = await readSchemaState(db, loadMigrations(broken));
     expect(state.pending).toEqual(['0002_half.sql']);
@@ -88,11 +90,43 @@ describe.each(backends)('migrate on $name', (backend) => {
         '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS bad_idx ON widgets (no_such_column);\n',
     };
     await expect(migrate(db, loadMigrations(migrationsDir(broken)), '1.3.0')).rejects.toThrow(
-      /0002_index\.sql \(no transaction\) failed at statement 2 of 2: .*no_such_column.*must be idempotent/,
+      /0002_index\.sql \(no transaction\) failed at statement 2 of 2 \(CREATE INDEX CONCURRENTLY IF NOT EXISTS bad_idx ON widgets \(no_such_column\)\): .*no_such_column.*must be idempotent/,
     );
     expect((await readSchemaState(db, loadMigrations(migrationsDir(broken)))).pending).toEqual(['0002_index.sql']);
     const fixed = { ...broken, '0002_index.sql': broken['0002_index.sql'].replace('no_such_column', 'id') };
     expect((await migrate(db, loadMigrations(migrationsDir(fixed)), '1.3.0')).applied).toEqual(['0002_index.sql']);
+  });
+
+  it('times each migration and names the strongest lock it held on a table that was there before, not on one it created', async () => {
+    db = await backend.open();
+    await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.2.2');
+    const next = {
+      ...SECOND,
+      '0003_parts.sql': 'CREATE TABLE parts (id int);\nCREATE INDEX parts_id_idx ON parts (id);\n',
+      '0004_touch.sql': "UPDATE widgets SET name = 'x' WHERE false;\n",
+      '0005_index.sql': '-- atlas:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_name_idx ON widgets (name);\n',
+    };
+    const result = await migrate(db, loadMigrations(migrationsDir(next)), '1.3.0');
+    expect(result.timings.map((t) => ({ name: t.name, lock: t.lock && { mode: t.lock.mode, relation: t.lock.relation } }))).toEqual([
+      { name: '0002_widget_colour.sql', lock: { mode: 'ACCESS EXCLUSIVE', relation: 'widgets' } },
+      { name: '0003_parts.sql', lock: null },
+      { name: '0004_touch.sql', lock: { mode: 'ROW EXCLUSIVE', relation: 'widgets' } },
+      { name: '0005_index.sql', lock: null },
+    ]);
+    for (const t of result.timings) {
+      expect(t.durationMs).toBeGreaterThanOrEqual(0);
+      if (t.lock) expect(t.lock.heldMs).toBeLessThanOrEqual(t.durationMs);
+    }
+  });
+
+  it("names the statement and PostgreSQL's error with its detail: a unique index over duplicated values names the key", async () => {
+    db = await backend.open();
+    await migrate(db, loadMigrations(migrationsDir(FIRST)), '1.2.2');
+    await db.exec("INSERT INTO widgets VALUES (1, 'bolt'), (2, 'bolt'), (3, 'nut')");
+    const unique = { ...FIRST, '0002_unique_name.sql': 'CREATE UNIQUE INDEX widgets_name_key ON widgets (name);\n' };
+    await expect(migrate(db, loadMigrations(migrationsDir(unique)), '1.3.0')).rejects.toThrow(
+      /^migration 0002_unique_name\.sql failed at statement 1 of 1 \(CREATE UNIQUE INDEX widgets_name_key ON widgets \(name\)\) and was rolled back: could not create unique index "widgets_name_key" \(Key \(name\)=\(bolt\) is duplicated\.\)$/,
+    );
   });
 
   it('accepts a schema ahead of the code (after a rollback) and reports it', async () => {

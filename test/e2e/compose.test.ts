@@ -108,7 +108,9 @@ describe('Option 1: upgrade with automatic rollback', () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/FAILED at wait-healthy: the Tenant Plane crashed: (restarting after exit 1|exited with 1|crash-looping: restarted \d+ times?)/);
     const logFile = /Log: (\S+?);/.exec(res.stdout)?.[1] ?? '';
-    expect(readFileSync(logFile, 'utf8')).toMatch(/last log lines of the Tenant Plane:\n(.*\n)*.*migration 0901_broken\.sql failed and was rolled back/);
+    expect(readFileSync(logFile, 'utf8')).toMatch(
+      /last log lines of the Tenant Plane:\n(.*\n)*.*migration 0901_broken\.sql failed at statement 1 of 1 \(.*\) and was rolled back/,
+    );
     expect(historyOutcomes(d)).toEqual(['1.2.2 -> 1.3.2 FAILED', 'ROLLBACK 1.3.2 -> 1.2.2']);
     await d.waitHealthy('1.2.2', 5);
     const health = await d.health();

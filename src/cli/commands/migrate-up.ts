@@ -10,7 +10,9 @@ export const command: Command = {
 Applies the migrations this version ships that the database (DB_URL, or the embedded
 database in ATLAS_DATA_DIR) does not have yet, in order, each in its own transaction,
 under the same advisory lock the servers take. Refuses, changing nothing, when an
-applied migration was edited since.
+applied migration was edited since. With --json, "timings" says what each migration
+applied now took, and the strongest lock it held on a table that was there before
+("ACCESS EXCLUSIVE" on incidents, for how long): what a rehearsal reports.
 
 Examples:
   tpctl migrate up`,
@@ -22,7 +24,7 @@ Examples:
       const result = await migrate(db, loadMigrations(), readAppVersion(), () => io.err('waiting for another process that is migrating…'));
       io.out(
         values.json
-          ? JSON.stringify({ appliedNow: result.applied, ...result.state }, null, 2)
+          ? JSON.stringify({ appliedNow: result.applied, timings: result.timings, ...result.state }, null, 2)
           : `${result.applied.length ? `applied: ${result.applied.join(', ')}` : 'nothing to apply'}\n${describeSchemaState(result.state)}`,
       );
       return 'done';
