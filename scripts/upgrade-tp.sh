@@ -6,7 +6,8 @@
 #
 # Settings (environment, with defaults): ATLAS_LOG_DIR=/var/log/atlas ATLAS_DATA_DIR=./data
 # COMPOSE_FILE=./docker-compose.yml HEALTH_URL=http://localhost:3000/api/health HEALTH_TIMEOUT=60
-# DB_URL (for the pre-upgrade backup) SKIP_BACKUP=1 (upgrade without one). All the work, and
+# DB_URL (for the pre-upgrade backup) SKIP_BACKUP=1 (upgrade without one) REHEARSE_ONLY=1 (rehearse
+# on a copy of the data, then stop) SKIP_REHEARSAL=1 (no rehearsal). All the work, and
 # the check of ATLAS_VERSION, is done by tpctl: `tpctl upgrade --help`.
 set -euo pipefail
 here="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,5 +26,15 @@ case "${SKIP_BACKUP:-}" in
   "" | 0) ;;
   1) args+=(--no-backup) ;;
   *) echo "upgrade-tp.sh: SKIP_BACKUP must be 1 or unset" >&2; exit 2 ;;
+esac
+case "${REHEARSE_ONLY:-}" in
+  "" | 0) ;;
+  1) args+=(--rehearse-only) ;;
+  *) echo "upgrade-tp.sh: REHEARSE_ONLY must be 1 or unset" >&2; exit 2 ;;
+esac
+case "${SKIP_REHEARSAL:-}" in
+  "" | 0) ;;
+  1) args+=(--no-rehearsal) ;;
+  *) echo "upgrade-tp.sh: SKIP_REHEARSAL must be 1 or unset" >&2; exit 2 ;;
 esac
 exec node "$tpctl" "${args[@]}"

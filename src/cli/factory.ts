@@ -99,6 +99,13 @@ export class Factory {
     return this.seconds('HEALTH_TIMEOUT', 60) * 1000;
   }
 
+  /** ATLAS_REHEARSAL_LOCK_MS: a migration holding a lock longer than this on a rehearsal's copy is flagged (default 1000). */
+  get rehearsalSettings(): { lockLimitMs: number } {
+    const raw = this.env.ATLAS_REHEARSAL_LOCK_MS || '1000';
+    if (!/^\d{1,7}$/.test(raw)) throw new CliError(`ATLAS_REHEARSAL_LOCK_MS=${printable(raw, 20)} is not valid: expected whole milliseconds`);
+    return { lockLimitMs: Number(raw) };
+  }
+
   get rolloutTimeoutMs(): number {
     return this.seconds('ROLLOUT_TIMEOUT', 300) * 1000;
   }

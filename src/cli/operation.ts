@@ -28,7 +28,7 @@ export async function runOperation(
   const { io } = f;
   const kind = f.runtimeKind(flags.runtime);
   const dataDir = f.dataDir;
-  const settings = { dataDir, healthTimeoutMs: f.healthTimeoutMs, bake: f.bakeSettings(flags['bake-seconds']) };
+  const settings = { dataDir, healthTimeoutMs: f.healthTimeoutMs, bake: f.bakeSettings(flags['bake-seconds']), rehearsal: f.rehearsalSettings };
   const tenantPlane = f.tenantPlane;
   const logDir = f.logDir;
   const keep = f.backupKeep;
@@ -53,10 +53,13 @@ export async function runOperation(
     outcome = refusal(err, log);
   }
   // A refusal changed nothing and its reason is printed: its log is removed, unless a history line
-  // names it (a killed run led back before the refusal), so no run log is left that nothing points to.
+  // names it (a killed run led back before the refusal) or the refusal points to it (what a
+  // rehearsal found), so no run log is left that nothing points to.
+  const pointedTo = (o: LifecycleOutcome) => o.kind === 'refused' && o.next.some((n) => n.do === 'read-log' && n.log === log.file);
   if (
     (outcome.kind === 'refused' || outcome.kind === 'locked') &&
     log instanceof RunLogFile &&
+    !pointedTo(outcome) &&
     !readHistory(stateFiles(dataDir).history).some((e) => e.log === log.file)
   )
     rmSync(log.file, { force: true });

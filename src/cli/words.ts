@@ -34,6 +34,8 @@ export function nextWords(next: Next): string {
       return `name it: ATLAS_VERSION=<version> bash scripts/rollback-tp.sh${next.available.length ? ` (versions on this host: ${next.available.join(', ')})` : ''}`;
     case 'skip-backup':
       return 'upgrade without a backup (SKIP_BACKUP=1 / --no-backup)';
+    case 'skip-rehearsal':
+      return 'only if you know why it failed and accept it: go on without the rehearsal (SKIP_REHEARSAL=1 / --no-rehearsal)';
     case 'set':
       return SETTINGS[next.setting];
     case 'restore-undo':
@@ -67,15 +69,23 @@ export function problem(err: Error): string {
 
 const took = (r: LifecycleRecord) => `${(r.durationMs / 1000).toFixed(1)} s`;
 
+/** The rehearsal's line, or why there was none, on a line of its own. */
+function rehearsed(r: LifecycleRecord): string {
+  if (!r.rehearsal) return '';
+  return `\n${'line' in r.rehearsal ? r.rehearsal.line : `rehearsal: none (${r.rehearsal.skipped})`}`;
+}
+
 function done(r: LifecycleRecord): string {
+  if (r.rehearseOnly)
+    return `rehearsed the ${r.op} ${r.from} -> ${r.to} on a copy of the data and stopped there, as asked: production was not touched. Log: ${r.log}${rehearsed(r)}`;
   if (r.op === 'upgrade')
-    return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}`;
+    return `upgraded ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy. Log: ${r.log}${r.backup ? `; pre-upgrade backup: ${r.backup}` : ''}${rehearsed(r)}`;
   const since = r.sinceBackup
     ? sinceBackupLines(r.sinceBackup)
         .map((line) => `\n${line}`)
         .join('')
     : '';
-  return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}${since}`;
+  return `rolled back ${r.from} -> ${r.to} in ${took(r)}; ${r.to} is healthy${r.restored ? `, on the database restored from ${r.restored}` : ''}. Log: ${r.log}${since}${rehearsed(r)}`;
 }
 
 function failed(o: LifecycleOutcome & { kind: 'failed' }): string {

@@ -256,3 +256,6 @@ export type IncidentDetail = FromSchema<typeof incidentDetailAnswer>;
 export type Webhooks = FromSchema<typeof webhooksAnswer>;
 export type Deliveries = FromSchema<typeof deliveriesAnswer>;
 export type WebhookTest = FromSchema<typeof webhookTestAnswer>;
+export type ApiIndex = FromSchema<typeof apiIndexAnswer>;
+export type EnrollmentTokenCreated = FromSchema<typeof enrollmentTokenCreatedAnswer>;
+export type WebhookCreated = FromSchema<typeof webhookCreatedAnswer>;

@@ -47,6 +47,15 @@ export function runLogName(op: 'upgrade' | 'rollback', at: Date): string {
   return `${op}-${utcStamp(at)}.log`;
 }
 
+/**
+ * A scratch database on the live one's server, named for the run that makes it (its start): a
+ * rehearsal's `atlas_rehearsal_20261206t101500`, a restore drill's `atlas_drill_…`. The run
+ * after a killed one finds it by the killed run's start.
+ */
+export function scratchDatabaseName(purpose: 'rehearsal' | 'drill', runStartedAt: Date): string {
+  return `atlas_${purpose}_${utcStamp(runStartedAt).toLowerCase()}`;
+}
+
 /** `atlas-support-<UTC stamp>.tar.gz`: what `tpctl support-bundle` writes. */
 export function supportBundleName(at: Date): string {
   return `atlas-support-${utcStamp(at)}.tar.gz`;

@@ -9,7 +9,8 @@ import { writePreviousVersion, type PreviousVersion } from '../../src/ops/engine
 import type { StepName } from '../../src/ops/engine/step.js';
 import { Refused } from '../../src/ops/core/errors.js';
 import type { ReleaseMetadata } from '../../src/ops/core/release-metadata.js';
-import type { Candidate, Candidates, Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
+import type { Apart, Candidate, Candidates, Runtime, RuntimeState } from '../../src/ops/runtimes/runtime.js';
+import type { JourneyResult } from '../../src/ops/probes/journey.js';
 import type { TenantPlane } from '../../src/ops/probes/tenant-plane.js';
 
 /**
@@ -44,6 +45,7 @@ interface ArmedFault extends Fault {
 export const DEAD_PID = 2 ** 22 + 1; // above Linux's highest pid_max: no process has it
 
 const CANDIDATE_URL = 'http://candidate.fake.invalid/api/health';
+const APART_URL = 'http://apart.fake.invalid/api/health';
 
 export class FakePlatform implements Runtime, TenantPlane {
   readonly name = 'fake';
@@ -65,6 +67,12 @@ export class FakePlatform implements Runtime, TenantPlane {
   readonly metadata = new Map<string, ReleaseMetadata>();
   /** Versions that cannot run on the schema as it is (a newer version dropped a column under a waiver). */
   readonly schemaBreaks = new Set<string>();
+  /** Versions whose migrations fail on this data (a unique index over duplicated values): found on a rehearsal's copy. */
+  readonly failOnData = new Set<string>();
+  /** Versions whose smoke journey fails on a copy (a read answers 500). */
+  readonly journeyFails = new Set<string>();
+  /** The version a rehearsal started apart, on a copy; undefined when none runs. */
+  apartRunning: string | undefined;
   /** The steps during which the platform was called. */
   readonly calledIn = new Set<StepName>();
   /** Calls that changed what runs: a run that made none left it untouched. */
@@ -267,8 +275,77 @@ export class FakePlatform implements Runtime, TenantPlane {
       ),
   };
 
-  /** The candidate, over HTTP: health and the checklist answer for it. */
+  /** A rehearsal's versions apart: on a copy, so nothing they do touches production (`touched`). */
+  apart = (): Apart => ({
+    migrate: (version: string, dbUrl: string) =>
+      this.call(
+        { mutates: true },
+        () => {
+          if (!this.database.copies.has(new URL(dbUrl).pathname.slice(1))) throw new Error(`no copy at ${dbUrl}`);
+          if (this.failOnData.has(version)) {
+            throw new Refused(
+              'migration 0901_unique_title.sql failed at statement 1 of 1 (CREATE UNIQUE INDEX incidents_title_key ON incidents (title)) and was rolled back: could not create unique index "incidents_title_key" (Key (title)=(Disk full) is duplicated.)',
+            );
+          }
+          return JSON.stringify({
+            timings: [{ name: '0901_priority.sql', durationMs: 3, lock: { mode: 'ACCESS EXCLUSIVE', relation: 'incidents', heldMs: 2 } }],
+          });
+        },
+        fail('apart migrate'),
+      ),
+    start: (version: string) =>
+      this.call(
+        { mutates: true },
+        (): Candidate => {
+          this.apartRunning = version;
+          // A version that crashes at start crashes on a copy too.
+          const crashed = this.broken.has(version);
+          return {
+            healthUrl: APART_URL,
+            state: async () => ({
+              running: !crashed,
+              crashed,
+              exitCode: crashed ? 1 : undefined,
+              detail: crashed ? `${version} apart exited with 1` : 'running apart',
+            }),
+            runningVersion: async () => version,
+            logsTail: async () => '',
+          };
+        },
+        fail('apart start'),
+      ),
+    remove: () =>
+      this.call(
+        { mutates: true },
+        () => {
+          const had = this.apartRunning !== undefined;
+          this.apartRunning = undefined;
+          return had;
+        },
+        fail('apart remove'),
+      ),
+  });
+
+  private journeyOf(version: string): JourneyResult {
+    const ok = !this.journeyFails.has(version);
+    const checks = [
+      { name: 'health', ok: true, evidence: 'ok' },
+      { name: 'GET /api/incidents', ok, evidence: ok ? 'HTTP 200' : 'GET /api/incidents: HTTP 500: internal error' },
+    ];
+    return { passed: checks.filter((c) => c.ok).length, total: checks.length, checks };
+  }
+
+  /** The candidate, over HTTP: health and the checklist answer for it; and a version apart, on a copy. */
   at = (url: string): TenantPlane => {
+    if (url === APART_URL) {
+      const answers = () => (this.apartRunning && !this.broken.has(this.apartRunning) ? this.apartRunning : undefined);
+      return {
+        ...this,
+        healthUrl: url,
+        health: () => this.call({ mutates: false }, () => this.evidence(answers()), fail('apart health')),
+        journey: (version) => this.call({ mutates: false }, () => this.journeyOf(version), fail('apart journey')),
+      };
+    }
     if (url !== CANDIDATE_URL) return this;
     const answers = () => this.candidateAnswers;
     return {
@@ -332,6 +409,9 @@ export class FakePlatform implements Runtime, TenantPlane {
     );
   webhooks = async () => [];
   testWebhook = async () => ({ ok: true, detail: 'delivered' });
+  journey = async (): Promise<JourneyResult> => {
+    throw new Error('the journey runs against a version apart, never against production');
+  };
 }
 
 const fail = (what: string) => () => {
@@ -342,6 +422,10 @@ const fail = (what: string) => () => {
 export class FakeDatabase implements DatabaseWork {
   data = 'live';
   setAside: string[] = [];
+  /** The rehearsals' copies on the server, by name. */
+  readonly copies = new Set<string>();
+  /** The backups proven to restore, in order. */
+  readonly proven: string[] = [];
   get backupDir(): string {
     return this.platform.dataDir;
   }
@@ -397,6 +481,17 @@ export class FakeDatabase implements DatabaseWork {
       },
       fail('restore'),
     );
+  rehearsalCopy = (name: string, from: string) =>
+    this.platform.call(
+      { mutates: true },
+      () => {
+        this.copies.add(name);
+        return { url: `postgresql://fake.invalid/${name}`, backup: from === 'now' ? 'the live data' : from, tables: 1, rows: 1, ms: 1 };
+      },
+      fail('rehearsalCopy'),
+    );
+  dropRehearsalCopy = (name: string) => this.platform.call({ mutates: true }, () => this.copies.delete(name), fail('dropRehearsalCopy'));
+  recordProven = (backup: string) => this.platform.call({ mutates: true }, () => void this.proven.push(backup), fail('recordProven'));
   undoRestore = () =>
     this.platform.call(
       { mutates: true },

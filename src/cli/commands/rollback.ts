@@ -13,7 +13,7 @@ function revisionNumber(text: string): number {
 }
 
 export const command: Command = {
-  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE [--keep-new] [--trust-unsigned]] [--dry-run] [--json]
+  help: `Usage: tpctl rollback [--to VERSION | --to-revision N] [--runtime KIND] [--restore BACKUP_FILE [--keep-new] [--trust-unsigned]] [--rehearse-only | --no-rehearsal] [--dry-run] [--json]
 
 Switches the Tenant Plane back to VERSION, by default the one in ./data/.atlas-previous-version
 (or, without it, the one the history's last upgrade came from); checks the image is here (or
@@ -31,6 +31,15 @@ output lists, per table, the rows created, changed and deleted since the backup:
 restore discards. --keep-new (KEEP_NEW=1) carries the rows created since into the restored
 data, within the same swap (see tpctl restore --help). The backup must be signed by a key of
 the keyring; --trust-unsigned (ATLAS_TRUST_UNSIGNED=1) accepts one that is not, and says so.
+
+First it rehearses, on PostgreSQL where the runtime can run a version apart (Compose, the
+local runtime): VERSION starts on a copy of today's data (with --restore, on the backup
+restored), in a scratch database on the same server, apart from production, and must pass the
+smoke journey (health, a sign-in, a read of every resource, an agent check-in, a webhook test
+delivery): an older version that refuses the newer schema, or breaks on new data, is found
+there, and the rollback is refused (exit 2) with production untouched. --rehearse-only
+(REHEARSE_ONLY=1) stops after it; --no-rehearsal (SKIP_REHEARSAL=1) skips it, and the history
+line says rehearsal:skipped.
 
 If VERSION does not become healthy, the way back puts back what ran before (and, after a
 restore, the data the restore replaced) and confirms it is healthy. Without --to, a run killed
@@ -55,6 +64,8 @@ Examples:
       runtime: { type: 'string' },
       restore: { type: 'string' },
       'keep-new': { type: 'boolean' },
+      'rehearse-only': { type: 'boolean' },
+      'no-rehearsal': { type: 'boolean' },
       'trust-unsigned': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -66,6 +77,8 @@ Examples:
       throw new CliError('--keep-new carries rows into a restored database: it needs --restore BACKUP_FILE');
     if (values['trust-unsigned'] && values.restore === undefined)
       throw new CliError('--trust-unsigned is about the backup to restore: it needs --restore BACKUP_FILE');
+    if (values['rehearse-only'] && values['no-rehearsal']) throw new CliError('--rehearse-only and --no-rehearsal contradict each other: give one');
+    const rehearsal = values['rehearse-only'] ? 'only' : values['no-rehearsal'] ? 'no' : 'yes';
     const label = `tpctl rollback${to ? ` --to ${to}` : ''}${revision ? ` --to-revision ${revision}` : ''}`;
     return runOperation(f, 'rollback', values, (ctx) =>
       // Absolute: the history line and the run record outlive the shell's directory.
@@ -75,6 +88,7 @@ Examples:
           revision,
           restore: values.restore === undefined ? undefined : path.resolve(values.restore),
           keepNew: values['keep-new'],
+          rehearsal,
           label,
           dryRun: values['dry-run'],
         },

@@ -1,5 +1,6 @@
 import { readStatus } from '../../ops/actions/status.js';
 import { formatHistoryLine } from '../../ops/engine/state/history.js';
+import { inPhase } from '../../ops/engine/state/journal.js';
 import { parseFlags, type Command } from '../command.js';
 
 export const command: Command = {
@@ -37,7 +38,7 @@ Examples:
         lines.push(
           op.state === 'under way'
             ? `operation:  ${op.op} ${op.from} -> ${op.to} under way (pid ${op.pid}), at step ${op.step}`
-            : `operation:  INTERRUPTED ${op.op} ${op.from} -> ${op.to} at step ${op.step}${op.phase === 'way-back' ? ' on its way back' : ''} (pid ${op.pid} is gone); run \`tpctl rollback\` to lead back to ${op.leadsBackTo}`,
+            : `operation:  INTERRUPTED ${op.op} ${op.from} -> ${op.to} at step ${op.step}${inPhase(op.phase)} (pid ${op.pid} is gone); run \`tpctl rollback\` to lead back to ${op.leadsBackTo}`,
         );
       }
       lines.push('history:', ...(status.history.length ? status.history.map((h) => `  ${formatHistoryLine(h)}`) : ['  (none)']));

@@ -1,11 +1,12 @@
 import { execute, recordInterrupted, type OpsContext } from '../engine/engine.js';
 import { stateFiles } from '../engine/state/files.js';
 import { healthProblem } from '../probes/health.js';
-import { clearJournal, readJournal, recoveryTarget } from '../engine/state/journal.js';
+import { clearJournal, inPhase, readJournal, recoveryTarget } from '../engine/state/journal.js';
 import type { Recovery } from '../engine/outcome.js';
 import { outputs, type LifecycleOutcome, type LifecycleRecord } from '../steps/outputs.js';
 import { gate } from '../steps/gate.js';
 import { switchVersion } from '../steps/switching.js';
+import { removeRehearsalLeftovers } from '../steps/rehearsal.js';
 
 /**
  * Finds a run that was killed (its journal is still there, and the caller holds the lock, so
@@ -17,10 +18,12 @@ export async function recoverInterrupted(ctx: OpsContext): Promise<{ recovery: R
   const { dataDir } = ctx.settings;
   const journal = readJournal(stateFiles(dataDir).journal);
   if (!journal) return undefined;
-  const way = journal.phase === 'way-back' ? ' on its way back' : '';
+  const way = inPhase(journal.phase);
   ctx.log.write(
     `found an interrupted ${journal.op} ${journal.from} -> ${journal.to}, stopped at step ${journal.step}${way} (pid ${journal.pid} on ${journal.host} is gone; its log: ${journal.log})`,
   );
+  // First, as it is found by the killed run's journal: its rehearsal's copy and the version it started there.
+  await removeRehearsalLeftovers(ctx, new Date(journal.startedAt));
   recordInterrupted(dataDir, journal);
   // A candidate the run had started is removed first: the traffic is then on what the runtime runs.
   if (await (await ctx.runtime.candidates?.())?.discard()) ctx.log.write('removed the candidate the interrupted run had started');

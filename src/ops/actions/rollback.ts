@@ -13,8 +13,10 @@ import { gate } from '../steps/gate.js';
 import { outputs, type LifecycleOutcome } from '../steps/outputs.js';
 import { preflight } from '../steps/preflight.js';
 import { promoteCandidate, startCandidate, stopTenantPlane, switchVersion } from '../steps/switching.js';
+import { rehearsalSteps } from '../steps/rehearsal.js';
+import { given } from '../engine/engine.js';
 import { operate, preview } from './operate.js';
-import { planFrom } from './plan.js';
+import { planFrom, rehearsalWhere, type Rehearsing } from './plan.js';
 
 export interface RollbackRequest {
   /** The version to go back to; default: .atlas-previous-version, else the history. */
@@ -25,6 +27,8 @@ export interface RollbackRequest {
   restore: string | undefined;
   /** With restore: carry the rows created since the backup into the restored data. */
   keepNew?: boolean;
+  /** Rehearse on a copy first (the default where it can be done): the target started on today's data (or on the backup to restore). */
+  rehearsal?: Rehearsing;
   /** Who holds the lock, in the operator's words. */
   label: string;
 }
@@ -87,6 +91,27 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
     }),
     schemaCheck(ctx, to, { restore, back: true }),
   ];
+  // Going back to the version that runs restarts it: there is nothing new to rehearse.
+  const only = request.rehearsal === 'only';
+  const rehearsing = to === from && !restore ? { skipped: `${to} runs already: it is only restarted` } : rehearsalWhere(ctx, request.rehearsal);
+  if (only && 'skipped' in rehearsing) throw new Refused(`there is nothing to rehearse on: ${rehearsing.skipped}`);
+  if ('apart' in rehearsing) {
+    steps.push(
+      ...rehearsalSteps(ctx, {
+        version: to,
+        from: restore ? { file: restore } : 'now',
+        migrate: false,
+        apart: rehearsing.apart,
+        database: rehearsing.database,
+      }),
+    );
+  }
+  const more = {
+    restores: outputs.restored,
+    given: [...('skipped' in rehearsing ? [given(outputs.rehearsal, rehearsing)] : []), ...(only ? [given(outputs.rehearseOnly, true)] : [])],
+    unrehearsed: request.rehearsal === 'no',
+  };
+  if (only) return planFrom(ctx, 'rollback', from, to, steps, { ...more, recordSuccess: false });
   if (restore && database) steps.push(stopTenantPlane(ctx, 'for the restore'), restoreDatabase(ctx, database, restore, Boolean(request.keepNew)));
   // A restore stops the Tenant Plane, and a restart of the same version has nothing to run beside.
   const candidates = restore || to === from || database?.embedded ? undefined : await runtime.candidates?.();
@@ -96,7 +121,7 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
     // Back to the same version there is nothing else known to run: no way back but a human.
     steps.push(switchVersion(ctx, to, { back: from === to ? undefined : from, revision: request.revision }), ...gate(ctx, to, { decisive: true }));
   }
-  return planFrom(ctx, 'rollback', from, to, steps, { restores: outputs.restored });
+  return planFrom(ctx, 'rollback', from, to, steps, more);
 }
 
 /** A rollback; one without a target that finds a killed run stops once that is led back. */

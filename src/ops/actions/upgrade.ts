@@ -9,13 +9,16 @@ import { gate } from '../steps/gate.js';
 import { outputs, type LifecycleOutcome } from '../steps/outputs.js';
 import { preflight } from '../steps/preflight.js';
 import { promoteCandidate, recordPreviousVersion, startCandidate, stopTenantPlane, switchVersion } from '../steps/switching.js';
+import { rehearsalSteps } from '../steps/rehearsal.js';
 import { operate, preview } from './operate.js';
-import { planFrom } from './plan.js';
+import { planFrom, rehearsalWhere, type Rehearsing } from './plan.js';
 
 export interface UpgradeRequest {
   to: string;
   /** Take the pre-upgrade backup (default). Without it, nothing can undo the new schema's data changes. */
   backup: boolean;
+  /** Rehearse on a copy first (`yes`, the default where it can be done), not at all, or `only` (and stop there). */
+  rehearsal?: Rehearsing;
   /** Who holds the lock, in the operator's words. */
   label: string;
 }
@@ -43,8 +46,11 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
   }
   log.write(`upgrade ${from} -> ${to} on ${runtime.describe()}`);
   const baking = ctx.settings.bake.seconds > 0;
+  const only = request.rehearsal === 'only';
+  const rehearsing = rehearsalWhere(ctx, request.rehearsal);
+  if (only && 'skipped' in rehearsing) throw new Refused(`there is nothing to rehearse on: ${rehearsing.skipped}`);
   // The embedded database is one process's: a candidate could not open it beside the old version.
-  const candidates = database?.embedded ? undefined : await runtime.candidates?.();
+  const candidates = database?.embedded || only ? undefined : await runtime.candidates?.();
   const beside = candidates !== undefined;
   const steps: Step[] = [
     preflight(ctx, async () => {
@@ -53,18 +59,39 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
     }),
     pathCheck(ctx, from, to),
     schemaCheck(ctx, to, { restore: undefined, back: false }),
-    ...(baking ? [baselineStep(ctx)] : []),
+    ...(baking && !only ? [baselineStep(ctx)] : []),
     // The embedded database is one process's at a time: the Tenant Plane stops for the backup.
     ...(request.backup && database
       ? [...(database.embedded ? [stopTenantPlane(ctx, 'for the backup of the embedded database')] : []), backupDatabase(database, from)]
       : []),
-    recordPreviousVersion(ctx, from),
-    candidates ? startCandidate(ctx, candidates, to, from) : switchVersion(ctx, to, { back: from }),
-    ...gate(ctx, to, { decisive: true, beside }),
-    ...(baking ? [bakeStep(ctx, to, beside)] : []),
-    ...(candidates ? [promoteCandidate(ctx, candidates, to, from)] : []),
+    ...('apart' in rehearsing
+      ? rehearsalSteps(ctx, {
+          version: to,
+          from: request.backup ? outputs.backup : 'now',
+          migrate: true,
+          apart: rehearsing.apart,
+          database: rehearsing.database,
+        })
+      : []),
   ];
-  return planFrom(ctx, 'upgrade', from, to, steps, { given: baking ? [] : [given(outputs.bake, { skipped: true })] });
+  if (!only) {
+    steps.push(
+      recordPreviousVersion(ctx, from),
+      candidates ? startCandidate(ctx, candidates, to, from) : switchVersion(ctx, to, { back: from }),
+      ...gate(ctx, to, { decisive: true, beside }),
+      ...(baking ? [bakeStep(ctx, to, beside)] : []),
+      ...(candidates ? [promoteCandidate(ctx, candidates, to, from)] : []),
+    );
+  }
+  return planFrom(ctx, 'upgrade', from, to, steps, {
+    given: [
+      ...(baking && !only ? [] : [given(outputs.bake, { skipped: true as const })]),
+      ...('skipped' in rehearsing ? [given(outputs.rehearsal, rehearsing)] : []),
+      ...(only ? [given(outputs.rehearseOnly, true)] : []),
+    ],
+    unrehearsed: request.rehearsal === 'no',
+    recordSuccess: !only,
+  });
 }
 
 export function upgrade(request: UpgradeRequest & { dryRun?: boolean }, ctx: OpsContext): Promise<LifecycleOutcome> {

@@ -5,6 +5,13 @@ import { sinceBackupLines, type SinceBackup } from './since-backup.js';
 import { failedChecks, verifyBackup } from './verify.js';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
+import { copyForRehearsal, dropRehearsalCopy, recordProvenRestore, type RehearsalCopy } from './rehearsal-copy.js';
+
+/** A rehearsal copies the database on its own server: PostgreSQL's (the embedded database is one process's, see the docs). */
+function postgresOnly(target: DatabaseTarget): string {
+  if (!target.dbUrl) throw new Refused('a rehearsal needs PostgreSQL: the embedded database cannot be copied while the Tenant Plane holds it');
+  return target.dbUrl;
+}
 
 /** What the lifecycle does with the database: the pre-upgrade backup, and the restore of a rollback and its undo. */
 export interface DatabaseWork {
@@ -22,6 +29,15 @@ export interface DatabaseWork {
   restore(file: string, keepNew: boolean): Promise<{ sinceBackup: SinceBackup; detail: string }>;
   /** Puts back the data the last restore set aside; the restored data is set aside in turn. */
   undoRestore(): Promise<{ putBack: SetAside; restored: SetAside }>;
+  /**
+   * A rehearsal's copy in the scratch database `name` on the same server (PostgreSQL only): the
+   * backup file `from` restored (its restore test), or, for `now`, the live data as it is.
+   */
+  rehearsalCopy(name: string, from: string): Promise<RehearsalCopy>;
+  /** Drops a rehearsal's copy; says whether there was one. */
+  dropRehearsalCopy(name: string): Promise<boolean>;
+  /** Records in the live database that `backup` was proven to restore now (read by /metrics). */
+  recordProven(backup: string): Promise<void>;
 }
 
 export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number }, exec: Executor): DatabaseWork {
@@ -51,5 +67,11 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
       };
     },
     undoRestore: () => undoRestore(target),
+    rehearsalCopy(name, from) {
+      const dbUrl = postgresOnly(target);
+      return copyForRehearsal({ ...target, dbUrl }, name, from === 'now' ? { now: { backupDir: backups.logDir } } : { backup: from }, exec);
+    },
+    dropRehearsalCopy: (name) => dropRehearsalCopy(postgresOnly(target), name),
+    recordProven: (backup) => recordProvenRestore(postgresOnly(target), backup),
   };
 }

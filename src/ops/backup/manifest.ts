@@ -16,7 +16,7 @@ export interface BackupManifest {
   source: 'postgres' | 'embedded';
   postgres: { server: string; client: string };
   /** Why it was taken: by hand, before an upgrade, or before a restore (the undo of that restore). */
-  reason: 'manual' | 'pre-upgrade' | 'pre-restore';
+  reason: 'manual' | 'pre-upgrade' | 'pre-restore' | 'rehearsal';
   createdAt: string;
   durationMs: number;
   sizeBytes: number;

@@ -8,13 +8,12 @@ import { mkdtempSync } from 'node:fs';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import type { DatabaseTarget, Progress } from './create.js';
-import { rowCountDifferences } from './database-facts.js';
 import { loadEmbeddedApart } from './embedded-load-apart.js';
 import { CheckedCopy } from './checked-copy.js';
-import { checkedItems, loadIntoSchema } from './load.js';
+import { checkedItems } from './load.js';
+import { createScratch, dropScratch, loadBackupInto } from './scratch.js';
 import { backupKeys, checkSignature, sign, type BackupKeys } from './signing.js';
 import { readManifest, writeManifest, type BackupManifest } from './manifest.js';
-import { withDatabase } from './pg-tools.js';
 
 export interface Check {
   name: string;
@@ -61,37 +60,31 @@ async function restoreTest(
     }
   }
   const scratch = `atlas_restore_test_${Date.now().toString(36)}`;
-  const { default: pg } = await import('pg');
-  const admin = new pg.Client({ connectionString: target.dbUrl, application_name: 'tpctl' });
-  await admin.connect();
+  let url: string;
   try {
-    await admin.query(`CREATE DATABASE ${scratch}`);
+    url = await createScratch(target.dbUrl, scratch);
   } catch (err) {
-    await admin.end();
-    return { name, ok: false, detail: `cannot create a scratch database on the server (${(err as Error).message}); the user needs CREATEDB` };
+    return { name, ok: false, detail: (err as Error).message };
   }
-  const url = withDatabase(target.dbUrl, scratch);
   try {
     let read = 0;
-    const counts = await loadIntoSchema(
+    const loaded = await loadBackupInto(
       url,
       copy.read((chunk) => onRead((read += chunk.length))),
-      'public',
+      manifest,
       exec,
     );
-    const diff = rowCountDifferences(manifest.tables, counts);
     return {
       name,
-      ok: diff.length === 0,
-      detail: diff.length
-        ? diff.join('; ')
-        : `restored into scratch database ${scratch} on the same server: ${Object.keys(counts).length} tables, row counts match; dropped it`,
+      ok: loaded.differences.length === 0,
+      detail: loaded.differences.length
+        ? loaded.differences.join('; ')
+        : `restored into scratch database ${scratch} on the same server: ${loaded.tables} tables, row counts match; dropped it`,
     };
   } catch (err) {
     return { name, ok: false, detail: (err as Error).message };
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${scratch}`).catch(() => {});
-    await admin.end();
+    await dropScratch(target.dbUrl, scratch).catch(() => {});
   }
 }
 

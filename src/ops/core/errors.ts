@@ -14,6 +14,7 @@ export type Next =
   | { do: 'upgrade'; to: string }
   | { do: 'name-rollback-target'; available: string[] }
   | { do: 'skip-backup' }
+  | { do: 'skip-rehearsal' }
   | { do: 'set'; setting: Setting }
   | { do: 'restore-undo' }
   | { do: 'manual-restore' }

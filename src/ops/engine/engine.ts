@@ -25,6 +25,10 @@ export interface OpsSettings {
   dataDir: string;
   healthTimeoutMs: number;
   bake: BakeSettings;
+  rehearsal: {
+    /** A migration holding a lock longer than this on a rehearsal's copy is flagged. */
+    lockLimitMs: number;
+  };
 }
 
 /** What an operation works with. */
@@ -63,6 +67,8 @@ export interface Plan {
   given?: Given[];
   /** The output that names the backup a run restored: its history lines say `restored:<file>`. */
   restores?: Output<string>;
+  /** The operator skipped the rehearsal: its history lines say `rehearsal:skipped`. */
+  unrehearsed?: boolean;
 }
 
 /** A step's failure, with what the run log, the record and the operator need. */
@@ -203,8 +209,9 @@ export function recordInterrupted(dataDir: string, journal: Journal): void {
 
 /**
  * Runs a plan to its end. A step that refuses before anything was changed ends it with nothing
- * written to the history (its Refused is thrown on, as a refusal of the plan is); any other
- * failure takes the one way back.
+ * written to the history (its Refused is thrown on, as a refusal of the plan is), as does any
+ * failure of a rehearsal step (what the rehearsal made is removed first); any other failure
+ * takes the one way back.
  */
 export async function execute<R extends RunRecord = RunRecord>(plan: Plan, ctx: OpsContext): Promise<Outcome<R>> {
   // The record holds the plan's outputs: the caller that made the plan knows their types.
@@ -215,21 +222,41 @@ async function run(plan: Plan, ctx: OpsContext): Promise<Outcome> {
   const run = new Run(plan, ctx);
   const done: Step[] = [];
   for (const step of plan.steps) {
+    run.phase = step.rehearsal ? 'rehearsal' : 'forward';
     try {
       await run.perform(step);
       done.push(step);
     } catch (err) {
       const failure = err as StepFailed;
-      if (failure.error instanceof Refused && done.every((s) => !s.undo && !s.final)) {
+      const refusal =
+        failure.error instanceof Refused ? failure.error : step.rehearsal ? new Refused(`the rehearsal failed at ${step.name}: ${failure.message}`) : undefined;
+      // Nothing production uses was changed: what a rehearsal made is removed, and the run is a refusal.
+      if (refusal && done.every((s) => s.rehearsal || (!s.undo && !s.final))) {
+        const left = await removeRehearsal(run, step.rehearsal ? [...done, step] : done);
         clearJournal(stateFiles(ctx.settings.dataDir).journal);
-        throw failure.error;
+        throw left ? new Refused(`${refusal.message}; what the rehearsal made could not be removed: ${left}`, refusal.next) : refusal;
       }
       if (!step.atomic) done.push(step);
       return goBack(run, done, failure);
     }
   }
-  if (plan.recordSuccess) run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'SUCCESS', restored: run.restored() });
+  if (plan.recordSuccess)
+    run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'SUCCESS', restored: run.restored(), unrehearsed: plan.unrehearsed });
   return { kind: 'done', run: run.finish('done') };
+}
+
+/**
+ * Before a refusal: the undos of the rehearsal steps done, newest first; what could not be removed,
+ * if anything. Its phase is the rehearsal's (nothing is switched back): a run killed here had
+ * changed nothing, and is recorded as the upgrade or rollback it was.
+ */
+async function removeRehearsal(run: Run, done: Step[]): Promise<string | undefined> {
+  run.phase = 'rehearsal';
+  const failures: string[] = [];
+  for (const undo of done.flatMap((s) => (s.rehearsal && s.undo ? [s.undo] : [])).reverse()) {
+    await run.perform(undo).catch((err: StepFailed) => failures.push(err.message));
+  }
+  return failures.length ? failures.join('; ') : undefined;
 }
 
 /**
@@ -239,7 +266,7 @@ async function run(plan: Plan, ctx: OpsContext): Promise<Outcome> {
  */
 async function goBack(run: Run, done: Step[], failure: StepFailed): Promise<Outcome> {
   const { plan, ctx } = run;
-  run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'FAILED', restored: run.restored() });
+  run.history({ kind: plan.op, from: plan.from, to: plan.to, outcome: 'FAILED', restored: run.restored(), unrehearsed: plan.unrehearsed });
   run.phase = 'way-back';
   const stuck = async (wayBack?: StepFailed): Promise<Outcome> => ({
     kind: 'needs-human',

@@ -61,6 +61,11 @@ export interface Step extends Action {
   final?: boolean;
   /** It only reads (a check that may refuse): a dry run runs it too. */
   readsOnly?: boolean;
+  /**
+   * It works on a copy, apart from production (a rehearsal): its failure refuses the operation,
+   * and its undo removes only what it made there.
+   */
+  rehearsal?: boolean;
 }
 
 export interface Undo extends Action {

@@ -1,5 +1,6 @@
 import { message, onlineAgents, request, runChecklist, signIn, type AgentBaseline, type Answer, type Check, type VerifyAuth } from './checklist.js';
 import { healthProblem, probeHealth, type HealthEvidence } from './health.js';
+import { runJourney, type JourneyResult } from './journey.js';
 import { webhooksAnswer, webhookTestAnswer, type Webhooks, type WebhookTest } from '../../shared/api-shapes.js';
 import { AnswerError, readAnswer } from '../../shared/answers.js';
 
@@ -53,6 +54,8 @@ export interface TenantPlane {
   /** The webhooks and their last deliveries (undefined without the verification identity). */
   webhooks(): Promise<WebhookState[] | undefined>;
   testWebhook(id: string): Promise<{ ok: boolean; detail: string }>;
+  /** The rehearsal's smoke journey against this address, for `version` (`label` names what it makes there). */
+  journey(version: string, label: string): Promise<JourneyResult>;
 }
 
 export interface Verification {
@@ -152,6 +155,7 @@ export function tenantPlaneOverHttp(
       if (read instanceof AnswerError) return undefined; // cannot be read, as when not answered
       return read.webhooks.map((w) => ({ id: w.id, name: w.name, lastDelivery: w.deliveries.last }));
     },
+    journey: (version, label) => runJourney(healthUrl, version, verify?.auth, label),
     async testWebhook(id) {
       const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, {
         method: 'POST',

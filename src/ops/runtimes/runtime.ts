@@ -62,6 +62,11 @@ export interface Runtime {
    * it itself (a Kubernetes rolling update). Throws Refused when it is set up but not working.
    */
   candidates?(): Promise<Candidates | undefined>;
+  /**
+   * Running a version apart from production (a rehearsal's): on a copy of the database, at an
+   * address of its own, with no traffic. Absent where it cannot be done from here (Kubernetes, Helm).
+   */
+  apart?(): Apart;
   /** Platforms with numbered revisions (Kubernetes, Helm): the version a revision runs. */
   versionAtRevision?(revision: number): Promise<string>;
   /** Platforms with numbered revisions: each, oldest first, with the version it runs. */
@@ -91,6 +96,19 @@ export interface Candidates {
    * what serves; with `configured`, that version is configured again. Says whether there was one.
    */
   discard(configured?: string): Promise<boolean>;
+}
+
+/** A version run apart from production, on a copy of its database: what a rehearsal starts. */
+export interface Apart {
+  /** `version`'s own `tpctl migrate up --json` against the database at `dbUrl`: its answer; Refused, with its error, when a migration fails. */
+  migrate(version: string, dbUrl: string): Promise<string>;
+  /**
+   * Starts `version` on the database at `dbUrl`, at an address of its own. Its webhooks may go to
+   * internal addresses only at `webhookAllow` (the journey's receiver).
+   */
+  start(version: string, dbUrl: string, webhookAllow: string): Promise<Candidate>;
+  /** Stops and removes what `start` started, or what a killed run left. Says whether there was one. */
+  remove(): Promise<boolean>;
 }
 
 export interface PlatformRevision {

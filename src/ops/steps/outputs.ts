@@ -7,11 +7,34 @@ import type { AgentBaseline } from '../probes/checklist.js';
 import type { HealthEvidence } from '../probes/health.js';
 import type { TenantPlane } from '../probes/tenant-plane.js';
 import type { Candidate } from '../runtimes/runtime.js';
+import type { MigrationLock, MigrationTiming } from '../../db/migrations.js';
+import type { RehearsalCopy } from '../backup/rehearsal-copy.js';
+import type { JourneyResult } from '../probes/journey.js';
 
 /** A candidate once started: where the gate and the bake find it. */
 export interface StartedCandidate {
   candidate: Candidate;
   tenantPlane: TenantPlane;
+}
+
+/** The target's migrations on a rehearsal's copy. */
+export interface MigrationsRehearsed {
+  ms: number;
+  timings: MigrationTiming[];
+  longestLock: (MigrationLock & { migration: string }) | null;
+  /** The lock a migration may hold on the copy before it is flagged (ATLAS_REHEARSAL_LOCK_MS). */
+  limitMs: number;
+  overLimit: boolean;
+}
+
+/** What a rehearsal found, and its line (`rehearsal: backup restored in 4.1 s …`). */
+export interface RehearsalReport {
+  version: string;
+  copy: { backup: string; database: string; ms: number; tables: number; rows: number };
+  migrations: MigrationsRehearsed | null;
+  healthyMs: number;
+  journey: JourneyResult;
+  line: string;
 }
 
 /** What the steps hand each other: each is produced by one step and read by later ones. */
@@ -31,6 +54,16 @@ export const outputs = {
   restoreUndone: output<string>('restoreUndone', 'record'),
   /** The health endpoint's last answer at the gate. */
   health: output<HealthEvidence>('health', 'record'),
+  /** A rehearsal's copy of the database (its URL holds the password: kept within the run). */
+  rehearsalCopy: output<RehearsalCopy & { name: string }>('rehearsalCopy'),
+  rehearsalMigrations: output<MigrationsRehearsed>('rehearsalMigrations'),
+  /** The version started on the copy, as tpctl reaches it, and how long it took to answer "ok". */
+  rehearsalInstance: output<{ tenantPlane: TenantPlane; healthyMs: number }>('rehearsalInstance'),
+  rehearsalJourney: output<JourneyResult>('rehearsalJourney'),
+  /** What the rehearsal found; or why there was none. */
+  rehearsal: output<RehearsalReport | { skipped: string }>('rehearsal', 'record'),
+  /** The run rehearsed and stopped there, as asked. */
+  rehearseOnly: output<boolean>('rehearseOnly', 'record'),
   /** The bake's baseline, figures and verdicts; or that it was skipped. */
   bake: output<BakeReport | { skipped: true }>('bake', 'record'),
 };

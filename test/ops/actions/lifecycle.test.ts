@@ -15,6 +15,10 @@ import { planRollback, rollback } from '../../../src/ops/actions/rollback.js';
 import { readRunRecord } from '../../../src/ops/engine/state/run-record.js';
 import { RunLogFile } from '../../../src/ops/engine/state/run-log.js';
 import { planUpgrade, upgrade } from '../../../src/ops/actions/upgrade.js';
+import type { Rehearsing } from '../../../src/ops/actions/plan.js';
+import type { RehearsalReport } from '../../../src/ops/steps/outputs.js';
+import { readHistory } from '../../../src/ops/engine/state/history.js';
+import { utcStamp } from '../../../src/shared/names.js';
 import { tempDir } from '../../support/temp.js';
 import { DEAD_PID, FakePlatform, type Fault, type FaultKind } from '../../support/fake-platform.js';
 
@@ -42,6 +46,9 @@ interface Scenario {
   /** Steps that find nothing to do on this platform, so touch nothing a fault could hit. */
   touchesNothing?: StepName[];
 }
+
+/** The rehearsal of an upgrade, on a copy of the data. */
+const REHEARSAL_STEPS = ['rehearse-copy', 'rehearse-migrate', 'rehearse-start', 'rehearse-journey', 'rehearse-remove'];
 
 /** A bake of 20 ms, after a baseline of 10 ms, a round every 2 ms: the steps are there, and quick. */
 const BAKE = { ...BAKE_DEFAULTS, seconds: 0.02, baselineMs: 10, roundMs: 2 };
@@ -74,7 +81,7 @@ class World {
   ctx(): OpsContext {
     const log = new RunLogFile(path.join(this.dir, 'logs', `run-${++this.runs}.log`), []);
     return {
-      settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE },
+      settings: { dataDir: this.dir, healthTimeoutMs: 30, bake: BAKE, rehearsal: { lockLimitMs: 1000 } },
       runtime: this.platform,
       tenantPlane: this.platform,
       database: this.platform.database,
@@ -83,10 +90,11 @@ class World {
     };
   }
 
-  operate(): Promise<Outcome> {
+  /** The scenario's operation; `rehearsal: 'no'` for what only production shows (a version that crashes would crash on a copy too). */
+  operate(rehearsal: Rehearsing = 'yes'): Promise<Outcome> {
     const { s } = this;
-    if (s.op === 'upgrade') return upgrade({ to: s.to, backup: Boolean(s.backup), label: 'tpctl upgrade (test)' }, this.ctx());
-    return rollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, label: 'tpctl rollback (test)' }, this.ctx());
+    if (s.op === 'upgrade') return upgrade({ to: s.to, backup: Boolean(s.backup), rehearsal, label: 'tpctl upgrade (test)' }, this.ctx());
+    return rollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, rehearsal, label: 'tpctl rollback (test)' }, this.ctx());
   }
 
   /** The next `tpctl rollback`, with no target: it leads a killed run back. */
@@ -94,14 +102,20 @@ class World {
     return rollback({ to: undefined, restore: undefined, label: 'tpctl rollback (the next run)' }, this.ctx());
   }
 
-  async plannedSteps(): Promise<StepName[]> {
+  /** The plan's steps, and which of them are the rehearsal's (on a copy, apart from production). */
+  async plannedSteps(): Promise<{ steps: StepName[]; rehearsal: StepName[] }> {
     const { s } = this;
     const plan =
       s.op === 'upgrade'
         ? await planUpgrade({ to: s.to, backup: Boolean(s.backup), label: '' }, this.ctx())
         : await planRollback({ to: s.to, restore: s.restore ? this.backupFile : undefined, label: '' }, this.ctx());
     if (!('steps' in plan)) throw new Error('nothing planned');
-    return plan.steps.map((step) => step.name);
+    return { steps: plan.steps.map((step) => step.name), rehearsal: plan.steps.filter((step) => step.rehearsal).map((step) => step.name) };
+  }
+
+  /** What a rehearsal leaves when it is done, failed or refused: no copy on the server, no version apart. */
+  expectNoRehearsalLeft(): void {
+    expect({ copies: [...this.platform.database.copies], apart: this.platform.apartRunning }).toEqual({ copies: [], apart: undefined });
   }
 
   /** The history without times and logs. */
@@ -162,32 +176,36 @@ const fault = (step: StepName, phase: Phase, how: FaultKind): Fault => ({ step, 
 /** The steps each scenario takes, found by running it: forward; back from each failure; and the recovery after each death. */
 async function discover(s: Scenario) {
   const clean = new World(s);
-  const declared = await clean.plannedSteps();
+  const { steps: declared, rehearsal } = await clean.plannedSteps();
   await clean.operate();
   const touchesNothing = declared.filter((step) => !clean.platform.calledIn.has(step));
   const forward = declared.filter((step) => !touchesNothing.includes(step));
   const back = new Map<StepName, StepName[]>();
   const recovery = new Map<StepName, StepName[]>();
+  const phaseOf = (step: StepName): Phase => (rehearsal.includes(step) ? 'rehearsal' : 'forward');
   for (const step of forward) {
+    // A failure in the rehearsal is a refusal: no way back (its own removal is tested apart).
     const failing = new World(s);
-    failing.platform.inject(fault(step, 'forward', 'fail'));
-    back.set(step, wayBackSteps(await failing.operate()));
+    failing.platform.inject(fault(step, phaseOf(step), 'fail'));
+    back.set(step, rehearsal.includes(step) ? [] : wayBackSteps(await failing.operate()));
     const dying = new World(s);
-    dying.platform.inject(fault(step, 'forward', 'die-before'));
+    dying.platform.inject(fault(step, phaseOf(step), 'die-before'));
     await dying.dies(() => dying.operate());
     const recovered = await dying.recover();
     recovery.set(step, recovered.recovery?.run?.steps.map((r) => r.step) ?? []);
   }
-  return { s, declared, touchesNothing, forward, back, recovery };
+  return { s, declared, rehearsal, phaseOf, touchesNothing, forward, back, recovery };
 }
 
 const MATRIX = await Promise.all(SCENARIOS.map(discover));
 
-describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, recovery }) => {
+describe.each(MATRIX)('$s.name', ({ s, declared, rehearsal, phaseOf, touchesNothing, forward, back, recovery }) => {
   const restoredBefore = (step: StepName, w: World) => (s.restore && forward.indexOf('restore') < forward.indexOf(step) ? w.backupFile : undefined);
   // Beside the old version, the switch is the start of the candidate (its undo goes back).
   const switchedAt = (step: StepName) => forward.indexOf(step) >= Math.max(forward.indexOf('switch'), forward.indexOf('start-candidate'));
-  const target = s.op === 'upgrade' ? s.from : s.to;
+  // A killed run is led back to the version it left (an upgrade, or anything killed in its
+  // rehearsal: it had changed nothing), or completed (a rollback).
+  const targetAfter = (step: StepName) => (s.op === 'upgrade' || rehearsal.includes(step) ? s.from : s.to);
 
   it('runs its declared steps, records SUCCESS and leaves the target running', async () => {
     const w = new World(s);
@@ -199,12 +217,56 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
     expect(touchesNothing).toEqual(s.touchesNothing ?? []);
     expect(w.history()).toEqual([line(s, 'SUCCESS', s.restore ? w.backupFile : undefined)]);
     w.expectRuns(s.to);
+    w.expectNoRehearsalLeft();
     expect(w.platform.database.data).toBe(s.restore ? `restored from ${path.basename(w.backupFile)}` : 'live');
     if (s.op === 'upgrade') expect(readFileSync(stateFiles(w.dir).previous, 'utf8')).toBe(`${s.from}\n`);
     w.expectFinished(outcome);
   });
 
-  describe.each(forward)('a failure at %s', (step) => {
+  // The rehearsal works on a copy: what fails there refuses the operation, production untouched.
+  describe.each(forward.filter((step) => rehearsal.includes(step)))('a failure in the rehearsal, at %s', (step) => {
+    it('refuses: exit 2, no history line, production as it was, the copy and the version apart removed', async () => {
+      const w = new World(s);
+      w.platform.inject(fault(step, 'rehearsal', 'fail'));
+      const outcome = await w.operate();
+      expect(outcome.kind).toBe('refused');
+      expect(EXIT_CODES[outcome.kind]).toBe(2);
+      expect(outcome.kind === 'refused' && outcome.reason).toMatch(new RegExp(`^the rehearsal failed at ${step}: fault: `));
+      expect(w.history()).toEqual([]);
+      expect(w.platform.touched).toBe(0);
+      w.expectRuns(s.from);
+      expect(w.platform.database.data).toBe('live');
+      w.expectNoRehearsalLeft();
+      w.expectFinished(outcome);
+    });
+
+    it('and the removal of the copy failing too: still refused, the copy named to drop by hand; the next rehearsal of a killed run removes it', async () => {
+      const w = new World(s);
+      w.platform.inject(fault(step, 'rehearsal', 'fail'), fault('remove-rehearsal', 'rehearsal', 'fail'));
+      const outcome = await w.operate();
+      expect(outcome.kind).toBe('refused');
+      expect(outcome.kind === 'refused' && outcome.reason).toMatch(/what the rehearsal made could not be removed: .*fault: /);
+      expect(w.history()).toEqual([]);
+      expect(w.platform.touched).toBe(0);
+      w.expectRuns(s.from);
+      w.expectFinished(outcome);
+    });
+
+    it.each(DEATHS)('and dying while removing the copy (%s): the next run removes it and finds nothing else to lead back', async (how) => {
+      const w = new World(s);
+      await w.killedBy(fault(step, 'rehearsal', 'fail'), fault('remove-rehearsal', 'rehearsal', how));
+      const outcome = await w.recover();
+      expect(outcome.kind).toBe('done');
+      // Nothing was switched: the run is recorded as the interrupted operation it was.
+      expect(w.history()).toEqual([line(s, 'INTERRUPTED')]);
+      expect(w.platform.touched).toBe(0);
+      w.expectRuns(s.from);
+      w.expectNoRehearsalLeft();
+      w.expectFinished(outcome);
+    });
+  });
+
+  describe.each(forward.filter((step) => !rehearsal.includes(step)))('a failure at %s', (step) => {
     it('goes back: exit 1, FAILED (and the ROLLBACK line once it had switched), the version it started from healthy, its data', async () => {
       const w = new World(s);
       w.platform.inject(fault(step, 'forward', 'fail'));
@@ -264,23 +326,25 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
   });
 
   describe.each(forward)('the process dying at %s', (step) => {
+    const target = targetAfter(step);
     it.each(DEATHS)('(%s): the next run records INTERRUPTED and leads back to a healthy known version', async (how) => {
       const w = new World(s);
-      const configured = await w.killedBy(fault(step, 'forward', how));
+      const configured = await w.killedBy(fault(step, phaseOf(step), how));
       const outcome = await w.recover();
       expect(outcome.kind).toBe('done');
       expect(EXIT_CODES[outcome.kind]).toBe(0);
-      expect(outcome.recovery?.interrupted).toMatchObject({ op: s.op, from: s.from, to: s.to, step, phase: 'forward' });
+      expect(outcome.recovery?.interrupted).toMatchObject({ op: s.op, from: s.from, to: s.to, step, phase: phaseOf(step) });
       expect(w.history()).toEqual([line(s, 'INTERRUPTED'), ...(configured !== target ? [rollbackLine(configured, target)] : [])]);
       w.expectRuns(target);
       if (s.op === 'upgrade') expect(w.platform.database.data).toBe('live');
+      w.expectNoRehearsalLeft();
       expect(describeOutcome(outcome)).toMatch(new RegExp(`^recovered the interrupted ${s.op} ${s.from} -> ${s.to}: ${target} runs and is healthy`));
       w.expectFinished(outcome);
     });
 
     it.each(recovery.get(step)!)('and the recovery failing at %s needs a human: exit 3, recorded', async (recoveryStep) => {
       const w = new World(s);
-      const configured = await w.killedBy(fault(step, 'forward', 'die-before'));
+      const configured = await w.killedBy(fault(step, phaseOf(step), 'die-before'));
       w.platform.inject(fault(recoveryStep, 'forward', 'fail'));
       const outcome = await w.recover();
       if (recoveryStep === 'checklist') {
@@ -297,7 +361,7 @@ describe.each(MATRIX)('$s.name', ({ s, declared, touchesNothing, forward, back, 
 
     it.each(recovery.get(step)!)('and the recovery dying at %s too, the run after it still leads back', async (recoveryStep) => {
       const w = new World(s);
-      const configured = await w.killedBy(fault(step, 'forward', 'die-before'));
+      const configured = await w.killedBy(fault(step, phaseOf(step), 'die-before'));
       w.platform.inject(fault(recoveryStep, 'forward', 'die-after'));
       await w.dies(() => w.recover());
       const again = w.platform.configured;
@@ -321,9 +385,9 @@ describe('the engine, beyond the matrix', () => {
   it('the double failure: a rollback whose target and way back both fail to start exits 3 and records both', async () => {
     const w = new World(rollbackScenario);
     w.platform.broken.add('1.2.2').add('1.3.0'); // both fail at their next start
-    const outcome = await w.operate();
+    const outcome = await w.operate('no');
     expect(outcome.kind).toBe('needs-human');
-    expect(w.history()).toEqual(['ROLLBACK 1.3.0 -> 1.2.2 FAILED', 'ROLLBACK 1.2.2 -> 1.3.0 FAILED']);
+    expect(w.history()).toEqual(['ROLLBACK 1.3.0 -> 1.2.2 FAILED rehearsal:skipped', 'ROLLBACK 1.2.2 -> 1.3.0 FAILED']);
     expect(outcome.kind === 'needs-human' && outcome.run.wayBack).toMatchObject({
       step: 'wait-healthy',
       reason: expect.stringMatching(/crashed: 1\.3\.0 exited with 1/) as unknown,
@@ -334,25 +398,45 @@ describe('the engine, beyond the matrix', () => {
     w.expectFinished(outcome);
   });
 
-  it('a target that answers healthy, but as another version, never counts: it goes back after the health timeout', async () => {
+  it('a target that answers healthy, but as another version, never counts: the rehearsal refuses it; without one, it goes back after the health timeout', async () => {
+    const rehearsed = new World(upgradeScenario);
+    rehearsed.platform.answersAs.set('1.3.0', '1.3.0-rc.9');
+    const refused = await rehearsed.operate();
+    expect(refused.kind === 'refused' && refused.reason).toMatch(
+      /^the rehearsal on a copy of the data refused it, and production was not touched: 1\.3\.0 did not become healthy on a copy of the data: .*it answers for version 1\.3\.0-rc\.9, not 1\.3\.0/,
+    );
+    expect({ history: rehearsed.history(), touched: rehearsed.platform.touched }).toEqual({ history: [], touched: 0 });
+    rehearsed.expectNoRehearsalLeft();
+
     const w = new World(upgradeScenario);
     w.platform.answersAs.set('1.3.0', '1.3.0-rc.9');
-    const outcome = await w.operate();
+    const outcome = await upgrade({ to: '1.3.0', backup: true, rehearsal: 'no', label: 'test' }, w.ctx());
     expect(outcome.kind === 'failed' && outcome.run.failure).toMatchObject({
       step: 'wait-healthy',
       reason: expect.stringMatching(/it answers for version 1\.3\.0-rc\.9, not 1\.3\.0/) as unknown,
     });
-    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+    // The history says the operator went on without the rehearsal.
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED rehearsal:skipped', 'ROLLBACK 1.3.0 -> 1.2.2']);
     w.expectRuns('1.2.2');
   });
 
-  it('an upgrade whose target crashes goes back without waiting out the health timeout', async () => {
+  it('an upgrade whose target crashes is refused by its rehearsal; without one, it goes back without waiting out the health timeout', async () => {
+    const rehearsed = new World(upgradeScenario);
+    rehearsed.platform.broken.add('1.3.0');
+    const refused = await rehearsed.operate();
+    expect(refused.kind === 'refused' && refused.reason).toMatch(
+      /1\.3\.0 did not become healthy on a copy of the data: the Tenant Plane crashed: 1\.3\.0 apart exited with 1/,
+    );
+    expect({ history: rehearsed.history(), touched: rehearsed.platform.touched }).toEqual({ history: [], touched: 0 });
+    rehearsed.expectRuns('1.2.2');
+    rehearsed.expectNoRehearsalLeft();
+
     const w = new World(upgradeScenario);
     w.platform.broken.add('1.3.0');
-    const outcome = await w.operate();
+    const outcome = await w.operate('no');
     expect(outcome.kind).toBe('failed');
     expect(outcome.kind === 'failed' && outcome.run.failure?.reason).toMatch(/^the Tenant Plane crashed: 1\.3\.0 exited with 1/);
-    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED', 'ROLLBACK 1.3.0 -> 1.2.2']);
+    expect(w.history()).toEqual(['1.2.2 -> 1.3.0 FAILED rehearsal:skipped', 'ROLLBACK 1.3.0 -> 1.2.2']);
     w.expectRuns('1.2.2');
   });
 
@@ -361,7 +445,7 @@ describe('the engine, beyond the matrix', () => {
       const w = new World(upgradeScenario);
       if (before) writeFileSync(stateFiles(w.dir).previous, before);
       w.platform.broken.add('1.3.0');
-      expect((await w.operate()).kind).toBe('failed');
+      expect((await w.operate('no')).kind).toBe('failed');
       expect(existsSync(stateFiles(w.dir).previous) ? readFileSync(stateFiles(w.dir).previous, 'utf8') : undefined).toBe(before);
     }
   });
@@ -389,9 +473,11 @@ describe('the engine, beyond the matrix', () => {
     const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, bake: { ...BAKE, seconds: 0 } } });
     expect(outcome.kind === 'done' && outcome.run).toMatchObject({
       bake: { skipped: true },
-      steps: ['preflight', 'path-check', 'schema-check', 'backup', 'previous-version', 'switch', 'wait-healthy', 'verify', 'checklist'].map((step) => ({
-        step,
-      })),
+      steps: ['preflight', 'path-check', 'schema-check', 'backup', ...REHEARSAL_STEPS, 'previous-version', 'switch', 'wait-healthy', 'verify', 'checklist'].map(
+        (step) => ({
+          step,
+        }),
+      ),
     });
   });
 
@@ -403,7 +489,7 @@ describe('the engine, beyond the matrix', () => {
       const ctx = { ...w.ctx(), log: { file: '(dry run)', write: (line: string) => lines.push(line) } };
       const request = { to: scenario.to, backup: true, restore: scenario.restore ? w.backupFile : undefined, label: 'test', dryRun: true };
       const outcome = scenario.op === 'upgrade' ? await upgrade(request, ctx) : await rollback(request, ctx);
-      expect(outcome.kind === 'done' && outcome.preview?.steps.map((s) => s.step)).toEqual(await w.plannedSteps());
+      expect(outcome.kind === 'done' && outcome.preview?.steps.map((s) => s.step)).toEqual((await w.plannedSteps()).steps);
       expect(outcome.kind === 'done' && outcome.preview?.steps.find((s) => s.step === 'switch')?.undo?.step).toBe('roll-back');
       expect(describeOutcome(outcome)).toMatch(
         new RegExp(`^dry run: ${scenario.op} ${scenario.from} -> ${scenario.to}; nothing was changed\nsteps:\n  preflight `),
@@ -451,7 +537,7 @@ describe('the engine, beyond the matrix', () => {
     const at = (w: World, iso: string) => ({ ...w.ctx(), log: new RunLogFile(path.join(w.dir, 'logs', 'run.log'), [], undefined, new Date(iso)) });
     const failed = new World(upgradeScenario);
     failed.platform.broken.add('1.3.0');
-    await upgrade({ to: '1.3.0', backup: true, label: 'test' }, at(failed, '2026-03-26T10:00:00.900Z'));
+    await upgrade({ to: '1.3.0', backup: true, rehearsal: 'no', label: 'test' }, at(failed, '2026-03-26T10:00:00.900Z'));
     const stamps = (w: World) => readFileSync(stateFiles(w.dir).history, 'utf8').match(/^\d{8}T\d{6}/gm);
     expect(stamps(failed)).toEqual(['20260326T100000', '20260326T100000']);
 
@@ -480,6 +566,7 @@ describe('the engine, beyond the matrix', () => {
       expect(run?.sinceBackup?.tables).toEqual([expect.objectContaining({ table: 'incidents', created: 1 })]);
       expect(readRunRecord(run!.log)?.sinceBackup).toEqual(run?.sinceBackup);
       const lines = describeOutcome(outcome).split('\n').slice(1);
+      expect(lines.pop()).toMatch(/^rehearsal: backup restored in [\d.]+ s \(row counts match\), 1\.2\.2 healthy on the copy in [\d.]+ s, journey 2\/2$/);
       expect(lines).toEqual([
         `since the backup: 1 row created (${keepNew ? '1 carried over, 0 discarded' : 'discarded'}), 0 changed (the backup's values come back), 0 deleted (they come back), in 1 of 1 tables`,
         'incidents: 1 created, 0 changed, 0 deleted since the backup',
@@ -548,6 +635,7 @@ describe('the engine, beyond the matrix', () => {
     expect(describeOutcome(outcome).split('\n')).toEqual([
       expect.stringMatching(/^recovered the interrupted upgrade 1\.2\.2 -> 1\.3\.0: 1\.2\.2 runs/),
       expect.stringMatching(/^upgraded 1\.2\.2 -> 1\.3\.0 in/),
+      expect.stringMatching(/^rehearsal: backup restored in/),
     ]);
     w.expectRuns('1.3.0');
   });
@@ -716,5 +804,125 @@ describe('the checks before the switch', () => {
     );
     expect(describeOutcome(passing)).toContain('checked: 1.3.0 can run on the schema as it is');
     untouched(w);
+  });
+});
+
+describe('the rehearsal, on a copy of the data', () => {
+  const upgradeScenario = SCENARIOS[0]!;
+  const rollbackScenario = SCENARIOS[3]!;
+
+  it('an upgrade whose migration fails on this data is refused in the rehearsal, naming the migration, the statement, the error and the key; production untouched', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.failOnData.add('1.3.0');
+    const outcome = await w.operate();
+    expect(outcome.kind).toBe('refused');
+    expect(EXIT_CODES[outcome.kind]).toBe(2);
+    if (outcome.kind !== 'refused') return;
+    expect(outcome.reason).toBe(
+      'the rehearsal on a copy of the data refused it, and production was not touched: migration 0901_unique_title.sql failed at statement 1 of 1 (CREATE UNIQUE INDEX incidents_title_key ON incidents (title)) and was rolled back: could not create unique index "incidents_title_key" (Key (title)=(Disk full) is duplicated.)',
+    );
+    // What to do: read the log (kept), or go on without the rehearsal knowingly.
+    expect(outcome.next).toEqual([{ do: 'read-log', log: expect.stringMatching(/run-1\.log$/) as unknown }, { do: 'skip-rehearsal' }]);
+    expect(describeOutcome(outcome)).toMatch(/SKIP_REHEARSAL=1 \/ --no-rehearsal\)\nnothing was changed$/);
+    expect({ history: w.history(), touched: w.platform.touched, data: w.platform.database.data }).toEqual({ history: [], touched: 0, data: 'live' });
+    expect(existsSync(stateFiles(w.dir).previous)).toBe(false);
+    w.expectRuns('1.2.2');
+    w.expectNoRehearsalLeft();
+    w.expectFinished(outcome);
+  });
+
+  it('an upgrade whose version fails its smoke journey on the copy is refused, naming the check', async () => {
+    const w = new World(upgradeScenario);
+    w.platform.journeyFails.add('1.3.0');
+    const outcome = await w.operate();
+    expect(outcome.kind === 'refused' && outcome.reason).toMatch(
+      /1\.3\.0's smoke journey on the copy failed: GET \/api\/incidents: GET \/api\/incidents: HTTP 500: internal error$/,
+    );
+    expect({ history: w.history(), touched: w.platform.touched }).toEqual({ history: [], touched: 0 });
+    w.expectNoRehearsalLeft();
+  });
+
+  it("a rollback to a version that cannot start on today's schema is refused in its rehearsal, on a copy of the live data", async () => {
+    const w = new World(rollbackScenario);
+    w.platform.broken.add('1.2.2');
+    const outcome = await w.operate();
+    expect(outcome.kind === 'refused' && outcome.reason).toMatch(
+      /1\.2\.2 did not become healthy on a copy of the data: the Tenant Plane crashed: 1\.2\.2 apart exited with 1/,
+    );
+    expect({ history: w.history(), touched: w.platform.touched }).toEqual({ history: [], touched: 0 });
+    w.expectRuns('1.3.0');
+    w.expectNoRehearsalLeft();
+  });
+
+  it("a passing rehearsal's figures are in the run record and the output, and its backup is recorded as proven to restore", async () => {
+    const w = new World(upgradeScenario);
+    const outcome = await w.operate();
+    expect(outcome.kind).toBe('done');
+    const run = outcome.kind === 'done' ? outcome.run : undefined;
+    const rehearsal = run?.rehearsal as RehearsalReport;
+    expect(rehearsal).toMatchObject({
+      version: '1.3.0',
+      copy: { backup: w.platform.database.proven[0], database: expect.stringMatching(/^atlas_rehearsal_\d{8}t\d{6}$/) as unknown, tables: 1, rows: 1 },
+      migrations: {
+        timings: [{ name: '0901_priority.sql' }],
+        longestLock: { mode: 'ACCESS EXCLUSIVE', relation: 'incidents', heldMs: 2, migration: '0901_priority.sql' },
+        overLimit: false,
+      },
+      journey: { passed: 2, total: 2 },
+    });
+    expect(rehearsal.line).toMatch(
+      /^rehearsal: backup restored in [\d.]+ s \(row counts match\), migrations [\d.]+ s \(longest lock: ACCESS EXCLUSIVE on incidents, 2 ms\), 1\.3\.0 healthy on the copy in [\d.]+ s, journey 2\/2$/,
+    );
+    expect(describeOutcome(outcome).split('\n').at(-1)).toBe(rehearsal.line);
+    expect(readRunRecord(run!.log)?.rehearsal).toEqual(rehearsal);
+    expect(w.platform.database.proven).toEqual([expect.stringMatching(/db-backup-1\.2\.2-1\.sql\.gz$/)]);
+    // The copy took the run's stamp: the run after a killed one finds it by that.
+    expect(rehearsal.copy.database).toBe(`atlas_rehearsal_${utcStamp(new Date(run!.startedAt)).toLowerCase()}`);
+  });
+
+  it('a lock held longer than the limit on the copy is flagged in the figures and the log, not refused', async () => {
+    const w = new World(upgradeScenario);
+    const ctx = w.ctx();
+    const outcome = await upgrade({ to: '1.3.0', backup: true, label: 'test' }, { ...ctx, settings: { ...ctx.settings, rehearsal: { lockLimitMs: 1 } } });
+    const rehearsal = (outcome.kind === 'done' ? outcome.run?.rehearsal : undefined) as RehearsalReport;
+    expect(rehearsal.migrations).toMatchObject({ limitMs: 1, overLimit: true });
+    expect(rehearsal.line).toContain('(longest lock: ACCESS EXCLUSIVE on incidents, 2 ms, over the 1 ms limit)');
+    expect(readFileSync(ctx.log.file, 'utf8')).toMatch(/FLAGGED: 0901_priority\.sql held ACCESS EXCLUSIVE on incidents, 2 ms on the copy, over the 1 ms limit/);
+  });
+
+  it('--rehearse-only rehearses and stops: no switch, no history line, the figures in the record and the output', async () => {
+    for (const s of [upgradeScenario, rollbackScenario]) {
+      const w = new World(s);
+      const outcome = await w.operate('only');
+      expect(outcome.kind).toBe('done');
+      const run = outcome.kind === 'done' ? outcome.run : undefined;
+      expect(run?.steps.map((r) => r.step).at(-1)).toBe('rehearse-remove');
+      expect(run).toMatchObject({ rehearseOnly: true, rehearsal: { version: s.to } });
+      expect({ history: w.history(), touched: w.platform.touched }).toEqual({ history: [], touched: 0 });
+      w.expectRuns(s.from);
+      expect(describeOutcome(outcome)).toMatch(
+        new RegExp(
+          `^rehearsed the ${s.op} ${s.from} -> ${s.to} on a copy of the data and stopped there, as asked: production was not touched\\. Log: \\S+\\nrehearsal: `,
+        ),
+      );
+    }
+  });
+
+  it('no rehearsal where there is nothing to rehearse on: the record says why; --rehearse-only is refused there', async () => {
+    const embedded = new World(SCENARIOS[1]!);
+    const outcome = await embedded.operate();
+    expect(outcome.kind === 'done' && outcome.run?.rehearsal).toEqual({
+      skipped: "the embedded database is one process's: it is not copied while the Tenant Plane holds it",
+    });
+    expect(describeOutcome(outcome)).toMatch(/\nrehearsal: none \(the embedded database is one process's/);
+    const only = await new World(SCENARIOS[1]!).operate('only');
+    expect(only.kind === 'refused' && only.reason).toBe(
+      "there is nothing to rehearse on: the embedded database is one process's: it is not copied while the Tenant Plane holds it",
+    );
+    const asked = new World(upgradeScenario);
+    const skipped = await asked.operate('no');
+    expect(skipped.kind === 'done' && skipped.run?.rehearsal).toEqual({ skipped: 'skipped, as asked (--no-rehearsal)' });
+    expect(asked.history()).toEqual(['1.2.2 -> 1.3.0 SUCCESS rehearsal:skipped']);
+    expect(readHistory(stateFiles(asked.dir).history)[0]).toMatchObject({ outcome: 'SUCCESS', unrehearsed: true });
   });
 });

@@ -19,6 +19,7 @@ function tenantPlane(state: { ms: number; version: string; errors5xx: number; we
     counters: async (): Promise<Counters> => ({ errors5xx: state.errors5xx, webhookFailures: 0, agentsOnline: 2 }),
     webhooks: async () => state.webhooks,
     testWebhook: async () => ({ ok: state.testOk, detail: state.testOk ? 'delivered' : 'HTTP 500' }),
+    journey: () => Promise.reject(new Error('the bake runs no journey')),
   };
 }
 

@@ -13,7 +13,8 @@ import { isVersion } from '../../../shared/version.js';
  * says where it went back to); INTERRUPTED a run that was killed (written by the run that found
  * it; a ROLLBACK line when it was on its way back); a ROLLBACK line may end FAILED too, when the
  * way back did not become healthy either. A rollback
- * that restored the database says so: `restored:<backup file>`. This module is the only writer
+ * that restored the database says so: `restored:<backup file>`; a run whose operator skipped its
+ * rehearsal on a copy says `rehearsal:skipped`. This module is the only writer
  * and reader of the file; each line is appended with a single write.
  */
 export type Outcome = 'SUCCESS' | 'FAILED' | 'INTERRUPTED';
@@ -27,10 +28,12 @@ export interface HistoryEntry {
   outcome: Outcome;
   log: string;
   restored?: string | undefined;
+  /** The operator skipped the rehearsal (--no-rehearsal). */
+  unrehearsed?: boolean | undefined;
 }
 
 export function formatHistoryLine(e: HistoryEntry): string {
-  const restored = e.restored ? ` restored:${e.restored}` : '';
+  const restored = `${e.restored ? ` restored:${e.restored}` : ''}${e.unrehearsed ? ' rehearsal:skipped' : ''}`;
   if (e.kind === 'rollback') {
     const outcome = e.outcome === 'SUCCESS' ? '' : ` ${e.outcome}`;
     return `${e.at} ROLLBACK ${e.from} -> ${e.to}${outcome}${restored} log:${e.log}`;
@@ -38,7 +41,7 @@ export function formatHistoryLine(e: HistoryEntry): string {
   return `${e.at} ${e.from} -> ${e.to} ${e.outcome}${restored} log:${e.log}`;
 }
 
-const LINE_RE = /^(\d{8}T\d{6}) (ROLLBACK )?(\S+) -> (\S+)(?: (SUCCESS|FAILED|INTERRUPTED))?(?: restored:(\S+))? log:(\S+)$/;
+const LINE_RE = /^(\d{8}T\d{6}) (ROLLBACK )?(\S+) -> (\S+)(?: (SUCCESS|FAILED|INTERRUPTED))?(?: restored:(\S+))?( rehearsal:skipped)? log:(\S+)$/;
 
 export function parseHistoryLine(line: string): HistoryEntry | undefined {
   const m = LINE_RE.exec(line.trim());
@@ -46,7 +49,7 @@ export function parseHistoryLine(line: string): HistoryEntry | undefined {
   const kind = m[2] ? 'rollback' : 'upgrade';
   const outcome = (m[5] as Outcome | undefined) ?? (kind === 'rollback' ? 'SUCCESS' : undefined);
   if (!outcome || !isVersion(m[3]) || !isVersion(m[4])) return undefined;
-  return { at: m[1] ?? '', kind, from: m[3] ?? '', to: m[4] ?? '', outcome, restored: m[6], log: m[7] ?? '' };
+  return { at: m[1] ?? '', kind, from: m[3] ?? '', to: m[4] ?? '', outcome, restored: m[6], ...(m[7] ? { unrehearsed: true } : {}), log: m[8] ?? '' };
 }
 
 /** The history's entries in file order; lines that are not entries are skipped. */

@@ -11,7 +11,11 @@ import { STEP_NAME, type StepName } from '../step.js';
  * behind, so the next run knows what was under way and can lead back to a known version.
  */
 /** `forward`: towards the operation's target; `way-back`: putting back what it changed, after a failure. */
-export type Phase = 'forward' | 'way-back';
+/** Where a run was: on its way forward, rehearsing on a copy (nothing changed yet), or on its way back. */
+export type Phase = 'forward' | 'rehearsal' | 'way-back';
+
+/** The phase, as a message says where a killed run stopped (after its step's name). */
+export const inPhase = (phase: Phase): string => ({ forward: '', rehearsal: ' in its rehearsal', 'way-back': ' on its way back' })[phase];
 
 export interface Journal {
   op: 'upgrade' | 'rollback';
@@ -32,7 +36,8 @@ const FIELDS = new Set(['op', 'from', 'to', 'step', 'phase', 'startedAt', 'log',
 
 /**
  * The version a run killed here is led back to: an upgrade goes back to the version it left, a
- * rollback is completed, and a way back is completed too.
+ * rollback is completed, and a way back is completed too; one killed in its rehearsal had changed
+ * nothing yet, and stays on the version it started from.
  */
 export function recoveryTarget(journal: Journal): string {
   return journal.phase === 'forward' && journal.op === 'rollback' ? journal.to : journal.from;
@@ -69,7 +74,7 @@ export function readJournal(file: string): Journal | undefined {
     isVersion(j.to) &&
     typeof j.step === 'string' &&
     STEP_NAME.test(j.step) &&
-    (j.phase === undefined || j.phase === 'forward' || j.phase === 'way-back') &&
+    (j.phase === undefined || j.phase === 'forward' || j.phase === 'rehearsal' || j.phase === 'way-back') &&
     typeof j.log === 'string' &&
     typeof j.startedAt === 'string' &&
     !Number.isNaN(Date.parse(j.startedAt)) &&

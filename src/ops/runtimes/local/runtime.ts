@@ -8,7 +8,8 @@ import { localFiles, readCandidate, readCurrent, readStatus, writeCandidate, wri
 import { Executor } from '../../core/exec.js';
 import { Refused } from '../../core/errors.js';
 import { parseReleaseMetadata, RELEASE_FILE, type ReleaseMetadata } from '../../core/release-metadata.js';
-import { migrateStatusOutput, type Candidates, type Runtime, type RuntimeState } from '../runtime.js';
+import { migrateStatusOutput, type Apart, type Candidates, type Runtime, type RuntimeState } from '../runtime.js';
+import { LocalApart } from './apart.js';
 
 /**
  * The Tenant Plane as a local process, for a machine without a container engine: releases
@@ -95,6 +96,11 @@ export class LocalRuntime implements Runtime {
     // of before that counts none: once its status changed at all, which a crash loop also does).
     const switched = (s: SupervisorStatus) => (before.switches === undefined ? s.since !== before.since : (s.switches ?? 0) > before.switches);
     await this.until(`start ${version}`, (s) => switched(s) && s.version === version && s.state !== 'stopped');
+  }
+
+  /** A rehearsal's version runs under tpctl itself, on loopback: the supervisor's children serve production. */
+  apart(): Apart {
+    return new LocalApart(this.dataDir, this.exec);
   }
 
   /** Candidates are children of the supervisor beside the one that serves, on a port of their own. */

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { Executor } from '../core/exec.js';
+import { Refused } from '../core/errors.js';
+import { createBackup, type DatabaseTarget } from './create.js';
+import { createScratch, dropScratch, loadBackupInto } from './scratch.js';
+import { readManifest } from './manifest.js';
+import { checkedBackup } from './verify.js';
+
+export interface RehearsalCopy {
+  url: string;
+  /** The backup it was restored from (for the live data: the one taken for it, since removed). */
+  backup: string;
+  tables: number;
+  rows: number;
+  ms: number;
+}
+
+/**
+ * What a version started on a copy must not do to the world: send the deliveries production
+ * sends. The copy's webhooks are disabled and its queued deliveries dropped (by SQL, whatever
+ * version starts on it; the tables exist since the first release).
+ */
+async function keepToItself(url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, application_name: 'tpctl' });
+  await client.connect();
+  try {
+    await client.query(`DO $$ BEGIN
+      IF to_regclass('webhooks') IS NOT NULL THEN UPDATE webhooks SET enabled = false WHERE enabled; END IF;
+      IF to_regclass('webhook_deliveries') IS NOT NULL THEN DELETE FROM webhook_deliveries WHERE status = 'pending'; END IF;
+    END $$`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * A copy of the database in the scratch database `name` on the same server: the backup `from`
+ * restored by our own restore code (checked first, row counts compared after: the backup's
+ * restore test), or, with `now`, the live data through a backup taken for it and removed after.
+ * A backup whose restore differs is refused. The copy keeps its deliveries to itself.
+ */
+export async function copyForRehearsal(
+  target: DatabaseTarget & { dbUrl: string },
+  name: string,
+  from: { backup: string } | { now: { backupDir: string } },
+  exec: Executor,
+): Promise<RehearsalCopy> {
+  const started = performance.now();
+  const temp = 'now' in from ? mkdtempSync(path.join(from.now.backupDir, '.rehearsal-')) : undefined;
+  try {
+    const file = 'backup' in from ? from.backup : (await createBackup({ ...target, logDir: temp!, reason: 'rehearsal' }, exec)).file;
+    const { manifest, copy } = await checkedBackup(file, target);
+    try {
+      const url = await createScratch(target.dbUrl, name);
+      const loaded = await loadBackupInto(url, copy.read(), manifest, exec);
+      if (loaded.differences.length) throw new Refused(`${file} did not restore as its manifest says: ${loaded.differences.join('; ')}`);
+      await keepToItself(url);
+      return { url, backup: temp ? 'the live data' : file, tables: loaded.tables, rows: loaded.rows, ms: Math.round(performance.now() - started) };
+    } finally {
+      copy.close();
+    }
+  } finally {
+    if (temp) rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/** Drops a rehearsal's copy, if there is one. */
+export const dropRehearsalCopy = (dbUrl: string, name: string): Promise<boolean> => dropScratch(dbUrl, name);
+
+/** The setting that says which backup was last proven to restore, and when: /metrics reads it. */
+export const PROVEN_SETTING = 'backup.last_proven_restore';
+
+/**
+ * Records in the live database that `backup` restored whole just now (a rehearsal's copy, a
+ * drill): the setting, and its audit line, written by tpctl.
+ */
+export async function recordProvenRestore(dbUrl: string, backup: string): Promise<void> {
+  const value = JSON.stringify({ backup: path.basename(backup), takenAt: readManifest(backup).createdAt, provenAt: new Date().toISOString() });
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: dbUrl, application_name: 'tpctl' });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    const [old] = (await client.query<{ value: unknown }>('SELECT value FROM settings WHERE key = $1 FOR UPDATE', [PROVEN_SETTING])).rows;
+    await client.query(
+      `INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, now(), NULL)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now(), updated_by = NULL`,
+      [PROVEN_SETTING, value],
+    );
+    await client.query(
+      `INSERT INTO settings_audit (key, old_value, new_value, changed_by, changed_by_email) VALUES ($1, $2::jsonb, $3::jsonb, NULL, 'tpctl')`,
+      [PROVEN_SETTING, old ? JSON.stringify(old.value) : null, value],
+    );
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

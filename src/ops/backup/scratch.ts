@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream';
+import type { Executor } from '../core/exec.js';
+import { Refused } from '../core/errors.js';
+import { rowCountDifferences } from './database-facts.js';
+import { loadIntoSchema } from './load.js';
+import type { BackupManifest } from './manifest.js';
+import { withDatabase } from './pg-tools.js';
+
+/**
+ * Scratch databases on the server of the live one: a restore test's, a rehearsal's, a drill's.
+ * Each is made empty, loaded with our own restore code, and dropped. Their names are ours alone
+ * (`atlas_rehearsal_20261206t101500`), so a name is checked before it reaches SQL.
+ */
+const SCRATCH_NAME = /^atlas_(restore_test|rehearsal|drill)_[a-z0-9]{1,40}$/;
+
+function checked(name: string): string {
+  if (!SCRATCH_NAME.test(name)) throw new Error(`not a scratch database name: ${JSON.stringify(name)}`);
+  return name;
+}
+
+async function asAdmin<T>(dbUrl: string, work: (query: (sql: string, params?: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: dbUrl, application_name: 'tpctl' });
+  await client.connect();
+  try {
+    return await work((sql, params) => client.query(sql, params));
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Makes the empty scratch database `name` beside the live one; its URL. Refused, saying what to grant, when the role may not. */
+export async function createScratch(dbUrl: string, name: string): Promise<string> {
+  await asAdmin(dbUrl, async (query) => {
+    try {
+      await query(`CREATE DATABASE ${checked(name)}`);
+    } catch (err) {
+      throw new Refused(
+        `cannot create the scratch database ${name} on the server (${(err as Error).message}): the database role needs CREATEDB (ALTER ROLE … CREATEDB)`,
+      );
+    }
+  });
+  return withDatabase(dbUrl, name);
+}
+
+/** Drops the scratch database `name` if it is there, ending its sessions first (an instance a killed run left may hold one). Says whether it was there. */
+export async function dropScratch(dbUrl: string, name: string): Promise<boolean> {
+  return asAdmin(dbUrl, async (query) => {
+    const found = (await query('SELECT 1 FROM pg_database WHERE datname = $1', [checked(name)])) as { rowCount: number };
+    if (!found.rowCount) return false;
+    await query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+    await query(`DROP DATABASE IF EXISTS ${name}`);
+    return true;
+  });
+}
+
+/** Loads a checked backup's bytes into the (empty) database at `url`; the tables it holds and how their row counts differ from the manifest's. */
+export async function loadBackupInto(
+  url: string,
+  compressed: Readable,
+  manifest: BackupManifest,
+  exec: Executor,
+): Promise<{ tables: number; rows: number; differences: string[] }> {
+  const counts = await loadIntoSchema(url, compressed, 'public', exec);
+  return {
+    tables: Object.keys(counts).length,
+    rows: Object.values(counts).reduce((a, b) => a + b, 0),
+    differences: rowCountDifferences(manifest.tables, counts),
+  };
+}
