@@ -2,6 +2,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { agentsRepository } from '../db/agents.js';
+import { settingsRepository } from '../db/settings.js';
+import { parseBackupFileName, PROVEN_RESTORE_SETTING } from '../shared/names.js';
 import type { Database } from '../db/database.js';
 import { requireUser, type Credentials } from './auth/access.js';
 
@@ -39,6 +41,37 @@ export function createMetrics(db: Database, version: string, agentOnlineSeconds:
       this.set(await agents.countOnline());
     },
   });
+  // What tpctl recorded of the newest backup proven to restore (an admin may write the setting too:
+  // read as untrusted). Labelled by the backup, so that there is no sample at all until one is.
+  const proven = async (): Promise<{ backup: string; takenAt: number; provenAt: number } | undefined> => {
+    const value = (await settingsRepository(db).find(PROVEN_RESTORE_SETTING))?.value as Record<string, unknown> | null | undefined;
+    const backup = typeof value?.backup === 'string' && parseBackupFileName(value.backup) ? value.backup : undefined;
+    const takenAt = typeof value?.takenAt === 'string' ? Date.parse(value.takenAt) : NaN;
+    const provenAt = typeof value?.provenAt === 'string' ? Date.parse(value.provenAt) : NaN;
+    return backup && Number.isFinite(takenAt) && Number.isFinite(provenAt) ? { backup, takenAt, provenAt } : undefined;
+  };
+  const provenGauge = (name: string, help: string, figure: (p: { takenAt: number; provenAt: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['backup'],
+      registers: [registry],
+      async collect() {
+        const p = await proven();
+        this.reset();
+        if (p) this.set({ backup: p.backup }, figure(p));
+      },
+    });
+  provenGauge(
+    'atlas_backup_last_proven_restore_timestamp_seconds',
+    'When a backup was last proven to restore (a rehearsal, a drill), in Unix seconds',
+    (p) => p.provenAt / 1000,
+  );
+  provenGauge(
+    'atlas_backup_proven_age_seconds',
+    'The age of the newest backup proven to restore: seconds since it was taken',
+    (p) => (Date.now() - p.takenAt) / 1000,
+  );
   return {
     registry,
     webhookDelivery: (outcome) => deliveries.inc({ outcome }),

@@ -56,6 +56,12 @@ export function scratchDatabaseName(purpose: 'rehearsal' | 'drill', runStartedAt
   return `atlas_${purpose}_${utcStamp(runStartedAt).toLowerCase()}`;
 }
 
+/**
+ * The setting in which tpctl records the newest backup proven to restore (a rehearsal's copy, a
+ * drill): `{ backup, takenAt, provenAt }`. /metrics reads it.
+ */
+export const PROVEN_RESTORE_SETTING = 'backup.last_proven_restore';
+
 /** `atlas-support-<UTC stamp>.tar.gz`: what `tpctl support-bundle` writes. */
 export function supportBundleName(at: Date): string {
   return `atlas-support-${utcStamp(at)}.tar.gz`;

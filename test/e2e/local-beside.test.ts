@@ -54,13 +54,27 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
     const downtime = await measureDowntime(url, async () => {
       taken = [
         await steps(['upgrade', '--to', '1.3.0', '--no-backup'], 0),
-        await steps(['upgrade', '--to', '1.3.2', '--no-backup'], 1),
+        // Its rehearsal would refuse it (the rehearsal's own tests): here the candidate must fail.
+        await steps(['upgrade', '--to', '1.3.2', '--no-backup', '--no-rehearsal'], 1),
         await steps(['rollback', '--to', '1.2.2'], 0),
       ];
     });
     expect(downtime).toMatchObject({ failed: 0 });
     expect(downtime.total).toBeGreaterThan(20);
-    expect(taken[0]).toEqual(['preflight', 'path-check', 'schema-check', 'previous-version', 'start-candidate', 'wait-healthy', 'verify', 'promote']);
+    const rehearsal = ['rehearse-copy', 'rehearse-start', 'rehearse-journey', 'rehearse-remove'];
+    expect(taken[0]).toEqual([
+      'preflight',
+      'path-check',
+      'schema-check',
+      rehearsal[0],
+      'rehearse-migrate',
+      ...rehearsal.slice(1),
+      'previous-version',
+      'start-candidate',
+      'wait-healthy',
+      'verify',
+      'promote',
+    ]);
     // The crashing candidate was removed and the previous version's record put back; 1.3.0, which never stopped, was confirmed.
     expect(taken[1]).toEqual([
       'preflight',
@@ -74,13 +88,13 @@ describe('the local runtime on PostgreSQL: the new version beside the old one', 
       'wait-healthy',
       'verify',
     ]);
-    expect(taken[2]).toEqual(['preflight', 'schema-check', 'start-candidate', 'wait-healthy', 'verify', 'promote']);
+    expect(taken[2]).toEqual(['preflight', 'schema-check', ...rehearsal, 'start-candidate', 'wait-healthy', 'verify', 'promote']);
     expect(readStatus(path.join(dir, 'data'))).toMatchObject({ version: '1.2.2', state: 'running' });
     expect(readStatus(path.join(dir, 'data'))?.candidate).toBeUndefined();
   }, 120_000);
 
   it('a run killed while its candidate bakes leaves it to the next run, which removes it first', async () => {
-    const child = spawn(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), 'upgrade', '--to', '1.3.0', '--no-backup'], {
+    const child = spawn(process.execPath, [path.join(appRoot, 'dist', 'cli', 'tpctl.js'), 'upgrade', '--to', '1.3.0', '--no-backup', '--no-rehearsal'], {
       cwd: dir,
       env: { ...env, ATLAS_BAKE_SECONDS: '60' },
       stdio: 'ignore',

@@ -1,5 +1,6 @@
 import parsePrometheus from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
+import { PROVEN_RESTORE_SETTING } from '../../src/shared/names.js';
 import { METRICS_TOKEN, signedInApp, TEST_VERSION } from '../support/app.js';
 
 describe('GET /metrics', () => {
@@ -47,5 +48,47 @@ describe('GET /metrics', () => {
     expect(families.get('atlas_webhook_deliveries_total')?.type).toBe('COUNTER');
     expect(families.get('process_cpu_seconds_total')?.type).toBe('COUNTER');
     expect(families.get('nodejs_eventloop_lag_seconds')?.type).toBe('GAUGE');
+  });
+});
+
+describe('GET /metrics: the newest backup proven to restore', () => {
+  const t = signedInApp();
+  const read = async () => {
+    const res = await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const families = new Map(parsePrometheus(res.body).map((f) => [f.name, f]));
+    const sample = (name: string) => families.get(name)?.metrics[0];
+    return { provenAt: sample('atlas_backup_last_proven_restore_timestamp_seconds'), age: sample('atlas_backup_proven_age_seconds') };
+  };
+  const record = (value: unknown) =>
+    t.db.query(`INSERT INTO settings (key, value) VALUES ($1, $2::jsonb) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [
+      PROVEN_RESTORE_SETTING,
+      JSON.stringify(value),
+    ]);
+
+  it('is absent until tpctl records one, then gives when it was proven and how old the backup is', async () => {
+    expect(await read()).toEqual({ provenAt: undefined, age: undefined });
+    const takenAt = new Date(Date.now() - 3_600_000).toISOString();
+    const backup = 'db-backup-1.2.2-20261206T000000.sql.gz';
+    await record({ backup, takenAt, provenAt: '2026-12-06T01:00:00.000Z' });
+    const { provenAt, age } = await read();
+    expect(provenAt).toEqual({ value: String(Date.parse('2026-12-06T01:00:00.000Z') / 1000), labels: { backup } });
+    expect(age?.labels).toEqual({ backup });
+    expect(Number(age?.value)).toBeGreaterThanOrEqual(3600);
+    expect(Number(age?.value)).toBeLessThan(3600 + 600);
+  });
+
+  it('a value that is not what tpctl writes (an admin may set any) gives no figure, not a wrong one or an error', async () => {
+    const times = { takenAt: '2026-12-06T00:00:00.000Z', provenAt: '2026-12-06T01:00:00.000Z' };
+    for (const value of [
+      { backup: 'db-backup-1.2.2-20261206T000000.sql.gz', takenAt: 'yesterday', provenAt: 'today' },
+      { backup: 'x"} 1\nfake_metric{a="', ...times },
+      { ...times },
+      'proven',
+      { backup: 'db-backup-1.2.2-20261206T000000.sql.gz', takenAt: 1, provenAt: 2 },
+      null,
+    ]) {
+      await record(value);
+      expect(await read()).toEqual({ provenAt: undefined, age: undefined });
+    }
   });
 });

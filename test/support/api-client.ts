@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 /** A logged-in user of a running Tenant Plane, over real HTTP. */
 export class ApiClient {
-  private cookie = '';
+  /** The session cookie, for a request the client does not make itself (a text answer such as /metrics). */
+  cookie = '';
 
   constructor(public base: string) {}
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { appRoot } from '../../src/shared/app-root.js';
 import { tempDir } from './temp.js';
@@ -8,7 +8,16 @@ export interface ReleaseOptions {
   version: string;
   /** Migration files to add or replace: name → SQL. */
   migrations?: Record<string, string>;
+  /**
+   * Its start-up check demands its own latest migration: it refuses to start on a schema that a
+   * newer version moved ahead (where ours serves on it), as some products' older versions do.
+   */
+  refusesSchemaAhead?: boolean;
 }
+
+/** The line of the built server that accepts a schema ahead, and what a strict version does there instead. */
+const ACCEPTS_AHEAD = "log.warn({ ahead: result.state.ahead }, 'the schema is ahead of this version (as after a rollback); serving on it');";
+const REFUSES_AHEAD = "throw new Error(`this version runs only on its own latest migration; the schema is ahead: ${result.state.ahead.join(', ')}`);";
 
 /**
  * A release of the Tenant Plane as it is shipped (built code, migrations, version file) in a
@@ -26,6 +35,12 @@ export function makeRelease(options: ReleaseOptions): string {
   writeFileSync(path.join(dir, '.atlas-version'), `${options.version}\n`);
   for (const [name, sql] of Object.entries(options.migrations ?? {})) {
     writeFileSync(path.join(dir, 'migrations', name), sql);
+  }
+  if (options.refusesSchemaAhead) {
+    const start = path.join(dir, 'dist', 'server', 'start.js');
+    const code = readFileSync(start, 'utf8');
+    if (!code.includes(ACCEPTS_AHEAD)) throw new Error(`${start} no longer has the line a strict release replaces: update test/support/release.ts`);
+    writeFileSync(start, code.replace(ACCEPTS_AHEAD, REFUSES_AHEAD));
   }
   return dir;
 }

@@ -4,6 +4,7 @@ import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import { createBackup, type DatabaseTarget } from './create.js';
 import { createScratch, dropScratch, loadBackupInto } from './scratch.js';
+import { PROVEN_RESTORE_SETTING } from '../../shared/names.js';
 import { readManifest } from './manifest.js';
 import { checkedBackup } from './verify.js';
 
@@ -69,9 +70,6 @@ export async function copyForRehearsal(
 /** Drops a rehearsal's copy, if there is one. */
 export const dropRehearsalCopy = (dbUrl: string, name: string): Promise<boolean> => dropScratch(dbUrl, name);
 
-/** The setting that says which backup was last proven to restore, and when: /metrics reads it. */
-export const PROVEN_SETTING = 'backup.last_proven_restore';
-
 /**
  * Records in the live database that `backup` restored whole just now (a rehearsal's copy, a
  * drill): the setting, and its audit line, written by tpctl.
@@ -83,15 +81,15 @@ export async function recordProvenRestore(dbUrl: string, backup: string): Promis
   await client.connect();
   try {
     await client.query('BEGIN');
-    const [old] = (await client.query<{ value: unknown }>('SELECT value FROM settings WHERE key = $1 FOR UPDATE', [PROVEN_SETTING])).rows;
+    const [old] = (await client.query<{ value: unknown }>('SELECT value FROM settings WHERE key = $1 FOR UPDATE', [PROVEN_RESTORE_SETTING])).rows;
     await client.query(
       `INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, now(), NULL)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now(), updated_by = NULL`,
-      [PROVEN_SETTING, value],
+      [PROVEN_RESTORE_SETTING, value],
     );
     await client.query(
       `INSERT INTO settings_audit (key, old_value, new_value, changed_by, changed_by_email) VALUES ($1, $2::jsonb, $3::jsonb, NULL, 'tpctl')`,
-      [PROVEN_SETTING, old ? JSON.stringify(old.value) : null, value],
+      [PROVEN_RESTORE_SETTING, old ? JSON.stringify(old.value) : null, value],
     );
     await client.query('COMMIT');
   } catch (err) {

@@ -125,6 +125,16 @@ export function migrateStatusOutput(result: CommandResult, version: string): str
   throw new Refused(`${version}'s own tpctl migrate status could not check the database: ${why}`);
 }
 
+/** The last line a release's own tpctl printed on failure, without its `tpctl <command>: ` prefix: what went wrong, in its words. */
+export function releaseError(result: CommandResult, what: string): string {
+  const last = result.stderr
+    .trim()
+    .split('\n')
+    .at(-1)
+    ?.replace(/^tpctl [a-z -]+: /, '');
+  return last || `${what} ended with ${result.signal ? `signal ${result.signal}` : `exit ${result.code}`}`;
+}
+
 /** What a wait for health asks the platform: the crash it shows, or undefined while there is none. */
 export const crashOf = (running: Pick<Runtime, 'state'>) => async (): Promise<string | undefined> => {
   const state = await running.state();

@@ -7,7 +7,7 @@ import { processAlive } from '../../../shared/file-lock.js';
 import { openNoFollow, readJsonFile, readTextIfPresent, writeFileAtomic } from '../../../shared/files.js';
 import type { Executor } from '../../core/exec.js';
 import { Refused } from '../../core/errors.js';
-import type { Apart, Candidate } from '../runtime.js';
+import { releaseError, type Apart, type Candidate } from '../runtime.js';
 import { localFiles } from './files.js';
 
 /** How long a stopped instance gets to finish, as the supervisor gives its children. */
@@ -62,7 +62,7 @@ export class LocalApart implements Apart {
       env: { DB_URL: dbUrl },
       timeoutMs: 3_600_000,
     });
-    if (result.code !== 0) throw new Refused(result.stderr.trim().split('\n').at(-1) || `${version}'s tpctl migrate up ended with exit ${result.code}`);
+    if (result.code !== 0) throw new Refused(releaseError(result, `${version}'s tpctl migrate up`));
     return result.stdout;
   }
 
