@@ -11,7 +11,7 @@ import { sharedPostgres } from '../support/backends.js';
 import { measureDowntime } from '../support/downtime.js';
 import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
-import { makeRelease, PRIORITY } from '../support/release.js';
+import { makeRelease, PRIORITY, UNIQUE_TITLE } from '../support/release.js';
 import { tempDir } from '../support/temp.js';
 import { runProcess, tpctl } from '../support/tpctl.js';
 
@@ -28,10 +28,6 @@ let dbUrl: string;
 const data = (file: string) => path.join(dir, 'data', file);
 const local = (args: string[]) => tpctl(args, env, { cwd: dir });
 const script = (name: string, extra: Record<string, string>) => runProcess('bash', [`scripts/${name}`], { ...env, ...extra }, { cwd: dir });
-const UNIQUE_TITLE = {
-  '0920_unique_incident_title.sql':
-    '-- atlas:allow add-constraint titles are unique from 1.3.1 on\n-- atlas:allow index-not-concurrently the table is small\nCREATE UNIQUE INDEX incidents_title_key ON incidents (title);\n',
-};
 
 async function sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
   const client = new pg.Client({ connectionString: dbUrl });

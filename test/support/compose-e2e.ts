@@ -7,7 +7,7 @@ import { sharedPostgres } from './backends.js';
 import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
 import { buildOnce } from './image-cache.js';
 import { composeV2Config } from './platforms.js';
-import { buildRelease, PRIORITY, RELEASES_WITH_METADATA } from './release.js';
+import { buildRelease, PRIORITY, RELEASES_WITH_METADATA, UNIQUE_TITLE } from './release.js';
 import { oncePerRun } from './run-once.js';
 
 /**
@@ -29,6 +29,9 @@ function buildImages(): void {
   buildVariant('1.2.2', '1.3.4', PRIORITY, { answerDelayMs: 400 });
   // Adds the column, then crashes on start: a migration that cannot apply.
   buildVariant('1.2.2', '1.3.2', { ...PRIORITY, '0901_broken.sql': 'INSERT INTO no_such_table VALUES (1);\n' });
+  // The rehearsal's finds: titles made unique over data that holds two alike; a version that will not run on a schema ahead of it.
+  buildVariant('1.2.2', '1.3.5', { ...PRIORITY, ...UNIQUE_TITLE });
+  buildVariant('1.2.2', '1.2.1', {}, { refusesSchemaAhead: true });
   // Releases with their own release.json and migrations, built by the scripts as a developer builds them.
   for (const release of Object.values(RELEASES_WITH_METADATA)) {
     buildOnce(`${IMAGE}:${release.version}`, { release }, () =>

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { appRoot } from '../../src/shared/app-root.js';
 import { RELEASE_LABEL } from '../../src/ops/core/release-metadata.js';
 import { buildOnce, imageId } from './image-cache.js';
+import { strictStartJs } from './release.js';
 import { tempDir } from './temp.js';
 import { freePort } from './postgres-server.js';
 import { runProcess, tpctl, type RunResult } from './tpctl.js';
@@ -30,20 +31,29 @@ export const IMAGE = 'atlasai/tenant-plane';
  * carries no release metadata, as a release built before releases did (the base's label is
  * blanked); releases with metadata are built by the scripts (buildRelease, then build-image.sh).
  */
-export function buildVariant(
-  base: string,
-  tag: string,
-  migrations: Record<string, string>,
-  options: { versionFile?: string; answerDelayMs?: number } = {},
-): void {
-  buildOnce(`${IMAGE}:${tag}`, { variantOf: imageId(`${IMAGE}:${base}`), migrations, options }, () => buildVariantImage(base, tag, migrations, options));
+export function buildVariant(base: string, tag: string, migrations: Record<string, string>, options: VariantOptions = {}): void {
+  const strict = options.refusesSchemaAhead ? strictStartJs() : undefined;
+  buildOnce(`${IMAGE}:${tag}`, { variantOf: imageId(`${IMAGE}:${base}`), migrations, options, strict }, () =>
+    buildVariantImage(base, tag, migrations, options),
+  );
 }
 
-function buildVariantImage(base: string, tag: string, migrations: Record<string, string>, options: { versionFile?: string; answerDelayMs?: number }): void {
+interface VariantOptions {
+  versionFile?: string;
+  answerDelayMs?: number;
+  /** Its start-up check demands its own latest migration (see makeRelease). */
+  refusesSchemaAhead?: boolean;
+}
+
+function buildVariantImage(base: string, tag: string, migrations: Record<string, string>, options: VariantOptions): void {
   const dir = tempDir('atlas-variant-');
   mkdirSync(path.join(dir, 'app', 'migrations'), { recursive: true });
   writeFileSync(path.join(dir, 'app', '.atlas-version'), `${options.versionFile ?? tag}\n`);
   for (const [name, sql] of Object.entries(migrations)) writeFileSync(path.join(dir, 'app', 'migrations', name), sql);
+  if (options.refusesSchemaAhead) {
+    mkdirSync(path.join(dir, 'app', 'dist', 'server'), { recursive: true });
+    writeFileSync(path.join(dir, 'app', 'dist', 'server', 'start.js'), strictStartJs());
+  }
   let slow = '';
   if (options.answerDelayMs) {
     // Loaded before the server by NODE_OPTIONS: each request reaches it answerDelayMs late.

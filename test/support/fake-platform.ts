@@ -276,7 +276,7 @@ export class FakePlatform implements Runtime, TenantPlane {
   };
 
   /** A rehearsal's versions apart: on a copy, so nothing they do touches production (`touched`). */
-  apart = (): Apart => ({
+  apart = async (): Promise<Apart> => ({
     migrate: (version: string, dbUrl: string) =>
       this.call(
         { mutates: true },

@@ -19,6 +19,14 @@ export interface ReleaseOptions {
 const ACCEPTS_AHEAD = "log.warn({ ahead: result.state.ahead }, 'the schema is ahead of this version (as after a rollback); serving on it');";
 const REFUSES_AHEAD = "throw new Error(`this version runs only on its own latest migration; the schema is ahead: ${result.state.ahead.join(', ')}`);";
 
+/** This checkout's built dist/server/start.js, as a strict version has it (refusesSchemaAhead). */
+export function strictStartJs(): string {
+  const start = path.join(appRoot, 'dist', 'server', 'start.js');
+  const code = readFileSync(start, 'utf8');
+  if (!code.includes(ACCEPTS_AHEAD)) throw new Error(`${start} no longer has the line a strict release replaces: update test/support/release.ts`);
+  return code.replace(ACCEPTS_AHEAD, REFUSES_AHEAD);
+}
+
 /**
  * A release of the Tenant Plane as it is shipped (built code, migrations, version file) in a
  * directory of its own, so a test can run several versions side by side.
@@ -36,12 +44,7 @@ export function makeRelease(options: ReleaseOptions): string {
   for (const [name, sql] of Object.entries(options.migrations ?? {})) {
     writeFileSync(path.join(dir, 'migrations', name), sql);
   }
-  if (options.refusesSchemaAhead) {
-    const start = path.join(dir, 'dist', 'server', 'start.js');
-    const code = readFileSync(start, 'utf8');
-    if (!code.includes(ACCEPTS_AHEAD)) throw new Error(`${start} no longer has the line a strict release replaces: update test/support/release.ts`);
-    writeFileSync(start, code.replace(ACCEPTS_AHEAD, REFUSES_AHEAD));
-  }
+  if (options.refusesSchemaAhead) writeFileSync(path.join(dir, 'dist', 'server', 'start.js'), strictStartJs());
   return dir;
 }
 
@@ -78,6 +81,11 @@ export function buildRelease(options: CheckoutRelease): string {
 
 /** The releases the compatibility checks are proven with, on Docker Compose and the local runtime. */
 export const PRIORITY = { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' };
+/** Titles unique from here on: past the linter under its waivers, and on an empty database; not on data that holds two alike. */
+export const UNIQUE_TITLE = {
+  '0920_unique_incident_title.sql':
+    '-- atlas:allow add-constraint titles are unique from 1.3.1 on\n-- atlas:allow index-not-concurrently the table is small\nCREATE UNIQUE INDEX incidents_title_key ON incidents (title);\n',
+};
 export const RELEASES_WITH_METADATA = {
   /** Can only be upgraded to from 1.3.0 on. */
   '2.0.0': { version: '2.0.0', declared: { minimumUpgradeFrom: '1.3.0' }, migrations: PRIORITY },

@@ -23,12 +23,13 @@ export function planFrom(
 export type Rehearsing = 'yes' | 'no' | 'only';
 
 /** What a rehearsal needs (the runtime's versions apart, PostgreSQL on its server), or why there is none. */
-export function rehearsalWhere(ctx: OpsContext, asked: Rehearsing = 'yes'): { apart: Apart; database: DatabaseWork } | { skipped: string } {
+export async function rehearsalWhere(ctx: OpsContext, asked: Rehearsing = 'yes'): Promise<{ apart: Apart; database: DatabaseWork } | { skipped: string }> {
   if (asked === 'no') return { skipped: 'skipped, as asked (--no-rehearsal)' };
   const { database, runtime } = ctx;
   if (!database) return { skipped: 'the database is not reachable from here (DB_URL)' };
   if (database.embedded) return { skipped: "the embedded database is one process's: it is not copied while the Tenant Plane holds it" };
-  const apart = runtime.apart?.();
+  const apart = await runtime.apart?.();
   if (!apart) return { skipped: `on ${runtime.name} the versions run in the cluster, not from here` };
+  if ('cannot' in apart) return { skipped: apart.cannot };
   return { apart, database };
 }

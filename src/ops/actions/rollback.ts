@@ -93,7 +93,7 @@ export async function planRollback(request: RollbackRequest, ctx: OpsContext): P
   ];
   // Going back to the version that runs restarts it: there is nothing new to rehearse.
   const only = request.rehearsal === 'only';
-  const rehearsing = to === from && !restore ? { skipped: `${to} runs already: it is only restarted` } : rehearsalWhere(ctx, request.rehearsal);
+  const rehearsing = to === from && !restore ? { skipped: `${to} runs already: it is only restarted` } : await rehearsalWhere(ctx, request.rehearsal);
   if (only && 'skipped' in rehearsing) throw new Refused(`there is nothing to rehearse on: ${rehearsing.skipped}`);
   if ('apart' in rehearsing) {
     steps.push(

@@ -47,7 +47,7 @@ export async function planUpgrade(request: UpgradeRequest, ctx: OpsContext): Pro
   log.write(`upgrade ${from} -> ${to} on ${runtime.describe()}`);
   const baking = ctx.settings.bake.seconds > 0;
   const only = request.rehearsal === 'only';
-  const rehearsing = rehearsalWhere(ctx, request.rehearsal);
+  const rehearsing = await rehearsalWhere(ctx, request.rehearsal);
   if (only && 'skipped' in rehearsing) throw new Refused(`there is nothing to rehearse on: ${rehearsing.skipped}`);
   // The embedded database is one process's: a candidate could not open it beside the old version.
   const candidates = database?.embedded || only ? undefined : await runtime.candidates?.();

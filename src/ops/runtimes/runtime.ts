@@ -64,9 +64,10 @@ export interface Runtime {
   candidates?(): Promise<Candidates | undefined>;
   /**
    * Running a version apart from production (a rehearsal's): on a copy of the database, at an
-   * address of its own, with no traffic. Absent where it cannot be done from here (Kubernetes, Helm).
+   * address of its own, with no traffic; or why this set-up cannot. Absent where it cannot be done
+   * from here (Kubernetes, Helm).
    */
-  apart?(): Apart;
+  apart?(): Promise<Apart | { cannot: string }>;
   /** Platforms with numbered revisions (Kubernetes, Helm): the version a revision runs. */
   versionAtRevision?(revision: number): Promise<string>;
   /** Platforms with numbered revisions: each, oldest first, with the version it runs. */

@@ -80,8 +80,8 @@ async function removeRehearsal(apart: Apart, database: DatabaseWork, name: strin
  * run's start (the copy's name) and by the runtime (the version started apart).
  */
 export async function removeRehearsalLeftovers(ctx: OpsContext, killedRunStartedAt: Date): Promise<void> {
-  const apart = ctx.runtime.apart?.();
-  if (!apart || !ctx.database?.dbUrl) return;
+  const apart = await ctx.runtime.apart?.();
+  if (!apart || 'cannot' in apart || !ctx.database?.dbUrl) return;
   const removed = await removeRehearsal(apart, ctx.database, scratchDatabaseName('rehearsal', killedRunStartedAt));
   if (removed !== 'nothing was left') ctx.log.write(`the interrupted run's rehearsal: ${removed}`);
 }

@@ -9,6 +9,7 @@ import type { ComposeCli } from './files.js';
  */
 export const COMPOSE_ENV = { ATLAS_VERSION: undefined };
 const CANDIDATE_LABEL = 'org.atlasai.candidate=true';
+const APART_LABEL = 'org.atlasai.rehearsal=true';
 
 /** The commands of the Compose driver, as data: what they are is tested without Docker. */
 export class ComposeCommands {
@@ -53,6 +54,30 @@ export class ComposeCommands {
   });
   /** The candidates of this deployment: one-off containers of the service, labelled by tpctl. */
   candidateIds = (): Command => ({ argv: ['docker', 'ps', '-aq', ...this.labelled(CANDIDATE_LABEL)] });
+  /** What a rehearsal ran apart for this deployment (the project's directory labels it). */
+  apartIds = (): Command => ({ argv: ['docker', 'ps', '-aq', ...this.labelled(APART_LABEL)] });
+  /**
+   * A version apart, for a rehearsal: the image of `version` with the service's environment (the
+   * values travel in the environment of the docker CLI, never in argv: `-e NAME`), on the host's
+   * network at `port`, labelled for this deployment.
+   */
+  runApart = (image: string, names: readonly string[], env: Record<string, string>): Command => ({
+    argv: [
+      'docker',
+      'run',
+      '-d',
+      '--network',
+      'host',
+      '-l',
+      APART_LABEL,
+      '-l',
+      `com.docker.compose.project.working_dir=${this.projectDir}`,
+      ...names.flatMap((n) => ['-e', n]),
+      image,
+    ],
+    env,
+    timeoutMs: 120_000,
+  });
   private labelled = (...labels: string[]) =>
     [`com.docker.compose.project.working_dir=${this.projectDir}`, ...labels].flatMap((l) => ['--filter', `label=${l}`]);
   /**
@@ -92,10 +117,13 @@ export class ComposeCommands {
    * The image's own `tpctl migrate status --json` in a one-off container on the host network,
    * against the same database (DB_URL travels in the environment, never in argv).
    */
-  static migrateStatus = (image: string, dbUrl: string): Command => ({
-    argv: ['docker', 'run', '--rm', '--network', 'host', '-e', 'DB_URL', image, 'node', '/app/dist/cli/tpctl.js', 'migrate', 'status', '--json'],
+  static migrateStatus = (image: string, dbUrl: string): Command => ComposeCommands.imageTpctl(image, dbUrl, ['migrate', 'status', '--json'], 120_000);
+  /** The image's own `tpctl migrate up --json`, the same way: a rehearsal's migrations on its copy. */
+  static migrateUp = (image: string, dbUrl: string): Command => ComposeCommands.imageTpctl(image, dbUrl, ['migrate', 'up', '--json'], 3_600_000);
+  private static imageTpctl = (image: string, dbUrl: string, args: string[], timeoutMs: number): Command => ({
+    argv: ['docker', 'run', '--rm', '--network', 'host', '-e', 'DB_URL', image, 'node', '/app/dist/cli/tpctl.js', ...args],
     env: { DB_URL: dbUrl },
-    timeoutMs: 120_000,
+    timeoutMs,
   });
 }
 

@@ -8,7 +8,8 @@ import { ComposeFileError, effectiveImage, findServiceImage, withTag, type Servi
 import { composeFiles, type ComposeCli } from './files.js';
 import { Refused } from '../../core/errors.js';
 import { parseReleaseMetadata, RELEASE_LABEL, type ReleaseMetadata } from '../../core/release-metadata.js';
-import { migrateStatusOutput, type Runtime, type RuntimeState } from '../runtime.js';
+import { migrateStatusOutput, type Apart, type Runtime, type RuntimeState } from '../runtime.js';
+import { composeApart } from './apart.js';
 import { ComposeCandidates } from './candidates.js';
 import { COMPOSE_ENV, ComposeCommands, parseContainerState } from './commands.js';
 import { ProxyApi, proxyRefusal } from './proxy.js';
@@ -67,15 +68,21 @@ export class ComposeRuntime implements Runtime {
     return this.read;
   }
 
-  private async readImage(): Promise<ServiceImage> {
+  /** Compose's merged configuration (`compose config`), refused when Compose cannot read it. */
+  private async config(): Promise<string> {
     const config = await this.exec.run(this.commands.config());
     if (config.code !== 0) throw new Refused(`${this.describe()}: Compose cannot read its configuration:\n${tail(config.stderr, 10)}`);
+    return config.stdout;
+  }
+
+  private async readImage(): Promise<ServiceImage> {
+    const config = await this.config();
     const text = (file: string) => ({ path: file, text: readFileSync(file, 'utf8') });
     const envFile = path.join(this.commands.projectDir, '.env');
     const image = findServiceImage(
       { files: this.commands.files.map(text), envFile: existsSync(envFile) ? text(envFile) : undefined, shell: { ...process.env, ...COMPOSE_ENV } },
       this.options.service,
-      effectiveImage(config.stdout, this.options.service),
+      effectiveImage(config, this.options.service),
     );
     if (image.repository !== this.options.image) {
       throw new Refused(`${this.describe()} runs image ${image.repository}, not ${this.options.image}`, [{ do: 'set', setting: 'image' }]);
@@ -165,6 +172,21 @@ export class ComposeRuntime implements Runtime {
     await this.up();
     // With the proxy, the service takes the traffic again (a candidate may have had it).
     await (await this.candidates())?.discard();
+  }
+
+  /** A rehearsal's versions apart: the image of the version with the service's settings, on the host's network. */
+  apart(): Promise<Apart | { cannot: string }> {
+    return composeApart(
+      {
+        image: this.options.image,
+        service: this.options.service,
+        config: () => this.config(),
+        stateOf: (c) => this.stateOf(c),
+        versionIn: (c) => this.versionIn(c),
+      },
+      this.exec,
+      this.commands,
+    );
   }
 
   async candidates(): Promise<ComposeCandidates | undefined> {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../core/free-port.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../../../shared/file-lock.js';
 import { openNoFollow, readJsonFile, readTextIfPresent, writeFileAtomic } from '../../../shared/files.js';
@@ -12,16 +12,6 @@ import { localFiles } from './files.js';
 
 /** How long a stopped instance gets to finish, as the supervisor gives its children. */
 const STOP_GRACE_MS = 15_000;
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 /** What `start` left in `<data>/rehearsal/instance.json`: enough for a later run to stop it. */
 interface InstanceFile {

@@ -99,7 +99,7 @@ export class LocalRuntime implements Runtime {
   }
 
   /** A rehearsal's version runs under tpctl itself, on loopback: the supervisor's children serve production. */
-  apart(): Apart {
+  async apart(): Promise<Apart> {
     return new LocalApart(this.dataDir, this.exec);
   }
 

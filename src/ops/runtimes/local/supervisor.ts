@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../core/free-port.js';
 import { openNoFollow } from '../../../shared/files.js';
 import { HANDOFF, isReadyMessage } from '../../../shared/handoff.js';
 import { localFiles, readCandidate, readCurrent, writeStatus, type CandidateStatus, type SupervisorStatus } from './files.js';
@@ -11,16 +12,6 @@ import { localFiles, readCandidate, readCurrent, writeStatus, type CandidateStat
 const HOLD_MS = 30_000;
 /** A Tenant Plane asked to stop gets this long to finish its requests in flight. */
 const STOP_GRACE_MS = 15_000;
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 interface Child {
   version: string;
