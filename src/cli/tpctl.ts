@@ -22,6 +22,7 @@ const COMMANDS: { name: string; summary: string }[] = [
   { name: 'backup create', summary: 'take a verified database backup (db-backup-<version>-<time>.sql.gz)' },
   { name: 'backup list', summary: 'the backups in ATLAS_LOG_DIR, newest first' },
   { name: 'backup verify', summary: 'check a backup against its manifest (and with --restore-test, by restoring it)' },
+  { name: 'backup drill', summary: 'prove a backup restores: into a scratch database, its version started on it, the smoke journey' },
   { name: 'backup sign', summary: 'sign a backup taken before signing or elsewhere, once it passes every other check' },
   { name: 'backup rotate-key', summary: 'a new backup signing key; the older ones stay to check older backups' },
   { name: 'restore', summary: 'restore a backup into the database, all or nothing (--undo puts the data back)' },

@@ -43,7 +43,7 @@ export function parseBackupFileName(name: string): { version: string; stamp: str
 }
 
 /** `upgrade-<UTC stamp>.log`, `rollback-<UTC stamp>.log`: one log per run. */
-export function runLogName(op: 'upgrade' | 'rollback', at: Date): string {
+export function runLogName(op: 'upgrade' | 'rollback' | 'drill', at: Date): string {
   return `${op}-${utcStamp(at)}.log`;
 }
 

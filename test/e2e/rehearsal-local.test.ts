@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
@@ -161,6 +162,44 @@ describe('the rehearsal on the local runtime with PostgreSQL', () => {
       /^rehearsed the rollback 1\.3\.0 -> 1\.2\.2 on a copy of the data and stopped there, as asked: production was not touched\. Log: \S+\nrehearsal: the live data copied in [\d.]+ s \(row counts match\), 1\.2\.2 healthy on the copy in [\d.]+ s, journey (\d+)\/\1$/,
     );
     expect(await production()).toEqual(before);
+  }, 180_000);
+
+  it('tpctl backup drill proves the newest backup restores and starts its version on it; a tampered backup is refused; it waits for no operation', async () => {
+    const drilled = await local(['backup', 'drill']);
+    expect(drilled.code, drilled.stdout + drilled.stderr).toBe(0);
+    expect(drilled.stdout).toMatch(
+      /^drill of db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz: proven to restore \(restored in [\d.]+ s \(row counts match\), 1\.2\.2 healthy on the copy in [\d.]+ s, journey (\d+)\/\1\)\. Log: (\S+drill-\d{8}T\d{6}\.log)\n$/,
+    );
+    const record = JSON.parse(readFileSync(/Log: (\S+)\.log/.exec(drilled.stdout)![1]! + '.json', 'utf8')) as {
+      ok: boolean;
+      version: string;
+      database: string;
+    };
+    expect(record).toMatchObject({ ok: true, version: '1.2.2', database: expect.stringMatching(/^atlas_drill_\d{8}t\d{6}$/) as unknown });
+    expect((await sql<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'atlas\\_drill\\_%'`)).length).toBe(0);
+
+    // A backup whose bytes changed after it was taken is not restored, nor anything started.
+    const newest = /drill of (\S+):/.exec(drilled.stdout)![1]!;
+    const tampered = path.join(dir, 'logs', newest.replace('.sql.gz', '-copy.sql.gz'));
+    const bytes = readFileSync(path.join(dir, 'logs', newest));
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 20) ^ 0xff, bytes.length - 20);
+    writeFileSync(tampered, bytes);
+    copyFileSync(path.join(dir, 'logs', `${newest}.manifest.json`), `${tampered}.manifest.json`);
+    const refused = await local(['backup', 'drill', tampered]);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/the backup failed verification, nothing was changed: .*sha256: /);
+
+    writeFileSync(
+      data('.atlas-operation.lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), what: 'tpctl upgrade --to 9.9.9' }),
+    );
+    try {
+      const locked = await local(['backup', 'drill']);
+      expect(locked.code).toBe(4);
+      expect(locked.stderr).toMatch(/another operation is under way: "tpctl upgrade --to 9\.9\.9"/);
+    } finally {
+      rmSync(data('.atlas-operation.lock'));
+    }
   }, 180_000);
 
   it('a run killed in its rehearsal leaves the copy and the version started on it to the next run, which removes both; nothing else to lead back', async () => {

@@ -21,7 +21,7 @@ export class RunLogFile implements RunLog {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
   }
 
-  static forRun(logDir: string, op: 'upgrade' | 'rollback', at: Date, secrets: readonly string[], echo?: (line: string) => void): RunLogFile {
+  static forRun(logDir: string, op: 'upgrade' | 'rollback' | 'drill', at: Date, secrets: readonly string[], echo?: (line: string) => void): RunLogFile {
     return new RunLogFile(path.join(logDir, runLogName(op, at)), secrets, echo, at);
   }
 
