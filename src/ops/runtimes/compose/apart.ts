@@ -3,7 +3,7 @@ import { Refused } from '../../core/errors.js';
 import { freePort } from '../../core/free-port.js';
 import { releaseError, type Apart, type Candidate, type RuntimeState } from '../runtime.js';
 import { ComposeCommands } from './commands.js';
-import { serviceRunSettings } from './file.js';
+import { serviceEnvironment } from './file.js';
 
 /** What a version apart needs of the Compose service: the runtime gives it. */
 export interface ComposeApartService {
@@ -19,8 +19,10 @@ export interface ComposeApartService {
 /**
  * Compose's versions apart: the image of the version, run by the docker CLI (not Compose, which
  * would run the service's tag) with the service's environment, on the host's network at a port
- * of loopback; labelled for this deployment, so that a later run finds what a killed one left.
- * Only for a service on the host's network (composeApart says why not otherwise).
+ * of loopback, whatever network the service is on: there it reaches the copy at DB_URL as tpctl
+ * does (the database of the backup must be reachable from this host anyway), and this host's
+ * loopback, where the journey's receiver listens. Labelled for this deployment, so that a later
+ * run finds what a killed one left.
  */
 export class ComposeApart implements Apart {
   constructor(
@@ -39,9 +41,8 @@ export class ComposeApart implements Apart {
 
   async start(version: string, dbUrl: string, webhookAllow: string): Promise<Candidate> {
     await this.remove();
-    const settings = serviceRunSettings(await this.service.config(), this.service.service);
     const port = await freePort();
-    const { ATLAS_ADMIN_EMAIL: _email, ATLAS_ADMIN_PASSWORD: _password, ...kept } = settings.environment;
+    const { ATLAS_ADMIN_EMAIL: _email, ATLAS_ADMIN_PASSWORD: _password, ...kept } = serviceEnvironment(await this.service.config(), this.service.service);
     const env = { ...kept, DB_URL: dbUrl, ATLAS_HOST: '127.0.0.1', ATLAS_PORT: String(port), ATLAS_WEBHOOK_ALLOW: webhookAllow };
     const started = await this.exec.check(this.commands.runApart(this.image(version), Object.keys(env), env));
     const id = started.stdout.trim().split('\n').at(-1);
@@ -65,18 +66,4 @@ export class ComposeApart implements Apart {
     for (const id of ids) await this.exec.check(ComposeCommands.remove(id));
     return ids.length > 0;
   }
-}
-
-/**
- * Where a version can run apart: a service on the host's network reaches the database and this
- * host's loopback (the journey's receiver) as tpctl does. On Compose's own network it would reach
- * neither the same way, so there is no rehearsal there (and the run says so).
- */
-export async function composeApart(service: ComposeApartService, exec: Executor, commands: ComposeCommands): Promise<Apart | { cannot: string }> {
-  if (!serviceRunSettings(await service.config(), service.service).hostNetwork) {
-    return {
-      cannot: `service ${service.service} is on Compose's network, not the host's: a version apart would not reach the database and this host the way tpctl does (network_mode: host does)`,
-    };
-  }
-  return new ComposeApart(service, exec, commands);
 }

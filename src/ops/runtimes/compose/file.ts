@@ -58,10 +58,10 @@ export function effectiveImage(configOutput: string, service: string): string {
   return image;
 }
 
-/** How Compose runs the service, from its merged configuration: its environment (unset names left out), and whether it is on the host's network. */
-export function serviceRunSettings(configOutput: string, service: string): { environment: Record<string, string>; hostNetwork: boolean } {
+/** The service's environment in Compose's merged configuration (names without a value left out). */
+export function serviceEnvironment(configOutput: string, service: string): Record<string, string> {
   const s = yamlDocument({ path: 'the output of compose config', text: configOutput }).getIn(['services', service]);
-  const settings = (isMap(s) ? s.toJSON() : {}) as { environment?: unknown; network_mode?: unknown };
+  const settings = (isMap(s) ? s.toJSON() : {}) as { environment?: unknown };
   const raw = settings.environment;
   const pairs: [string, unknown][] = Array.isArray(raw)
     ? raw.flatMap((item) =>
@@ -70,12 +70,11 @@ export function serviceRunSettings(configOutput: string, service: string): { env
     : raw && typeof raw === 'object'
       ? Object.entries(raw)
       : [];
-  const environment = Object.fromEntries(
+  return Object.fromEntries(
     pairs
       .filter(([name, value]) => /^[A-Za-z_]\w*$/.test(name) && ['string', 'number', 'boolean'].includes(typeof value))
       .map(([name, value]) => [name, String(value)]),
   );
-  return { environment, hostNetwork: settings.network_mode === 'host' };
 }
 
 function resolved(doc: Document, node: unknown): unknown {

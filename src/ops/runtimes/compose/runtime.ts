@@ -9,7 +9,7 @@ import { composeFiles, type ComposeCli } from './files.js';
 import { Refused } from '../../core/errors.js';
 import { parseReleaseMetadata, RELEASE_LABEL, type ReleaseMetadata } from '../../core/release-metadata.js';
 import { migrateStatusOutput, type Apart, type Runtime, type RuntimeState } from '../runtime.js';
-import { composeApart } from './apart.js';
+import { ComposeApart } from './apart.js';
 import { ComposeCandidates } from './candidates.js';
 import { COMPOSE_ENV, ComposeCommands, parseContainerState } from './commands.js';
 import { ProxyApi, proxyRefusal } from './proxy.js';
@@ -175,8 +175,8 @@ export class ComposeRuntime implements Runtime {
   }
 
   /** A rehearsal's versions apart: the image of the version with the service's settings, on the host's network. */
-  apart(): Promise<Apart | { cannot: string }> {
-    return composeApart(
+  async apart(): Promise<Apart> {
+    return new ComposeApart(
       {
         image: this.options.image,
         service: this.options.service,
