@@ -4,6 +4,7 @@ import { EmbeddedInUseError } from '../db/embedded.js';
 import type { Database } from '../db/database.js';
 import { openDatabase } from '../db/open.js';
 import type { DatabaseTarget } from '../ops/backup/create.js';
+import type { CopyRoom } from '../ops/backup/rehearsal-copy.js';
 import { backupKeys, type BackupKeys } from '../ops/backup/signing.js';
 import { Executor, type RunLog } from '../ops/core/exec.js';
 import { BAKE_DEFAULTS, type BakeSettings } from '../ops/probes/bake.js';
@@ -104,6 +105,17 @@ export class Factory {
     const raw = this.env.ATLAS_REHEARSAL_LOCK_MS || '1000';
     if (!/^\d{1,7}$/.test(raw)) throw new CliError(`ATLAS_REHEARSAL_LOCK_MS=${printable(raw, 20)} is not valid: expected whole milliseconds`);
     return { lockLimitMs: Number(raw) };
+  }
+
+  /** ATLAS_REHEARSAL_ROOM_MB (the room the database server has for a copy; unset: not known) and ATLAS_REHEARSAL_MARGIN (default 1.5). */
+  get copyRoom(): CopyRoom {
+    const room = this.env.ATLAS_REHEARSAL_ROOM_MB;
+    if (room && !/^\d{1,9}$/.test(room)) throw new CliError(`ATLAS_REHEARSAL_ROOM_MB=${printable(room, 20)} is not valid: expected whole megabytes`);
+    const marginText = this.env.ATLAS_REHEARSAL_MARGIN || '1.5';
+    const margin = Number(marginText);
+    if (!/^\d+(\.\d+)?$/.test(marginText) || margin < 1 || margin > 10)
+      throw new CliError(`ATLAS_REHEARSAL_MARGIN=${printable(marginText, 20)} is not valid: expected a number from 1 to 10`);
+    return { roomMb: room ? Number(room) : undefined, margin };
   }
 
   get rolloutTimeoutMs(): number {

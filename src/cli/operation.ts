@@ -47,7 +47,14 @@ export async function runOperation(
   try {
     const runtime = await f.runtime(kind, exec);
     const previousVersion = previousVersionFile(stateFiles(dataDir).previous);
-    outcome = await action({ settings, runtime, tenantPlane, database: target && databaseWork(target, { logDir, keep }, exec), log, previousVersion });
+    outcome = await action({
+      settings,
+      runtime,
+      tenantPlane,
+      database: target && databaseWork(target, { logDir, keep, room: f.copyRoom }, exec),
+      log,
+      previousVersion,
+    });
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
     outcome = refusal(err, log);

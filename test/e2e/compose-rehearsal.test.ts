@@ -89,7 +89,9 @@ describe('the rehearsal on Docker Compose', () => {
     // A drill of the newest backup (the pre-upgrade one): its version, 1.2.2, run apart on it.
     const drilled = await d.tpctl(['backup', 'drill']);
     expect(drilled.code, drilled.stdout + drilled.stderr).toBe(0);
-    expect(drilled.stdout).toMatch(/^drill of db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz: proven to restore \(.*1\.2\.2 healthy on the copy in [\d.]+ s, journey (\d+)\/\1\)/);
+    expect(drilled.stdout).toMatch(
+      /^drill of db-backup-1\.2\.2-\d{8}T\d{6}\.sql\.gz: proven to restore \(.*1\.2\.2 healthy on the copy in [\d.]+ s, journey (\d+)\/\1\)/,
+    );
     expect(await leftovers(d)).toEqual({ copies: [], apart: '' });
   }, 600_000);
 });

@@ -486,7 +486,14 @@ export class FakeDatabase implements DatabaseWork {
       { mutates: true },
       () => {
         this.copies.add(name);
-        return { url: `postgresql://fake.invalid/${name}`, backup: from === 'now' ? 'the live data' : from, tables: 1, rows: 1, ms: 1 };
+        return {
+          url: `postgresql://fake.invalid/${name}`,
+          backup: from === 'now' ? 'the live data' : from,
+          tables: 1,
+          rows: 1,
+          ms: 1,
+          room: 'room not checked',
+        };
       },
       fail('rehearsalCopy'),
     );

@@ -39,7 +39,7 @@ Examples:
       {
         dataDir: f.dataDir,
         runtime: await f.runtime(kind, exec),
-        database: databaseWork(f.database, { logDir: f.logDir, keep: f.backupKeep }, exec),
+        database: databaseWork(f.database, { logDir: f.logDir, keep: f.backupKeep, room: f.copyRoom }, exec),
         tenantPlane: f.tenantPlane,
         healthTimeoutMs: f.healthTimeoutMs,
         log,

@@ -5,7 +5,7 @@ import { sinceBackupLines, type SinceBackup } from './since-backup.js';
 import { failedChecks, verifyBackup } from './verify.js';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
-import { copyForRehearsal, dropRehearsalCopy, recordProvenRestore, type RehearsalCopy } from './rehearsal-copy.js';
+import { copyForRehearsal, dropRehearsalCopy, recordProvenRestore, type CopyRoom, type RehearsalCopy } from './rehearsal-copy.js';
 
 /** A rehearsal copies the database on its own server: PostgreSQL's (the embedded database is one process's, see the docs). */
 function postgresOnly(target: DatabaseTarget): string {
@@ -40,7 +40,7 @@ export interface DatabaseWork {
   recordProven(backup: string): Promise<void>;
 }
 
-export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number }, exec: Executor): DatabaseWork {
+export function databaseWork(target: DatabaseTarget, backups: { logDir: string; keep: number; room: CopyRoom }, exec: Executor): DatabaseWork {
   return {
     embedded: !target.dbUrl,
     dbUrl: target.dbUrl,
@@ -69,7 +69,7 @@ export function databaseWork(target: DatabaseTarget, backups: { logDir: string; 
     undoRestore: () => undoRestore(target),
     rehearsalCopy(name, from) {
       const dbUrl = postgresOnly(target);
-      return copyForRehearsal({ ...target, dbUrl }, name, from === 'now' ? { now: { backupDir: backups.logDir } } : { backup: from }, exec);
+      return copyForRehearsal({ ...target, dbUrl }, name, from === 'now' ? { now: { backupDir: backups.logDir } } : { backup: from }, backups.room, exec);
     },
     dropRehearsalCopy: (name) => dropRehearsalCopy(postgresOnly(target), name),
     recordProven: (backup) => recordProvenRestore(postgresOnly(target), backup),

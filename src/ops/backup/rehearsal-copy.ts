@@ -8,6 +8,43 @@ import { PROVEN_RESTORE_SETTING } from '../../shared/names.js';
 import { readManifest } from './manifest.js';
 import { checkedBackup } from './verify.js';
 
+/** How much room a copy may take on the database server, and how much it is thought to need. */
+export interface CopyRoom {
+  /** What the server has free for a copy, in MB (ATLAS_REHEARSAL_ROOM_MB); undefined when nobody said. */
+  roomMb: number | undefined;
+  /** A copy needs the database's size times this (ATLAS_REHEARSAL_MARGIN): its indexes are built anew, its WAL written. */
+  margin: number;
+}
+
+/** PostgreSQL's disk_full. */
+const DISK_FULL = '53100';
+
+/**
+ * Refuses, before anything is copied, a copy the server has no room for (as far as it is known:
+ * PostgreSQL does not tell a client how much disk it has left). What was checked, for the log.
+ */
+async function checkRoom(dbUrl: string, room: CopyRoom): Promise<string> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: dbUrl, application_name: 'tpctl' });
+  await client.connect();
+  let size: number;
+  try {
+    size = Number((await client.query<{ bytes: string }>('SELECT pg_database_size(current_database()) AS bytes')).rows[0]?.bytes ?? 0);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  const needMb = Math.ceil((size * room.margin) / 1e6);
+  const sizeMb = Math.ceil(size / 1e6);
+  if (room.roomMb === undefined)
+    return `room not checked: the copy needs about ${needMb} MB (the database's ${sizeMb} MB × ${room.margin}); ATLAS_REHEARSAL_ROOM_MB tells how much the server has`;
+  if (needMb > room.roomMb) {
+    throw new Refused(
+      `the database server lacks the room for the rehearsal's copy: it needs about ${needMb} MB (the database's ${sizeMb} MB × ${room.margin}, ATLAS_REHEARSAL_MARGIN), and ATLAS_REHEARSAL_ROOM_MB says ${room.roomMb} MB are free. Free room on the server (and raise ATLAS_REHEARSAL_ROOM_MB), or go on without a rehearsal (SKIP_REHEARSAL=1)`,
+    );
+  }
+  return `room: the copy needs about ${needMb} MB of the ${room.roomMb} MB free`;
+}
+
 export interface RehearsalCopy {
   url: string;
   /** The backup it was restored from (for the live data: the one taken for it, since removed). */
@@ -15,6 +52,8 @@ export interface RehearsalCopy {
   tables: number;
   rows: number;
   ms: number;
+  /** What was found of the room on the server. */
+  room: string;
 }
 
 /**
@@ -46,19 +85,35 @@ export async function copyForRehearsal(
   target: DatabaseTarget & { dbUrl: string },
   name: string,
   from: { backup: string } | { now: { backupDir: string } },
+  room: CopyRoom,
   exec: Executor,
 ): Promise<RehearsalCopy> {
   const started = performance.now();
+  const roomFound = await checkRoom(target.dbUrl, room);
   const temp = 'now' in from ? mkdtempSync(path.join(from.now.backupDir, '.rehearsal-')) : undefined;
   try {
     const file = 'backup' in from ? from.backup : (await createBackup({ ...target, logDir: temp!, reason: 'rehearsal' }, exec)).file;
     const { manifest, copy } = await checkedBackup(file, target);
     try {
       const url = await createScratch(target.dbUrl, name);
-      const loaded = await loadBackupInto(url, copy.read(), manifest, exec);
+      const loaded = await loadBackupInto(url, copy.read(), manifest, exec).catch((err: unknown) => {
+        const full = (err as { code?: string }).code === DISK_FULL || /No space left on device|could not extend file/.test((err as Error).message);
+        throw full
+          ? new Refused(
+              `the database server ran out of room while copying into ${name} (${(err as Error).message}): free room on it, or go on without a rehearsal (SKIP_REHEARSAL=1)`,
+            )
+          : err;
+      });
       if (loaded.differences.length) throw new Refused(`${file} did not restore as its manifest says: ${loaded.differences.join('; ')}`);
       await keepToItself(url);
-      return { url, backup: temp ? 'the live data' : file, tables: loaded.tables, rows: loaded.rows, ms: Math.round(performance.now() - started) };
+      return {
+        url,
+        backup: temp ? 'the live data' : file,
+        tables: loaded.tables,
+        rows: loaded.rows,
+        ms: Math.round(performance.now() - started),
+        room: roomFound,
+      };
     } finally {
       copy.close();
     }

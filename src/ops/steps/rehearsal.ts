@@ -125,7 +125,7 @@ export function rehearsalSteps(ctx: OpsContext, plan: RehearsalPlan): Step[] {
       if (!from) throw new Error('no backup was taken to rehearse on');
       const copy = await database.rehearsalCopy(name, from);
       facts.put(outputs.rehearsalCopy, { name, ...copy });
-      return `${copy.backup} restored into ${name} in ${seconds(copy.ms)}: ${copy.tables} tables, ${copy.rows} rows, row counts match`;
+      return `${copy.backup} restored into ${name} in ${seconds(copy.ms)}: ${copy.tables} tables, ${copy.rows} rows, row counts match; ${copy.room}`;
     },
     undo: remove,
   };
