@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 /**
@@ -48,12 +49,22 @@ export function runLogName(op: 'upgrade' | 'rollback' | 'drill', at: Date): stri
 }
 
 /**
- * A scratch database on the live one's server, named for the run that makes it (its start): a
- * rehearsal's `atlas_rehearsal_20261206t101500`, a restore drill's `atlas_drill_…`. The run
- * after a killed one finds it by the killed run's start.
+ * A scratch database on the live one's server, named for the run that makes it (its start) and
+ * the live database it copies (several deployments may share a server): a rehearsal's
+ * `atlas_rehearsal_20261206t101500_3f2a9c`, a restore drill's `atlas_drill_…`. The run after a
+ * killed one finds it by the killed run's start.
  */
-export function scratchDatabaseName(purpose: 'rehearsal' | 'drill', runStartedAt: Date): string {
-  return `atlas_${purpose}_${utcStamp(runStartedAt).toLowerCase()}`;
+export function scratchDatabaseName(purpose: 'rehearsal' | 'drill', runStartedAt: Date, liveDbUrl: string): string {
+  return `atlas_${purpose}_${utcStamp(runStartedAt).toLowerCase()}_${scratchOwner(liveDbUrl)}`;
+}
+
+/** What ends the names of a live database's scratch databases: its server and name, hashed (a password or user may change). */
+export function scratchOwner(liveDbUrl: string): string {
+  const url = URL.canParse(liveDbUrl) ? new URL(liveDbUrl) : undefined;
+  return createHash('sha256')
+    .update(url ? `${url.host}${url.pathname}` : liveDbUrl)
+    .digest('hex')
+    .slice(0, 6);
 }
 
 /**

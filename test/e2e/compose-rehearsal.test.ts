@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchOwner } from '../../src/shared/names.js';
 import { ApiClient } from '../support/api-client.js';
 import { admin, composeDeployments, query } from '../support/compose-e2e.js';
 import type { Deployment } from '../support/docker.js';
@@ -29,7 +30,10 @@ async function production(d: Deployment) {
 /** What a rehearsal may leave behind: a scratch database, a container run apart. Nothing, once it is over. */
 async function leftovers(d: Deployment) {
   return {
-    copies: (await query<{ datname: string }>(d, `SELECT datname FROM pg_database WHERE datname LIKE 'atlas\\_rehearsal\\_%'`)).map((r) => r.datname),
+    // This deployment's (other tests' share the server).
+    copies: (await query<{ datname: string }>(d, 'SELECT datname FROM pg_database'))
+      .map((r) => r.datname)
+      .filter((n) => /^atlas_(rehearsal|drill)_/.test(n) && n.endsWith(`_${scratchOwner(d.options.dbUrl)}`)),
     apart: execFileSync(
       'docker',
       ['ps', '-aq', '--filter', 'label=org.atlasai.rehearsal=true', '--filter', `label=com.docker.compose.project.working_dir=${d.dir}`],

@@ -6,6 +6,7 @@ import pg from 'pg';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRoot } from '../../src/shared/app-root.js';
+import { scratchOwner } from '../../src/shared/names.js';
 import { processAlive } from '../../src/shared/file-lock.js';
 import { ApiClient, eventually } from '../support/api-client.js';
 import { sharedPostgres } from '../support/backends.js';
@@ -51,8 +52,11 @@ async function production() {
   };
 }
 
-const scratchDatabases = async () =>
-  (await sql<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'atlas\\_rehearsal\\_%'`)).map((r) => r.datname);
+/** This deployment's scratch databases (other tests' share the server). */
+const scratchDatabases = async (purpose = 'rehearsal') =>
+  (await sql<{ datname: string }>(`SELECT datname FROM pg_database`))
+    .map((r) => r.datname)
+    .filter((n) => n.startsWith(`atlas_${purpose}_`) && n.endsWith(`_${scratchOwner(dbUrl)}`));
 
 beforeAll(async () => {
   const port = await freePort();
@@ -100,7 +104,7 @@ describe('the rehearsal on the local runtime with PostgreSQL', () => {
     // The refusal names its log, which is kept: the rehearsal's steps are there.
     const log = /read (\S+\.log)/.exec(res.stderr)?.[1];
     expect(readFileSync(log!, 'utf8')).toMatch(
-      /rehearse-copy ok in \d+ ms: \S+db-backup-1\.2\.2-\S+ restored into atlas_rehearsal_\d{8}t\d{6} in [\d.]+ s: \d+ tables, \d+ rows, row counts match/,
+      /rehearse-copy ok in \d+ ms: \S+db-backup-1\.2\.2-\S+ restored into atlas_rehearsal_\d{8}t\d{6}_[0-9a-f]{6} in [\d.]+ s: \d+ tables, \d+ rows, row counts match/,
     );
     expect(readFileSync(log!, 'utf8')).toMatch(/rehearse-migrate FAILED/);
   }, 180_000);
@@ -175,8 +179,8 @@ describe('the rehearsal on the local runtime with PostgreSQL', () => {
       version: string;
       database: string;
     };
-    expect(record).toMatchObject({ ok: true, version: '1.2.2', database: expect.stringMatching(/^atlas_drill_\d{8}t\d{6}$/) as unknown });
-    expect((await sql<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'atlas\\_drill\\_%'`)).length).toBe(0);
+    expect(record).toMatchObject({ ok: true, version: '1.2.2', database: expect.stringMatching(/^atlas_drill_\d{8}t\d{6}_[0-9a-f]{6}$/) as unknown });
+    expect(await scratchDatabases('drill')).toEqual([]);
 
     // A backup whose bytes changed after it was taken is not restored, nor anything started.
     const newest = /drill of (\S+):/.exec(drilled.stdout)![1]!;
@@ -222,7 +226,7 @@ describe('the rehearsal on the local runtime with PostgreSQL', () => {
 
     const res = await local(['rollback']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(res.stderr).toMatch(/the interrupted run's rehearsal: removed the version started on the copy and the copy atlas_rehearsal_\d{8}t\d{6}/);
+    expect(res.stderr).toMatch(/the interrupted run's rehearsal: removed the version started on the copy and the copy atlas_rehearsal_\d{8}t\d{6}_[0-9a-f]{6}/);
     expect(processAlive(instance.pid)).toBe(false);
     expect(await scratchDatabases()).toEqual([]);
     // Killed before it changed anything: recorded as the rollback it was, and not completed.

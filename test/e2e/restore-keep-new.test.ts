@@ -94,7 +94,8 @@ describe.each(['postgres', 'embedded'] as const)('a rollback restoring the 1.2.2
     expect(lines).toContain('  columns the backup does not have (their values are discarded): priority');
     expect(lines).toContain('  carried over: 1 of 1');
     expect(lines).toContain('runbook_executions: 1 created, 0 changed, 0 deleted since the backup');
-    expect(lines).toContain('settings: 0 created, 1 changed, 0 deleted since the backup');
+    // On PostgreSQL the upgrade's rehearsal proved the backup after taking it, and recorded so in a setting: one created since.
+    expect(lines).toContain(`settings: ${kind === 'postgres' ? 1 : 0} created, 1 changed, 0 deleted since the backup`);
     expect(lines).toContain("  changed (the backup's values are restored): support.email");
     expect(lines.filter((l) => l.startsWith('sessions: '))).toHaveLength(1);
     expect(lines).toContain('  not carried: sign-ins end with a restore: everyone signs in again');

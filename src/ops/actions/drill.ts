@@ -93,7 +93,7 @@ export async function drill(ctx: DrillContext, file: string | undefined, label: 
     throw err;
   }
   const leftover = path.join(ctx.dataDir, '.atlas-drill.json');
-  const database = scratchDatabaseName('drill', new Date());
+  const database = scratchDatabaseName('drill', new Date(), ctx.database.dbUrl ?? '');
   const result: DrillResult = {
     ok: false,
     backup,

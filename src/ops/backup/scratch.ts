@@ -11,7 +11,7 @@ import { withDatabase } from './pg-tools.js';
  * Each is made empty, loaded with our own restore code, and dropped. Their names are ours alone
  * (`atlas_rehearsal_20261206t101500`), so a name is checked before it reaches SQL.
  */
-const SCRATCH_NAME = /^atlas_(restore_test|rehearsal|drill)_[a-z0-9]{1,40}$/;
+const SCRATCH_NAME = /^atlas_(restore_test|rehearsal|drill)_[a-z0-9]{1,20}(_[0-9a-f]{6})?$/;
 
 function checked(name: string): string {
   if (!SCRATCH_NAME.test(name)) throw new Error(`not a scratch database name: ${JSON.stringify(name)}`);

@@ -82,7 +82,7 @@ async function removeRehearsal(apart: Apart, database: DatabaseWork, name: strin
 export async function removeRehearsalLeftovers(ctx: OpsContext, killedRunStartedAt: Date): Promise<void> {
   const apart = await ctx.runtime.apart?.();
   if (!apart || 'cannot' in apart || !ctx.database?.dbUrl) return;
-  const removed = await removeRehearsal(apart, ctx.database, scratchDatabaseName('rehearsal', killedRunStartedAt));
+  const removed = await removeRehearsal(apart, ctx.database, scratchDatabaseName('rehearsal', killedRunStartedAt, ctx.database.dbUrl));
   if (removed !== 'nothing was left') ctx.log.write(`the interrupted run's rehearsal: ${removed}`);
 }
 
@@ -100,7 +100,7 @@ export interface RehearsalPlan {
 /** The rehearsal's steps; each is a `rehearsal` step: what fails in one refuses the operation and removes the copy. */
 export function rehearsalSteps(ctx: OpsContext, plan: RehearsalPlan): Step[] {
   const { version, apart, database } = plan;
-  const name = scratchDatabaseName('rehearsal', ctx.log.startedAt ?? new Date());
+  const name = scratchDatabaseName('rehearsal', ctx.log.startedAt ?? new Date(), database.dbUrl ?? '');
   const backupOutput = typeof plan.from === 'object' && 'name' in plan.from ? plan.from : undefined;
   const remove: Undo = {
     name: 'remove-rehearsal',

@@ -18,7 +18,7 @@ import { planUpgrade, upgrade } from '../../../src/ops/actions/upgrade.js';
 import type { Rehearsing } from '../../../src/ops/actions/plan.js';
 import type { RehearsalReport } from '../../../src/ops/steps/outputs.js';
 import { readHistory } from '../../../src/ops/engine/state/history.js';
-import { utcStamp } from '../../../src/shared/names.js';
+import { scratchDatabaseName } from '../../../src/shared/names.js';
 import { tempDir } from '../../support/temp.js';
 import { DEAD_PID, FakePlatform, type Fault, type FaultKind } from '../../support/fake-platform.js';
 
@@ -862,7 +862,12 @@ describe('the rehearsal, on a copy of the data', () => {
     const rehearsal = run?.rehearsal as RehearsalReport;
     expect(rehearsal).toMatchObject({
       version: '1.3.0',
-      copy: { backup: w.platform.database.proven[0], database: expect.stringMatching(/^atlas_rehearsal_\d{8}t\d{6}$/) as unknown, tables: 1, rows: 1 },
+      copy: {
+        backup: w.platform.database.proven[0],
+        database: expect.stringMatching(/^atlas_rehearsal_\d{8}t\d{6}_[0-9a-f]{6}$/) as unknown,
+        tables: 1,
+        rows: 1,
+      },
       migrations: {
         timings: [{ name: '0901_priority.sql' }],
         longestLock: { mode: 'ACCESS EXCLUSIVE', relation: 'incidents', heldMs: 2, migration: '0901_priority.sql' },
@@ -877,7 +882,7 @@ describe('the rehearsal, on a copy of the data', () => {
     expect(readRunRecord(run!.log)?.rehearsal).toEqual(rehearsal);
     expect(w.platform.database.proven).toEqual([expect.stringMatching(/db-backup-1\.2\.2-1\.sql\.gz$/)]);
     // The copy took the run's stamp: the run after a killed one finds it by that.
-    expect(rehearsal.copy.database).toBe(`atlas_rehearsal_${utcStamp(new Date(run!.startedAt)).toLowerCase()}`);
+    expect(rehearsal.copy.database).toBe(scratchDatabaseName('rehearsal', new Date(run!.startedAt), 'postgresql://fake.invalid/atlas'));
   });
 
   it('a lock held longer than the limit on the copy is flagged in the figures and the log, not refused', async () => {
