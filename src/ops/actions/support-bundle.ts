@@ -52,7 +52,7 @@ export function redactForSupport(text: string, secrets: readonly string[]): stri
   return redactCredentials(redactSecrets(text, secrets));
 }
 
-const RUN_LOG = /^(upgrade|rollback)-\d{8}T\d{6}\.(log|json)$/;
+const RUN_LOG = /^(upgrade|rollback|drill)-\d{8}T\d{6}\.(log|json)$/;
 
 export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
   const name = supportBundleName(inputs.now);
@@ -87,12 +87,17 @@ export async function supportBundle(inputs: BundleInputs): Promise<Bundle> {
       const e = entries.findLast((h) => h.kind === kind);
       return e ? `${e.from} -> ${e.to} ${e.outcome}, at ${e.at} UTC` : 'none recorded';
     };
+    // The newest rehearsal's line, from the run records (a refused run has none: its log says it).
+    const rehearsal = withRunRecords(entries)
+      .map((e) => e.run?.rehearsal as { line?: unknown } | undefined)
+      .findLast((r) => typeof r?.line === 'string')?.line as string | undefined;
     const versions = [
       `configured:    ${status.configuredVersion ?? 'unknown'}`,
       `running:       ${running ?? 'unknown (not running, or its version file cannot be read)'}`,
       `previous:      ${status.previousVersion ?? 'none recorded'}`,
       `last upgrade:  ${last('upgrade')}`,
       `last rollback: ${last('rollback')}`,
+      `last ${rehearsal ?? 'rehearsal: none recorded'}`,
     ];
     put('versions.txt', `${versions.join('\n')}\n`, `the versions: ${versions.map((v) => v.replace(/\s+/g, ' ')).join('; ')}`);
     put('status.json', `${JSON.stringify(status, null, 2)}\n`, 'tpctl status --json');

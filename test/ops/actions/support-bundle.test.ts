@@ -52,24 +52,43 @@ describe('tpctl support-bundle', () => {
       ['upgrade-20261201T010000.log', 'pg_dump postgresql://atlas:s3cret-db-pw@127.0.0.1/atlas\n'],
       ['upgrade-20261201T010000.json', '{"outcome":"failed"}\n'],
       ['rollback-20261201T010500.log', 'rolled back\n'],
+      ['drill-20261201T010400.log', 'drill of db-backup-1.2.2-20261201T010000.sql.gz: proven to restore\n'],
       ['db-backup-1.2.2-20261201T010000.sql.gz', 'not a log'],
     ])
       writeFileSync(path.join(logDir, name!), text!);
-    const bundle = await supportBundle(inputs);
+    const bundle = await supportBundle({ ...inputs, runs: 3 });
     expect(bundle.file).toBe(path.join(inputs.outDir, 'atlas-support-20261201T020304.tar.gz'));
     expect(statSync(bundle.file).mode & 0o777).toBe(0o600);
     const files = unpack(bundle.file);
     expect([...files.keys()].filter((f) => f.startsWith('logs/')).sort()).toEqual([
+      'logs/drill-20261201T010400.log',
       'logs/rollback-20261201T010500.log',
       'logs/upgrade-20261201T010000.json',
       'logs/upgrade-20261201T010000.log',
     ]);
     expect(files.get('logs/upgrade-20261201T010000.log')).toBe('pg_dump postgresql://atlas:***@127.0.0.1/atlas\n');
     expect(files.get('versions.txt')).toMatch(
-      /^configured: +1\.2\.2\nrunning: +1\.2\.2\nprevious: +none recorded\nlast upgrade: +none recorded\nlast rollback: +none recorded\n$/,
+      /^configured: +1\.2\.2\nrunning: +1\.2\.2\nprevious: +none recorded\nlast upgrade: +none recorded\nlast rollback: +none recorded\nlast rehearsal: none recorded\n$/,
     );
     expect(files.get('MANIFEST.txt')).toContain('logs/upgrade-20261201T010000.log');
     expect(readdirSync(inputs.outDir)).toEqual(['atlas-support-20261201T020304.tar.gz']);
+  });
+
+  it("says the last rehearsal's figures, from the newest run record that has them", async () => {
+    const { dataDir, logDir, inputs } = setUp();
+    const line =
+      'rehearsal: backup restored in 4.1 s (row counts match), migrations 0.8 s (longest lock: ACCESS EXCLUSIVE on incidents, 120 ms), 1.3.0 healthy on the copy in 1.9 s, journey 16/16';
+    for (const [stamp, rehearsal] of [
+      ['20261201T010000', { line }],
+      ['20261201T020000', { skipped: 'skipped, as asked (--no-rehearsal)' }],
+    ] as const) {
+      const log = path.join(logDir, `upgrade-${stamp}.log`);
+      writeFileSync(log, 'run\n');
+      writeFileSync(log.replace(/\.log$/, '.json'), JSON.stringify({ outcome: 'done', rehearsal }));
+      writeFileSync(path.join(dataDir, '.atlas-upgrade-history'), `${stamp} 1.2.2 -> 1.3.0 SUCCESS log:${log}\n`, { flag: 'a' });
+    }
+    const versions = unpack((await supportBundle(inputs)).file).get('versions.txt');
+    expect(versions?.split('\n').at(-2)).toBe(`last ${line}`);
   });
 
   it('names what it could not collect, with why, and still writes the rest', async () => {
