@@ -11,10 +11,10 @@ import type { RunLog } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import { stateFiles } from '../engine/state/files.js';
 import { waitHealthy } from '../probes/health.js';
-import type { JourneyResult } from '../probes/journey.js';
+import { JOURNEY_RECEIVER_HOST, type JourneyResult } from '../probes/journey.js';
 import type { TenantPlane } from '../probes/tenant-plane.js';
 import { crashOf, type Runtime } from '../runtimes/runtime.js';
-import { JOURNEY_RECEIVER_HOST } from '../probes/journey.js';
+import { logJourney, seconds } from '../steps/rehearsal.js';
 
 /**
  * A restore drill: a backup (the newest by default) restored into a scratch database on the
@@ -45,8 +45,6 @@ export interface DrillContext {
   healthTimeoutMs: number;
   log: RunLog;
 }
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** The newest backup in the backup directory that has a manifest: what a drill proves by default. */
 function newestBackup(database: DatabaseWork): string {
@@ -118,7 +116,7 @@ export async function drill(ctx: DrillContext, file: string | undefined, label: 
     if (!wait.healthy) throw new Error(`${version} did not become healthy on the restored copy: ${wait.reason}`);
     result.healthyMs = wait.elapsedMs;
     result.journey = await tenantPlane.journey(version, database.replace(/_/g, '-'));
-    for (const c of result.journey.checks) ctx.log.write(`   ${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
+    logJourney(ctx.log, result.journey);
     const failed = result.journey.checks.filter((c) => !c.ok && !c.skipped);
     if (failed.length) throw new Error(`the smoke journey failed: ${failed.map((c) => `${c.name}: ${c.evidence}`).join('; ')}`);
     result.ok = true;

@@ -6,7 +6,7 @@ import { Refused, type Next } from '../core/errors.js';
 import type { OpsContext } from '../engine/engine.js';
 import type { Output, Step, Undo } from '../engine/step.js';
 import { waitHealthy } from '../probes/health.js';
-import { JOURNEY_RECEIVER_HOST } from '../probes/journey.js';
+import { JOURNEY_RECEIVER_HOST, type JourneyResult } from '../probes/journey.js';
 import { crashOf, type Apart } from '../runtimes/runtime.js';
 import { outputs, type RehearsalReport } from './outputs.js';
 
@@ -20,7 +20,12 @@ import { outputs, type RehearsalReport } from './outputs.js';
  * changed (see the engine: a refusal after rehearsal steps only undoes them).
  */
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The journey's checks, one line each, in the run log. */
+export function logJourney(log: { write(line: string): void }, journey: JourneyResult): void {
+  for (const c of journey.checks) log.write(`   ${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
+}
 const lockWords = (l: MigrationLock) => `${l.mode} on ${l.relation}, ${l.heldMs < 1000 ? `${l.heldMs} ms` : seconds(l.heldMs)}`;
 
 /** A refusal the rehearsal found: its log holds the detail, and the operator may choose to go on without one. */
@@ -193,7 +198,7 @@ export function rehearsalSteps(ctx: OpsContext, plan: RehearsalPlan): Step[] {
       const instance = facts.get(outputs.rehearsalInstance)!;
       const journey = await instance.tenantPlane.journey(version, name.replace(/_/g, '-'));
       facts.put(outputs.rehearsalJourney, journey);
-      for (const c of journey.checks) ctx.log.write(`   ${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.evidence}`);
+      logJourney(ctx.log, journey);
       const failed = journey.checks.filter((c) => !c.ok && !c.skipped);
       if (failed.length)
         throw refusedByRehearsal(ctx, `${version}'s smoke journey on the copy failed: ${failed.map((c) => `${c.name}: ${c.evidence}`).join('; ')}`);
