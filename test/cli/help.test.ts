@@ -37,7 +37,14 @@ describe('tpctl --help', () => {
     const backup = await tpctl(['backup'], {});
     expect(backup.code).toBe(2);
     expect(backup.stdout).toMatch(/^Usage: tpctl backup <command>/);
-    expect(backup.stdout.match(/^ {2}backup \S+/gm)).toEqual(['  backup create', '  backup list', '  backup verify', '  backup sign', '  backup rotate-key']);
+    expect(backup.stdout.match(/^ {2}backup \S+/gm)).toEqual([
+      '  backup create',
+      '  backup list',
+      '  backup verify',
+      '  backup drill',
+      '  backup sign',
+      '  backup rotate-key',
+    ]);
     const local = await tpctl(['local', '-h'], {});
     expect(local.code).toBe(0);
     expect(local.stdout.match(/^ {2}local \S+/gm)).toEqual(['  local start', '  local stop', '  local run']);
