@@ -40,14 +40,8 @@ case "${KEEP_NEW:-}" in
     ;;
   *) echo "rollback-tp.sh: KEEP_NEW must be 1 or unset" >&2; exit 2 ;;
 esac
-case "${REHEARSE_ONLY:-}" in
-  "" | 0) ;;
-  1) args+=(--rehearse-only) ;;
-  *) echo "rollback-tp.sh: REHEARSE_ONLY must be 1 or unset" >&2; exit 2 ;;
-esac
-case "${SKIP_REHEARSAL:-}" in
-  "" | 0) ;;
-  1) args+=(--no-rehearsal) ;;
-  *) echo "rollback-tp.sh: SKIP_REHEARSAL must be 1 or unset" >&2; exit 2 ;;
-esac
+# shellcheck source=lib/flag-settings.sh
+source "$here/lib/flag-settings.sh"
+flag_setting rollback-tp.sh REHEARSE_ONLY --rehearse-only
+flag_setting rollback-tp.sh SKIP_REHEARSAL --no-rehearsal
 exec node "$tpctl" "${args[@]}"

@@ -22,19 +22,9 @@ if [ -z "${ATLAS_VERSION:-}" ]; then
 fi
 # One argument, --to=VALUE: a value that looks like a flag (--help) stays a value, and is refused.
 args=(upgrade "--to=$ATLAS_VERSION")
-case "${SKIP_BACKUP:-}" in
-  "" | 0) ;;
-  1) args+=(--no-backup) ;;
-  *) echo "upgrade-tp.sh: SKIP_BACKUP must be 1 or unset" >&2; exit 2 ;;
-esac
-case "${REHEARSE_ONLY:-}" in
-  "" | 0) ;;
-  1) args+=(--rehearse-only) ;;
-  *) echo "upgrade-tp.sh: REHEARSE_ONLY must be 1 or unset" >&2; exit 2 ;;
-esac
-case "${SKIP_REHEARSAL:-}" in
-  "" | 0) ;;
-  1) args+=(--no-rehearsal) ;;
-  *) echo "upgrade-tp.sh: SKIP_REHEARSAL must be 1 or unset" >&2; exit 2 ;;
-esac
+# shellcheck source=lib/flag-settings.sh
+source "$here/lib/flag-settings.sh"
+flag_setting upgrade-tp.sh SKIP_BACKUP --no-backup
+flag_setting upgrade-tp.sh REHEARSE_ONLY --rehearse-only
+flag_setting upgrade-tp.sh SKIP_REHEARSAL --no-rehearsal
 exec node "$tpctl" "${args[@]}"
