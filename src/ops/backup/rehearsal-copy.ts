@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import { createBackup, type DatabaseTarget } from './create.js';
-import { createScratch, dropScratch, loadBackupInto } from './scratch.js';
+import { settingsRepository } from '../../db/settings.js';
+import { createScratch, dropScratch, loadBackupInto, onDatabase } from './scratch.js';
 import { PROVEN_RESTORE_SETTING } from '../../shared/names.js';
 import { readManifest } from './manifest.js';
 import { checkedBackup } from './verify.js';
@@ -24,15 +25,8 @@ const DISK_FULL = '53100';
  * PostgreSQL does not tell a client how much disk it has left). What was checked, for the log.
  */
 async function checkRoom(dbUrl: string, room: CopyRoom): Promise<string> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: dbUrl, application_name: 'tpctl' });
-  await client.connect();
-  let size: number;
-  try {
-    size = Number((await client.query<{ bytes: string }>('SELECT pg_database_size(current_database()) AS bytes')).rows[0]?.bytes ?? 0);
-  } finally {
-    await client.end().catch(() => {});
-  }
+  const [row] = await onDatabase(dbUrl, (db) => db.query<{ bytes: string }>('SELECT pg_database_size(current_database()) AS bytes'));
+  const size = Number(row?.bytes ?? 0);
   const needMb = Math.ceil((size * room.margin) / 1e6);
   const sizeMb = Math.ceil(size / 1e6);
   if (room.roomMb === undefined)
@@ -62,17 +56,12 @@ export interface RehearsalCopy {
  * version starts on it; the tables exist since the first release).
  */
 async function keepToItself(url: string): Promise<void> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url, application_name: 'tpctl' });
-  await client.connect();
-  try {
-    await client.query(`DO $$ BEGIN
+  await onDatabase(url, (db) =>
+    db.exec(`DO $$ BEGIN
       IF to_regclass('webhooks') IS NOT NULL THEN UPDATE webhooks SET enabled = false WHERE enabled; END IF;
       IF to_regclass('webhook_deliveries') IS NOT NULL THEN DELETE FROM webhook_deliveries WHERE status = 'pending'; END IF;
-    END $$`);
-  } finally {
-    await client.end().catch(() => {});
-  }
+    END $$`),
+  );
 }
 
 /**
@@ -131,26 +120,19 @@ export const dropRehearsalCopy = (dbUrl: string, name: string): Promise<boolean>
  */
 export async function recordProvenRestore(dbUrl: string, backup: string): Promise<void> {
   const value = JSON.stringify({ backup: path.basename(backup), takenAt: readManifest(backup).createdAt, provenAt: new Date().toISOString() });
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: dbUrl, application_name: 'tpctl' });
-  await client.connect();
-  try {
-    await client.query('BEGIN');
-    const [old] = (await client.query<{ value: unknown }>('SELECT value FROM settings WHERE key = $1 FOR UPDATE', [PROVEN_RESTORE_SETTING])).rows;
-    await client.query(
-      `INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, now(), NULL)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now(), updated_by = NULL`,
-      [PROVEN_RESTORE_SETTING, value],
-    );
-    await client.query(
-      `INSERT INTO settings_audit (key, old_value, new_value, changed_by, changed_by_email) VALUES ($1, $2::jsonb, $3::jsonb, NULL, 'tpctl')`,
-      [PROVEN_RESTORE_SETTING, old ? JSON.stringify(old.value) : null, value],
-    );
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    await client.end().catch(() => {});
-  }
+  await onDatabase(dbUrl, (db) =>
+    db.transaction(async (tx) => {
+      const old = await settingsRepository(tx).lock(PROVEN_RESTORE_SETTING);
+      await tx.query(
+        `INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2::jsonb, now(), NULL)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now(), updated_by = NULL`,
+        [PROVEN_RESTORE_SETTING, value],
+      );
+      await tx.query(`INSERT INTO settings_audit (key, old_value, new_value, changed_by, changed_by_email) VALUES ($1, $2::jsonb, $3::jsonb, NULL, 'tpctl')`, [
+        PROVEN_RESTORE_SETTING,
+        old ? JSON.stringify(old.value) : null,
+        value,
+      ]);
+    }),
+  );
 }

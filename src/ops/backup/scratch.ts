@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import type { Database } from '../../db/database.js';
+import { openDatabase } from '../../db/open.js';
 import type { Executor } from '../core/exec.js';
 import { Refused } from '../core/errors.js';
 import { rowCountDifferences } from './database-facts.js';
@@ -18,22 +20,21 @@ function checked(name: string): string {
   return name;
 }
 
-async function asAdmin<T>(dbUrl: string, work: (query: (sql: string, params?: unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: dbUrl, application_name: 'tpctl' });
-  await client.connect();
+/** `work` on one session of the PostgreSQL database at `url`, closed after. */
+export async function onDatabase<T>(url: string, work: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase({ url, embeddedDir: '', poolSize: 1, applicationName: 'tpctl' });
   try {
-    return await work((sql, params) => client.query(sql, params));
+    return await work(db);
   } finally {
-    await client.end().catch(() => {});
+    await db.close().catch(() => {});
   }
 }
 
 /** Makes the empty scratch database `name` beside the live one; its URL. Refused, saying what to grant, when the role may not. */
 export async function createScratch(dbUrl: string, name: string): Promise<string> {
-  await asAdmin(dbUrl, async (query) => {
+  await onDatabase(dbUrl, async (db) => {
     try {
-      await query(`CREATE DATABASE ${checked(name)}`);
+      await db.query(`CREATE DATABASE ${checked(name)}`);
     } catch (err) {
       throw new Refused(
         `cannot create the scratch database ${name} on the server (${(err as Error).message}): the database role needs CREATEDB (ALTER ROLE … CREATEDB)`,
@@ -45,11 +46,10 @@ export async function createScratch(dbUrl: string, name: string): Promise<string
 
 /** Drops the scratch database `name` if it is there, ending its sessions first (an instance a killed run left may hold one). Says whether it was there. */
 export async function dropScratch(dbUrl: string, name: string): Promise<boolean> {
-  return asAdmin(dbUrl, async (query) => {
-    const found = (await query('SELECT 1 FROM pg_database WHERE datname = $1', [checked(name)])) as { rowCount: number };
-    if (!found.rowCount) return false;
-    await query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-    await query(`DROP DATABASE IF EXISTS ${name}`);
+  return onDatabase(dbUrl, async (db) => {
+    if (!(await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [checked(name)])).length) return false;
+    await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+    await db.query(`DROP DATABASE IF EXISTS ${name}`);
     return true;
   });
 }
