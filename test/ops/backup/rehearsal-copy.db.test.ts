@@ -47,7 +47,12 @@ describe('the rehearsal copy', () => {
     expect(await on(copy.url, `SELECT 1 FROM webhook_deliveries WHERE status = 'pending'`)).toEqual([]);
     // Production's own are as they were.
     expect((await on(target.dbUrl, `SELECT 1 FROM webhook_deliveries WHERE status = 'pending'`)).length).toBe(3);
+    // An instance a killed run left behind still holds a session on the copy: the drop ends it.
+    const held = await openDatabase({ url: copy.url, embeddedDir: '', poolSize: 1 });
+    await held.query('SELECT 1');
     expect(await dropRehearsalCopy(target.dbUrl, 'atlas_rehearsal_20261206t010000')).toBe(true);
+    await expect(held.query('SELECT 1')).rejects.toThrow();
+    await held.close();
     expect(await dropRehearsalCopy(target.dbUrl, 'atlas_rehearsal_20261206t010000')).toBe(false);
   });
 
