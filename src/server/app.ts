@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import cookie from '@fastify/cookie';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.js';
 import type { MigrationFile } from '../db/migrations.js';
 import { accessFor, registerAccessControl } from './auth/access.js';
@@ -17,7 +17,7 @@ import { incidentRoutes } from './routes/incidents.js';
 import { healthRoutes, watchHealth } from './routes/health.js';
 import { CheckinWriter } from './agent-checkins.js';
 import { CachedReads } from './cached-reads.js';
-import { registerPages } from './pages/index.js';
+import { pageFailed, pageNotFound, registerPages, wantsPage } from './pages/index.js';
 import { licenseRoutes } from './routes/license.js';
 import { sessionRoutes } from './routes/session.js';
 import { settingRoutes } from './routes/settings.js';
@@ -81,11 +81,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     // Errors the router raises before any route (bad URL encoding, overlong parameters).
-    frameworkErrors: (error, request, reply) => handleError(error, request, reply),
+    frameworkErrors: (error, request, reply) => void failed(error, request, reply),
   });
+  // The API answers in JSON; a page's failure, and a page that is not there, are pages too.
+  const site = { version };
+  const failed = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
+    wantsPage(request) ? pageFailed(site, error, request, reply) : handleError(error, request, reply);
   await app.register(cookie);
-  app.setErrorHandler(handleError);
-  app.setNotFoundHandler(handleNotFound);
+  app.setErrorHandler(failed);
+  app.setNotFoundHandler((request, reply) => (wantsPage(request) ? pageNotFound(app, site, request, reply) : handleNotFound(request, reply)));
   // Once closing, each response also closes its keep-alive connection, so that a request still
   // in flight at SIGTERM does not leave an idle connection holding the process open; agents'
   // long polls are answered at once.
@@ -138,7 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
   webhookRoutes(app, db, webhooks);
-  await registerPages(app, db);
+  await registerPages(app, db, site);
 
   let dispatcher: { stop: () => Promise<void> } | undefined;
   app.addHook('onReady', async () => {

@@ -1,3 +1,4 @@
+import { withoutControlCharacters } from '../shared/text.js';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
@@ -47,10 +48,15 @@ export interface DeliveryOutcome {
   status: 'delivered' | 'pending' | 'failed';
   statusCode: number | null;
   error: string | null;
+  /** The first bytes of the receiver's answer (for an admin's test: what the receiver said back). */
+  answer: string | null;
 }
 
-/** POSTs the body; resolves with the HTTP status. Redirects are not followed. */
-function post(url: URL, headers: Record<string, string>, body: string, policy: WebhookPolicy): Promise<number> {
+/** How much of a receiver's answer is kept: enough to read its error, never its whole page. */
+const ANSWER_BYTES = 200;
+
+/** POSTs the body; resolves with the HTTP status and the answer's first bytes. Redirects are not followed. */
+function post(url: URL, headers: Record<string, string>, body: string, policy: WebhookPolicy): Promise<{ status: number; answer: string }> {
   return new Promise((resolve, reject) => {
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
@@ -61,8 +67,11 @@ function post(url: URL, headers: Record<string, string>, body: string, policy: W
     request.once('timeout', () => request.destroy(new Error('timed out')));
     request.once('error', reject);
     request.once('response', (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
+      let head = Buffer.alloc(0);
+      res.on('data', (chunk: Buffer) => {
+        if (head.length < ANSWER_BYTES) head = Buffer.concat([head, chunk]).subarray(0, ANSWER_BYTES);
+      });
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, answer: withoutControlCharacters(head.toString('utf8')) }));
       res.once('error', reject);
     });
     request.end(body);
@@ -73,12 +82,12 @@ function post(url: URL, headers: Record<string, string>, body: string, policy: W
  * Sends one delivery. What goes wrong is said as little as it must be: the HTTP status, a refusal
  * of the webhook policy, or "unreachable" (no finer: the answer must not map the network).
  */
-async function send(d: Claimed, settings: WebhookDelivery): Promise<{ statusCode: number | null; error: string | null }> {
+async function send(d: Claimed, settings: WebhookDelivery): Promise<Omit<DeliveryOutcome, 'status'>> {
   const body = JSON.stringify(d.payload);
   const timestamp = Math.floor(Date.now() / 1000);
   try {
     await checkWebhookUrl(settings.policy, d.url, { resolve: false });
-    const status = await post(
+    const { status, answer } = await post(
       new URL(d.url),
       {
         'content-type': 'application/json',
@@ -90,10 +99,10 @@ async function send(d: Claimed, settings: WebhookDelivery): Promise<{ statusCode
       body,
       settings.policy,
     );
-    return { statusCode: status, error: status >= 200 && status < 300 ? null : `HTTP ${status}` };
+    return { statusCode: status, error: status >= 200 && status < 300 ? null : `HTTP ${status}`, answer };
   } catch (err) {
-    if (err instanceof WebhookPolicyError) return { statusCode: null, error: `refused by the webhook policy: ${err.message}` };
-    return { statusCode: null, error: 'unreachable' };
+    if (err instanceof WebhookPolicyError) return { statusCode: null, error: `refused by the webhook policy: ${err.message}`, answer: null };
+    return { statusCode: null, error: 'unreachable', answer: null };
   }
 }
 
@@ -112,7 +121,7 @@ export async function deliverDue(db: Database, settings: WebhookDelivery, only?:
   const outcomes = new Map<string, DeliveryOutcome>();
   await Promise.all(
     claimed.map(async (d) => {
-      const { statusCode, error } = await send(d, settings);
+      const { statusCode, error, answer } = await send(d, settings);
       const status = error === null ? 'delivered' : d.attempts >= settings.maxAttempts ? 'failed' : 'pending';
       settings.counted(status === 'pending' ? 'retrying' : status);
       await db.query(
@@ -122,7 +131,7 @@ export async function deliverDue(db: Database, settings: WebhookDelivery, only?:
           WHERE id = $1`,
         [d.id, status, statusCode, error, settings.backoffMs * 2 ** (d.attempts - 1)],
       );
-      outcomes.set(d.id, { status, statusCode, error });
+      outcomes.set(d.id, { status, statusCode, error, answer });
     }),
   );
   return outcomes;

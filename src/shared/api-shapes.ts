@@ -230,7 +230,14 @@ export const deliveryShape = object({
   payload: json,
 });
 export const deliveriesAnswer = object({ deliveries: { type: 'array', items: deliveryShape } });
-export const webhookTestAnswer = object({ deliveryId: integer, status: deliveryStatus, statusCode: nullable(integer), error: nullable(text) });
+export const webhookTestAnswer = object({
+  deliveryId: integer,
+  status: deliveryStatus,
+  statusCode: nullable(integer),
+  error: nullable(text),
+  /** The first 200 bytes of the receiver's answer (control characters shown as U+FFFD). */
+  answer: nullable(text),
+});
 
 export const apiIndexAnswer = object({
   version: text,
@@ -259,3 +266,6 @@ export type WebhookTest = FromSchema<typeof webhookTestAnswer>;
 export type ApiIndex = FromSchema<typeof apiIndexAnswer>;
 export type EnrollmentTokenCreated = FromSchema<typeof enrollmentTokenCreatedAnswer>;
 export type WebhookCreated = FromSchema<typeof webhookCreatedAnswer>;
+export type Tokens = FromSchema<typeof tokensAnswer>;
+export type TokenCreated = FromSchema<typeof tokenCreatedAnswer>;
+export type EnrollmentTokens = FromSchema<typeof enrollmentTokensAnswer>;

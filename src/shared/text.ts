@@ -6,3 +6,13 @@ export function hasControlCharacter(text: string): boolean {
   }
   return false;
 }
+
+/** Another party's text made safe to show in a page or a terminal: each control character but tab and newline as U+FFFD. */
+export function withoutControlCharacters(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const c = ch.charCodeAt(0);
+    out += (c < 0x20 && ch !== '\t' && ch !== '\n') || c === 0x7f ? '\ufffd' : ch;
+  }
+  return out;
+}

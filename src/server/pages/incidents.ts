@@ -1,17 +1,33 @@
 import type { FastifyInstance } from 'fastify';
-import { ago, html, text } from './html.js';
-import { layout } from './layout.js';
-import type { Agents, IncidentAnswer, IncidentDetail, Incidents } from '../../shared/api-shapes.js';
-import { api, checkCsrf, errorText, forbiddenForm, requireViewer, sendPage, type Form } from './support.js';
+import { ago, html, text, type Html } from './html.js';
+import { errorPage, layout, wide, type Site } from './layout.js';
+import type { Agents, IncidentAnswer, IncidentDetail, Incidents, Users } from '../../shared/api-shapes.js';
+import { api, back, errorText, onForm, outcome, requireViewer, sendPage, type Form } from './support.js';
 
 const NOTICES: Record<string, string> = {
   created: 'Incident created.',
   acknowledged: 'Incident acknowledged.',
   resolved: 'Incident resolved.',
+  assigned: 'Assignee changed.',
+  commented: 'Comment added.',
   started: 'Runbook queued; its result appears below when the agent reports it.',
 };
 
-export function incidentPages(app: FastifyInstance): void {
+/** What a timeline event says beyond its kind: the runbook and its status, a note, a comment, a change. */
+function eventDetail(e: IncidentDetail['timeline'][number]): Html {
+  const d = e.detail;
+  if (d.runbook) return html` (runbook ${text(d.runbook)}${d.status ? html`: ${text(d.status)}` : ''})`;
+  if (typeof d.text === 'string') return html`: ${d.text}`;
+  if (typeof d.note === 'string') return html`: ${d.note}`;
+  if (e.kind === 'updated')
+    return html`:
+    ${Object.entries(d)
+      .map(([k, v]) => `${k} ${v === null ? 'none' : text(v)}`)
+      .join(', ')}`;
+  return html``;
+}
+
+export function incidentPages(app: FastifyInstance, site: Site): void {
   app.get<{ Querystring: { status?: string } }>('/incidents', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
@@ -27,32 +43,35 @@ export function incidentPages(app: FastifyInstance): void {
         </label>
         <button type="submit">Filter</button>
       </form>
-      <table>
-        <caption class="skip">
-          Incidents
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            <th scope="col">Title</th>
-            <th scope="col">Severity</th>
-            <th scope="col">Status</th>
-            <th scope="col">Opened</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${list.body.incidents.map(
-            (i) =>
-              html`<tr>
-                <td>${i.id}</td>
-                <td><a href="/incidents/${i.id}">${i.title}</a></td>
-                <td>${i.severity}</td>
-                <td>${i.status}</td>
-                <td>${ago(i.createdAt)}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>
+      ${wide(
+        'Incidents',
+        html`<table>
+          <caption class="skip">
+            Incidents
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">#</th>
+              <th scope="col">Title</th>
+              <th scope="col">Severity</th>
+              <th scope="col">Status</th>
+              <th scope="col">Opened</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${list.body.incidents.map(
+              (i) =>
+                html`<tr>
+                  <td>${i.id}</td>
+                  <td><a href="/incidents/${i.id}">${i.title}</a></td>
+                  <td>${i.severity}</td>
+                  <td>${i.status}</td>
+                  <td>${ago(i.createdAt)}</td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>`,
+      )}
       ${list.body.incidents.length === 0 ? html`<p>No incidents.</p>` : ''}
       ${
         viewer.role !== 'viewer'
@@ -63,7 +82,7 @@ export function incidentPages(app: FastifyInstance): void {
                 <label
                   >Severity
                   <select name="severity">
-                    ${['critical', 'high', 'medium', 'low'].map((s) => html`<option>${s}</option>`)}
+                    ${['low', 'medium', 'high', 'critical'].map((s) => html`<option>${s}</option>`)}
                   </select></label
                 >
                 <label>Description <textarea name="description" rows="3"></textarea></label>
@@ -71,13 +90,10 @@ export function incidentPages(app: FastifyInstance): void {
               </form>`
           : ''
       }`;
-    return sendPage(reply, layout('Incidents', viewer, body));
+    return sendPage(reply, layout(site, 'Incidents', viewer, body));
   });
 
-  app.post<{ Body: Form }>('/incidents', async (request, reply) => {
-    const viewer = await requireViewer(app, request, reply);
-    if (!viewer) return reply;
-    if (!checkCsrf(viewer, request.body)) return forbiddenForm(reply, viewer);
+  onForm(app, site, '/incidents', async (request, viewer, reply) => {
     const f = request.body;
     const res = await api<IncidentAnswer>(app, request, 'POST', '/api/incidents', {
       title: f.title ?? '',
@@ -88,6 +104,7 @@ export function incidentPages(app: FastifyInstance): void {
       return sendPage(
         reply,
         layout(
+          site,
           'Incidents',
           viewer,
           html`<p class="alert" role="alert">${errorText(res.body)}</p>
@@ -95,24 +112,22 @@ export function incidentPages(app: FastifyInstance): void {
         ),
         res.status,
       );
-    return reply.redirect(`/incidents/${res.body.incident.id}?notice=created`, 303);
+    return `/incidents/${res.body.incident.id}?notice=created`;
   });
 
   app.get<{ Params: { id: string }; Querystring: { notice?: string; error?: string } }>('/incidents/:id', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
     const res = await api<IncidentDetail>(app, request, 'GET', `/api/incidents/${encodeURIComponent(request.params.id)}`);
-    if (res.status !== 200) return sendPage(reply, layout('Incident', viewer, html`<p class="alert" role="alert">${errorText(res.body)}</p>`), res.status);
+    if (res.status !== 200) return sendPage(reply, errorPage(site, res.status, errorText(res.body), viewer), res.status);
     const agents = await api<Agents>(app, request, 'GET', '/api/agents');
+    // Admins pick anyone; an operator takes it, or gives it up.
+    const people = viewer.role === 'admin' ? (await api<Users>(app, request, 'GET', '/api/admin/users')).body.users.filter((u) => !u.disabled) : [];
     const { incident, timeline, executions } = res.body;
     const canAct = viewer.role !== 'viewer' && incident.status !== 'resolved';
-    const notice = NOTICES[request.query.notice ?? ''];
-    const action = (name: string, label: string) =>
-      html` <form class="inline" method="post" action="/incidents/${incident.id}/${name}">
-        <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">${label}</button>
-      </form>`;
-    const body = html` ${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}
-      ${request.query.error ? html`<p class="alert" role="alert">${request.query.error}</p>` : ''}
+    const csrf = html`<input type="hidden" name="csrf" value="${viewer.csrf}" />`;
+    const canTalk = viewer.role !== 'viewer';
+    const body = html` ${outcome(request.query, NOTICES)}
       <dl>
         <dt>Incident</dt>
         <dd>#${incident.id} ${incident.title}</dd>
@@ -126,37 +141,76 @@ export function incidentPages(app: FastifyInstance): void {
         <dd>${ago(incident.createdAt)}</dd>
       </dl>
       ${incident.description ? html`<pre>${incident.description}</pre>` : ''}
-      ${canAct ? html`<p>${incident.status === 'open' ? action('acknowledge', 'Acknowledge') : ''} ${action('resolve', 'Resolve')}</p>` : ''}
+      ${
+        canAct
+          ? html`<div class="actions">
+              ${
+                incident.status === 'open'
+                  ? html`<form method="post" action="/incidents/${incident.id}/acknowledge">${csrf}<button type="submit">Acknowledge</button></form>`
+                  : ''
+              }
+              <form class="actions" method="post" action="/incidents/${incident.id}/resolve">
+                ${csrf}<label>Resolution note <input name="note" maxlength="2000" /></label><button type="submit">Resolve</button>
+              </form>
+              <form class="actions" method="post" action="/incidents/${incident.id}/assign">
+                ${csrf}
+                ${
+                  viewer.role === 'admin'
+                    ? html`<label
+                          >Assignee
+                          <select name="assigneeId">
+                            <option value="">nobody</option>
+                            ${people.map((u) => html`<option value="${u.id}" ${u.id === incident.assignee?.id ? html`selected` : ''}>${u.email}</option>`)}
+                          </select></label
+                        ><button type="submit">Assign</button>`
+                    : html`<input type="hidden" name="assigneeId" value="${incident.assignee?.id === viewer.id ? '' : viewer.id}" /><button type="submit">
+                          ${incident.assignee?.id === viewer.id ? 'Unassign me' : 'Assign to me'}
+                        </button>`
+                }
+              </form>
+            </div>`
+          : ''
+      }
       <h2>Timeline</h2>
-      <ol>
-        ${timeline.map((e) => html`<li>${ago(e.at)}: <strong>${e.kind.replace('_', ' ')}</strong> by ${e.actor}${e.detail.runbook ? html` (runbook ${text(e.detail.runbook)}${e.detail.status ? html`: ${text(e.detail.status)}` : ''})` : ''}${e.detail.note ? html`: ${text(e.detail.note)}` : ''}</li>`)}
+      <ol id="timeline">
+        ${timeline.map((e) => html`<li>${ago(e.at)}: <strong>${e.kind.replace('_', ' ')}</strong> by ${e.actor}${eventDetail(e)}</li>`)}
       </ol>
+      ${
+        canTalk
+          ? html`<form class="stack" method="post" action="/incidents/${incident.id}/comments">
+              ${csrf}<label>Comment <textarea name="text" rows="3" required maxlength="10000"></textarea></label><button type="submit">Add comment</button>
+            </form>`
+          : ''
+      }
       <h2>Runbook executions</h2>
       ${
         executions.length
-          ? html`<table>
-              <thead>
-                <tr>
-                  <th scope="col">Runbook</th>
-                  <th scope="col">Agent</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Exit code</th>
-                  <th scope="col">Output</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${executions.map(
-                  (x) =>
-                    html`<tr>
-                      <td>${x.runbook}</td>
-                      <td>${agents.body.agents.find((a) => a.id === x.agentId)?.name ?? x.agentId}</td>
-                      <td>${x.status}</td>
-                      <td>${x.exitCode ?? ''}</td>
-                      <td><pre>${x.output || x.error || ''}</pre></td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
+          ? wide(
+              'Runbook executions',
+              html`<table>
+                <thead>
+                  <tr>
+                    <th scope="col">Runbook</th>
+                    <th scope="col">Agent</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Exit code</th>
+                    <th scope="col">Output</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${executions.map(
+                    (x) =>
+                      html`<tr>
+                        <td>${x.runbook}</td>
+                        <td>${agents.body.agents.find((a) => a.id === x.agentId)?.name ?? x.agentId}</td>
+                        <td>${x.status}</td>
+                        <td>${x.exitCode ?? ''}</td>
+                        <td><pre>${x.output || x.error || ''}</pre></td>
+                      </tr>`,
+                  )}
+                </tbody>
+              </table>`,
+            )
           : html`<p>None yet.</p>`
       }
       ${
@@ -165,35 +219,45 @@ export function incidentPages(app: FastifyInstance): void {
               <form class="stack" method="post" action="/incidents/${incident.id}/runbooks">
                 <input type="hidden" name="csrf" value="${viewer.csrf}" />
                 <label
-                  >Agent
-                  <select name="agentId" required>
-                    ${agents.body.agents.map((a) => html`<option value="${a.id}">${a.name}${a.online ? '' : ' (offline)'}</option>`)}
+                  >Runbook, on the agent that offers it
+                  <select name="target" required>
+                    ${agents.body.agents
+                      .filter((a) => !a.revoked && a.runbooks.length)
+                      .map(
+                        (a) =>
+                          html`<optgroup label="${a.name}${a.online ? '' : ' (offline)'}">
+                            ${a.runbooks.map((r) => html`<option value="${a.id}/${r}">${r} on ${a.name}</option>`)}
+                          </optgroup>`,
+                      )}
                   </select></label
                 >
-                <label>Runbook <input name="runbook" required maxlength="100" list="runbooks" /></label>
-                <datalist id="runbooks">
-                  ${[...new Set(agents.body.agents.flatMap((a) => a.runbooks))].map((r) => html`<option value="${r}"></option>`)}
-                </datalist>
                 <button class="primary" type="submit">Start</button>
               </form>`
           : ''
       }`;
-    return sendPage(reply, layout(`Incident #${incident.id}`, viewer, body));
+    return sendPage(reply, layout(site, `Incident #${incident.id}`, viewer, body));
   });
 
-  for (const [path, notice, toBody] of [
-    ['acknowledge', 'acknowledged', () => ({})],
-    ['resolve', 'resolved', () => ({})],
-    ['runbooks', 'started', (f: Form) => ({ runbook: f.runbook ?? '', agentId: f.agentId ?? '' })],
+  // Each form, the API call it makes: [its path, the notice, the method, the API path, the body].
+  const note = (f: Form) => (f.note?.trim() ? { note: f.note.trim() } : {});
+  for (const [path, notice, method, apiPath, toBody] of [
+    ['acknowledge', 'acknowledged', 'POST', 'acknowledge', () => ({})],
+    ['resolve', 'resolved', 'POST', 'resolve', note],
+    ['comments', 'commented', 'POST', 'comments', (f: Form) => ({ text: f.text ?? '' })],
+    ['assign', 'assigned', 'PATCH', '', (f: Form) => ({ assigneeId: f.assigneeId || null })],
+    // The runbook's agent and name, as one choice: "<agent id>/<runbook>".
+    [
+      'runbooks',
+      'started',
+      'POST',
+      'runbooks',
+      (f: Form) => ({ agentId: f.target?.split('/')[0] ?? '', runbook: f.target?.split('/').slice(1).join('/') ?? '' }),
+    ],
   ] as const) {
-    app.post<{ Params: { id: string }; Body: Form }>(`/incidents/:id/${path}`, async (request, reply) => {
-      const viewer = await requireViewer(app, request, reply);
-      if (!viewer) return reply;
-      if (!checkCsrf(viewer, request.body)) return forbiddenForm(reply, viewer);
+    onForm<{ id: string }>(app, site, `/incidents/:id/${path}`, async (request) => {
       const id = encodeURIComponent(request.params.id);
-      const res = await api(app, request, 'POST', `/api/incidents/${id}/${path}`, toBody(request.body));
-      const ok = res.status === 200 || res.status === 201;
-      return reply.redirect(`/incidents/${id}?${ok ? `notice=${notice}` : `error=${encodeURIComponent(errorText(res.body))}`}`, 303);
+      const res = await api(app, request, method, `/api/incidents/${id}${apiPath ? `/${apiPath}` : ''}`, toBody(request.body));
+      return back(`/incidents/${id}`, res, notice);
     });
   }
 }

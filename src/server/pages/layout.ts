@@ -1,13 +1,31 @@
 import { html, type Html } from './html.js';
 
 export interface Viewer {
+  id: string;
   email: string;
   role: 'admin' | 'operator' | 'viewer';
   csrf: string;
+  /** An upgrade, rollback or restore tpctl reports as running now: every page says so. */
+  running?: string;
 }
 
-/** The page shell: skip link, navigation, who is signed in (with the logout form), the content. */
-export function layout(title: string, viewer: Viewer | undefined, body: Html, options: { refreshSeconds?: number } = {}): Html {
+/** What every page of this server shows, whoever looks. */
+export interface Site {
+  version: string;
+}
+
+const NAV: { href: string; label: string; admin?: true }[] = [
+  { href: '/incidents', label: 'Incidents' },
+  { href: '/settings', label: 'Settings' },
+  { href: '/settings/agents', label: 'Edge Agents' },
+  { href: '/settings/upgrades', label: 'Upgrades & backups' },
+  { href: '/settings/tokens', label: 'API tokens' },
+  { href: '/settings/integrations', label: 'Integrations', admin: true },
+  { href: '/settings/users', label: 'Users', admin: true },
+];
+
+/** The page shell: skip link, product and version, navigation, who is signed in (with the logout form), a running operation, the content. */
+export function layout(site: Site, title: string, viewer: Viewer | undefined, body: Html, options: { refreshSeconds?: number } = {}): Html {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -15,20 +33,17 @@ export function layout(title: string, viewer: Viewer | undefined, body: Html, op
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}" />` : ''}
         <title>${title} · AtlasAI Tenant Plane</title>
+        <link rel="icon" href="/favicon.ico" type="image/svg+xml" />
         <link rel="stylesheet" href="/assets/app.css" />
+        <script src="/assets/app.js" defer></script>
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
         <header>
-          <strong>AtlasAI Tenant Plane</strong>
+          <span class="brand"><strong>AtlasAI Tenant Plane</strong> <span id="site-version">${site.version}</span></span>
           ${
             viewer
-              ? html`<nav aria-label="Main">
-                    <a href="/incidents">Incidents</a>
-                    <a href="/settings">Settings</a>
-                    <a href="/settings/agents">Edge Agents</a>
-                    ${viewer.role === 'admin' ? html`<a href="/settings/integrations">Integrations</a> <a href="/settings/users">Users</a>` : ''}
-                  </nav>
+              ? html`<nav aria-label="Main">${NAV.filter((n) => !n.admin || viewer.role === 'admin').map((n) => html`<a href="${n.href}">${n.label}</a>`)}</nav>
                   <span class="who">${viewer.email} (${viewer.role})</span>
                   <form class="inline" method="post" action="/logout">
                     <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Log out</button>
@@ -36,10 +51,29 @@ export function layout(title: string, viewer: Viewer | undefined, body: Html, op
               : ''
           }
         </header>
+        ${viewer?.running ? html`<p class="banner" role="status" id="running-operation">${viewer.running}</p>` : ''}
         <main id="main">
           <h1>${title}</h1>
           ${body}
         </main>
       </body>
     </html>`;
+}
+
+/** A table that scrolls sideways on a narrow screen rather than widen the page (focusable, so a keyboard can scroll it). */
+export function wide(label: string, table: Html): Html {
+  return html`<div class="scroll" role="region" aria-label="${label}" tabindex="0">${table}</div>`;
+}
+
+const TITLES: Record<number, string> = { 400: 'Bad request', 403: 'Not allowed', 404: 'Not found', 500: 'Something went wrong' };
+
+/** An error as a page in the site's layout: what happened and where to go. */
+export function errorPage(site: Site, status: number, message: string, viewer?: Viewer): Html {
+  return layout(
+    site,
+    TITLES[status] ?? 'Refused',
+    viewer,
+    html`<p class="alert" role="alert">${message}</p>
+      <p><a href="/">Back to the start</a></p>`,
+  );
 }

@@ -4,7 +4,7 @@ import { SESSION_COOKIE, setSessionCookie } from '../auth/sessions.js';
 import type { Database } from '../../db/database.js';
 import { adminExists, CREATE_FIRST_ADMIN, firstAdminHowTo } from '../../db/users.js';
 import { html } from './html.js';
-import { layout } from './layout.js';
+import { layout, type Site } from './layout.js';
 import { api, checkCsrf, errorText, forbiddenForm, localPath, requireViewer, sameToken, sendPage, type Form } from './support.js';
 
 /**
@@ -31,7 +31,7 @@ function loginForm(next: string, email: string, csrf: string, firstRun: Database
     </form>`;
 }
 
-export function sessionPages(app: FastifyInstance, db: Database): void {
+export function sessionPages(app: FastifyInstance, db: Database, site: Site): void {
   // Asked until an admin exists; from then on, never again (an admin is never removed: disabled at most).
   let adminMade = false;
   const firstRun = async () => {
@@ -44,7 +44,7 @@ export function sessionPages(app: FastifyInstance, db: Database): void {
   const page = async (request: FastifyRequest, reply: FastifyReply, next: string, email: string, error?: string, status = 200) => {
     const csrf = randomBytes(24).toString('base64url');
     void reply.setCookie(LOGIN_CSRF_COOKIE, csrf, { path: '/login', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' });
-    return sendPage(reply, layout('Log in', undefined, loginForm(next, email, csrf, await firstRun(), error)), status);
+    return sendPage(reply, layout(site, 'Log in', undefined, loginForm(next, email, csrf, await firstRun(), error)), status);
   };
 
   app.get<{ Querystring: { next?: string } }>('/login', async (request, reply) => page(request, reply, localPath(request.query.next), ''));
@@ -73,7 +73,7 @@ export function sessionPages(app: FastifyInstance, db: Database): void {
   app.post<{ Body: Form }>('/logout', async (request, reply) => {
     const viewer = await requireViewer(app, request, reply);
     if (!viewer) return reply;
-    if (!checkCsrf(viewer, request.body)) return forbiddenForm(reply, viewer);
+    if (!checkCsrf(viewer, request.body)) return forbiddenForm(site, reply, viewer);
     await api(app, request, 'POST', '/api/logout');
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login', 303);

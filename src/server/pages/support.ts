@@ -4,7 +4,7 @@ import { hasControlCharacter } from '../../shared/text.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
 import type { Me } from '../../shared/api-shapes.js';
 import { html, type Html } from './html.js';
-import { layout, type Viewer } from './layout.js';
+import { errorPage, type Site, type Viewer } from './layout.js';
 
 /**
  * The pages are thin views over the API: each reads and acts through the same routes (with the
@@ -38,15 +38,19 @@ export function sendPage(reply: FastifyReply, page: Html, status = 200): Fastify
   return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page.value);
 }
 
-/** The signed-in viewer, or a redirect to the login page (which returns to this page). */
-export async function requireViewer(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
+/** Who is signed in, if anyone (the session must still be good). */
+export async function currentViewer(app: FastifyInstance, request: FastifyRequest): Promise<Viewer | undefined> {
   const session = request.cookies[SESSION_COOKIE];
   const me = session ? await api<Me>(app, request, 'GET', '/api/me') : undefined;
-  if (!session || me?.status !== 200) {
-    void reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
-    return undefined;
-  }
-  return { email: me.body.user.email, role: me.body.user.role, csrf: csrfFor(session) };
+  if (!session || me?.status !== 200) return undefined;
+  return { id: me.body.user.id, email: me.body.user.email, role: me.body.user.role, csrf: csrfFor(session) };
+}
+
+/** The signed-in viewer, or a redirect to the login page (which returns to this page). */
+export async function requireViewer(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<Viewer | undefined> {
+  const viewer = await currentViewer(app, request);
+  if (!viewer) void reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
+  return viewer;
 }
 
 /** Whether a token given matches the one expected (both present), in constant time. */
@@ -61,18 +65,9 @@ export function checkCsrf(viewer: Viewer, form: Record<string, string> | undefin
   return sameToken(form?.csrf, viewer.csrf);
 }
 
-export function forbiddenForm(reply: FastifyReply, viewer: Viewer): FastifyReply {
-  return sendPage(
-    reply,
-    layout(
-      'Refused',
-      viewer,
-      html`<p class="alert" role="alert">
-        This form was not sent from this site (missing or wrong anti-forgery token). Go back, reload the page and try again.
-      </p>`,
-    ),
-    403,
-  );
+export function forbiddenForm(site: Site, reply: FastifyReply, viewer: Viewer): FastifyReply {
+  const message = 'This form was not sent from this site (missing or wrong anti-forgery token). Go back, reload the page and try again.';
+  return sendPage(reply, errorPage(site, 403, message, viewer), 403);
 }
 
 const THIS_SITE = 'http://this-site.invalid';
@@ -102,3 +97,48 @@ export function errorText(body: unknown): string {
 }
 
 export type Form = Record<string, string>;
+
+/** A form the API refused for who sent it (403): answered with a page saying so, not a way back. */
+class Refusal {
+  constructor(
+    readonly status: number,
+    readonly message: string,
+  ) {}
+}
+
+/**
+ * A form post: the viewer signed in and the anti-forgery token checked before `act`, which
+ * answers with the place to go next (a redirect: reloading it posts nothing again), a page, or
+ * a refusal.
+ */
+export function onForm<P = Record<string, string>>(
+  app: FastifyInstance,
+  site: Site,
+  url: string,
+  act: (request: FastifyRequest<{ Params: P; Body: Form }>, viewer: Viewer, reply: FastifyReply) => Promise<string | Refusal | FastifyReply>,
+): void {
+  app.post<{ Params: P; Body: Form }>(url, async (request, reply) => {
+    const viewer = await requireViewer(app, request, reply);
+    if (!viewer) return reply;
+    if (!checkCsrf(viewer, request.body)) return forbiddenForm(site, reply, viewer);
+    const next = await act(request, viewer, reply);
+    if (next instanceof Refusal) return sendPage(reply, errorPage(site, next.status, next.message, viewer), next.status);
+    return typeof next === 'string' ? reply.redirect(next, 303) : next;
+  });
+}
+
+/**
+ * Where a form goes after the API answered: back to its page, saying what was done (a notice
+ * key) or what to correct; a role the API refused is refused here too.
+ */
+export function back(page: string, res: { status: number; body: unknown }, notice: string): string | Refusal {
+  if (res.status === 403) return new Refusal(403, errorText(res.body));
+  const ok = res.status >= 200 && res.status < 300;
+  return `${page}?${ok ? `notice=${notice}` : `error=${encodeURIComponent(errorText(res.body))}`}`;
+}
+
+/** The notice (from the page's own list) or the error a form went back with. */
+export function outcome(query: { notice?: string; error?: string }, notices: Record<string, string>): Html {
+  const notice = notices[query.notice ?? ''];
+  return html`${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}${query.error ? html`<p class="alert" role="alert">${query.error}</p>` : ''}`;
+}

@@ -25,6 +25,8 @@ interface UserPatch {
   role?: Role;
   disabled?: boolean;
   password?: string;
+  /** With a new password: whether the user's API tokens go too (they do unless told otherwise). */
+  revokeTokens?: boolean;
 }
 
 const role = { type: 'string', enum: [...ROLES] } as const;
@@ -83,13 +85,15 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: { name, role, disabled: { type: 'boolean' }, password },
+          properties: { name, role, disabled: { type: 'boolean' }, password, revokeTokens: { type: 'boolean' } },
         },
         response: { 200: userAnswer },
       },
     },
     async (request) => {
       const patch = request.body;
+      // Tokens go with a password reset, not on their own (revoking them is DELETE /api/tokens, the owner's).
+      if (patch.revokeTokens !== undefined && patch.password === undefined) throw badRequest('revokeTokens goes with a new password');
       const problem = patch.password === undefined ? undefined : passwordProblem(patch.password);
       if (problem) throw badRequest(problem);
       const passwordHash = patch.password === undefined ? null : await hashPassword(patch.password);
@@ -106,8 +110,9 @@ export function userRoutes(app: FastifyInstance, db: Database): void {
           passwordHash,
         });
         if (patch.disabled === true || passwordHash) await endAllSessions(tx, request.params.id);
-        // A password set by an admin is a reset: whatever the old one let in goes, API tokens too.
-        if (passwordHash) await apiTokensRepository(tx).revokeAll(request.params.id);
+        // A password set by an admin is a reset: whatever the old one let in goes, API tokens too
+        // unless the admin keeps them (a forgotten password, not a stolen one).
+        if (passwordHash && patch.revokeTokens !== false) await apiTokensRepository(tx).revokeAll(request.params.id);
         return updated ?? toUser({});
       });
       return { user: publicUser(user) };
