@@ -14,6 +14,8 @@ import { CliError } from './io.js';
 import type { Factory } from './factory.js';
 import { RUNTIMES } from './runtimes.js';
 import { describeOutcome } from './words.js';
+import { RunReporter } from './report.js';
+import { utcStamp } from '../shared/names.js';
 
 /**
  * Runs an upgrade or rollback: the environment the scripts document is read and checked first,
@@ -43,6 +45,15 @@ export async function runOperation(
     ? { file: '(dry run: no log)', write: (line: string) => echo?.(line) }
     : RunLogFile.forRun(logDir, op, new Date(), f.secrets, echo);
   const exec = f.executor(log);
+  // Told with the verification identity (an admin's): without one, the run log already says the checklist is not run.
+  const reporter =
+    log instanceof RunLogFile && tenantPlane.checklist
+      ? new RunReporter(
+          (path, body) => tenantPlane.tell(path, body),
+          { id: utcStamp(log.startedAt), log: log.file, logDir, history: () => readHistory(stateFiles(dataDir).history) },
+          (line) => log.write(line),
+        )
+      : undefined;
   let outcome: LifecycleOutcome;
   try {
     const runtime = await f.runtime(kind, exec);
@@ -54,6 +65,7 @@ export async function runOperation(
       database: target && databaseWork(target, { logDir, keep, room: f.copyRoom }, exec),
       log,
       previousVersion,
+      ...(reporter ? { onStep: reporter.step } : {}),
     });
   } catch (err) {
     if (!(err instanceof Refused)) throw err;
@@ -71,6 +83,8 @@ export async function runOperation(
   )
     rmSync(log.file, { force: true });
   const message = describeOutcome(outcome);
+  const untold = await reporter?.finish(outcome, message);
+  if (untold) io.err(`note: the Tenant Plane was not told of this run (${untold}); tpctl tells it with its next run`);
   const { kind: ended, ...facts } = outcome;
   if (flags.json) io.out(JSON.stringify({ outcome: ended, exitCode: EXIT_CODES[ended], message, ...facts }, null, 2));
   else if (ended === 'refused' || ended === 'locked') throw new CliError(message, ended);

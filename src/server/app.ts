@@ -19,6 +19,7 @@ import { CheckinWriter } from './agent-checkins.js';
 import { CachedReads } from './cached-reads.js';
 import { pageFailed, pageNotFound, registerPages, wantsPage } from './pages/index.js';
 import { licenseRoutes } from './routes/license.js';
+import { operationRoutes } from './routes/operations.js';
 import { sessionRoutes } from './routes/session.js';
 import { settingRoutes } from './routes/settings.js';
 import { userRoutes } from './routes/users.js';
@@ -142,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   executionRoutes(app, db, shutdown.signal);
   incidentRoutes(app, db);
   webhookRoutes(app, db, webhooks);
+  operationRoutes(app, db);
   await registerPages(app, db, site);
 
   let dispatcher: { stop: () => Promise<void> } | undefined;

@@ -239,6 +239,39 @@ export const webhookTestAnswer = object({
   answer: nullable(text),
 });
 
+/** A run of tpctl as it reported it (its figures: the rehearsal's and the bake's lines, by name). */
+export const operationShape = object({
+  id: text,
+  kind: { type: 'string', enum: ['upgrade', 'rollback'] },
+  from: text,
+  to: text,
+  state: { type: 'string', enum: ['running', 'succeeded', 'failed', 'rolled-back', 'needs-human', 'refused', 'interrupted'] },
+  step: nullable(text),
+  stepWhat: nullable(text),
+  stepStartedAt: nullable(at),
+  actor: text,
+  summary: nullable(text),
+  figures: { type: 'object', additionalProperties: text },
+  log: text,
+  startedAt: at,
+  finishedAt: nullable(at),
+  updatedAt: at,
+  reportedBy: nullable(text),
+});
+export const operationsAnswer = object({ running: nullable(operationShape), operations: { type: 'array', items: operationShape } });
+export const backupShape = object({
+  name: text,
+  version: text,
+  takenAt: at,
+  sizeBytes: integer,
+  reason: text,
+  signed: boolean,
+  verifiedAt: nullable(at),
+  /** When this backup was last restored whole into a scratch database (a rehearsal, a drill). */
+  provenAt: nullable(at),
+});
+export const backupsAnswer = object({ backups: { type: 'array', items: backupShape }, reportedAt: nullable(at) });
+
 export const apiIndexAnswer = object({
   version: text,
   routes: { type: 'array', items: partly({ method: text, url: text, access: text, body: json, query: json }, ['method', 'url', 'access']) },
@@ -267,5 +300,8 @@ export type ApiIndex = FromSchema<typeof apiIndexAnswer>;
 export type EnrollmentTokenCreated = FromSchema<typeof enrollmentTokenCreatedAnswer>;
 export type WebhookCreated = FromSchema<typeof webhookCreatedAnswer>;
 export type Tokens = FromSchema<typeof tokensAnswer>;
+export type Operations = FromSchema<typeof operationsAnswer>;
+export type Operation = FromSchema<typeof operationShape>;
+export type Backups = FromSchema<typeof backupsAnswer>;
 export type TokenCreated = FromSchema<typeof tokenCreatedAnswer>;
 export type EnrollmentTokens = FromSchema<typeof enrollmentTokensAnswer>;

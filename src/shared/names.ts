@@ -17,6 +17,11 @@ export function utcStamp(at: Date): string {
 }
 
 /** yyyymmddthhmmssmmm: set-aside copies, unique even for restores in the same second (lower case: a PostgreSQL name). */
+/** The ISO time a utcStamp stands for (`20260326T100000` → `2026-03-26T10:00:00.000Z`). */
+export function stampTime(stamp: string): string {
+  return `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}.000Z`;
+}
+
 function fineStamp(at: Date): string {
   return at
     .toISOString()

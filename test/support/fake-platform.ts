@@ -409,6 +409,7 @@ export class FakePlatform implements Runtime, TenantPlane {
     );
   webhooks = async () => [];
   testWebhook = async () => ({ ok: true, detail: 'delivered' });
+  tell = async () => undefined;
   journey = async (): Promise<JourneyResult> => {
     throw new Error('the journey runs against a version apart, never against production');
   };

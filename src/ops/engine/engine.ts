@@ -43,6 +43,8 @@ export interface OpsContext {
   log: RunLog & { readonly file: string; readonly startedAt?: Date };
   /** Where an upgrade records the version it leaves. */
   previousVersion: PreviousVersion;
+  /** Told as each step starts (tpctl reports it to the Tenant Plane: the banner of its pages). */
+  onStep?: (step: { op: Plan['op']; from: string; to: string; name: string; what: string }) => void;
 }
 
 /** A value the plan gives its steps from the start (the bake it skips, say). */
@@ -145,6 +147,7 @@ export class Run {
     const outputs = this.kept(['journal'], undefined) as Record<string, string | undefined>;
     writeJournal(this.files.journal, { op, from, to, step: action.name, phase: this.phase, startedAt: this.startedAt.toISOString(), log: log.file, outputs });
     log.write(`== ${action.name}: ${action.what}`);
+    this.ctx.onStep?.({ op, from, to, name: action.name, what: action.what });
     const started = performance.now();
     const took = () => Math.round(performance.now() - started);
     try {

@@ -56,6 +56,8 @@ export interface TenantPlane {
   testWebhook(id: string): Promise<{ ok: boolean; detail: string }>;
   /** The rehearsal's smoke journey against this address, for `version` (`label` names what it makes there). */
   journey(version: string, label: string): Promise<JourneyResult>;
+  /** Tells it what tpctl did (PUT `path`, as the verification identity): undefined once told, else why it was not. */
+  tell(path: string, body: unknown): Promise<string | undefined>;
 }
 
 export interface Verification {
@@ -156,6 +158,15 @@ export function tenantPlaneOverHttp(
       return read.webhooks.map((w) => ({ id: w.id, name: w.name, lastDelivery: w.deliveries.last }));
     },
     journey: (version, label) => runJourney(healthUrl, version, verify?.auth, label),
+    async tell(path, body) {
+      const s = await signedIn();
+      if ('error' in s) return s.error;
+      const answer = await asIdentity(path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch(
+        (err: Error): Answer => ({ status: 0, body: { message: err.message } }),
+      );
+      if (!answer) return 'the verification login failed';
+      return answer.status === 204 ? undefined : `PUT ${path}: ${answer.status ? `HTTP ${answer.status}` : 'no answer'}: ${message(answer)}`;
+    },
     async testWebhook(id) {
       const answer = await asIdentity(`/api/admin/webhooks/${encodeURIComponent(id)}/test`, {
         method: 'POST',

@@ -4,7 +4,8 @@ import { bake, takeBaseline, type Figures } from '../probes/bake.js';
 import { checked } from './gate.js';
 import { outputs } from './outputs.js';
 
-const figuresLine = (f: Figures) =>
+/** A bake's figures on one line: the run log's, and what tpctl reports of them. */
+export const figuresLine = (f: Figures) =>
   `${Object.entries(f.routes)
     .map(([route, r]) => `${route} p95 ${r.p95} ms (${r.n})`)
     .join(', ')}; 5xx: ${f.errors5xx ?? 'not read'}; agents online: ${f.agentsOnline ?? 'not read'}`;

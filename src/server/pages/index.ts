@@ -9,6 +9,7 @@ import { settingsPages } from './settings.js';
 import { agentPages } from './agents.js';
 import { integrationPages } from './integrations.js';
 import { tokenPages } from './tokens.js';
+import { upgradePages } from './upgrades.js';
 import { userPages } from './users.js';
 import { currentViewer, sendPage } from './support.js';
 
@@ -33,6 +34,7 @@ export async function registerPages(app: FastifyInstance, db: Database, site: Si
     integrationPages(pages, site);
     tokenPages(pages, site);
     userPages(pages, site);
+    upgradePages(pages, site);
   });
 }
 

@@ -2,7 +2,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasControlCharacter } from '../../shared/text.js';
 import { SESSION_COOKIE } from '../auth/sessions.js';
-import type { Me } from '../../shared/api-shapes.js';
+import type { Me, Operations } from '../../shared/api-shapes.js';
+import { runningWords } from './operation-words.js';
 import { html, type Html } from './html.js';
 import { errorPage, type Site, type Viewer } from './layout.js';
 
@@ -43,7 +44,9 @@ export async function currentViewer(app: FastifyInstance, request: FastifyReques
   const session = request.cookies[SESSION_COOKIE];
   const me = session ? await api<Me>(app, request, 'GET', '/api/me') : undefined;
   if (!session || me?.status !== 200) return undefined;
-  return { id: me.body.user.id, email: me.body.user.email, role: me.body.user.role, csrf: csrfFor(session) };
+  const ops = await api<Operations>(app, request, 'GET', '/api/operations?limit=0');
+  const running = ops.status === 200 && ops.body.running ? runningWords(ops.body.running) : undefined;
+  return { id: me.body.user.id, email: me.body.user.email, role: me.body.user.role, csrf: csrfFor(session), ...(running ? { running } : {}) };
 }
 
 /** The signed-in viewer, or a redirect to the login page (which returns to this page). */

@@ -80,7 +80,7 @@ describe.each<Kind>(['postgres', 'embedded'])('backup and restore on %s', (kind)
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(res.stdout.trimEnd()).toMatch(
-      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\nsince the backup: .*, in \d+ of 16 tables\n(unchanged since the backup: .*\n)?(\w+: \d+ created, .*\n( {2}.*\n)*)+sessions ended: \d+ \(everyone signs in again\)\n(.* kept .*\n)*the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
+      /^restored .*: \d+ tables, \d+ rows, in [\d.]+ s\nsince the backup: .*, in \d+ of 18 tables\n(unchanged since the backup: .*\n)?(\w+: \d+ created, .*\n( {2}.*\n)*)+sessions ended: \d+ \(everyone signs in again\)\n(.* kept .*\n)*the data from before the restore is kept as .*\(undo: tpctl restore --undo\)$/,
     );
     expect(await withDb(setup, fingerprint)).toEqual(before);
     const after = await withDb(setup, (db) => db.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name'));

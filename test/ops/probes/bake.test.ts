@@ -20,6 +20,7 @@ function tenantPlane(state: { ms: number; version: string; errors5xx: number; we
     webhooks: async () => state.webhooks,
     testWebhook: async () => ({ ok: state.testOk, detail: state.testOk ? 'delivered' : 'HTTP 500' }),
     journey: () => Promise.reject(new Error('the bake runs no journey')),
+    tell: () => Promise.reject(new Error('the bake tells nothing')),
   };
 }
 

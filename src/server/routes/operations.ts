@@ -1,0 +1,158 @@
+import type { FastifyInstance } from 'fastify';
+import type { Database, Row } from '../../db/database.js';
+import { operationsRepository, type ReportedBackup, type ReportedRun } from '../../db/operations.js';
+import { settingsRepository } from '../../db/settings.js';
+import { backupsAnswer, noContent, operationsAnswer } from '../../shared/api-shapes.js';
+import { PROVEN_RESTORE_SETTING } from '../../shared/names.js';
+import { caller } from '../auth/access.js';
+
+/** A run still "running" that tpctl has not reported for this long was stopped (tpctl reports every 15 s). */
+export const RUNNING_FRESH_SECONDS = 60;
+
+const version = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]*$' } as const;
+const line = { type: 'string', maxLength: 4000 } as const;
+const when = { type: 'string', format: 'date-time' } as const;
+const nullableLine = { type: ['string', 'null'], maxLength: 4000 } as const;
+const nullableWhen = { type: ['string', 'null'], format: 'date-time' } as const;
+
+const runInput = {
+  type: 'object',
+  required: ['id', 'kind', 'from', 'to', 'state', 'actor', 'log', 'startedAt'],
+  additionalProperties: false,
+  properties: {
+    // The run's log time stamp, as its history line says it.
+    id: { type: 'string', pattern: '^\\d{8}T\\d{6}$' },
+    kind: { type: 'string', enum: ['upgrade', 'rollback'] },
+    from: version,
+    to: version,
+    state: { type: 'string', enum: ['running', 'succeeded', 'failed', 'rolled-back', 'needs-human', 'refused', 'interrupted'] },
+    step: { type: ['string', 'null'], maxLength: 100 },
+    stepWhat: nullableLine,
+    stepStartedAt: nullableWhen,
+    actor: { type: 'string', minLength: 1, maxLength: 200 },
+    summary: nullableLine,
+    figures: { type: 'object', maxProperties: 10, additionalProperties: line },
+    log: { type: 'string', minLength: 1, maxLength: 1000 },
+    startedAt: when,
+    finishedAt: nullableWhen,
+  },
+} as const;
+
+const backupInput = {
+  type: 'object',
+  required: ['name', 'version', 'takenAt', 'sizeBytes', 'reason', 'signed', 'verifiedAt'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', maxLength: 200, pattern: '^db-backup-[0-9A-Za-z.+-]+-\\d{8}T\\d{6}(-\\d+)?\\.sql\\.gz$' },
+    version,
+    takenAt: when,
+    sizeBytes: { type: 'integer', minimum: 0 },
+    reason: { type: 'string', enum: ['manual', 'pre-upgrade', 'pre-restore', 'rehearsal', 'unknown'] },
+    signed: { type: 'boolean' },
+    verifiedAt: nullableWhen,
+  },
+} as const;
+
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (value as string | null));
+
+function toOperation(r: Row) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    from: r.from_version,
+    to: r.to_version,
+    state: r.state,
+    step: r.step,
+    stepWhat: r.step_what,
+    stepStartedAt: iso(r.step_started_at),
+    actor: r.actor,
+    summary: r.summary,
+    figures: r.figures,
+    log: r.log,
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    updatedAt: iso(r.updated_at),
+    reportedBy: r.reported_by_email,
+  };
+}
+
+/**
+ * What tpctl reports of its runs and backups (with an admin's API token: its history lives on the
+ * host that runs it), and what the pages read of them: the runs, the one going on, the backups.
+ */
+export function operationRoutes(app: FastifyInstance, db: Database): void {
+  const operations = operationsRepository(db);
+
+  app.put<{ Body: { operations: ReportedRun[] } }>(
+    '/api/admin/operations',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['operations'],
+          additionalProperties: false,
+          properties: { operations: { type: 'array', minItems: 1, maxItems: 100, items: runInput } },
+        },
+        response: { 204: noContent },
+      },
+    },
+    async (request, reply) => {
+      await db.transaction((tx) => operationsRepository(tx).upsert(request.body.operations, caller(request).id));
+      void reply.code(204);
+    },
+  );
+
+  app.put<{ Body: { backups: ReportedBackup[] } }>(
+    '/api/admin/backups',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['backups'],
+          additionalProperties: false,
+          properties: { backups: { type: 'array', maxItems: 1000, items: backupInput } },
+        },
+        response: { 204: noContent },
+      },
+    },
+    async (request, reply) => {
+      await db.transaction((tx) => operationsRepository(tx).replaceBackups(request.body.backups));
+      void reply.code(204);
+    },
+  );
+
+  app.get<{ Querystring: { limit: number } }>(
+    '/api/operations',
+    {
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 0, maximum: 200, default: 50 } } },
+        response: { 200: operationsAnswer },
+      },
+    },
+    async (request) => {
+      const [running, recent] = await Promise.all([
+        operations.running(RUNNING_FRESH_SECONDS),
+        request.query.limit ? operations.recent(request.query.limit) : [],
+      ]);
+      return { running: running ? toOperation(running) : null, operations: recent.map(toOperation) };
+    },
+  );
+
+  app.get('/api/backups', { schema: { response: { 200: backupsAnswer } } }, async () => {
+    const [rows, proven] = await Promise.all([operations.backups(), settingsRepository(db).find(PROVEN_RESTORE_SETTING)]);
+    const p = proven?.value as { backup?: unknown; provenAt?: unknown } | undefined;
+    return {
+      backups: rows.map((b) => ({
+        name: b.name,
+        version: b.version,
+        takenAt: iso(b.taken_at),
+        sizeBytes: Number(b.size_bytes),
+        reason: b.reason,
+        signed: b.signed,
+        verifiedAt: iso(b.verified_at),
+        provenAt: p?.backup === b.name && typeof p?.provenAt === 'string' ? p.provenAt : null,
+      })),
+      reportedAt: iso(rows[0]?.reported_at ?? null),
+    };
+  });
+}
