@@ -46,7 +46,7 @@ function parseClaims(payload: string): LicenseClaims | undefined {
 
 export function checkLicense(document: string | undefined, publicKey: KeyObject, now = new Date()): LicenseReport {
   if (!document) {
-    return { status: 'missing', valid: false, message: 'no license is installed; install one with PUT /api/admin/license' };
+    return { status: 'missing', valid: false, message: 'no license is installed; install one under Settings, or with PUT /api/admin/license' };
   }
   const [prefix, payload, signature, ...rest] = document.trim().split('.');
   if (prefix !== PREFIX || !payload || !signature || rest.length > 0) {

@@ -39,51 +39,56 @@ export function agentPages(app: FastifyInstance, site: Site): void {
       'Edge Agents',
       viewer,
       html`${made ? enrollment(made, serverUrl(request)) : outcome(request.query as Record<string, string>, NOTICES)}
-        <p>An agent is online when it has reported in within the last ${res.body.onlineWithinSeconds} s. This page refreshes every 5 s.</p>
-        ${wide(
-          'Edge agents',
-          html`<table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">State</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">Version</th>
-                <th scope="col">Host</th>
-                <th scope="col">Labels</th>
-                <th scope="col">Runbooks</th>
-                ${admin ? html`<th scope="col"><span class="skip">Action</span></th>` : ''}
-              </tr>
-            </thead>
-            <tbody>
-              ${res.body.agents.map(
-                (a) =>
-                  html`<tr data-agent="${a.name}">
-                    <td>${a.name}</td>
-                    <td class="${a.online && !a.revoked ? 'online' : 'offline'}">${a.revoked ? 'revoked' : a.online ? 'online' : 'offline'}</td>
-                    <td>${ago(a.lastSeenAt)}</td>
-                    <td>${a.version ?? ''}</td>
-                    <td>${a.hostname ?? ''}</td>
-                    <td>${a.labels.join(', ')}</td>
-                    <td>${a.runbooks.join(', ')}</td>
-                    ${
-                      admin
-                        ? html`<td>
-                            ${
-                              a.revoked
-                                ? ''
-                                : html`<form class="inline" method="post" action="/settings/agents/${a.id}/revoke">
-                                    <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke ${a.name}</button>
-                                  </form>`
-                            }
-                          </td>`
-                        : ''
-                    }
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`,
-        )}
+        <p>An agent is online when it has reported in within the last ${res.body.onlineWithinSeconds} s. Reload the page to see the latest.</p>
+        <p>
+          <label hidden><input type="checkbox" id="auto-refresh" checked /> Update the table every 5 s</label>
+        </p>
+        <div data-refresh="5">
+          ${wide(
+            'Edge agents',
+            html`<table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Last seen</th>
+                  <th scope="col">Version</th>
+                  <th scope="col">Host</th>
+                  <th scope="col">Labels</th>
+                  <th scope="col">Runbooks</th>
+                  ${admin ? html`<th scope="col"><span class="skip">Action</span></th>` : ''}
+                </tr>
+              </thead>
+              <tbody>
+                ${res.body.agents.map(
+                  (a) =>
+                    html`<tr data-agent="${a.name}">
+                      <td>${a.name}</td>
+                      <td class="${a.online && !a.revoked ? 'online' : 'offline'}">${a.revoked ? 'revoked' : a.online ? 'online' : 'offline'}</td>
+                      <td>${ago(a.lastSeenAt)}</td>
+                      <td>${a.version ?? ''}</td>
+                      <td>${a.hostname ?? ''}</td>
+                      <td>${a.labels.join(', ')}</td>
+                      <td>${a.runbooks.join(', ')}</td>
+                      ${
+                        admin
+                          ? html`<td>
+                              ${
+                                a.revoked
+                                  ? ''
+                                  : html`<form class="inline" method="post" action="/settings/agents/${a.id}/revoke">
+                                      <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke ${a.name}</button>
+                                    </form>`
+                              }
+                            </td>`
+                          : ''
+                      }
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`,
+          )}
+        </div>
         ${res.body.agents.length === 0 ? html`<p>No agents are enrolled yet.</p>` : ''}
         ${
           admin
@@ -96,8 +101,6 @@ export function agentPages(app: FastifyInstance, site: Site): void {
                 </form>`
             : ''
         }`,
-      // Not while a token is on the page: a refresh would lose it.
-      made ? {} : { refreshSeconds: 5 },
     );
   };
 

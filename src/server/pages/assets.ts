@@ -11,7 +11,7 @@ header nav { display: flex; gap: .4rem 1rem; flex-wrap: wrap; } header .who { ma
 #site-version { color: var(--muted); }
 main { padding: 1.5rem; max-width: 72rem; }
 .banner { margin: 0; padding: .6rem 1.5rem; background: var(--accent); color: #fff; font-weight: 600; }
-.scroll { overflow-x: auto; max-width: 100%; }
+.scroll { overflow-x: auto; max-width: 100%; } .scroll table { min-width: 44rem; } td code { white-space: nowrap; }
 code, pre { overflow-wrap: anywhere; }
 @media (max-width: 40rem) { header { padding: .6rem 1rem; gap: .5rem 1rem; } header .who { margin-left: 0; } main { padding: 1rem; } h1 { font-size: 1.5rem; } }
 table { border-collapse: collapse; width: 100%; margin: 1rem 0; } th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -33,7 +33,9 @@ export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0
 
 /**
  * The one script, for what a page does better with JavaScript and works without: the copy
- * buttons beside a secret shown once, and reading a license file into its text box.
+ * buttons beside a secret shown once, reading a license file into its text box, and a part of
+ * a page kept up to date (the agents' table) while its box is ticked: the page itself is not
+ * reloaded, so nothing typed is lost and a reader can stop it (WCAG 2.2.1).
  */
 export const APP_JS = `
 document.addEventListener('click', (event) => {
@@ -43,6 +45,17 @@ document.addEventListener('click', (event) => {
   navigator.clipboard.writeText(source.textContent.trim()).then(() => { button.textContent = 'Copied'; }, () => { button.textContent = 'Select and copy by hand'; });
 });
 document.addEventListener('DOMContentLoaded', () => {
+  const live = document.querySelector('[data-refresh]');
+  const toggle = document.getElementById('auto-refresh');
+  if (live && toggle) {
+    toggle.closest('label').hidden = false;
+    setInterval(async () => {
+      if (!toggle.checked) return;
+      const res = await fetch(location.href);
+      const fresh = res.ok && new DOMParser().parseFromString(await res.text(), 'text/html').querySelector('[data-refresh]');
+      if (fresh) live.replaceChildren(...fresh.childNodes);
+    }, Number(live.dataset.refresh) * 1000);
+  }
   for (const button of document.querySelectorAll('button[data-copy]')) button.hidden = false;
   for (const input of document.querySelectorAll('input[type=file][data-into]')) {
     input.closest('label').hidden = false;

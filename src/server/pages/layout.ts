@@ -25,13 +25,12 @@ const NAV: { href: string; label: string; admin?: true }[] = [
 ];
 
 /** The page shell: skip link, product and version, navigation, who is signed in (with the logout form), a running operation, the content. */
-export function layout(site: Site, title: string, viewer: Viewer | undefined, body: Html, options: { refreshSeconds?: number } = {}): Html {
+export function layout(site: Site, title: string, viewer: Viewer | undefined, body: Html): Html {
   return html`<!doctype html>
     <html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.refreshSeconds}" />` : ''}
         <title>${title} · AtlasAI Tenant Plane</title>
         <link rel="icon" href="/favicon.ico" type="image/svg+xml" />
         <link rel="stylesheet" href="/assets/app.css" />
