@@ -120,8 +120,18 @@ describe('backups reported by tpctl', () => {
     );
     expect(page.body).toMatch(/<tr data-backup="db-backup-1\.2\.2-20261205T095900\.sql\.gz">[\s\S]*?<td>no<\/td>\s*<td>not since it was taken<\/td>/);
     expect(page.body).not.toContain('db-backup-1.2.1');
-    for (const bad of [backup('../../etc/passwd'), backup('db-backup-1.2.2-x.sql.gz'), backup('db-backup-1.2.2-20261206T095900.sql.gz', { sizeBytes: -1 })]) {
+    for (const bad of [
+      backup('../../etc/passwd'),
+      backup('db-backup-1.2.2-x.sql.gz'),
+      backup('db-backup-1.2.2-20261206T095900.sql.gz', { sizeBytes: -1 }),
+      backup('db-backup-1.2.2-20261206T095900.sql.gz', { takenAt: '0000-06-01T00:00:00Z' }),
+    ]) {
       expect((await put([bad])).statusCode).toBe(400);
     }
+    // A valid time PostgreSQL would not take as written (an offset beyond ±15:59) is kept in UTC.
+    expect((await put([backup('db-backup-1.2.2-20261206T095900.sql.gz', { takenAt: '3640-01-28T06:49:52.189-19:45' })])).statusCode).toBe(204);
+    expect((await t.app.inject({ url: '/api/backups', headers: { cookie: t.viewer } })).json()).toMatchObject({
+      backups: [{ takenAt: '3640-01-29T02:34:52.189Z' }],
+    });
   });
 });

@@ -5,6 +5,7 @@ import { settingsRepository } from '../../db/settings.js';
 import { backupsAnswer, noContent, operationsAnswer } from '../../shared/api-shapes.js';
 import { PROVEN_RESTORE_SETTING } from '../../shared/names.js';
 import { caller } from '../auth/access.js';
+import { badRequest } from '../errors.js';
 
 /** A run still "running" that tpctl has not reported for this long was stopped (tpctl reports every 15 s). */
 export const RUNNING_FRESH_SECONDS = 60;
@@ -53,6 +54,17 @@ const backupInput = {
   },
 } as const;
 
+/**
+ * A time as PostgreSQL takes it: JSON Schema's date-time allows offsets up to ±23:59, which
+ * PostgreSQL refuses (±15:59), and the year 0, which it has not; in UTC, from the year 1.
+ */
+function utc<T extends string | null | undefined>(value: T): T {
+  if (typeof value !== 'string') return value;
+  const at = new Date(value);
+  if (at.getUTCFullYear() < 1) throw badRequest(`${value} is before the year 1`);
+  return at.toISOString() as T;
+}
+
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (value as string | null));
 
 function toOperation(r: Row) {
@@ -97,7 +109,13 @@ export function operationRoutes(app: FastifyInstance, db: Database): void {
       },
     },
     async (request, reply) => {
-      await db.transaction((tx) => operationsRepository(tx).upsert(request.body.operations, caller(request).id));
+      const runs = request.body.operations.map((r) => ({
+        ...r,
+        startedAt: utc(r.startedAt),
+        stepStartedAt: utc(r.stepStartedAt),
+        finishedAt: utc(r.finishedAt),
+      }));
+      await db.transaction((tx) => operationsRepository(tx).upsert(runs, caller(request).id));
       void reply.code(204);
     },
   );
@@ -116,7 +134,8 @@ export function operationRoutes(app: FastifyInstance, db: Database): void {
       },
     },
     async (request, reply) => {
-      await db.transaction((tx) => operationsRepository(tx).replaceBackups(request.body.backups));
+      const backups = request.body.backups.map((b) => ({ ...b, takenAt: utc(b.takenAt), verifiedAt: utc(b.verifiedAt) }));
+      await db.transaction((tx) => operationsRepository(tx).replaceBackups(backups));
       void reply.code(204);
     },
   );
