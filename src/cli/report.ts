@@ -49,6 +49,22 @@ export function runsOfHistory(history: HistoryEntry[]) {
   return [...runs.values()];
 }
 
+/** Tells the Tenant Plane which backups tpctl keeps in `logDir` (in place of those it was told of before); why it was not told, if it was not. */
+export function tellBackups(tell: TenantPlane['tell'], logDir: string): Promise<string | undefined> {
+  const backups = listBackups(logDir)
+    .slice(0, 1000)
+    .map((b) => ({
+      name: path.basename(b.file),
+      version: b.version,
+      takenAt: stampTime(b.timestamp),
+      sizeBytes: b.sizeBytes,
+      reason: b.manifest?.reason ?? 'unknown',
+      signed: Boolean(b.manifest?.signature),
+      verifiedAt: b.manifest?.verifiedAt ?? null,
+    }));
+  return tell('/api/admin/backups', { backups });
+}
+
 /**
  * Tells the Tenant Plane of a run as it goes: each step as it starts (and again while it waits),
  * then how it ended, with the recent history and the backups kept, so that its pages show the
@@ -91,18 +107,7 @@ export class RunReporter {
       .filter((r) => r.id !== this.run.id)
       .slice(-RESENT)
       .map((r) => ({ ...r, actor: 'tpctl (its history)' }));
-    const backups = listBackups(this.run.logDir)
-      .slice(0, 1000)
-      .map((b) => ({
-        name: path.basename(b.file),
-        version: b.version,
-        takenAt: stampTime(b.timestamp),
-        sizeBytes: b.sizeBytes,
-        reason: b.manifest?.reason ?? 'unknown',
-        signed: Boolean(b.manifest?.signature),
-        verifiedAt: b.manifest?.verifiedAt ?? null,
-      }));
-    const why = (await this.tell('/api/admin/operations', { operations: [...earlier, ended] })) ?? (await this.tell('/api/admin/backups', { backups }));
+    const why = (await this.tell('/api/admin/operations', { operations: [...earlier, ended] })) ?? (await tellBackups(this.tell, this.run.logDir));
     if (why) this.log(`the Tenant Plane was not told of this run: ${why}`);
     return why;
   }

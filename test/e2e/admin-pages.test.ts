@@ -196,6 +196,22 @@ describe('the administrator’s pages, in Chromium', () => {
     expect(await page.locator('#site-version').textContent()).toBe('1.3.0');
   }, 240_000);
 
+  it('a backup made by hand is told to the Tenant Plane; one it cannot be told of is still made, with a note', async () => {
+    await visit('/settings/tokens');
+    await page.getByLabel('Name (what it is for)').fill('backups');
+    await press('Create token');
+    const token = (await page.locator('#token-secret').textContent())!.trim();
+    const made = await local(['backup', 'create'], { ATLAS_VERIFY_TOKEN: token });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr).not.toContain('note:');
+    const name = path.basename(/^backup: (\S+)$/m.exec(made.stdout)![1]!);
+    await visit('/settings/upgrades');
+    expect(await page.locator(`tr[data-backup="${name}"] td`).nth(4).textContent()).toBe('manual');
+    const unheard = await local(['backup', 'create'], { ATLAS_VERIFY_TOKEN: token, HEALTH_URL: `http://127.0.0.1:${await freePort()}/api/health` });
+    expect(unheard.code, unheard.stderr).toBe(0);
+    expect(unheard.stderr).toMatch(/^note: the Tenant Plane was not told of this backup \(.+\); tpctl tells it with its next run$/m);
+  });
+
   it('axe-core finds no serious or critical violation on any page, logged in and out, at 1280 and 390 px', async () => {
     const incident = await page.evaluate<{ incidents: { id: number }[] }>(`fetch('/api/incidents?limit=1').then((r) => r.json())`);
     const found: string[] = [];

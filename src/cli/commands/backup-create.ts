@@ -2,6 +2,7 @@ import path from 'node:path';
 import { createBackup, mb } from '../../ops/backup/create.js';
 import { parseFlags, type Command } from '../command.js';
 import { progressLine } from '../progress.js';
+import { tellBackups } from '../report.js';
 
 const rows = (tables: Record<string, number>) => Object.values(tables).reduce((a, b) => a + b, 0);
 
@@ -21,6 +22,9 @@ hand with \`zcat FILE | psql DB_URL\` (which also works over a database upgraded
 
 ATLAS_BACKUP_KEEP (default 10): older backups are removed once this one is verified; the
 newest verified backup is never removed. Needs pg_dump no older than the server.
+
+With a verification identity (ATLAS_VERIFY_TOKEN, an admin's), the Tenant Plane at HEALTH_URL
+is told which backups are kept (Settings → Upgrades & backups); a note says when it could not be.
 
 Examples:
   tpctl backup create
@@ -44,6 +48,10 @@ Examples:
             ...result.removed.map((f) => `removed (ATLAS_BACKUP_KEEP=${keep}): ${f}`),
           ].join('\n'),
     );
+    if (f.tenantPlane.checklist) {
+      const why = await tellBackups((p, body) => f.tenantPlane.tell(p, body), f.logDir);
+      if (why) io.err(`note: the Tenant Plane was not told of this backup (${why}); tpctl tells it with its next run`);
+    }
     return 'done';
   },
 };
