@@ -40,7 +40,9 @@ What the steps read:
                       in ATLAS_LOG_DIR); --no-backup (SKIP_BACKUP=1) skips it
   HEALTH_URL          where the gate waits for "ok" for VERSION, up to HEALTH_TIMEOUT s (at once
                       if it crashes); then the version file (.atlas-version) of what runs
-  ATLAS_VERIFY_*      the recovery checklist's identity (see tpctl verify --help)
+  ATLAS_VERIFY_*      the recovery checklist's identity (see tpctl verify --help); with it, the
+                      run is also reported to the Tenant Plane as it goes (its pages' banner,
+                      Settings → Upgrades & backups), and a note says when it could not be
   ATLAS_BAKE_SECONDS  how long the new version is watched against a baseline taken on the old
                       one (--bake-seconds; default 60, 0 skips it): health, authenticated reads,
                       webhooks that delivered before (a test delivery each unless
