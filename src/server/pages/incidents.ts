@@ -13,18 +13,16 @@ const NOTICES: Record<string, string> = {
   started: 'Runbook queued; its result appears below when the agent reports it.',
 };
 
-/** What a timeline event says beyond its kind: the runbook and its status, a note, a comment, a change. */
-function eventDetail(e: IncidentDetail['timeline'][number]): Html {
+/** What a timeline event says beyond its kind: the runbook and its status, a note, a comment, a change (people by their email where it is known). */
+function eventDetail(e: IncidentDetail['timeline'][number], emails: ReadonlyMap<string, string>): Html {
   const d = e.detail;
   if (d.runbook) return html` (runbook ${text(d.runbook)}${d.status ? html`: ${text(d.status)}` : ''})`;
   if (typeof d.text === 'string') return html`: ${d.text}`;
   if (typeof d.note === 'string') return html`: ${d.note}`;
-  if (e.kind === 'updated')
-    return html`:
-    ${Object.entries(d)
-      .map(([k, v]) => `${k} ${v === null ? 'none' : text(v)}`)
-      .join(', ')}`;
-  return html``;
+  if (e.kind !== 'updated') return html``;
+  const change = ([k, v]: [string, unknown]) =>
+    k === 'assigneeId' ? `assignee ${v === null ? 'nobody' : (emails.get(text(v)) ?? text(v))}` : `${k} ${v === null ? 'none' : text(v)}`;
+  return html`: ${Object.entries(d).map(change).join(', ')}`;
 }
 
 export function incidentPages(app: FastifyInstance, site: Site): void {
@@ -126,6 +124,8 @@ export function incidentPages(app: FastifyInstance, site: Site): void {
     const { incident, timeline, executions } = res.body;
     const canAct = viewer.role !== 'viewer' && incident.status !== 'resolved';
     const csrf = html`<input type="hidden" name="csrf" value="${viewer.csrf}" />`;
+    const emails = new Map([...people.map((u) => [u.id, u.email] as const), [viewer.id, viewer.email]]);
+    if (incident.assignee) emails.set(incident.assignee.id, incident.assignee.email);
     const canTalk = viewer.role !== 'viewer';
     const body = html` ${outcome(request.query, NOTICES)}
       <dl>
@@ -173,7 +173,7 @@ export function incidentPages(app: FastifyInstance, site: Site): void {
       }
       <h2>Timeline</h2>
       <ol id="timeline">
-        ${timeline.map((e) => html`<li>${ago(e.at)}: <strong>${e.kind.replace('_', ' ')}</strong> by ${e.actor}${eventDetail(e)}</li>`)}
+        ${timeline.map((e) => html`<li>${ago(e.at)}: <strong>${e.kind.replace('_', ' ')}</strong> by ${e.actor}${eventDetail(e, emails)}</li>`)}
       </ol>
       ${
         canTalk

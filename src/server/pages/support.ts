@@ -103,10 +103,7 @@ export type Form = Record<string, string>;
 
 /** A form the API refused for who sent it (403): answered with a page saying so, not a way back. */
 class Refusal {
-  constructor(
-    readonly status: number,
-    readonly message: string,
-  ) {}
+  constructor(readonly message: string) {}
 }
 
 /**
@@ -125,7 +122,7 @@ export function onForm<P = Record<string, string>>(
     if (!viewer) return reply;
     if (!checkCsrf(viewer, request.body)) return forbiddenForm(site, reply, viewer);
     const next = await act(request, viewer, reply);
-    if (next instanceof Refusal) return sendPage(reply, errorPage(site, next.status, next.message, viewer), next.status);
+    if (next instanceof Refusal) return sendPage(reply, errorPage(site, 403, next.message, viewer), 403);
     return typeof next === 'string' ? reply.redirect(next, 303) : next;
   });
 }
@@ -135,7 +132,7 @@ export function onForm<P = Record<string, string>>(
  * key) or what to correct; a role the API refused is refused here too.
  */
 export function back(page: string, res: { status: number; body: unknown }, notice: string): string | Refusal {
-  if (res.status === 403) return new Refusal(403, errorText(res.body));
+  if (res.status === 403) return new Refusal(errorText(res.body));
   const ok = res.status >= 200 && res.status < 300;
   return `${page}?${ok ? `notice=${notice}` : `error=${encodeURIComponent(errorText(res.body))}`}`;
 }
