@@ -111,6 +111,7 @@ describe('the administrator’s pages, in Chromium', () => {
     const secret = (await page.locator('#token-secret').textContent())!.trim();
     expect(secret).toMatch(/^atp_/);
     expect(await page.locator('#token-recipe').textContent()).toBe(`export ATLAS_VERIFY_TOKEN=${secret}`);
+    expect(await audit('token-created')).toEqual([]);
     // The copy button is the script's: hidden without JavaScript, working with it.
     await page.getByRole('button', { name: 'Copy the token' }).click();
     expect(await page.evaluate('navigator.clipboard.readText()')).toBe(secret);
@@ -134,6 +135,7 @@ describe('the administrator’s pages, in Chromium', () => {
     await press('Send a test to pager');
     expect(await page.locator('#test-status').textContent()).toBe('200');
     expect(await page.locator('#test-body').textContent()).toBe('received by the test receiver');
+    expect(await audit('webhook-tested')).toEqual([]);
     await expect.poll(() => page.locator('section[data-webhook="pager"] tr[data-delivery] td').nth(2).textContent()).toBe('delivered');
   });
 
@@ -142,6 +144,7 @@ describe('the administrator’s pages, in Chromium', () => {
     await page.getByLabel('Agent name').fill('edge-paste');
     await press('Create enrollment token');
     const commands = (await page.locator('#enroll-command').textContent())!.split('\n');
+    expect(await audit('enrollment-token')).toEqual([]);
     // atlas-edge-agent as a host that installed it has it.
     const bin = path.join(dir, 'bin');
     mkdirSync(bin, { recursive: true });
@@ -183,7 +186,7 @@ describe('the administrator’s pages, in Chromium', () => {
     expect(seen).toMatch(/^upgrade 1\.2\.2 → 1\.3\.0 in progress — bake, \d+ s in: watch 1\.3\.0, the candidate, for 8 s/);
     await visit('/settings');
     expect(await banner.textContent()).toContain('upgrade 1.2.2 → 1.3.0 in progress');
-    await audit('banner');
+    expect(await audit('banner')).toEqual([]);
     const res = await upgrade;
     expect(res.code, res.stderr).toBe(0);
     await visit('/settings/upgrades');
