@@ -69,8 +69,8 @@ export function tellBackups(tell: TenantPlane['tell'], logDir: string): Promise<
  * Tells the Tenant Plane of a run as it goes: each step as it starts (and again while it waits),
  * then how it ended, with the recent history and the backups kept, so that its pages show the
  * run, the audit trail and the backups. The Tenant Plane is told with the verification identity
- * (an admin's); a run never waits on it nor fails for it: what could not be told is said once in
- * the run log, and at the end on the terminal.
+ * (an admin's); a run never fails for it, and waits only for the last reports (5 s each at most):
+ * what could not be told is said once in the run log, and at the end on the terminal.
  */
 export class RunReporter {
   private current: Record<string, unknown> | undefined;
