@@ -161,9 +161,16 @@ export function tenantPlaneOverHttp(
     async tell(path, body) {
       const s = await signedIn();
       if ('error' in s) return s.error;
-      const answer = await asIdentity(path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch(
-        (err: Error): Answer => ({ status: 0, body: { message: err.message } }),
-      );
+      const put = () =>
+        asIdentity(path, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((err: Error): Answer => ({
+          status: 0,
+          body: { message: err.message },
+        }));
+      // A version on its way out answers 503 (and closes) on a connection kept alive from before
+      // the switch, or closes it unanswered: the same PUT (it replaces, so it may be sent twice)
+      // goes again, on a new connection, to the version that serves now.
+      let answer = await put();
+      for (let again = 0; again < 2 && answer && (answer.status === 0 || answer.status === 503); again++) answer = await put();
       if (!answer) return 'the verification login failed';
       return answer.status === 204 ? undefined : `PUT ${path}: ${answer.status ? `HTTP ${answer.status}` : 'no answer'}: ${message(answer)}`;
     },

@@ -41,7 +41,7 @@ export function agentPages(app: FastifyInstance, site: Site): void {
       html`${made ? enrollment(made, serverUrl(request)) : outcome(request.query as Record<string, string>, NOTICES)}
         <p>An agent is online when it has reported in within the last ${res.body.onlineWithinSeconds} s. Reload the page to see the latest.</p>
         <p>
-          <label hidden><input type="checkbox" id="auto-refresh" checked /> Update the table every 5 s</label>
+          <label class="check" hidden><input type="checkbox" id="auto-refresh" checked /> Update the table every 5 s</label>
         </p>
         <div data-refresh="5">
           ${wide(
@@ -77,7 +77,9 @@ export function agentPages(app: FastifyInstance, site: Site): void {
                                 a.revoked
                                   ? ''
                                   : html`<form class="inline" method="post" action="/settings/agents/${a.id}/revoke">
-                                      <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke ${a.name}</button>
+                                      <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">
+                                        Revoke<span class="sr"> ${a.name}</span>
+                                      </button>
                                     </form>`
                               }
                             </td>`

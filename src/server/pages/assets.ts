@@ -5,18 +5,20 @@ export const APP_CSS = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 a { color: var(--accent); }
-.skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: 1rem; background: var(--bg); padding: .5rem; }
+.skip { position: absolute; left: -999px; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; } .skip:focus { left: 1rem; top: 1rem; background: var(--bg); padding: .5rem; }
 header { display: flex; gap: 1.5rem; align-items: center; padding: .75rem 1.5rem; border-bottom: 1px solid var(--line); flex-wrap: wrap; }
 header nav { display: flex; gap: .4rem 1rem; flex-wrap: wrap; } header .who { margin-left: auto; color: var(--muted); }
 #site-version { color: var(--muted); }
 main { padding: 1.5rem; max-width: 72rem; }
 .banner { margin: 0; padding: .6rem 1.5rem; background: var(--accent); color: #fff; font-weight: 600; }
-.scroll { overflow-x: auto; max-width: 100%; } .scroll table { min-width: 44rem; } td code { white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; position: relative; } .scroll table { min-width: 44rem; } td code { white-space: nowrap; }
 code, pre { overflow-wrap: anywhere; }
 @media (max-width: 40rem) { header { padding: .6rem 1rem; gap: .5rem 1rem; } header .who { margin-left: 0; } main { padding: 1rem; } h1 { font-size: 1.5rem; } }
 table { border-collapse: collapse; width: 100%; margin: 1rem 0; } th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 form.inline { display: inline; } form.stack { display: grid; gap: .6rem; max-width: 28rem; margin: 1rem 0; }
-label { display: grid; gap: .2rem; font-weight: 600; } input, select, textarea, button { font: inherit; padding: .4rem .5rem; }
+label { display: grid; gap: .2rem; font-weight: 600; } label.check { display: flex; gap: .4rem; align-items: center; font-weight: 400; }
+[hidden] { display: none !important; } input, select, textarea, button { font: inherit; padding: .4rem .5rem; }
 button { cursor: pointer; border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); }
 button.primary { background: var(--accent); color: #fff; border-color: var(--accent); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }

@@ -20,7 +20,7 @@ function fields(viewer: Viewer, w?: Webhook): Html {
       <legend>Events</legend>
       ${EVENTS.map(
         (e) =>
-          html`<label
+          html`<label class="check"
             ><input type="checkbox" name="events" value="${e}" id="event-${e}${id}" ${!w || w.events.includes(e) ? html`checked` : ''} /> ${e}</label
           >`,
       )}
@@ -68,15 +68,21 @@ export function integrationPages(app: FastifyInstance, site: Site): void {
             <span class="${w.deliveries.failed ? 'offline' : ''}">${w.deliveries.failed} failed</span>
           </p>
           <div class="actions">
-            <form method="post" action="/settings/integrations/${w.id}/test">${csrf}<button type="submit">Send a test to ${w.name}</button></form>
-            <form method="post" action="/settings/integrations/${w.id}/${w.enabled ? 'disable' : 'enable'}">
-              ${csrf}<button type="submit">${w.enabled ? 'Disable' : 'Enable'} ${w.name}</button>
+            <form method="post" action="/settings/integrations/${w.id}/test">
+              ${csrf}<button type="submit">Send a test<span class="sr"> to ${w.name}</span></button>
             </form>
-            <form method="post" action="/settings/integrations/${w.id}/delete">${csrf}<button type="submit">Delete ${w.name}</button></form>
+            <form method="post" action="/settings/integrations/${w.id}/${w.enabled ? 'disable' : 'enable'}">
+              ${csrf}<button type="submit">${w.enabled ? 'Disable' : 'Enable'}<span class="sr"> ${w.name}</span></button>
+            </form>
+            <form method="post" action="/settings/integrations/${w.id}/delete">
+              ${csrf}<button type="submit">Delete<span class="sr"> ${w.name}</span></button>
+            </form>
           </div>
           <details>
-            <summary>Edit ${w.name}</summary>
-            <form class="stack" method="post" action="/settings/integrations/${w.id}">${fields(viewer, w)}<button type="submit">Save ${w.name}</button></form>
+            <summary>Edit<span class="sr"> ${w.name}</span></summary>
+            <form class="stack" method="post" action="/settings/integrations/${w.id}">
+              ${fields(viewer, w)}<button type="submit">Save<span class="sr"> ${w.name}</span></button>
+            </form>
           </details>
           ${
             d.body.deliveries.length

@@ -60,7 +60,7 @@ export function tokenPages(app: FastifyInstance, site: Site): void {
                           <td>${ago(t.lastUsedAt)}</td>
                           <td>
                             <form class="inline" method="post" action="/settings/tokens/${t.id}/revoke">
-                              <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke ${t.name}</button>
+                              <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke<span class="sr"> ${t.name}</span></button>
                             </form>
                           </td>
                         </tr>`,

@@ -45,21 +45,21 @@ export function userPages(app: FastifyInstance, site: Site): void {
                         <select name="role">
                           ${ROLES.map((r) => html`<option ${r === u.role ? html`selected` : ''}>${r}</option>`)}
                         </select></label
-                      ><button type="submit">Change role of ${u.email}</button>
+                      ><button type="submit">Change role<span class="sr"> of ${u.email}</span></button>
                     </form>
                   </td>
                   <td>
                     ${u.disabled ? 'disabled' : 'enabled'}
                     <form class="inline" method="post" action="/settings/users/${u.id}/${u.disabled ? 'enable' : 'disable'}">
-                      ${csrf}<button type="submit">${u.disabled ? 'Enable' : 'Disable'} ${u.email}</button>
+                      ${csrf}<button type="submit">${u.disabled ? 'Enable' : 'Disable'}<span class="sr"> ${u.email}</span></button>
                     </form>
                   </td>
                   <td>
                     <form class="actions" method="post" action="/settings/users/${u.id}/password">
                       ${csrf}<label
                         >New password for ${u.email} <input type="password" name="password" required minlength="12" autocomplete="new-password" /></label
-                      ><label><input type="checkbox" name="revokeTokens" value="true" checked /> also revoke their API tokens</label
-                      ><button type="submit">Reset password of ${u.email}</button>
+                      ><label class="check"><input type="checkbox" name="revokeTokens" value="true" checked /> also revoke their API tokens</label
+                      ><button type="submit">Reset password<span class="sr"> of ${u.email}</span></button>
                     </form>
                   </td>
                 </tr>`,

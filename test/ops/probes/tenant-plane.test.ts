@@ -18,8 +18,15 @@ describe('the Tenant Plane over HTTP, answering bodies of another shape', () => 
     if (req.url === '/api/login') return res.setHeader('set-cookie', 'atlas_session=s; Path=/').end(JSON.stringify({ user }));
     if (req.url === '/api/admin/webhooks') return res.end(JSON.stringify({ webhooks: [{ id: 1 }] }));
     if (req.url?.endsWith('/test')) return res.end(JSON.stringify({ deliveryId: 'not a number' }));
+    // A version on its way out: the first PUTs answer 503 and close (/api/admin/closing: every one).
+    if (req.method === 'PUT') {
+      puts.push(req.url ?? '');
+      const closing = req.url === '/api/admin/closing' || puts.filter((u) => u === req.url).length < 3;
+      return closing ? res.writeHead(503, { connection: 'close' }).end('{"message":"Service Unavailable"}') : res.writeHead(204).end();
+    }
     return res.writeHead(404).end('{}');
   });
+  const puts: string[] = [];
   let origin = '';
   beforeAll(
     () => new Promise<void>((r) => server.listen(0, '127.0.0.1', () => ((origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`), r()))),
@@ -33,5 +40,14 @@ describe('the Tenant Plane over HTTP, answering bodies of another shape', () => 
       ok: false,
       detail: expect.stringMatching(/^POST \/api\/admin\/webhooks\/w1\/test answered a body of another shape: body(\/\w+)? must/) as string,
     });
+  });
+
+  it('tells it what tpctl did, sending again what a version on its way out answered 503, twice at most', async () => {
+    const tp = tenantPlaneOverHttp(`${origin}/api/health`, { auth: { email: user.email, password: 'pw' }, agentsWithinMs: 0 });
+    expect(await tp.tell('/api/admin/operations', { operations: [] })).toBeUndefined();
+    expect(puts.filter((u) => u === '/api/admin/operations')).toHaveLength(3);
+    expect(await tp.tell('/api/admin/closing', {})).toBe('PUT /api/admin/closing: HTTP 503: Service Unavailable');
+    expect(puts.filter((u) => u === '/api/admin/closing')).toHaveLength(3);
+    expect(await tenantPlaneOverHttp(`${origin}/api/health`, undefined).tell('/api/admin/operations', {})).toBe('no verification identity');
   });
 });
