@@ -107,6 +107,13 @@ describe('API tokens', () => {
     expect((await post(t.viewer, `/settings/tokens/${id}/revoke`)).headers.location).toMatch(/^\/settings\/tokens\?error=you%20have%20no%20API%20token/);
   });
 
+  it("a viewer's token comes with the header to send, not the verification line (that takes an admin's)", async () => {
+    const made = await post(t.viewer, '/settings/tokens', { name: 'a script' });
+    expect(made.statusCode).toBe(201);
+    expect(made.body).toMatch(/<pre id="token-recipe">Authorization: Bearer atp_\S{43}<\/pre>/);
+    expect(made.body).not.toContain('ATLAS_VERIFY_TOKEN');
+  });
+
   it('a name the API refuses goes back to the form with its reason', async () => {
     const res = await post(t.admin, '/settings/tokens', { name: '   ' });
     expect(res.statusCode).toBe(303);

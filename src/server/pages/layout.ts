@@ -5,7 +5,7 @@ export interface Viewer {
   email: string;
   role: 'admin' | 'operator' | 'viewer';
   csrf: string;
-  /** An upgrade, rollback or restore tpctl reports as running now: every page says so. */
+  /** An upgrade or rollback tpctl reports as running now: every page says so. */
   running?: string;
 }
 
@@ -39,7 +39,7 @@ export function layout(site: Site, title: string, viewer: Viewer | undefined, bo
       <body>
         <a class="skip" href="#main">Skip to content</a>
         <header>
-          <span class="brand"><strong>AtlasAI Tenant Plane</strong> <span id="site-version">${site.version}</span></span>
+          <span><strong>AtlasAI Tenant Plane</strong> <span id="site-version">${site.version}</span></span>
           ${
             viewer
               ? html`<nav aria-label="Main">${NAV.filter((n) => !n.admin || viewer.role === 'admin').map((n) => html`<a href="${n.href}">${n.label}</a>`)}</nav>

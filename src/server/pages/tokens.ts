@@ -13,14 +13,13 @@ function created(token: TokenCreated['token'], viewer: Viewer): Html {
     <p>Copy it now: it is shown only this once, and stored only as a hash.</p>
     <pre id="token-secret">${token.secret}</pre>
     <button type="button" data-copy="token-secret" hidden>Copy the token</button>
-    <p>
-      ${
-        viewer.role === 'admin'
-          ? html`As the verification identity of <code>tpctl verify</code>, the bake and the upgrade reports (an admin's token):`
-          : html`For a script or <code>curl</code> (send it as <code>Authorization: Bearer …</code>):`
-      }
-    </p>
-    <pre id="token-recipe">export ATLAS_VERIFY_TOKEN=${token.secret}</pre>
+    ${
+      viewer.role === 'admin'
+        ? html`<p>As the verification identity of <code>tpctl verify</code>, the bake and the upgrade reports (an admin's token):</p>
+            <pre id="token-recipe">export ATLAS_VERIFY_TOKEN=${token.secret}</pre>`
+        : html`<p>For a script or <code>curl</code>, as the header of each request:</p>
+            <pre id="token-recipe">Authorization: Bearer ${token.secret}</pre>`
+    }
     <button type="button" data-copy="token-recipe" hidden>Copy the line</button>
   </section>`;
 }
