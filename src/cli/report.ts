@@ -74,7 +74,9 @@ export function tellBackups(tell: TenantPlane['tell'], logDir: string): Promise<
  */
 export class RunReporter {
   private current: Record<string, unknown> | undefined;
-  private sending: Promise<void> = Promise.resolve();
+  private sending: Promise<void> | undefined;
+  /** A newer state than the one being sent waits to be sent. */
+  private due = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private untold: string | undefined;
 
@@ -96,6 +98,8 @@ export class RunReporter {
   /** The end of the run; says why the Tenant Plane was not told, if it was not. */
   async finish(outcome: LifecycleOutcome, summary: string): Promise<string | undefined> {
     clearInterval(this.heartbeat);
+    // The end says more than any progress still waiting; only the report on its way is awaited.
+    this.due = false;
     await this.sending;
     if (!this.current) return undefined;
     const record = 'run' in outcome ? outcome.run : undefined;
@@ -112,13 +116,21 @@ export class RunReporter {
     return why;
   }
 
-  /** One report at a time, the newest state; a failure is said once. */
+  /**
+   * One report at a time, of the newest state: steps that start while one is on its way are
+   * reported together, as the last of them (a slow Tenant Plane never builds a queue that the
+   * end of the run would wait for). A failure is said once.
+   */
   private send(): void {
-    const body = { operations: [{ ...this.current }] };
-    this.sending = this.sending.then(async () => {
-      const why = await this.tell('/api/admin/operations', body);
-      if (why && !this.untold) this.log(`the Tenant Plane is not told of this run's progress: ${why}`);
-      this.untold = why;
-    });
+    this.due = true;
+    this.sending ??= (async () => {
+      while (this.due) {
+        this.due = false;
+        const why = await this.tell('/api/admin/operations', { operations: [{ ...this.current }] });
+        if (why && !this.untold) this.log(`the Tenant Plane is not told of this run's progress: ${why}`);
+        this.untold = why;
+      }
+      this.sending = undefined;
+    })();
   }
 }

@@ -52,8 +52,12 @@ describe('the reporter', () => {
       run,
       (l) => lines.push(l),
     );
+    // Each step once the report before it is told (the next turn of the event loop).
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     reporter.step({ op: 'upgrade', from: '1.2.2', to: '1.3.0', name: 'backup', what: 'back up the database' });
+    await nextTurn();
     reporter.step({ op: 'upgrade', from: '1.2.2', to: '1.3.0', name: 'bake', what: 'watch 1.3.0 for 60 s' });
+    await nextTurn();
     expect(await reporter.finish(done, 'upgraded 1.2.2 -> 1.3.0 in 41.0 s; 1.3.0 is healthy.\nrehearsal: journey 16/16')).toBeUndefined();
     expect(told.map((t) => [t.path, t.body.operations?.map((o) => [o.id, o.state, o.step]) ?? t.body.backups?.map((b) => b.name)])).toEqual([
       ['/api/admin/operations', [['20261206T100000', 'running', 'backup']]],
@@ -91,6 +95,30 @@ describe('the reporter', () => {
       "the Tenant Plane is not told of this run's progress: PUT /api/admin/operations: HTTP 404: no route",
       'the Tenant Plane was not told of this run: PUT /api/admin/operations: HTTP 404: no route',
     ]);
+  });
+
+  it('steps that start while a report is on its way are reported together, as the last of them; the end waits for no queue', async () => {
+    const sent: unknown[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const reporter = new RunReporter(
+      async (p, body) => {
+        sent.push((body as Body).operations?.map((o) => o.step) ?? 'backups');
+        if (sent.length === 1) await slow;
+        return undefined;
+      },
+      run,
+      () => {},
+    );
+    for (const name of ['preflight', 'backup', 'start-candidate', 'wait-healthy'])
+      reporter.step({ op: 'upgrade', from: '1.2.2', to: '1.3.0', name, what: name });
+    release();
+    reporter.step({ op: 'upgrade', from: '1.2.2', to: '1.3.0', name: 'bake', what: 'bake' });
+    expect(await reporter.finish(done, 'upgraded')).toBeUndefined();
+    // The first state, then the newest when it was sent; then the end (with the history before it) and the backups.
+    expect(sent[0]).toEqual(['preflight']);
+    expect(sent.slice(1, -2).length).toBeLessThanOrEqual(1);
+    expect(sent.slice(-2)).toEqual([[undefined, 'bake'], 'backups']);
   });
 
   it('a run that never reached a step (refused as it was planned) reports nothing', async () => {
