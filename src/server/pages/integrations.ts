@@ -12,17 +12,13 @@ type Webhook = Webhooks['webhooks'][number];
 
 /** The fields of a webhook's form, filled with `w` when it is edited. */
 function fields(viewer: Viewer, w?: Webhook): Html {
-  const id = w ? `-${w.id}` : '';
   return html`<input type="hidden" name="csrf" value="${viewer.csrf}" />
     <label>Name <input name="name" required maxlength="100" value="${w?.name ?? ''}" /></label>
     <label>URL (https:// in production) <input name="url" type="url" required maxlength="2000" value="${w?.url ?? ''}" /></label>
     <fieldset>
       <legend>Events</legend>
       ${EVENTS.map(
-        (e) =>
-          html`<label class="check"
-            ><input type="checkbox" name="events" value="${e}" id="event-${e}${id}" ${!w || w.events.includes(e) ? html`checked` : ''} /> ${e}</label
-          >`,
+        (e) => html`<label class="check"><input type="checkbox" name="events" value="${e}" ${!w || w.events.includes(e) ? html`checked` : ''} /> ${e}</label>`,
       )}
     </fieldset>`;
 }
