@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Agents, EnrollmentTokenCreated } from '../../shared/api-shapes.js';
 import { ago, html, type Html } from './html.js';
-import { layout, wide, type Site, type Viewer } from './layout.js';
+import { layout, table, type Site, type Viewer } from './layout.js';
 import { api, back, onForm, outcome, requireViewer, sendPage } from './support.js';
 
 const NOTICES = { revoked: 'Agent revoked: its credential no longer works; enroll it again with a new token to bring it back.' };
@@ -44,51 +44,36 @@ export function agentPages(app: FastifyInstance, site: Site): void {
           <label class="check" hidden><input type="checkbox" id="auto-refresh" checked /> Update the table every 5 s</label>
         </p>
         <div data-refresh="5">
-          ${wide(
+          ${table(
             'Edge agents',
-            html`<table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">Host</th>
-                  <th scope="col">Labels</th>
-                  <th scope="col">Runbooks</th>
-                  ${admin ? html`<th scope="col"><span class="skip">Action</span></th>` : ''}
-                </tr>
-              </thead>
-              <tbody>
-                ${res.body.agents.map(
-                  (a) =>
-                    html`<tr data-agent="${a.name}">
-                      <td>${a.name}</td>
-                      <td class="${a.online && !a.revoked ? 'online' : 'offline'}">${a.revoked ? 'revoked' : a.online ? 'online' : 'offline'}</td>
-                      <td>${ago(a.lastSeenAt)}</td>
-                      <td>${a.version ?? ''}</td>
-                      <td>${a.hostname ?? ''}</td>
-                      <td>${a.labels.join(', ')}</td>
-                      <td>${a.runbooks.join(', ')}</td>
-                      ${
-                        admin
-                          ? html`<td>
-                              ${
-                                a.revoked
-                                  ? ''
-                                  : html`<form class="inline" method="post" action="/settings/agents/${a.id}/revoke">
-                                      <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">
-                                        Revoke<span class="sr"> ${a.name}</span>
-                                      </button>
-                                    </form>`
-                              }
-                            </td>`
-                          : ''
-                      }
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`,
+            ['Name', 'State', 'Last seen', 'Version', 'Host', 'Labels', 'Runbooks', ...(admin ? [html`<span class="skip">Action</span>`] : [])],
+            res.body.agents.map(
+              (a) =>
+                html`<tr data-agent="${a.name}">
+                  <td>${a.name}</td>
+                  <td class="${a.online && !a.revoked ? 'online' : 'offline'}">${a.revoked ? 'revoked' : a.online ? 'online' : 'offline'}</td>
+                  <td>${ago(a.lastSeenAt)}</td>
+                  <td>${a.version ?? ''}</td>
+                  <td>${a.hostname ?? ''}</td>
+                  <td>${a.labels.join(', ')}</td>
+                  <td>${a.runbooks.join(', ')}</td>
+                  ${
+                    admin
+                      ? html`<td>
+                          ${
+                            a.revoked
+                              ? ''
+                              : html`<form class="inline" method="post" action="/settings/agents/${a.id}/revoke">
+                                  <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">
+                                    Revoke<span class="sr"> ${a.name}</span>
+                                  </button>
+                                </form>`
+                          }
+                        </td>`
+                      : ''
+                  }
+                </tr>`,
+            ),
           )}
         </div>
         ${res.body.agents.length === 0 ? html`<p>No agents are enrolled yet.</p>` : ''}

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ago, html, text, type Html } from './html.js';
-import { errorPage, layout, wide, type Site } from './layout.js';
+import { errorPage, layout, table, type Site } from './layout.js';
 import type { Agents, IncidentAnswer, IncidentDetail, Incidents, Users } from '../../shared/api-shapes.js';
 import { api, back, errorText, onForm, outcome, requireViewer, sendPage, type Form } from './support.js';
 
@@ -41,34 +41,19 @@ export function incidentPages(app: FastifyInstance, site: Site): void {
         </label>
         <button type="submit">Filter</button>
       </form>
-      ${wide(
+      ${table(
         'Incidents',
-        html`<table>
-          <caption class="skip">
-            Incidents
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">Title</th>
-              <th scope="col">Severity</th>
-              <th scope="col">Status</th>
-              <th scope="col">Opened</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${list.body.incidents.map(
-              (i) =>
-                html`<tr>
-                  <td>${i.id}</td>
-                  <td><a href="/incidents/${i.id}">${i.title}</a></td>
-                  <td>${i.severity}</td>
-                  <td>${i.status}</td>
-                  <td>${ago(i.createdAt)}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>`,
+        ['#', 'Title', 'Severity', 'Status', 'Opened'],
+        list.body.incidents.map(
+          (i) =>
+            html`<tr>
+              <td>${i.id}</td>
+              <td><a href="/incidents/${i.id}">${i.title}</a></td>
+              <td>${i.severity}</td>
+              <td>${i.status}</td>
+              <td>${ago(i.createdAt)}</td>
+            </tr>`,
+        ),
       )}
       ${list.body.incidents.length === 0 ? html`<p>No incidents.</p>` : ''}
       ${
@@ -185,31 +170,19 @@ export function incidentPages(app: FastifyInstance, site: Site): void {
       <h2>Runbook executions</h2>
       ${
         executions.length
-          ? wide(
+          ? table(
               'Runbook executions',
-              html`<table>
-                <thead>
-                  <tr>
-                    <th scope="col">Runbook</th>
-                    <th scope="col">Agent</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Exit code</th>
-                    <th scope="col">Output</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${executions.map(
-                    (x) =>
-                      html`<tr>
-                        <td>${x.runbook}</td>
-                        <td>${agents.body.agents.find((a) => a.id === x.agentId)?.name ?? x.agentId}</td>
-                        <td>${x.status}</td>
-                        <td>${x.exitCode ?? ''}</td>
-                        <td><pre>${x.output || x.error || ''}</pre></td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>`,
+              ['Runbook', 'Agent', 'Status', 'Exit code', 'Output'],
+              executions.map(
+                (x) =>
+                  html`<tr>
+                    <td>${x.runbook}</td>
+                    <td>${agents.body.agents.find((a) => a.id === x.agentId)?.name ?? x.agentId}</td>
+                    <td>${x.status}</td>
+                    <td>${x.exitCode ?? ''}</td>
+                    <td><pre>${x.output || x.error || ''}</pre></td>
+                  </tr>`,
+              ),
             )
           : html`<p>None yet.</p>`
       }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WEBHOOK_EVENTS } from '../../db/incident-events.js';
 import type { Deliveries, WebhookCreated, Webhooks, WebhookTest } from '../../shared/api-shapes.js';
 import { ago, html, type Html } from './html.js';
-import { errorPage, layout, wide, type Site, type Viewer } from './layout.js';
+import { errorPage, layout, table, type Site, type Viewer } from './layout.js';
 import { api, back, errorText, onForm, outcome, requireViewer, sendPage, type Form } from './support.js';
 
 const EVENTS = WEBHOOK_EVENTS.filter((e) => e !== 'test');
@@ -50,7 +50,8 @@ function webhookBody(f: Form): Record<string, unknown> {
 
 /** Integrations (admins): webhooks made, edited, disabled, deleted and tested; their recent deliveries. */
 export function integrationPages(app: FastifyInstance, site: Site): void {
-  const page = async (request: FastifyRequest, viewer: Viewer, extra?: Html) => {
+  // `extra`: what a form just did, said above the webhooks (it may name one of them).
+  const page = async (request: FastifyRequest, viewer: Viewer, extra?: (webhooks: Webhook[]) => Html) => {
     const hooks = await api<Webhooks>(app, request, 'GET', '/api/admin/webhooks');
     if (hooks.status !== 200) return { status: hooks.status, page: errorPage(site, hooks.status, errorText(hooks.body), viewer) };
     const csrf = html`<input type="hidden" name="csrf" value="${viewer.csrf}" />`;
@@ -82,33 +83,20 @@ export function integrationPages(app: FastifyInstance, site: Site): void {
           </details>
           ${
             d.body.deliveries.length
-              ? wide(
+              ? table(
                   `Deliveries to ${w.name}`,
-                  html`<table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Delivery</th>
-                        <th scope="col">Event</th>
-                        <th scope="col">Status</th>
-                        <th scope="col">Attempts</th>
-                        <th scope="col">Last answer</th>
-                        <th scope="col">When</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      ${d.body.deliveries.map(
-                        (x) =>
-                          html`<tr data-delivery="${x.id}">
-                            <td>${x.id}</td>
-                            <td>${x.event}</td>
-                            <td class="${x.status === 'failed' ? 'offline' : x.status === 'delivered' ? 'online' : ''}">${x.status}</td>
-                            <td>${x.attempts}</td>
-                            <td>${x.lastStatusCode ?? x.lastError ?? ''}</td>
-                            <td>${ago(x.createdAt)}</td>
-                          </tr>`,
-                      )}
-                    </tbody>
-                  </table>`,
+                  ['Delivery', 'Event', 'Status', 'Attempts', 'Last answer', 'When'],
+                  d.body.deliveries.map(
+                    (x) =>
+                      html`<tr data-delivery="${x.id}">
+                        <td>${x.id}</td>
+                        <td>${x.event}</td>
+                        <td class="${x.status === 'failed' ? 'offline' : x.status === 'delivered' ? 'online' : ''}">${x.status}</td>
+                        <td>${x.attempts}</td>
+                        <td>${x.lastStatusCode ?? x.lastError ?? ''}</td>
+                        <td>${ago(x.createdAt)}</td>
+                      </tr>`,
+                  ),
                 )
               : html`<p>No deliveries yet.</p>`
           }
@@ -121,7 +109,8 @@ export function integrationPages(app: FastifyInstance, site: Site): void {
         site,
         'Integrations',
         viewer,
-        html`${extra ?? outcome(request.query as Record<string, string>, NOTICES)} ${sections.length ? sections : html`<p>No webhooks yet.</p>`}
+        html`${extra ? extra(hooks.body.webhooks) : outcome(request.query as Record<string, string>, NOTICES)}
+          ${sections.length ? sections : html`<p>No webhooks yet.</p>`}
           <h2>New webhook</h2>
           <p>Each delivery is signed with the webhook's secret (shown once, when it is made) and retried until the receiver answers 2xx.</p>
           <form class="stack" method="post" action="/settings/integrations">
@@ -148,16 +137,15 @@ export function integrationPages(app: FastifyInstance, site: Site): void {
       <pre id="webhook-secret">${res.body.secret}</pre>
       <button type="button" data-copy="webhook-secret" hidden>Copy the secret</button>
     </section>`;
-    return sendPage(reply, (await page(request, viewer, secret)).page, 201);
+    return sendPage(reply, (await page(request, viewer, () => secret)).page, 201);
   });
 
   onForm<{ id: string }>(app, site, '/settings/integrations/:id/test', async (request, viewer, reply) => {
     const id = encodeURIComponent(request.params.id);
     const res = await api<WebhookTest>(app, request, 'POST', `/api/admin/webhooks/${id}/test`);
     if (res.status !== 200) return back('/settings/integrations', res, '');
-    const hooks = await api<Webhooks>(app, request, 'GET', '/api/admin/webhooks');
-    const name = hooks.body.webhooks.find((w) => w.id === request.params.id)?.name ?? request.params.id;
-    return sendPage(reply, (await page(request, viewer, tested(name, res.body))).page);
+    const named = (webhooks: Webhook[]) => tested(webhooks.find((w) => w.id === request.params.id)?.name ?? request.params.id, res.body);
+    return sendPage(reply, (await page(request, viewer, named)).page);
   });
 
   const changes: Record<string, [method: 'PATCH' | 'DELETE', body: (f: Form) => Record<string, unknown>, notice: string]> = {

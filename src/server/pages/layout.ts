@@ -59,9 +59,26 @@ export function layout(site: Site, title: string, viewer: Viewer | undefined, bo
     </html>`;
 }
 
-/** A table that scrolls sideways on a narrow screen rather than widen the page (focusable, so a keyboard can scroll it). */
-export function wide(label: string, table: Html): Html {
-  return html`<div class="scroll" role="region" aria-label="${label}" tabindex="0">${table}</div>`;
+/**
+ * A table under its column headings, named for screen readers by `label`; it scrolls sideways on
+ * a narrow screen rather than widen the page (focusable, so a keyboard can scroll it).
+ */
+export function table(label: string, headings: readonly (string | Html)[], rows: unknown): Html {
+  return html`<div class="scroll" role="region" aria-label="${label}" tabindex="0">
+    <table>
+      <caption class="sr">
+        ${label}
+      </caption>
+      <thead>
+        <tr>
+          ${headings.map((h) => html`<th scope="col">${h}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
 }
 
 const TITLES: Record<number, string> = { 400: 'Bad request', 403: 'Not allowed', 404: 'Not found', 500: 'Something went wrong' };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TokenCreated, Tokens } from '../../shared/api-shapes.js';
 import { ago, html, type Html } from './html.js';
-import { layout, wide, type Site, type Viewer } from './layout.js';
+import { layout, table, type Site, type Viewer } from './layout.js';
 import { api, back, onForm, outcome, requireViewer, sendPage } from './support.js';
 
 const NOTICES = { revoked: 'Token revoked: it no longer signs anything in.' };
@@ -37,35 +37,23 @@ export function tokenPages(app: FastifyInstance, site: Site): void {
         <p>A token signs in as you (${viewer.email}, ${viewer.role}) from scripts and tools. Revoke one you no longer use.</p>
         ${
           live.length
-            ? wide(
+            ? table(
                 'Your API tokens',
-                html`<table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Name</th>
-                      <th scope="col">Starts with</th>
-                      <th scope="col">Created</th>
-                      <th scope="col">Last used</th>
-                      <th scope="col"><span class="skip">Action</span></th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${live.map(
-                      (t) =>
-                        html`<tr data-token="${t.name}">
-                          <td>${t.name}</td>
-                          <td><code>${t.prefix}…</code></td>
-                          <td>${ago(t.createdAt)}</td>
-                          <td>${ago(t.lastUsedAt)}</td>
-                          <td>
-                            <form class="inline" method="post" action="/settings/tokens/${t.id}/revoke">
-                              <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke<span class="sr"> ${t.name}</span></button>
-                            </form>
-                          </td>
-                        </tr>`,
-                    )}
-                  </tbody>
-                </table>`,
+                ['Name', 'Starts with', 'Created', 'Last used', html`<span class="skip">Action</span>`],
+                live.map(
+                  (t) =>
+                    html`<tr data-token="${t.name}">
+                      <td>${t.name}</td>
+                      <td><code>${t.prefix}…</code></td>
+                      <td>${ago(t.createdAt)}</td>
+                      <td>${ago(t.lastUsedAt)}</td>
+                      <td>
+                        <form class="inline" method="post" action="/settings/tokens/${t.id}/revoke">
+                          <input type="hidden" name="csrf" value="${viewer.csrf}" /><button type="submit">Revoke<span class="sr"> ${t.name}</span></button>
+                        </form>
+                      </td>
+                    </tr>`,
+                ),
               )
             : html`<p>You have no API tokens.</p>`
         }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Backups, Operations } from '../../shared/api-shapes.js';
 import { ago, html } from './html.js';
-import { layout, wide, type Site } from './layout.js';
+import { layout, table, type Site } from './layout.js';
 import { STATE_WORDS } from './operation-words.js';
 import { api, requireViewer, sendPage } from './support.js';
 
@@ -34,69 +34,43 @@ export function upgradePages(app: FastifyInstance, site: Site): void {
       <h2>Upgrades and rollbacks</h2>
       ${
         runs.length
-          ? wide(
+          ? table(
               'Upgrades and rollbacks',
-              html`<table>
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Run</th>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">Who</th>
-                    <th scope="col">What tpctl said</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${runs.map(
-                    (r) =>
-                      html`<tr data-run="${r.id}">
-                        <td>${ago(r.startedAt)}</td>
-                        <td>${r.kind} ${r.from} → ${r.to}</td>
-                        <td class="${r.state === 'succeeded' ? 'online' : r.state === 'running' ? '' : 'offline'}">${STATE_WORDS[r.state]}</td>
-                        <td>${r.actor}${r.reportedBy ? html`<br /><small>reported as ${r.reportedBy}</small>` : ''}</td>
-                        <td>
-                          ${r.summary ?? ''} ${Object.entries(r.figures).map(([name, figures]) => html`<br /><small>${name}: ${figures}</small>`)}
-                          <br /><small>log: <code>${r.log}</code></small>
-                        </td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>`,
+              ['When', 'Run', 'Outcome', 'Who', 'What tpctl said'],
+              runs.map(
+                (r) =>
+                  html`<tr data-run="${r.id}">
+                    <td>${ago(r.startedAt)}</td>
+                    <td>${r.kind} ${r.from} → ${r.to}</td>
+                    <td class="${r.state === 'succeeded' ? 'online' : r.state === 'running' ? '' : 'offline'}">${STATE_WORDS[r.state]}</td>
+                    <td>${r.actor}${r.reportedBy ? html`<br /><small>reported as ${r.reportedBy}</small>` : ''}</td>
+                    <td>
+                      ${r.summary ?? ''} ${Object.entries(r.figures).map(([name, figures]) => html`<br /><small>${name}: ${figures}</small>`)}
+                      <br /><small>log: <code>${r.log}</code></small>
+                    </td>
+                  </tr>`,
+              ),
             )
           : html`<p>No upgrade or rollback reported yet.</p>`
       }
       <h2>Backups</h2>
       ${
         backups.body.backups.length
-          ? wide(
+          ? table(
               'Backups',
-              html`<table>
-                <thead>
-                  <tr>
-                    <th scope="col">Backup</th>
-                    <th scope="col">Version</th>
-                    <th scope="col">Taken</th>
-                    <th scope="col">Size</th>
-                    <th scope="col">Why</th>
-                    <th scope="col">Signed</th>
-                    <th scope="col">Last proven to restore</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${backups.body.backups.map(
-                    (b) =>
-                      html`<tr data-backup="${b.name}">
-                        <td><code>${b.name}</code></td>
-                        <td>${b.version}</td>
-                        <td>${ago(b.takenAt)}</td>
-                        <td>${mb(b.sizeBytes)}</td>
-                        <td>${b.reason}</td>
-                        <td>${b.signed ? 'yes' : 'no'}</td>
-                        <td>${b.provenAt ? ago(b.provenAt) : 'not since it was taken'}</td>
-                      </tr>`,
-                  )}
-                </tbody>
-              </table>`,
+              ['Backup', 'Version', 'Taken', 'Size', 'Why', 'Signed', 'Last proven to restore'],
+              backups.body.backups.map(
+                (b) =>
+                  html`<tr data-backup="${b.name}">
+                    <td><code>${b.name}</code></td>
+                    <td>${b.version}</td>
+                    <td>${ago(b.takenAt)}</td>
+                    <td>${mb(b.sizeBytes)}</td>
+                    <td>${b.reason}</td>
+                    <td>${b.signed ? 'yes' : 'no'}</td>
+                    <td>${b.provenAt ? ago(b.provenAt) : 'not since it was taken'}</td>
+                  </tr>`,
+              ),
             )
           : html`<p>No backups reported yet.</p>`
       }

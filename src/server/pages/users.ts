@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Users } from '../../shared/api-shapes.js';
 import { html } from './html.js';
-import { errorPage, layout, wide, type Site } from './layout.js';
+import { errorPage, layout, table, type Site } from './layout.js';
 import { api, back, errorText, onForm, outcome, requireViewer, sendPage, type Form } from './support.js';
 
 const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -22,50 +22,38 @@ export function userPages(app: FastifyInstance, site: Site): void {
     if (users.status !== 200) return sendPage(reply, errorPage(site, users.status, errorText(users.body), viewer), users.status);
     const csrf = html`<input type="hidden" name="csrf" value="${viewer.csrf}" />`;
     const body = html` ${outcome(request.query, NOTICES)}
-      ${wide(
+      ${table(
         'Users',
-        html`<table>
-          <thead>
-            <tr>
-              <th scope="col">Email</th>
-              <th scope="col">Role</th>
-              <th scope="col">State</th>
-              <th scope="col">Password</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${users.body.users.map(
-              (u) =>
-                html`<tr data-user="${u.email}">
-                  <td>${u.email}</td>
-                  <td>
-                    <form class="actions" method="post" action="/settings/users/${u.id}/role">
-                      ${csrf}<label
-                        ><span class="skip">Role of ${u.email}</span>
-                        <select name="role">
-                          ${ROLES.map((r) => html`<option ${r === u.role ? html`selected` : ''}>${r}</option>`)}
-                        </select></label
-                      ><button type="submit">Change role<span class="sr"> of ${u.email}</span></button>
-                    </form>
-                  </td>
-                  <td>
-                    ${u.disabled ? 'disabled' : 'enabled'}
-                    <form class="inline" method="post" action="/settings/users/${u.id}/${u.disabled ? 'enable' : 'disable'}">
-                      ${csrf}<button type="submit">${u.disabled ? 'Enable' : 'Disable'}<span class="sr"> ${u.email}</span></button>
-                    </form>
-                  </td>
-                  <td>
-                    <form class="actions" method="post" action="/settings/users/${u.id}/password">
-                      ${csrf}<label
-                        >New password for ${u.email} <input type="password" name="password" required minlength="12" autocomplete="new-password" /></label
-                      ><label class="check"><input type="checkbox" name="revokeTokens" value="true" checked /> also revoke their API tokens</label
-                      ><button type="submit">Reset password<span class="sr"> of ${u.email}</span></button>
-                    </form>
-                  </td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>`,
+        ['Email', 'Role', 'State', 'Password'],
+        users.body.users.map(
+          (u) =>
+            html`<tr data-user="${u.email}">
+              <td>${u.email}</td>
+              <td>
+                <form class="actions" method="post" action="/settings/users/${u.id}/role">
+                  ${csrf}<label
+                    ><span class="skip">Role of ${u.email}</span>
+                    <select name="role">
+                      ${ROLES.map((r) => html`<option ${r === u.role ? html`selected` : ''}>${r}</option>`)}
+                    </select></label
+                  ><button type="submit">Change role<span class="sr"> of ${u.email}</span></button>
+                </form>
+              </td>
+              <td>
+                ${u.disabled ? 'disabled' : 'enabled'}
+                <form class="inline" method="post" action="/settings/users/${u.id}/${u.disabled ? 'enable' : 'disable'}">
+                  ${csrf}<button type="submit">${u.disabled ? 'Enable' : 'Disable'}<span class="sr"> ${u.email}</span></button>
+                </form>
+              </td>
+              <td>
+                <form class="actions" method="post" action="/settings/users/${u.id}/password">
+                  ${csrf}<label>New password for ${u.email} <input type="password" name="password" required minlength="12" autocomplete="new-password" /></label
+                  ><label class="check"><input type="checkbox" name="revokeTokens" value="true" checked /> also revoke their API tokens</label
+                  ><button type="submit">Reset password<span class="sr"> of ${u.email}</span></button>
+                </form>
+              </td>
+            </tr>`,
+        ),
       )}
       <h2>New user</h2>
       <form class="stack" method="post" action="/settings/users">

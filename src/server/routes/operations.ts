@@ -65,8 +65,6 @@ function utc<T extends string | null | undefined>(value: T): T {
   return at.toISOString() as T;
 }
 
-const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (value as string | null));
-
 function toOperation(r: Row) {
   return {
     id: r.id,
@@ -76,14 +74,14 @@ function toOperation(r: Row) {
     state: r.state,
     step: r.step,
     stepWhat: r.step_what,
-    stepStartedAt: iso(r.step_started_at),
+    stepStartedAt: r.step_started_at,
     actor: r.actor,
     summary: r.summary,
     figures: r.figures,
     log: r.log,
-    startedAt: iso(r.started_at),
-    finishedAt: iso(r.finished_at),
-    updatedAt: iso(r.updated_at),
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    updatedAt: r.updated_at,
     reportedBy: r.reported_by_email,
   };
 }
@@ -164,14 +162,14 @@ export function operationRoutes(app: FastifyInstance, db: Database): void {
       backups: rows.map((b) => ({
         name: b.name,
         version: b.version,
-        takenAt: iso(b.taken_at),
+        takenAt: b.taken_at,
         sizeBytes: Number(b.size_bytes),
         reason: b.reason,
         signed: b.signed,
-        verifiedAt: iso(b.verified_at),
+        verifiedAt: b.verified_at,
         provenAt: p?.backup === b.name && typeof p?.provenAt === 'string' ? p.provenAt : null,
       })),
-      reportedAt: iso(rows[0]?.reported_at ?? null),
+      reportedAt: rows[0]?.reported_at ?? null,
     };
   });
 }
