@@ -270,7 +270,12 @@ cluster_down() {
     pid="$(cat "$state/k3s.pid")"
     kill "$pid" 2>/dev/null && while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
   fi
-  # The pods outlive k3s (each under its shim): stop the shims of this cluster's containerd.
+  # The pods outlive k3s, and their processes outlive their shims (killed, a shim leaves its
+  # container running under init): kill every process in the pods' cgroups, then the shims.
+  local proc
+  for proc in /proc/[0-9]*; do
+    if grep -q ':/kubepods' "$proc/cgroup" 2>/dev/null; then kill -9 "${proc#/proc/}" 2>/dev/null || true; fi
+  done
   pkill -9 -f "containerd-shim-runc-v2 .*-address /run/k3s/containerd/containerd.sock" 2>/dev/null || true
   # The kubelet's and containerd's mounts, innermost first.
   { grep -oE " (/run/k3s|$state)[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r mount; do
