@@ -7,7 +7,7 @@ import { sharedPostgres } from '../support/backends.js';
 import { tempDir } from '../support/temp.js';
 import { localRuntimeEnv } from '../support/local-runtime.js';
 import { freePort } from '../support/postgres-server.js';
-import { buildRelease, makeRelease, PRIORITY, RELEASES_WITH_METADATA } from '../support/release.js';
+import { buildRelease, makeRelease, PRIORITY, RELEASE_1_2_2, RELEASES_WITH_METADATA } from '../support/release.js';
 import { runProcess, tpctl } from '../support/tpctl.js';
 
 /**
@@ -35,7 +35,7 @@ async function healthyVersion(): Promise<string> {
 
 beforeAll(async () => {
   // 1.3.0 is made as releases were before they carried metadata: its path is not checked.
-  const built = [{ version: '1.2.2', declared: { minimumUpgradeFrom: '1.2.0' }, migrations: {} }, ...Object.values(RELEASES_WITH_METADATA)].map(buildRelease);
+  const built = [RELEASE_1_2_2, ...Object.values(RELEASES_WITH_METADATA)].map(buildRelease);
   const releases = [makeRelease({ version: '1.3.0', migrations: PRIORITY }), ...built];
   // The port is taken after the builds (a minute and more): a free port left that long may be another's.
   env = { ...localRuntimeEnv(dir, await freePort()), DB_URL: await sharedPostgres().createDatabase('localchecks') };

@@ -7,7 +7,7 @@ import { sharedPostgres } from './backends.js';
 import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
 import { buildOnce } from './image-cache.js';
 import { composeV2Config } from './platforms.js';
-import { buildRelease, PRIORITY, RELEASES_WITH_METADATA, UNIQUE_TITLE } from './release.js';
+import { buildRelease, PRIORITY, RELEASE_1_2_2, RELEASES_WITH_METADATA, UNIQUE_TITLE } from './release.js';
 import { oncePerRun } from './run-once.js';
 
 /**
@@ -21,7 +21,9 @@ function buildImages(): void {
   const script = (name: string, env: Record<string, string> = {}) =>
     execFileSync('bash', [path.join(appRoot, 'scripts', name)], { env: { ...process.env, ...env }, stdio: 'ignore' });
   buildOnce('atlasai/tenant-plane-proxy:1', 'the proxy', () => script('build-proxy-image.sh'));
-  buildOnce(`${IMAGE}:1.2.2`, { release: '1.2.2' }, () => script('build-image.sh', { ATLAS_VERSION: '1.2.2' }));
+  buildOnce(`${IMAGE}:1.2.2`, { release: RELEASE_1_2_2 }, () =>
+    script('build-image.sh', { ATLAS_VERSION: '1.2.2', ATLAS_RELEASE_DIR: buildRelease(RELEASE_1_2_2) }),
+  );
   buildVariant('1.2.2', '1.3.0', PRIORITY);
   // A mislabelled build: tagged 1.3.3, its version file says 1.3.3-rc.9.
   buildVariant('1.2.2', '1.3.3', {}, { versionFile: '1.3.3-rc.9' });

@@ -41,7 +41,7 @@ function addTree(hash: ReturnType<typeof createHash>, file: string): void {
 
 let checkout: string | undefined;
 /** The checkout's files and the host programs the images copy (Node.js, HAProxy, the PostgreSQL client), as one hash; once per process. */
-function checkoutKey(): string {
+export function checkoutKey(): string {
   if (checkout) return checkout;
   const hash = createHash('sha256');
   for (const item of CHECKOUT) addTree(hash, path.join(appRoot, item));

@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { appRoot } from '../../src/shared/app-root.js';
+import { checkoutKey } from './image-cache.js';
 import { tempDir } from './temp.js';
+import { toolsCacheDir } from './tools-cache.js';
 
 export interface ReleaseOptions {
   version: string;
@@ -65,19 +68,57 @@ export function copyCheckout(dir: string): string {
   return dir;
 }
 
+/** A built release nothing asked for in this long is removed from the cache. */
+const UNUSED_FOR_MS = 2 * 24 * 3600_000;
+
+function removeUnused(cache: string): void {
+  for (const name of readdirSync(cache)) {
+    const dir = path.join(cache, name);
+    if (Date.now() - statSync(dir).mtimeMs > UNUSED_FOR_MS) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * A release built as a developer builds one: a copy of this checkout with its own release.json
  * and migrations, staged by its scripts/build-release.sh (which builds the code, lints the
- * migrations and writes release.json). Returns the staged release's directory.
+ * migrations and writes release.json). Returns the staged release's directory, which is shared:
+ * kept by content (the checkout, as the images are, and the options) in the tools' cache, so that
+ * each is built once, whichever file or run asks first. Read it; never change it.
  */
 export function buildRelease(options: CheckoutRelease): string {
+  const cache = path.join(toolsCacheDir(), 'releases');
+  const key = createHash('sha256').update(checkoutKey()).update(JSON.stringify(options)).digest('hex');
+  const dir = path.join(cache, key.slice(0, 32));
+  if (existsSync(path.join(dir, 'release.json'))) {
+    utimesSync(dir, new Date(), new Date());
+    return dir;
+  }
+  mkdirSync(cache, { recursive: true });
+  removeUnused(cache);
   const checkout = copyCheckout(tempDir(`atlas-checkout-${options.version}-`));
   writeFileSync(path.join(checkout, 'release.json'), `${JSON.stringify(options.declared)}\n`);
   for (const [name, sql] of Object.entries(options.migrations)) writeFileSync(path.join(checkout, 'migrations', name), sql);
-  const out = tempDir(`atlas-built-${options.version}-`);
-  execFileSync('bash', [path.join(checkout, 'scripts', 'build-release.sh'), out], { env: { ...process.env, ATLAS_VERSION: options.version }, stdio: 'pipe' });
-  return out;
+  const staging = `${dir}.${process.pid}`;
+  execFileSync('bash', [path.join(checkout, 'scripts', 'build-release.sh'), staging], {
+    env: { ...process.env, ATLAS_VERSION: options.version },
+    stdio: 'pipe',
+  });
+  try {
+    renameSync(staging, dir);
+  } catch (err) {
+    // Built meanwhile by another file or run: theirs is the same.
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(path.join(dir, 'release.json'))) throw err;
+  }
+  return dir;
 }
+
+/** 1.2.2 as this checkout declares itself (its release.json). */
+export const RELEASE_1_2_2: CheckoutRelease = {
+  version: '1.2.2',
+  declared: JSON.parse(readFileSync(path.join(appRoot, 'release.json'), 'utf8')) as CheckoutRelease['declared'],
+  migrations: {},
+};
 
 /** The releases the compatibility checks are proven with, on Docker Compose and the local runtime. */
 export const PRIORITY = { '0900_incident_priority.sql': 'ALTER TABLE incidents ADD COLUMN priority integer;\n' };
