@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -52,9 +52,18 @@ function removeOrphanedDeployments(): void {
   if (orphans.length) execFileSync('docker', ['rm', '-f', ...orphans], { stdio: 'ignore' });
 }
 
-/** Every temporary directory of the run is made under one, removed at the end (ATLAS_KEEP_TMP=1 keeps it). */
+/** The magic number statfs gives a tmpfs. */
+const TMPFS = 0x01021994;
+
+/**
+ * Every temporary directory of the run is made under one, removed at the end (ATLAS_KEEP_TMP=1
+ * keeps it). It is in memory where the machine has a tmpfs at /dev/shm: tpctl flushes each
+ * journal, record and backup to disk as it writes it (fsync), as it must, and on this machine's
+ * disk those flushes were most of the suite's waiting (the lifecycle tests: 47 s on /tmp, 18 s there).
+ */
 function runDirectory(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'atlas-run-'));
+  const inMemory = existsSync('/dev/shm') && statfsSync('/dev/shm').type === TMPFS;
+  const dir = mkdtempSync(path.join(inMemory ? '/dev/shm' : os.tmpdir(), 'atlas-run-'));
   chmodSync(dir, 0o755); // PostgreSQL runs as its own user below it
   process.env.TMPDIR = dir;
   return dir;
