@@ -10,6 +10,8 @@ import { defineConfig } from 'vitest/config';
 const DB = 'test/**/*.db.test.ts';
 const E2E = ['test/e2e/**/*.test.ts', 'test/**/*.e2e.test.ts'];
 const globalSetup = ['test/support/global-setup.ts'];
+/** Each file's temporary directories are removed when it ends. */
+const setupFiles = ['test/support/file-cleanup.ts'];
 
 export default defineConfig({
   test: {
@@ -17,6 +19,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     maxWorkers: 2,
     reporters: ['default', './test/support/timings-reporter.ts'],
+    setupFiles,
     projects: [
       { extends: true, test: { name: 'unit', globalSetup, include: ['test/**/*.test.ts'], exclude: [DB, ...E2E] } },
       { extends: true, test: { name: 'db', globalSetup, include: [DB], exclude: E2E } },
