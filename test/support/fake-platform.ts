@@ -35,7 +35,7 @@ export interface Fault {
 }
 
 interface ArmedFault extends Fault {
-  /** The run (journal start) and step it fired in; it fires in one step of one run only. */
+  /** The run (its log file, one a run) and step it fired in; it fires in one step of one run only. */
   firedIn?: string;
   spent?: boolean;
   /** The run whose journal was there when it was injected (a killed run's): never it. */
@@ -108,7 +108,9 @@ export class FakePlatform implements Runtime, TenantPlane {
 
   /** Arms faults for the runs to come (not for a killed run whose journal is still there). */
   inject(...faults: Fault[]): void {
-    const notIn = readJournal(stateFiles(this.dataDir).journal)?.startedAt;
+    // A run is known by its log file, not by its start: a run killed in its first step and the
+    // next run can start in the same millisecond.
+    const notIn = readJournal(stateFiles(this.dataDir).journal)?.log;
     this.faults.push(...faults.map((f) => ({ ...f, notIn })));
     this.died = this.nextDeath();
   }
@@ -125,13 +127,13 @@ export class FakePlatform implements Runtime, TenantPlane {
   /** Every call goes through here: it finds the step under way and applies a fault armed for it. */
   async call<T>(what: { mutates: boolean }, effect: () => T, failure: () => T): Promise<T> {
     const journal = readJournal(stateFiles(this.dataDir).journal);
-    const where = journal ? `${journal.startedAt} ${journal.step} ${journal.phase}` : undefined;
+    const where = journal ? `${journal.log} ${journal.step} ${journal.phase}` : undefined;
     if (journal) this.calledIn.add(journal.step);
     for (const f of this.faults) if (f.firedIn && f.firedIn !== where) f.spent = true;
     const fault =
       journal &&
       this.faults.find(
-        (f) => !f.spent && f.notIn !== journal.startedAt && f.step === journal.step && f.phase === journal.phase && (!f.firedIn || f.firedIn === where),
+        (f) => !f.spent && f.notIn !== journal.log && f.step === journal.step && f.phase === journal.phase && (!f.firedIn || f.firedIn === where),
       );
     if (!fault) return effect();
     fault.firedIn = where;

@@ -549,6 +549,19 @@ describe('the engine, beyond the matrix', () => {
     expect(killed.history()).toEqual(['1.2.2 -> 1.3.0 INTERRUPTED', 'ROLLBACK 1.3.0 -> 1.2.2']);
   });
 
+  it('a run killed in its first step and the next run, started in the same millisecond, are two runs to the fake: the fault armed for the next fires in it', async () => {
+    // The fake once knew a run by its start: on a fast disk the next run began in the same
+    // millisecond, and the failure armed for it was taken for the killed run's and never fired.
+    const w = new World(rollbackScenario);
+    const run = (log: string) => ({ ...w.ctx(), log: new RunLogFile(path.join(w.dir, 'logs', log), [], undefined, new Date('2026-03-26T10:00:00.000Z')) });
+    w.platform.inject(fault('preflight', 'forward', 'die-before'));
+    await w.dies(() => rollback({ to: '1.2.2', restore: undefined, label: 'test' }, run('killed.log')));
+    w.platform.inject(fault('wait-healthy', 'forward', 'fail'));
+    const outcome = await rollback({ to: undefined, restore: undefined, label: 'test' }, run('next.log'));
+    expect(outcome.kind).toBe('needs-human');
+    w.expectFinished(outcome);
+  });
+
   it('refuses a restore that needs the database when there is none', async () => {
     const w = new World(SCENARIOS[4]!);
     const outcome = await rollback({ to: '1.2.2', restore: w.backupFile, label: 'test' }, { ...w.ctx(), database: undefined });
