@@ -59,7 +59,7 @@ const TMPFS = 0x01021994;
  * Every temporary directory of the run is made under one, removed at the end (ATLAS_KEEP_TMP=1
  * keeps it). It is in memory where the machine has a tmpfs at /dev/shm: tpctl flushes each
  * journal, record and backup to disk as it writes it (fsync), as it must, and on this machine's
- * disk those flushes were most of the suite's waiting (the lifecycle tests: 47 s on /tmp, 18 s there).
+ * disk those flushes were most of the lifecycle tests' time (47 s on /tmp, 18 s there).
  */
 function runDirectory(): string {
   const inMemory = existsSync('/dev/shm') && statfsSync('/dev/shm').type === TMPFS;

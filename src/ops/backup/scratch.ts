@@ -45,15 +45,21 @@ export async function createScratch(dbUrl: string, name: string): Promise<string
 }
 
 /**
- * Drops the scratch database `name` if it is there, ending its sessions (an instance a killed run
- * left may hold one) and any autovacuum worker in it: WITH (FORCE) lets the server do both, where
- * pg_terminate_backend, asked by a role that is not a superuser, refuses an autovacuum worker
- * (a freshly loaded copy often has one). Says whether it was there.
+ * Drops the scratch database `name` if it is there, ending its sessions first (an instance a
+ * killed run left may hold one). Only client sessions: an autovacuum worker (a freshly loaded copy
+ * often has one) may not be signalled by a role that is not a superuser, through
+ * pg_terminate_backend or DROP DATABASE … WITH (FORCE) alike (PostgreSQL 15 refuses both), and a
+ * plain DROP DATABASE stops it itself, waiting a few seconds for the ended sessions to go. Says
+ * whether it was there.
  */
 export async function dropScratch(dbUrl: string, name: string): Promise<boolean> {
   return onDatabase(dbUrl, async (db) => {
     if (!(await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [checked(name)])).length) return false;
-    await db.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await db.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+      [name],
+    );
+    await db.query(`DROP DATABASE IF EXISTS ${name}`);
     return true;
   });
 }
