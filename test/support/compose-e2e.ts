@@ -7,7 +7,7 @@ import { sharedPostgres } from './backends.js';
 import { buildVariant, Deployment, IMAGE, requireDocker } from './docker.js';
 import { buildOnce } from './image-cache.js';
 import { composeV2Config } from './platforms.js';
-import { buildRelease, PRIORITY, RELEASE_1_2_2, RELEASES_WITH_METADATA, UNIQUE_TITLE } from './release.js';
+import { buildRelease, type CheckoutRelease, PRIORITY, RELEASE_1_2_2, RELEASES_WITH_METADATA, UNIQUE_TITLE } from './release.js';
 import { oncePerRun } from './run-once.js';
 
 /**
@@ -21,9 +21,12 @@ function buildImages(): void {
   const script = (name: string, env: Record<string, string> = {}) =>
     execFileSync('bash', [path.join(appRoot, 'scripts', name)], { env: { ...process.env, ...env }, stdio: 'ignore' });
   buildOnce('atlasai/tenant-plane-proxy:1', 'the proxy', () => script('build-proxy-image.sh'));
-  buildOnce(`${IMAGE}:1.2.2`, { release: RELEASE_1_2_2 }, () =>
-    script('build-image.sh', { ATLAS_VERSION: '1.2.2', ATLAS_RELEASE_DIR: buildRelease(RELEASE_1_2_2) }),
-  );
+  // Releases built by the scripts as a developer builds them, each with its own release.json and migrations.
+  const releaseImage = (release: CheckoutRelease) =>
+    buildOnce(`${IMAGE}:${release.version}`, { release }, () =>
+      script('build-image.sh', { ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) }),
+    );
+  releaseImage(RELEASE_1_2_2);
   buildVariant('1.2.2', '1.3.0', PRIORITY);
   // A mislabelled build: tagged 1.3.3, its version file says 1.3.3-rc.9.
   buildVariant('1.2.2', '1.3.3', {}, { versionFile: '1.3.3-rc.9' });
@@ -34,12 +37,7 @@ function buildImages(): void {
   // The rehearsal's finds: titles made unique over data that holds two alike; a version that will not run on a schema ahead of it.
   buildVariant('1.2.2', '1.3.5', { ...PRIORITY, ...UNIQUE_TITLE });
   buildVariant('1.2.2', '1.2.1', {}, { refusesSchemaAhead: true });
-  // Releases with their own release.json and migrations, built by the scripts as a developer builds them.
-  for (const release of Object.values(RELEASES_WITH_METADATA)) {
-    buildOnce(`${IMAGE}:${release.version}`, { release }, () =>
-      script('build-image.sh', { ATLAS_VERSION: release.version, ATLAS_RELEASE_DIR: buildRelease(release) }),
-    );
-  }
+  for (const release of Object.values(RELEASES_WITH_METADATA)) releaseImage(release);
 }
 
 /** The images, built by the first file of this run that asks. */

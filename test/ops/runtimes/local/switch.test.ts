@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
@@ -8,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readCurrent, writeStatus, type SupervisorStatus } from '../../../../src/ops/runtimes/local/files.js';
 import { LocalRuntime } from '../../../../src/ops/runtimes/local/runtime.js';
+import { tempDir } from '../../../support/temp.js';
 
 /**
  * The cause of issue 28's intermittent exit 3: a rollback to a release that crash-loops (the way
@@ -34,8 +34,11 @@ describe('the local runtime switching away from a crash loop', () => {
     ...patch,
   });
 
+  /** Whether `switching` returned within `ms`: the old wait did within one poll (50 ms). */
+  const returnedWithin = (switching: Promise<void>, ms: number) => Promise.race([switching.then(() => true), sleep(ms).then(() => false)]);
+
   beforeEach(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'atlas-switch-'));
+    dir = tempDir('atlas-switch-');
     mkdirSync(path.join(dir, 'releases'));
     // Stands for the supervisor as tpctl sees it: a live process that takes SIGHUP, and the status file.
     supervisor = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => console.log('hup')); console.log('ready'); setInterval(() => {}, 60_000);"], {
@@ -49,36 +52,30 @@ describe('the local runtime switching away from a crash loop', () => {
     const exited = once(supervisor, 'exit');
     supervisor.kill('SIGKILL');
     await exited;
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('waits for the switch the supervisor counts, not for the restart the crash loop writes meanwhile', async () => {
     writeStatus(dir, status({}));
-    let returned = false;
-    const switching = new LocalRuntime(dir).switchTo('1.3.0').then(() => (returned = true));
+    const switching = new LocalRuntime(dir).switchTo('1.3.0');
 
     expect((await lines.next()).value).toBe('hup');
     expect(readCurrent(dir)).toBe('1.3.0');
     // The crash loop's restart timer fires before the supervisor takes the signal: the same
     // version, starting, at a new time. Before the fix tpctl returned on it within one poll (50 ms).
     writeStatus(dir, status({ state: 'starting', childPid: supervisor.pid, exitCode: undefined, restarts: 2 }));
-    await Promise.race([switching, sleep(1_000)]);
-    expect(returned, 'switchTo returned on the crash loop restart, before the switch').toBe(false);
+    expect(await returnedWithin(switching, 1_000), 'switchTo returned on the crash loop restart, before the switch').toBe(false);
 
     // The supervisor carries the switch out: one more switch, restarts counted anew.
     writeStatus(dir, status({ state: 'starting', childPid: supervisor.pid, exitCode: undefined, restarts: 0, switches: 5 }));
     await switching;
-    expect(returned).toBe(true);
   });
 
   it('with a supervisor of a release before switches were counted, waits for its status to change to the version', async () => {
     writeStatus(dir, status({ version: '1.2.2', state: 'running', restarts: 0, switches: undefined }));
-    let returned = false;
-    const switching = new LocalRuntime(dir).switchTo('1.3.0').then(() => (returned = true));
+    const switching = new LocalRuntime(dir).switchTo('1.3.0');
     expect((await lines.next()).value).toBe('hup');
     writeStatus(dir, status({ version: '1.2.2', state: 'stopped', restarts: 0, switches: undefined }));
-    await Promise.race([switching, sleep(500)]);
-    expect(returned, 'switchTo returned while the supervisor had stopped the old version').toBe(false);
+    expect(await returnedWithin(switching, 500), 'switchTo returned while the supervisor had stopped the old version').toBe(false);
     writeStatus(dir, status({ state: 'starting', childPid: supervisor.pid, restarts: 0, switches: undefined }));
     await switching;
   });
