@@ -54,15 +54,24 @@ function removeOrphanedDeployments(): void {
 
 /** The magic number statfs gives a tmpfs. */
 const TMPFS = 0x01021994;
+/** Room the run needs in memory: it filled 2.3 GiB at most (df on /dev/shm every 5 s), mostly the shared PostgreSQL server's databases. */
+const RUN_NEEDS_BYTES = 8 * 2 ** 30;
+
+/** Whether /dev/shm is a tmpfs with room for the run (a container's is 64 MiB unless it is given more). */
+function roomInMemory(): boolean {
+  if (!existsSync('/dev/shm')) return false;
+  const fs = statfsSync('/dev/shm');
+  return fs.type === TMPFS && fs.bavail * fs.bsize >= RUN_NEEDS_BYTES;
+}
 
 /**
  * Every temporary directory of the run is made under one, removed at the end (ATLAS_KEEP_TMP=1
- * keeps it). It is in memory where the machine has a tmpfs at /dev/shm: tpctl flushes each
- * journal, record and backup to disk as it writes it (fsync), as it must, and on this machine's
- * disk those flushes were most of the lifecycle tests' time (47 s on /tmp, 18 s there).
+ * keeps it). It is in memory where the machine has a tmpfs at /dev/shm with room: tpctl flushes
+ * each journal, record and backup to disk as it writes it (fsync), as it must, and on this
+ * machine's disk those flushes were most of the lifecycle tests' time (47 s on /tmp, 18 s there).
  */
 function runDirectory(): string {
-  const inMemory = existsSync('/dev/shm') && statfsSync('/dev/shm').type === TMPFS;
+  const inMemory = roomInMemory();
   const dir = mkdtempSync(path.join(inMemory ? '/dev/shm' : os.tmpdir(), 'atlas-run-'));
   chmodSync(dir, 0o755); // PostgreSQL runs as its own user below it
   process.env.TMPDIR = dir;
